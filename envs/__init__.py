@@ -1,0 +1,135 @@
+"""Environment registry: one way in for every env (``make``), one way to add yours (``register``).
+
+Every env is a PettingZoo ``ParallelEnv``. Factories are stored as import strings
+(``"package.module:callable"``) so listing envs never imports heavy modules.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Union
+
+from diverse_marl.errors import ConfigError
+
+Factory = Union[str, Callable[..., Any]]
+
+
+@dataclass
+class EnvSpec:
+    """What the registry knows about one env."""
+
+    name: str
+    factory: Factory
+    description: str = ""
+    # option name -> callable returning the allowed values (e.g. layouts), for `diverse-marl envs`
+    choices: dict[str, Callable[[], list[str]]] = field(default_factory=dict)
+
+    def load(self) -> Callable[..., Any]:
+        return resolve_factory(self.factory)
+
+    def options(self) -> dict[str, Any]:
+        """Keyword options of the factory with their defaults (``inspect.Parameter.empty`` if required)."""
+        sig = inspect.signature(self.load())
+        return {
+            p.name: p.default
+            for p in sig.parameters.values()
+            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        }
+
+
+_REGISTRY: dict[str, EnvSpec] = {}
+
+
+def resolve_factory(factory: Factory) -> Callable[..., Any]:
+    """Turn ``"pkg.module:attr"`` into the callable it names; callables pass through."""
+    if callable(factory):
+        return factory
+    if not isinstance(factory, str) or ":" not in factory:
+        raise ConfigError(
+            f"env factory {factory!r} is neither a callable nor an import path 'package.module:factory'"
+        )
+    module_name, _, attr = factory.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import module {module_name!r} for env factory {factory!r}: {exc}") from None
+    try:
+        obj = module
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except AttributeError:
+        raise ConfigError(f"module {module_name!r} has no attribute {attr!r} (env factory {factory!r})") from None
+    if not callable(obj):
+        raise ConfigError(f"env factory {factory!r} is not callable")
+    return obj
+
+
+def register(
+    name: str,
+    factory: Factory,
+    *,
+    description: str = "",
+    choices: dict[str, Callable[[], list[str]]] | None = None,
+    overwrite: bool = False,
+) -> None:
+    """Register ``factory(**kwargs) -> ParallelEnv`` under ``name``.
+
+    >>> register("my_env", "my_pkg.envs:make_env")          # lazy import path
+    >>> register("my_env2", lambda **kw: MyParallelEnv(**kw))  # or a callable
+    """
+    if name in _REGISTRY and not overwrite:
+        raise ConfigError(f"env {name!r} is already registered; pass overwrite=True to replace it")
+    _REGISTRY[name] = EnvSpec(name, factory, description, dict(choices or {}))
+
+
+def list_envs() -> list[str]:
+    """Names of all registered envs, sorted."""
+    return sorted(_REGISTRY)
+
+
+def env_spec(name: str) -> EnvSpec:
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown env {name!r}; registered envs: {', '.join(list_envs())} "
+                          "(or give an import path 'package.module:factory')")
+    return _REGISTRY[name]
+
+
+def _check_kwargs(fn: Callable[..., Any], kwargs: dict[str, Any], what: str) -> None:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return
+    params = sig.parameters.values()
+    if any(p.kind == p.VAR_KEYWORD for p in params):
+        return
+    allowed = [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    unknown = [k for k in kwargs if k not in allowed]
+    if unknown:
+        raise ConfigError(f"unknown option {unknown[0]!r} for env {what!r}; allowed: {', '.join(allowed) or '(none)'}")
+
+
+def make(name: str, **kwargs: Any):
+    """Build a registered env (or one given as ``"package.module:factory"``) with keyword options."""
+    if name in _REGISTRY:
+        spec = _REGISTRY[name]
+        fn = spec.load()
+        for opt, allowed in spec.choices.items():
+            if opt in kwargs and isinstance(kwargs[opt], str):
+                values = allowed()
+                # user-supplied text grids etc. are accepted by the env itself; only bare names are checked
+                if "\n" not in kwargs[opt] and kwargs[opt] not in values:
+                    raise ConfigError(f"unknown {opt} {kwargs[opt]!r} for env {name!r}; allowed: {', '.join(values)}")
+    elif ":" in name:
+        fn = resolve_factory(name)
+    else:
+        env_spec(name)  # raises with the list of known envs
+        raise AssertionError("unreachable")
+    _check_kwargs(fn, kwargs, name)
+    return fn(**kwargs)
+
+
+# ---- built-in envs (import paths: nothing heavy is imported until make) ----
+from diverse_marl.envs import _builtin  # noqa: E402,F401  (registers the built-ins)
+
+__all__ = ["EnvSpec", "register", "make", "list_envs", "env_spec", "resolve_factory"]

@@ -1,0 +1,32 @@
+"""Registration of the envs shipped with diverse-marl.
+
+Factories and layout lists are import strings, so ``diverse-marl envs`` stays fast.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from diverse_marl.envs import register, resolve_factory
+
+
+def _lazy(path: str) -> Callable[[], list[str]]:
+    return lambda: list(resolve_factory(path)())
+
+
+register(
+    "overcooked",
+    "diverse_marl.envs.overcooked:OvercookedEnv",
+    description="Overcooked-AI (Carroll et al. 2019): two cooks, onion soups; dynamics identical to overcooked_ai",
+    choices={"layout": _lazy("diverse_marl.envs.overcooked.layouts:list_layouts")},
+)
+register(
+    "hide_and_seek",
+    "diverse_marl.envs.hide_and_seek:HideAndSeekEnv",
+    description="Grid hide-and-seek (Baker et al. 2019): boxes, ramps, locks, prep phase, line of sight",
+    choices={"scenario": _lazy("diverse_marl.envs.hide_and_seek.maps:list_scenarios")},
+)
+register(
+    "credit_assignment",
+    "diverse_marl.envs.testbeds:CreditAssignmentEnv",
+    description="Tiny cooperative game where only a centralized critic assigns credit (MAPPO test)",
+)

@@ -1,0 +1,74 @@
+"""diverse-marl packaging.
+
+The top-level folders ``envs/``, ``algorithms/`` and ``analysis/`` are installed as
+``diverse_marl.envs``, ``diverse_marl.algorithms`` and ``diverse_marl.analysis`` via
+``package_dir``, so nothing with a generic name lands in site-packages.
+"""
+from __future__ import annotations
+
+import os
+
+from setuptools import setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# installed package name -> source folder
+ROOTS = {
+    "diverse_marl": "diverse_marl",
+    "diverse_marl.envs": "envs",
+    "diverse_marl.algorithms": "algorithms",
+    "diverse_marl.analysis": "analysis",
+}
+
+
+def find_packages_mapped() -> list[str]:
+    packages = []
+    for pkg, folder in ROOTS.items():
+        for dirpath, dirnames, filenames in os.walk(os.path.join(HERE, folder)):
+            dirnames[:] = [d for d in dirnames if not d.startswith((".", "__"))]
+            if "__init__.py" in filenames:
+                rel = os.path.relpath(dirpath, os.path.join(HERE, folder))
+                packages.append(pkg if rel == "." else pkg + "." + rel.replace(os.sep, "."))
+    return sorted(packages)
+
+
+def read(name: str) -> str:
+    with open(os.path.join(HERE, name), encoding="utf-8") as f:
+        return f.read()
+
+
+setup(
+    name="diverse-marl",
+    version="0.1.0",
+    description="Diversity-driven multi-agent RL: MAPPO on RLlib, reward randomization, state-distance diversity",
+    long_description=read("README.md"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages_mapped(),
+    package_dir=ROOTS,
+    package_data={"diverse_marl.envs": ["**/*.txt", "**/*.layout", "**/*.json"]},
+    install_requires=[
+        "torch>=2.2,<2.15",
+        "ray[rllib]>=2.40",
+        "pettingzoo>=1.24",
+        "gymnasium>=1.0",
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "matplotlib>=3.7",
+        "pyyaml>=6.0",
+        "tqdm>=4.60",
+        "tensorboardX>=2.6",
+        "imageio>=2.30",
+        "pytest>=7.0",
+    ],
+    extras_require={
+        "test": ["pytest>=7.0", "pytest-timeout>=2.1", "overcooked==0.2.1"],
+        "llm": [],
+        "notebook": ["nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.0"],
+    },
+    entry_points={"console_scripts": ["diverse-marl=diverse_marl.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
