@@ -1,0 +1,262 @@
+"""Batched envs: N independent copies of a multi-agent env stepped with one call on numpy arrays.
+
+Why: the fast MAPPO sampler does one network forward pass per step for *all* copies, so it
+needs every copy's data stacked along a leading axis. Envs with a native batched class
+(Overcooked, hide-and-seek) step all copies in vectorized numpy; any other PettingZoo
+``ParallelEnv`` is wrapped by :class:`SyncBatchedEnv`, which loops over N copies in Python.
+
+Protocol (see ``/work/helper_rules.md``): ``reset(seed) -> (obs, infos)``, ``step(actions) ->
+(obs, rewards, terminations, truncations, infos)`` with per-agent arrays of shape (N, ...),
+``state()`` for centralized critics, and same-step auto-reset: a finished copy returns the
+first observation of its next episode and puts its last one in ``infos["final_obs"]``.
+
+``SyncBatchedEnv`` also reports ``infos["alive"][agent]`` (N,) bool: whether the agent acts at
+the next step in that copy. Agents that are not alive get zero observations and states, zero
+rewards and ``terminations=True``; their actions are ignored.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, Sequence
+
+import gymnasium as gym
+import numpy as np
+
+from diverse_marl.errors import ConfigError
+
+# Native batched classes known by import path, for env classes without a ``batched`` attribute.
+KNOWN_BATCHED: dict[str, str] = {
+    "diverse_marl.envs.overcooked:OvercookedEnv": "diverse_marl.envs.overcooked:OvercookedBatchedEnv",
+    "diverse_marl.envs.hide_and_seek:HideAndSeekEnv": "diverse_marl.envs.hide_and_seek:HideAndSeekBatchedEnv",
+}
+
+# Sub-seeds of copy i are derived from (seed, i) so that copies never share a random stream.
+_SEED_BITS = 31
+
+
+def derive_seed(seed: int, index: int) -> int:
+    """Seed of copy ``index`` given the batch seed; same inputs -> same number."""
+    return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1)[0] % (2**_SEED_BITS))
+
+
+def make_batched(name: str, num_envs: int, **env_config: Any):
+    """Build ``num_envs`` copies of env ``name`` (registered name or ``"pkg.module:factory"``).
+
+    Uses the env's native batched class when there is one (a ``batched(num_envs, **env_config)``
+    classmethod/attribute on the env class, or a class listed in :data:`KNOWN_BATCHED`);
+    otherwise wraps ``num_envs`` PettingZoo envs in :class:`SyncBatchedEnv`.
+    """
+    from diverse_marl import envs as registry
+
+    if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+        raise ConfigError(f"num_envs must be a positive integer, got {num_envs!r}")
+    native = native_batched_factory(name)
+    if native is not None:
+        # Validate options (layout names etc.) the same way `make` does, on one plain env.
+        _validate_options(name, env_config)
+        return native(num_envs=int(num_envs), **env_config)
+    return SyncBatchedEnv([lambda: registry.make(name, **env_config) for _ in range(int(num_envs))])
+
+
+def native_batched_factory(name: str) -> Callable[..., Any] | None:
+    """The native batched constructor for env ``name``, or None if it has none."""
+    from diverse_marl import envs as registry
+
+    if ":" in name and name not in registry.list_envs():
+        path, factory = name, registry.resolve_factory(name)
+    else:
+        spec = registry.env_spec(name)
+        path = spec.factory if isinstance(spec.factory, str) else None
+        factory = spec.load()
+    batched = getattr(factory, "batched", None)
+    if batched is not None and callable(batched):
+        return batched
+    if path in KNOWN_BATCHED:
+        try:
+            return registry.resolve_factory(KNOWN_BATCHED[path])
+        except ConfigError:
+            return None
+    return None
+
+
+def _validate_options(name: str, env_config: dict[str, Any]) -> None:
+    """Raise ConfigError for unknown options or choices, without building the env."""
+    from diverse_marl import envs as registry
+
+    if name not in registry.list_envs():
+        return
+    spec = registry.env_spec(name)
+    for opt, allowed in spec.choices.items():
+        value = env_config.get(opt)
+        if isinstance(value, str) and "\n" not in value and value not in allowed():
+            raise ConfigError(f"unknown {opt} {value!r} for env {name!r}; allowed: {', '.join(allowed())}")
+    try:
+        params = inspect.signature(spec.load()).parameters.values()
+    except (TypeError, ValueError):
+        return
+    if any(p.kind == p.VAR_KEYWORD for p in params):
+        return
+    allowed_names = [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    for key in env_config:
+        if key not in allowed_names:
+            raise ConfigError(f"unknown option {key!r} for env {name!r}; allowed: {', '.join(allowed_names)}")
+
+
+def _flat_size(space: gym.Space) -> int:
+    return int(gym.spaces.flatdim(space))
+
+
+class SyncBatchedEnv:
+    """N PettingZoo ``ParallelEnv`` copies behind the batched env protocol (Python loop).
+
+    The agent-specific global state is, in order of preference: the env's own
+    ``state_space(agent)``/``state(agent)`` methods; its PettingZoo global ``state()`` (same
+    for every agent); else the agent's own observation followed by the other agents' (in
+    ``possible_agents`` order), all flattened.
+    """
+
+    def __init__(self, env_fns: Sequence[Callable[[], Any]]) -> None:
+        if len(env_fns) < 1:
+            raise ConfigError("SyncBatchedEnv needs at least one env factory")
+        self.envs = [fn() for fn in env_fns]
+        self.num_envs = len(self.envs)
+        first = self.envs[0]
+        self.possible_agents: list[str] = list(first.possible_agents)
+        self._obs_spaces = {a: first.observation_space(a) for a in self.possible_agents}
+        self._act_spaces = {a: first.action_space(a) for a in self.possible_agents}
+        for a, sp in self._act_spaces.items():
+            if not isinstance(sp, gym.spaces.Discrete):
+                raise ConfigError(f"agent {a!r} has action space {sp}; batched envs support Discrete only")
+        self._state_mode = self._pick_state_mode(first)
+        self._state_spaces = {a: self._make_state_space(first, a) for a in self.possible_agents}
+        self._obs = {a: np.zeros((self.num_envs, *self._obs_spaces[a].shape), self._obs_spaces[a].dtype)
+                     for a in self.possible_agents}
+        self._alive = {a: np.zeros(self.num_envs, bool) for a in self.possible_agents}
+        self._returns = {a: np.zeros(self.num_envs, np.float64) for a in self.possible_agents}
+        self._lengths = np.zeros(self.num_envs, np.int64)
+        self._last_env_infos: list[dict] = [{} for _ in range(self.num_envs)]
+
+    # ---- spaces -------------------------------------------------------------------------
+    def observation_space(self, agent: str) -> gym.Space:
+        return self._obs_spaces[agent]
+
+    def action_space(self, agent: str) -> gym.spaces.Discrete:
+        return self._act_spaces[agent]
+
+    def state_space(self, agent: str) -> gym.spaces.Box:
+        return self._state_spaces[agent]
+
+    def _pick_state_mode(self, env: Any) -> str:
+        if callable(getattr(env, "state_space", None)):
+            return "agent_method"
+        if isinstance(getattr(env, "state_space", None), gym.spaces.Box):
+            return "global"
+        return "concat_obs"
+
+    def _make_state_space(self, env: Any, agent: str) -> gym.spaces.Box:
+        if self._state_mode == "agent_method":
+            return env.state_space(agent)
+        if self._state_mode == "global":
+            return env.state_space
+        size = sum(_flat_size(self._obs_spaces[a]) for a in self.possible_agents)
+        return gym.spaces.Box(-np.inf, np.inf, (size,), np.float32)
+
+    # ---- protocol -----------------------------------------------------------------------
+    def reset(self, seed: int | None = None) -> tuple[dict[str, np.ndarray], dict]:
+        """Reset every copy; copy i gets seed ``derive_seed(seed, i)`` when a seed is given."""
+        for i, env in enumerate(self.envs):
+            obs, info = env.reset(seed=None if seed is None else derive_seed(seed, i))
+            self._write_obs(i, obs, env)
+            self._last_env_infos[i] = info
+        for a in self.possible_agents:
+            self._returns[a][:] = 0.0
+        self._lengths[:] = 0
+        return self._copy_obs(), {"alive": self._copy_alive(), "env_infos": list(self._last_env_infos)}
+
+    def step(self, actions: dict[str, np.ndarray]):
+        """Step every copy; finished copies are reset in the same call (see module docstring)."""
+        n = self.num_envs
+        rewards = {a: np.zeros(n, np.float32) for a in self.possible_agents}
+        terms = {a: np.ones(n, bool) for a in self.possible_agents}
+        truncs = {a: np.zeros(n, bool) for a in self.possible_agents}
+        done = np.zeros(n, bool)
+        final_obs = {a: np.zeros_like(self._obs[a]) for a in self.possible_agents}
+        final_state = {a: np.zeros((n, *self._state_spaces[a].shape), np.float32) for a in self.possible_agents}
+        episode = {f"return/{a}": np.zeros(n, np.float64) for a in self.possible_agents}
+        episode["length"] = np.zeros(n, np.int64)
+        for i, env in enumerate(self.envs):
+            acting = [a for a in self.possible_agents if self._alive[a][i]]
+            env_actions = {a: self._check_action(a, actions, i) for a in acting}
+            obs, rew, term, trunc, info = env.step(env_actions)
+            self._lengths[i] += 1
+            for a in acting:
+                rewards[a][i] = float(rew.get(a, 0.0))
+                terms[a][i] = bool(term.get(a, False))
+                truncs[a][i] = bool(trunc.get(a, False))
+                self._returns[a][i] += rewards[a][i]
+            self._write_obs(i, obs, env)  # stepped agents' last obs; alive = still in env.agents
+            self._last_env_infos[i] = info
+            if not env.agents or all(terms[a][i] or truncs[a][i] for a in acting):
+                done[i] = True
+                for a in self.possible_agents:
+                    final_obs[a][i] = self._obs[a][i]
+                states = self._states_of(i, env)
+                for a in self.possible_agents:
+                    final_state[a][i] = states[a]
+                    episode[f"return/{a}"][i] = self._returns[a][i]
+                    self._returns[a][i] = 0.0
+                episode["length"][i] = self._lengths[i]
+                self._lengths[i] = 0
+                new_obs, new_info = env.reset()
+                self._write_obs(i, new_obs, env)
+                self._last_env_infos[i] = new_info
+        infos = {"final_obs": final_obs, "final_state": final_state, "done": done, "episode": episode,
+                 "alive": self._copy_alive(), "env_infos": list(self._last_env_infos)}
+        return self._copy_obs(), rewards, terms, truncs, infos
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Agent-specific global state of every copy, (N, *state_shape) per agent."""
+        out = {a: np.zeros((self.num_envs, *self._state_spaces[a].shape), np.float32) for a in self.possible_agents}
+        for i, env in enumerate(self.envs):
+            for a, s in self._states_of(i, env).items():
+                out[a][i] = s
+        return out
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+    # ---- helpers ------------------------------------------------------------------------
+    def _check_action(self, agent: str, actions: dict[str, np.ndarray], i: int) -> int:
+        if agent not in actions:
+            raise ConfigError(f"missing actions for agent {agent!r}; expected keys: {', '.join(self.possible_agents)}")
+        act = int(actions[agent][i])
+        n = int(self._act_spaces[agent].n)
+        if not 0 <= act < n:
+            raise ConfigError(f"illegal action {act} for agent {agent!r} in env {i}; allowed: 0..{n - 1}")
+        return act
+
+    def _write_obs(self, i: int, obs: dict[str, Any], env: Any) -> None:
+        live = set(env.agents)
+        for a in self.possible_agents:
+            if a in obs:
+                self._obs[a][i] = obs[a]
+            elif a not in live:
+                self._obs[a][i] = 0
+            self._alive[a][i] = a in live
+
+    def _states_of(self, i: int, env: Any) -> dict[str, np.ndarray]:
+        if self._state_mode == "agent_method":
+            return {a: np.asarray(env.state(a), np.float32) for a in self.possible_agents}
+        if self._state_mode == "global":
+            s = np.asarray(env.state(), np.float32)
+            return {a: s for a in self.possible_agents}
+        flat = {a: self._obs[a][i].reshape(-1).astype(np.float32) for a in self.possible_agents}
+        return {a: np.concatenate([flat[a]] + [flat[b] for b in self.possible_agents if b != a])
+                for a in self.possible_agents}
+
+    def _copy_obs(self) -> dict[str, np.ndarray]:
+        return {a: v.copy() for a, v in self._obs.items()}
+
+    def _copy_alive(self) -> dict[str, np.ndarray]:
+        return {a: v.copy() for a, v in self._alive.items()}
