@@ -58,8 +58,8 @@ def resolve_factory(factory: Factory) -> Callable[..., Any]:
         obj = module
         for part in attr.split("."):
             obj = getattr(obj, part)
-    except AttributeError:
-        raise ConfigError(f"module {module_name!r} has no attribute {attr!r} (env factory {factory!r})") from None
+    except (AttributeError, ImportError) as exc:
+        raise ConfigError(f"module {module_name!r} has no usable attribute {attr!r} (env factory {factory!r}): {exc}") from None
     if not callable(obj):
         raise ConfigError(f"env factory {factory!r} is not callable")
     return obj

@@ -30,3 +30,8 @@ register(
     "diverse_marl.envs.testbeds:CreditAssignmentEnv",
     description="Tiny cooperative game where only a centralized critic assigns credit (MAPPO test)",
 )
+register(
+    "stag_hunt",
+    "diverse_marl.envs.matrix_games:StagHuntEnv",
+    description="Iterated Stag Hunt: payoff-dominant (stag) vs risk-dominant (hare) equilibria (RPG testbed)",
+)

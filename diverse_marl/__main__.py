@@ -1,0 +1,5 @@
+import sys
+
+from diverse_marl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,170 @@
+"""The ``diverse-marl`` command line (also ``python -m diverse_marl``).
+
+    diverse-marl train CONFIG [--set key.sub=value ...] [--quiet]
+    diverse-marl train --resume RUN_DIR [--set stop.iterations=40]
+    diverse-marl eval RUN_DIR [--episodes 20]
+    diverse-marl analyze RUN_DIR [RUN_DIR ...]
+    diverse-marl envs
+    diverse-marl options [ALGORITHM]
+
+User errors (bad config, unknown names, corrupt checkpoints) print one line and exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import sys
+from typing import Any, Sequence
+
+from diverse_marl.errors import DiverseMarlError
+
+EXIT_USER_ERROR = 2
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar (also off when CI=true)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="diverse-marl",
+        description="Diversity-driven multi-agent RL: train, evaluate and analyse populations of strategies.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("train", help="train from a YAML config into a new run directory",
+                       description="Train from a YAML config. Writes runs/<name>-<timestamp>/ "
+                       "(config, metrics.csv, TensorBoard, checkpoints) and prints its path.")
+    p.add_argument("config", nargs="?", help="YAML config file (optional with --resume)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set training.lr=1e-3 (repeatable)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue RUN_DIR from its latest checkpoint")
+    p.add_argument("--run-dir", metavar="DIR", help="write into DIR instead of runs/<name>-<timestamp>")
+    _add_common(p)
+
+    p = sub.add_parser("eval", help="roll out a trained run's policy and report returns",
+                       description="Evaluate a run directory (or checkpoint): episodes without Ray, "
+                       "writes eval.json into the run directory.")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--episodes", type=int, default=None, help="episodes to roll out (default: config evaluation.episodes)")
+    p.add_argument("--deterministic", action="store_true", help="greedy actions instead of sampling")
+    p.add_argument("--seed", type=int, default=None)
+    _add_common(p)
+
+    p = sub.add_parser("analyze", help="plots and a text report for one or more runs",
+                       description="Training curves, behaviour statistics and a report.md for each run; "
+                       "with several runs also a comparison plot.")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--out", metavar="DIR", help="where to write (default: each run's analysis/ folder)")
+    _add_common(p)
+
+    p = sub.add_parser("envs", help="list registered envs, their options and layouts")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("options", help="list an algorithm's options (the `training:` keys)")
+    p.add_argument("algorithm", nargs="?", default="mappo")
+    return parser
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from diverse_marl.training import train
+
+    if args.config is None and args.resume is None:
+        raise DiverseMarlError("train needs a CONFIG file or --resume RUN_DIR")
+    result = train(args.config, overrides=args.overrides, resume=args.resume, quiet=args.quiet,
+                   run_dir=args.run_dir)
+    final = result.final
+    ret = final.get("episode/sparse_return", final.get("episode_return_mean"))
+    print(f"trained {final.get('iteration', 0)} iterations, {final.get('env_steps', 0)} env steps"
+          + (f", mean return {ret:.2f}" if isinstance(ret, (int, float)) else ""))
+    print(f"run dir: {result.run_dir}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from diverse_marl.evaluation import evaluate_run
+
+    report = evaluate_run(args.run_dir, episodes=args.episodes, deterministic=args.deterministic,
+                          seed=args.seed, quiet=args.quiet)
+    print(f"{report['episodes']} episodes: mean return {report['return_mean']:.2f} "
+          f"(std {report['return_std']:.2f})")
+    print(f"wrote {report['path']}")
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from diverse_marl.analysis.report import analyze_runs
+
+    outputs = analyze_runs(args.run_dirs, out=args.out)
+    for path in outputs:
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_envs(args: argparse.Namespace) -> int:
+    from diverse_marl import envs
+
+    listing = {}
+    for name in envs.list_envs():
+        spec = envs.env_spec(name)
+        entry: dict[str, Any] = {"description": spec.description, "options": {}}
+        try:
+            for opt, default in spec.options().items():
+                entry["options"][opt] = None if default is inspect.Parameter.empty else default
+            for opt, allowed in spec.choices.items():
+                entry.setdefault("choices", {})[opt] = allowed()
+        except DiverseMarlError as exc:  # an env whose module is not importable here
+            entry["error"] = str(exc)
+        listing[name] = entry
+    if args.json:
+        print(json.dumps(listing, indent=2, default=repr))
+        return 0
+    for name, entry in listing.items():
+        print(f"{name}: {entry['description']}")
+        if "error" in entry:
+            print(f"    (unavailable: {entry['error']})")
+            continue
+        opts = ", ".join(f"{k}={v!r}" for k, v in entry["options"].items())
+        print(f"    options: {opts or '(none)'}")
+        for opt, values in entry.get("choices", {}).items():
+            print(f"    {opt}s: {', '.join(values)}")
+    return 0
+
+
+def cmd_options(args: argparse.Namespace) -> int:
+    from diverse_marl.config import ALGORITHMS
+    from diverse_marl.envs import resolve_factory
+
+    if args.algorithm not in ALGORITHMS:
+        raise DiverseMarlError(f"unknown algorithm {args.algorithm!r}; allowed: {', '.join(sorted(ALGORITHMS))}")
+    cls = resolve_factory(ALGORITHMS[args.algorithm])
+    defaults, docs = cls.option_defaults(), cls.option_docs()
+    width = max(len(k) for k in defaults)
+    print(f"{args.algorithm} options (YAML `training:` keys / --set training.KEY=VALUE):")
+    for key in sorted(defaults):
+        print(f"  {key:<{width}}  {defaults[key]!r:<12}  {docs.get(key, '')}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "analyze": cmd_analyze, "envs": cmd_envs, "options": cmd_options}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "quiet", False):
+        os.environ.setdefault("TQDM_DISABLE", "1")
+    try:
+        return COMMANDS[args.command](args)
+    except DiverseMarlError as exc:
+        print(f"diverse-marl {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

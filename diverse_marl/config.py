@@ -1,0 +1,322 @@
+"""Experiment configs: YAML (or a dict) -> typed :class:`ExperimentConfig` -> RLlib ``AlgorithmConfig``.
+
+Everything is validated before Ray starts: an unknown key, a wrong type, an unknown env or
+algorithm raises :class:`~diverse_marl.errors.ConfigError` naming the key and the allowed values.
+
+A config file looks like::
+
+    name: cramped-mappo
+    algorithm: mappo            # see ALGORITHMS
+    env: overcooked             # a registered env, or "package.module:factory"
+    env_config: {layout: cramped_room, horizon: 400}
+    seed: 0
+    stop: {iterations: 20}      # and/or env_steps, time_s
+    checkpoint_every: 5
+    training: {lr: 0.0005}      # algorithm options; `diverse-marl train --help-options` lists them
+    ray: {address: null}        # null: local embedded Ray; "auto" or "ray://host:10001": a cluster
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import os
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Union
+
+import yaml
+
+from diverse_marl.errors import ConfigError
+
+# algorithm name -> import path of a class with ``option_defaults()``, ``option_docs()`` and
+# ``from_options(env, env_config, options, seed, num_env_runners)`` returning an AlgorithmConfig.
+ALGORITHMS: dict[str, str] = {
+    "mappo": "diverse_marl.algorithms.mappo:MAPPOConfig",
+    "ppo": "diverse_marl.algorithms.ppo_baseline:SharedPPOConfig",
+}
+
+
+@dataclass
+class StopConfig:
+    """When training stops: whichever limit is reached first (at least one must be set)."""
+
+    iterations: Union[int, None] = 10
+    env_steps: Union[int, None] = None
+    time_s: Union[float, None] = None
+
+
+@dataclass
+class RayConfig:
+    """Where Ray runs. ``address: null`` starts a local embedded Ray (dashboard off, quiet logs)."""
+
+    address: Union[str, None] = None
+    num_cpus: Union[int, None] = None  # local Ray only; default: the machine's CPU count
+    local_mode_tests: bool = False  # reserved for test fixtures
+
+
+@dataclass
+class EvalConfig:
+    """``diverse-marl eval``: how many episodes, greedy or sampled actions."""
+
+    episodes: int = 10
+    deterministic: bool = False
+    seed: int = 12345
+
+
+@dataclass
+class PopulationConfig:
+    """Train ``size`` members (one Ray Tune trial each, seeds ``seed + i``); size 1 = a single run."""
+
+    size: int = 1
+    max_concurrent: Union[int, None] = None
+
+
+@dataclass
+class ExperimentConfig:
+    """One training job. Load with :func:`load_config`; every field has a YAML key of the same name."""
+
+    name: str = "experiment"
+    algorithm: str = "mappo"
+    env: str = "overcooked"
+    env_config: dict = field(default_factory=dict)
+    seed: int = 0
+    stop: StopConfig = field(default_factory=StopConfig)
+    checkpoint_every: int = 5
+    keep_checkpoints: int = 3
+    num_env_runners: int = 0
+    training: dict = field(default_factory=dict)
+    evaluation: EvalConfig = field(default_factory=EvalConfig)
+    population: PopulationConfig = field(default_factory=PopulationConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
+    runs_dir: str = "runs"
+
+    # ---- conversions -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def algorithm_class(self) -> type:
+        from diverse_marl.envs import resolve_factory
+
+        return resolve_factory(ALGORITHMS[self.algorithm])
+
+    def to_rllib(self):
+        """The RLlib ``AlgorithmConfig`` this experiment trains with."""
+        from ray.rllib.callbacks.callbacks import RLlibCallback
+
+        from diverse_marl.callbacks import EpisodeInfoCallback
+
+        cls = self.algorithm_class()
+        rllib_config = cls.from_options(
+            env=self.env,
+            env_config=dict(self.env_config),
+            options=dict(self.training),
+            seed=self.seed,
+            num_env_runners=self.num_env_runners,
+        )
+        if rllib_config.callbacks_class is RLlibCallback:  # keep an algorithm's own callbacks
+            rllib_config.callbacks(EpisodeInfoCallback)
+        return rllib_config
+
+    def validate(self) -> "ExperimentConfig":
+        """Check names and values that need the registries; raises ConfigError."""
+        from diverse_marl import envs
+
+        if self.algorithm not in ALGORITHMS:
+            raise ConfigError(f"unknown algorithm {self.algorithm!r}; allowed: {', '.join(sorted(ALGORITHMS))}")
+        if self.env not in envs.list_envs() and ":" not in self.env:
+            raise ConfigError(
+                f"unknown env {self.env!r}; registered envs: {', '.join(envs.list_envs())} "
+                "(or an import path 'package.module:factory')"
+            )
+        _check_env_config(self.env, self.env_config)
+        cls = self.algorithm_class()
+        defaults = cls.option_defaults()
+        for key, value in self.training.items():
+            if key not in defaults:
+                raise ConfigError(_unknown_key_message(f"training.{key}", key, defaults, f"{self.algorithm} option"))
+            self.training[key] = _coerce(value, _type_of_default(defaults[key]), f"training.{key}")
+        if all(v is None for v in (self.stop.iterations, self.stop.env_steps, self.stop.time_s)):
+            raise ConfigError("stop: set at least one of iterations, env_steps, time_s")
+        for key in ("checkpoint_every", "keep_checkpoints"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if self.num_env_runners < 0:
+            raise ConfigError(f"num_env_runners must be >= 0, got {self.num_env_runners}")
+        if self.population.size < 1:
+            raise ConfigError(f"population.size must be >= 1, got {self.population.size}")
+        return self
+
+
+def _check_env_config(env: str, env_config: dict) -> None:
+    """Unknown env options and unknown named choices (e.g. layouts) fail here, before Ray."""
+    from diverse_marl import envs
+
+    if env not in envs.list_envs():
+        envs.resolve_factory(env)  # import path must at least resolve
+        return
+    spec = envs.env_spec(env)
+    options = spec.options()
+    for key in env_config:
+        if key not in options:
+            raise ConfigError(_unknown_key_message(f"env_config.{key}", key, options, f"option of env {env!r}"))
+    for opt, allowed in spec.choices.items():
+        value = env_config.get(opt)
+        if isinstance(value, str) and "\n" not in value:
+            values = allowed()
+            if value not in values:
+                raise ConfigError(f"env_config.{opt}: unknown {opt} {value!r} for env {env!r}; allowed: {', '.join(values)}")
+
+
+def _unknown_key_message(path: str, key: str, allowed: Mapping[str, Any] | list[str], what: str = "config key") -> str:
+    names = sorted(allowed)
+    hint = difflib.get_close_matches(key, names, n=1)
+    did = f" (did you mean {hint[0]!r}?)" if hint else ""
+    return f"unknown {what} {path!r}{did}; allowed: {', '.join(names)}"
+
+
+def _type_of_default(default: Any) -> Any:
+    if default is None:
+        return Any
+    return type(default)
+
+
+def _coerce(value: Any, tp: Any, path: str) -> Any:
+    """Check ``value`` against type hint ``tp``; ints are accepted for floats. Raises ConfigError."""
+    if tp is Any:
+        return value
+    origin = typing.get_origin(tp)
+    if origin is Union:
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, path)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise ConfigError(f"{path}: expected {_type_name(tp)}, got {value!r}")
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: expected a list, got {value!r}")
+        return list(value)
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML reads 5e-4 as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif isinstance(tp, type) and isinstance(value, tp):
+        return value
+    raise ConfigError(f"{path}: expected {_type_name(tp)}, got {value!r}")
+
+
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is Union:
+        return " or ".join("null" if a is type(None) else _type_name(a) for a in typing.get_args(tp))
+    return getattr(tp, "__name__", str(tp))
+
+
+def _build(cls: type, data: Any, path: str) -> Any:
+    """Build dataclass ``cls`` from a mapping, checking keys and types."""
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        full = f"{path}.{key}" if path else str(key)
+        if key not in fields:
+            raise ConfigError(_unknown_key_message(full, str(key), list(fields)))
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            kwargs[key] = _build(tp, value, full)
+        else:
+            kwargs[key] = _coerce(value, tp, full)
+    return cls(**kwargs)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"training.lr=1e-3"`` -> (["training", "lr"], 0.001). Values are parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects key.sub=value, got {text!r}")
+    key, _, raw = text.partition("=")
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"--set expects key.sub=value, got {text!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    data = copy.deepcopy(data)
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = data
+        for k in keys[:-1]:
+            if not isinstance(node.get(k), dict):
+                node[k] = {}
+            node = node[k]
+        node[keys[-1]] = value
+    return data
+
+
+def read_yaml(path: str | os.PathLike) -> dict:
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ConfigError(f"config file {path!r} does not exist")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"config file {path!r} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path!r} must hold a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def load_config(
+    source: "str | os.PathLike | Mapping[str, Any] | ExperimentConfig",
+    overrides: list[str] | None = None,
+) -> ExperimentConfig:
+    """YAML path, dict or ExperimentConfig (+ ``key.sub=value`` overrides) -> validated ExperimentConfig."""
+    if isinstance(source, ExperimentConfig):
+        data = source.to_dict()
+    elif isinstance(source, Mapping):
+        data = dict(source)
+    else:
+        data = read_yaml(source)
+    data = apply_overrides(data, list(overrides or []))
+    return _build(ExperimentConfig, data, "").validate()
