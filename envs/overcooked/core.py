@@ -117,3 +117,316 @@ class BatchState:
     def select(self, rows) -> "BatchState":
         """A new BatchState holding a copy of the selected envs."""
         return BatchState(**{f.name: getattr(self, f.name)[rows].copy() for f in fields(self)})
+
+
+# ---------------------------------------------------------------------------------------------
+# Dynamics
+# ---------------------------------------------------------------------------------------------
+from diverse_marl.envs.overcooked import events as _ev  # noqa: E402
+from diverse_marl.envs.overcooked.layouts import (  # noqa: E402
+    COUNTER, DISH_DISPENSER, FLOOR, ONION_DISPENSER, POT, SERVING, TOMATO_DISPENSER,
+)
+from diverse_marl.errors import ConfigError  # noqa: E402
+
+# overcooked_ai's BASE_REW_SHAPING_PARAMS (the three distance terms are unused by overcooked_ai too)
+DEFAULT_REWARD_SHAPING: dict[str, float] = {
+    "PLACEMENT_IN_POT_REW": 3,
+    "DISH_PICKUP_REWARD": 3,
+    "SOUP_PICKUP_REWARD": 5,
+    "DISH_DISP_DISTANCE_REW": 0,
+    "POT_DISTANCE_REW": 0,
+    "SOUP_DISTANCE_REW": 0,
+}
+_UNUSED_SHAPING = ("DISH_DISP_DISTANCE_REW", "POT_DISTANCE_REW", "SOUP_DISTANCE_REW")
+
+
+def check_reward_shaping(reward_shaping: dict | None) -> dict[str, float]:
+    """Defaults updated by the user's dict; unknown keys raise ConfigError."""
+    params = dict(DEFAULT_REWARD_SHAPING)
+    for key, value in (reward_shaping or {}).items():
+        if key not in params:
+            raise ConfigError(f"unknown reward_shaping key {key!r}; allowed: {', '.join(DEFAULT_REWARD_SHAPING)}")
+        if key in _UNUSED_SHAPING and value:
+            raise ConfigError(f"reward_shaping {key!r} is not implemented (overcooked_ai ignores it too); "
+                              "leave it at 0")
+        params[key] = float(value)
+    return params
+
+
+E = _ev.EVENT_INDEX
+
+
+class OvercookedDynamics:
+    """overcooked_ai's ``get_state_transition`` for N envs at once, on a BatchState, in place.
+
+    Order of resolution (as overcooked_ai): interacts of player 0 then player 1 (against the live state,
+    but with pot statuses taken *before* any interact, as overcooked_ai's ``pot_states``), then
+    movement with collisions (both players stay if they would end on the same cell or swap cells;
+    orientation still turns), then environment effects (timestep + 1, old dynamics auto-start of full
+    pots, cooking ticks of every soup on the grid).
+    """
+
+    def __init__(self, layout: Layout, old_dynamics: bool = False, reward_shaping: dict | None = None):
+        self.layout = layout
+        self.old_dynamics = bool(old_dynamics)
+        self.shaping = check_reward_shaping(reward_shaping)
+        h, w = layout.height, layout.width
+        self.h, self.w = h, w
+        self.terrain_flat = layout.terrain.reshape(-1).astype(np.int64)
+        self.floor_flat = self.terrain_flat == FLOOR
+        flat = lambda p: (p[:, 1] * w + p[:, 0]).astype(np.int64)  # noqa: E731
+        self.pot_flat = flat(layout.pot_positions)
+        self.counter_flat = flat(layout.counter_positions)
+        self.counter_mask = self.terrain_flat == COUNTER
+        self.recipe_time = np.asarray(layout.recipe_time, dtype=np.int64)
+        self.recipe_value = np.asarray(layout.recipe_value, dtype=np.float64)
+        self.best_value = np.asarray(layout.best_value, dtype=np.float64)
+        # direction offsets in flat cell index, for orientation index and move actions 0..3
+        self.dflat = DIRECTIONS[:, 1] * w + DIRECTIONS[:, 0]
+
+    # -- helpers --------------------------------------------------------------------------------
+    def pot_status(self, s: BatchState) -> tuple[np.ndarray, np.ndarray]:
+        """(number of full pots, number of non-empty pots in overcooked_ai's dish-usefulness sense)."""
+        obj = s.obj.reshape(len(s.obj), -1)[:, self.pot_flat]
+        on = s.soup_onions.reshape(len(s.obj), -1)[:, self.pot_flat]
+        to = s.soup_tomatoes.reshape(len(s.obj), -1)[:, self.pot_flat]
+        tick = s.soup_tick.reshape(len(s.obj), -1)[:, self.pot_flat]
+        is_soup = obj == SOUP
+        started = is_soup & (tick >= 0)
+        idle = is_soup & (tick < 0)
+        n = on + to
+        full = started | (idle & (n == 3))
+        nonempty = started | (idle & (n >= 1) & (n <= 2))  # ready + cooking + partially full
+        return full.sum(1), nonempty.sum(1)
+
+    # -- step -----------------------------------------------------------------------------------
+    def step(self, s: BatchState, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Advance every env by one joint action (``actions``: (N, 2) ints in 0..5), in place.
+
+        Returns ``(sparse, shaped, events)``: (N, 2) float sparse reward earned by each player (deliveries),
+        (N, 2) float unscaled shaped reward per player, (N, 2, NUM_EVENTS) int32 event counts.
+        """
+        n_envs = s.num_envs
+        sparse = np.zeros((n_envs, NUM_PLAYERS))
+        shaped = np.zeros((n_envs, NUM_PLAYERS))
+        events = np.zeros((n_envs, NUM_PLAYERS, _ev.NUM_EVENTS), dtype=np.int32)
+        interact = actions == ACTION_INTERACT
+        if interact.any():
+            n_full, n_nonempty = self.pot_status(s)
+            for p in range(NUM_PLAYERS):
+                rows = np.flatnonzero(interact[:, p])
+                if rows.size:
+                    self._interact(s, p, rows, n_full, n_nonempty, sparse, shaped, events)
+        self._move(s, actions, events)
+        self._environment_effects(s)
+        return sparse, shaped, events
+
+    def _interact(self, s, p, rows, n_full, n_nonempty, sparse, shaped, events) -> None:
+        W = self.w
+        n_envs = s.num_envs
+        obj = s.obj.reshape(n_envs, -1)
+        s_on = s.soup_onions.reshape(n_envs, -1)
+        s_to = s.soup_tomatoes.reshape(n_envs, -1)
+        s_tick = s.soup_tick.reshape(n_envs, -1)
+        s_ord = s.soup_order.reshape(n_envs, -1)
+        q = 1 - p
+        target = s.pos[rows, p, 1] * W + s.pos[rows, p, 0] + self.dflat[s.ori[rows, p]]
+        terr = self.terrain_flat[target]
+        held = s.held[rows, p]
+        here = obj[rows, target]
+        effect = np.zeros(rows.size, dtype=bool)
+        all_pots_full = n_full[rows] == len(self.pot_flat)
+        other = s.held[rows, q]
+
+        # -- counter: drop held object on an empty counter ------------------------------------------
+        m = (terr == COUNTER) & (held != NOTHING) & (here == NOTHING)
+        if m.any():
+            r, t, h = rows[m], target[m], held[m]
+            effect[m] = True
+            for code, ev in ((ONION, "onion_place_counter"), (TOMATO, "tomato_place_counter"),
+                             (DISH, "dish_place_counter"), (SOUP, "soup_place_counter")):
+                events[r[h == code], p, E[ev]] = 1
+            ing_useful = all_pots_full[m] & (other[m] != DISH)
+            events[r[(h == ONION) & ing_useful], p, E["useful_onion_drop"]] = 1
+            events[r[(h == TOMATO) & ing_useful], p, E["useful_tomato_drop"]] = 1
+            dish_useful = (n_full[r] == 0) & (other[m] != ONION)
+            events[r[(h == DISH) & dish_useful], p, E["useful_dish_drop"]] = 1
+            obj[r, t] = h
+            s_on[r, t] = s.held_onions[r, p]
+            s_to[r, t] = s.held_tomatoes[r, p]
+            s_tick[r, t] = s.held_tick[r, p]
+            s_ord[r, t] = s.held_order[r, p]
+            self._clear_hand(s, r, p)
+
+        # -- counter: pick up the object lying there ------------------------------------------------
+        m = (terr == COUNTER) & (held == NOTHING) & (here != NOTHING)
+        if m.any():
+            r, t, o = rows[m], target[m], here[m]
+            effect[m] = True
+            for code, ev in ((ONION, "onion_pickup_counter"), (TOMATO, "tomato_pickup_counter"),
+                             (DISH, "dish_pickup_counter"), (SOUP, "soup_pickup_counter")):
+                events[r[o == code], p, E[ev]] = 1
+            self._log_useful_pickups(s, p, r, o, all_pots_full[m], other[m], n_nonempty, events)
+            s.held[r, p] = o
+            s.held_onions[r, p] = s_on[r, t]
+            s.held_tomatoes[r, p] = s_to[r, t]
+            s.held_tick[r, p] = s_tick[r, t]
+            s.held_order[r, p] = s_ord[r, t]
+            obj[r, t] = NOTHING
+            s_on[r, t] = 0
+            s_to[r, t] = 0
+            s_tick[r, t] = -1
+            s_ord[r, t] = 0
+
+        # -- dispensers (empty hand) -----------------------------------------------------------------
+        empty_hand = held == NOTHING
+        for terrain, code, ev in ((ONION_DISPENSER, ONION, "onion_pickup_dispenser"),
+                                  (TOMATO_DISPENSER, TOMATO, "tomato_pickup_dispenser"),
+                                  (DISH_DISPENSER, DISH, "dish_pickup_dispenser")):
+            m = (terr == terrain) & empty_hand
+            if not m.any():
+                continue
+            r = rows[m]
+            effect[m] = True
+            events[r, p, E[ev]] = 1
+            codes = np.full(r.size, code)
+            useful = self._log_useful_pickups(s, p, r, codes, all_pots_full[m], other[m], n_nonempty, events)
+            if code == DISH:
+                shaped[r[useful], p] += self.shaping["DISH_PICKUP_REWARD"]
+            s.held[r, p] = code
+
+        # -- pot with empty hand: start cooking (new dynamics) -------------------------------------
+        if not self.old_dynamics:
+            m = (terr == POT) & empty_hand & (here == SOUP)
+            if m.any():
+                r, t = rows[m], target[m]
+                start = (s_tick[r, t] < 0) & (s_on[r, t] + s_to[r, t] > 0)
+                r, t = r[start], t[start]
+                s_tick[r, t] = 0
+                events[r, p, E["pot_start"]] = 1
+                effect[np.flatnonzero(m)[start]] = True
+
+        # -- pot with a dish: serve a ready soup -------------------------------------------------------
+        m = (terr == POT) & (held == DISH) & (here == SOUP)
+        if m.any():
+            r, t = rows[m], target[m]
+            tick = s_tick[r, t]
+            ready = (tick >= 0) & (tick >= self.recipe_time[s_on[r, t], s_to[r, t]])
+            r, t = r[ready], t[ready]
+            if r.size:
+                effect[np.flatnonzero(m)[ready]] = True
+                events[r, p, E["soup_pickup_pot"]] = 1
+                shaped[r, p] += self.shaping["SOUP_PICKUP_REWARD"]
+                s.held[r, p] = SOUP
+                s.held_onions[r, p] = s_on[r, t]
+                s.held_tomatoes[r, p] = s_to[r, t]
+                s.held_tick[r, p] = s_tick[r, t]
+                s.held_order[r, p] = s_ord[r, t]
+                obj[r, t] = NOTHING
+                s_on[r, t] = 0
+                s_to[r, t] = 0
+                s_tick[r, t] = -1
+                s_ord[r, t] = 0
+
+        # -- pot with an ingredient: add it if the pot is not full -------------------------------------
+        m = (terr == POT) & ((held == ONION) | (held == TOMATO)) & ((here == NOTHING) | (here == SOUP))
+        if m.any():
+            r, t, h = rows[m], target[m], held[m]
+            was_empty = here[m] == NOTHING
+            old_on = np.where(was_empty, 0, s_on[r, t])
+            old_to = np.where(was_empty, 0, s_to[r, t])
+            old_tick = np.where(was_empty, -1, s_tick[r, t])
+            old_ord = np.where(was_empty, 0, s_ord[r, t])
+            not_full = (old_tick < 0) & (old_on + old_to < 3)  # an empty pot is never full
+            r, t, h = r[not_full], t[not_full], h[not_full]
+            old_on, old_to, old_ord = old_on[not_full], old_to[not_full], old_ord[not_full]
+            if r.size:
+                effect[np.flatnonzero(m)[not_full]] = True
+                is_tom = h == TOMATO
+                new_on = old_on + (~is_tom)
+                new_to = old_to + is_tom
+                obj[r, t] = SOUP
+                s_on[r, t] = new_on
+                s_to[r, t] = new_to
+                s_tick[r, t] = -1
+                s_ord[r, t] = old_ord | (is_tom.astype(np.int64) << (old_on + old_to))
+                self._clear_hand(s, r, p)
+                shaped[r, p] += self.shaping["PLACEMENT_IN_POT_REW"]
+                events[r[~is_tom], p, E["potting_onion"]] = 1
+                events[r[is_tom], p, E["potting_tomato"]] = 1
+                old_best = self.best_value[old_on, old_to]
+                new_best = self.best_value[new_on, new_to]
+                events[r[old_best == new_best], p, E["optimal_potting"]] = 1
+                events[r[new_best > 0], p, E["viable_potting"]] = 1
+                events[r[(old_best > 0) & (new_best == 0)], p, E["catastrophic_potting"]] = 1
+                events[r[old_best == 0], p, E["useless_potting"]] = 1
+
+        # -- serving window: deliver a soup ----------------------------------------------------------
+        m = (terr == SERVING) & (held == SOUP)
+        if m.any():
+            r = rows[m]
+            effect[m] = True
+            sparse[r, p] += self.recipe_value[s.held_onions[r, p], s.held_tomatoes[r, p]]
+            events[r, p, E["soup_delivery"]] = 1
+            self._clear_hand(s, r, p)
+
+        events[rows[~effect], p, E["idle_interact"]] = 1
+
+    def _log_useful_pickups(self, s, p, r, codes, all_pots_full, other, n_nonempty, events) -> np.ndarray:
+        """overcooked_ai's useful-pickup rules on the live state (before the pickup); returns dish usefulness."""
+        ing_useful = ~(all_pots_full & (other != DISH))
+        events[r[(codes == ONION) & ing_useful], p, E["useful_onion_pickup"]] = 1
+        events[r[(codes == TOMATO) & ing_useful], p, E["useful_tomato_pickup"]] = 1
+        is_dish = codes == DISH
+        useful = np.zeros(r.size, dtype=bool)
+        if is_dish.any():
+            rd = r[is_dish]
+            counters = s.obj.reshape(s.num_envs, -1)[rd][:, self.counter_mask]
+            no_counter_dish = ~(counters == DISH).any(1)
+            held_dishes = (s.held[rd] == DISH).sum(1)
+            useful[is_dish] = no_counter_dish & (held_dishes < n_nonempty[rd])
+            events[r[useful], p, E["useful_dish_pickup"]] = 1
+        return useful
+
+    @staticmethod
+    def _clear_hand(s: BatchState, r: np.ndarray, p: int) -> None:
+        s.held[r, p] = NOTHING
+        s.held_onions[r, p] = 0
+        s.held_tomatoes[r, p] = 0
+        s.held_tick[r, p] = -1
+        s.held_order[r, p] = 0
+
+    def _move(self, s: BatchState, actions: np.ndarray, events: np.ndarray) -> None:
+        is_move = actions < ACTION_STAY
+        if not is_move.any():
+            events[:, :, E["stay"]] = actions == ACTION_STAY
+            return
+        old = s.pos.copy()
+        d = DIRECTIONS[np.where(is_move, actions, 0)]  # (N, 2, 2)
+        cand = old + d * is_move[..., None]
+        ok = self.floor_flat[cand[..., 1] * self.w + cand[..., 0]]
+        new = np.where(ok[..., None], cand, old)
+        same = (new[:, 0] == new[:, 1]).all(-1)
+        swap = (new[:, 0] == old[:, 1]).all(-1) & (new[:, 1] == old[:, 0]).all(-1)
+        collide = same | swap
+        new[collide] = old[collide]
+        s.pos[...] = new
+        s.ori[...] = np.where(is_move, actions, s.ori)
+        moved = (new != old).any(-1)
+        events[:, :, E["move"]] = moved
+        events[:, :, E["bump"]] = is_move & ~moved
+        events[:, :, E["stay"]] = actions == ACTION_STAY
+
+    def _environment_effects(self, s: BatchState) -> None:
+        s.timestep += 1
+        soup = s.obj == SOUP
+        if not soup.any():
+            return
+        tick = s.soup_tick
+        if self.old_dynamics:
+            auto = soup & (tick < 0) & (s.soup_onions + s.soup_tomatoes == 3)
+            tick[auto] = 0
+        cooking = soup & (tick >= 0)
+        if cooking.any():
+            cook_time = self.recipe_time[s.soup_onions, s.soup_tomatoes]
+            tick += cooking & (tick < cook_time)

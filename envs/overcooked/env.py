@@ -1,0 +1,389 @@
+"""PettingZoo ParallelEnv and batched env for Overcooked, on the numpy core in ``core.py``.
+
+Reward of agent i at a step = team sparse reward (20 per delivered soup, summed over both cooks)
++ shaping_factor * (agent i's shaped reward: overcooked_ai's PLACEMENT_IN_POT_REW / DISH_PICKUP_REWARD /
+SOUP_PICKUP_REWARD). The shaping factor starts at ``shaping_factor`` and, if ``shaping_anneal_steps > 0``,
+falls linearly to 0 over that many env steps (a batched step counts ``num_envs`` env steps).
+
+Global state for centralized critics (``state(agent)`` / ``state_space(agent)``): overcooked_ai's lossless
+grid encoding from that agent's perspective, flattened (it holds both cooks, held items, pots, counter
+objects and the time-to-horizon "urgency" layer).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+from pettingzoo import ParallelEnv
+
+from diverse_marl.envs.overcooked.core import (
+    NUM_ACTIONS, NUM_PLAYERS, BatchState, OvercookedDynamics, check_reward_shaping,
+)
+from diverse_marl.envs.overcooked.events import EVENT_NAMES, NUM_EVENTS
+from diverse_marl.envs.overcooked.layouts import Layout, get_layout
+from diverse_marl.envs.overcooked.state_dict import state_from_dict, state_to_dict
+from diverse_marl.errors import ConfigError
+
+AGENTS = ("agent_0", "agent_1")
+OBS_TYPES = ("featurized", "lossless")
+RENDER_MODES = ("ansi", "rgb_array")
+DEFAULT_HORIZON = 400
+
+
+# ---- observations (encodings live in features.py, written against BatchState) ----------------------
+def make_encoder(obs: str, layout: Layout, horizon: int) -> tuple[Callable[[BatchState], np.ndarray], tuple]:
+    """``(encode, shape)``: encode(state) -> (N, 2, *shape) float32 observation of each agent."""
+    from diverse_marl.envs.overcooked.features import Featurizer
+
+    featurizer = Featurizer(layout, horizon=horizon)
+    if obs == "featurized":
+        return featurizer.featurize, (featurizer.feature_dim,)
+    if obs == "lossless":
+        return featurizer.lossless, tuple(featurizer.lossless_shape)
+    raise ConfigError(f"unknown obs {obs!r}; allowed: {', '.join(OBS_TYPES)}")
+
+
+def make_state_encoder(layout: Layout, horizon: int) -> tuple[Callable[[BatchState], np.ndarray], tuple]:
+    """Agent-specific global state: the lossless encoding from that agent's view, flattened."""
+    encode, shape = make_encoder("lossless", layout, horizon)
+    size = int(np.prod(shape))
+    return (lambda s: encode(s).reshape(s.num_envs, NUM_PLAYERS, size)), (size,)
+
+
+class ShapingSchedule:
+    """Linear anneal of the shaping factor from ``start`` to 0 over ``anneal_steps`` env steps (0 = constant)."""
+
+    def __init__(self, start: float = 1.0, anneal_steps: int = 0):
+        if anneal_steps < 0:
+            raise ConfigError(f"shaping_anneal_steps must be >= 0, got {anneal_steps!r}")
+        self.start = float(start)
+        self.anneal_steps = int(anneal_steps)
+        self.env_steps = 0
+
+    def value(self) -> float:
+        if self.anneal_steps <= 0:
+            return self.start
+        return self.start * max(0.0, 1.0 - self.env_steps / self.anneal_steps)
+
+    def advance(self, n: int) -> None:
+        self.env_steps += int(n)
+
+
+def _check_common(horizon: int, obs: str, render_mode: str | None) -> None:
+    if not isinstance(horizon, (int, np.integer)) or horizon < 1:
+        raise ConfigError(f"horizon must be a positive int, got {horizon!r}")
+    if obs not in OBS_TYPES:
+        raise ConfigError(f"unknown obs {obs!r}; allowed: {', '.join(OBS_TYPES)}")
+    if render_mode is not None and render_mode not in RENDER_MODES:
+        raise ConfigError(f"unknown render_mode {render_mode!r}; allowed: {', '.join(RENDER_MODES)} or None")
+
+
+def _check_actions(actions: np.ndarray, agent: str) -> None:
+    bad = (actions < 0) | (actions >= NUM_ACTIONS)
+    if bad.any():
+        value = actions[bad][0]
+        raise ConfigError(f"illegal action {value!r} for {agent}; allowed: integers 0..{NUM_ACTIONS - 1} "
+                          "(0 north, 1 south, 2 east, 3 west, 4 stay, 5 interact)")
+
+
+def _as_action_array(value: Any, agent: str, n: int) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iu":
+        if arr.dtype.kind == "f" and np.all(np.mod(arr, 1) == 0):
+            arr = arr.astype(np.int64)
+        else:
+            raise ConfigError(f"illegal action {value!r} for {agent}; allowed: integers 0..{NUM_ACTIONS - 1}")
+    arr = arr.astype(np.int64).reshape(-1)
+    if arr.size != n:
+        raise ConfigError(f"actions for {agent} must have {n} entries, got shape {np.shape(value)}")
+    _check_actions(arr, agent)
+    return arr
+
+
+class OvercookedEnv(ParallelEnv):
+    """Two cooks in an overcooked_ai kitchen (PettingZoo ``ParallelEnv``).
+
+    Args:
+        layout: a classic layout name (``list_layouts()``), a text grid, or a ``Layout``.
+        horizon: episode length (episodes are truncated, never terminated).
+        old_dynamics: True = pots start cooking by themselves at 3 ingredients (2019 paper);
+            False = a cook starts a non-empty pot by interacting with it.
+        obs: "featurized" (overcooked_ai's 96 features per agent) or "lossless" (grid encoding).
+        reward_shaping: overrides of overcooked_ai's shaping params (PLACEMENT_IN_POT_REW, DISH_PICKUP_REWARD,
+            SOUP_PICKUP_REWARD).
+        shaping_factor: initial weight of the shaped reward; shaping_anneal_steps: env steps to anneal it to 0.
+        render_mode: None, "ansi" or "rgb_array".
+
+    ``infos[agent]`` at every step: "sparse_reward" (team), "shaped_reward" (this agent, unscaled),
+    "shaping_factor", "events" ((len(EVENT_NAMES),) int counts of this step) and, at the last step,
+    "episode_events" (episode totals).
+    """
+
+    metadata = {"name": "overcooked", "render_modes": list(RENDER_MODES), "is_parallelizable": True,
+                "render_fps": 5}
+
+    def __init__(
+        self,
+        layout: str | Layout = "cramped_room",
+        horizon: int = DEFAULT_HORIZON,
+        old_dynamics: bool = False,
+        obs: str = "featurized",
+        reward_shaping: dict[str, float] | None = None,
+        shaping_factor: float = 1.0,
+        shaping_anneal_steps: int = 0,
+        render_mode: str | None = None,
+    ):
+        _check_common(horizon, obs, render_mode)
+        self.layout = get_layout(layout)
+        self.horizon = int(horizon)
+        self.old_dynamics = bool(old_dynamics)
+        self.obs_type = obs
+        self.render_mode = render_mode
+        self.dynamics = OvercookedDynamics(self.layout, old_dynamics, reward_shaping)
+        self.schedule = ShapingSchedule(shaping_factor, shaping_anneal_steps)
+        self.possible_agents = list(AGENTS)
+        self.agents: list[str] = []
+        self._encode, obs_shape = make_encoder(obs, self.layout, self.horizon)
+        self._encode_state, state_shape = make_state_encoder(self.layout, self.horizon)
+        self._obs_space = gym.spaces.Box(-np.inf, np.inf, obs_shape, np.float32)
+        self._state_space = gym.spaces.Box(-np.inf, np.inf, state_shape, np.float32)
+        self._act_space = gym.spaces.Discrete(NUM_ACTIONS)
+        self._s = BatchState.initial(self.layout, 1)
+        self._episode_events = np.zeros((NUM_PLAYERS, NUM_EVENTS), dtype=np.int64)
+
+    @classmethod
+    def batched(cls, num_envs: int, **kwargs: Any) -> "OvercookedBatchedEnv":
+        return OvercookedBatchedEnv(num_envs, **kwargs)
+
+    # ---- spaces --------------------------------------------------------------------------------------
+
+    def observation_space(self, agent: str) -> gym.spaces.Box:
+        self._check_agent(agent)
+        return self._obs_space
+
+
+    def action_space(self, agent: str) -> gym.spaces.Discrete:
+        self._check_agent(agent)
+        return self._act_space
+
+    def state_space(self, agent: str) -> gym.spaces.Box:
+        self._check_agent(agent)
+        return self._state_space
+
+    def _check_agent(self, agent: str) -> None:
+        if agent not in AGENTS:
+            raise ConfigError(f"unknown agent {agent!r}; allowed: {', '.join(AGENTS)}")
+
+    # ---- episode -------------------------------------------------------------------------------------
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        """Start state of the layout (deterministic; ``seed`` is accepted for the API)."""
+        self._s = BatchState.initial(self.layout, 1)
+        self._episode_events[:] = 0
+        self.agents = list(AGENTS)
+        return self._observations(), {a: {} for a in AGENTS}
+
+    def step(self, actions: dict[str, int]):
+        if not self.agents:
+            raise ConfigError("step() called on a finished episode; call reset() first")
+        joint = np.empty((1, NUM_PLAYERS), dtype=np.int64)
+        for p, agent in enumerate(AGENTS):
+            if agent not in actions:
+                raise ConfigError(f"missing action for {agent}; give one action per agent in {', '.join(AGENTS)}")
+            joint[0, p] = _as_action_array(actions[agent], agent, 1)[0]
+        unknown = set(actions) - set(AGENTS)
+        if unknown:
+            raise ConfigError(f"actions for unknown agent(s) {sorted(unknown)}; agents: {', '.join(AGENTS)}")
+        sparse, shaped, events = self.dynamics.step(self._s, joint)
+        factor = self.schedule.value()
+        self.schedule.advance(1)
+        self._episode_events += events[0]
+        team_sparse = float(sparse[0].sum())
+        done = bool(self._s.timestep[0] >= self.horizon)
+        rewards, infos = {}, {}
+        for p, agent in enumerate(AGENTS):
+            rewards[agent] = team_sparse + factor * float(shaped[0, p])
+            infos[agent] = {"sparse_reward": team_sparse, "shaped_reward": float(shaped[0, p]),
+                            "shaping_factor": factor, "events": events[0, p].copy()}
+            if done:
+                infos[agent]["episode_events"] = self._episode_events[p].copy()
+        terminations = {a: False for a in AGENTS}
+        truncations = {a: done for a in AGENTS}
+        obs = self._observations()
+        if done:
+            self.agents = []
+        if self.render_mode == "ansi":
+            pass  # rendering happens on render()
+        return obs, rewards, terminations, truncations, infos
+
+    def _observations(self) -> dict[str, np.ndarray]:
+        o = self._encode(self._s)
+        return {a: o[0, p] for p, a in enumerate(AGENTS)}
+
+    def state(self, agent: str | None = None) -> np.ndarray:
+        """Agent-specific global state of ``agent`` (flat float32); without an agent, both stacked (2, size)."""
+        st = self._encode_state(self._s)[0]
+        if agent is None:
+            return st
+        self._check_agent(agent)
+        return st[AGENTS.index(agent)]
+
+    # ---- overcooked_ai state exchange ------------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        """The current state as overcooked_ai's ``OvercookedState.to_dict()``."""
+        return state_to_dict(self.layout, self._s, 0)
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Load an overcooked_ai state dict (e.g. from ``get_state`` or ``OvercookedState.to_dict()``)."""
+        state_from_dict(self.layout, state, self._s, 0)
+        self.agents = list(AGENTS) if self._s.timestep[0] < self.horizon else []
+
+    @property
+    def batch_state(self) -> BatchState:
+        """The raw arrays (N = 1), e.g. for features or analysis."""
+        return self._s
+
+    def set_shaping_factor(self, value: float) -> None:
+        """Override the shaping factor (e.g. from a training callback); annealing restarts from it."""
+        self.schedule = ShapingSchedule(value, max(0, self.schedule.anneal_steps - self.schedule.env_steps))
+
+    # ---- rendering -----------------------------------------------------------------------------------
+    def render(self):
+        from diverse_marl.envs.overcooked import render
+
+        if self.render_mode == "ansi":
+            return render.render_text(self.layout, self._s, 0)
+        if self.render_mode == "rgb_array":
+            return render.render_rgb(self.layout, self._s, 0)
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+class OvercookedBatchedEnv:
+    """N Overcooked kitchens stepped together with vectorized numpy (batched protocol in helper_rules).
+
+    Same options as :class:`OvercookedEnv`. Per-step infos: "sparse_reward" (N,), "shaped_reward" (N, 2),
+    "events" (N, 2, len(EVENT_NAMES)), "shaping_factor"; on episode end (same-step auto-reset) "final_obs",
+    "final_state", "done" and "episode" with "return/<agent>", "sparse_return", "shaped_return/<agent>",
+    "length" and "events" ((N, 2, len(EVENT_NAMES)) episode totals), valid where ``done``.
+    """
+
+    def __init__(
+        self,
+        num_envs: int,
+        layout: str | Layout = "cramped_room",
+        horizon: int = DEFAULT_HORIZON,
+        old_dynamics: bool = False,
+        obs: str = "featurized",
+        reward_shaping: dict[str, float] | None = None,
+        shaping_factor: float = 1.0,
+        shaping_anneal_steps: int = 0,
+        render_mode: str | None = None,
+    ):
+        if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ConfigError(f"num_envs must be a positive int, got {num_envs!r}")
+        _check_common(horizon, obs, render_mode)
+        self.num_envs = int(num_envs)
+        self.layout = get_layout(layout)
+        self.horizon = int(horizon)
+        self.old_dynamics = bool(old_dynamics)
+        self.render_mode = render_mode
+        self.dynamics = OvercookedDynamics(self.layout, old_dynamics, reward_shaping)
+        self.schedule = ShapingSchedule(shaping_factor, shaping_anneal_steps)
+        self.possible_agents = list(AGENTS)
+        self._encode, obs_shape = make_encoder(obs, self.layout, self.horizon)
+        self._encode_state, state_shape = make_state_encoder(self.layout, self.horizon)
+        self._obs_space = gym.spaces.Box(-np.inf, np.inf, obs_shape, np.float32)
+        self._state_space = gym.spaces.Box(-np.inf, np.inf, state_shape, np.float32)
+        self.s = BatchState.initial(self.layout, self.num_envs)
+        self._reset_totals()
+
+    def _reset_totals(self) -> None:
+        n = self.num_envs
+        self._ret = np.zeros((n, NUM_PLAYERS))
+        self._sparse_ret = np.zeros(n)
+        self._shaped_ret = np.zeros((n, NUM_PLAYERS))
+        self._ep_events = np.zeros((n, NUM_PLAYERS, NUM_EVENTS), dtype=np.int64)
+
+    def observation_space(self, agent: str) -> gym.spaces.Box:
+        return self._obs_space
+
+    def action_space(self, agent: str) -> gym.spaces.Discrete:
+        return gym.spaces.Discrete(NUM_ACTIONS)
+
+    def state_space(self, agent: str) -> gym.spaces.Box:
+        return self._state_space
+
+    def reset(self, seed: int | None = None) -> tuple[dict[str, np.ndarray], dict]:
+        """All envs to the layout's start state (the start is deterministic; ``seed`` is accepted)."""
+        self.s = BatchState.initial(self.layout, self.num_envs)
+        self._reset_totals()
+        return self._obs_dict(self._encode(self.s)), {}
+
+    def _obs_dict(self, o: np.ndarray) -> dict[str, np.ndarray]:
+        return {a: o[:, p] for p, a in enumerate(AGENTS)}
+
+    def step(self, actions: dict[str, np.ndarray]):
+        joint = np.stack([_as_action_array(actions[a] if a in actions else _missing(a), a, self.num_envs)
+                          for a in AGENTS], axis=1)
+        sparse, shaped, events = self.dynamics.step(self.s, joint)
+        factor = self.schedule.value()
+        self.schedule.advance(self.num_envs)
+        team = sparse.sum(1)
+        rew = team[:, None] + factor * shaped
+        self._ret += rew
+        self._sparse_ret += team
+        self._shaped_ret += shaped
+        self._ep_events += events
+        done = self.s.timestep >= self.horizon
+        infos: dict[str, Any] = {"sparse_reward": team, "shaped_reward": shaped, "events": events,
+                                 "shaping_factor": factor, "done": done}
+        if done.any():
+            infos["final_obs"] = self._obs_dict(self._encode(self.s))
+            infos["final_state"] = self._obs_dict(self._encode_state(self.s))
+            ep: dict[str, np.ndarray] = {"length": self.s.timestep.copy(), "sparse_return": self._sparse_ret.copy(),
+                                         "events": self._ep_events.copy()}
+            for p, a in enumerate(AGENTS):
+                ep[f"return/{a}"] = self._ret[:, p].copy()
+                ep[f"shaped_return/{a}"] = self._shaped_ret[:, p].copy()
+            infos["episode"] = ep
+            self.s.reset_rows(done, self.layout)
+            self._ret[done] = 0
+            self._sparse_ret[done] = 0
+            self._shaped_ret[done] = 0
+            self._ep_events[done] = 0
+        obs = self._obs_dict(self._encode(self.s))
+        rewards = {a: rew[:, p] for p, a in enumerate(AGENTS)}
+        terminations = {a: np.zeros(self.num_envs, dtype=bool) for a in AGENTS}
+        truncations = {a: done.copy() for a in AGENTS}
+        return obs, rewards, terminations, truncations, infos
+
+    def state(self) -> dict[str, np.ndarray]:
+        return self._obs_dict(self._encode_state(self.s))
+
+    def get_state(self, i: int = 0) -> dict[str, Any]:
+        return state_to_dict(self.layout, self.s, i)
+
+    def set_state(self, state: dict[str, Any], i: int = 0) -> None:
+        state_from_dict(self.layout, state, self.s, i)
+
+    def set_shaping_factor(self, value: float) -> None:
+        self.schedule = ShapingSchedule(value, max(0, self.schedule.anneal_steps - self.schedule.env_steps))
+
+    def render(self, i: int = 0):
+        from diverse_marl.envs.overcooked import render
+
+        if self.render_mode == "ansi":
+            return render.render_text(self.layout, self.s, i)
+        if self.render_mode == "rgb_array":
+            return render.render_rgb(self.layout, self.s, i)
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+def _missing(agent: str):
+    raise ConfigError(f"missing actions for {agent}; give an (N,) int array per agent in {', '.join(AGENTS)}")
