@@ -1,0 +1,264 @@
+"""Generate reference fixtures for the Overcooked observation encodings (run in a SEPARATE venv).
+
+The reference is upstream ``overcooked-ai==1.1.0`` (module ``overcooked_ai_py``), which needs
+numpy<2 and scipy, so it cannot live in the project venv. Create its venv once, outside the repo::
+
+    python3 -m venv /work/venvs/ocai
+    /work/venvs/ocai/bin/pip install "overcooked-ai==1.1.0" "numpy<2" scipy
+    # (resolved here to numpy 1.26.4, scipy 1.x, gym 0.26.2; nothing else needed pinning)
+
+then, from the repo root::
+
+    /work/venvs/ocai/bin/python tools/make_overcooked_fixtures.py [--out tests/fixtures/overcooked] [--states 240]
+
+For each classic layout and each dynamics ("new": cooking starts when an empty-handed player
+interacts with the pot, overcooked-ai 1.1.0's rule; "old": a pot starts cooking by itself once it
+holds 3 ingredients and interacting does not start it, the ``old_dynamics=True`` rule of later
+overcooked_ai releases, emulated by a subclass below) it plays episodes with a mix of goal-directed
+scripted cooks (fetch onions, fill pots, start them, fetch dishes, pick up and deliver soups,
+now and then park objects on counters - needed in forced_coordination) and random actions, plus
+random start states with random held objects / pot contents (tomato soups included), and keeps a
+few hundred diverse states. It writes per (layout, dynamics):
+
+* ``<layout>__<dyn>.json.gz``: ``{"layout", "dynamics", "horizon", "states": [OvercookedState.to_dict()]}``
+* ``<layout>__<dyn>.npz``: ``featurized`` (n, 2, 96) float32 = ``env.featurize_state_mdp`` (the env's
+  default MediumLevelActionManager, NO_COUNTERS_PARAMS), ``featurized_counters`` (n, 2, 96) = the same
+  featurization with a motion planner whose counter goals are all counters, ``lossless``
+  (n, 2, W, H, 26) int8 = ``env.lossless_state_encoding_mdp`` with horizon 400.
+
+Objects in each saved state are put in row-major (y, x) order before encoding: overcooked_ai
+breaks ties between equidistant counter objects by the order of ``state.objects``.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import sys
+from collections import deque
+from types import SimpleNamespace
+
+import numpy as np
+
+try:
+    from overcooked_ai_py.mdp.actions import Action, Direction
+    from overcooked_ai_py.mdp.overcooked_env import OvercookedEnv
+    from overcooked_ai_py.mdp.overcooked_mdp import ObjectState, OvercookedGridworld, OvercookedState
+    from overcooked_ai_py.planning.planners import MotionPlanner
+except ImportError:  # pragma: no cover - explains how to get the reference
+    sys.exit("overcooked_ai_py not importable: run this script with the reference venv, see the docstring")
+
+LAYOUTS = ["cramped_room", "asymmetric_advantages", "coordination_ring", "forced_coordination",
+           "counter_circuit_o_1order"]
+DYNAMICS = ["new", "old"]
+HORIZON = 400
+EPSILON = 0.15            # probability a scripted cook takes a random action
+PARK_PROB = 0.04          # probability a cook decides to put its object on a counter
+RANDOM_START_OBJ_PROB = 0.6
+DIRS = Direction.ALL_DIRECTIONS
+MOTIONS = DIRS + [Action.STAY]
+
+
+class OldDynamicsGridworld(OvercookedGridworld):
+    """1.1.0 gridworld with the old cooking rule: auto-start at 3 ingredients, no start by interact."""
+
+    def resolve_interacts(self, new_state, joint_action, events_infos):
+        joint_action = list(joint_action)
+        for i, (player, action) in enumerate(zip(new_state.players, joint_action)):
+            if action == Action.INTERACT and not player.has_object():
+                facing = Action.move_in_direction(player.position, player.orientation)
+                if self.get_terrain_type_at_pos(facing) == "P":
+                    joint_action[i] = Action.STAY  # empty-handed pot interact has no other effect
+        return super().resolve_interacts(new_state, joint_action, events_infos)
+
+    def step_environment_effects(self, state):
+        for obj in state.objects.values():
+            if obj.name == "soup" and obj.is_idle and len(obj.ingredients) == 3:
+                obj.begin_cooking()
+        super().step_environment_effects(state)
+
+
+def make_mdp(layout: str, dynamics: str) -> OvercookedGridworld:
+    mdp = OvercookedGridworld.from_layout_name(layout)
+    if dynamics == "old":
+        mdp.__class__ = OldDynamicsGridworld
+    return mdp
+
+
+# ------------------------------------------------------------------------------------------------
+# scripted cook
+# ------------------------------------------------------------------------------------------------
+class ScriptedCook:
+    """Greedy cook: picks a target tile from what it holds and walks there by BFS (other cook = wall)."""
+
+    def __init__(self, mdp: OvercookedGridworld, idx: int, rng: random.Random, dynamics: str):
+        self.mdp, self.idx, self.rng, self.dynamics = mdp, idx, rng, dynamics
+        self.floor = set(mdp.get_valid_player_positions())
+        self.park = False
+
+    def targets(self, state: OvercookedState) -> list:
+        mdp, me = self.mdp, state.players[self.idx]
+        pots = mdp.get_pot_states(state)
+        empty_counters = mdp.get_empty_counter_locations(state)
+        counter_objs = mdp.get_counter_objects_dict(state)
+        if me.has_object() and (self.park or self.rng.random() < PARK_PROB):
+            self.park = True
+            return empty_counters
+        held = me.get_object().name if me.has_object() else None
+        if held in ("onion", "tomato"):
+            ok = pots["empty"] + [p for k in ("1_items", "2_items") for p in pots[k]]
+            return ok or empty_counters
+        if held == "dish":
+            return pots["ready"] or pots["cooking"] or empty_counters
+        if held == "soup":
+            return mdp.get_serving_locations()
+        # empty hands
+        ready_or_cooking = pots["ready"] + pots["cooking"]
+        startable = [p for k in ("3_items", "2_items", "1_items") for p in pots[k]] if self.dynamics == "new" else []
+        if startable and (pots["3_items"] or self.rng.random() < 0.1):
+            return pots["3_items"] or startable
+        other = state.players[1 - self.idx]
+        other_dish = other.has_object() and other.get_object().name == "dish"
+        if ready_or_cooking and not other_dish:
+            return mdp.get_dish_dispenser_locations() + counter_objs["dish"]
+        if counter_objs["soup"] and self.rng.random() < 0.5:
+            return counter_objs["soup"]
+        return mdp.get_onion_dispenser_locations() + counter_objs["onion"]
+
+    def act(self, state: OvercookedState):
+        if self.rng.random() < EPSILON:
+            return self.rng.choice(Action.ALL_ACTIONS)
+        me = state.players[self.idx]
+        goals = {}
+        for t in self.targets(state):
+            for d in DIRS:
+                cell = Action.move_in_direction(t, d)
+                if cell in self.floor:
+                    goals.setdefault(cell, []).append(Direction.OPPOSITE_DIRECTIONS[d])
+        if not goals:
+            return self.rng.choice(MOTIONS)
+        if me.position in goals:
+            faces = goals[me.position]
+            if me.orientation in faces:
+                if self.park and me.has_object():
+                    self.park = False
+                return Action.INTERACT
+            return faces[0]
+        step = self._first_step(me.position, set(goals), state.players[1 - self.idx].position)
+        return step if step is not None else self.rng.choice(MOTIONS)
+
+    def _first_step(self, start, goals, blocked):
+        queue = deque([(start, None)])
+        seen = {start}
+        while queue:
+            cell, first = queue.popleft()
+            if cell in goals:
+                return first
+            dirs = list(DIRS)
+            self.rng.shuffle(dirs)
+            for d in dirs:
+                nxt = Action.move_in_direction(cell, d)
+                if nxt in self.floor and nxt not in seen and nxt != blocked:
+                    seen.add(nxt)
+                    queue.append((nxt, first if first is not None else d))
+        return None
+
+
+# ------------------------------------------------------------------------------------------------
+# state collection
+# ------------------------------------------------------------------------------------------------
+def play(mdp, start: OvercookedState, steps: int, policy: str, rng: random.Random, dynamics: str) -> list:
+    cooks = [ScriptedCook(mdp, i, rng, dynamics) for i in range(2)]
+    state, out = start, [start]
+    for _ in range(steps):
+        if policy == "random":
+            joint = tuple(rng.choice(Action.ALL_ACTIONS) for _ in range(2))
+        else:
+            joint = tuple(c.act(state) for c in cooks)
+        state, _ = mdp.get_state_transition(state, joint)
+        out.append(state)
+    return out
+
+
+def canonical(state: OvercookedState) -> dict:
+    d = state.to_dict()
+    d["objects"] = sorted(d["objects"], key=lambda o: (o["position"][1], o["position"][0]))
+    return json.loads(json.dumps(d))  # tuples -> lists, exactly what the JSON file holds
+
+
+def collect(mdp, dynamics: str, n_states: int, rng: random.Random) -> list[dict]:
+    np.random.seed(rng.randrange(2**31))  # get_random_start_state_fn draws from np.random
+    pool: list[OvercookedState] = []
+    # scripted full episodes (pots cook, soups are delivered; late timesteps -> urgency layer)
+    for _ in range(2):
+        pool += play(mdp, mdp.get_standard_start_state(), HORIZON - 1, "scripted", rng, dynamics)
+    # random play
+    pool += play(mdp, mdp.get_standard_start_state(), 150, "random", rng, dynamics)
+    # random starts with random held objects / pot contents, then some scripted steps
+    start_fn = mdp.get_random_start_state_fn(random_start_pos=True, rnd_obj_prob_thresh=RANDOM_START_OBJ_PROB)
+    for _ in range(12):
+        pool += play(mdp, start_fn(), 40, "scripted", rng, dynamics)
+    # unique states, then an even sample
+    seen, unique = set(), []
+    for s in pool:
+        key = json.dumps(canonical(s), sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            unique.append(s)
+    picked = rng.sample(unique, min(n_states, len(unique)))
+    return [canonical(s) for s in picked]
+
+
+def encode(layout: str, states: list[dict], mdp) -> dict[str, np.ndarray]:
+    env = OvercookedEnv.from_mdp(mdp, horizon=HORIZON, info_level=0)
+    counters_mlam = SimpleNamespace(motion_planner=MotionPlanner(mdp, counter_goals=mdp.get_counter_locations()))
+    feats, feats_c, lossless = [], [], []
+    for d in states:
+        s = OvercookedState.from_dict(d)
+        feats.append(np.stack(env.featurize_state_mdp(s)))
+        feats_c.append(np.stack(mdp.featurize_state(s, counters_mlam, num_pots=2)))
+        lossless.append(np.stack(env.lossless_state_encoding_mdp(s)))
+    lossless = np.stack(lossless)
+    assert lossless.min() >= -128 and lossless.max() <= 127
+    return {"featurized": np.stack(feats).astype(np.float32),
+            "featurized_counters": np.stack(feats_c).astype(np.float32),
+            "lossless": lossless.astype(np.int8)}
+
+
+def summarize(states: list[dict]) -> str:
+    held = sum(p["held_object"] is not None for d in states for p in d["players"])
+    objs = [o for d in states for o in d["objects"]]
+    cooking = sum(o["name"] == "soup" and o["is_cooking"] for o in objs)
+    ready = sum(o["name"] == "soup" and o["is_ready"] for o in objs)
+    return (f"held={held} objects={len(objs)} cooking={cooking} ready={ready} "
+            f"late={sum(d['timestep'] > HORIZON - 40 for d in states)}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default=os.path.join("tests", "fixtures", "overcooked"))
+    parser.add_argument("--states", type=int, default=240, help="states per layout and dynamics")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+    for li, layout in enumerate(LAYOUTS):
+        for di, dynamics in enumerate(DYNAMICS):
+            rng = random.Random(args.seed * 1000 + li * 10 + di)
+            mdp = make_mdp(layout, dynamics)
+            states = collect(mdp, dynamics, args.states, rng)
+            arrays = encode(layout, states, mdp)
+            stem = os.path.join(args.out, f"{layout}__{dynamics}")
+            meta = {"layout": layout, "dynamics": dynamics, "horizon": HORIZON, "num_pots": 2,
+                    "reference": "overcooked-ai==1.1.0", "states": states}
+            with gzip.open(stem + ".json.gz.tmp", "wt", encoding="utf-8") as f:
+                json.dump(meta, f, separators=(",", ":"))
+            os.replace(stem + ".json.gz.tmp", stem + ".json.gz")
+            np.savez_compressed(stem + ".tmp.npz", **arrays)
+            os.replace(stem + ".tmp.npz", stem + ".npz")
+            print(f"{layout:26s} {dynamics}: {len(states)} states  {summarize(states)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
