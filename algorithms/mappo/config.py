@@ -1,0 +1,284 @@
+"""``MAPPOConfig``: RLlib's PPOConfig turned into MAPPO (Yu et al. 2022), new API stack.
+
+Two ways in:
+- RLlib style: ``MAPPOConfig().environment(...).multi_agent(...).training(critic_lr=...)``;
+- diverse-marl style (YAML/CLI): ``MAPPOConfig.from_options(env, env_config, options, seed)``
+  with the flat option names of ``OPTIONS`` (``option_defaults()`` / ``option_docs()``).
+
+What makes it MAPPO (each item is an option below): parameter sharing via
+``policy_mapping``; a centralized critic on the agent-specific global state
+(``critic_input``); value normalization (``value_norm``); GAE; clipped policy and value
+losses with a Huber value loss; entropy bonus; per-network gradient clipping; orthogonal
+init with a small policy-head gain; LayerNorm on inputs and hidden layers; action masking
+(automatic when the env's Dict observation has ``action_mask``); optional GRU torso.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ray.rllib.algorithms.algorithm_config import NotProvided
+from ray.rllib.algorithms.ppo import PPO, PPOConfig
+from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+from diverse_marl.algorithms.mappo.env import CRITIC_INPUTS, MAPPOObservationAdapter, make_pettingzoo_env, register_mappo_env
+from diverse_marl.algorithms.mappo.module import ACTIVATIONS, MODEL_DEFAULTS, MAPPOTorchRLModule
+from diverse_marl.errors import ConfigError
+
+POLICY_MAPPINGS = ("shared", "team", "agent")
+SHARED_POLICY_ID = "shared"
+
+# option -> (default, one-line doc). Defaults follow the MAPPO paper where it has one.
+OPTIONS: dict[str, tuple[Any, str]] = {
+    # --- PPO / optimization ---
+    "lr": (5e-4, "actor Adam learning rate (MAPPO: 5e-4)"),
+    "critic_lr": (5e-4, "critic Adam learning rate (MAPPO: 5e-4); null = same as lr"),
+    "adam_eps": (1e-5, "Adam epsilon (MAPPO: 1e-5)"),
+    "gamma": (0.99, "discount factor"),
+    "lambda_": (0.95, "GAE lambda"),
+    "clip_param": (0.2, "PPO ratio clip range"),
+    "vf_clip_param": (0.2, "value clip range around the sampling-time value, in normalized units (MAPPO reuses clip_param)"),
+    "use_clipped_value_loss": (True, "max(unclipped, clipped) value loss (MAPPO: True)"),
+    "use_huber_loss": (True, "Huber instead of squared value error (MAPPO: True)"),
+    "huber_delta": (10.0, "Huber loss delta (MAPPO: 10)"),
+    "vf_loss_coeff": (1.0, "weight of the value loss (MAPPO: 1)"),
+    "entropy_coeff": (0.01, "entropy bonus weight (MAPPO: 0.01)"),
+    "normalize_advantages": (True, "standardize advantages over each train batch"),
+    "num_epochs": (5, "passes over each train batch (MAPPO: ppo_epoch, 5-15 by env)"),
+    "num_minibatches": (1, "minibatches per epoch, each module's batch cut evenly (MAPPO: num_mini_batch=1)"),
+    "minibatch_size": (None, "if set, use RLlib's fixed-size cyclic minibatches (agent steps) instead of num_minibatches"),
+    "train_batch_size": (4000, "env steps sampled per training iteration"),
+    "grad_clip": (10.0, "max global gradient norm, applied to actor and critic separately (MAPPO: 10)"),
+    # --- model ---
+    "hidden_sizes": ([64, 64], "actor MLP hidden layer sizes (MAPPO: 64 units)"),
+    "critic_hidden_sizes": (None, "critic MLP hidden sizes; null = same as hidden_sizes"),
+    "activation": ("relu", "hidden activation: relu | tanh (MAPPO: relu)"),
+    "feature_norm": (True, "LayerNorm on network inputs (MAPPO: use_feature_normalization)"),
+    "layer_norm": (True, "LayerNorm after each hidden layer (MAPPO MLP layers)"),
+    "orthogonal_init": (True, "orthogonal weight init, zero biases (MAPPO: use_orthogonal)"),
+    "actor_head_gain": (0.01, "init gain of the policy output layer (MAPPO: 0.01)"),
+    "use_gru": (False, "GRU after the MLP in actor and critic (MAPPO: use_recurrent_policy)"),
+    "gru_hidden": (64, "GRU hidden size"),
+    "max_seq_len": (10, "GRU training chunk length (MAPPO: data_chunk_length=10)"),
+    "value_norm": (True, "normalize value targets with running mean/std (MAPPO: use_valuenorm)"),
+    "value_norm_beta": (0.99999, "ValueNorm EMA weight (MAPPO: 0.99999)"),
+    # --- multi-agent ---
+    "policy_mapping": ("shared", "shared (one policy) | team (prefix before last '_') | agent (one per agent)"),
+    "critic_input": ("state", "state (centralized: env global state or all observations) | obs (local, i.e. IPPO)"),
+    # --- sampling ---
+    "num_envs_per_env_runner": (1, "env copies stepped together by each env runner"),
+    "rollout_fragment_length": ("auto", "steps per env per sample call; 'auto' derives it from train_batch_size"),
+    "env_runner_cls": (None, "import path 'pkg.mod:Class' of a custom env runner; null = RLlib's MultiAgentEnvRunner"),
+}
+
+# options that go straight into the RLModule's model_config under the same name
+_MODEL_KEYS = (
+    "activation", "feature_norm", "layer_norm", "orthogonal_init", "actor_head_gain",
+    "use_gru", "gru_hidden", "max_seq_len", "value_norm", "value_norm_beta",
+)
+# MAPPO-specific training attributes stored on the config (read by the learner)
+_MAPPO_TRAINING_KEYS = (
+    "critic_lr", "adam_eps", "use_clipped_value_loss", "use_huber_loss", "huber_delta",
+    "normalize_advantages", "num_minibatches",
+)
+
+
+def policy_id_for(agent: str, mode: str) -> str:
+    """Module id an agent maps to: 'shared', its team prefix (``hider_0 -> hider``), or itself."""
+    if mode == "shared":
+        return SHARED_POLICY_ID
+    if mode == "team":
+        return agent.rsplit("_", 1)[0] if "_" in agent else agent
+    if mode == "agent":
+        return agent
+    raise ConfigError(f"unknown policy_mapping {mode!r}; allowed: {', '.join(POLICY_MAPPINGS)}")
+
+
+class PolicyMapper:
+    """Picklable ``policy_mapping_fn`` (remote env runners receive it by value)."""
+
+    def __init__(self, mode: str) -> None:
+        policy_id_for("x_0", mode)  # validates
+        self.mode = mode
+
+    def __call__(self, agent_id: Any, episode: Any = None, **kwargs: Any) -> str:
+        return policy_id_for(str(agent_id), self.mode)
+
+
+def _import_path(path: str, what: str) -> Any:
+    module_name, _, attr = path.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigError(f"cannot import {what} {path!r} (expected 'package.module:Name'): {exc}") from None
+
+
+class MAPPOConfig(PPOConfig):
+    """PPOConfig with MAPPO's module, learner, loss options and defaults."""
+
+    def __init__(self, algo_class: type | None = None) -> None:
+        super().__init__(algo_class=algo_class or MAPPO)
+        d = self.option_defaults()
+        self.lr = d["lr"]
+        self.gamma = d["gamma"]
+        self.lambda_ = d["lambda_"]
+        self.clip_param = d["clip_param"]
+        self.vf_clip_param = d["vf_clip_param"]
+        self.vf_loss_coeff = d["vf_loss_coeff"]
+        self.entropy_coeff = d["entropy_coeff"]
+        self.num_epochs = d["num_epochs"]
+        self.minibatch_size = d["minibatch_size"]
+        self.train_batch_size_per_learner = d["train_batch_size"]
+        self.grad_clip = d["grad_clip"]
+        self.grad_clip_by = "global_norm"
+        self.use_kl_loss = False  # MAPPO has no KL penalty
+        self.num_env_runners = 0
+        for key in _MAPPO_TRAINING_KEYS:
+            setattr(self, key, d[key])
+
+    # ---- RLlib hooks ----
+    def get_default_rl_module_spec(self) -> RLModuleSpec:
+        return RLModuleSpec(module_class=MAPPOTorchRLModule)
+
+    def get_default_learner_class(self) -> type:
+        from diverse_marl.algorithms.mappo.learner import MAPPOTorchLearner
+
+        return MAPPOTorchLearner
+
+    def training(
+        self,
+        *,
+        critic_lr: float | None = NotProvided,
+        adam_eps: float = NotProvided,
+        use_clipped_value_loss: bool = NotProvided,
+        use_huber_loss: bool = NotProvided,
+        huber_delta: float = NotProvided,
+        normalize_advantages: bool = NotProvided,
+        num_minibatches: int = NotProvided,
+        **kwargs: Any,
+    ) -> "MAPPOConfig":
+        """PPOConfig.training plus MAPPO's options (see ``OPTIONS`` for their meaning)."""
+        super().training(**kwargs)
+        for key, value in dict(
+            critic_lr=critic_lr, adam_eps=adam_eps, use_clipped_value_loss=use_clipped_value_loss,
+            use_huber_loss=use_huber_loss, huber_delta=huber_delta,
+            normalize_advantages=normalize_advantages, num_minibatches=num_minibatches,
+        ).items():
+            if value is not NotProvided:
+                setattr(self, key, value)
+        return self
+
+    # ---- diverse-marl contract ----
+    @staticmethod
+    def option_defaults() -> dict[str, Any]:
+        """Every YAML-settable option -> default (fresh copies of mutable defaults)."""
+        return {k: (list(v) if isinstance(v, list) else v) for k, (v, _) in OPTIONS.items()}
+
+    @staticmethod
+    def option_docs() -> dict[str, str]:
+        return {k: doc for k, (_, doc) in OPTIONS.items()}
+
+    @classmethod
+    def from_options(
+        cls,
+        env: str,
+        env_config: dict[str, Any],
+        options: dict[str, Any],
+        seed: int,
+        num_env_runners: int = 0,
+    ) -> "MAPPOConfig":
+        """Build a ready-to-``build_algo()`` config from flat diverse-marl options."""
+        unknown = [k for k in options if k not in OPTIONS]
+        if unknown:
+            raise ConfigError(f"unknown mappo option {unknown[0]!r}; allowed: {', '.join(sorted(OPTIONS))}")
+        o = {**cls.option_defaults(), **options}
+        _check_choice("policy_mapping", o["policy_mapping"], POLICY_MAPPINGS)
+        _check_choice("critic_input", o["critic_input"], CRITIC_INPUTS)
+        _check_choice("activation", o["activation"], tuple(ACTIVATIONS))
+        for key in ("num_epochs", "num_minibatches", "train_batch_size", "num_envs_per_env_runner"):
+            if not isinstance(o[key], int) or o[key] < 1:
+                raise ConfigError(f"option {key!r} must be a positive integer, got {o[key]!r}")
+
+        env_config = dict(env_config or {})
+        probe = make_pettingzoo_env(env, env_config)
+        try:
+            adapter = MAPPOObservationAdapter(probe, o["critic_input"])
+            specs = _module_specs(probe, adapter, o)
+        finally:
+            try:
+                probe.close()
+            except Exception:  # noqa: BLE001 - closing a probe env must never mask the real error
+                pass
+
+        config = (
+            cls()
+            .environment(register_mappo_env(env, o["critic_input"]), env_config=env_config)
+            .env_runners(
+                num_env_runners=num_env_runners,
+                num_envs_per_env_runner=o["num_envs_per_env_runner"],
+                rollout_fragment_length=o["rollout_fragment_length"],
+            )
+            .multi_agent(policies=set(specs), policy_mapping_fn=PolicyMapper(o["policy_mapping"]))
+            .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=specs))
+            .training(
+                lr=o["lr"], gamma=o["gamma"], lambda_=o["lambda_"], clip_param=o["clip_param"],
+                vf_clip_param=o["vf_clip_param"], vf_loss_coeff=o["vf_loss_coeff"],
+                entropy_coeff=o["entropy_coeff"], num_epochs=o["num_epochs"],
+                minibatch_size=o["minibatch_size"], train_batch_size_per_learner=o["train_batch_size"],
+                grad_clip=o["grad_clip"],
+                **{k: o[k] for k in _MAPPO_TRAINING_KEYS},
+            )
+            .debugging(seed=seed)
+        )
+        if o["env_runner_cls"]:
+            config.env_runners(env_runner_cls=_import_path(o["env_runner_cls"], "env_runner_cls"))
+        config.mappo_options = o  # what the user asked for, kept for run metadata
+        return config
+
+
+def _check_choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"unknown {key} {value!r}; allowed: {', '.join(allowed)}")
+
+
+def model_config_from_options(o: dict[str, Any]) -> dict[str, Any]:
+    model = {k: o[k] for k in _MODEL_KEYS}
+    model["actor_hiddens"] = list(o["hidden_sizes"])
+    model["critic_hiddens"] = list(o["critic_hidden_sizes"] or o["hidden_sizes"])
+    return {**MODEL_DEFAULTS, **model}
+
+
+def _module_specs(env: Any, adapter: MAPPOObservationAdapter, o: dict[str, Any]) -> dict[str, RLModuleSpec]:
+    """One RLModuleSpec per policy id; agents sharing a policy must share spaces."""
+    model = model_config_from_options(o)
+    first: dict[str, str] = {}
+    specs: dict[str, RLModuleSpec] = {}
+    for agent in env.possible_agents:
+        pid = policy_id_for(agent, o["policy_mapping"])
+        obs_space, act_space = adapter.observation_space(agent), env.action_space(agent)
+        if pid in specs:
+            other = first[pid]
+            if obs_space != specs[pid].observation_space or act_space != specs[pid].action_space:
+                raise ConfigError(
+                    f"agents {other!r} and {agent!r} map to policy {pid!r} (policy_mapping="
+                    f"{o['policy_mapping']!r}) but have different observation/action spaces "
+                    f"({specs[pid].observation_space} vs {obs_space}); use policy_mapping 'team' or 'agent'"
+                )
+            continue
+        first[pid] = agent
+        specs[pid] = RLModuleSpec(
+            module_class=MAPPOTorchRLModule,
+            observation_space=obs_space,
+            action_space=act_space,
+            model_config=dict(model),
+        )
+    return specs
+
+
+class MAPPO(PPO):
+    """PPO's training loop; everything MAPPO-specific lives in the module, learner and connector."""
+
+    @classmethod
+    def get_default_config(cls) -> MAPPOConfig:
+        return MAPPOConfig()

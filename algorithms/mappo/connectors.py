@@ -1,0 +1,92 @@
+"""Learner connector computing MAPPO's GAE with a (value-normalized) centralized critic.
+
+It replaces RLlib's ``GeneralAdvantageEstimation`` at the end of the learner pipeline
+(after ``AddOneTsToEpisodesAndTruncate`` added one bootstrap step per episode chunk and the
+batch was turned into tensors). Per module it:
+
+1. runs the critic on the whole batch -> normalized values ``v_norm`` and, via the value
+   normalizer, returns-scale values ``v``;
+2. computes GAE targets from ``v`` (episode boundaries: ``terminateds``/``truncateds``);
+3. standardizes advantages over the real (loss-mask) steps (MAPPO: ``(A - mean) / (std + 1e-5)``);
+4. updates the value normalizer with the new targets (before the loss normalizes them);
+5. writes ``advantages``, ``value_targets`` (raw) and ``vf_preds`` (= ``v_norm``, the
+   "old" values for the clipped value loss) into the batch.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ray.rllib.connectors.connector_v2 import ConnectorV2
+from ray.rllib.core.columns import Columns
+from ray.rllib.evaluation.postprocessing import Postprocessing
+from ray.rllib.utils.numpy import convert_to_numpy
+from ray.rllib.utils.postprocessing.value_predictions import compute_value_targets
+from ray.rllib.utils.postprocessing.zero_padding import split_and_zero_pad_n_episodes, unpad_data_if_necessary
+
+from diverse_marl.algorithms.mappo.module import MAPPOTorchRLModule
+
+ADVANTAGE_STD_EPS = 1e-5  # MAPPO's epsilon in advantage standardization
+
+
+class MAPPOGeneralAdvantageEstimation(ConnectorV2):
+    """GAE + value-normalizer update for every ``MAPPOTorchRLModule`` in the batch."""
+
+    def __init__(
+        self,
+        input_observation_space: Any = None,
+        input_action_space: Any = None,
+        *,
+        gamma: float,
+        lambda_: float,
+        normalize_advantages: bool = True,
+    ) -> None:
+        super().__init__(input_observation_space, input_action_space)
+        self.gamma = float(gamma)
+        self.lambda_ = float(lambda_)
+        self.normalize_advantages = bool(normalize_advantages)
+
+    def __call__(self, *, rl_module: Any, episodes: list[Any], batch: dict[str, Any], **kwargs: Any) -> Any:
+        sa_episodes = list(self.single_agent_episode_iterator(episodes, agents_that_stepped_only=False))
+        for module_id, mbatch in batch.items():
+            if module_id not in rl_module:
+                continue
+            module = rl_module[module_id].unwrapped()
+            if not isinstance(module, MAPPOTorchRLModule):
+                continue
+            lens = [len(e) for e in sa_episodes if e.module_id in (None, module_id)]
+
+            def flat(x: Any) -> np.ndarray:
+                return unpad_data_if_necessary(lens, convert_to_numpy(x))
+
+            with torch.no_grad():
+                v_norm = module.compute_normalized_values(mbatch)
+                v = module.value_norm.denormalize(v_norm) if module.cfg["value_norm"] else v_norm
+            device = v_norm.device
+            values = flat(v).astype(np.float32)
+            targets = compute_value_targets(
+                values=values,
+                rewards=flat(mbatch[Columns.REWARDS]).astype(np.float32),
+                terminateds=flat(mbatch[Columns.TERMINATEDS]).astype(np.float32),
+                truncateds=flat(mbatch[Columns.TRUNCATEDS]).astype(np.float32),
+                gamma=self.gamma,
+                lambda_=self.lambda_,
+            )
+            advantages = targets - values
+            real = flat(mbatch[Columns.LOSS_MASK]).astype(bool) if Columns.LOSS_MASK in mbatch else np.ones_like(values, bool)
+            if self.normalize_advantages and real.any():
+                a = advantages[real]
+                advantages = (advantages - a.mean()) / (a.std() + ADVANTAGE_STD_EPS)
+            if module.cfg["value_norm"]:
+                module.value_norm.update(torch.as_tensor(targets[real]))
+
+            if module.is_stateful():
+                T = module.cfg["max_seq_len"]
+                advantages = np.stack(split_and_zero_pad_n_episodes(advantages, episode_lens=lens, max_seq_len=T))
+                targets = np.stack(split_and_zero_pad_n_episodes(targets, episode_lens=lens, max_seq_len=T))
+            mbatch[Postprocessing.ADVANTAGES] = torch.as_tensor(advantages, dtype=torch.float32, device=device)
+            mbatch[Postprocessing.VALUE_TARGETS] = torch.as_tensor(targets, dtype=torch.float32, device=device)
+            mbatch[Columns.VF_PREDS] = v_norm.detach()
+        return batch

@@ -1,0 +1,217 @@
+"""PettingZoo ParallelEnv -> RLlib MultiAgentEnv whose observations also carry the critic's input.
+
+Every agent's observation becomes a dict (see ``MAPPOObservationAdapter``)::
+
+    {"obs": actor observation (float32; Box shapes kept, other spaces flattened),
+     "state": agent-specific global state (float32, 1-D)      # unless critic_input="obs"
+     "action_mask": (num_actions,) float32                    # only if the env provides one}
+
+Where the global state comes from, in order of preference:
+  1. ``env.state_space(agent)`` is a method -> ``env.state()`` returns ``{agent: array}``
+     (Overcooked, hide-and-seek, CreditAssignmentEnv);
+  2. ``env.state_space`` is a Space -> ``env.state()`` returns one array; the agent's one-hot
+     id is appended (PettingZoo's classic global state);
+  3. otherwise the concatenation of all agents' flattened observations (zeros for agents
+     that have left) plus the agent's one-hot id.
+
+A custom (vectorized) env runner can reuse ``MAPPOObservationAdapter`` directly: for Box
+observation spaces it works on batched arrays ``(N, *shape)`` as well.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from ray.rllib.env.multi_agent_env import MultiAgentEnv
+
+from diverse_marl.algorithms.mappo.module import MASK_KEY, OBS_KEY, STATE_KEY
+from diverse_marl.errors import ConfigError
+
+CRITIC_INPUTS = ("state", "obs")
+MASK_KEY_ALIASES = (MASK_KEY,)
+OBS_KEY_ALIASES = ("observation", "observations", "obs")
+
+
+def _actor_space(space: gym.Space) -> gym.Space:
+    """The part of an env observation the actor reads (the action mask removed)."""
+    if isinstance(space, spaces.Dict) and MASK_KEY in space.spaces:
+        rest = {k: v for k, v in space.spaces.items() if k != MASK_KEY}
+        if len(rest) == 1:
+            space = next(iter(rest.values()))
+        else:
+            space = spaces.Dict(rest)
+    return space
+
+
+def _as_box(space: gym.Space) -> spaces.Box:
+    if isinstance(space, spaces.Box):
+        return spaces.Box(-np.inf, np.inf, shape=space.shape, dtype=np.float32)
+    flat = spaces.flatten_space(space)
+    return spaces.Box(-np.inf, np.inf, shape=flat.shape, dtype=np.float32)
+
+
+class MAPPOObservationAdapter:
+    """Turns raw per-agent observations (+ the env's global state) into MAPPO observation dicts."""
+
+    def __init__(self, env: Any, critic_input: str = "state") -> None:
+        if critic_input not in CRITIC_INPUTS:
+            raise ConfigError(f"unknown critic_input {critic_input!r}; allowed: {', '.join(CRITIC_INPUTS)}")
+        self.critic_input = critic_input
+        self.agents = list(env.possible_agents)
+        self.raw_spaces = {a: env.observation_space(a) for a in self.agents}
+        self.actor_spaces = {a: _actor_space(s) for a, s in self.raw_spaces.items()}
+        self.boxed = {a: _as_box(s) for a, s in self.actor_spaces.items()}
+        self.has_mask = {
+            a: isinstance(s, spaces.Dict) and MASK_KEY in s.spaces for a, s in self.raw_spaces.items()
+        }
+        self.num_actions = {a: int(getattr(env.action_space(a), "n", 0)) for a in self.agents}
+        self.state_source, state_dims = self._detect_state(env)
+        self.state_dims = state_dims
+
+    # ---- where the global state comes from ----
+    def _detect_state(self, env: Any) -> tuple[str, dict[str, int]]:
+        n = len(self.agents)
+        ss = getattr(env, "state_space", None)
+        if callable(ss) and not isinstance(ss, gym.Space):
+            return "env_agent", {a: int(np.prod(ss(a).shape)) for a in self.agents}
+        if isinstance(ss, gym.Space):
+            return "env_global", {a: int(np.prod(ss.shape)) + n for a in self.agents}
+        total = sum(int(np.prod(b.shape)) for b in self.boxed.values())
+        return "concat", {a: total + n for a in self.agents}
+
+    def observation_space(self, agent: str) -> spaces.Dict:
+        d: dict[str, gym.Space] = {OBS_KEY: self.boxed[agent]}
+        if self.critic_input == "state":
+            d[STATE_KEY] = spaces.Box(-np.inf, np.inf, shape=(self.state_dims[agent],), dtype=np.float32)
+        if self.has_mask[agent]:
+            d[MASK_KEY] = spaces.Box(0.0, 1.0, shape=(self.num_actions[agent],), dtype=np.float32)
+        return spaces.Dict(d)
+
+    def actor_obs(self, agent: str, raw: Any) -> np.ndarray:
+        if self.has_mask[agent]:
+            rest = {k: v for k, v in raw.items() if k != MASK_KEY}
+            raw = next(iter(rest.values())) if len(rest) == 1 else rest
+        space = self.actor_spaces[agent]
+        if isinstance(space, spaces.Box):
+            return np.asarray(raw, dtype=np.float32)
+        return np.asarray(spaces.flatten(space, raw), dtype=np.float32)
+
+    def _one_hot(self, agent: str, lead: tuple[int, ...]) -> np.ndarray:
+        oh = np.zeros((*lead, len(self.agents)), dtype=np.float32)
+        oh[..., self.agents.index(agent)] = 1.0
+        return oh
+
+    def global_states(self, env: Any, actor_obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Agent-specific global state for every agent in ``actor_obs``."""
+        if self.state_source == "env_agent":
+            st = env.state()
+            return {a: np.asarray(st[a], dtype=np.float32).reshape(*self._lead(a, actor_obs[a]), -1) for a in actor_obs}
+        if self.state_source == "env_global":
+            g = np.asarray(env.state(), dtype=np.float32)
+            out = {}
+            for a in actor_obs:
+                lead = self._lead(a, actor_obs[a])
+                out[a] = np.concatenate([g.reshape(*lead, -1), self._one_hot(a, lead)], axis=-1)
+            return out
+        # concat of everyone's observations (zeros for agents without one)
+        any_agent = next(iter(actor_obs))
+        lead = self._lead(any_agent, actor_obs[any_agent])
+        parts = []
+        for a in self.agents:
+            width = int(np.prod(self.boxed[a].shape))
+            if a in actor_obs:
+                parts.append(actor_obs[a].reshape(*lead, width))
+            else:
+                parts.append(np.zeros((*lead, width), dtype=np.float32))
+        joint = np.concatenate(parts, axis=-1)
+        return {a: np.concatenate([joint, self._one_hot(a, lead)], axis=-1) for a in actor_obs}
+
+    def _lead(self, agent: str, actor_obs: np.ndarray) -> tuple[int, ...]:
+        nd = len(self.boxed[agent].shape)
+        return tuple(actor_obs.shape[: actor_obs.ndim - nd])
+
+    def __call__(self, env: Any, raw_obs: dict[str, Any]) -> dict[str, dict[str, np.ndarray]]:
+        actor = {a: self.actor_obs(a, o) for a, o in raw_obs.items()}
+        states = self.global_states(env, actor) if self.critic_input == "state" and actor else {}
+        out = {}
+        for a, o in actor.items():
+            d = {OBS_KEY: o}
+            if a in states:
+                d[STATE_KEY] = states[a]
+            if self.has_mask[a]:
+                d[MASK_KEY] = np.asarray(raw_obs[a][MASK_KEY], dtype=np.float32)
+            out[a] = d
+        return out
+
+
+class MAPPOEnv(MultiAgentEnv):
+    """RLlib view of a PettingZoo ParallelEnv with MAPPO observation dicts.
+
+    Agents that terminate early simply stop appearing (RLlib's multi-agent episodes handle
+    that); the episode ends (``__all__``) once the PettingZoo env has no live agents.
+    """
+
+    def __init__(self, par_env: Any, critic_input: str = "state") -> None:
+        self.par_env = par_env
+        self.adapter = MAPPOObservationAdapter(par_env, critic_input)
+        self.possible_agents = list(par_env.possible_agents)
+        self.agents = []
+        super().__init__()
+        self.observation_spaces = {a: self.adapter.observation_space(a) for a in self.possible_agents}
+        self.action_spaces = {a: par_env.action_space(a) for a in self.possible_agents}
+        self.observation_space = spaces.Dict(self.observation_spaces)
+        self.action_space = spaces.Dict(self.action_spaces)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        obs, infos = self.par_env.reset(seed=seed, options=options)
+        self.agents = list(self.par_env.agents)
+        infos = infos or {}
+        return self.adapter(self.par_env, obs), {a: infos.get(a, {}) for a in obs}
+
+    def step(self, action_dict: dict[str, Any]):
+        obs, rewards, terms, truncs, infos = self.par_env.step(action_dict)
+        self.agents = list(self.par_env.agents)
+        infos = infos or {}
+        done = len(self.agents) == 0
+        all_terminated = done and all(bool(terms.get(a, False)) for a in obs)
+        terminateds = {a: bool(terms.get(a, False)) for a in obs}
+        truncateds = {a: bool(truncs.get(a, False)) and not terminateds[a] for a in obs}
+        terminateds["__all__"] = all_terminated
+        truncateds["__all__"] = done and not all_terminated
+        return (
+            self.adapter(self.par_env, obs),
+            {a: float(rewards.get(a, 0.0)) for a in obs},
+            terminateds,
+            truncateds,
+            {a: infos.get(a, {}) for a in obs},
+        )
+
+    def close(self) -> None:
+        self.par_env.close()
+
+
+def make_pettingzoo_env(env: str, env_config: dict[str, Any] | None = None) -> Any:
+    """Build the user's ParallelEnv from a registered name or an import path."""
+    from diverse_marl import envs
+
+    return envs.make(env, **dict(env_config or {}))
+
+
+def register_mappo_env(env: str, critic_input: str = "state") -> str:
+    """Register an RLlib env creator for ``env`` and return the (derived) registry name."""
+    from ray.tune.registry import register_env
+
+    if critic_input not in CRITIC_INPUTS:
+        raise ConfigError(f"unknown critic_input {critic_input!r}; allowed: {', '.join(CRITIC_INPUTS)}")
+
+    def creator(rllib_env_config: dict[str, Any]) -> MAPPOEnv:
+        return MAPPOEnv(make_pettingzoo_env(env, dict(rllib_env_config)), critic_input)
+
+    digest = hashlib.sha1(f"{env}|{critic_input}".encode()).hexdigest()[:8]
+    name = f"diverse_marl_mappo/{env.replace(':', '.')}-{critic_input}-{digest}"
+    register_env(name, creator)
+    return name

@@ -1,0 +1,3 @@
+"""placeholder"""
+def load_policy(*a, **k): raise NotImplementedError
+class TorchPolicy: pass
