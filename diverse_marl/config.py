@@ -21,6 +21,7 @@ import copy
 import dataclasses
 import difflib
 import os
+import re
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Union
@@ -35,6 +36,9 @@ ALGORITHMS: dict[str, str] = {
     "mappo": "diverse_marl.algorithms.mappo:MAPPOConfig",
     "ppo": "diverse_marl.algorithms.ppo_baseline:SharedPPOConfig",
 }
+
+
+_FLOAT_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 
 
 @dataclass
@@ -273,6 +277,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
+    if isinstance(value, str) and _FLOAT_RE.match(value):  # YAML 1.1 leaves "1e-3" a string
+        value = float(value)
     return key.split("."), value
 
 

@@ -1,0 +1,126 @@
+"""Configs: YAML -> typed config; every bad input fails before Ray with one clear message."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from diverse_marl.config import ExperimentConfig, apply_overrides, load_config, parse_override
+from diverse_marl.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+BASE = {"algorithm": "ppo", "env": "stag_hunt"}
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_every_example_loads_and_builds_an_rllib_config(path):
+    cfg = load_config(path)
+    assert isinstance(cfg, ExperimentConfig)
+    rllib_config = cfg.to_rllib()
+    assert rllib_config.env is not None
+    assert rllib_config.seed == cfg.seed
+
+
+def test_there_are_examples():
+    assert len(EXAMPLES) >= 1
+
+
+def test_defaults_and_types():
+    cfg = load_config({**BASE, "training": {"lr": "1e-3", "num_epochs": 3.0}, "stop": {"iterations": 4}})
+    assert cfg.training["lr"] == pytest.approx(1e-3) and isinstance(cfg.training["lr"], float)
+    assert cfg.training["num_epochs"] == 3 and isinstance(cfg.training["num_epochs"], int)
+    assert cfg.stop.iterations == 4 and cfg.stop.env_steps is None
+
+
+@pytest.mark.parametrize(
+    "data, fragment",
+    [
+        ({**BASE, "trainig": {}}, "unknown config key 'trainig' (did you mean 'training'?)"),
+        ({**BASE, "stop": {"iteration": 3}}, "unknown config key 'stop.iteration'"),
+        ({**BASE, "env": "overcookd"}, "unknown env 'overcookd'; registered envs: "),
+        ({**BASE, "algorithm": "mapo"}, "unknown algorithm 'mapo'; allowed: mappo, ppo"),
+        ({**BASE, "training": {"lrr": 0.1}}, "unknown ppo option 'training.lrr' (did you mean 'lr'?)"),
+        ({**BASE, "training": {"lr": "fast"}}, "training.lr: expected float, got 'fast'"),
+        ({**BASE, "seed": "zero"}, "seed: expected int, got 'zero'"),
+        ({**BASE, "env_config": {"horizn": 5}}, "unknown option of env 'stag_hunt' 'env_config.horizn'"),
+        ({**BASE, "stop": {"iterations": None}}, "stop: set at least one of"),
+        ({**BASE, "checkpoint_every": 0}, "checkpoint_every must be >= 1"),
+    ],
+)
+def test_bad_config_names_the_problem(data, fragment):
+    with pytest.raises(ConfigError) as exc:
+        load_config(data)
+    assert fragment in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_unknown_layout_lists_allowed_values():
+    with pytest.raises(ConfigError, match=r"unknown layout 'kitchen'.*cramped_room"):
+        load_config({"algorithm": "ppo", "env": "overcooked", "env_config": {"layout": "kitchen"}})
+
+
+def test_import_path_env(tmp_path):
+    cfg = load_config({"algorithm": "ppo", "env": "diverse_marl.envs.matrix_games:StagHuntEnv"})
+    assert cfg.env.endswith(":StagHuntEnv")
+    with pytest.raises(ConfigError, match="cannot import module 'no_such_module'"):
+        load_config({"algorithm": "ppo", "env": "no_such_module:make"})
+
+
+def test_overrides_parse_yaml_values():
+    assert parse_override("training.lr=1e-3") == (["training", "lr"], 1e-3)
+    assert parse_override("env_config.layout=cramped_room") == (["env_config", "layout"], "cramped_room")
+    data = apply_overrides({"stop": {"iterations": 3}}, ["stop.iterations=7", "seed=3"])
+    assert data == {"stop": {"iterations": 7}, "seed": 3}
+    with pytest.raises(ConfigError, match="key.sub=value"):
+        parse_override("no-equals-sign")
+
+
+def test_yaml_file_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML at line"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_round_trip_through_yaml(tmp_path):
+    cfg = load_config({**BASE, "training": {"lr": 0.01}, "seed": 7})
+    path = tmp_path / "c.yaml"
+    path.write_text(cfg.to_yaml())
+    assert load_config(path) == cfg
+
+
+def test_cli_misspelt_key_is_one_line_and_exit_2(tmp_path):
+    path = tmp_path / "typo.yaml"
+    path.write_text("algorithm: ppo\nenv: stag_hunt\ntrainig: {lr: 0.1}\n")
+    proc = subprocess.run([sys.executable, "-m", "diverse_marl", "train", str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "trainig" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_cli_envs_lists_registered_envs():
+    proc = subprocess.run([sys.executable, "-m", "diverse_marl", "envs"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("overcooked", "hide_and_seek", "stag_hunt"):
+        assert f"{name}:" in proc.stdout
+    assert "cramped_room" in proc.stdout  # layouts are listed
+
+
+@pytest.mark.parametrize("command", ["train", "eval", "analyze", "envs", "options"])
+def test_cli_help(command):
+    proc = subprocess.run([sys.executable, "-m", "diverse_marl", command, "--help"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "usage: diverse-marl" in proc.stdout
+
+
+def test_cli_bad_run_dir_exit_2(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "diverse_marl", "analyze", str(tmp_path / "nope")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "does not exist" in proc.stderr and "Traceback" not in proc.stderr
