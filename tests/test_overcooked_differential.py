@@ -1,0 +1,181 @@
+"""Differential test: our Overcooked dynamics against the reference implementation (PyPI ``overcooked==0.2.1``).
+
+For every classic layout and both dynamics, our batched core and the reference's
+``OvercookedGridworld.get_state_transition`` are stepped in lockstep on the same joint actions, from
+random play and from scripted goal-directed play (which must cook and deliver soups). Every transition
+compares the full next state (overcooked_ai's ``to_dict``), sparse and shaped reward by agent and the
+reference's event log. A second test goes through the public env API: ``set_state(reference state)``,
+one step, ``get_state()`` must equal the reference's next state.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+try:
+    from overcooked.mdp.actions import Action
+    from overcooked.mdp.overcooked_mdp import OvercookedGridworld, OvercookedState
+except ImportError as exc:  # the reference is in the `test` extra
+    pytest.skip(f"reference package overcooked==0.2.1 is not importable ({exc}); "
+                "install the test extra: pip install -e .[test]", allow_module_level=True)
+
+from diverse_marl.envs.overcooked import OvercookedEnv
+from diverse_marl.envs.overcooked.core import NUM_ACTIONS, BatchState, OvercookedDynamics
+from diverse_marl.envs.overcooked.events import EVENT_INDEX, REFERENCE_EVENTS
+from diverse_marl.envs.overcooked.layouts import get_layout, list_layouts
+from diverse_marl.envs.overcooked.scripted import ScriptedCook
+from diverse_marl.envs.overcooked.state_dict import state_to_dict
+
+HORIZON = 400
+PARALLEL = 4                 # lockstep trajectories per run (our side is stepped as one batch)
+RANDOM_TRANSITIONS = 4000    # per layout and dynamics
+SCRIPTED_TRANSITIONS = 6000  # per layout and dynamics -> 10,000 transitions per (layout, dynamics)
+INTERACT_BIASED = np.array([0.15, 0.15, 0.15, 0.15, 0.1, 0.3])  # random play that still fills pots
+POTTING_KINDS = ("optimal", "viable", "catastrophic", "useless")
+
+CASES = [(name, old) for name in list_layouts() for old in (False, True)]
+CASE_IDS = [f"{name}-{'old' if old else 'new'}" for name, old in CASES]
+
+
+def _reference_mdp(name: str, old_dynamics: bool) -> OvercookedGridworld:
+    return OvercookedGridworld.from_layout_name(get_layout(name).reference_name, old_dynamics=old_dynamics)
+
+
+def _canonical(state_dict: dict) -> dict:
+    """Objects keyed by position (overcooked_ai lists them in creation order)."""
+    out = dict(state_dict)
+    out["objects"] = sorted(state_dict["objects"], key=lambda o: o["position"])
+    return out
+
+
+def _reference_events(info: dict) -> dict[str, list[int]]:
+    ev = {k: [int(v) for v in info["event_infos"][k]] for k in REFERENCE_EVENTS}
+    for kind in POTTING_KINDS:
+        ev[f"{kind}_potting"] = [int(a or b) for a, b in zip(info["event_infos"][f"{kind}_onion_potting"],
+                                                              info["event_infos"][f"{kind}_tomato_potting"])]
+    return ev
+
+
+def _our_events(events: np.ndarray) -> dict[str, list[int]]:
+    ev = {k: [int(sum(events[p, EVENT_INDEX[m]] for m in mine)) for p in range(2)]
+          for k, mine in REFERENCE_EVENTS.items()}
+    for kind in POTTING_KINDS:
+        ev[f"{kind}_potting"] = [int(events[p, EVENT_INDEX[f"{kind}_potting"]]) for p in range(2)]
+    return ev
+
+
+def run_lockstep(name: str, old_dynamics: bool, n_transitions: int, policy) -> dict[str, int]:
+    """Step ours and the reference on the same actions; assert equality at every transition."""
+    layout = get_layout(name)
+    mdp = _reference_mdp(name, old_dynamics)
+    dynamics = OvercookedDynamics(layout, old_dynamics)
+    ours = BatchState.initial(layout, PARALLEL)
+    refs = [mdp.get_standard_start_state() for _ in range(PARALLEL)]
+    stats = {"deliveries": 0, "cooking_starts": 0, "soup_pickups": 0, "shaped": 0}
+    for _ in range(n_transitions // PARALLEL):
+        actions = policy(ours)
+        before = [r.to_dict() for r in refs]
+        sparse, shaped, events = dynamics.step(ours, actions)
+        for i in range(PARALLEL):
+            joint = [Action.INDEX_TO_ACTION[int(a)] for a in actions[i]]
+            nxt, info = mdp.get_state_transition(refs[i], joint)
+            context = f"{name} old_dynamics={old_dynamics} state={before[i]} actions={actions[i].tolist()}"
+            assert _canonical(state_to_dict(layout, ours, i)) == _canonical(nxt.to_dict()), context
+            assert sparse[i].tolist() == info["sparse_reward_by_agent"], context
+            assert shaped[i].tolist() == info["shaped_reward_by_agent"], context
+            assert _our_events(events[i]) == _reference_events(info), context
+            stats["deliveries"] += int(events[i, :, EVENT_INDEX["soup_delivery"]].sum())
+            stats["soup_pickups"] += int(events[i, :, EVENT_INDEX["soup_pickup_pot"]].sum())
+            stats["shaped"] += int(shaped[i].sum() > 0)
+            was_cooking = {tuple(o["position"]) for o in before[i]["objects"] if o["name"] == "soup"
+                           and o["cooking_tick"] >= 0}
+            stats["cooking_starts"] += sum(1 for o in nxt.to_dict()["objects"] if o["name"] == "soup"
+                                           and o["cooking_tick"] >= 0 and tuple(o["position"]) not in was_cooking
+                                           and o["position"] in [tuple(p) for p in layout.pot_positions.tolist()])
+            refs[i] = nxt
+        done = ours.timestep >= HORIZON
+        if done.any():
+            ours.reset_rows(done, layout)
+            for i in np.flatnonzero(done):
+                refs[i] = mdp.get_standard_start_state()
+    return stats
+
+
+def test_layouts_equal_reference():
+    for name in list_layouts():
+        layout = get_layout(name)
+        mdp = _reference_mdp(name, False)
+        assert layout.terrain_rows == ["".join(row) for row in mdp.terrain_mtx], name
+        assert [tuple(p) for p in layout.start_positions] == [tuple(p) for p in mdp.start_player_positions], name
+        assert [tuple(p) for p in layout.pot_positions.tolist()] == mdp.get_pot_locations(), name
+        assert [tuple(p) for p in layout.counter_positions.tolist()] == mdp.get_counter_locations(), name
+        start = mdp.get_standard_start_state().to_dict()
+        assert [o["ingredients"] for o in start["all_orders"]] == [tuple(o) for o in layout.orders], name
+        assert start["bonus_orders"] == [], name
+        ours = state_to_dict(layout, BatchState.initial(layout, 1))
+        assert _canonical(ours) == _canonical(start), name
+
+
+@pytest.mark.parametrize("name,old_dynamics", CASES, ids=CASE_IDS)
+def test_random_play_matches_reference(name, old_dynamics):
+    rng = np.random.default_rng(1000 + CASES.index((name, old_dynamics)))
+    policy = lambda s: rng.choice(NUM_ACTIONS, size=(s.num_envs, 2), p=INTERACT_BIASED)  # noqa: E731
+    stats = run_lockstep(name, old_dynamics, RANDOM_TRANSITIONS, policy)
+    assert stats["shaped"] > 0  # random play at least put something into a pot / picked a useful dish
+
+
+@pytest.mark.parametrize("name,old_dynamics", CASES, ids=CASE_IDS)
+def test_scripted_play_matches_reference(name, old_dynamics):
+    layout = get_layout(name)
+    seed = 2000 + 10 * CASES.index((name, old_dynamics))
+    epsilons = (0.05, 0.1, 0.2, 0.3)
+    cooks = [[ScriptedCook(layout, p, old_dynamics, epsilon=epsilons[i], seed=seed + 2 * i + p) for p in range(2)]
+             for i in range(PARALLEL)]
+    policy = lambda s: np.array([[c.act(s, i) for c in cooks[i]] for i in range(s.num_envs)])  # noqa: E731
+    stats = run_lockstep(name, old_dynamics, SCRIPTED_TRANSITIONS, policy)
+    # the scripted cooks really cook and deliver, so those code paths were compared too
+    assert stats["cooking_starts"] >= 3, stats
+    assert stats["soup_pickups"] >= 3, stats
+    assert stats["deliveries"] >= 3, stats
+
+
+@pytest.mark.parametrize("name", list_layouts())
+def test_env_set_state_step_get_state_matches_reference(name):
+    """Public API: set_state(reference state) + one joint action -> reference's next state and rewards."""
+    for old_dynamics in (False, True):
+        layout = get_layout(name)
+        mdp = _reference_mdp(name, old_dynamics)
+        env = OvercookedEnv(layout=name, old_dynamics=old_dynamics, horizon=HORIZON, obs="lossless")
+        env.reset()
+        cooks = [ScriptedCook(layout, p, old_dynamics, epsilon=0.3, seed=p) for p in range(2)]
+        rng = np.random.default_rng(7)
+        ref = mdp.get_standard_start_state()
+        for t in range(300):
+            env.set_state(ref.to_dict())
+            assert _canonical(env.get_state()) == _canonical(ref.to_dict())
+            actions = [c.act(env.batch_state, 0) for c in cooks]
+            if t % 3 == 0:
+                actions = rng.integers(NUM_ACTIONS, size=2).tolist()
+            nxt, info = mdp.get_state_transition(ref, [Action.INDEX_TO_ACTION[a] for a in actions])
+            _, rewards, _, _, infos = env.step({"agent_0": actions[0], "agent_1": actions[1]})
+            assert _canonical(env.get_state()) == _canonical(nxt.to_dict()), (ref.to_dict(), actions)
+            team = sum(info["sparse_reward_by_agent"])
+            for p, agent in enumerate(env.possible_agents):
+                assert infos[agent]["sparse_reward"] == team
+                assert infos[agent]["shaped_reward"] == info["shaped_reward_by_agent"][p]
+                assert rewards[agent] == team + info["shaped_reward_by_agent"][p]
+            # round trip through the reference's own parser as well
+            assert OvercookedState.from_dict(env.get_state()) == nxt
+            ref = nxt
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,old_dynamics", CASES, ids=CASE_IDS)
+def test_long_scripted_and_random_play_matches_reference(name, old_dynamics):
+    layout = get_layout(name)
+    cooks = [[ScriptedCook(layout, p, old_dynamics, epsilon=0.05 + 0.15 * i, seed=50 + 2 * i + p) for p in range(2)]
+             for i in range(PARALLEL)]
+    policy = lambda s: np.array([[c.act(s, i) for c in cooks[i]] for i in range(s.num_envs)])  # noqa: E731
+    run_lockstep(name, old_dynamics, 40_000, policy)
+    rng = np.random.default_rng(5)
+    run_lockstep(name, old_dynamics, 40_000, lambda s: rng.integers(NUM_ACTIONS, size=(s.num_envs, 2)))
