@@ -137,14 +137,44 @@ class Featurizer:
             inside = (nx >= 0) & (nx < w) & (ny >= 0) & (ny < h)
             kind = np.where(inside, terrain[np.clip(ny, 0, h - 1) * w + np.clip(nx, 0, w - 1)], FLOOR)
             base[:, wall_col + d] = (kind != FLOOR) | ~inside
-        self._base = base
 
-        # held-object masks: zero the closest-<held> deltas, one-hot of held object
-        self._held_keep = np.ones((5, 8), dtype=np.float32)        # columns _ONION.._SOUP+1
-        self._held_onehot = np.zeros((5, 4), dtype=np.float32)
+        base[:, _ORI:_ORI + 4] = np.eye(NUM_ORIENTATIONS, dtype=np.float32)[np.arange(n_states) % NUM_ORIENTATIONS]
+        self._base = base
+        self._pos_weights = np.array([NUM_ORIENTATIONS, NUM_ORIENTATIONS * w], dtype=np.int64)
+
+        # held object (code, soup onions, soup tomatoes) -> multiplicative mask and additive part:
+        # zero the closest-<held> deltas, set the held one-hot and the held soup's ingredient counts
+        size = MAX_INGREDIENTS + 1
+        self._held_keep = np.ones((5, size, size, block), dtype=np.float32)
+        self._held_add = np.zeros((5, size, size, block), dtype=np.float32)
         for code, offset in ((ONION, _ONION), (TOMATO, _TOMATO), (DISH, _DISH), (SOUP, _SOUP)):
-            self._held_keep[code, offset - _ONION: offset - _ONION + 2] = 0.0
-            self._held_onehot[code, _HELD_SLOT[code]] = 1.0
+            self._held_keep[code, :, :, offset:offset + 2] = 0.0
+            self._held_add[code, :, :, _HELD + _HELD_SLOT[code]] = 1.0
+        self._held_keep[SOUP, :, :, _SOUP_N:_SOUP_N + 2] = 0.0
+        self._held_add[SOUP, :, :, _SOUP_N] = np.arange(size)[:, None]
+        self._held_add[SOUP, :, :, _SOUP_N + 1] = np.arange(size)[None, :]
+        self._held_keep = self._held_keep.reshape(-1, block)
+        self._held_add = self._held_add.reshape(-1, block)
+
+        # pot contents (empty / soup onions, tomatoes, tick) -> the 8 state features of a pot
+        self._recipe_time = np.asarray(self.layout.recipe_time, dtype=np.int64)
+        self._max_tick = int(self._recipe_time.max())
+        ticks = self._max_tick + 2                                   # tick in -1..max_tick
+        table = np.zeros((2 + size * size * ticks, 8), dtype=np.float32)
+        table[0, :2] = 1.0                                           # empty pot: exists, is_empty
+        for on in range(size):
+            for to in range(size - on):
+                for tick in range(-1, self._max_tick + 1):
+                    started = tick >= 0
+                    cook = int(self._recipe_time[on, to])
+                    ready = started and tick >= cook
+                    row = 1 + (on * size + to) * ticks + tick + 1
+                    table[row] = (1, 0, started or on + to == MAX_INGREDIENTS, started and not ready, ready, on, to,
+                                  max(cook - tick, 0) if started else 0)
+        self._pot_table = table                                      # last row: no pot (all zeros)
+        self._pot_cell_list = self._pot_cells.tolist()
+        self._rows: tuple | None = None                              # Python-list copies for _featurize_one
+        self._no_pot_code = len(table) - 1
 
         # counters as motion goals (dynamic objects); skipped entirely when there are none
         counters = _cells(self.layout, COUNTER)
@@ -157,64 +187,51 @@ class Featurizer:
         terr_hw = np.asarray(self.layout.terrain)
         self._terrain_planes = np.stack([(terr_hw == c).T for c in _TERRAIN_LAYERS], axis=-1).astype(np.float32)
         self._is_pot_cell = (terr_hw == POT)
-        self._recipe_time = np.asarray(self.layout.recipe_time, dtype=np.int64)
+        self._lossless_template = np.zeros((2, self.w, self.h, NUM_LOSSLESS_CHANNELS), dtype=np.float32)
+        self._lossless_template[..., _L_TERRAIN:_L_TERRAIN + len(_TERRAIN_LAYERS)] = self._terrain_planes
+        # player entries: for viewer me, (own loc, other loc, own orientation, other orientation)
+        self._l_me = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+        self._l_who = np.array([0, 1, 0, 1, 1, 0, 1, 0])
+        self._l_chan = np.array([_L_PLAYER, _L_OTHER, _L_ORI, _L_OTHER_ORI] * 2)
+        self._l_is_ori = np.array([0, 0, 1, 1] * 2)
+        # object code -> channel set to 1 (soups: "soup_done" is decided separately, nothing: unused)
+        self._l_object_channel = np.array([_L_URGENCY, _L_ONION, _L_TOMATO, _L_DISH, _L_DONE])
 
     # ---------------------------------------------------------------------------------------------
     # featurized encoding
     # ---------------------------------------------------------------------------------------------
     def _motion_index(self, state: BatchState) -> np.ndarray:
-        x, y = state.pos[..., 0], state.pos[..., 1]
-        return (y * self.w + x) * NUM_ORIENTATIONS + state.ori                 # (N, 2)
+        return state.pos @ self._pos_weights + state.ori                      # (N, 2)
 
-    def _pot_features(self, state: BatchState) -> np.ndarray:
-        """(N, num_pots_in_layout + 1, 8): exists..cook_time of every pot; last row = no pot (zeros)."""
-        n = state.num_envs
-        pots = self._pot_cells
-        out = np.zeros((n, len(pots) + 1, 8), dtype=np.float32)
-        if not pots.size:
-            return out
-        obj = state.obj.reshape(n, -1)[:, pots]
-        on = state.soup_onions.reshape(n, -1)[:, pots]
-        to = state.soup_tomatoes.reshape(n, -1)[:, pots]
-        tick = state.soup_tick.reshape(n, -1)[:, pots]
-        soup = obj == SOUP
-        on, to = np.where(soup, on, 0), np.where(soup, to, 0)
-        started = soup & (tick >= 0)
-        cook_time = self._recipe_time[np.clip(on, 0, MAX_INGREDIENTS), np.clip(to, 0, MAX_INGREDIENTS)]
-        ready = started & (tick >= cook_time)
-        p = out[:, :-1]
-        p[..., 0] = 1.0                                                         # exists
-        p[..., 1] = ~soup                                                       # is_empty
-        p[..., 2] = started | (soup & (on + to == MAX_INGREDIENTS))            # is_full
-        p[..., 3] = started & ~ready                                            # is_cooking
-        p[..., 4] = ready                                                       # is_ready
-        p[..., 5] = on
-        p[..., 6] = to
-        p[..., 7] = np.where(started, np.maximum(cook_time - tick, 0), 0)      # cook time remaining
-        return out
+    def _pot_codes(self, state: BatchState) -> np.ndarray:
+        """(N, num_pots_in_layout + 1) row of ``_pot_table`` for every pot; last column = "no pot"."""
+        n, pots = state.num_envs, self._pot_cells
+        size, ticks = MAX_INGREDIENTS + 1, self._max_tick + 2
+        codes = np.full((n, len(pots) + 1), self._no_pot_code, dtype=np.int64)
+        soup = state.obj.reshape(n, -1)[:, pots] == SOUP
+        tick = np.minimum(state.soup_tick.reshape(n, -1)[:, pots], self._max_tick) + 1
+        key = (state.soup_onions.reshape(n, -1)[:, pots] * size + state.soup_tomatoes.reshape(n, -1)[:, pots])
+        codes[:, :-1] = (key * ticks + tick + 1) * soup
+        return codes
 
     def _player_blocks(self, state: BatchState) -> np.ndarray:
         """(N, 2, block) per-player features (own view, before the symmetric reordering)."""
         n = state.num_envs
         s_idx = self._motion_index(state)
         feats = self._base[s_idx]                                               # (N, 2, block) copy
-        held = state.held
-        feats[..., _ORI:_ORI + 4] = np.eye(4, dtype=np.float32)[state.ori]
-        feats[..., _HELD:_HELD + 4] = self._held_onehot[held]
         if self._use_counters:
             self._counter_features(state, s_idx, feats)
-        feats[..., _ONION:_SOUP + 2] *= self._held_keep[held]
-        held_soup = held == SOUP
-        if held_soup.any():
-            feats[..., _SOUP_N] = np.where(held_soup, state.held_onions, feats[..., _SOUP_N])
-            feats[..., _SOUP_N + 1] = np.where(held_soup, state.held_tomatoes, feats[..., _SOUP_N + 1])
+        size = MAX_INGREDIENTS + 1
+        held_key = (state.held * size + state.held_onions) * size + state.held_tomatoes
+        feats *= self._held_keep[held_key]
+        feats += self._held_add[held_key]
         if self.num_pots:
-            pot = self._pot_features(state)                                     # (N, P+1, 8)
+            codes = self._pot_codes(state)                                      # (N, P + 1)
             rank = self._pot_rank[s_idx]                                        # (N, 2, k)
-            vals = pot[np.arange(n)[:, None, None], rank]                       # (N, 2, k, 8)
-            cols = feats[..., _POTS:_POTS + POT_FEATURES * self.num_pots].reshape(n, 2, self.num_pots, POT_FEATURES)
-            cols[..., 1:8] = vals[..., 1:8]
-            feats[..., _POTS:_POTS + POT_FEATURES * self.num_pots] = cols.reshape(n, 2, -1)
+            vals = self._pot_table[codes[np.arange(n)[:, None, None], rank]]    # (N, 2, k, 8)
+            for j in range(self.num_pots):
+                col = _POTS + POT_FEATURES * j
+                feats[..., col:col + 8] = vals[:, :, j]
         return feats
 
     def _counter_features(self, state: BatchState, s_idx: np.ndarray, feats: np.ndarray) -> None:
@@ -250,8 +267,40 @@ class Featurizer:
         j, _, found = closest(cobj == NOTHING)
         put(_EMPTY, j, found)
 
+    def _featurize_one(self, state: BatchState) -> np.ndarray:
+        """N = 1 path with Python scalars and the same tables (numpy's per-call overhead dominates there)."""
+        if self._rows is None:
+            self._rows = (self._base.tolist(), self._held_keep.tolist(), self._held_add.tolist(),
+                          self._pot_table.tolist(), self._pot_rank.tolist())
+        base, keep, add, pot_table, pot_rank = self._rows
+        size, ticks, max_tick = MAX_INGREDIENTS + 1, self._max_tick + 2, self._max_tick
+        (p0, p1), (o0, o1) = state.pos[0].tolist(), state.ori[0].tolist()
+        held, h_on, h_to = state.held[0].tolist(), state.held_onions[0].tolist(), state.held_tomatoes[0].tolist()
+        codes = []
+        for cell in self._pot_cell_list:
+            if state.obj.flat[cell] == SOUP:
+                key = int(state.soup_onions.flat[cell]) * size + int(state.soup_tomatoes.flat[cell])
+                codes.append(1 + key * ticks + min(int(state.soup_tick.flat[cell]), max_tick) + 1)
+            else:
+                codes.append(0)
+        codes.append(self._no_pot_code)
+        blocks = []
+        for p, ((x, y), o) in enumerate(((p0, o0), (p1, o1))):
+            s = (y * self.w + x) * NUM_ORIENTATIONS + o
+            hk = (held[p] * size + h_on[p]) * size + h_to[p]
+            row = [b * k + a for b, k, a in zip(base[s], keep[hk], add[hk])]
+            for j, pot in enumerate(pot_rank[s]):
+                col = _POTS + POT_FEATURES * j
+                row[col:col + 8] = pot_table[codes[pot]]
+            blocks.append(row)
+        rel = [p1[0] - p0[0], p1[1] - p0[1]]
+        out = [blocks[0] + blocks[1] + rel + p0, blocks[1] + blocks[0] + [-rel[0], -rel[1]] + p1]
+        return np.array(out, dtype=np.float32)[None]
+
     def featurize(self, state: BatchState) -> np.ndarray:
         """(N, 2, feature_dim) float32: overcooked_ai's featurize_state for both players of every env."""
+        if state.num_envs == 1 and not self._use_counters:
+            return self._featurize_one(state)
         blocks = self._player_blocks(state)                                     # (N, 2, block)
         n, b = state.num_envs, self.block
         out = np.empty((n, 2, self.feature_dim), dtype=np.float32)
@@ -265,60 +314,53 @@ class Featurizer:
     # ---------------------------------------------------------------------------------------------
     # lossless encoding
     # ---------------------------------------------------------------------------------------------
-    def _object_planes(self, state: BatchState) -> np.ndarray:
-        """(N, H, W, 9) object/soup channels 16..24 shared by both players."""
-        n = state.num_envs
-        obj = state.obj
-        soup = obj == SOUP
-        on = np.where(soup, state.soup_onions, 0)
-        to = np.where(soup, state.soup_tomatoes, 0)
-        tick = state.soup_tick
-        in_pot = soup & self._is_pot_cell
-        idle_pot = in_pot & (tick < 0)
-        started_pot = in_pot & (tick >= 0)
-        loose = soup & ~self._is_pot_cell               # soups on counters: treated as finished
-        cook_time = self._recipe_time[np.clip(on, 0, MAX_INGREDIENTS), np.clip(to, 0, MAX_INGREDIENTS)]
-        planes = np.zeros((n, self.h, self.w, 9), dtype=np.float32)
-        planes[..., 0] = np.where(idle_pot, on, 0)
-        planes[..., 1] = np.where(idle_pot, to, 0)
-        planes[..., 2] = np.where(started_pot | loose, on, 0)
-        planes[..., 3] = np.where(started_pot | loose, to, 0)
-        planes[..., 4] = np.where(started_pot, cook_time - tick, 0)
-        planes[..., 5] = (started_pot & (tick >= cook_time)) | loose
-        planes[..., 6] = obj == DISH
-        planes[..., 7] = obj == ONION
-        planes[..., 8] = obj == TOMATO
-        # held objects sit on their player's cell (players stand on floor: no overlap with the grid)
-        held = state.held
-        if (held != NOTHING).any():
-            r, p = np.nonzero(held != NOTHING)
-            x, y = state.pos[r, p, 0], state.pos[r, p, 1]
-            code = held[r, p]
-            is_soup = code == SOUP
-            planes[r, y, x, 2] += np.where(is_soup, state.held_onions[r, p], 0)
-            planes[r, y, x, 3] += np.where(is_soup, state.held_tomatoes[r, p], 0)
-            planes[r, y, x, 5] += is_soup
-            planes[r, y, x, 6] += code == DISH
-            planes[r, y, x, 7] += code == ONION
-            planes[r, y, x, 8] += code == TOMATO
-        return planes
-
     def lossless(self, state: BatchState) -> np.ndarray:
-        """(N, 2, W, H, 26) float32: overcooked_ai's lossless_state_encoding for both players."""
+        """(N, 2, W, H, 26) float32: overcooked_ai's lossless_state_encoding for both players.
+
+        Starts from the static terrain planes and scatters the few non-zero entries (players, objects,
+        held objects), so the cost per env is the copy plus O(#objects), not O(#cells * #channels).
+        """
         n = state.num_envs
-        out = np.zeros((n, 2, self.w, self.h, NUM_LOSSLESS_CHANNELS), dtype=np.float32)
-        out[..., _L_TERRAIN:_L_TERRAIN + len(_TERRAIN_LAYERS)] = self._terrain_planes
-        planes = self._object_planes(state).transpose(0, 2, 1, 3)               # (N, W, H, 9)
-        out[:, 0, ..., _L_ON_POT:_L_URGENCY] = planes
-        out[:, 1, ..., _L_ON_POT:_L_URGENCY] = planes
-        rows = np.arange(n)
-        x, y, ori = state.pos[..., 0], state.pos[..., 1], state.ori
-        for me in range(2):
-            other = 1 - me
-            out[rows, me, x[:, me], y[:, me], _L_PLAYER] = 1.0
-            out[rows, me, x[:, other], y[:, other], _L_OTHER] = 1.0
-            out[rows, me, x[:, me], y[:, me], _L_ORI + ori[:, me]] = 1.0
-            out[rows, me, x[:, other], y[:, other], _L_OTHER_ORI + ori[:, other]] = 1.0
+        out = np.empty((n, 2, self.w, self.h, NUM_LOSSLESS_CHANNELS), dtype=np.float32)
+        out[...] = self._lossless_template
+        rows = np.arange(n)[:, None]
+
+        # players: own location / orientation first, then the other player's
+        who = self._l_who
+        x, y = state.pos[:, who, 0], state.pos[:, who, 1]
+        out[rows, self._l_me, x, y, self._l_chan + state.ori[:, who] * self._l_is_ori] = 1.0
+
+        # objects on the grid (counters and pots)
+        r, gy, gx = np.nonzero(state.obj)
+        if r.size:
+            code = state.obj[r, gy, gx]
+            soup = code == SOUP
+            out[r, :, gx, gy, self._l_object_channel[code]] = 1.0          # dishes / onions / tomatoes
+            if soup.any():
+                r, gx, gy = r[soup], gx[soup], gy[soup]
+                on, to = state.soup_onions[r, gy, gx], state.soup_tomatoes[r, gy, gx]
+                tick = state.soup_tick[r, gy, gx]
+                in_pot = self._is_pot_cell[gy, gx]
+                idle_pot = in_pot & (tick < 0)
+                started_pot = in_pot & (tick >= 0)
+                cook = self._recipe_time[np.minimum(on, MAX_INGREDIENTS), np.minimum(to, MAX_INGREDIENTS)]
+                out[r, :, gx, gy, np.where(idle_pot, _L_ON_POT, _L_ON_SOUP)] = on[:, None]
+                out[r, :, gx, gy, np.where(idle_pot, _L_TOM_POT, _L_TOM_SOUP)] = to[:, None]
+                out[r, :, gx, gy, _L_COOK] = np.where(started_pot, cook - tick, 0)[:, None]
+                out[r, :, gx, gy, _L_DONE] = ((started_pot & (tick >= cook)) | ~in_pot)[:, None]
+
+        # held objects sit on their player's cell; a held soup counts as a finished soup
+        r, p = np.nonzero(state.held)
+        if r.size:
+            code = state.held[r, p]
+            px, py = state.pos[r, p, 0], state.pos[r, p, 1]
+            out[r, :, px, py, self._l_object_channel[code]] = 1.0
+            soup = code == SOUP
+            if soup.any():
+                r, p, px, py = r[soup], p[soup], px[soup], py[soup]
+                out[r, :, px, py, _L_ON_SOUP] = state.held_onions[r, p][:, None]
+                out[r, :, px, py, _L_TOM_SOUP] = state.held_tomatoes[r, p][:, None]
+
         urgent = self.horizon - state.timestep < URGENCY_STEPS
         if urgent.any():
             out[urgent, ..., _L_URGENCY] = 1.0
