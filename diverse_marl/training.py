@@ -14,7 +14,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from diverse_marl.config import ExperimentConfig, load_config
 from diverse_marl.errors import ConfigError
@@ -89,11 +89,14 @@ def train(
     resume: "str | os.PathLike | None" = None,
     quiet: bool = False,
     run_dir: "str | os.PathLike | None" = None,
+    on_iteration: "Callable[[dict[str, Any]], None] | None" = None,
 ) -> TrainResult:
     """Train one experiment (or continue ``resume``'s run) and return its :class:`TrainResult`.
 
     ``config`` is a YAML path, a dict or an ExperimentConfig; with ``resume`` it may be omitted
     (the run's own ``config.yaml`` is used, with ``overrides`` applied, e.g. a larger stop).
+    A config with ``population.size > 1`` trains one member per Ray Tune trial instead.
+    ``on_iteration(row)`` is called with every metrics row (Tune trials report through it).
     """
     from diverse_marl.ray_setup import init_ray
 
@@ -118,12 +121,19 @@ def train(
     init_ray(cfg.ray)
     algo = rllib_config.build_algo()
     try:
-        return _train_loop(algo, cfg, rd, resume is not None, quiet)
+        return _train_loop(algo, cfg, rd, resume is not None, quiet, on_iteration)
     finally:
         algo.stop()
 
 
-def _train_loop(algo: Any, cfg: ExperimentConfig, rd: RunDir, resuming: bool, quiet: bool) -> TrainResult:
+def _train_loop(
+    algo: Any,
+    cfg: ExperimentConfig,
+    rd: RunDir,
+    resuming: bool,
+    quiet: bool,
+    on_iteration: "Callable[[dict[str, Any]], None] | None" = None,
+) -> TrainResult:
     from tensorboardX import SummaryWriter
 
     iteration, env_steps, elapsed_before = 0, 0, 0.0
@@ -166,6 +176,8 @@ def _train_loop(algo: Any, cfg: ExperimentConfig, rd: RunDir, resuming: bool, qu
             writer.flush()
             if iteration % cfg.checkpoint_every == 0:
                 checkpoint = save(iteration, env_steps, elapsed)
+            if on_iteration is not None:
+                on_iteration(row)
             bar.update(
                 1,
                 env_steps=env_steps,

@@ -118,3 +118,16 @@ def test_torn_metrics_line_is_dropped(tmp_path):
     with open(rd.metrics_jsonl, "a") as f:
         f.write('{"iteration": 2, "env_st')
     assert rd.read_metrics() == [{"iteration": 1, "env_steps": 5}]
+
+
+def test_population_runs_members_as_tune_trials(ray_local, tmp_path):
+    result = diverse_marl.train({**TINY, "runs_dir": str(tmp_path), "stop": {"iterations": 1},
+                                 "population": {"size": 2}})
+    members = sorted(result.run_dir.glob("member_*"))
+    assert [m.name for m in members] == ["member_00", "member_01"]
+    seeds = [yaml.safe_load((m / "config.yaml").read_text())["seed"] for m in members]
+    assert seeds == [3, 4]
+    assert all(RunDir(m).latest_checkpoint() is not None for m in members)
+    finals = json.loads((result.run_dir / "population.json").read_text())
+    assert [f["member"] for f in finals] == [0, 1] and all(f["iteration"] == 1 for f in finals)
+    assert (result.run_dir / "tune").is_dir()  # Tune's own records of the trials
