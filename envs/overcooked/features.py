@@ -270,9 +270,11 @@ class Featurizer:
     def _featurize_one(self, state: BatchState) -> np.ndarray:
         """N = 1 path with Python scalars and the same tables (numpy's per-call overhead dominates there)."""
         if self._rows is None:
-            self._rows = (self._base.tolist(), self._held_keep.tolist(), self._held_add.tolist(),
-                          self._pot_table.tolist(), self._pot_rank.tolist())
-        base, keep, add, pot_table, pot_rank = self._rows
+            # held_key -> [(column, value)] entries that differ from the empty-handed row
+            patches = [[(int(c), float(add[c])) for c in np.flatnonzero((keep != 1) | (add != 0))]
+                       for keep, add in zip(self._held_keep, self._held_add)]
+            self._rows = (self._base.tolist(), patches, self._pot_table.tolist(), self._pot_rank.tolist())
+        base, patches, pot_table, pot_rank = self._rows
         size, ticks, max_tick = MAX_INGREDIENTS + 1, self._max_tick + 2, self._max_tick
         (p0, p1), (o0, o1) = state.pos[0].tolist(), state.ori[0].tolist()
         held, h_on, h_to = state.held[0].tolist(), state.held_onions[0].tolist(), state.held_tomatoes[0].tolist()
@@ -288,7 +290,9 @@ class Featurizer:
         for p, ((x, y), o) in enumerate(((p0, o0), (p1, o1))):
             s = (y * self.w + x) * NUM_ORIENTATIONS + o
             hk = (held[p] * size + h_on[p]) * size + h_to[p]
-            row = [b * k + a for b, k, a in zip(base[s], keep[hk], add[hk])]
+            row = base[s][:]
+            for col, value in patches[hk]:
+                row[col] = value
             for j, pot in enumerate(pot_rank[s]):
                 col = _POTS + POT_FEATURES * j
                 row[col:col + 8] = pot_table[codes[pot]]
