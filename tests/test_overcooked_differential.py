@@ -48,20 +48,22 @@ def _canonical(state_dict: dict) -> dict:
     return out
 
 
-def _reference_events(info: dict) -> dict[str, list[int]]:
-    ev = {k: [int(v) for v in info["event_infos"][k]] for k in REFERENCE_EVENTS}
-    for kind in POTTING_KINDS:
-        ev[f"{kind}_potting"] = [int(a or b) for a, b in zip(info["event_infos"][f"{kind}_onion_potting"],
-                                                              info["event_infos"][f"{kind}_tomato_potting"])]
-    return ev
+REFERENCE_KEYS = list(REFERENCE_EVENTS) + [f"{kind}_potting" for kind in POTTING_KINDS]
+# our (2, n_events) counts @ OURS_TO_REFERENCE -> (2, len(REFERENCE_KEYS)) reference event flags
+OURS_TO_REFERENCE = np.zeros((len(EVENT_INDEX), len(REFERENCE_KEYS)), dtype=np.int64)
+for _k, _key in enumerate(REFERENCE_KEYS):
+    for _name in REFERENCE_EVENTS.get(_key, (_key,)):
+        OURS_TO_REFERENCE[EVENT_INDEX[_name], _k] = 1
 
 
-def _our_events(events: np.ndarray) -> dict[str, list[int]]:
-    ev = {k: [int(sum(events[p, EVENT_INDEX[m]] for m in mine)) for p in range(2)]
-          for k, mine in REFERENCE_EVENTS.items()}
-    for kind in POTTING_KINDS:
-        ev[f"{kind}_potting"] = [int(events[p, EVENT_INDEX[f"{kind}_potting"]]) for p in range(2)]
-    return ev
+def _reference_events(info: dict) -> list[list[int]]:
+    ev = info["event_infos"]
+    rows = []
+    for p in range(2):
+        row = [int(ev[k][p]) for k in REFERENCE_EVENTS]
+        row += [int(ev[f"{kind}_onion_potting"][p] or ev[f"{kind}_tomato_potting"][p]) for kind in POTTING_KINDS]
+        rows.append(row)
+    return rows
 
 
 def run_lockstep(name: str, old_dynamics: bool, n_transitions: int, policy) -> dict[str, int]:
@@ -72,32 +74,33 @@ def run_lockstep(name: str, old_dynamics: bool, n_transitions: int, policy) -> d
     ours = BatchState.initial(layout, PARALLEL)
     refs = [mdp.get_standard_start_state() for _ in range(PARALLEL)]
     stats = {"deliveries": 0, "cooking_starts": 0, "soup_pickups": 0, "shaped": 0}
+    pot_y, pot_x = layout.pot_positions[:, 1], layout.pot_positions[:, 0]
+    before = [r.to_dict() for r in refs]
     for _ in range(n_transitions // PARALLEL):
         actions = policy(ours)
-        before = [r.to_dict() for r in refs]
         sparse, shaped, events = dynamics.step(ours, actions)
+        ours_ref_events = (events @ OURS_TO_REFERENCE).tolist()
         for i in range(PARALLEL):
             joint = [Action.INDEX_TO_ACTION[int(a)] for a in actions[i]]
             nxt, info = mdp.get_state_transition(refs[i], joint)
+            nxt_dict = nxt.to_dict()
             context = f"{name} old_dynamics={old_dynamics} state={before[i]} actions={actions[i].tolist()}"
-            assert _canonical(state_to_dict(layout, ours, i)) == _canonical(nxt.to_dict()), context
+            assert _canonical(state_to_dict(layout, ours, i)) == _canonical(nxt_dict), context
             assert sparse[i].tolist() == info["sparse_reward_by_agent"], context
             assert shaped[i].tolist() == info["shaped_reward_by_agent"], context
-            assert _our_events(events[i]) == _reference_events(info), context
-            stats["deliveries"] += int(events[i, :, EVENT_INDEX["soup_delivery"]].sum())
-            stats["soup_pickups"] += int(events[i, :, EVENT_INDEX["soup_pickup_pot"]].sum())
-            stats["shaped"] += int(shaped[i].sum() > 0)
-            was_cooking = {tuple(o["position"]) for o in before[i]["objects"] if o["name"] == "soup"
-                           and o["cooking_tick"] >= 0}
-            stats["cooking_starts"] += sum(1 for o in nxt.to_dict()["objects"] if o["name"] == "soup"
-                                           and o["cooking_tick"] >= 0 and tuple(o["position"]) not in was_cooking
-                                           and o["position"] in [tuple(p) for p in layout.pot_positions.tolist()])
-            refs[i] = nxt
+            assert ours_ref_events[i] == _reference_events(info), context
+            refs[i], before[i] = nxt, nxt_dict
+        stats["deliveries"] += int(events[:, :, EVENT_INDEX["soup_delivery"]].sum())
+        stats["soup_pickups"] += int(events[:, :, EVENT_INDEX["soup_pickup_pot"]].sum())
+        stats["shaped"] += int((shaped > 0).sum())
+        # a pot that started cooking this step has cooked exactly one tick
+        stats["cooking_starts"] += int((ours.soup_tick[:, pot_y, pot_x] == 1).sum())
         done = ours.timestep >= HORIZON
         if done.any():
             ours.reset_rows(done, layout)
             for i in np.flatnonzero(done):
                 refs[i] = mdp.get_standard_start_state()
+                before[i] = refs[i].to_dict()
     return stats
 
 

@@ -59,12 +59,22 @@ class ScriptedCook:
                     if j is not None:
                         spots.append((j, d))
                 self.stands[(x, y)] = spots
+        # static lookups: closest stand spot of every cell from every floor cell, hand-over counters
+        self.cost_table = [{c: self._closest_stand(k, c) for c in self.stands} for k in range(n)]
+        self.handoff_static = [
+            [c for c in map(tuple, layout.counter_positions.tolist())
+             if self.cost_table[k][c][0] < UNREACHABLE and any(self.dist[k, j] >= UNREACHABLE
+                                                               for j, _ in self.stands[c])]
+            for k in range(n)]
         self.cells = {code: [tuple(c) for c in np.argwhere(terr == code)[:, ::-1].tolist()]
                       for code in (COUNTER, POT, ONION_DISPENSER, TOMATO_DISPENSER, DISH_DISPENSER, SERVING)}
 
     # -- geometry ------------------------------------------------------------------------------------
     def _cost(self, me: int, cell: tuple[int, int]) -> tuple[int, int, int]:
         """(distance, stand cell index, facing) of the closest stand spot of ``cell``."""
+        return self.cost_table[me][cell]
+
+    def _closest_stand(self, me: int, cell: tuple[int, int]) -> tuple[int, int, int]:
         best = (UNREACHABLE, -1, -1)
         for j, d in self.stands.get(cell, ()):
             c = int(self.dist[me, j])
@@ -142,11 +152,8 @@ class ScriptedCook:
         ready = [c for c in pots if info[c][2]]
         fillable = [c for c in pots if info[c][1] < 0 and info[c][0] < 3]
         counters_with = lambda code: [c for c in self.cells[COUNTER] if obj[c[1], c[0]] == code]  # noqa: E731
-        empty_counters = counters_with(NOTHING)
         # counters next to floor we cannot reach: hand-over points to the other side of the kitchen
-        handoff = [c for c in empty_counters
-                   if self._cost(me, c)[0] < UNREACHABLE and any(self.dist[me, j] >= UNREACHABLE
-                                                                 for j, _ in self.stands[c])]
+        handoff = [c for c in self.handoff_static[me] if obj[c[1], c[0]] == NOTHING]
 
         def go(*cell_lists):
             for cells in cell_lists:
