@@ -4,6 +4,7 @@
     diverse-marl train --resume RUN_DIR [--set stop.iterations=40]
     diverse-marl eval RUN_DIR [--episodes 20]
     diverse-marl analyze RUN_DIR [RUN_DIR ...]
+    diverse-marl demo
     diverse-marl envs
     diverse-marl options [ALGORITHM]
 
@@ -61,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="where to write (default: each run's analysis/ folder)")
     _add_common(p)
 
+    p = sub.add_parser("demo", help="the main job end to end: train, evaluate, record, analyse (make demo)",
+                       description="Train examples/demo.yaml on a local Ray, evaluate, record an episode GIF, "
+                       "write plots and a report, and print the run directory.")
+    p.add_argument("config", nargs="?", help="a config to use instead of examples/demo.yaml")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    _add_common(p)
+
     p = sub.add_parser("envs", help="list registered envs, their options and layouts")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -101,6 +109,13 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     outputs = analyze_runs(args.run_dirs, out=args.out)
     for path in outputs:
         print(f"wrote {path}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from diverse_marl.demo import run_demo
+
+    run_demo(args.config, quiet=args.quiet, overrides=args.overrides)
     return 0
 
 
@@ -149,7 +164,7 @@ def cmd_options(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "analyze": cmd_analyze, "envs": cmd_envs, "options": cmd_options}
+COMMANDS = {"demo": cmd_demo, "train": cmd_train, "eval": cmd_eval, "analyze": cmd_analyze, "envs": cmd_envs, "options": cmd_options}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
