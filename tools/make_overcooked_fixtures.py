@@ -45,7 +45,7 @@ import numpy as np
 try:
     from overcooked_ai_py.mdp.actions import Action, Direction
     from overcooked_ai_py.mdp.overcooked_env import OvercookedEnv
-    from overcooked_ai_py.mdp.overcooked_mdp import ObjectState, OvercookedGridworld, OvercookedState
+    from overcooked_ai_py.mdp.overcooked_mdp import OvercookedGridworld, OvercookedState
     from overcooked_ai_py.planning.planners import MotionPlanner
 except ImportError:  # pragma: no cover - explains how to get the reference
     sys.exit("overcooked_ai_py not importable: run this script with the reference venv, see the docstring")

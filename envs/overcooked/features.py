@@ -27,7 +27,7 @@ from typing import Iterable
 
 import numpy as np
 
-from diverse_marl.envs.overcooked.core import DISH, NOTHING, ONION, SOUP, TOMATO, BatchState
+from diverse_marl.envs.overcooked.core import DISH, NOTHING, OBJECT_NAMES, ONION, SOUP, TOMATO, BatchState
 from diverse_marl.envs.overcooked.layouts import (
     COUNTER, DISH_DISPENSER, FLOOR, MAX_INGREDIENTS, ONION_DISPENSER, POT, SERVING, TOMATO_DISPENSER, Layout,
     get_layout,
@@ -89,13 +89,28 @@ class Featurizer:
     # per-layout tables
     # ---------------------------------------------------------------------------------------------
     def _build_tables(self, terrain: np.ndarray, goals: list[tuple[int, int]]) -> None:
+        to_cell = distance_tables(self.layout, goals).to_cell        # (S, H*W) motion state -> cell cost
+        w = self.w
+        self._cell_xy = np.stack([np.arange(to_cell.shape[1]) % w, np.arange(to_cell.shape[1]) // w], axis=1)
+        self._build_player_rows(to_cell, terrain)
+        self._build_pot_table()
+        counters = _cells(self.layout, COUNTER)
+        self._counter_cells = counters
+        self._counter_xy = self._cell_xy[counters]
+        self._counter_dist = to_cell[:, counters].astype(np.int64)
+        self._use_counters = bool(goals) and bool((self._counter_dist < UNREACHABLE).any())
+        self._build_lossless_tables()
+        self._rows: tuple | None = None                              # Python-list copies for _featurize_one
+
+    def _build_player_rows(self, to_cell: np.ndarray, terrain: np.ndarray) -> None:
+        """``_base_held[s * codes + held]``: everything in a player's block fixed by its motion state s
+        and held object (orientation, held one-hot, closest dispensers / serving, pot order and deltas,
+        walls); ``_pot_rank[s]``: the num_pots closest reachable pots (index into the pot list)."""
         h, w, k, block = self.h, self.w, self.num_pots, self.block
-        tables = distance_tables(self.layout, goals)
-        to_cell = tables.to_cell                                   # (S, H*W)
         n_states = to_cell.shape[0]
         cell = np.arange(n_states) // NUM_ORIENTATIONS
         px, py = cell % w, cell // w
-        cell_xy = np.stack([np.arange(h * w) % w, np.arange(h * w) // w], axis=1)
+        cell_xy = self._cell_xy
 
         base = np.zeros((n_states, block), dtype=np.float32)
         self._disp_dist = {}
@@ -139,27 +154,23 @@ class Featurizer:
             base[:, wall_col + d] = (kind != FLOOR) | ~inside
 
         base[:, _ORI:_ORI + 4] = np.eye(NUM_ORIENTATIONS, dtype=np.float32)[np.arange(n_states) % NUM_ORIENTATIONS]
-        self._base = base
         self._pos_weights = np.array([NUM_ORIENTATIONS, NUM_ORIENTATIONS * w], dtype=np.int64)
 
-        # held object (code, soup onions, soup tomatoes) -> multiplicative mask and additive part:
-        # zero the closest-<held> deltas, set the held one-hot and the held soup's ingredient counts
-        size = MAX_INGREDIENTS + 1
-        self._held_keep = np.ones((5, size, size, block), dtype=np.float32)
-        self._held_add = np.zeros((5, size, size, block), dtype=np.float32)
+        # (motion state, held object code) -> row: closest-<held> deltas are (0, 0), held one-hot set
+        codes = len(OBJECT_NAMES)
+        base_held = np.repeat(base[:, None, :], codes, axis=1)       # (S, codes, block)
         for code, offset in ((ONION, _ONION), (TOMATO, _TOMATO), (DISH, _DISH), (SOUP, _SOUP)):
-            self._held_keep[code, :, :, offset:offset + 2] = 0.0
-            self._held_add[code, :, :, _HELD + _HELD_SLOT[code]] = 1.0
-        self._held_keep[SOUP, :, :, _SOUP_N:_SOUP_N + 2] = 0.0
-        self._held_add[SOUP, :, :, _SOUP_N] = np.arange(size)[:, None]
-        self._held_add[SOUP, :, :, _SOUP_N + 1] = np.arange(size)[None, :]
-        self._held_keep = self._held_keep.reshape(-1, block)
-        self._held_add = self._held_add.reshape(-1, block)
+            base_held[:, code, offset:offset + 2] = 0.0
+            base_held[:, code, _HELD + _HELD_SLOT[code]] = 1.0
+        self._base_held = base_held.reshape(-1, block)
+        self._num_codes = codes
 
-        # pot contents (empty / soup onions, tomatoes, tick) -> the 8 state features of a pot
+    def _build_pot_table(self) -> None:
+        """``_pot_table[code]``: the 8 state features (exists .. cook time) of a pot's contents, code =
+        0 empty pot, 1 + (onions * 4 + tomatoes) * ticks + tick + 1 a soup, last row = no pot (zeros)."""
         self._recipe_time = np.asarray(self.layout.recipe_time, dtype=np.int64)
         self._max_tick = int(self._recipe_time.max())
-        ticks = self._max_tick + 2                                   # tick in -1..max_tick
+        size, ticks = MAX_INGREDIENTS + 1, self._max_tick + 2      # tick in -1..max_tick
         table = np.zeros((2 + size * size * ticks, 8), dtype=np.float32)
         table[0, :2] = 1.0                                           # empty pot: exists, is_empty
         for on in range(size):
@@ -171,19 +182,12 @@ class Featurizer:
                     row = 1 + (on * size + to) * ticks + tick + 1
                     table[row] = (1, 0, started or on + to == MAX_INGREDIENTS, started and not ready, ready, on, to,
                                   max(cook - tick, 0) if started else 0)
-        self._pot_table = table                                      # last row: no pot (all zeros)
+        self._pot_table = table
         self._pot_cell_list = self._pot_cells.tolist()
-        self._rows: tuple | None = None                              # Python-list copies for _featurize_one
         self._no_pot_code = len(table) - 1
 
-        # counters as motion goals (dynamic objects); skipped entirely when there are none
-        counters = _cells(self.layout, COUNTER)
-        self._counter_cells = counters
-        self._counter_xy = cell_xy[counters]
-        self._counter_dist = to_cell[:, counters].astype(np.int64)
-        self._use_counters = bool(goals) and bool((self._counter_dist < UNREACHABLE).any())
-
-        # lossless: static terrain planes (W, H, 6)
+    def _build_lossless_tables(self) -> None:
+        """Static terrain planes of both players' grids and the index pattern of the player entries."""
         terr_hw = np.asarray(self.layout.terrain)
         self._terrain_planes = np.stack([(terr_hw == c).T for c in _TERRAIN_LAYERS], axis=-1).astype(np.float32)
         self._is_pot_cell = (terr_hw == POT)
@@ -209,7 +213,7 @@ class Featurizer:
         size, ticks = MAX_INGREDIENTS + 1, self._max_tick + 2
         codes = np.full((n, len(pots) + 1), self._no_pot_code, dtype=np.int64)
         soup = state.obj.reshape(n, -1)[:, pots] == SOUP
-        tick = np.minimum(state.soup_tick.reshape(n, -1)[:, pots], self._max_tick) + 1
+        tick = np.clip(state.soup_tick.reshape(n, -1)[:, pots], -1, self._max_tick) + 1
         key = (state.soup_onions.reshape(n, -1)[:, pots] * size + state.soup_tomatoes.reshape(n, -1)[:, pots])
         codes[:, :-1] = (key * ticks + tick + 1) * soup
         return codes
@@ -218,13 +222,14 @@ class Featurizer:
         """(N, 2, block) per-player features (own view, before the symmetric reordering)."""
         n = state.num_envs
         s_idx = self._motion_index(state)
-        feats = self._base[s_idx]                                               # (N, 2, block) copy
+        held = state.held
+        feats = self._base_held[s_idx * self._num_codes + held]                # (N, 2, block) copy
         if self._use_counters:
             self._counter_features(state, s_idx, feats)
-        size = MAX_INGREDIENTS + 1
-        held_key = (state.held * size + state.held_onions) * size + state.held_tomatoes
-        feats *= self._held_keep[held_key]
-        feats += self._held_add[held_key]
+        held_soup = held == SOUP
+        if held_soup.any():
+            feats[..., _SOUP_N] = np.where(held_soup, state.held_onions, feats[..., _SOUP_N])
+            feats[..., _SOUP_N + 1] = np.where(held_soup, state.held_tomatoes, feats[..., _SOUP_N + 1])
         if self.num_pots:
             codes = self._pot_codes(state)                                      # (N, P + 1)
             rank = self._pot_rank[s_idx]                                        # (N, 2, k)
@@ -253,10 +258,13 @@ class Featurizer:
             for a in range(2):
                 feats[..., offset + a] = np.where(use, xy[..., a] - pos[..., a], feats[..., offset + a])
 
+        held = state.held
         for offset, code in ((_ONION, ONION), (_TOMATO, TOMATO), (_DISH, DISH)):
             j, dmin, found = closest(cobj == code)
-            put(offset, j, found & (dmin < self._disp_dist[offset][s_idx]))     # dispensers win ties
+            # dispensers win ties; a held object of that kind is "closest" at (0, 0)
+            put(offset, j, found & (dmin < self._disp_dist[offset][s_idx]) & (held != code))
         j, _, found = closest(cobj == SOUP)
+        found &= held != SOUP
         put(_SOUP, j, found)
         rows = np.arange(n)[:, None]
         cell = cells[j]
@@ -270,11 +278,8 @@ class Featurizer:
     def _featurize_one(self, state: BatchState) -> np.ndarray:
         """N = 1 path with Python scalars and the same tables (numpy's per-call overhead dominates there)."""
         if self._rows is None:
-            # held_key -> [(column, value)] entries that differ from the empty-handed row
-            patches = [[(int(c), float(add[c])) for c in np.flatnonzero((keep != 1) | (add != 0))]
-                       for keep, add in zip(self._held_keep, self._held_add)]
-            self._rows = (self._base.tolist(), patches, self._pot_table.tolist(), self._pot_rank.tolist())
-        base, patches, pot_table, pot_rank = self._rows
+            self._rows = (self._base_held.tolist(), self._pot_table.tolist(), self._pot_rank.tolist())
+        base_held, pot_table, pot_rank = self._rows
         size, ticks, max_tick = MAX_INGREDIENTS + 1, self._max_tick + 2, self._max_tick
         (p0, p1), (o0, o1) = state.pos[0].tolist(), state.ori[0].tolist()
         held, h_on, h_to = state.held[0].tolist(), state.held_onions[0].tolist(), state.held_tomatoes[0].tolist()
@@ -282,17 +287,17 @@ class Featurizer:
         for cell in self._pot_cell_list:
             if state.obj.flat[cell] == SOUP:
                 key = int(state.soup_onions.flat[cell]) * size + int(state.soup_tomatoes.flat[cell])
-                codes.append(1 + key * ticks + min(int(state.soup_tick.flat[cell]), max_tick) + 1)
+                tick = min(max(int(state.soup_tick.flat[cell]), -1), max_tick)
+                codes.append(1 + key * ticks + tick + 1)
             else:
                 codes.append(0)
         codes.append(self._no_pot_code)
         blocks = []
         for p, ((x, y), o) in enumerate(((p0, o0), (p1, o1))):
             s = (y * self.w + x) * NUM_ORIENTATIONS + o
-            hk = (held[p] * size + h_on[p]) * size + h_to[p]
-            row = base[s][:]
-            for col, value in patches[hk]:
-                row[col] = value
+            row = base_held[s * self._num_codes + held[p]][:]
+            if held[p] == SOUP:
+                row[_SOUP_N], row[_SOUP_N + 1] = h_on[p], h_to[p]
             for j, pot in enumerate(pot_rank[s]):
                 col = _POTS + POT_FEATURES * j
                 row[col:col + 8] = pot_table[codes[pot]]
