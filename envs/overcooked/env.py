@@ -82,7 +82,7 @@ def _check_common(horizon: int, obs: str, render_mode: str | None) -> None:
 def _check_actions(actions: np.ndarray, agent: str) -> None:
     bad = (actions < 0) | (actions >= NUM_ACTIONS)
     if bad.any():
-        value = actions[bad][0]
+        value = actions[bad][0].item()
         raise ConfigError(f"illegal action {value!r} for {agent}; allowed: integers 0..{NUM_ACTIONS - 1} "
                           "(0 north, 1 south, 2 east, 3 west, 4 stay, 5 interact)")
 
