@@ -23,13 +23,23 @@ from diverse_marl.envs.hide_and_seek.config import (
     BOX, DIRECTIONS, GRAB, HIDERS, LOCK, MOVE_N, MOVE_W, N_ACTIONS, OBS_CHANNELS, RAMP, SEEKERS,
     STAT_INDEX, STAT_KEYS, STATE_CHANNELS, UNLOCK, UNLOCKED, HideAndSeekConfig,
 )
-from diverse_marl.envs.hide_and_seek.fort import hiders_enclosed
+from diverse_marl.envs.hide_and_seek.fort import hiders_enclosed_batch
 from diverse_marl.envs.hide_and_seek.geometry import between, in_view
 from diverse_marl.envs.hide_and_seek.maps import EpisodeInit, MapSpec
 from diverse_marl.errors import ConfigError
 
 # bits of the per-cell code grid
-WALL_BIT, BOX_BIT, RAMP_BIT, LOCK_H_BIT, LOCK_S_BIT, HIDER_BIT, SEEKER_BIT = (1 << k for k in range(7))
+WALL_BIT, BOX_BIT, RAMP_BIT, LOCK_H_BIT, LOCK_S_BIT, HIDER_BIT, SEEKER_BIT, VISIBLE_BIT = (1 << k for k in range(8))
+
+
+def _channel_table(team: int) -> np.ndarray:
+    """(256, 8) float32: the observation channels of a cell code as seen by ``team``."""
+    own_lock, other_lock = (LOCK_H_BIT, LOCK_S_BIT) if team == HIDERS else (LOCK_S_BIT, LOCK_H_BIT)
+    mate, opp = (HIDER_BIT, SEEKER_BIT) if team == HIDERS else (SEEKER_BIT, HIDER_BIT)
+    bits = (VISIBLE_BIT, WALL_BIT, BOX_BIT, RAMP_BIT, own_lock, other_lock, mate, opp)
+    assert len(bits) == len(OBS_CHANNELS)
+    codes = np.arange(256)[:, None]
+    return ((codes & np.array(bits)[None, :]) != 0).astype(np.float32)
 OPPOSITE = np.array([1, 0, 3, 2])  # N<->S, E<->W
 
 
@@ -57,6 +67,7 @@ class HideAndSeekBatchedEnv:
         self.n_agents = A = cfg.n_agents
         self.obj_kind = self.map_spec.obj_kind
         self.n_objects = O = len(self.obj_kind)
+        self.kind_lut = np.append(self.obj_kind, -1)  # kind_lut[-1] = -1: "no object" (safe with 0 objects)
         self._obs_space = spaces.Box(0.0, 1.0, (cfg.obs_size,), np.float32)
         self._state_space = spaces.Box(0.0, 1.0, (cfg.state_size(H, W),), np.float32)
         self._act_space = spaces.Discrete(N_ACTIONS)
@@ -84,6 +95,9 @@ class HideAndSeekBatchedEnv:
         self._build_vision_tables()
         self._zero_state = np.zeros((N, self._state_space.shape[0]), dtype=np.float32)
         self._zero_state.flags.writeable = False
+        self._no_episode = {k: np.zeros(N) for k in [*STAT_KEYS, *(f"return/{a}" for a in self.possible_agents)]}
+        for v in self._no_episode.values():
+            v.flags.writeable = False
 
     # ---- spaces ------------------------------------------------------------------------
     def observation_space(self, agent: str) -> spaces.Box:
@@ -117,6 +131,7 @@ class HideAndSeekBatchedEnv:
         rr, cc = np.divmod(np.arange(self.cells), self.cols)
         self.cell_to_pad = (rr + P) * self.pcol + (cc + P)
         self.code_pad = np.zeros(self.num_envs * self.pcells, dtype=np.uint8)
+        self.channel_lut = np.stack([_channel_table(HIDERS), _channel_table(SEEKERS)])
 
     # ---- reset ---------------------------------------------------------------------------
     def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict[str, np.ndarray], dict]:
@@ -189,7 +204,7 @@ class HideAndSeekBatchedEnv:
         infos: dict[str, Any] = {"hider_seen": seen, "prep": prep, "done": done}
         final_obs = obs
         rows = np.nonzero(done)[0]
-        episode = self._episode_stats(rows)
+        episode = self._episode_stats(rows) if len(rows) else self._no_episode
         if len(rows):
             final_state = self.state()
             for i in rows:
@@ -221,7 +236,7 @@ class HideAndSeekBatchedEnv:
     # ---- rules (vectorized over envs, one agent at a time) --------------------------------
     def _agent_can_enter(self, g: np.ndarray) -> np.ndarray:
         o = self.obj_grid[g]
-        return ~self.walls[g] & ((o < 0) | (self.obj_kind[np.maximum(o, 0)] == RAMP)) & (self.agent_grid[g] < 0)
+        return ~self.walls[g] & ((o < 0) | (self.kind_lut[o] == RAMP)) & (self.agent_grid[g] < 0)
 
     def _object_can_enter(self, g: np.ndarray) -> np.ndarray:
         return ~self.walls[g] & (self.obj_grid[g] < 0) & (self.agent_grid[g] < 0)
@@ -230,6 +245,8 @@ class HideAndSeekBatchedEnv:
         return self.pos[:, a] + self.delta[self.facing[:, a]]
 
     def _check_hold(self, a: int) -> None:
+        if not self.n_objects:
+            return
         h = self.holding[:, a]
         hc = np.maximum(h, 0)
         ok = (self.obj_pos[self.env_ids, hc] == self._front(a)) & (self.obj_lock[self.env_ids, hc] == UNLOCKED)
@@ -258,6 +275,8 @@ class HideAndSeekBatchedEnv:
         moving = active & (act >= MOVE_N) & (act <= MOVE_W)
         if moving.any():
             self._move(a, act, moving, prep, tname)
+        if not self.n_objects:
+            return  # grab / lock / unlock have nothing to act on
         front_g = base + self._front(a)
         fo = self.obj_grid[front_g]
         foc = np.maximum(fo, 0)
@@ -300,7 +319,7 @@ class HideAndSeekBatchedEnv:
         t_wall = self.walls[tg]
         t_obj = self.obj_grid[tg]
         t_objc = np.maximum(t_obj, 0)
-        t_box = (t_obj >= 0) & (self.obj_kind[t_objc] == BOX)
+        t_box = self.kind_lut[t_obj] == BOX
         on_ramp = self.obj_grid[base + p] >= 0  # the only object an agent can stand on is a ramp
         rr, cc = np.divmod(tgt, W)
         br, bc = rr + self.dir_row[d], cc + self.dir_col[d]
@@ -308,7 +327,8 @@ class HideAndSeekBatchedEnv:
         beyond = np.where(b_in, tgt + delta, p)
         bg = base + beyond
         cross = free & t_wall & on_ramp & b_in & self._agent_can_enter(bg)
-        push_ok = (self.obj_lock[E, t_objc] == UNLOCKED) & self._object_can_enter(np.where(b_in, bg, tg))
+        unlocked = (self.obj_lock[E, t_objc] == UNLOCKED) if self.n_objects else np.zeros_like(moving)
+        push_ok = unlocked & self._object_can_enter(np.where(b_in, bg, tg))
         push = free & ~t_wall & t_box & b_in & push_ok
         walk = free & ~t_wall & ~t_box & (self.agent_grid[tg] < 0)
         new_pos = np.where(cross, beyond, np.where(push | walk, tgt, new_pos))
@@ -340,7 +360,7 @@ class HideAndSeekBatchedEnv:
             self.obj_grid[e * self.cells + old] = -1
             self.obj_grid[e * self.cells + obj_new[om]] = o
             self.obj_pos[e, o] = obj_new[om]
-            self._count_object_moves(self.obj_kind[np.maximum(obj_idx, 0)], om, prep)
+            self._count_object_moves(self.kind_lut[obj_idx], om, prep)
         if agent_moves.any():
             e = E[agent_moves]
             self.agent_grid[e * self.cells + p[agent_moves]] = -1
@@ -348,16 +368,16 @@ class HideAndSeekBatchedEnv:
             self.pos[:, a] = new_pos
 
     def _end_of_prep(self, rows: np.ndarray) -> None:
-        for i in rows:
-            self.obj_prep_end[i] = self.obj_pos[i]
-            self.stats[i, STAT_INDEX["hiders_enclosed_prep_end"]] = float(self._enclosed(int(i)))
+        self.obj_prep_end[rows] = self.obj_pos[rows]
+        self.stats[rows, STAT_INDEX["hiders_enclosed_prep_end"]] = self._enclosed(rows)
 
-    def _enclosed(self, i: int) -> bool:
+    def _enclosed(self, rows: np.ndarray) -> np.ndarray:
+        """Fort detection (``fort.py``) for the given envs, vectorized flood fill."""
         W = self.cols
-        walls = self.walls[i * self.cells:(i + 1) * self.cells].reshape(self.rows, W)
-        obj = np.stack(np.divmod(self.obj_pos[i], W), axis=1)
-        ag = np.stack(np.divmod(self.pos[i], W), axis=1)
-        return hiders_enclosed(walls, obj, self.obj_kind, self.obj_lock[i], ag, self.cfg.n_hiders)
+        walls = self.walls.reshape(self.num_envs, self.rows, W)[rows]
+        obj = np.stack(np.divmod(self.obj_pos[rows], W), axis=-1)
+        ag = np.stack(np.divmod(self.pos[rows], W), axis=-1)
+        return hiders_enclosed_batch(walls, obj, self.obj_kind, self.obj_lock[rows], ag, self.cfg.n_hiders)
 
     # ---- vision and observations -----------------------------------------------------------
     def _fill_codes(self) -> np.ndarray:
@@ -382,29 +402,20 @@ class HideAndSeekBatchedEnv:
         blocks = (code & (WALL_BIT | BOX_BIT)) != 0
         center = (self.pad_base[:, None] + self.cell_to_pad[self.pos]).T           # (A, N)
         cells = center[:, :, None] + self.win_off                                   # (A, N, K)
-        ray_blocked = blocks[center[:, :, None, None] + self.ray_off].any(-1)       # (A, N, K)
-        inside = self.inside_pad[cells - self.pad_base[None, :, None]]
-        visible = ~ray_blocked & self.cone[self.facing.T] & inside
-        c = code[cells] * visible
-        team = self.team[:, None, None]
-        own_lock = np.where(team == HIDERS, LOCK_H_BIT, LOCK_S_BIT)
-        other_lock = np.where(team == HIDERS, LOCK_S_BIT, LOCK_H_BIT)
-        mate_bit = np.where(team == HIDERS, HIDER_BIT, SEEKER_BIT)
-        opp_bit = np.where(team == HIDERS, SEEKER_BIT, HIDER_BIT)
+        ray_blocked = blocks[center[:, :, None] + self.ray_off[:, 0]]                 # (A, N, K)
+        for j in range(1, self.ray_off.shape[1]):
+            ray_blocked |= blocks[center[:, :, None] + self.ray_off[:, j]]
+        # (cells outside the map are never visible: every map is ringed by walls, which block the ray)
+        visible = ~ray_blocked & self.cone[self.facing.T]
+        # one table lookup turns (visible bit | cell code) into the 8 channels, per team
+        c = (code[cells] | VISIBLE_BIT) * visible.astype(np.uint8)
         A, N, K = cells.shape
         n_ch = len(OBS_CHANNELS)
         out = np.empty((A, N, cfg.obs_size), dtype=np.float32)
-        ch = out[:, :, :n_ch * K].reshape(A, N, n_ch, K)
-        assert np.shares_memory(ch, out)
-        ch[:, :, 0] = visible
-        ch[:, :, 1] = (c & WALL_BIT) != 0
-        ch[:, :, 2] = (c & BOX_BIT) != 0
-        ch[:, :, 3] = (c & RAMP_BIT) != 0
-        ch[:, :, 4] = (c & own_lock) != 0
-        ch[:, :, 5] = (c & other_lock) != 0
-        ch[:, :, 6] = (c & mate_bit) != 0
-        ch[:, :, 6, self.center_k] = 0.0  # the agent itself is not a teammate
-        ch[:, :, 7] = (c & opp_bit) != 0
+        win = out[:, :, :n_ch * K].reshape(A, N, K, n_ch)
+        for a in range(A):
+            np.take(self.channel_lut[self.team[a]], c[a], axis=0, out=win[a])
+        win[:, :, self.center_k, OBS_CHANNELS.index("teammate")] = 0.0  # the agent itself is not a teammate
         out[:, :, n_ch * K:] = self._own_features().transpose(1, 0, 2)
         obs = {name: out[a] for a, name in enumerate(self.possible_agents)}
         return (obs, visible) if return_visible else obs
@@ -484,8 +495,8 @@ class HideAndSeekBatchedEnv:
                 st[:, ix[f"{plural}_locked_{tname}_end"]] = (self.obj_lock[:, sel] == team).sum(1)
         post = np.maximum(self.t - cfg.prep_steps, 0)
         st[:, ix["hidden_fraction"]] = np.where(post > 0, st[:, ix["hidden_steps"]] / np.maximum(post, 1), 0.0)
-        for i in rows:
-            st[i, ix["hiders_enclosed_end"]] = float(self._enclosed(int(i)))
+        if len(rows):
+            st[rows, ix["hiders_enclosed_end"]] = self._enclosed(rows)
         episode = {k: st[:, ix[k]].copy() for k in STAT_KEYS}
         for a, name in enumerate(self.possible_agents):
             key = "return_hiders" if self.team[a] == HIDERS else "return_seekers"

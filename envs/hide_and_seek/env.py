@@ -42,8 +42,8 @@ Cell = tuple[int, int]
 class HideAndSeekEnv(ParallelEnv):
     """Grid hide-and-seek (Baker et al. 2019) for PettingZoo; options as in ``HideAndSeekConfig``.
 
-    Observation: one flat float32 vector = egocentric window (channels ``OBS_CHANNELS``, each
-    (2r+1)^2, north up, the agent in the centre) followed by ``OWN_FEATURES``.
+    Observation: one flat float32 vector = egocentric window of (2r+1)^2 cells (row-major, north
+    up, the agent in the centre; 8 values ``OBS_CHANNELS`` per cell) followed by ``OWN_FEATURES``.
     ``state()`` / ``state_space(agent)``: full map (``STATE_CHANNELS``) + every agent's
     features + time + the agent's own one-hot id and team.
     """
@@ -294,23 +294,23 @@ class HideAndSeekEnv(ParallelEnv):
         cfg = self.cfg
         R, W = cfg.view_radius, cfg.window
         team = cfg.team_of(i)
-        view = np.zeros((len(OBS_CHANNELS), W, W), dtype=np.float32)
+        view = np.zeros((W, W, len(OBS_CHANNELS)), dtype=np.float32)
         r0, c0 = self.pos[i]
         for wr in range(W):
             for wc in range(W):
                 cell = (r0 + wr - R, c0 + wc - R)
                 if not self.sees(i, cell):
                     continue
-                view[0, wr, wc] = 1.0
-                view[1, wr, wc] = self.walls[cell]
+                view[wr, wc, 0] = 1.0
+                view[wr, wc, 1] = self.walls[cell]
                 o = self.object_at(cell)
                 if o >= 0:
-                    view[2 if self.obj_kind[o] == BOX else 3, wr, wc] = 1.0
+                    view[wr, wc, 2 if self.obj_kind[o] == BOX else 3] = 1.0
                     if self.obj_lock[o] != UNLOCKED:
-                        view[4 if self.obj_lock[o] == team else 5, wr, wc] = 1.0
+                        view[wr, wc, 4 if self.obj_lock[o] == team else 5] = 1.0
                 j = self.agent_at(cell)
                 if j >= 0 and j != i:
-                    view[6 if cfg.team_of(j) == team else 7, wr, wc] = 1.0
+                    view[wr, wc, 6 if cfg.team_of(j) == team else 7] = 1.0
         return np.concatenate([view.ravel(), self._own_features(i)]).astype(np.float32)
 
     def _agent_features(self, i: int) -> list[float]:

@@ -76,3 +76,59 @@ def hiders_enclosed(walls: np.ndarray, obj_pos: np.ndarray, obj_kind: np.ndarray
     if any(seen[c] for c in unlocked_ramps):
         seen = _reachable(passable, walls, ramp_cells, seekers, portable=True)
     return not any(seen[h] for h in hiders)
+
+
+def _shift(x: np.ndarray, dr: int, dc: int) -> np.ndarray:
+    """out[..., r, c] = x[..., r - dr, c - dc] (zero where that is outside)."""
+    out = np.zeros_like(x)
+    rows, cols = x.shape[-2:]
+    out[..., max(dr, 0):rows + min(dr, 0), max(dc, 0):cols + min(dc, 0)] = \
+        x[..., max(-dr, 0):rows + min(-dr, 0), max(-dc, 0):cols + min(-dc, 0)]
+    return out
+
+
+def _flood(reach: np.ndarray, passable: np.ndarray, walls: np.ndarray, jump_from: np.ndarray) -> np.ndarray:
+    """Grow ``reach`` (N, rows, cols) along rule 1 and 2 edges until nothing changes."""
+    # cells beyond a wall in direction d, reachable by a jump from a jump_from cell
+    while True:
+        new = reach.copy()
+        for dr, dc in DIRECTIONS:
+            new |= _shift(reach, dr, dc) & passable
+            over_wall = _shift(reach & jump_from, dr, dc) & walls
+            new |= _shift(over_wall, dr, dc) & passable
+        if np.array_equal(new, reach):
+            return reach
+        reach = new
+
+
+def hiders_enclosed_batch(walls: np.ndarray, obj_rc: np.ndarray, obj_kind: np.ndarray, obj_lock: np.ndarray,
+                          agent_rc: np.ndarray, n_hiders: int) -> np.ndarray:
+    """``hiders_enclosed`` for N envs at once with numpy flood fill.
+
+    walls (N, rows, cols) bool; obj_rc (N, O, 2); obj_kind (O,); obj_lock (N, O); agent_rc (N, A, 2).
+    Returns a bool array (N,). Same definition as ``hiders_enclosed`` (tested against it).
+    """
+    n = walls.shape[0]
+    env = np.arange(n)[:, None]
+    walls = walls.astype(bool)
+    passable = ~walls
+    is_box = (obj_kind == BOX)[None, :]
+    locked_box = is_box & (obj_lock != UNLOCKED)
+    passable[np.broadcast_to(env, locked_box.shape)[locked_box], obj_rc[..., 0][locked_box],
+             obj_rc[..., 1][locked_box]] = False
+    is_ramp = np.broadcast_to((obj_kind == RAMP)[None, :], obj_lock.shape)
+    ramp_grid = np.zeros_like(walls)
+    ramp_grid[np.broadcast_to(env, is_ramp.shape)[is_ramp], obj_rc[..., 0][is_ramp], obj_rc[..., 1][is_ramp]] = True
+    start = np.zeros_like(walls)
+    seekers = agent_rc[:, n_hiders:]
+    start[np.broadcast_to(env, seekers.shape[:2]), seekers[..., 0], seekers[..., 1]] = True
+    reach = _flood(start, passable, walls, ramp_grid)
+    unlocked_ramp = is_ramp & (obj_lock == UNLOCKED)
+    ramp_reached = reach[np.broadcast_to(env, obj_lock.shape), obj_rc[..., 0], obj_rc[..., 1]] & unlocked_ramp
+    portable = ramp_reached.any(axis=1)
+    if portable.any():
+        jump_from = ramp_grid | portable[:, None, None]
+        reach = _flood(reach, passable, walls, jump_from)
+    hiders = agent_rc[:, :n_hiders]
+    hider_reached = reach[np.broadcast_to(env, hiders.shape[:2]), hiders[..., 0], hiders[..., 1]]
+    return ~hider_reached.any(axis=1)
