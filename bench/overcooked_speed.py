@@ -2,19 +2,23 @@
 
 One run measures, on one layout, with random actions and one thread (OMP_NUM_THREADS=1 etc.):
 
-* reference: overcooked-ai 1.1.0 (separate venv, subprocess timing its own loop:
-  ``env.step`` + ``env.featurize_state_mdp`` for both agents, ``reset(regen_mdp=False)`` at the horizon),
-  measured before and after our rows; the reference figure is the mean of the two (the machine is
-  shared, so load drifts; both runs are kept in the JSON). If that venv is
-  missing, it says how to create it and falls back to the ``overcooked==0.2.1`` package of the project
-  venv, *dynamics only* (no featurization), clearly labelled.
+* reference: overcooked-ai 1.1.0 in its separate venv, in a worker subprocess timing its own loop
+  (``env.step`` + ``env.featurize_state_mdp`` for both agents, ``reset(regen_mdp=False)`` at the
+  horizon so its motion planner is kept). If that venv is missing, the script says how to create it
+  and falls back to the ``overcooked==0.2.1`` package of the project venv, *dynamics only* (no
+  featurization), clearly labelled.
 * ours: the PettingZoo ``OvercookedEnv`` (one env) and ``OvercookedBatchedEnv`` at N = 1, 64, 1024
-  (env steps/s = N x batched steps/s), plus breakdown rows (dynamics only, featurize only,
-  lossless only at N = 1024) to show where the time goes.
+  (env steps/s = N x batched steps/s), plus breakdown rows at N = 1024 (dynamics only, featurize
+  only, lossless only) showing where a batched step spends its time.
+
+The machine is shared, so every figure is env steps per *CPU second of the measuring process*
+(``time.process_time``; all runs are single-threaded), and the rows are measured in ``--rounds``
+interleaved rounds (reference, then each of ours) with the median kept; wall-clock rates are stored
+in the JSON too.
 
 Usage (from the repo root)::
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m bench.overcooked_speed [--layout cramped_room] [--seconds 2]
+    OMP_NUM_THREADS=1 .venv/bin/python -m bench.overcooked_speed [--layout cramped_room] [--seconds 1.5] [--rounds 3]
 
 Targets: single env >= 3x reference; batched >= 50x reference per env step.
 """
@@ -31,6 +35,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -41,66 +46,81 @@ BATCH_SIZES = (1, 64, 1024)
 ACTION_CHUNK = 4096      # pre-drawn random actions, reused cyclically
 HORIZON = 400
 TARGET_SINGLE, TARGET_BATCHED = 3.0, 50.0
+UNIT = "env steps/cpu-s"
 
-# Runs inside the reference venv; prints one JSON line {"steps_per_s": ..., "steps": ...}.
-REFERENCE_LOOP = r"""
+# Worker run in the reference venv: for every line "<seconds>" on stdin, times its loop for that long
+# and prints {"cpu": steps per CPU second, "wall": steps per wall second}.
+REFERENCE_WORKER = r"""
 import json, random, sys, time, warnings
 warnings.filterwarnings("ignore")
 from overcooked_ai_py.mdp.actions import Action
 from overcooked_ai_py.mdp.overcooked_env import OvercookedEnv
 from overcooked_ai_py.mdp.overcooked_mdp import OvercookedGridworld
-layout, seconds, horizon = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+layout, horizon = sys.argv[1], int(sys.argv[2])
 env = OvercookedEnv.from_mdp(OvercookedGridworld.from_layout_name(layout), horizon=horizon, info_level=0)
 env.featurize_state_mdp(env.state)          # builds / loads the motion planner outside the timing
 rng = random.Random(0)
 acts = Action.ALL_ACTIONS
+def step():
+    state, _, done, _ = env.step((rng.choice(acts), rng.choice(acts)))
+    env.featurize_state_mdp(state)
+    if done:
+        env.reset(regen_mdp=False)
 def run(limit):
-    steps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < limit:
-        state, _, done, _ = env.step((rng.choice(acts), rng.choice(acts)))
-        env.featurize_state_mdp(state)
+    steps, cpu0, wall0 = 0, time.process_time(), time.perf_counter()
+    while time.process_time() - cpu0 < limit:
+        step()
         steps += 1
-        if done:
-            env.reset(regen_mdp=False)   # keep the planner: a fresh one is reloaded from disk otherwise
-    return steps, time.perf_counter() - start
-run(min(0.5, seconds))                         # warm-up
-steps, elapsed = run(seconds)
-print(json.dumps({"steps_per_s": steps / elapsed, "steps": steps}))
+    return {"cpu": steps / (time.process_time() - cpu0), "wall": steps / (time.perf_counter() - wall0)}
+run(0.3)                                       # warm-up
+print("ready", flush=True)
+for line in sys.stdin:
+    print(json.dumps(run(float(line))), flush=True)
 """
 
 
-def measure(step_fn, seconds: float, env_steps_per_call: int = 1) -> float:
-    """Env steps/s of ``step_fn`` over ``seconds`` (after a short warm-up)."""
-    warm = time.perf_counter()
-    while time.perf_counter() - warm < min(0.3, seconds / 4):
+def measure(step_fn: Callable[[], object], seconds: float, env_steps_per_call: int = 1) -> dict[str, float]:
+    """Env steps per CPU second and per wall second of ``step_fn`` (after a short warm-up)."""
+    cpu0 = time.process_time()
+    while time.process_time() - cpu0 < min(0.2, seconds / 4):
         step_fn()
-    calls, start = 0, time.perf_counter()
+    calls, cpu0, wall0 = 0, time.process_time(), time.perf_counter()
     while True:
         step_fn()
         calls += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds and calls >= 3:
-            return calls * env_steps_per_call / elapsed
+        cpu = time.process_time() - cpu0
+        if cpu >= seconds and calls >= 3:
+            steps = calls * env_steps_per_call
+            return {"cpu": steps / cpu, "wall": steps / (time.perf_counter() - wall0)}
 
 
-def reference_rate(layout_ref_name: str, seconds: float) -> tuple[float | None, str]:
-    """(steps/s, error message) of overcooked-ai 1.1.0 in its own venv."""
-    if not Path(REFERENCE_PYTHON).exists():
-        return None, f"reference venv python {REFERENCE_PYTHON} not found"
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    try:
-        out = subprocess.run([REFERENCE_PYTHON, "-c", REFERENCE_LOOP, layout_ref_name, str(seconds), str(HORIZON)],
-                             capture_output=True, text=True, timeout=600, env=env, cwd="/tmp")
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return None, f"reference run failed: {exc}"
-    for line in reversed(out.stdout.strip().splitlines()):
-        if line.startswith("{"):
-            return float(json.loads(line)["steps_per_s"]), ""
-    return None, f"reference run failed (exit {out.returncode}): {out.stderr.strip()[-500:]}"
+class ReferenceWorker:
+    """overcooked-ai 1.1.0 timing loop in its own venv, kept alive across rounds."""
+
+    def __init__(self, layout_ref_name: str) -> None:
+        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+        self.proc = subprocess.Popen([REFERENCE_PYTHON, "-c", REFERENCE_WORKER, layout_ref_name, str(HORIZON)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env=env, cwd="/tmp")
+        line = self.proc.stdout.readline()
+        if line.strip() != "ready":
+            err = self.proc.stderr.read()[-800:] if self.proc.poll() is not None else ""
+            self.close()
+            raise RuntimeError(f"reference worker did not start: {line.strip()} {err}")
+
+    def run(self, seconds: float) -> dict[str, float]:
+        self.proc.stdin.write(f"{seconds}\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
 
 
-def fallback_rate(layout_ref_name: str, seconds: float) -> float:
-    """overcooked 0.2.1 (project venv) dynamics-only steps/s."""
+def fallback_measure(layout_ref_name: str) -> Callable[[float], dict[str, float]]:
+    """overcooked 0.2.1 (project venv) dynamics-only timing, used when the 1.1.0 venv is missing."""
     import random
 
     from overcooked import Action, OvercookedGridworld
@@ -113,55 +133,28 @@ def fallback_rate(layout_ref_name: str, seconds: float) -> float:
         s, _ = mdp.get_state_transition(state["s"], (rng.choice(Action.ALL_ACTIONS), rng.choice(Action.ALL_ACTIONS)))
         state["s"] = s if s.timestep < HORIZON else mdp.get_standard_start_state()
 
-    return measure(step, seconds)
+    return lambda seconds: measure(step, seconds)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Overcooked speed: reference vs ours")
-    parser.add_argument("--layout", default="cramped_room")
-    parser.add_argument("--seconds", type=float, default=2.0, help="timing window per row")
-    args = parser.parse_args(argv)
-
-    import torch
-
-    torch.set_num_threads(1)
+def our_rows(layout, rng: np.random.Generator) -> list[tuple[str, Callable[[], object], int, str]]:
+    """(label, step function, env steps per call, note) for every configuration of ours."""
     from diverse_marl.envs.overcooked import OvercookedBatchedEnv, OvercookedEnv
     from diverse_marl.envs.overcooked.features import Featurizer
-    from diverse_marl.envs.overcooked.layouts import get_layout
 
-    layout = get_layout(args.layout)
-    bench = Bench("overcooked_speed")
-    bench.meta.update(layout=layout.name, seconds_per_row=args.seconds, horizon=HORIZON,
-                      reference="overcooked-ai==1.1.0 env.step + featurize_state_mdp (separate venv)")
-    rng = np.random.default_rng(0)
-
-    ref_rate, err = reference_rate(layout.reference_name, args.seconds)
-    ref = "reference 1.1.0 step+featurize"
-    if ref_rate is None:
-        print(f"!! {err}\n!! create it with:\n   python3 -m venv /work/venvs/ocai && "
-              "/work/venvs/ocai/bin/pip install 'overcooked-ai==1.1.0' 'numpy<2' scipy\n"
-              "!! falling back to overcooked 0.2.1 DYNAMICS ONLY (no featurization) as the reference", file=sys.stderr)
-        ref = "reference 0.2.1 dynamics only (FALLBACK)"
-        bench.add(ref, fallback_rate(layout.reference_name, args.seconds), "env steps/s",
-                  note="no featurization in this reference")
-
-    ours: list[tuple] = []  # (label, figure, note): added after the second reference run
-
-    # ours, PettingZoo single env
+    rows = []
     env = OvercookedEnv(layout=layout, horizon=HORIZON, obs="featurized")
     env.reset(seed=0)
-    acts = rng.integers(0, 6, size=(ACTION_CHUNK, 2))
+    acts = rng.integers(0, 6, size=(ACTION_CHUNK, 2)).tolist()
     k = {"i": 0}
 
     def single_step() -> None:
         i = k["i"] = (k["i"] + 1) % ACTION_CHUNK
-        _, _, _, trunc, _ = env.step({"agent_0": int(acts[i, 0]), "agent_1": int(acts[i, 1])})
+        _, _, _, trunc, _ = env.step({"agent_0": acts[i][0], "agent_1": acts[i][1]})
         if trunc["agent_0"]:
             env.reset()
 
-    ours.append(("ours PettingZoo env", measure(single_step, args.seconds), f"target >= {TARGET_SINGLE:g}x"))
+    rows.append(("ours PettingZoo env", single_step, 1, f"target >= {TARGET_SINGLE:g}x"))
 
-    # ours, batched env
     for n in BATCH_SIZES:
         benv = OvercookedBatchedEnv(n, layout=layout, horizon=HORIZON, obs="featurized")
         benv.reset(seed=0)
@@ -172,16 +165,15 @@ def main(argv: list[str] | None = None) -> None:
             i = j["i"] = (j["i"] + 1) % len(chunk)
             benv.step({"agent_0": chunk[i, :, 0], "agent_1": chunk[i, :, 1]})
 
-        ours.append((f"ours batched N={n}", measure(batched_step, args.seconds, n),
-                     f"target >= {TARGET_BATCHED:g}x" if n > 1 else ""))
+        rows.append((f"ours batched N={n}", batched_step, n, f"target >= {TARGET_BATCHED:g}x" if n > 1 else ""))
 
-    # breakdown at the largest N: where does a batched step spend its time?
+    # breakdown at the largest N on a mid-episode state (objects in pots and hands)
     n = BATCH_SIZES[-1]
     benv = OvercookedBatchedEnv(n, layout=layout, horizon=HORIZON, obs="featurized")
     benv.reset(seed=0)
-    for _ in range(50):  # get objects into pots / hands first
+    for _ in range(50):
         benv.step({"agent_0": rng.integers(0, 6, n), "agent_1": rng.integers(0, 6, n)})
-    state = benv.s
+    state, frozen = benv.s, benv.s.copy()
     chunk = rng.integers(0, 6, size=(16, n, 2))
     j = {"i": 0}
 
@@ -190,19 +182,66 @@ def main(argv: list[str] | None = None) -> None:
         benv.dynamics.step(state, chunk[i])
         state.timestep %= HORIZON
 
-    frozen = state.copy()
     feat = Featurizer(layout, horizon=HORIZON)
-    ours.append((f"dynamics only N={n}", measure(dynamics_only, args.seconds, n), "breakdown"))
-    ours.append((f"featurize only N={n}", measure(lambda: feat.featurize(frozen), args.seconds, n), "breakdown"))
-    ours.append((f"lossless only N={n}", measure(lambda: feat.lossless(frozen), args.seconds, n), "breakdown"))
+    rows.append((f"dynamics only N={n}", dynamics_only, n, "breakdown"))
+    rows.append((f"featurize only N={n}", lambda: feat.featurize(frozen), n, "breakdown"))
+    rows.append((f"lossless only N={n}", lambda: feat.lossless(frozen), n, "breakdown"))
+    return rows
 
-    if ref_rate is not None:
-        second, err = reference_rate(layout.reference_name, args.seconds)
-        runs = [ref_rate] + ([second] if second is not None else [])
-        bench.add(ref, float(np.mean(runs)), "env steps/s", note="mean of runs " + ", ".join(f"{r:.0f}" for r in runs),
-                  runs=runs)
-    for label, figure, note in ours:
-        bench.add(label, figure, "env steps/s", ref=ref, note=note)
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Overcooked speed: reference vs ours")
+    parser.add_argument("--layout", default="cramped_room")
+    parser.add_argument("--seconds", type=float, default=1.5, help="CPU seconds per row and round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median is kept)")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(1)
+    from diverse_marl.envs.overcooked.layouts import get_layout
+
+    layout = get_layout(args.layout)
+    name = "overcooked_speed" if layout.name == "cramped_room" else f"overcooked_speed_{layout.name}"
+    bench = Bench(name)
+    bench.meta.update(layout=layout.name, cpu_seconds_per_row=args.seconds, rounds=args.rounds, horizon=HORIZON,
+                      figure="env steps per CPU second of the measuring process, median over rounds")
+    rng = np.random.default_rng(0)
+
+    worker = None
+    if Path(REFERENCE_PYTHON).exists():
+        try:
+            worker = ReferenceWorker(layout.reference_name)
+        except (OSError, RuntimeError) as exc:
+            print(f"!! {exc}", file=sys.stderr)
+    if worker is not None:
+        ref, ref_note, ref_run = "reference 1.1.0 step+featurize", "", worker.run
+    else:
+        print(f"!! overcooked-ai 1.1.0 venv python {REFERENCE_PYTHON} not usable; create it with:\n"
+              "   python3 -m venv /work/venvs/ocai && /work/venvs/ocai/bin/pip install 'overcooked-ai==1.1.0' "
+              "'numpy<2' scipy\n!! falling back to overcooked 0.2.1 DYNAMICS ONLY (no featurization)", file=sys.stderr)
+        ref, ref_note = "reference 0.2.1 dynamics only (FALLBACK)", "no featurization in this reference"
+        ref_run = fallback_measure(layout.reference_name)
+
+    rows = our_rows(layout, rng)
+    results: dict[str, list[dict[str, float]]] = {ref: []} | {label: [] for label, *_ in rows}
+    try:
+        for _ in range(args.rounds):
+            results[ref].append(ref_run(args.seconds))
+            for label, fn, per_call, _ in rows:
+                results[label].append(measure(fn, args.seconds, per_call))
+    finally:
+        if worker is not None:
+            worker.close()
+
+    def add(label: str, ref_label: str | None, note: str) -> None:
+        runs = results[label]
+        bench.add(label, float(np.median([r["cpu"] for r in runs])), UNIT, ref=ref_label, note=note,
+                  cpu_runs=[r["cpu"] for r in runs], wall_runs=[r["wall"] for r in runs])
+
+    add(ref, None, ref_note)
+    for label, _, _, note in rows:
+        add(label, ref, note)
     bench.report()
 
 
