@@ -12,11 +12,12 @@ Motion state index: ``(y * W + x) * 4 + orientation`` for every cell (non-floor 
 """
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import shortest_path
 
 from diverse_marl.envs.overcooked.layouts import COUNTER, FLOOR, Layout
 
@@ -50,10 +51,10 @@ def _step(terrain: np.ndarray, x: int, y: int, d: int) -> tuple[int, int]:
 
 
 def motion_distances(terrain: np.ndarray) -> np.ndarray:
-    """(S, S) int32 BFS distances between motion states, S = H * W * 4."""
+    """(S, S) int32 BFS distances between motion states, S = H * W * 4 (UNREACHABLE if none)."""
     h, w = terrain.shape
     n_states = h * w * NUM_ORIENTATIONS
-    succ = np.full((n_states, NUM_ORIENTATIONS), -1, dtype=np.int64)
+    sources, targets = [], []
     floor_states = []
     for y in range(h):
         for x in range(w):
@@ -64,19 +65,14 @@ def motion_distances(terrain: np.ndarray) -> np.ndarray:
                 floor_states.append(s)
                 for d in range(NUM_ORIENTATIONS):
                     nx, ny = _step(terrain, x, y, d)
-                    succ[s, d] = (ny * w + nx) * NUM_ORIENTATIONS + d
+                    sources.append(s)
+                    targets.append((ny * w + nx) * NUM_ORIENTATIONS + d)
+    graph = csr_matrix((np.ones(len(sources)), (sources, targets)), shape=(n_states, n_states))
     dist = np.full((n_states, n_states), UNREACHABLE, dtype=np.int32)
-    for start in floor_states:
-        row = dist[start]
-        row[start] = 0
-        queue = deque([start])
-        while queue:
-            s = queue.popleft()
-            nd = row[s] + 1
-            for t in succ[s]:
-                if row[t] == UNREACHABLE:
-                    row[t] = nd
-                    queue.append(t)
+    if floor_states:
+        found = shortest_path(graph, method="D", directed=True, unweighted=True, indices=floor_states)
+        reachable = np.isfinite(found)
+        dist[floor_states] = np.where(reachable, found, UNREACHABLE).astype(np.int64).clip(max=UNREACHABLE)
     return dist
 
 
