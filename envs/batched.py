@@ -106,13 +106,31 @@ def _flat_size(space: gym.Space) -> int:
     return int(gym.spaces.flatdim(space))
 
 
+def _per_agent_states(env: Any, agents: list[str], spaces: dict[str, gym.Space]) -> dict[str, np.ndarray]:
+    """Per-agent state from an env whose ``state_space(agent)`` is a method (any of 3 conventions)."""
+    try:
+        st = env.state()
+    except TypeError:  # state(agent) with a required agent argument
+        st = None
+    if isinstance(st, dict):
+        return {a: np.asarray(st[a], np.float32) for a in agents}
+    if st is not None:
+        arr = np.asarray(st, np.float32)
+        if arr.shape == (len(agents), *spaces[agents[0]].shape):
+            return {a: arr[k] for k, a in enumerate(agents)}
+    return {a: np.asarray(env.state(a), np.float32) for a in agents}
+
+
 class SyncBatchedEnv:
     """N PettingZoo ``ParallelEnv`` copies behind the batched env protocol (Python loop).
 
-    The agent-specific global state is, in order of preference: the env's own
-    ``state_space(agent)``/``state(agent)`` methods; its PettingZoo global ``state()`` (same
-    for every agent); else the agent's own observation followed by the other agents' (in
-    ``possible_agents`` order), all flattened.
+    The agent-specific global state is (the same rule as MAPPO's observation adapter, so both
+    sampling paths feed the critic identical inputs), in order of preference:
+      1. the env's own per-agent state: ``state_space(agent)`` is a method; ``state()`` may
+         return ``{agent: array}`` or an array stacked over agents, or ``state(agent)`` one array;
+      2. PettingZoo's global ``state()`` (``state_space`` is a Space) + the agent's one-hot id;
+      3. all agents' flattened observations (``possible_agents`` order, zeros for agents that
+         left) + the agent's one-hot id.
     """
 
     def __init__(self, env_fns: Sequence[Callable[[], Any]]) -> None:
@@ -154,11 +172,13 @@ class SyncBatchedEnv:
         return "concat_obs"
 
     def _make_state_space(self, env: Any, agent: str) -> gym.spaces.Box:
+        n = len(self.possible_agents)
         if self._state_mode == "agent_method":
             return env.state_space(agent)
         if self._state_mode == "global":
-            return env.state_space
-        size = sum(_flat_size(self._obs_spaces[a]) for a in self.possible_agents)
+            size = _flat_size(env.state_space) + n
+        else:
+            size = sum(_flat_size(self._obs_spaces[a]) for a in self.possible_agents) + n
         return gym.spaces.Box(-np.inf, np.inf, (size,), np.float32)
 
     # ---- protocol -----------------------------------------------------------------------
@@ -246,14 +266,15 @@ class SyncBatchedEnv:
             self._alive[a][i] = a in live
 
     def _states_of(self, i: int, env: Any) -> dict[str, np.ndarray]:
+        agents = self.possible_agents
         if self._state_mode == "agent_method":
-            return {a: np.asarray(env.state(a), np.float32) for a in self.possible_agents}
+            return _per_agent_states(env, agents, self._state_spaces)
         if self._state_mode == "global":
-            s = np.asarray(env.state(), np.float32)
-            return {a: s for a in self.possible_agents}
-        flat = {a: self._obs[a][i].reshape(-1).astype(np.float32) for a in self.possible_agents}
-        return {a: np.concatenate([flat[a]] + [flat[b] for b in self.possible_agents if b != a])
-                for a in self.possible_agents}
+            shared = np.asarray(env.state(), np.float32).reshape(-1)
+        else:
+            shared = np.concatenate([self._obs[a][i].reshape(-1).astype(np.float32) for a in agents])
+        eye = np.eye(len(agents), dtype=np.float32)
+        return {a: np.concatenate([shared, eye[k]]) for k, a in enumerate(agents)}
 
     def _copy_obs(self) -> dict[str, np.ndarray]:
         return {a: v.copy() for a, v in self._obs.items()}

@@ -1,6 +1,8 @@
 """Tests for the batched env layer (envs/batched.py) and the fast MAPPO sampler (algorithms/mappo/sampler.py)."""
 from __future__ import annotations
 
+import os
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -126,11 +128,12 @@ def test_auto_reset_padding_and_episode_totals():
     # after the same-step reset every agent is alive again with a fresh observation
     assert all(infos["alive"][a].all() for a in batched.possible_agents)
     assert not np.allclose(obs["a"], infos["final_obs"]["a"])
-    state = batched.state()
-    assert state["a"].shape == (2, 3 * OBS_DIM)
-    np.testing.assert_allclose(state["a"][:, :OBS_DIM], obs["a"])
-    np.testing.assert_allclose(state["b"][:, :OBS_DIM], obs["b"])
-    assert batched.state_space("a").shape == (3 * OBS_DIM,)
+    state = batched.state()  # all observations + one-hot agent id (MAPPO adapter's rule)
+    assert state["a"].shape == (2, 3 * OBS_DIM + 3)
+    joint = np.concatenate([obs["a"], obs["b"], obs["c"]], axis=1)
+    np.testing.assert_allclose(state["a"], np.concatenate([joint, np.tile([1, 0, 0], (2, 1))], axis=1))
+    np.testing.assert_allclose(state["c"][:, -3:], np.tile([0, 0, 1], (2, 1)))
+    assert batched.state_space("a").shape == (3 * OBS_DIM + 3,)
 
 
 def test_same_seed_same_numbers_and_illegal_action():
@@ -167,3 +170,216 @@ def test_make_batched_prefers_native_class_and_checks_options():
         make_batched("test_native", 2, bogus=1)
     with pytest.raises(ConfigError, match="num_envs"):
         make_batched("test_toy", 0)
+
+
+# ------------------------------------------------------------------------------------------
+# VectorMultiAgentEnvRunner
+# ------------------------------------------------------------------------------------------
+import ray  # noqa: E402
+from ray.rllib.algorithms.ppo import PPOConfig  # noqa: E402
+from ray.rllib.core.columns import Columns  # noqa: E402
+from ray.rllib.env.multi_agent_episode import MultiAgentEpisode  # noqa: E402
+
+from diverse_marl.algorithms.mappo.sampler import VectorMultiAgentEnvRunner  # noqa: E402
+
+SHARED = "shared"
+
+
+def _to_shared(agent_id, episode=None, **kwargs):
+    return SHARED
+
+
+def _ppo_config(num_envs=3, horizon=5, c_life=2, num_env_runners=0, batch=40):
+    return (PPOConfig()
+            .environment("test_toy", env_config={"horizon": horizon, "c_life": c_life})
+            .env_runners(env_runner_cls=VectorMultiAgentEnvRunner, num_env_runners=num_env_runners,
+                         num_envs_per_env_runner=num_envs)
+            .multi_agent(policies={SHARED}, policy_mapping_fn=_to_shared)
+            .training(train_batch_size_per_learner=batch, minibatch_size=batch, num_epochs=1)
+            .debugging(seed=0))
+
+
+class Recorder:
+    """Wraps a batched env and keeps every reset/step result (for building reference episodes)."""
+
+    def __init__(self, env):
+        self.env, self.log = env, []
+
+    def __getattr__(self, name):
+        return getattr(self.env, name)
+
+    def reset(self, seed=None):
+        obs, infos = self.env.reset(seed=seed)
+        self.log.append(("reset", obs, infos))
+        return obs, infos
+
+    def step(self, actions):
+        out = self.env.step(actions)
+        self.log.append(("step", {a: np.array(v) for a, v in actions.items()}, *out))
+        return out
+
+
+def _reference_episodes(log, agents, num_envs):
+    """Per copy: complete/ongoing MultiAgentEpisodes built step by step with RLlib's own API."""
+    eps = [[] for _ in range(num_envs)]
+    alive = None
+    for entry in log:
+        if entry[0] == "reset":
+            _, obs, infos = entry
+            alive = {a: infos["alive"][a].copy() for a in agents}
+            for i in range(num_envs):
+                ep = MultiAgentEpisode(agent_to_module_mapping_fn=_to_shared)
+                ep.add_env_reset(observations={a: obs[a][i] for a in agents if alive[a][i]})
+                eps[i].append(ep)
+            continue
+        _, actions, obs, rew, term, trunc, infos = entry
+        for i in range(num_envs):
+            acting = [a for a in agents if alive[a][i]]
+            done = bool(infos["done"][i])
+            src = infos["final_obs"] if done else obs
+            all_term = done and all(term[a][i] for a in acting)
+            terms = {a: bool(term[a][i]) for a in acting}
+            truncs = {a: bool(trunc[a][i]) and not terms[a] for a in acting}
+            terms["__all__"], truncs["__all__"] = all_term, done and not all_term
+            eps[i][-1].add_env_step(
+                observations={a: src[a][i] for a in acting}, actions={a: int(actions[a][i]) for a in acting},
+                rewards={a: float(rew[a][i]) for a in acting}, terminateds=terms, truncateds=truncs)
+            flags = eps[i][-1].custom_data.setdefault("env_flags", {})
+            flags.update({a: (terms[a], truncs[a]) for a in acting})
+            if done:
+                ep = MultiAgentEpisode(agent_to_module_mapping_fn=_to_shared)
+                ep.add_env_reset(observations={a: obs[a][i] for a in agents if infos["alive"][a][i]})
+                eps[i].append(ep)
+        alive = {a: infos["alive"][a].copy() for a in agents}
+    return eps
+
+
+def _joined(chunks, agent):
+    """Concatenate one agent's data over the chunks of one episode."""
+    obs, acts, rews = [], [], []
+    for c in chunks:
+        sa = c.agent_episodes.get(agent)
+        if sa is None:
+            continue
+        o = np.asarray(sa.get_observations())
+        obs.append(o if not obs else o[1:])
+        acts.append(np.asarray(sa.get_actions()))
+        rews.append(np.asarray(sa.get_rewards()))
+    last = [c.agent_episodes[agent] for c in chunks if agent in c.agent_episodes][-1]
+    return np.concatenate(obs), np.concatenate(acts), np.concatenate(rews), last
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    # remote env runners import this file (ToyEnv, policy mapping) by module name
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": tests_dir + os.pathsep + os.environ.get("PYTHONPATH", "")}})
+    yield
+    ray.shutdown()
+
+
+def test_bulk_episodes_equal_rllib_step_by_step_episodes(ray_local):
+    """Episodes built in bulk hold exactly what RLlib's add_env_step would have stored."""
+    n = 3
+    runner = VectorMultiAgentEnvRunner(config=_ppo_config(num_envs=n, horizon=5, c_life=2))
+    runner.env = Recorder(runner.env)
+    ours = []
+    for num in (12, 9, 15):  # 4, 3, 5 batched steps: chunk cuts fall mid-episode
+        ours += runner.sample(num_timesteps=num, explore=True)
+    ref = _reference_episodes(runner.env.log, runner.agents, n)
+    by_id = {}
+    for ep in ours:
+        by_id.setdefault(ep.id_, []).append(ep)
+    ref_flat = [ep for per_env in ref for ep in per_env if ep.env_t > 0]
+    assert len(by_id) == len(ref_flat)
+    total_env_steps = sum(len(c) for chunks in by_id.values() for c in chunks)
+    assert total_env_steps == (4 + 3 + 5) * n
+    # match our episodes to reference ones by their first observation of agent "a"
+    for chunks in by_id.values():
+        chunks.sort(key=lambda c: c.env_t_started)
+        first_obs = np.asarray(chunks[0].agent_episodes["a"].get_observations(0))
+        matches = [r for r in ref_flat if np.array_equal(r.agent_episodes["a"].get_observations(0), first_obs)
+                   and len(r) == sum(len(c) for c in chunks)]
+        assert len(matches) >= 1
+        r = matches[0]
+        assert chunks[-1].is_done == r.is_done and chunks[-1].is_truncated == r.is_truncated
+        for agent, sa_ref in r.agent_episodes.items():
+            obs, acts, rews, last = _joined(chunks, agent)
+            np.testing.assert_allclose(obs, np.asarray(sa_ref.get_observations()))
+            np.testing.assert_array_equal(acts, np.asarray(sa_ref.get_actions()))
+            np.testing.assert_allclose(rews, np.asarray(sa_ref.get_rewards()), rtol=1e-6)
+            # Per-agent done flags are the env's own. (RLlib's add_env_step would also mark "a"/"b",
+            # truncated by the horizon, as terminated once "c" terminated earlier - it then
+            # declares the whole episode terminated - which would skip their value bootstrap.)
+            assert (last.is_terminated, last.is_truncated) == r.custom_data["env_flags"][agent]
+        for c in chunks:  # logp/dist inputs recorded per agent step
+            for sa in c.agent_episodes.values():
+                assert len(sa.get_extra_model_outputs(Columns.ACTION_LOGP)) == len(sa)
+                assert sa.get_extra_model_outputs(Columns.ACTION_DIST_INPUTS).shape == (len(sa), N_ACTIONS)
+    # agent "c" dies after 2 steps: a complete episode has 2 steps of "c", terminated
+    done_eps = [chunks for chunks in by_id.values() if chunks[-1].is_done and chunks[0].env_t_started == 0]
+    assert done_eps
+    for chunks in done_eps:
+        _, acts, _, last = _joined(chunks, "c")
+        assert len(acts) == 2 and last.is_terminated
+    runner.stop()
+
+
+def _peek(tree):
+    """Reduced MetricsLogger output (Stats objects) -> plain numbers."""
+    if isinstance(tree, dict):
+        return {k: _peek(v) for k, v in tree.items()}
+    return tree.peek() if hasattr(tree, "peek") else tree
+
+
+def test_metrics_match_env_totals_and_weights_sync(ray_local):
+    runner = VectorMultiAgentEnvRunner(config=_ppo_config(num_envs=4, horizon=3))
+    runner.env = Recorder(runner.env)
+    runner.sample(num_timesteps=4 * 7)
+    m = _peek(runner.get_metrics())
+    finished = [(e[6]["episode"], e[6]["done"]) for e in runner.env.log if e[0] == "step" and e[6]["done"].any()]
+    returns = np.concatenate([sum(ep[f"return/{a}"] for a in runner.agents)[done] for ep, done in finished])
+    assert m["num_env_steps_sampled"] == 28
+    assert m["num_episodes"] == len(returns) == 8
+    assert m["episode_return_mean"] == pytest.approx(returns.mean(), rel=1e-5)
+    assert m["episode_len_mean"] == 3
+    assert m["num_agent_steps_sampled"]["c"] == 8 * 2 + 4 * 1  # 8 done episodes + 4 running ones (1 step)
+    # weights: set_state with a newer seq number replaces the module, an older one does not
+    state = runner.get_state()
+    params = state["rl_module"][SHARED]
+    key = next(iter(params))
+    bumped = {k: v + 1.0 for k, v in params.items()}
+    runner.set_state({"rl_module": {SHARED: bumped}, "weights_seq_no": 3})
+    np.testing.assert_allclose(runner.get_state()["rl_module"][SHARED][key], params[key] + 1.0)
+    runner.set_state({"rl_module": {SHARED: params}, "weights_seq_no": 2})
+    np.testing.assert_allclose(runner.get_state()["rl_module"][SHARED][key], params[key] + 1.0)
+    runner.stop()
+
+
+def test_train_local_runner_reports_rllib_keys(ray_local):
+    algo = _ppo_config(num_envs=4, horizon=5, batch=40).build_algo()
+    try:
+        results = [algo.train() for _ in range(2)]
+        er = results[-1]["env_runners"]
+        assert er["num_env_steps_sampled"] == 40
+        assert np.isfinite(er["episode_return_mean"]) and er["episode_len_mean"] == 5
+        assert np.isfinite(results[-1]["learners"][SHARED]["policy_loss"])
+    finally:
+        algo.stop()
+
+
+@pytest.mark.slow
+def test_train_with_remote_runner_syncs_weights(ray_local):
+    algo = _ppo_config(num_envs=4, horizon=5, num_env_runners=1, batch=40).build_algo()
+    try:
+        res = algo.train()
+        assert res["env_runners"]["num_env_steps_sampled"] == 40
+        learner_w = algo.learner_group.get_state(components="learner/rl_module/shared")
+        learner_w = learner_w["learner"]["rl_module"][SHARED]
+        remote_w = algo.env_runner_group.foreach_env_runner(
+            lambda r: r.get_state(components="rl_module")["rl_module"][SHARED], local_env_runner=False)[0]
+        for k, v in remote_w.items():
+            np.testing.assert_allclose(v, learner_w[k], rtol=1e-6)
+    finally:
+        algo.stop()

@@ -24,6 +24,7 @@ Observations handed to the module:
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import uuid
@@ -85,6 +86,9 @@ STATE_KEY = "state"
 _EPISODE_KEYS_LOGGED_ELSEWHERE = ("length",)
 _EPISODE_RETURN_PREFIX = "return/"
 EPISODE_INFO_PREFIX = "episode/"
+# Per-step inference on a few hundred rows is latency-bound: extra torch threads only add
+# synchronization (10x slower on a busy 2-core machine). Restored after each sample() call.
+SAMPLER_TORCH_THREADS = 1
 
 
 # ------------------------------------------------------------------------------------------
@@ -314,7 +318,7 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
                 num_timesteps = self.config.get_rollout_fragment_length(self.worker_index or 0) * self.num_envs
             else:
                 num_episodes = self.num_envs
-        with self.metrics.log_time(SAMPLE_TIMER):
+        with self.metrics.log_time(SAMPLE_TIMER), _torch_threads(SAMPLER_TORCH_THREADS):
             if num_episodes is not None:
                 self._reset(explore)
                 episodes = self._run(explore, random_actions, max_steps=None, num_episodes=num_episodes)
@@ -683,6 +687,19 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
 # ------------------------------------------------------------------------------------------
 # small helpers
 # ------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _torch_threads(n: int):
+    """Temporarily cap torch's intra-op threads (cheap to toggle; no-op if already <= n)."""
+    before = torch.get_num_threads()
+    if before > n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if before > n:
+            torch.set_num_threads(before)
+
+
 def _force_list(x: Any) -> list:
     if x is None:
         return []
