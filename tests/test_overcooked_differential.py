@@ -72,13 +72,20 @@ def run_lockstep(name: str, old_dynamics: bool, n_transitions: int, policy) -> d
     mdp = _reference_mdp(name, old_dynamics)
     dynamics = OvercookedDynamics(layout, old_dynamics)
     ours = BatchState.initial(layout, PARALLEL)
+    scalar = BatchState.initial(layout, PARALLEL)
     refs = [mdp.get_standard_start_state() for _ in range(PARALLEL)]
     stats = {"deliveries": 0, "cooking_starts": 0, "soup_pickups": 0, "shaped": 0}
     pot_y, pot_x = layout.pot_positions[:, 1], layout.pot_positions[:, 0]
     before = [r.to_dict() for r in refs]
     for _ in range(n_transitions // PARALLEL):
         actions = policy(ours)
-        sparse, shaped, events = dynamics.step(ours, actions)
+        sparse, shaped, events = dynamics.step(ours, actions)  # vectorized path (PARALLEL > 1)
+        # the plain-Python path used for single envs must agree with the vectorized one exactly
+        scalar_out = dynamics.step_scalar(scalar, actions)
+        for name_, arr in vars(ours).items():
+            np.testing.assert_array_equal(getattr(scalar, name_), arr, err_msg=f"scalar path differs: {name_}")
+        for got, want in zip(scalar_out, (sparse, shaped, events)):
+            np.testing.assert_array_equal(got, want, err_msg="scalar path rewards/events differ")
         ours_ref_events = (events @ OURS_TO_REFERENCE).tolist()
         for i in range(PARALLEL):
             joint = [Action.INDEX_TO_ACTION[int(a)] for a in actions[i]]
@@ -98,6 +105,7 @@ def run_lockstep(name: str, old_dynamics: bool, n_transitions: int, policy) -> d
         done = ours.timestep >= HORIZON
         if done.any():
             ours.reset_rows(done, layout)
+            scalar.reset_rows(done, layout)
             for i in np.flatnonzero(done):
                 refs[i] = mdp.get_standard_start_state()
                 before[i] = refs[i].to_dict()

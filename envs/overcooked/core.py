@@ -183,6 +183,16 @@ class OvercookedDynamics:
         self.best_value = np.asarray(layout.best_value, dtype=np.float64)
         # direction offsets in flat cell index, for orientation index and move actions 0..3
         self.dflat = DIRECTIONS[:, 1] * w + DIRECTIONS[:, 0]
+        self.scalar_max_envs = 1
+        # plain-Python copies of the tables for the scalar path
+        self._terrain_list = self.terrain_flat.tolist()
+        self._dflat_list = self.dflat.tolist()
+        self._pot_list = self.pot_flat.tolist()
+        self._counter_list = self.counter_flat.tolist()
+        self._time_list = self.recipe_time.tolist()
+        self._value_list = self.recipe_value.tolist()
+        self._best_list = self.best_value.tolist()
+        self._dirs = DIRECTIONS.tolist()
 
     # -- helpers --------------------------------------------------------------------------------
     def pot_status(self, s: BatchState) -> tuple[np.ndarray, np.ndarray]:
@@ -207,6 +217,8 @@ class OvercookedDynamics:
         (N, 2) float unscaled shaped reward per player, (N, 2, NUM_EVENTS) int32 event counts.
         """
         n_envs = s.num_envs
+        if n_envs <= self.scalar_max_envs:  # a few envs: plain Python per env beats numpy's per-call overhead
+            return self.step_scalar(s, actions)
         sparse = np.zeros((n_envs, NUM_PLAYERS))
         shaped = np.zeros((n_envs, NUM_PLAYERS))
         events = np.zeros((n_envs, NUM_PLAYERS, _ev.NUM_EVENTS), dtype=np.int32)
@@ -430,3 +442,165 @@ class OvercookedDynamics:
         if cooking.any():
             cook_time = self.recipe_time[s.soup_onions, s.soup_tomatoes]
             tick += cooking & (tick < cook_time)
+
+    # -- scalar path (same rules, one env at a time, Python ints) -------------------------------------
+    def step_scalar(self, s: BatchState, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Same result as the vectorized ``step``, computed env by env in plain Python (fast for N = 1)."""
+        n_envs = s.num_envs
+        sparse = np.zeros((n_envs, NUM_PLAYERS))
+        shaped = np.zeros((n_envs, NUM_PLAYERS))
+        events = np.zeros((n_envs, NUM_PLAYERS, _ev.NUM_EVENTS), dtype=np.int32)
+        acts = np.asarray(actions).tolist()
+        for i in range(n_envs):
+            self._step_one(s, i, acts[i], sparse[i], shaped[i], events[i])
+        return sparse, shaped, events
+
+    def _step_one(self, s: BatchState, i: int, act: list, sparse, shaped, events) -> None:
+        terrain, W = self._terrain_list, self.w
+        obj = s.obj.reshape(len(s.obj), -1)[i]
+        s_on = s.soup_onions.reshape(len(s.obj), -1)[i]
+        s_to = s.soup_tomatoes.reshape(len(s.obj), -1)[i]
+        s_tick = s.soup_tick.reshape(len(s.obj), -1)[i]
+        s_ord = s.soup_order.reshape(len(s.obj), -1)[i]
+        pos = s.pos[i].tolist()
+        ori = s.ori[i].tolist()
+        held = s.held[i].tolist()
+        h_on, h_to = s.held_onions[i].tolist(), s.held_tomatoes[i].tolist()
+        h_tick, h_ord = s.held_tick[i].tolist(), s.held_order[i].tolist()
+        ev: list[tuple[int, str]] = []
+
+        if ACTION_INTERACT in act:
+            n_full = n_nonempty = 0
+            for c in self._pot_list:
+                if obj[c] == SOUP:
+                    tick, n = int(s_tick[c]), int(s_on[c] + s_to[c])
+                    if tick >= 0 or n == 3:
+                        n_full += 1
+                    if tick >= 0 or 1 <= n <= 2:
+                        n_nonempty += 1
+            all_full = n_full == len(self._pot_list)
+            for p in range(NUM_PLAYERS):
+                if act[p] != ACTION_INTERACT:
+                    continue
+                q = 1 - p
+                t = pos[p][1] * W + pos[p][0] + self._dflat_list[ori[p]]
+                terr, h, here = terrain[t], held[p], int(obj[t])
+                done = True
+                if terr == COUNTER and h != NOTHING and here == NOTHING:
+                    name = OBJECT_NAMES[h]
+                    ev.append((p, f"{name}_place_counter"))
+                    if h in (ONION, TOMATO) and all_full and held[q] != DISH:
+                        ev.append((p, f"useful_{name}_drop"))
+                    if h == DISH and n_full == 0 and held[q] != ONION:
+                        ev.append((p, "useful_dish_drop"))
+                    obj[t], s_on[t], s_to[t], s_tick[t], s_ord[t] = h, h_on[p], h_to[p], h_tick[p], h_ord[p]
+                    held[p], h_on[p], h_to[p], h_tick[p], h_ord[p] = NOTHING, 0, 0, -1, 0
+                elif terr == COUNTER and h == NOTHING and here != NOTHING:
+                    ev.append((p, f"{OBJECT_NAMES[here]}_pickup_counter"))
+                    self._useful_pickup_one(p, here, all_full, held, obj, n_nonempty, ev)
+                    held[p], h_on[p], h_to[p] = here, int(s_on[t]), int(s_to[t])
+                    h_tick[p], h_ord[p] = int(s_tick[t]), int(s_ord[t])
+                    obj[t], s_on[t], s_to[t], s_tick[t], s_ord[t] = NOTHING, 0, 0, -1, 0
+                elif terr in (ONION_DISPENSER, TOMATO_DISPENSER, DISH_DISPENSER) and h == NOTHING:
+                    code = {ONION_DISPENSER: ONION, TOMATO_DISPENSER: TOMATO, DISH_DISPENSER: DISH}[terr]
+                    ev.append((p, f"{OBJECT_NAMES[code]}_pickup_dispenser"))
+                    if self._useful_pickup_one(p, code, all_full, held, obj, n_nonempty, ev) and code == DISH:
+                        shaped[p] += self.shaping["DISH_PICKUP_REWARD"]
+                    held[p] = code
+                elif terr == POT and h == NOTHING:
+                    done = False
+                    if not self.old_dynamics and here == SOUP and s_tick[t] < 0 and s_on[t] + s_to[t] > 0:
+                        s_tick[t] = 0
+                        ev.append((p, "pot_start"))
+                        done = True
+                elif terr == POT and h == DISH:
+                    done = False
+                    if here == SOUP:
+                        tick = int(s_tick[t])
+                        if tick >= 0 and tick >= self._time_list[s_on[t]][s_to[t]]:
+                            ev.append((p, "soup_pickup_pot"))
+                            shaped[p] += self.shaping["SOUP_PICKUP_REWARD"]
+                            held[p], h_on[p], h_to[p], h_tick[p], h_ord[p] = \
+                                SOUP, int(s_on[t]), int(s_to[t]), tick, int(s_ord[t])
+                            obj[t], s_on[t], s_to[t], s_tick[t], s_ord[t] = NOTHING, 0, 0, -1, 0
+                            done = True
+                elif terr == POT and h in (ONION, TOMATO) and here in (NOTHING, SOUP):
+                    if here == NOTHING:
+                        on, to, tick, order = 0, 0, -1, 0
+                    else:
+                        on, to, tick, order = int(s_on[t]), int(s_to[t]), int(s_tick[t]), int(s_ord[t])
+                    done = tick < 0 and on + to < 3
+                    if done:
+                        is_tom = h == TOMATO
+                        new_on, new_to = on + (not is_tom), to + is_tom
+                        obj[t], s_on[t], s_to[t], s_tick[t] = SOUP, new_on, new_to, -1
+                        s_ord[t] = order | (int(is_tom) << (on + to))
+                        held[p], h_on[p], h_to[p], h_tick[p], h_ord[p] = NOTHING, 0, 0, -1, 0
+                        shaped[p] += self.shaping["PLACEMENT_IN_POT_REW"]
+                        ev.append((p, "potting_tomato" if is_tom else "potting_onion"))
+                        old_best, new_best = self._best_list[on][to], self._best_list[new_on][new_to]
+                        if old_best == new_best:
+                            ev.append((p, "optimal_potting"))
+                        if new_best > 0:
+                            ev.append((p, "viable_potting"))
+                        if old_best > 0 and new_best == 0:
+                            ev.append((p, "catastrophic_potting"))
+                        if old_best == 0:
+                            ev.append((p, "useless_potting"))
+                elif terr == SERVING and h == SOUP:
+                    sparse[p] += self._value_list[h_on[p]][h_to[p]]
+                    ev.append((p, "soup_delivery"))
+                    held[p], h_on[p], h_to[p], h_tick[p], h_ord[p] = NOTHING, 0, 0, -1, 0
+                else:
+                    done = False
+                if not done:
+                    ev.append((p, "idle_interact"))
+            s.held[i], s.held_onions[i], s.held_tomatoes[i] = held, h_on, h_to
+            s.held_tick[i], s.held_order[i] = h_tick, h_ord
+
+        # movement with collisions
+        new = [list(pos[0]), list(pos[1])]
+        for p in range(NUM_PLAYERS):
+            a = act[p]
+            if a < ACTION_STAY:
+                dx, dy = self._dirs[a]
+                x, y = pos[p][0] + dx, pos[p][1] + dy
+                if terrain[y * W + x] == FLOOR:
+                    new[p] = [x, y]
+                ori[p] = a
+            elif a == ACTION_STAY:
+                ev.append((p, "stay"))
+        if new[0] == new[1] or (new[0] == pos[1] and new[1] == pos[0]):
+            new = pos
+        for p in range(NUM_PLAYERS):
+            if act[p] < ACTION_STAY:
+                ev.append((p, "move" if new[p] != pos[p] else "bump"))
+        s.pos[i] = new
+        s.ori[i] = ori
+        for p, name in ev:
+            events[p, E[name]] = 1
+
+        # environment effects
+        s.timestep[i] += 1
+        for c in np.flatnonzero(obj == SOUP).tolist():
+            tick = int(s_tick[c])
+            on, to = int(s_on[c]), int(s_to[c])
+            if self.old_dynamics and tick < 0 and on + to == 3:
+                tick = 0
+            if 0 <= tick < self._time_list[on][to]:
+                tick += 1
+            s_tick[c] = tick
+
+    def _useful_pickup_one(self, p, code, all_full, held, obj, n_nonempty, ev) -> bool:
+        q = 1 - p
+        if code in (ONION, TOMATO):
+            if not (all_full and held[q] != DISH):
+                ev.append((p, f"useful_{OBJECT_NAMES[code]}_pickup"))
+            return False
+        if code == DISH:
+            no_counter_dish = not any(obj[c] == DISH for c in self._counter_list)
+            useful = no_counter_dish and (held[0] == DISH) + (held[1] == DISH) < n_nonempty
+            if useful:
+                ev.append((p, "useful_dish_pickup"))
+            return useful
+        return False
