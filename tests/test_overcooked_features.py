@@ -134,6 +134,19 @@ def test_featurizer_follows_env_dynamics() -> None:
     assert np.array_equal(full_f[:, 0, 2 * b:2 * b + 2], -full_f[:, 1, 2 * b:2 * b + 2])
 
 
+@pytest.mark.parametrize("layout_name", LAYOUTS)
+def test_planner_costs_match_reference(layout_name: str) -> None:
+    """Our BFS tables = overcooked_ai's MotionPlanner.min_cost_to_feature for every start and cell."""
+    layout = get_layout(layout_name)
+    with np.load(FIXTURES / f"{layout_name}__planner.npz") as z:
+        ref = {k: z[k] for k in z.files}
+    for key, goals in (("default", ()), ("all_counters", layout.counter_positions.tolist())):
+        ours = distance_tables(layout, goals).to_cell.astype(np.int64)
+        ours = np.where(ours == UNREACHABLE, -1, ours + 1)  # + 1: the reference counts the interact
+        assert np.array_equal(ours, ref[key]), key
+        assert (ref[key] >= 0).sum() > 50
+
+
 def test_planner_distances() -> None:
     """Hand-checked costs in cramped_room: player 1 starts at (1, 2) facing north."""
     layout = get_layout("cramped_room")

@@ -21,6 +21,10 @@ random start states with random held objects / pot contents (tomato soups includ
 few hundred diverse states. It writes per (layout, dynamics):
 
 * ``<layout>__<dyn>.json.gz``: ``{"layout", "dynamics", "horizon", "states": [OvercookedState.to_dict()]}``
+* ``<layout>__planner.npz`` (per layout): ``default`` / ``all_counters`` (H*W*4, H*W) int32, the
+  reference motion planner's ``min_cost_to_feature`` from every floor (position, orientation) state
+  (index ``(y * W + x) * 4 + orientation``) to every single cell, -1 where there is none, for
+  ``counter_goals=[]`` and for all counters as goals.
 * ``<layout>__<dyn>.npz``: ``featurized`` (n, 2, 96) float32 = ``env.featurize_state_mdp`` (the env's
   default MediumLevelActionManager, NO_COUNTERS_PARAMS), ``featurized_counters`` (n, 2, 96) = the same
   featurization with a motion planner whose counter goals are all counters, ``lossless``
@@ -227,6 +231,22 @@ def encode(layout: str, states: list[dict], mdp) -> dict[str, np.ndarray]:
             "lossless": lossless.astype(np.int8)}
 
 
+def planner_costs(mdp, counter_goals: list) -> np.ndarray:
+    """(H*W*4, H*W) ``MotionPlanner.min_cost_to_feature`` from every floor (pos, orientation) to every
+    single cell (-1 = unreachable / not a motion goal / start not on floor)."""
+    mp = MotionPlanner(mdp, counter_goals=counter_goals)
+    w, h = mdp.shape
+    out = np.full((h * w * 4, h * w), -1, dtype=np.int32)
+    features = [(x, y) for y in range(h) for x in range(w) if mdp.get_terrain_type_at_pos((x, y)) != " "]
+    for (x, y), orientation in mdp.get_valid_player_positions_and_orientations():
+        s = (y * w + x) * 4 + Direction.DIRECTION_TO_INDEX[orientation]
+        for fx, fy in features:
+            cost = mp.min_cost_to_feature(((x, y), orientation), [(fx, fy)])
+            if np.isfinite(cost):
+                out[s, fy * w + fx] = int(cost)
+    return out
+
+
 def summarize(states: list[dict]) -> str:
     held = sum(p["held_object"] is not None for d in states for p in d["players"])
     objs = [o for d in states for o in d["objects"]]
@@ -244,6 +264,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     for li, layout in enumerate(LAYOUTS):
+        mdp = make_mdp(layout, "new")
+        stem = os.path.join(args.out, f"{layout}__planner")
+        np.savez_compressed(stem + ".tmp.npz", default=planner_costs(mdp, []),
+                            all_counters=planner_costs(mdp, mdp.get_counter_locations()))
+        os.replace(stem + ".tmp.npz", stem + ".npz")
         for di, dynamics in enumerate(DYNAMICS):
             rng = random.Random(args.seed * 1000 + li * 10 + di)
             mdp = make_mdp(layout, dynamics)
@@ -252,8 +277,9 @@ def main(argv: list[str] | None = None) -> None:
             stem = os.path.join(args.out, f"{layout}__{dynamics}")
             meta = {"layout": layout, "dynamics": dynamics, "horizon": HORIZON, "num_pots": 2,
                     "reference": "overcooked-ai==1.1.0", "states": states}
-            with gzip.open(stem + ".json.gz.tmp", "wt", encoding="utf-8") as f:
-                json.dump(meta, f, separators=(",", ":"))
+            with open(stem + ".json.gz.tmp", "wb") as raw:  # mtime=0: same states -> same bytes
+                with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as f:
+                    f.write(json.dumps(meta, separators=(",", ":")).encode("utf-8"))
             os.replace(stem + ".json.gz.tmp", stem + ".json.gz")
             np.savez_compressed(stem + ".tmp.npz", **arrays)
             os.replace(stem + ".tmp.npz", stem + ".npz")
