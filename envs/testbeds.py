@@ -40,6 +40,8 @@ class CreditAssignmentEnv(ParallelEnv):
             through the episode - exercises agents that finish before the episode does.
         heterogeneous: if True agents form two teams ``scout_*`` / ``worker_*`` and scouts
             get ``EXTRA_OBS_DIMS_HETEROGENEOUS`` extra noise features (different obs spaces).
+        action_masking: if True observations are ``{"observation": Box, "action_mask": Box}``
+            and each step one wrong action per agent is unavailable; taking it raises.
     """
 
     metadata = {"name": "credit_assignment_v0", "render_modes": []}
@@ -52,6 +54,7 @@ class CreditAssignmentEnv(ParallelEnv):
         stakes: tuple[float, ...] | list[float] = DEFAULT_STAKES,
         early_termination: bool = False,
         heterogeneous: bool = False,
+        action_masking: bool = False,
     ) -> None:
         if int(num_agents) < 1:
             raise ConfigError(f"num_agents must be >= 1, got {num_agents!r}")
@@ -67,6 +70,8 @@ class CreditAssignmentEnv(ParallelEnv):
         self.stakes = np.asarray(stakes, dtype=np.float32)
         self.early_termination = bool(early_termination)
         self.heterogeneous = bool(heterogeneous)
+        self.action_masking = bool(action_masking)
+        self._masks = np.ones((self.n, self.num_cues), dtype=np.float32)
         if self.heterogeneous:
             half = (self.n + 1) // 2
             self.possible_agents = [f"scout_{i}" for i in range(half)] + [
@@ -87,8 +92,12 @@ class CreditAssignmentEnv(ParallelEnv):
         return self.num_cues + 1 + extra
 
     @functools.lru_cache(maxsize=None)
-    def observation_space(self, agent: str) -> spaces.Box:
-        return spaces.Box(0.0, 1.0, shape=(self._obs_dim(agent),), dtype=np.float32)
+    def observation_space(self, agent: str) -> spaces.Space:
+        box = spaces.Box(0.0, 1.0, shape=(self._obs_dim(agent),), dtype=np.float32)
+        if not self.action_masking:
+            return box
+        mask = spaces.Box(0, 1, shape=(self.num_cues,), dtype=np.int8)  # PettingZoo's convention
+        return spaces.Dict({"observation": box, "action_mask": mask})
 
     @functools.lru_cache(maxsize=None)
     def action_space(self, agent: str) -> spaces.Discrete:
@@ -106,13 +115,20 @@ class CreditAssignmentEnv(ParallelEnv):
     def _draw(self) -> None:
         self._cues = self._rng.integers(0, self.num_cues, size=self.n)
         self._stake = float(self._rng.choice(self.stakes))
+        self._masks[:] = 1.0
+        if self.action_masking:
+            for i in range(self.n):  # block one wrong action per agent
+                wrong = [c for c in range(self.num_cues) if c != self._cues[i]]
+                self._masks[i, wrong[int(self._rng.integers(len(wrong)))]] = 0.0
 
-    def _obs(self, agent: str) -> np.ndarray:
+    def _obs(self, agent: str) -> Any:
         o = np.zeros(self._obs_dim(agent), dtype=np.float32)
         o[self._cues[self._index[agent]]] = 1.0
         o[self.num_cues] = self._t / self.episode_length
         if agent.startswith("scout"):
             o[self.num_cues + 1 :] = self._rng.random(EXTRA_OBS_DIMS_HETEROGENEOUS)
+        if self.action_masking:
+            return {"observation": o, "action_mask": self._masks[self._index[agent]].astype(np.int8)}
         return o
 
     def state(self) -> dict[str, np.ndarray]:
@@ -145,6 +161,9 @@ class CreditAssignmentEnv(ParallelEnv):
             act = int(actions[a])
             if not 0 <= act < self.num_cues:
                 raise ConfigError(f"illegal action {act} for agent {a!r}; allowed: 0..{self.num_cues - 1}")
+            if self._masks[self._index[a], act] <= 0:
+                allowed = [int(c) for c in np.flatnonzero(self._masks[self._index[a]])]
+                raise ConfigError(f"illegal action {act} for agent {a!r}: masked out; allowed now: {allowed}")
         success = all(int(actions[a]) == self._cues[self._index[a]] for a in self.agents)
         reward = self._stake * float(success)
         rewards = {a: reward for a in self.agents}

@@ -1,7 +1,32 @@
-"""MAPPO (Yu et al. 2022) on RLlib's new API stack: config, RLModule, learner, connectors, export."""
+"""MAPPO (Yu et al. 2022) on RLlib's new API stack.
+
+- ``config.py``     MAPPOConfig (options, defaults, from_options) and the MAPPO Algorithm
+- ``module.py``     MAPPOTorchRLModule: actor on the local obs, critic on the global state
+- ``learner.py``    MAPPOTorchLearner: the loss, optimizers, minibatching
+- ``connectors.py`` GAE + value-normalizer update (learner pipeline)
+- ``env.py``        PettingZoo -> RLlib env with the critic's state in every observation
+- ``networks.py``   pure-torch networks; ``export.py`` load_policy / TorchPolicy (no Ray)
+
+Imports are lazy so that ``load_policy`` works without importing Ray.
+"""
 from __future__ import annotations
 
-from diverse_marl.algorithms.mappo.config import MAPPO, MAPPOConfig
-from diverse_marl.algorithms.mappo.export import TorchPolicy, load_policy
+from typing import Any
 
-__all__ = ["MAPPO", "MAPPOConfig", "TorchPolicy", "load_policy"]
+_LAZY = {
+    "MAPPOConfig": "diverse_marl.algorithms.mappo.config",
+    "MAPPO": "diverse_marl.algorithms.mappo.config",
+    "load_policy": "diverse_marl.algorithms.mappo.export",
+    "TorchPolicy": "diverse_marl.algorithms.mappo.export",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'diverse_marl.algorithms.mappo' has no attribute {name!r}")
+
+
+__all__ = list(_LAZY)

@@ -23,7 +23,7 @@ from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from diverse_marl.algorithms.mappo.env import CRITIC_INPUTS, MAPPOObservationAdapter, make_pettingzoo_env, register_mappo_env
-from diverse_marl.algorithms.mappo.module import ACTIVATIONS, MODEL_DEFAULTS, MAPPOTorchRLModule
+from diverse_marl.algorithms.mappo.module import ACTIVATIONS, MASK_KEY, MODEL_DEFAULTS, OBS_KEY, MAPPOTorchRLModule
 from diverse_marl.errors import ConfigError
 
 POLICY_MAPPINGS = ("shared", "team", "agent")
@@ -69,6 +69,7 @@ OPTIONS: dict[str, tuple[Any, str]] = {
     # --- sampling ---
     "num_envs_per_env_runner": (1, "env copies stepped together by each env runner"),
     "rollout_fragment_length": ("auto", "steps per env per sample call; 'auto' derives it from train_batch_size"),
+    "torch_num_threads": (1, "torch intra-op threads in the driver (local env runner + learner); null = torch default. 1 avoids thread thrashing with tiny MLPs"),
     "env_runner_cls": (None, "import path 'pkg.mod:Class' of a custom env runner; null = RLlib's MultiAgentEnvRunner"),
 }
 
@@ -134,6 +135,10 @@ class MAPPOConfig(PPOConfig):
         self.grad_clip_by = "global_norm"
         self.use_kl_loss = False  # MAPPO has no KL penalty
         self.num_env_runners = 0
+        # RLlib's runner re-converts every finished episode to numpy after *each* env step
+        # (quadratic in episodes per sample call); we convert once, first thing in the learner.
+        self.episodes_to_numpy = False
+        self.torch_num_threads = d["torch_num_threads"]
         for key in _MAPPO_TRAINING_KEYS:
             setattr(self, key, d[key])
 
@@ -205,6 +210,7 @@ class MAPPOConfig(PPOConfig):
         try:
             adapter = MAPPOObservationAdapter(probe, o["critic_input"])
             specs = _module_specs(probe, adapter, o)
+            export_info = _export_info(probe, adapter, specs, o)
         finally:
             try:
                 probe.close()
@@ -233,7 +239,9 @@ class MAPPOConfig(PPOConfig):
         )
         if o["env_runner_cls"]:
             config.env_runners(env_runner_cls=_import_path(o["env_runner_cls"], "env_runner_cls"))
-        config.mappo_options = o  # what the user asked for, kept for run metadata
+        config.torch_num_threads = o["torch_num_threads"]
+        config.mappo_options = o
+        config.mappo_export = export_info  # what the user asked for, kept for run metadata
         return config
 
 
@@ -276,8 +284,69 @@ def _module_specs(env: Any, adapter: MAPPOObservationAdapter, o: dict[str, Any])
     return specs
 
 
+def _export_info(env: Any, adapter: MAPPOObservationAdapter, specs: dict[str, RLModuleSpec], o: dict[str, Any]) -> dict[str, Any]:
+    """What ``load_policy`` needs to rebuild actors without Ray (written next to checkpoints)."""
+    from gymnasium import spaces
+
+    agents = {a: policy_id_for(a, o["policy_mapping"]) for a in env.possible_agents}
+    policies = {}
+    for pid, spec in specs.items():
+        policies[pid] = {
+            "obs_shape": list(spec.observation_space[OBS_KEY].shape),
+            "num_actions": int(spec.action_space.n),
+            "has_mask": MASK_KEY in spec.observation_space.spaces,
+            "model_config": dict(spec.model_config),
+        }
+    raw = {a: adapter.raw_spaces[a] for a in env.possible_agents if not isinstance(adapter.actor_spaces[a], spaces.Box)}
+    return {"policy_mapping": o["policy_mapping"], "critic_input": o["critic_input"], "agents": agents,
+            "policies": policies, "raw_spaces": raw}
+
+
+def _export_info_from_algo(algo: Any) -> dict[str, Any]:
+    """Fallback for configs not built by ``from_options``: describe the env runner's modules."""
+    policies = {}
+    for pid in sorted(algo.config.policies):
+        module = algo.get_module(pid)
+        if module is None:
+            continue
+        policies[pid] = {
+            "obs_shape": list(module.observation_space[OBS_KEY].shape),
+            "num_actions": int(module.action_space.n),
+            "has_mask": MASK_KEY in module.observation_space.spaces,
+            "model_config": dict(module.model_config or {}),
+        }
+    return {"policy_mapping": None, "agents": {}, "policies": policies}
+
+
 class MAPPO(PPO):
     """PPO's training loop; everything MAPPO-specific lives in the module, learner and connector."""
+
+    def setup(self, config: Any) -> None:
+        threads = getattr(config, "torch_num_threads", None)
+        if threads:
+            import torch
+
+            torch.set_num_threads(int(threads))
+        super().setup(config)
+
+    def learner_module(self, policy_id: str) -> MAPPOTorchRLModule:
+        """The training copy of a policy (with critic and value normalizer); local learner only.
+
+        ``get_module`` returns the env runner's inference-only copy, which has no critic.
+        """
+        learner = getattr(self.learner_group, "_learner", None)
+        if learner is None:
+            raise RuntimeError("learner_module needs a local learner (num_learners=0)")
+        return learner.module[policy_id].unwrapped()
+
+    def save_to_path(self, path: Any = None, **kwargs: Any) -> str:
+        """RLlib checkpoint + ``mappo_policies.json`` so ``load_policy`` works without Ray."""
+        from diverse_marl.algorithms.mappo.export import write_sidecar
+
+        path = super().save_to_path(path, **kwargs)
+        info = getattr(self.config, "mappo_export", None) or _export_info_from_algo(self)
+        write_sidecar(path, info)
+        return path
 
     @classmethod
     def get_default_config(cls) -> MAPPOConfig:

@@ -31,6 +31,16 @@ from diverse_marl.algorithms.mappo.module import MAPPOTorchRLModule
 ADVANTAGE_STD_EPS = 1e-5  # MAPPO's epsilon in advantage standardization
 
 
+class EpisodesToNumpy(ConnectorV2):
+    """Convert incoming episodes to numpy once (first learner piece; see MAPPOConfig)."""
+
+    def __call__(self, *, rl_module: Any, episodes: list[Any], batch: dict[str, Any], **kwargs: Any) -> Any:
+        for episode in episodes:
+            if not episode.is_numpy:
+                episode.to_numpy()
+        return batch
+
+
 class MAPPOGeneralAdvantageEstimation(ConnectorV2):
     """GAE + value-normalizer update for every ``MAPPOTorchRLModule`` in the batch."""
 

@@ -17,7 +17,7 @@ from ray.rllib.core.learner.learner import ENTROPY_KEY, POLICY_LOSS_KEY, VF_LOSS
 from ray.rllib.evaluation.postprocessing import Postprocessing
 from ray.rllib.utils.torch_utils import explained_variance
 
-from diverse_marl.algorithms.mappo.connectors import MAPPOGeneralAdvantageEstimation
+from diverse_marl.algorithms.mappo.connectors import EpisodesToNumpy, MAPPOGeneralAdvantageEstimation
 
 
 def huber(err: torch.Tensor, delta: float) -> torch.Tensor:
@@ -40,6 +40,7 @@ class MAPPOTorchLearner(PPOTorchLearner):
                     normalize_advantages=self.config.normalize_advantages,
                 )
             )
+            self._learner_connector.prepend(EpisodesToNumpy())
 
     def configure_optimizers_for_module(self, module_id: str, config: Any = None) -> None:
         """Two Adam optimizers as in MAPPO: actor (``lr``) and critic (``critic_lr``), eps=``adam_eps``.
@@ -142,8 +143,8 @@ class MAPPOTorchLearner(PPOTorchLearner):
                 "approx_kl": approx_kl,
                 "clip_fraction": clip_frac,
                 "vf_explained_var": ev,
-                "value_norm_mean": vn_mean.float(),
-                "value_norm_std": vn_std.float(),
+                "value_norm_mean": vn_mean.float().squeeze(),
+                "value_norm_std": vn_std.float().squeeze(),
             },
             key=module_id,
             window=1,
