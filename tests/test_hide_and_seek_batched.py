@@ -111,3 +111,9 @@ def test_fort_batch_matches_bfs_on_random_scenes() -> None:
                                 scenes[0].obj_kind, locks, np.stack([s.agent_pos for s in scenes]), 2)
     assert got.tolist() == expected
     assert 0 < sum(expected) < 200  # both outcomes occur
+
+
+def test_native_batched_factory() -> None:
+    """The fast MAPPO sampler finds the numpy batched env through ``HideAndSeekEnv.batched``."""
+    benv = HideAndSeekEnv.batched(num_envs=3, scenario="random_rooms", horizon=7, render_mode="ansi")
+    assert isinstance(benv, HideAndSeekBatchedEnv) and benv.num_envs == 3 and benv.cfg.horizon == 7

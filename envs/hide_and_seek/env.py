@@ -71,6 +71,14 @@ class HideAndSeekEnv(ParallelEnv):
         self._rng = np.random.default_rng()
         self.t = 0
 
+    @classmethod
+    def batched(cls, num_envs: int, **kwargs: Any):
+        """The numpy batched version with the same options (used by the fast MAPPO sampler)."""
+        from diverse_marl.envs.hide_and_seek.batched import HideAndSeekBatchedEnv
+
+        kwargs.pop("render_mode", None)
+        return HideAndSeekBatchedEnv(num_envs=num_envs, **kwargs)
+
     # ---- spaces ------------------------------------------------------------------------
     def observation_space(self, agent: str) -> spaces.Box:
         return self._obs_space
