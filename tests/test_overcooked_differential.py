@@ -24,7 +24,7 @@ from diverse_marl.envs.overcooked.core import NUM_ACTIONS, BatchState, Overcooke
 from diverse_marl.envs.overcooked.events import EVENT_INDEX, REFERENCE_EVENTS
 from diverse_marl.envs.overcooked.layouts import get_layout, list_layouts
 from diverse_marl.envs.overcooked.scripted import ScriptedCook
-from diverse_marl.envs.overcooked.state_dict import state_to_dict
+from diverse_marl.envs.overcooked.state_dict import state_from_dict, state_to_dict
 
 HORIZON = 400
 PARALLEL = 4                 # lockstep trajectories per run (our side is stepped as one batch)
@@ -148,6 +148,75 @@ def test_scripted_play_matches_reference(name, old_dynamics):
     assert stats["cooking_starts"] >= 3, stats
     assert stats["soup_pickups"] >= 3, stats
     assert stats["deliveries"] >= 3, stats
+
+
+FUZZ_STATES = 600  # random (rare) situations per layout and dynamics
+
+
+def random_state(layout, rng, cook_time: int = 20) -> dict:
+    """A random valid state: cooks anywhere with any item, pots in every phase (tomatoes too), counters
+    loaded with onions/tomatoes/dishes/soups - situations scripted play rarely reaches."""
+    floor = [tuple(c) for c in np.argwhere(layout.terrain == 0)[:, ::-1].tolist()]
+    dirs = [(0, -1), (0, 1), (1, 0), (-1, 0)]
+
+    def soup(pos, phase):
+        n = int(rng.integers(1, 4))
+        names = [str(x) for x in rng.choice(["onion", "tomato"], size=n, p=[0.75, 0.25])]
+        tick = {"idle": -1, "cooking": int(rng.integers(0, cook_time)), "ready": cook_time}[phase]
+        return {"name": "soup", "position": pos, "_ingredients": [{"name": x, "position": pos} for x in names],
+                "cooking_tick": tick}
+
+    def item(pos):
+        kind = str(rng.choice(["onion", "tomato", "dish", "soup"], p=[0.35, 0.15, 0.3, 0.2]))
+        return soup(pos, "ready") if kind == "soup" else {"name": kind, "position": pos}
+
+    cells = rng.choice(len(floor), size=2, replace=False)
+    players = []
+    for k in cells:
+        pos = floor[int(k)]
+        held = item(pos) if rng.random() < 0.6 else None
+        players.append({"position": pos, "orientation": dirs[int(rng.integers(4))], "held_object": held})
+    objects = []
+    for pos in map(tuple, layout.pot_positions.tolist()):
+        phase = str(rng.choice(["empty", "idle", "cooking", "ready"]))
+        if phase != "empty":
+            objects.append(soup(pos, phase))
+    for pos in map(tuple, layout.counter_positions.tolist()):
+        if rng.random() < 0.3:
+            objects.append(item(pos))
+    return {"players": players, "objects": objects, "bonus_orders": [],
+            "all_orders": [{"ingredients": ("onion", "onion", "onion")}], "timestep": int(rng.integers(0, HORIZON))}
+
+
+@pytest.mark.parametrize("name,old_dynamics", CASES, ids=CASE_IDS)
+def test_random_situations_match_reference(name, old_dynamics):
+    """One step from many random states (both our code paths at once) equals the reference's step."""
+    layout = get_layout(name)
+    mdp = _reference_mdp(name, old_dynamics)
+    dynamics = OvercookedDynamics(layout, old_dynamics)
+    rng = np.random.default_rng(3000 + CASES.index((name, old_dynamics)))
+    states = [random_state(layout, rng) for _ in range(FUZZ_STATES)]
+    actions = rng.choice(NUM_ACTIONS, size=(FUZZ_STATES, 2), p=[0.1, 0.1, 0.1, 0.1, 0.1, 0.5])
+    ours = BatchState.initial(layout, FUZZ_STATES)
+    for i, d in enumerate(states):
+        state_from_dict(layout, d, ours, i)
+    scalar = ours.copy()
+    sparse, shaped, events = dynamics.step(ours, actions)
+    scalar_out = dynamics.step_scalar(scalar, actions)
+    for field_name, arr in vars(ours).items():
+        np.testing.assert_array_equal(getattr(scalar, field_name), arr, err_msg=field_name)
+    for got, want in zip(scalar_out, (sparse, shaped, events)):
+        np.testing.assert_array_equal(got, want)
+    ref_events = (events @ OURS_TO_REFERENCE).tolist()
+    for i, d in enumerate(states):
+        nxt, info = mdp.get_state_transition(OvercookedState.from_dict(d),
+                                             [Action.INDEX_TO_ACTION[int(a)] for a in actions[i]])
+        context = f"{name} old_dynamics={old_dynamics} state={d} actions={actions[i].tolist()}"
+        assert _canonical(state_to_dict(layout, ours, i)) == _canonical(nxt.to_dict()), context
+        assert sparse[i].tolist() == info["sparse_reward_by_agent"], context
+        assert shaped[i].tolist() == info["shaped_reward_by_agent"], context
+        assert ref_events[i] == _reference_events(info), context
+    assert (sparse > 0).any() and (shaped > 0).any()  # deliveries and shaping happened in the sample
 
 
 @pytest.mark.parametrize("name", list_layouts())

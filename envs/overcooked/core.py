@@ -450,7 +450,7 @@ class OvercookedDynamics:
         sparse = np.zeros((n_envs, NUM_PLAYERS))
         shaped = np.zeros((n_envs, NUM_PLAYERS))
         events = np.zeros((n_envs, NUM_PLAYERS, _ev.NUM_EVENTS), dtype=np.int32)
-        acts = np.asarray(actions).tolist()
+        acts = actions.tolist() if isinstance(actions, np.ndarray) else actions
         for i in range(n_envs):
             self._step_one(s, i, acts[i], sparse[i], shaped[i], events[i])
         return sparse, shaped, events
@@ -582,6 +582,8 @@ class OvercookedDynamics:
 
         # environment effects
         s.timestep[i] += 1
+        if not (obj == SOUP).any():
+            return
         for c in np.flatnonzero(obj == SOUP).tolist():
             tick = int(s_tick[c])
             on, to = int(s_on[c]), int(s_to[c])

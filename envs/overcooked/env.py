@@ -87,6 +87,20 @@ def _check_actions(actions: np.ndarray, agent: str) -> None:
                           "(0 north, 1 south, 2 east, 3 west, 4 stay, 5 interact)")
 
 
+def _single_action(actions: dict, agent: str) -> int:
+    """One agent's action as an int, validated (fast path for plain ints)."""
+    try:
+        value = actions[agent]
+    except KeyError:
+        raise ConfigError(f"missing action for {agent}; give one action per agent in {', '.join(AGENTS)}") from None
+    if type(value) is int or isinstance(value, np.integer):
+        if 0 <= value < NUM_ACTIONS:
+            return int(value)
+        raise ConfigError(f"illegal action {int(value)!r} for {agent}; allowed: integers 0..{NUM_ACTIONS - 1} "
+                          "(0 north, 1 south, 2 east, 3 west, 4 stay, 5 interact)")
+    return int(_as_action_array(value, agent, 1)[0])
+
+
 def _as_action_array(value: Any, agent: str, n: int) -> np.ndarray:
     arr = np.asarray(value)
     if arr.dtype.kind not in "iu":
@@ -186,25 +200,23 @@ class OvercookedEnv(ParallelEnv):
     def step(self, actions: dict[str, int]):
         if not self.agents:
             raise ConfigError("step() called on a finished episode; call reset() first")
-        joint = np.empty((1, NUM_PLAYERS), dtype=np.int64)
-        for p, agent in enumerate(AGENTS):
-            if agent not in actions:
-                raise ConfigError(f"missing action for {agent}; give one action per agent in {', '.join(AGENTS)}")
-            joint[0, p] = _as_action_array(actions[agent], agent, 1)[0]
-        unknown = set(actions) - set(AGENTS)
-        if unknown:
-            raise ConfigError(f"actions for unknown agent(s) {sorted(unknown)}; agents: {', '.join(AGENTS)}")
-        sparse, shaped, events = self.dynamics.step(self._s, joint)
+        joint = [_single_action(actions, agent) for agent in AGENTS]
+        if len(actions) != NUM_PLAYERS:
+            unknown = sorted(set(actions) - set(AGENTS))
+            raise ConfigError(f"actions for unknown agent(s) {unknown}; agents: {', '.join(AGENTS)}")
+        sparse, shaped, events = self.dynamics.step_scalar(self._s, [joint])
         factor = self.schedule.value()
         self.schedule.advance(1)
-        self._episode_events += events[0]
-        team_sparse = float(sparse[0].sum())
-        done = bool(self._s.timestep[0] >= self.horizon)
+        ev = events[0]
+        self._episode_events += ev
+        sp, sh = sparse[0].tolist(), shaped[0].tolist()
+        team_sparse = sp[0] + sp[1]
+        done = int(self._s.timestep[0]) >= self.horizon
         rewards, infos = {}, {}
         for p, agent in enumerate(AGENTS):
-            rewards[agent] = team_sparse + factor * float(shaped[0, p])
-            infos[agent] = {"sparse_reward": team_sparse, "shaped_reward": float(shaped[0, p]),
-                            "shaping_factor": factor, "events": events[0, p].copy()}
+            rewards[agent] = team_sparse + factor * sh[p]
+            infos[agent] = {"sparse_reward": team_sparse, "shaped_reward": sh[p], "shaping_factor": factor,
+                            "events": ev[p]}
             if done:
                 infos[agent]["episode_events"] = self._episode_events[p].copy()
         terminations = {a: False for a in AGENTS}
@@ -212,8 +224,6 @@ class OvercookedEnv(ParallelEnv):
         obs = self._observations()
         if done:
             self.agents = []
-        if self.render_mode == "ansi":
-            pass  # rendering happens on render()
         return obs, rewards, terminations, truncations, infos
 
     def _observations(self) -> dict[str, np.ndarray]:
