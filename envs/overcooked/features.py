@@ -211,11 +211,12 @@ class Featurizer:
         """(N, num_pots_in_layout + 1) row of ``_pot_table`` for every pot; last column = "no pot"."""
         n, pots = state.num_envs, self._pot_cells
         size, ticks = MAX_INGREDIENTS + 1, self._max_tick + 2
-        codes = np.full((n, len(pots) + 1), self._no_pot_code, dtype=np.int64)
-        soup = state.obj.reshape(n, -1)[:, pots] == SOUP
-        tick = np.clip(state.soup_tick.reshape(n, -1)[:, pots], -1, self._max_tick) + 1
-        key = (state.soup_onions.reshape(n, -1)[:, pots] * size + state.soup_tomatoes.reshape(n, -1)[:, pots])
-        codes[:, :-1] = (key * ticks + tick + 1) * soup
+        codes = np.empty((n, len(pots) + 1), dtype=np.int64)
+        codes[:, -1] = self._no_pot_code
+        at_pots = lambda a: a.reshape(n, -1).take(pots, axis=1)  # noqa: E731
+        tick = np.maximum(np.minimum(at_pots(state.soup_tick), self._max_tick), -1)
+        key = at_pots(state.soup_onions) * (size * ticks) + at_pots(state.soup_tomatoes) * ticks + tick + 2
+        np.multiply(key, at_pots(state.obj) == SOUP, out=codes[:, :-1])
         return codes
 
     def _player_blocks(self, state: BatchState) -> np.ndarray:
@@ -311,14 +312,9 @@ class Featurizer:
         if state.num_envs == 1 and not self._use_counters:
             return self._featurize_one(state)
         blocks = self._player_blocks(state)                                     # (N, 2, block)
-        n, b = state.num_envs, self.block
-        out = np.empty((n, 2, self.feature_dim), dtype=np.float32)
-        out[:, :, :b] = blocks
-        out[:, :, b:2 * b] = blocks[:, ::-1]
         pos = state.pos
-        out[:, :, 2 * b:2 * b + 2] = pos[:, ::-1] - pos
-        out[:, :, 2 * b + 2:] = pos
-        return out
+        return np.concatenate([blocks, blocks[:, ::-1], pos[:, ::-1] - pos, pos], axis=-1, dtype=np.float32,
+                              casting="unsafe")
 
     # ---------------------------------------------------------------------------------------------
     # lossless encoding
