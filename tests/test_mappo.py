@@ -25,6 +25,10 @@ TINY = {"train_batch_size": 400, "num_epochs": 4}
 
 @pytest.fixture(scope="module", autouse=True)
 def ray_session():
+    """Local Ray for this module; reuses (and leaves running) a Ray another fixture started."""
+    if ray.is_initialized():
+        yield
+        return
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     yield
     ray.shutdown()

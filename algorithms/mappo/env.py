@@ -8,7 +8,8 @@ Every agent's observation becomes a dict (see ``MAPPOObservationAdapter``)::
 
 Where the global state comes from, in order of preference:
   1. ``env.state_space(agent)`` is a method -> ``env.state()`` returns ``{agent: array}``
-     (Overcooked, hide-and-seek, CreditAssignmentEnv);
+     (hide-and-seek, CreditAssignmentEnv) or one row per agent in ``possible_agents``
+     order (Overcooked's ``(2, size)``);
   2. ``env.state_space`` is a Space -> ``env.state()`` returns one array; the agent's one-hot
      id is appended (PettingZoo's classic global state);
   3. otherwise the concatenation of all agents' flattened observations (zeros for agents
@@ -109,6 +110,12 @@ class MAPPOObservationAdapter:
         """Agent-specific global state for every agent in ``actor_obs``."""
         if self.state_source == "env_agent":
             st = env.state()
+            if not isinstance(st, dict):  # some envs stack the per-agent states in agent order
+                st = np.asarray(st)
+                if st.shape[0] != len(self.agents):
+                    raise ValueError(f"env.state() returned shape {st.shape}; expected a dict agent -> state "
+                                     f"or one row per agent ({len(self.agents)} rows)")
+                st = {a: st[i] for i, a in enumerate(self.agents)}
             return {a: np.asarray(st[a], dtype=np.float32).reshape(*self._lead(a, actor_obs[a]), -1) for a in actor_obs}
         if self.state_source == "env_global":
             g = np.asarray(env.state(), dtype=np.float32)
