@@ -2,6 +2,8 @@
 batched env protocol and rendering. (Equality with overcooked_ai is in test_overcooked_differential.py.)"""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from pettingzoo.test import parallel_api_test, parallel_seed_test
@@ -108,6 +110,12 @@ def test_user_layout_from_text_grid():
     assert layout.recipe_value[2, 0] == 20 and layout.recipe_value[3, 0] == 0
 
 
+def test_old_dynamics_need_three_ingredient_orders():
+    layout = layout_from_grid("XXPXX\nO  2O\nX1  X\nXDXSX", orders=[("onion", "onion")])
+    with pytest.raises(ConfigError, match="old_dynamics=True needs orders of exactly 3 ingredients"):
+        OvercookedEnv(layout=layout, old_dynamics=True)
+
+
 def test_illegal_action_names_agent_and_range():
     env = OvercookedEnv()
     env.reset()
@@ -141,7 +149,7 @@ def test_set_state_get_state_round_trip():
     other = OvercookedEnv(layout="asymmetric_advantages", obs="lossless")
     other.reset()
     for snap, states in snapshots[::7]:
-        other.set_state(snap)
+        other.set_state(json.loads(json.dumps(snap)))  # JSON turns tuples into lists: still accepted
         assert other.get_state() == snap
         for a in AGENTS:
             np.testing.assert_array_equal(other.state(a), states[a])

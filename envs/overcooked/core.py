@@ -169,6 +169,9 @@ class OvercookedDynamics:
     def __init__(self, layout: Layout, old_dynamics: bool = False, reward_shaping: dict | None = None):
         self.layout = layout
         self.old_dynamics = bool(old_dynamics)
+        if self.old_dynamics and any(len(order) != 3 for order in layout.orders):
+            raise ConfigError(f"old_dynamics=True needs orders of exactly 3 ingredients (pots start by themselves "
+                              f"when full), got orders {list(layout.orders)}")
         self.shaping = check_reward_shaping(reward_shaping)
         h, w = layout.height, layout.width
         self.h, self.w = h, w
