@@ -179,6 +179,12 @@ def test_errors() -> None:
     env.reset(seed=0)
     with pytest.raises(ConfigError, match=r"seeker_1.*0\.\.7"):
         env.step({a: (9 if a == "seeker_1" else 0) for a in env.agents})
+    for bad in (1.5, "2", None):
+        with pytest.raises(ConfigError, match="hider_0"):
+            env.step({a: (bad if a == "hider_0" else 0) for a in env.agents})
+    env.step({a: np.int64(3) for a in env.agents})  # numpy integers are fine
+    with pytest.raises(ConfigError, match="reset"):
+        HideAndSeekEnv().step({})
     benv = HideAndSeekBatchedEnv(num_envs=2)
     benv.reset(seed=0)
     with pytest.raises(ConfigError, match="hider_0"):

@@ -58,6 +58,9 @@ def _run(kw: dict, n_envs: int, steps: int, seed: int) -> dict[str, float]:
                     assert np.array_equal(b_info["final_obs"][a][i], obs[a])
                     assert b_info["episode"][f"return/{a}"][i] == stats[
                         "return_hiders" if a.startswith("hider") else "return_seekers"]
+                last_state = env.state()
+                for a in names:
+                    assert np.array_equal(b_info["final_state"][a][i], last_state[a])
                 obs, _ = env.reset()  # continue the same generator, like the batched auto-reset
             s_obs[i] = obs
     return totals

@@ -32,14 +32,19 @@ from diverse_marl.errors import ConfigError
 WALL_BIT, BOX_BIT, RAMP_BIT, LOCK_H_BIT, LOCK_S_BIT, HIDER_BIT, SEEKER_BIT, VISIBLE_BIT = (1 << k for k in range(8))
 
 
-def _channel_table(team: int) -> np.ndarray:
-    """(256, 8) float32: the observation channels of a cell code as seen by ``team``."""
+def _channel_code_table(team: int) -> np.ndarray:
+    """(256,) uint8: cell code -> code whose bit k is observation channel k as seen by ``team``."""
     own_lock, other_lock = (LOCK_H_BIT, LOCK_S_BIT) if team == HIDERS else (LOCK_S_BIT, LOCK_H_BIT)
     mate, opp = (HIDER_BIT, SEEKER_BIT) if team == HIDERS else (SEEKER_BIT, HIDER_BIT)
     bits = (VISIBLE_BIT, WALL_BIT, BOX_BIT, RAMP_BIT, own_lock, other_lock, mate, opp)
     assert len(bits) == len(OBS_CHANNELS)
-    codes = np.arange(256)[:, None]
-    return ((codes & np.array(bits)[None, :]) != 0).astype(np.float32)
+    codes = np.arange(256)
+    out = np.zeros(256, dtype=np.int64)
+    for k, bit in enumerate(bits):
+        out |= ((codes & bit) != 0).astype(np.int64) << k
+    return out.astype(np.uint8)
+
+
 OPPOSITE = np.array([1, 0, 3, 2])  # N<->S, E<->W
 
 
@@ -111,27 +116,33 @@ class HideAndSeekBatchedEnv:
 
     # ---- precomputation ------------------------------------------------------------------
     def _build_vision_tables(self) -> None:
+        """Window offsets, and per facing the in-cone window cells with their ray cell lists."""
         cfg = self.cfg
-        R, Wn = cfg.view_radius, cfg.window
+        R = cfg.view_radius
         self.pad = P = R
         self.prow, self.pcol = self.rows + 2 * P, self.cols + 2 * P
         self.pcells = self.prow * self.pcol
         offs = [(dr, dc) for dr in range(-R, R + 1) for dc in range(-R, R + 1)]
-        self.win_off = np.array([dr * self.pcol + dc for dr, dc in offs])
-        rays = [[br * self.pcol + bc for br, bc in between(dr, dc)] for dr, dc in offs]
-        longest = max(1, max(len(r) for r in rays))
-        # pad rays with offset 0 (the agent's own cell, which never blocks sight)
-        self.ray_off = np.array([r + [0] * (longest - len(r)) for r in rays])
-        self.cone = np.array([[in_view(dr, dc, f, R, cfg.cone_cos) for dr, dc in offs] for f in range(4)])
         self.center_k = (len(offs) - 1) // 2
-        inside = np.zeros((self.prow, self.pcol), dtype=bool)
-        inside[P:P + self.rows, P:P + self.cols] = True
-        self.inside_pad = inside.ravel()
+        win_off = np.array([dr * self.pcol + dc for dr, dc in offs])
+        cone_cells = [[k for k, (dr, dc) in enumerate(offs) if in_view(dr, dc, f, R, cfg.cone_cos)] for f in range(4)]
+        n_cone = max(len(c) for c in cone_cells)
+        # pad every facing's list to the same length with the centre cell (seen, empty ray)
+        self.cone_k = np.array([c + [self.center_k] * (n_cone - len(c)) for c in cone_cells])   # (4, Kc)
+        self.cone_off = win_off[self.cone_k]                                                     # (4, Kc)
+        rays = [[br * self.pcol + bc for br, bc in between(*offs[k])] for k in range(len(offs))]
+        longest = max(1, max(len(r) for r in rays))
+        # ray length padded to 4 or a multiple of 8 so that "any cell blocks" is one integer test
+        self.ray_len = 4 if longest <= 4 else 8 * -(-longest // 8)
+        self.ray_word = np.uint32 if self.ray_len == 4 else np.uint64
+        # pad rays with offset 0 (the agent's own cell, which never blocks sight)
+        ray_off = np.array([r + [0] * (self.ray_len - len(r)) for r in rays])                   # (K, L)
+        self.cone_rays = ray_off[self.cone_k]                                                    # (4, Kc, L)
         self.pad_base = self.env_ids * self.pcells
         rr, cc = np.divmod(np.arange(self.cells), self.cols)
         self.cell_to_pad = (rr + P) * self.pcol + (cc + P)
         self.code_pad = np.zeros(self.num_envs * self.pcells, dtype=np.uint8)
-        self.channel_lut = np.stack([_channel_table(HIDERS), _channel_table(SEEKERS)])
+        self.channel_code = np.stack([_channel_code_table(HIDERS), _channel_code_table(SEEKERS)])
 
     # ---- reset ---------------------------------------------------------------------------
     def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict[str, np.ndarray], dict]:
@@ -396,29 +407,32 @@ class HideAndSeekBatchedEnv:
         return code
 
     def _observe(self, return_visible: bool = False):
-        """Observations of all agents; arrays are laid out (agent, env, ...) so each agent's block is contiguous."""
-        cfg = self.cfg
+        """Observations of all agents; arrays are laid out (agent, env, ...) so each agent's block is contiguous.
+
+        Only in-cone cells are ray-traced. Each seen cell's code is remapped so that bit k is
+        observation channel k for the viewer's team, then unpacked into 8 floats per cell.
+        """
+        cfg, A, N = self.cfg, self.n_agents, self.num_envs
         code = self._fill_codes()
-        blocks = (code & (WALL_BIT | BOX_BIT)) != 0
-        center = (self.pad_base[:, None] + self.cell_to_pad[self.pos]).T           # (A, N)
-        cells = center[:, :, None] + self.win_off                                   # (A, N, K)
-        ray_blocked = blocks[center[:, :, None] + self.ray_off[:, 0]]                 # (A, N, K)
-        for j in range(1, self.ray_off.shape[1]):
-            ray_blocked |= blocks[center[:, :, None] + self.ray_off[:, j]]
-        # (cells outside the map are never visible: every map is ringed by walls, which block the ray)
-        visible = ~ray_blocked & self.cone[self.facing.T]
-        # one table lookup turns (visible bit | cell code) into the 8 channels, per team
-        c = (code[cells] | VISIBLE_BIT) * visible.astype(np.uint8)
-        A, N, K = cells.shape
+        blocks = ((code & (WALL_BIT | BOX_BIT)) != 0).view(np.uint8)
+        facing = self.facing.T                                                      # (A, N)
+        center = (self.pad_base[:, None] + self.cell_to_pad[self.pos]).T            # (A, N)
+        rays = blocks[center[:, :, None, None] + self.cone_rays[facing]]            # (A, N, Kc, L)
+        blocked = rays.view(self.ray_word).reshape(rays.shape[:3] + (-1,)).any(-1)  # (A, N, Kc)
+        seen_code = code[center[:, :, None] + self.cone_off[facing]] | VISIBLE_BIT
+        seen_code[blocked] = 0
+        K = cfg.window ** 2
+        full = np.zeros((A, N, K), dtype=np.uint8)
+        for a in range(A):
+            np.put_along_axis(full[a], self.cone_k[facing[a]], self.channel_code[self.team[a]][seen_code[a]], axis=1)
         n_ch = len(OBS_CHANNELS)
         out = np.empty((A, N, cfg.obs_size), dtype=np.float32)
         win = out[:, :, :n_ch * K].reshape(A, N, K, n_ch)
-        for a in range(A):
-            np.take(self.channel_lut[self.team[a]], c[a], axis=0, out=win[a])
+        win[:] = np.unpackbits(full[..., None], axis=-1, bitorder="little")
         win[:, :, self.center_k, OBS_CHANNELS.index("teammate")] = 0.0  # the agent itself is not a teammate
         out[:, :, n_ch * K:] = self._own_features().transpose(1, 0, 2)
         obs = {name: out[a] for a, name in enumerate(self.possible_agents)}
-        return (obs, visible) if return_visible else obs
+        return (obs, (full & 1) != 0) if return_visible else obs
 
     def _agent_features(self) -> np.ndarray:
         """(N, A, 7): row, col (scaled to [0, 1]), facing one-hot, holding."""
@@ -455,23 +469,25 @@ class HideAndSeekBatchedEnv:
     # ---- global state ------------------------------------------------------------------------
     def state(self) -> dict[str, np.ndarray]:
         """Agent-specific global state, (N, state_size) per agent; same layout as ``HideAndSeekEnv``."""
-        cfg, N, A = self.cfg, self.num_envs, self.n_agents
+        cfg, N, A, C = self.cfg, self.num_envs, self.n_agents, self.cells
         code = self._fill_codes().reshape(N, self.pcells)[:, self.cell_to_pad]  # (N, cells)
-        grid = np.empty((N, len(STATE_CHANNELS) - 1, self.cells), dtype=np.float32)
-        for k, bit in enumerate((WALL_BIT, BOX_BIT, RAMP_BIT, LOCK_H_BIT, LOCK_S_BIT, HIDER_BIT, SEEKER_BIT)):
-            grid[:, k] = (code & bit) != 0
+        n_map = len(STATE_CHANNELS) - 1  # the last grid channel ("self") is per agent
+        common = np.zeros((N, cfg.state_size(self.rows, C // self.rows)), dtype=np.float32)
+        grid = common[:, :n_map * C].reshape(N, n_map, C)
+        grid[:] = np.unpackbits(code[:, None, :], axis=1, count=n_map, bitorder="little")
+        tail = len(STATE_CHANNELS) * C
         feats = self._agent_features().reshape(N, -1)
-        common_tail = np.concatenate([feats, (self.t < cfg.prep_steps)[:, None].astype(np.float32),
-                                      (self.t / cfg.horizon)[:, None].astype(np.float32)], axis=1)
+        common[:, tail:tail + feats.shape[1]] = feats
+        tail += feats.shape[1]
+        common[:, tail] = self.t < cfg.prep_steps
+        common[:, tail + 1] = self.t / cfg.horizon
+        tail += 2
         out = {}
-        n_grid = len(STATE_CHANNELS) * self.cells
         for a, name in enumerate(self.possible_agents):
-            s = np.zeros((N, cfg.state_size(self.rows, self.cols)), dtype=np.float32)
-            s[:, :grid.shape[1] * self.cells] = grid.reshape(N, -1)
-            s[self.env_ids, (len(STATE_CHANNELS) - 1) * self.cells + self.pos[:, a]] = 1.0
-            s[:, n_grid:n_grid + common_tail.shape[1]] = common_tail
-            s[:, n_grid + common_tail.shape[1] + a] = 1.0
-            s[:, n_grid + common_tail.shape[1] + A + int(self.team[a])] = 1.0
+            s = common.copy()
+            s[self.env_ids, n_map * C + self.pos[:, a]] = 1.0
+            s[:, tail + a] = 1.0
+            s[:, tail + A + int(self.team[a])] = 1.0
             out[name] = s
         return out
 

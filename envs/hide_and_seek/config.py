@@ -59,7 +59,7 @@ RUNNING_KEYS = (
 
 
 def _check_int(name: str, value: object, lo: int, hi: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int,)) and not hasattr(value, "__index__"):
+    if isinstance(value, bool) or not hasattr(value, "__index__"):  # int or numpy integer
         raise ConfigError(f"{name} must be an integer, got {value!r}")
     value = int(value)  # type: ignore[arg-type]
     if value < lo or (hi is not None and value > hi):
@@ -146,9 +146,10 @@ def check_action(agent: str, action: object) -> int:
     """Return the action as int or raise a ConfigError naming the agent and the allowed range."""
     try:
         a = int(action)  # type: ignore[arg-type]
+        valid = not isinstance(action, (str, bytes, bool)) and float(action) == a  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        a = -1
-    if a < 0 or a >= N_ACTIONS or (isinstance(action, float) and a != action):
+        valid = False
+    if not valid or not 0 <= a < N_ACTIONS:
         raise ConfigError(f"illegal action {action!r} for agent {agent!r}; allowed: integers 0..{N_ACTIONS - 1} "
                           f"({', '.join(f'{i}={n}' for i, n in enumerate(ACTION_NAMES))})")
     return a

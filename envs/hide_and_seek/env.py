@@ -35,6 +35,7 @@ from diverse_marl.envs.hide_and_seek.config import (
 from diverse_marl.envs.hide_and_seek.fort import hiders_enclosed
 from diverse_marl.envs.hide_and_seek.geometry import between, in_view
 from diverse_marl.envs.hide_and_seek.maps import EpisodeInit, MapSpec
+from diverse_marl.errors import ConfigError
 
 Cell = tuple[int, int]
 
@@ -58,7 +59,6 @@ class HideAndSeekEnv(ParallelEnv):
         self.cfg = HideAndSeekConfig(scenario, n_hiders, n_seekers, size, n_boxes, n_ramps, horizon,
                                      prep_fraction, view_radius, view_cone, allow_grab, max_rooms)
         if render_mode not in (None, *self.metadata["render_modes"]):
-            from diverse_marl.errors import ConfigError
             raise ConfigError(f"unknown render_mode {render_mode!r}; allowed: None, ansi, rgb_array")
         self.render_mode = render_mode
         self.map_spec = MapSpec(self.cfg)
@@ -116,6 +116,8 @@ class HideAndSeekEnv(ParallelEnv):
 
     def step(self, actions: dict[str, Any]):
         cfg = self.cfg
+        if not self.agents:
+            raise ConfigError("step() called on a finished (or never reset) episode; call reset() first")
         acts = [check_action(a, actions.get(a, 0)) for a in self.possible_agents]
         prep = self.t < cfg.prep_steps
         for i, a in enumerate(acts):
