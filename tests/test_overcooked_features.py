@@ -71,6 +71,25 @@ def test_batch_matches_reference(layout_name: str, dynamics: str) -> None:
 
 
 @pytest.mark.parametrize("layout_name,dynamics", CASES)
+def test_step_then_encode_matches_reference(layout_name: str, dynamics: str) -> None:
+    """End to end: all stored states stepped at once by our dynamics, then encoded, equal the reference's
+    next states, rewards and encodings."""
+    meta, ref = load_case(layout_name, dynamics)
+    layout = get_layout(layout_name)
+    batch = to_batch(layout, meta["states"])
+    sparse, shaped, _ = OvercookedDynamics(layout, old_dynamics=dynamics == "old").step(
+        batch, ref["actions"].astype(np.int64))
+    assert np.array_equal(sparse, ref["sparse"]) and np.array_equal(shaped, ref["shaped"])
+    feat = Featurizer(layout, horizon=meta["horizon"])
+    ours = feat.featurize(batch)
+    assert np.allclose(ours, ref["next_featurized"], atol=FEATURE_TOL), \
+        describe_mismatch(ours, ref["next_featurized"], meta["next_states"])
+    assert np.array_equal(feat.lossless(batch), ref["next_lossless"])
+    moved = (ref["next_featurized"] != ref["featurized"]).any(axis=(1, 2))
+    assert moved.mean() > 0.5  # the actions do change most states
+
+
+@pytest.mark.parametrize("layout_name,dynamics", CASES)
 def test_counter_goal_planner_matches_reference(layout_name: str, dynamics: str) -> None:
     """With every counter a motion goal, counter objects / empty counters become 'closest' features."""
     meta, ref = load_case(layout_name, dynamics)

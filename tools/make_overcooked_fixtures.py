@@ -25,6 +25,10 @@ few hundred diverse states. It writes per (layout, dynamics):
   reference motion planner's ``min_cost_to_feature`` from every floor (position, orientation) state
   (index ``(y * W + x) * 4 + orientation``) to every single cell, -1 where there is none, for
   ``counter_goals=[]`` and for all counters as goals.
+* transitions: for every state one random joint action (``actions`` (n, 2) action indices, interacts
+  over-sampled), the reference's next state (``next_states`` in the JSON), its rewards (``sparse``,
+  ``shaped`` (n, 2)) and encodings (``next_featurized``, ``next_lossless``): an end-to-end check of
+  dynamics + encoders.
 * ``<layout>__<dyn>.npz``: ``featurized`` (n, 2, 96) float32 = ``env.featurize_state_mdp`` (the env's
   default MediumLevelActionManager, NO_COUNTERS_PARAMS), ``featurized_counters`` (n, 2, 96) = the same
   featurization with a motion planner whose counter goals are all counters, ``lossless``
@@ -231,6 +235,23 @@ def encode(layout: str, states: list[dict], mdp) -> dict[str, np.ndarray]:
             "lossless": lossless.astype(np.int8)}
 
 
+def transitions(mdp, states: list[dict], rng: random.Random) -> tuple[np.ndarray, list[dict], np.ndarray, np.ndarray]:
+    """One random joint action per state (interacts over-sampled) and the reference's next state and
+    rewards: (actions (n, 2) action indices, next state dicts, sparse (n, 2), shaped (n, 2))."""
+    actions, nexts, sparse, shaped = [], [], [], []
+    for d in states:
+        joint = [rng.randrange(len(Action.ALL_ACTIONS)) for _ in range(2)]
+        if rng.random() < 0.5:
+            joint[rng.randrange(2)] = Action.ACTION_TO_INDEX[Action.INTERACT]
+        nxt, info = mdp.get_state_transition(OvercookedState.from_dict(d),
+                                             tuple(Action.INDEX_TO_ACTION[a] for a in joint))
+        actions.append(joint)
+        nexts.append(canonical(nxt))
+        sparse.append(info["sparse_reward_by_agent"])
+        shaped.append(info["shaped_reward_by_agent"])
+    return np.array(actions, dtype=np.int8), nexts, np.array(sparse, np.float32), np.array(shaped, np.float32)
+
+
 def planner_costs(mdp, counter_goals: list) -> np.ndarray:
     """(H*W*4, H*W) ``MotionPlanner.min_cost_to_feature`` from every floor (pos, orientation) to every
     single cell (-1 = unreachable / not a motion goal / start not on floor)."""
@@ -274,9 +295,13 @@ def main(argv: list[str] | None = None) -> None:
             mdp = make_mdp(layout, dynamics)
             states = collect(mdp, dynamics, args.states, rng)
             arrays = encode(layout, states, mdp)
+            actions, nexts, sparse, shaped = transitions(mdp, states, rng)
+            after = encode(layout, nexts, mdp)
+            arrays.update(actions=actions, sparse=sparse, shaped=shaped, next_featurized=after["featurized"],
+                          next_lossless=after["lossless"])
             stem = os.path.join(args.out, f"{layout}__{dynamics}")
             meta = {"layout": layout, "dynamics": dynamics, "horizon": HORIZON, "num_pots": 2,
-                    "reference": "overcooked-ai==1.1.0", "states": states}
+                    "reference": "overcooked-ai==1.1.0", "states": states, "next_states": nexts}
             with open(stem + ".json.gz.tmp", "wb") as raw:  # mtime=0: same states -> same bytes
                 with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as f:
                     f.write(json.dumps(meta, separators=(",", ":")).encode("utf-8"))
