@@ -17,7 +17,7 @@ from diverse_marl.envs.overcooked.core import BatchState, OvercookedDynamics
 from diverse_marl.envs.overcooked.features import Featurizer
 from diverse_marl.envs.overcooked.layouts import get_layout
 from diverse_marl.envs.overcooked.planning import UNREACHABLE, distance_tables
-from diverse_marl.envs.overcooked.state_dict import state_from_dict
+from diverse_marl.envs.overcooked.state_dict import state_from_dict, state_to_dict
 from diverse_marl.errors import ConfigError
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "overcooked"
@@ -80,6 +80,10 @@ def test_step_then_encode_matches_reference(layout_name: str, dynamics: str) -> 
     sparse, shaped, _ = OvercookedDynamics(layout, old_dynamics=dynamics == "old").step(
         batch, ref["actions"].astype(np.int64))
     assert np.array_equal(sparse, ref["sparse"]) and np.array_equal(shaped, ref["shaped"])
+    for i, expected in enumerate(meta["next_states"]):
+        got = json.loads(json.dumps(state_to_dict(layout, batch, i)))  # tuples -> lists, as in the file
+        for key in ("players", "objects", "timestep"):
+            assert got[key] == expected[key], (i, key, got[key], expected[key])
     feat = Featurizer(layout, horizon=meta["horizon"])
     ours = feat.featurize(batch)
     assert np.allclose(ours, ref["next_featurized"], atol=FEATURE_TOL), \
