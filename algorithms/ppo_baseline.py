@@ -109,3 +109,52 @@ class SharedPPOConfig(PPOConfig):
 
 def _to_shared(agent_id: Any, episode: Any = None, **kwargs: Any) -> str:
     return SHARED_POLICY
+
+
+class _PPOTorchPolicy:
+    """Stock PPO module from a checkpoint as ``policy(obs_batch, deterministic) -> actions``."""
+
+    def __init__(self, module: Any, seed: int | None = None):
+        import numpy as np
+
+        self.module = module
+        self._rng = np.random.default_rng(seed)
+
+    def seed(self, seed: int | None) -> None:
+        import numpy as np
+
+        self._rng = np.random.default_rng(seed)
+
+    def reset(self) -> None:
+        pass
+
+    def __call__(self, obs: Any, deterministic: bool = False):
+        import numpy as np
+        import torch
+
+        with torch.no_grad():
+            out = self.module.forward_inference({"obs": torch.as_tensor(np.asarray(obs, dtype=np.float32))})
+        logits = out["action_dist_inputs"].double()
+        if deterministic:
+            return logits.argmax(-1).numpy()
+        probs = torch.softmax(logits, -1).numpy()
+        u = self._rng.random((probs.shape[0], 1))
+        return np.minimum((probs.cumsum(1) < u).sum(1), probs.shape[1] - 1)
+
+
+def load_ppo_policy(checkpoint: Any, agent_or_policy: str | None = None, seed: int | None = None) -> _PPOTorchPolicy:
+    """The shared policy of a ``ppo`` run's checkpoint (no Ray started)."""
+    from pathlib import Path
+
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    from diverse_marl.errors import CheckpointError
+
+    path = Path(checkpoint) / "learner_group" / "learner" / "rl_module" / SHARED_POLICY
+    if not path.is_dir():
+        raise CheckpointError(f"{checkpoint} holds no '{SHARED_POLICY}' policy (expected {path})")
+    try:
+        module = RLModule.from_checkpoint(str(path))
+    except Exception as exc:  # noqa: BLE001 - unreadable pickles / missing files
+        raise CheckpointError(f"checkpoint {checkpoint} is corrupt: cannot load policy ({exc})") from None
+    return _PPOTorchPolicy(module.eval() if hasattr(module, "eval") else module, seed)

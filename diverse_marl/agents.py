@@ -41,26 +41,21 @@ class RandomAgent:
 
 
 class PolicyAgent:
-    """Wraps a torch policy from :func:`diverse_marl.load_policy` (numpy batches in, actions out)."""
+    """Wraps a torch policy from :func:`diverse_marl.load_policy` (numpy batches in, actions out).
+
+    Give every seat its own policy object: recurrent policies keep per-seat hidden state.
+    """
 
     def __init__(self, policy: Any, deterministic: bool = False):
         self.policy = policy
         self.deterministic = deterministic
 
     def reset(self, seed: int | None = None) -> None:
-        if seed is not None:
-            import torch
-
-            torch.manual_seed(seed)
+        if hasattr(self.policy, "reset"):
+            self.policy.reset()
+        if seed is not None and hasattr(self.policy, "seed"):
+            self.policy.seed(seed)
 
     def act(self, obs: Any) -> int:
-        mask = None
-        if isinstance(obs, dict) and MASK_KEY in obs:
-            mask = np.asarray(obs[MASK_KEY], dtype=np.float32)[None]
-            rest = [v for k, v in obs.items() if k != MASK_KEY]
-            obs = rest[0] if len(rest) == 1 else np.concatenate([np.ravel(v) for v in rest])
-        batch = np.asarray(obs, dtype=np.float32)[None]
-        kwargs: dict[str, Any] = {"deterministic": self.deterministic}
-        if mask is not None:
-            kwargs["action_mask"] = mask
-        return int(np.asarray(self.policy(batch, **kwargs)).reshape(-1)[0])
+        batch = {k: np.asarray(v)[None] for k, v in obs.items()} if isinstance(obs, dict) else np.asarray(obs)[None]
+        return int(np.asarray(self.policy(batch, deterministic=self.deterministic)).reshape(-1)[0])

@@ -21,8 +21,11 @@ def episode_info_metrics(last_infos: dict[str, dict], step_infos: list[dict[str,
         if not isinstance(info, dict):
             continue
         for key in EPISODE_DICT_KEYS:
-            for name, value in (info.get(key) or {}).items():
-                if isinstance(value, (int, float, bool)):
+            stats = info.get(key)
+            if not isinstance(stats, dict):
+                continue
+            for name, value in stats.items():
+                if isinstance(value, (int, float, bool)) or getattr(value, "ndim", None) == 0:
                     out[f"episode/{agent}/{name}"] = float(value)
     if step_infos:
         sparse = None

@@ -41,9 +41,10 @@ def run_episode(env: Any, agents: Mapping[str, Agent], seed: int | None = None,
             sparse = (sparse or 0.0) + float(step_sparse)
         for a, info in infos.items():
             for key in EPISODE_DICT_KEYS:
-                for name, value in (info.get(key) or {}).items() if isinstance(info, dict) else ():
-                    if isinstance(value, (int, float, bool, np.number)):
-                        stats[f"{a}/{name}"] = float(value)
+                value = info.get(key) if isinstance(info, dict) else None
+                if isinstance(value, Mapping):
+                    stats.update({f"{a}/{k}": float(v) for k, v in value.items()
+                                  if isinstance(v, (int, float, bool, np.number))})
         if frames is not None:
             frames.append(env.render())
     out = {"returns": returns, "length": length, "stats": stats}
@@ -73,23 +74,13 @@ def summarize_episodes(episodes: list[dict[str, Any]]) -> dict[str, Any]:
 def policy_agents(run_dir: str | os.PathLike, cfg: ExperimentConfig, agent_ids: list[str],
                   deterministic: bool = False) -> dict[str, Agent]:
     """One PolicyAgent per agent, each loaded from the policy its agent was trained as."""
-    from diverse_marl.algorithms import load_policy
-
     checkpoint = resolve_checkpoint(run_dir)
-    mapping = cfg.training.get("policy_mapping", "shared") if cfg.algorithm == "mappo" else "shared"
     if cfg.algorithm == "mappo":
-        from diverse_marl.algorithms.mappo.config import policy_id_for
+        from diverse_marl.algorithms import load_policy
     else:
-        def policy_id_for(agent: str, mode: str) -> str:  # noqa: ARG001 - the PPO baseline has one policy
-            return "shared"
-    cache: dict[str, Any] = {}
-    agents: dict[str, Agent] = {}
-    for a in agent_ids:
-        pid = policy_id_for(a, mapping)
-        if pid not in cache:
-            cache[pid] = load_policy(checkpoint, pid)
-        agents[a] = PolicyAgent(cache[pid], deterministic=deterministic)
-    return agents
+        from diverse_marl.algorithms.ppo_baseline import load_ppo_policy as load_policy
+    # load_policy maps an agent name to its policy through the checkpoint's own mapping
+    return {a: PolicyAgent(load_policy(checkpoint, a), deterministic=deterministic) for a in agent_ids}
 
 
 def evaluate_run(
