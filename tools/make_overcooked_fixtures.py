@@ -5,7 +5,7 @@ numpy<2 and scipy, so it cannot live in the project venv. Create its venv once, 
 
     python3 -m venv /work/venvs/ocai
     /work/venvs/ocai/bin/pip install "overcooked-ai==1.1.0" "numpy<2" scipy
-    # (resolved here to numpy 1.26.4, scipy 1.x, gym 0.26.2; nothing else needed pinning)
+    # (resolved here to numpy 1.26.4, scipy 1.17.1, gym 0.26.2; nothing else needed pinning)
 
 then, from the repo root::
 
@@ -20,19 +20,20 @@ now and then park objects on counters - needed in forced_coordination) and rando
 random start states with random held objects / pot contents (tomato soups included), and keeps a
 few hundred diverse states. It writes per (layout, dynamics):
 
-* ``<layout>__<dyn>.json.gz``: ``{"layout", "dynamics", "horizon", "states": [OvercookedState.to_dict()]}``
-* ``<layout>__planner.npz`` (per layout): ``default`` / ``all_counters`` (H*W*4, H*W) int32, the
-  reference motion planner's ``min_cost_to_feature`` from every floor (position, orientation) state
-  (index ``(y * W + x) * 4 + orientation``) to every single cell, -1 where there is none, for
-  ``counter_goals=[]`` and for all counters as goals.
-* transitions: for every state one random joint action (``actions`` (n, 2) action indices, interacts
-  over-sampled), the reference's next state (``next_states`` in the JSON), its rewards (``sparse``,
-  ``shaped`` (n, 2)) and encodings (``next_featurized``, ``next_lossless``): an end-to-end check of
-  dynamics + encoders.
+* ``<layout>__<dyn>.json.gz``: ``{"layout", "dynamics", "horizon", "num_pots", "states",
+  "next_states"}``, states as ``OvercookedState.to_dict()``.
 * ``<layout>__<dyn>.npz``: ``featurized`` (n, 2, 96) float32 = ``env.featurize_state_mdp`` (the env's
   default MediumLevelActionManager, NO_COUNTERS_PARAMS), ``featurized_counters`` (n, 2, 96) = the same
   featurization with a motion planner whose counter goals are all counters, ``lossless``
-  (n, 2, W, H, 26) int8 = ``env.lossless_state_encoding_mdp`` with horizon 400.
+  (n, 2, W, H, 26) int8 = ``env.lossless_state_encoding_mdp`` with horizon 400; and one transition
+  per state for an end-to-end check of dynamics + encoders: ``actions`` (n, 2) action indices (random,
+  interacts over-sampled), the reference's rewards ``sparse`` / ``shaped`` (n, 2) and the encodings
+  ``next_featurized`` / ``next_lossless`` of the next state (``next_states`` in the JSON).
+
+and per layout ``<layout>__planner.npz``: ``default`` / ``all_counters`` (H*W*4, H*W) int32, the
+reference motion planner's ``min_cost_to_feature`` from every floor (position, orientation) state
+(index ``(y * W + x) * 4 + orientation``) to every single cell, -1 where there is none, for
+``counter_goals=[]`` and for all counters as goals.
 
 Objects in each saved state are put in row-major (y, x) order before encoding: overcooked_ai
 breaks ties between equidistant counter objects by the order of ``state.objects``.
