@@ -3,8 +3,10 @@
 Same rules as ``env.py`` (the reference), vectorized over envs: agents are still processed one
 after another (a handful), but each agent's move, push, pull, grab and lock is computed for all
 N envs with array masks. Grids are flat arrays indexed by ``env * cells + row * cols + col``.
-Vision uses precomputed ray cell lists: for each offset in the view window, the offsets of the
-cells strictly between the agent and it (Bresenham), looked up in a padded "blocks sight" grid.
+Vision uses precomputed ray cell lists: per facing, the window cells inside the view cone and,
+for each, the offsets of the cells strictly between the agent and it (Bresenham), looked up in a
+padded "blocks sight" grid; a cell's contents are one byte of bits, remapped per team into the
+observation channels and unpacked.
 Only rare events run per env in Python: resets (map generation) and fort detection at the end
 of the preparation phase and of the episode.
 
