@@ -79,7 +79,7 @@ def run_lockstep(name: str, old_dynamics: bool, n_transitions: int, policy) -> d
     before = [r.to_dict() for r in refs]
     for _ in range(n_transitions // PARALLEL):
         actions = policy(ours)
-        sparse, shaped, events = dynamics.step(ours, actions)  # vectorized path (PARALLEL > 1)
+        sparse, shaped, events = dynamics.step_vectorized(ours, actions)
         # the plain-Python path used for single envs must agree with the vectorized one exactly
         scalar_out = dynamics.step_scalar(scalar, actions)
         for name_, arr in vars(ours).items():
@@ -212,7 +212,7 @@ def test_random_situations_match_reference(name, old_dynamics):
     for i, d in enumerate(states):
         state_from_dict(layout, d, ours, i)
     scalar = ours.copy()
-    sparse, shaped, events = dynamics.step(ours, actions)
+    sparse, shaped, events = dynamics.step_vectorized(ours, actions)
     scalar_out = dynamics.step_scalar(scalar, actions)
     for field_name, arr in vars(ours).items():
         np.testing.assert_array_equal(getattr(scalar, field_name), arr, err_msg=field_name)

@@ -301,8 +301,9 @@ def test_episode_events_are_totals_at_the_last_step():
 
 
 # ---- batched env -------------------------------------------------------------------------------------
-def test_batched_env_matches_single_envs_and_auto_resets():
-    n, horizon = 3, 25
+@pytest.mark.parametrize("n", [3, 20])  # 3: plain-Python core path, 20: vectorized numpy path
+def test_batched_env_matches_single_envs_and_auto_resets(n):
+    horizon = 25
     batched = OvercookedBatchedEnv(n, layout="forced_coordination", horizon=horizon, obs="featurized")
     singles = [OvercookedEnv(layout="forced_coordination", horizon=horizon, obs="featurized") for _ in range(n)]
     obs_b, _ = batched.reset(seed=0)

@@ -154,6 +154,8 @@ def check_reward_shaping(reward_shaping: dict | None) -> dict[str, float]:
 
 
 E = _ev.EVENT_INDEX
+# up to this many envs, the plain-Python path is faster than numpy (measured: break-even ~16-20 envs)
+SCALAR_MAX_ENVS = 16
 
 
 class OvercookedDynamics:
@@ -186,7 +188,7 @@ class OvercookedDynamics:
         self.best_value = np.asarray(layout.best_value, dtype=np.float64)
         # direction offsets in flat cell index, for orientation index and move actions 0..3
         self.dflat = DIRECTIONS[:, 1] * w + DIRECTIONS[:, 0]
-        self.scalar_max_envs = 1
+        self.scalar_max_envs = SCALAR_MAX_ENVS
         # plain-Python copies of the tables for the scalar path
         self._terrain_list = self.terrain_flat.tolist()
         self._dflat_list = self.dflat.tolist()
@@ -219,9 +221,13 @@ class OvercookedDynamics:
         Returns ``(sparse, shaped, events)``: (N, 2) float sparse reward earned by each player (deliveries),
         (N, 2) float unscaled shaped reward per player, (N, 2, NUM_EVENTS) int32 event counts.
         """
-        n_envs = s.num_envs
-        if n_envs <= self.scalar_max_envs:  # a few envs: plain Python per env beats numpy's per-call overhead
+        if s.num_envs <= self.scalar_max_envs:  # few envs: plain Python per env beats numpy's per-call overhead
             return self.step_scalar(s, actions)
+        return self.step_vectorized(s, actions)
+
+    def step_vectorized(self, s: BatchState, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``step`` with numpy over all envs at once (fast for many envs)."""
+        n_envs = s.num_envs
         sparse = np.zeros((n_envs, NUM_PLAYERS))
         shaped = np.zeros((n_envs, NUM_PLAYERS))
         events = np.zeros((n_envs, NUM_PLAYERS, _ev.NUM_EVENTS), dtype=np.int32)
