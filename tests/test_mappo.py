@@ -305,3 +305,27 @@ def test_pickled_state_is_plain_numpy(tmp_path):
         state = pickle.load(f)
     assert any(k.startswith("actor.") for k in state) and any(k.startswith("critic.") for k in state)
     assert (tmp_path / "ck" / "mappo_policies.json").exists() and ckpt
+
+
+def test_gae_bootstraps_at_chunk_cuts_but_not_at_episode_ends():
+    """Value targets at the last real step: r_T at an env time limit (MAPPO's and RLlib's
+    multi-agent convention), r_T + gamma * V(s_T+1) where a rollout chunk cuts an episode."""
+    algo = build(gamma=0.9, lambda_=1.0)
+    try:
+        learner = algo.learner_group._learner
+        with torch.no_grad():  # a critic predicting ~50 everywhere makes any bootstrap obvious
+            learner.module["shared"].unwrapped().critic.head.bias.fill_(50.0)
+        for episodes, cut in ((algo.env_runner.sample(num_episodes=2, explore=True), False),
+                              (algo.env_runner.sample(num_timesteps=5, explore=True, force_reset=True), True)):
+            batch = learner._learner_connector(rl_module=learner.module, batch={}, episodes=episodes, shared_data={})
+            b = batch["shared"]
+            mask = b[Columns.LOSS_MASK].numpy().astype(bool)
+            targets, rewards = b["value_targets"].numpy(), b[Columns.REWARDS].numpy()
+            last_real = np.flatnonzero(mask[:-1] & ~mask[1:])  # a real step followed by the bootstrap slot
+            assert len(last_real) == (2 if cut else 4)  # (episodes or chunks) x 2 agents
+            if cut:
+                assert np.all(targets[last_real] > rewards[last_real] + 10.0)
+            else:
+                np.testing.assert_allclose(targets[last_real], rewards[last_real], atol=1e-5)
+    finally:
+        algo.stop()

@@ -6,7 +6,10 @@ batch was turned into tensors). Per module it:
 
 1. runs the critic on the whole batch -> normalized values ``v_norm`` and, via the value
    normalizer, returns-scale values ``v``;
-2. computes GAE targets from ``v`` (episode boundaries: ``terminateds``/``truncateds``);
+2. computes GAE targets from ``v``: rollout-chunk cuts bootstrap from the value of the next
+   state; episode ends do not - RLlib's MultiAgentEpisode marks an episode whose agents are
+   all done (terminated *or* truncated) as terminated, which is also MAPPO's default
+   (``use_proper_time_limits=False``: an env time limit ends the return);
 3. standardizes advantages over the real (loss-mask) steps (MAPPO: ``(A - mean) / (std + 1e-5)``);
 4. updates the value normalizer with the new targets (before the loss normalizes them);
 5. writes ``advantages``, ``value_targets`` (raw) and ``vf_preds`` (= ``v_norm``, the
@@ -58,7 +61,8 @@ class MAPPOGeneralAdvantageEstimation(ConnectorV2):
         self.lambda_ = float(lambda_)
         self.normalize_advantages = bool(normalize_advantages)
 
-    def __call__(self, *, rl_module: Any, episodes: list[Any], batch: dict[str, Any], **kwargs: Any) -> Any:
+    def __call__(self, *, rl_module: Any, episodes: list[Any], batch: dict[str, Any],
+                 shared_data: dict | None = None, **kwargs: Any) -> Any:
         sa_episodes = list(self.single_agent_episode_iterator(episodes, agents_that_stepped_only=False))
         for module_id, mbatch in batch.items():
             if module_id not in rl_module:
@@ -66,7 +70,7 @@ class MAPPOGeneralAdvantageEstimation(ConnectorV2):
             module = rl_module[module_id].unwrapped()
             if not isinstance(module, MAPPOTorchRLModule):
                 continue
-            lens = [len(e) for e in sa_episodes if e.module_id in (None, module_id)]
+            lens = [len(e) for e in sa_episodes if e.module_id in (None, module_id)]  # incl. bootstrap step
 
             def flat(x: Any) -> np.ndarray:
                 return unpad_data_if_necessary(lens, convert_to_numpy(x))
