@@ -431,23 +431,27 @@ FORT = """
 """
 
 
-def _fort_state(door: str, lock: bool, extra: str = ".") -> tuple:
+def _fort_state(door: str, lock: int, extra: str = ".") -> tuple:
     text = FORT.replace("D", door).replace("#........#\n##", f"#...{extra}....#\n##")
     init = scene(text)
-    locks = np.array([HIDERS if lock else UNLOCKED] * len(init.obj_kind))
+    locks = np.full(len(init.obj_kind), lock)
     return init, locks
 
 
 @pytest.mark.parametrize("door,lock,extra,enclosed", [
-    ("B", True, ".", True),     # doorway blocked by a locked box: a fort
-    ("B", False, ".", False),   # unlocked box: seekers can push it away
-    (".", False, ".", False),   # open doorway
-    ("B", True, "R", False),    # locked box but an unlocked ramp the seekers can reach
+    ("B", HIDERS, ".", True),     # doorway blocked by a box the hiders locked: a fort
+    ("B", UNLOCKED, ".", False),  # unlocked box: seekers can push it away
+    ("B", SEEKERS, ".", False),   # locked by the seekers: they can unlock it
+    (".", UNLOCKED, ".", False),  # open doorway
+    ("B", HIDERS, "R", False),    # hider-locked box but an unlocked ramp the seekers can reach
+    ("B", HIDERS, "r", False),    # ... a seeker-locked ramp (they can unlock it)
+    ("B", HIDERS, "x", True),     # ... a hider-locked ramp away from the fort: ramp locked away
 ])
-def test_fort_detection(door: str, lock: bool, extra: str, enclosed: bool) -> None:
-    init, locks = _fort_state(door, lock, extra)
-    if extra == "R":
-        locks[init.obj_kind == 1] = UNLOCKED
+def test_fort_detection(door: str, lock: int, extra: str, enclosed: bool) -> None:
+    init, locks = _fort_state(door, lock, "R" if extra in "rx" else extra)
+    ramp_lock = {"R": UNLOCKED, "r": SEEKERS, "x": HIDERS}.get(extra)
+    if ramp_lock is not None:
+        locks[init.obj_kind == 1] = ramp_lock
     got = hiders_enclosed(init.walls, init.obj_pos, init.obj_kind, locks, init.agent_pos, 1)
     assert got is enclosed
     batch = hiders_enclosed_batch(init.walls[None], init.obj_pos[None], init.obj_kind, locks[None],

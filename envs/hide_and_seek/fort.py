@@ -2,16 +2,18 @@
 
 Exact definition (used by ``hiders_enclosed_prep_end`` / ``hiders_enclosed_end``):
 
-Build a graph over cells. A cell is *passable* unless it is a wall or holds a *locked* box
-(an unlocked box is passable: seekers can push or pull it out of the way, so only locked boxes
-make a fort, as in Baker et al.). Edges:
+Build a graph over cells. A cell is *passable* unless it is a wall or holds a box *locked by
+the hiders* (any other box is passable: seekers can push or pull an unlocked box out of the
+way, and unlock one they locked themselves; so only hider-locked boxes make a fort, as in
+Baker et al.). Edges:
 
 1. between 4-neighbouring passable cells;
 2. a *ramp jump*: from a cell holding a ramp (locked or not), in direction d, over a wall cell
    to the passable cell beyond it (this is exactly the move the ramp allows);
-3. *portable ramps*: if some **unlocked** ramp lies on a cell reachable from a seeker, the seekers
-   can carry it to any wall they can reach, so every reachable cell gets the ramp-jump edges of
-   rule 2 (the original counts a fort as breached when seekers can get an unlocked ramp to it).
+3. *portable ramps*: if some ramp **not locked by the hiders** lies on a cell reachable from a
+   seeker, the seekers can carry it to any wall they can reach, so every reachable cell gets the
+   ramp-jump edges of rule 2 (the original counts a fort as breached when seekers can get a
+   movable ramp to it).
 
 The hiders are *enclosed* iff no hider's cell is reachable from any seeker's cell. Outer walls
 can never be jumped (there is no cell beyond them).
@@ -22,7 +24,7 @@ from collections import deque
 
 import numpy as np
 
-from diverse_marl.envs.hide_and_seek.config import BOX, DIRECTIONS, RAMP, UNLOCKED
+from diverse_marl.envs.hide_and_seek.config import BOX, DIRECTIONS, HIDERS, RAMP
 
 
 def _reachable(passable: np.ndarray, walls: np.ndarray, ramp_cells: set[tuple[int, int]],
@@ -61,19 +63,19 @@ def hiders_enclosed(walls: np.ndarray, obj_pos: np.ndarray, obj_kind: np.ndarray
     """True iff no hider can be reached from any seeker (definition in the module docstring)."""
     passable = ~walls.astype(bool)
     ramp_cells: set[tuple[int, int]] = set()
-    unlocked_ramps = []
+    movable_ramps = []  # ramps the seekers can move (not locked by the hiders)
     for (r, c), kind, lock in zip(np.asarray(obj_pos).tolist(), np.asarray(obj_kind).tolist(),
                                   np.asarray(obj_lock).tolist()):
-        if kind == BOX and lock != UNLOCKED:
+        if kind == BOX and lock == HIDERS:
             passable[r, c] = False
         elif kind == RAMP:
             ramp_cells.add((r, c))
-            if lock == UNLOCKED:
-                unlocked_ramps.append((r, c))
+            if lock != HIDERS:
+                movable_ramps.append((r, c))
     pos = [tuple(p) for p in np.asarray(agent_pos).tolist()]
     hiders, seekers = pos[:n_hiders], pos[n_hiders:]
     seen = _reachable(passable, walls, ramp_cells, seekers, portable=False)
-    if any(seen[c] for c in unlocked_ramps):
+    if any(seen[c] for c in movable_ramps):
         seen = _reachable(passable, walls, ramp_cells, seekers, portable=True)
     return not any(seen[h] for h in hiders)
 
@@ -113,7 +115,7 @@ def hiders_enclosed_batch(walls: np.ndarray, obj_rc: np.ndarray, obj_kind: np.nd
     walls = walls.astype(bool)
     passable = ~walls
     is_box = (obj_kind == BOX)[None, :]
-    locked_box = is_box & (obj_lock != UNLOCKED)
+    locked_box = is_box & (obj_lock == HIDERS)
     passable[np.broadcast_to(env, locked_box.shape)[locked_box], obj_rc[..., 0][locked_box],
              obj_rc[..., 1][locked_box]] = False
     is_ramp = np.broadcast_to((obj_kind == RAMP)[None, :], obj_lock.shape)
@@ -123,8 +125,8 @@ def hiders_enclosed_batch(walls: np.ndarray, obj_rc: np.ndarray, obj_kind: np.nd
     seekers = agent_rc[:, n_hiders:]
     start[np.broadcast_to(env, seekers.shape[:2]), seekers[..., 0], seekers[..., 1]] = True
     reach = _flood(start, passable, walls, ramp_grid)
-    unlocked_ramp = is_ramp & (obj_lock == UNLOCKED)
-    ramp_reached = reach[np.broadcast_to(env, obj_lock.shape), obj_rc[..., 0], obj_rc[..., 1]] & unlocked_ramp
+    movable_ramp = is_ramp & (obj_lock != HIDERS)
+    ramp_reached = reach[np.broadcast_to(env, obj_lock.shape), obj_rc[..., 0], obj_rc[..., 1]] & movable_ramp
     portable = ramp_reached.any(axis=1)
     if portable.any():
         jump_from = ramp_grid | portable[:, None, None]
