@@ -383,3 +383,48 @@ def test_train_with_remote_runner_syncs_weights(ray_local):
             np.testing.assert_allclose(v, learner_w[k], rtol=1e-6)
     finally:
         algo.stop()
+
+
+def test_mappo_config_with_vector_runner_matches_mappo_env_observations(ray_local):
+    """MAPPO's dict observations (actor obs + centralized state) are the same on both sampling paths."""
+    from diverse_marl.algorithms.mappo.config import MAPPOConfig
+    from diverse_marl.algorithms.mappo.env import MAPPOEnv
+    from diverse_marl.envs.testbeds import CreditAssignmentEnv
+
+    env_config = {"num_agents": 2, "episode_length": 6, "early_termination": True}
+    cfg = MAPPOConfig.from_options("credit_assignment", env_config, {
+        "env_runner_cls": "diverse_marl.algorithms.mappo.sampler:VectorMultiAgentEnvRunner",
+        "num_envs_per_env_runner": 4, "train_batch_size": 48, "num_epochs": 1}, seed=3)
+    algo = cfg.build_algo()
+    try:
+        runner = algo.env_runner
+        episodes = runner.sample(num_timesteps=4 * 6, explore=True)
+        firsts = {}
+        for ep in episodes:
+            assert ep.env_t_started == 0 and ep.is_done  # 6 steps = one whole episode per copy
+            firsts[ep.id_] = {a: sa.get_observations(0) for a, sa in ep.agent_episodes.items()}
+        refs = []
+        for i in range(4):
+            ref_env = MAPPOEnv(CreditAssignmentEnv(**env_config), critic_input="state")
+            refs.append(ref_env.reset(seed=derive_seed(3, i))[0])
+        for first in firsts.values():
+            match = [r for r in refs if all(np.array_equal(r[a]["state"], first[a]["state"]) for a in r)]
+            assert match, "episode start differs from MAPPOEnv's observation dicts"
+            for a in first:
+                np.testing.assert_array_equal(first[a]["obs"], match[0][a]["obs"])
+        # the second agent leaves halfway: 3 agent steps, terminated; the first one is truncated at 6
+        lens = {a: len(sa) for a, sa in episodes[0].agent_episodes.items()}
+        assert sorted(lens.values()) == [3, 6]
+        res = algo.train()
+        assert res["env_runners"]["num_env_steps_sampled"] == 24 + 48  # our manual sample() + the iteration
+        assert np.isfinite(res["learners"]["shared"]["vf_loss"])
+    finally:
+        algo.stop()
+
+
+def test_sample_num_episodes_returns_complete_episodes(ray_local):
+    runner = VectorMultiAgentEnvRunner(config=_ppo_config(num_envs=3, horizon=4))
+    episodes = runner.sample(num_episodes=5, explore=False)
+    assert len(episodes) == 5
+    assert all(ep.is_done and ep.env_t_started == 0 and len(ep) == 4 for ep in episodes)
+    runner.stop()
