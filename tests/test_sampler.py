@@ -422,9 +422,19 @@ def test_mappo_config_with_vector_runner_matches_mappo_env_observations(ray_loca
         algo.stop()
 
 
+from ray.rllib.callbacks.callbacks import RLlibCallback  # noqa: E402
+
+
+class CountEpisodeEnds(RLlibCallback):
+    def on_episode_end(self, *, episode, metrics_logger=None, **kwargs):
+        metrics_logger.log_value("ended_env_steps", len(episode), reduce="sum")
+
+
 def test_sample_num_episodes_returns_complete_episodes(ray_local):
-    runner = VectorMultiAgentEnvRunner(config=_ppo_config(num_envs=3, horizon=4))
+    runner = VectorMultiAgentEnvRunner(config=_ppo_config(num_envs=3, horizon=4).callbacks(CountEpisodeEnds))
     episodes = runner.sample(num_episodes=5, explore=False)
     assert len(episodes) == 5
     assert all(ep.is_done and ep.env_t_started == 0 and len(ep) == 4 for ep in episodes)
+    # 3 copies run 2 episodes each (6 end, 5 are returned); the callback saw every end
+    assert _peek(runner.get_metrics())["ended_env_steps"] == 6 * 4
     runner.stop()

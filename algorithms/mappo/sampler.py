@@ -12,8 +12,9 @@ num_envs_per_env_runner=N)``. It supports ``num_env_runners`` 0 (local) and > 0.
 
 What it does not do (raises a ConfigError instead): custom env-to-module / module-to-env
 connectors (the default pipelines are replaced by the code below), recurrent modules,
-non-Discrete action spaces. Per-step ``on_episode_step`` callbacks are not called;
-``on_sample_end`` is. Episode totals that the batched env reports in ``infos["episode"]``
+non-Discrete action spaces. Callbacks: ``on_episode_end`` (with the episode's last chunk,
+whose ``infos`` are empty dicts) and ``on_sample_end`` are called; ``on_episode_created/start/step``
+are not. Episode totals that the batched env reports in ``infos["episode"]``
 (other than per-agent returns and length) are logged as ``episode/<key>`` means.
 
 Observations handed to the module:
@@ -514,6 +515,7 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
                     module_steps[sa.module_id] += len(sa)
                 if is_done:
                     self._log_episode(meta, now)
+                    self._on_episode_end(ep, i)
                     finished.append((meta.start_time, ep))
                     self._metas[i] = self._new_meta()
                 elif not complete_only:
@@ -597,6 +599,15 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
         ep.is_truncated = is_done and not ep.is_terminated
         ep._start_time, ep._last_step_time = meta.start_time, time.perf_counter()
         return ep
+
+    def _on_episode_end(self, episode: MultiAgentEpisode, env_index: int) -> None:
+        """RLlib's ``on_episode_end`` callbacks, once per finished episode (with its last chunk)."""
+        if not self._callbacks and not self.config.callbacks_on_episode_end:
+            return
+        make_callback("on_episode_end", callbacks_objects=self._callbacks,
+                      callbacks_functions=self.config.callbacks_on_episode_end,
+                      kwargs=dict(episode=episode, env_runner=self, metrics_logger=self.metrics, env=self.env,
+                                  rl_module=self.module, env_index=env_index, prev_episode_chunks=[]))
 
     # ---- metrics -----------------------------------------------------------------------
     def _log_counts(self, env_steps: int, agent_steps: dict, module_steps: dict, num_episodes: int) -> None:
