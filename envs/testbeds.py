@@ -5,7 +5,11 @@ matters: every step each agent privately sees a cue and must answer it; the team
 only when everyone answers correctly, scaled by a per-step "stakes" multiplier that no
 actor sees. The global state (all cues + stakes) explains the reward almost entirely, while
 an agent's own observation explains little of it - a decentralized critic is left with
-high-variance advantages, a centralized one with clean ones.
+high-variance advantages, a centralized one with clean ones. Honest caveat: the critic only
+changes the variance of the policy gradient, so independent PPO learns this game too; with the
+defaults both reach the optimum at the tests' budget. With 3 agents and rare high stakes
+(``num_agents=3, stakes=(0, 0, 0, 0, 10)``) and 3k env steps, ``bench/mappo_credit_assignment.py``
+measured MAPPO 21.0 vs IPPO 18.4 mean greedy return (5 seeds; one IPPO seed stuck at 5.6).
 """
 from __future__ import annotations
 

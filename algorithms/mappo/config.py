@@ -1,7 +1,9 @@
 """``MAPPOConfig``: RLlib's PPOConfig turned into MAPPO (Yu et al. 2022), new API stack.
 
 Two ways in:
-- RLlib style: ``MAPPOConfig().environment(...).multi_agent(...).training(critic_lr=...)``;
+- RLlib style: ``MAPPOConfig().environment(...).multi_agent(...).training(critic_lr=...)``; the
+  env must produce MAPPO's dict observations (wrap a PettingZoo env in ``env.MAPPOEnv`` or
+  use ``env.register_mappo_env``);
 - diverse-marl style (YAML/CLI): ``MAPPOConfig.from_options(env, env_config, options, seed)``
   with the flat option names of ``OPTIONS`` (``option_defaults()`` / ``option_docs()``).
 
@@ -32,8 +34,8 @@ SHARED_POLICY_ID = "shared"
 # option -> (default, one-line doc). Defaults follow the MAPPO paper where it has one.
 OPTIONS: dict[str, tuple[Any, str]] = {
     # --- PPO / optimization ---
-    "lr": (5e-4, "actor Adam learning rate (MAPPO: 5e-4)"),
-    "critic_lr": (5e-4, "critic Adam learning rate (MAPPO: 5e-4); null = same as lr"),
+    "lr": (5e-4, "actor Adam learning rate (MAPPO: 5e-4); or a schedule [[env_step, lr], ...] (MAPPO: use_linear_lr_decay)"),
+    "critic_lr": (5e-4, "critic Adam learning rate or schedule (MAPPO: 5e-4); null = same as lr"),
     "adam_eps": (1e-5, "Adam epsilon (MAPPO: 1e-5)"),
     "gamma": (0.99, "discount factor"),
     "lambda_": (0.95, "GAE lambda"),
@@ -241,7 +243,8 @@ class MAPPOConfig(PPOConfig):
             config.env_runners(env_runner_cls=_import_path(o["env_runner_cls"], "env_runner_cls"))
         config.torch_num_threads = o["torch_num_threads"]
         config.mappo_options = o
-        config.mappo_export = export_info  # what the user asked for, kept for run metadata
+        config.mappo_export = export_info
+        config.mappo_env = {"env": env, "critic_input": o["critic_input"]}  # what the user asked for, kept for run metadata
         return config
 
 
@@ -327,6 +330,9 @@ class MAPPO(PPO):
             import torch
 
             torch.set_num_threads(int(threads))
+        spec = getattr(config, "mappo_env", None)
+        if spec:  # re-register the env creator: a fresh process (Algorithm.from_checkpoint) lacks it
+            register_mappo_env(spec["env"], spec["critic_input"])
         super().setup(config)
 
     def learner_module(self, policy_id: str) -> MAPPOTorchRLModule:

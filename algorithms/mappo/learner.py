@@ -141,6 +141,7 @@ class MAPPOTorchLearner(PPOTorchLearner):
                 VF_LOSS_KEY: vf_loss,
                 ENTROPY_KEY: entropy,
                 "approx_kl": approx_kl,
+                "mean_kl_loss": approx_kl,  # same figure under PPO's key (no KL penalty in MAPPO)
                 "clip_fraction": clip_frac,
                 "vf_explained_var": ev,
                 "value_norm_mean": vn_mean.float().squeeze(),
