@@ -438,3 +438,31 @@ def test_sample_num_episodes_returns_complete_episodes(ray_local):
     # 3 copies run 2 episodes each (6 end, 5 are returned); the callback saw every end
     assert _peek(runner.get_metrics())["ended_env_steps"] == 6 * 4
     runner.stop()
+
+
+def _per_episode_mapping(agent_id, episode=None, **kwargs):
+    """Random-looking per-episode assignment of agents to two policies (as in population play)."""
+    import zlib
+
+    return f"p{(zlib.crc32(episode.id_.encode()) + ord(agent_id)) % 2}"
+
+
+def test_per_episode_policy_mapping_acts_with_the_mapped_module(ray_local):
+    import torch
+
+    cfg = (_ppo_config(num_envs=3, horizon=3)
+           .multi_agent(policies={"p0", "p1"}, policy_mapping_fn=_per_episode_mapping))
+    runner = VectorMultiAgentEnvRunner(config=cfg)
+    episodes = runner.sample(num_timesteps=3 * 7, explore=True)  # episodes start mid-rollout
+    used = set()
+    for ep in episodes:
+        for a, sa in ep.agent_episodes.items():
+            assert sa.module_id == _per_episode_mapping(a, ep)
+            used.add(sa.module_id)
+            obs = torch.as_tensor(np.asarray(sa.get_observations())[:-1])
+            with torch.no_grad():
+                logits = runner.module[sa.module_id].forward_inference({Columns.OBS: obs})[Columns.ACTION_DIST_INPUTS]
+            np.testing.assert_allclose(sa.get_extra_model_outputs(Columns.ACTION_DIST_INPUTS), logits.numpy(),
+                                       rtol=1e-5, atol=1e-6)
+    assert used == {"p0", "p1"}
+    runner.stop()

@@ -188,10 +188,38 @@ class _Rollout:
     done: list = field(default_factory=list)                            # [T x (N,)]
     final_obs: dict = field(default_factory=dict)                       # (t, agent) -> (N,...)
     final_state: dict = field(default_factory=dict)
+    metas: list = field(default_factory=list)  # copy -> metas of the episodes it ran, in order
 
     @property
     def num_steps(self) -> int:
         return len(self.done)
+
+    def stack(self, agents: list[str], with_state: bool) -> "_Stacked":
+        """(N, T(+1), ...) arrays, so that the slices of one copy are contiguous."""
+        T = self.num_steps
+        per_agent = lambda buf: {a: np.stack(buf[a], axis=1) for a in agents}  # noqa: E731
+        return _Stacked(
+            obs=per_agent(self.obs), state=per_agent(self.state) if with_state else {},
+            acting=per_agent(self.acting), actions=per_agent(self.actions), rewards=per_agent(self.rewards),
+            terms=per_agent(self.terms), truncs=per_agent(self.truncs),
+            extra={a: {c: _stack_filled(v, T) for c, v in self.extra[a].items()} for a in agents},
+            done=np.stack(self.done, axis=1),
+        )
+
+
+@dataclass
+class _Stacked:
+    """A rollout's buffers stacked per agent: obs/state (N, T+1, ...), the rest (N, T, ...)."""
+
+    obs: dict
+    state: dict
+    acting: dict
+    actions: dict
+    rewards: dict
+    terms: dict
+    truncs: dict
+    extra: dict
+    done: np.ndarray
 
 
 class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
@@ -345,7 +373,16 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
                            if self._layout == "dict_state" else {})
         self._cur_alive = self._alive_from(infos)
         self._metas = [self._new_meta() for _ in range(self.num_envs)]
+        self._module_ids = {a: np.array([m.episode.module_for(a) for m in self._metas], dtype=object)
+                            for a in self.agents}
         self._needs_initial_reset = False
+
+    def _start_episode(self, i: int) -> _EpisodeMeta:
+        """New episode in copy ``i`` (its agent->module mapping applies from its first step on)."""
+        meta = self._metas[i] = self._new_meta()
+        for a in self.agents:
+            self._module_ids[a][i] = meta.episode.module_for(a)
+        return meta
 
     def _new_meta(self) -> _EpisodeMeta:
         ep = MultiAgentEpisode(
@@ -390,7 +427,7 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
         # Group (agent, rows) by module: rows = copies where the agent acts and maps to the module.
         groups: dict[str, list[tuple[str, np.ndarray]]] = defaultdict(list)
         for a in self.agents:
-            mids = np.array([m.episode.module_for(a) for m in self._metas], dtype=object)
+            mids = self._module_ids[a]
             alive = self._cur_alive[a]
             for mid in set(mids[alive].tolist()) if alive.any() else ():
                 rows = np.nonzero(alive & (mids == mid))[0]
@@ -433,7 +470,7 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
 
     def _run(self, explore: bool, random_actions: bool, max_steps: Optional[int],
              num_episodes: Optional[int] = None) -> list[MultiAgentEpisode]:
-        ro = _Rollout()
+        ro = _Rollout(metas=[[m] for m in self._metas])
         self._record_obs(ro)
         episodes_done = 0
         env_steps = 0
@@ -464,6 +501,8 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
                         ro.final_state[(t, a)] = _as_state(infos["final_state"][a])
                 episodes_done += int(done.sum())
                 self._log_env_episode_info(infos.get("episode", {}), done)
+                for i in np.nonzero(done)[0]:
+                    ro.metas[i].append(self._start_episode(int(i)))
             self._cur_obs = {a: self._as_obs(obs[a]) for a in self.agents}
             if self._layout == "dict_state":
                 self._cur_state = {a: _as_state(v) for a, v in self.env.state().items()}
@@ -481,35 +520,20 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
     def _build_episodes(self, ro: _Rollout, complete_only: bool, max_episodes: Optional[int]
                         ) -> list[MultiAgentEpisode]:
         """Cut the rollout into per-copy episode chunks and wrap them as MultiAgentEpisodes."""
-        T, n = ro.num_steps, self.num_envs
-        layout = self._layout
-        # (N, T(+1), ...) views so that per-copy slices are contiguous.
-        obs = {a: np.stack(ro.obs[a], axis=1) for a in self.agents}
-        state = {a: np.stack(ro.state[a], axis=1) for a in self.agents} if layout == "dict_state" else {}
-        acting = {a: np.stack(ro.acting[a], axis=1) for a in self.agents}
-        actions = {a: np.stack(ro.actions[a], axis=1) for a in self.agents}
-        rewards = {a: np.stack(ro.rewards[a], axis=1) for a in self.agents}
-        terms = {a: np.stack(ro.terms[a], axis=1) for a in self.agents}
-        truncs = {a: np.stack(ro.truncs[a], axis=1) for a in self.agents}
-        extra = {a: {c: _stack_filled(v, T) for c, v in ro.extra[a].items()} for a in self.agents}
-        done = np.stack(ro.done, axis=1)  # (N, T)
-
+        T = ro.num_steps
+        arr = ro.stack(self.agents, with_state=self._layout == "dict_state")
         finished: list[tuple[float, MultiAgentEpisode]] = []
         ongoing: list[MultiAgentEpisode] = []
-        agent_steps = defaultdict(int)
-        module_steps = defaultdict(int)
+        agent_steps: dict[str, int] = defaultdict(int)
+        module_steps: dict[str, int] = defaultdict(int)
         now = time.perf_counter()
-        for i in range(n):
-            ends = np.nonzero(done[i])[0].tolist()
-            bounds = [0] + [e + 1 for e in ends]
-            segments = list(zip(bounds[:-1], [e + 1 for e in ends]))
-            if bounds[-1] < T:
-                segments.append((bounds[-1], T))
-            for s, e in segments:
-                is_done = bool(done[i, e - 1])
-                meta = self._metas[i]
-                ep = self._make_chunk(i, s, e, is_done, meta, obs, state, acting, actions, rewards,
-                                      terms, truncs, extra, ro)
+        for i in range(self.num_envs):
+            ends = (np.nonzero(arr.done[i])[0] + 1).tolist()
+            starts = [0] + ends
+            stops = ends + ([T] if starts[-1] < T else [])
+            for s, e, meta in zip(starts, stops, ro.metas[i]):
+                is_done = bool(arr.done[i, e - 1])
+                ep = self._make_chunk(i, s, e, is_done, meta, arr, ro)
                 for a, sa in ep.agent_episodes.items():
                     agent_steps[a] += len(sa)
                     module_steps[sa.module_id] += len(sa)
@@ -517,21 +541,18 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
                     self._log_episode(meta, now)
                     self._on_episode_end(ep, i)
                     finished.append((meta.start_time, ep))
-                    self._metas[i] = self._new_meta()
                 elif not complete_only:
                     ongoing.append(ep)
-        env_steps = T * n
-        self._log_counts(env_steps, agent_steps, module_steps, len(finished))
+        self._log_counts(T * self.num_envs, agent_steps, module_steps, len(finished))
         finished.sort(key=lambda x: x[0])
         episodes = [ep for _, ep in finished]
         if max_episodes is not None:
             episodes = episodes[:max_episodes]
         return episodes + ongoing
 
-    def _make_chunk(self, i, s, e, is_done, meta, obs, state, acting, actions, rewards, terms, truncs,
-                    extra, ro) -> MultiAgentEpisode:
-        """One MultiAgentEpisode chunk: copy ``i``, rollout steps ``s..e-1``."""
-        layout = self._layout
+    def _make_chunk(self, i: int, s: int, e: int, is_done: bool, meta: _EpisodeMeta, arr: _Stacked,
+                    ro: _Rollout) -> MultiAgentEpisode:
+        """One MultiAgentEpisode chunk: copy ``i``, rollout steps ``s..e-1`` of episode ``meta``."""
         ep = MultiAgentEpisode(
             id_=meta.episode.id_,
             observation_space=meta.episode.observation_space,
@@ -541,59 +562,55 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
             env_t_started=meta.env_t,
         )
         ep.env_t = meta.env_t + (e - s)
-        last_t = e - 1
         for a in self.agents:
-            act_mask = acting[a][i, s:e]
+            act_mask = arr.acting[a][i, s:e]
             if not act_mask.any():
-                continue
-            steps = np.nonzero(act_mask)[0] + s if not act_mask.all() else np.arange(s, e)
+                continue  # the agent left the episode before this chunk
+            steps = np.arange(s, e) if act_mask.all() else np.nonzero(act_mask)[0] + s
             k = len(steps)
-            # observation before each acted step, plus the one after the last acted step
-            obs_idx = np.concatenate([steps, [steps[-1] + 1]])
-            after_last = int(steps[-1])
-            final_needed = bool(ro.done[after_last][i])
-            o = obs[a][i, obs_idx]
-            if final_needed:
-                o[-1] = ro.final_obs[(after_last, a)][i]
-            if layout == "plain":
-                observations = o
-            else:
+            last = int(steps[-1])
+            # the observation before each acted step, plus the one after the last acted step
+            obs_idx = np.append(steps, last + 1)
+            ended_here = bool(ro.done[last][i])  # then the obs after `last` is the env's final_obs
+            o = arr.obs[a][i, obs_idx]
+            if ended_here:
+                o[-1] = ro.final_obs[(last, a)][i]
+            observations: Any = o
+            if self._layout != "plain":
                 observations = {OBS_KEY: o}
-                if layout == "dict_state":
-                    st = state[a][i, obs_idx]
-                    if final_needed:
-                        st[-1] = ro.final_state[(after_last, a)][i]
+                if self._layout == "dict_state":
+                    st = arr.state[a][i, obs_idx]
+                    if ended_here:
+                        st[-1] = ro.final_state[(last, a)][i]
                     observations[STATE_KEY] = st
-            term = bool(terms[a][i, after_last])
-            trunc = bool(truncs[a][i, after_last]) and not term
-            if is_done and after_last == last_t and not (term or trunc):
+            term = bool(arr.terms[a][i, last])
+            trunc = bool(arr.truncs[a][i, last]) and not term
+            if is_done and last == e - 1 and not (term or trunc):
                 trunc = True  # the env ended the episode for everyone
-            r = rewards[a][i, steps]
-            emo = {c: v[i, steps] for c, v in extra[a].items()}
-            emo[WEIGHTS_SEQ_NO] = np.full(k, self._weights_seq_no, np.int64)
-            mid = ep.module_for(a)
-            sa = SingleAgentEpisode(
+            rewards = arr.rewards[a][i, steps]
+            extra = {c: v[i, steps] for c, v in arr.extra[a].items()}
+            extra[WEIGHTS_SEQ_NO] = np.full(k, self._weights_seq_no, np.int64)
+            ep.agent_episodes[a] = SingleAgentEpisode(
                 id_=meta.sa_ids[a],
                 observations=observations,
                 observation_space=ep.observation_space[a],
                 infos=[{} for _ in range(k + 1)],
-                actions=actions[a][i, steps],
+                actions=arr.actions[a][i, steps],
                 action_space=ep.action_space[a],
-                rewards=r,
+                rewards=rewards,
                 terminated=term,
                 truncated=trunc,
-                extra_model_outputs=emo,
+                extra_model_outputs=extra,
                 t_started=meta.agent_t[a],
                 len_lookback_buffer=0,
                 agent_id=a,
-                module_id=mid,
+                module_id=ep.module_for(a),
                 multi_agent_episode_id=ep.id_,
             )
-            ep.agent_episodes[a] = sa
             ep.agent_t_started[a] = meta.agent_t[a]
             ep.env_t_to_agent_t[a].data = list(range(k + 1)) if act_mask.all() else _env_to_agent_t(obs_idx - s, e - s)
             meta.agent_t[a] += k
-            meta.returns[a] += float(r.sum())
+            meta.returns[a] += float(rewards.sum())
         meta.env_t += e - s
         ep.is_terminated = is_done and all(sa.is_terminated for sa in ep.agent_episodes.values())
         ep.is_truncated = is_done and not ep.is_terminated
