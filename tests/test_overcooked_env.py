@@ -10,7 +10,6 @@ from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 from diverse_marl.envs import make
 from diverse_marl.envs.overcooked import EVENT_NAMES, OvercookedBatchedEnv, OvercookedEnv
-from diverse_marl.envs.overcooked.core import BatchState
 from diverse_marl.envs.overcooked.events import EVENT_INDEX
 from diverse_marl.envs.overcooked.layouts import get_layout, layout_from_grid, list_layouts
 from diverse_marl.envs.overcooked.scripted import ScriptedCook

@@ -28,7 +28,11 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from diverse_marl.envs.overcooked.layouts import Layout
+from diverse_marl.envs.overcooked import events as _ev
+from diverse_marl.envs.overcooked.layouts import (
+    COUNTER, DISH_DISPENSER, FLOOR, ONION_DISPENSER, POT, SERVING, TOMATO_DISPENSER, Layout,
+)
+from diverse_marl.errors import ConfigError
 
 NUM_PLAYERS = 2
 NOTHING, ONION, TOMATO, DISH, SOUP = range(5)
@@ -122,12 +126,6 @@ class BatchState:
 # ---------------------------------------------------------------------------------------------
 # Dynamics
 # ---------------------------------------------------------------------------------------------
-from diverse_marl.envs.overcooked import events as _ev  # noqa: E402
-from diverse_marl.envs.overcooked.layouts import (  # noqa: E402
-    COUNTER, DISH_DISPENSER, FLOOR, ONION_DISPENSER, POT, SERVING, TOMATO_DISPENSER,
-)
-from diverse_marl.errors import ConfigError  # noqa: E402
-
 # overcooked_ai's BASE_REW_SHAPING_PARAMS (the three distance terms are unused by overcooked_ai too)
 DEFAULT_REWARD_SHAPING: dict[str, float] = {
     "PLACEMENT_IN_POT_REW": 3,

@@ -18,9 +18,9 @@ import numpy as np
 from pettingzoo import ParallelEnv
 
 from diverse_marl.envs.overcooked.core import (
-    NUM_ACTIONS, NUM_PLAYERS, BatchState, OvercookedDynamics, check_reward_shaping,
+    NUM_ACTIONS, NUM_PLAYERS, BatchState, OvercookedDynamics,
 )
-from diverse_marl.envs.overcooked.events import EVENT_NAMES, NUM_EVENTS
+from diverse_marl.envs.overcooked.events import NUM_EVENTS
 from diverse_marl.envs.overcooked.layouts import Layout, get_layout
 from diverse_marl.envs.overcooked.state_dict import state_from_dict, state_to_dict
 from diverse_marl.errors import ConfigError

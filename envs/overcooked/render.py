@@ -13,7 +13,7 @@ import numpy as np
 
 from diverse_marl.envs.overcooked.core import DIRECTIONS, DISH, NOTHING, ONION, SOUP, TOMATO, BatchState
 from diverse_marl.envs.overcooked.layouts import (
-    COUNTER, DISH_DISPENSER, FLOOR, ONION_DISPENSER, POT, SERVING, SYMBOL_OF_TERRAIN, TOMATO_DISPENSER, Layout,
+    DISH_DISPENSER, FLOOR, ONION_DISPENSER, POT, SERVING, SYMBOL_OF_TERRAIN, TOMATO_DISPENSER, Layout,
 )
 
 TILE = 48  # pixels per cell
