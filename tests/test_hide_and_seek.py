@@ -512,3 +512,42 @@ def test_render_and_gif(tmp_path) -> None:
     benv = HideAndSeekBatchedEnv(num_envs=2)
     benv.reset(seed=2)
     assert benv.render(1, "rgb_array").shape == img.shape
+
+
+# ---- maps ----------------------------------------------------------------------------------
+def _connected(walls: np.ndarray) -> bool:
+    floor = {tuple(c) for c in np.argwhere(~walls).tolist()}
+    start = next(iter(floor))
+    seen, todo = {start}, [start]
+    while todo:
+        r, c = todo.pop()
+        for nb in ((r + 1, c), (r - 1, c), (r, c + 1), (r, c - 1)):
+            if nb in floor and nb not in seen:
+                seen.add(nb)
+                todo.append(nb)
+    return seen == floor
+
+
+def test_scenarios_spawn_and_connectivity() -> None:
+    rooms = HideAndSeekEnv(scenario="random_rooms", size=(14, 18), max_rooms=6)
+    layouts = set()
+    for seed in range(30):
+        rooms.reset(seed=seed)
+        assert _connected(rooms.walls)  # recursive division never cuts the map
+        assert rooms.walls.sum() > 2 * (14 + 18) - 4  # some interior walls
+        layouts.add(rooms.walls.tobytes())
+        occupied = rooms.pos + rooms.obj_pos
+        assert len(set(occupied)) == len(occupied) and not any(rooms.walls[c] for c in occupied)
+    assert len(layouts) > 10  # maps come from the seed
+    quad = HideAndSeekEnv(scenario="quadrant")
+    for seed in range(10):
+        quad.reset(seed=seed)
+        assert _connected(quad.walls)
+        in_room = [r < 8 and c < 8 for r, c in quad.pos + quad.obj_pos]
+        # hiders and boxes inside the top-left room, seekers and ramps outside
+        assert in_room == [True, True, False, False, True, True, False]
+    text = "#######\n#H.S..#\n#..H.S#\n#######"
+    env = HideAndSeekEnv(scenario=text, n_hiders=2, n_seekers=2, n_boxes=1)
+    env.reset(seed=0)
+    assert set(env.pos[:2]) == {(1, 1), (2, 3)} and set(env.pos[2:]) == {(1, 3), (2, 5)}
+    assert len(env.obj_pos) == 1 and env.obj_pos[0] not in env.pos

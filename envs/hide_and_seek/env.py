@@ -98,6 +98,9 @@ class HideAndSeekEnv(ParallelEnv):
 
     def load(self, init: EpisodeInit) -> None:
         """Start an episode from a given map and positions (tests build scenes this way)."""
+        if init.walls.shape != (self.rows, self.cols) or len(init.agent_pos) != self.cfg.n_agents:
+            raise ConfigError(f"scene has a {init.walls.shape} map and {len(init.agent_pos)} agents; this env "
+                              f"expects {(self.rows, self.cols)} and {self.cfg.n_agents}")
         self.walls = init.walls.astype(bool).copy()
         self.obj_pos = [tuple(p) for p in init.obj_pos.tolist()]
         self.obj_kind = list(init.obj_kind.tolist())
@@ -110,7 +113,6 @@ class HideAndSeekEnv(ParallelEnv):
         self.stats = {k: 0.0 for k in STAT_KEYS}
         self._obj_start = list(self.obj_pos)
         self._obj_prep_end = list(self.obj_pos)
-        self.last_seen = False
         if self.cfg.prep_steps == 0:
             self._end_of_prep()
 
@@ -128,7 +130,6 @@ class HideAndSeekEnv(ParallelEnv):
             self._check_hold(i)
         self.t += 1
         seen = self.any_hider_seen()
-        self.last_seen = seen
         hider_r = 0.0 if prep else (-1.0 if seen else 1.0)
         if not prep:
             self.stats["seen_steps" if seen else "hidden_steps"] += 1
