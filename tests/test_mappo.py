@@ -91,6 +91,10 @@ def test_unknown_option_names_key_and_allowed_keys():
         MAPPOConfig.from_options(ENV, {}, {"learning_rate": 1e-3}, seed=0)
     with pytest.raises(ConfigError, match=r"policy_mapping 'everyone'.*shared, team, agent"):
         MAPPOConfig.from_options(ENV, {}, {"policy_mapping": "everyone"}, seed=0)
+    with pytest.raises(ConfigError, match=r"'hidden_sizes' must be a non-empty list"):
+        MAPPOConfig.from_options(ENV, {}, {"hidden_sizes": []}, seed=0)
+    with pytest.raises(ConfigError, match=r"unknown option 'colour' for env 'credit_assignment'"):
+        MAPPOConfig.from_options(ENV, {"colour": 1}, {}, seed=0)
 
 
 def test_shared_policy_over_different_obs_spaces_is_refused():

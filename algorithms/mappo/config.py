@@ -19,6 +19,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+import gymnasium as gym
+
 from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.algorithms.ppo import PPO, PPOConfig
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
@@ -140,6 +142,9 @@ class MAPPOConfig(PPOConfig):
         # RLlib's runner re-converts every finished episode to numpy after *each* env step
         # (quadratic in episodes per sample call); we convert once, first thing in the learner.
         self.episodes_to_numpy = False
+        # RLlib's env checker steps the env with unmasked random actions, which envs with
+        # action masks rightly reject; PettingZoo's parallel_api_test is the check to run.
+        self.disable_env_checking = True
         self.torch_num_threads = d["torch_num_threads"]
         for key in _MAPPO_TRAINING_KEYS:
             setattr(self, key, d[key])
@@ -206,6 +211,12 @@ class MAPPOConfig(PPOConfig):
         for key in ("num_epochs", "num_minibatches", "train_batch_size", "num_envs_per_env_runner"):
             if not isinstance(o[key], int) or o[key] < 1:
                 raise ConfigError(f"option {key!r} must be a positive integer, got {o[key]!r}")
+        for key in ("hidden_sizes", "critic_hidden_sizes"):
+            sizes = o[key]
+            if sizes is None and key == "critic_hidden_sizes":
+                continue
+            if not isinstance(sizes, (list, tuple)) or not sizes or not all(isinstance(h, int) and h > 0 for h in sizes):
+                raise ConfigError(f"option {key!r} must be a non-empty list of positive integers, got {sizes!r}")
 
         env_config = dict(env_config or {})
         probe = make_pettingzoo_env(env, env_config)
@@ -268,6 +279,8 @@ def _module_specs(env: Any, adapter: MAPPOObservationAdapter, o: dict[str, Any])
     for agent in env.possible_agents:
         pid = policy_id_for(agent, o["policy_mapping"])
         obs_space, act_space = adapter.observation_space(agent), env.action_space(agent)
+        if not isinstance(act_space, gym.spaces.Discrete):
+            raise ConfigError(f"MAPPO supports Discrete action spaces only; agent {agent!r} has {act_space}")
         if pid in specs:
             other = first[pid]
             if obs_space != specs[pid].observation_space or act_space != specs[pid].action_space:
