@@ -118,7 +118,9 @@ def _ingredient_dots(tile: np.ndarray, cx: float, cy: float, spread: float, onio
     for k, kind in enumerate(kinds):
         angle = 2 * np.pi * k / max(len(kinds), 1) - np.pi / 2
         px, py = cx + spread * np.cos(angle), cy + spread * np.sin(angle)
-        _circle(tile, px, py, max(2.0, TILE * 0.07), COLORS["onion" if kind == ONION else "tomato"])
+        radius = max(2.0, TILE * 0.085)
+        _circle(tile, px, py, radius + 1, (30, 30, 30))
+        _circle(tile, px, py, radius, COLORS["onion" if kind == ONION else "tomato"])
 
 
 def _terrain_tile(code: int) -> np.ndarray:
@@ -169,7 +171,7 @@ def render_rgb(layout: Layout, s: BatchState, i: int = 0) -> np.ndarray:
                 cook_time = int(layout.recipe_time[min(on, 3), min(to, 3)])
                 if tick >= 0:
                     _circle(tile, c, c, TILE * 0.30, COLORS["soup"])
-                _ingredient_dots(tile, c, c, TILE * 0.15, on, to)
+                _ingredient_dots(tile, c, c, TILE * 0.16, on, to)
                 if tick >= 0:  # cooking bar under the pot
                     frac = min(1.0, tick / max(cook_time, 1))
                     _rect(tile, 6, TILE - 9, TILE - 6, TILE - 4, COLORS["bar_bg"])
