@@ -32,23 +32,27 @@ DEFAULT_HORIZON = 400
 
 
 # ---- observations (encodings live in features.py, written against BatchState) ----------------------
-def make_encoder(obs: str, layout: Layout, horizon: int) -> tuple[Callable[[BatchState], np.ndarray], tuple]:
-    """``(encode, shape)``: encode(state) -> (N, 2, *shape) float32 observation of each agent."""
+def make_encoders(obs: str, layout: Layout, horizon: int) -> tuple[Callable, tuple, Callable, tuple]:
+    """``(encode_obs, obs_shape, encode_state, state_shape)`` sharing one Featurizer (features.py).
+
+    encode_obs(state) -> (N, 2, *obs_shape) float32; encode_state(state) -> (N, 2, state_size) float32,
+    the lossless encoding from each agent's view, flattened (agent-specific global state).
+    """
     from diverse_marl.envs.overcooked.features import Featurizer
 
     featurizer = Featurizer(layout, horizon=horizon)
     if obs == "featurized":
-        return featurizer.featurize, (featurizer.feature_dim,)
-    if obs == "lossless":
-        return featurizer.lossless, tuple(featurizer.lossless_shape)
-    raise ConfigError(f"unknown obs {obs!r}; allowed: {', '.join(OBS_TYPES)}")
+        encode_obs, obs_shape = featurizer.featurize, (featurizer.feature_dim,)
+    elif obs == "lossless":
+        encode_obs, obs_shape = featurizer.lossless, tuple(featurizer.lossless_shape)
+    else:
+        raise ConfigError(f"unknown obs {obs!r}; allowed: {', '.join(OBS_TYPES)}")
+    size = int(np.prod(featurizer.lossless_shape))
 
+    def encode_state(s: BatchState) -> np.ndarray:
+        return featurizer.lossless(s).reshape(s.num_envs, NUM_PLAYERS, size)
 
-def make_state_encoder(layout: Layout, horizon: int) -> tuple[Callable[[BatchState], np.ndarray], tuple]:
-    """Agent-specific global state: the lossless encoding from that agent's view, flattened."""
-    encode, shape = make_encoder("lossless", layout, horizon)
-    size = int(np.prod(shape))
-    return (lambda s: encode(s).reshape(s.num_envs, NUM_PLAYERS, size)), (size,)
+    return encode_obs, obs_shape, encode_state, (size,)
 
 
 class ShapingSchedule:
@@ -158,8 +162,7 @@ class OvercookedEnv(ParallelEnv):
         self.schedule = ShapingSchedule(shaping_factor, shaping_anneal_steps)
         self.possible_agents = list(AGENTS)
         self.agents: list[str] = []
-        self._encode, obs_shape = make_encoder(obs, self.layout, self.horizon)
-        self._encode_state, state_shape = make_state_encoder(self.layout, self.horizon)
+        self._encode, obs_shape, self._encode_state, state_shape = make_encoders(obs, self.layout, self.horizon)
         self._obs_space = gym.spaces.Box(-np.inf, np.inf, obs_shape, np.float32)
         self._state_space = gym.spaces.Box(-np.inf, np.inf, state_shape, np.float32)
         self._act_space = gym.spaces.Discrete(NUM_ACTIONS)
@@ -303,8 +306,7 @@ class OvercookedBatchedEnv:
         self.dynamics = OvercookedDynamics(self.layout, old_dynamics, reward_shaping)
         self.schedule = ShapingSchedule(shaping_factor, shaping_anneal_steps)
         self.possible_agents = list(AGENTS)
-        self._encode, obs_shape = make_encoder(obs, self.layout, self.horizon)
-        self._encode_state, state_shape = make_state_encoder(self.layout, self.horizon)
+        self._encode, obs_shape, self._encode_state, state_shape = make_encoders(obs, self.layout, self.horizon)
         self._obs_space = gym.spaces.Box(-np.inf, np.inf, obs_shape, np.float32)
         self._state_space = gym.spaces.Box(-np.inf, np.inf, state_shape, np.float32)
         self.s = BatchState.initial(self.layout, self.num_envs)
