@@ -196,6 +196,7 @@ class OvercookedDynamics:
         self._value_list = self.recipe_value.tolist()
         self._best_list = self.best_value.tolist()
         self._dirs = DIRECTIONS.tolist()
+        self._view_cache: tuple | None = None
 
     # -- helpers --------------------------------------------------------------------------------
     def pot_status(self, s: BatchState) -> tuple[np.ndarray, np.ndarray]:
@@ -464,19 +465,15 @@ class OvercookedDynamics:
 
     def _step_one(self, s: BatchState, i: int, act: list, sparse, shaped, events) -> None:
         terrain, W = self._terrain_list, self.w
-        obj = s.obj.reshape(len(s.obj), -1)[i]
-        s_on = s.soup_onions.reshape(len(s.obj), -1)[i]
-        s_to = s.soup_tomatoes.reshape(len(s.obj), -1)[i]
-        s_tick = s.soup_tick.reshape(len(s.obj), -1)[i]
-        s_ord = s.soup_order.reshape(len(s.obj), -1)[i]
+        obj, s_on, s_to, s_tick, s_ord = self._flat_grids(s, i)
         pos = s.pos[i].tolist()
         ori = s.ori[i].tolist()
-        held = s.held[i].tolist()
-        h_on, h_to = s.held_onions[i].tolist(), s.held_tomatoes[i].tolist()
-        h_tick, h_ord = s.held_tick[i].tolist(), s.held_order[i].tolist()
         ev: list[tuple[int, str]] = []
 
         if ACTION_INTERACT in act:
+            held = s.held[i].tolist()
+            h_on, h_to = s.held_onions[i].tolist(), s.held_tomatoes[i].tolist()
+            h_tick, h_ord = s.held_tick[i].tolist(), s.held_order[i].tolist()
             n_full = n_nonempty = 0
             for c in self._pot_list:
                 if obj[c] == SOUP:
@@ -589,8 +586,6 @@ class OvercookedDynamics:
 
         # environment effects
         s.timestep[i] += 1
-        if not (obj == SOUP).any():
-            return
         for c in np.flatnonzero(obj == SOUP).tolist():
             tick = int(s_tick[c])
             on, to = int(s_on[c]), int(s_to[c])
@@ -599,6 +594,18 @@ class OvercookedDynamics:
             if 0 <= tick < self._time_list[on][to]:
                 tick += 1
             s_tick[c] = tick
+
+    def _flat_grids(self, s: BatchState, i: int) -> tuple[np.ndarray, ...]:
+        """Flat (H*W,) views of env i's grid arrays (obj, onions, tomatoes, tick, order); the (N, H*W)
+        reshapes are cached while the state keeps the same arrays."""
+        grids = (s.obj, s.soup_onions, s.soup_tomatoes, s.soup_tick, s.soup_order)
+        cache = self._view_cache
+        if cache is None or any(a is not b for a, b in zip(cache[0], grids)):
+            flats = tuple(a.reshape(len(a), -1) for a in grids)
+            if not all(np.shares_memory(f, a) for f, a in zip(flats, grids)):
+                raise ValueError("BatchState grid arrays must be C-contiguous (they are updated in place)")
+            cache = self._view_cache = (grids, flats)
+        return tuple(f[i] for f in cache[1])
 
     def _useful_pickup_one(self, p, code, all_full, held, obj, n_nonempty, ev) -> bool:
         q = 1 - p
