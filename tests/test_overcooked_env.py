@@ -295,7 +295,7 @@ def test_episode_events_are_totals_at_the_last_step():
         if not all(trunc.values()):
             assert "episode_events" not in infos["agent_0"]
     for p, a in enumerate(AGENTS):
-        np.testing.assert_array_equal(infos[a]["episode_events"], totals[p])
+        np.testing.assert_array_equal([infos[a]["episode_events"][n] for n in EVENT_NAMES], totals[p])
     assert totals[:, EVENT_INDEX["soup_delivery"]].sum() >= 1
 
 
@@ -321,7 +321,7 @@ def test_batched_env_matches_single_envs_and_auto_resets(n):
                 if tr[a]:
                     np.testing.assert_array_equal(info_b["final_obs"][a][i], o[a])
                     assert info_b["episode"][f"return/{a}"][i] == pytest.approx(returns[i, p])
-                    np.testing.assert_array_equal(info_b["episode"]["events"][i, p], inf[a]["episode_events"])
+                    np.testing.assert_array_equal(info_b["episode"]["events"][i, p], [inf[a]["episode_events"][n] for n in EVENT_NAMES])
                 else:
                     np.testing.assert_array_equal(obs_b[a][i], o[a])
             if not env.agents:

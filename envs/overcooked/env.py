@@ -20,7 +20,7 @@ from pettingzoo import ParallelEnv
 from diverse_marl.envs.overcooked.core import (
     NUM_ACTIONS, NUM_PLAYERS, BatchState, OvercookedDynamics,
 )
-from diverse_marl.envs.overcooked.events import NUM_EVENTS
+from diverse_marl.envs.overcooked.events import EVENT_NAMES, NUM_EVENTS
 from diverse_marl.envs.overcooked.layouts import Layout, get_layout
 from diverse_marl.envs.overcooked.state_dict import state_from_dict, state_to_dict
 from diverse_marl.errors import ConfigError
@@ -135,7 +135,7 @@ class OvercookedEnv(ParallelEnv):
 
     ``infos[agent]`` at every step: "sparse_reward" (team), "shaped_reward" (this agent, unscaled),
     "shaping_factor", "events" ((len(EVENT_NAMES),) int counts of this step) and, at the last step,
-    "episode_events" (episode totals).
+    "episode_events" (episode totals as a dict event name -> count).
     """
 
     metadata = {"name": "overcooked", "render_modes": list(RENDER_MODES), "is_parallelizable": True,
@@ -221,7 +221,8 @@ class OvercookedEnv(ParallelEnv):
             infos[agent] = {"sparse_reward": team_sparse, "shaped_reward": sh[p], "shaping_factor": factor,
                             "events": ev[p]}
             if done:
-                infos[agent]["episode_events"] = self._episode_events[p].copy()
+                # episode totals by name: what metrics, eval reports and descriptors read
+                infos[agent]["episode_events"] = dict(zip(EVENT_NAMES, self._episode_events[p].tolist()))
         terminations = {a: False for a in AGENTS}
         truncations = {a: done for a in AGENTS}
         obs = self._observations()
