@@ -334,3 +334,29 @@ def test_gae_bootstraps_at_chunk_cuts_but_not_at_episode_ends():
                 np.testing.assert_allclose(targets[last_real], rewards[last_real], atol=1e-5)
     finally:
         algo.stop()
+
+
+@pytest.mark.slow
+def test_remote_env_runner_and_from_checkpoint_in_a_fresh_process(tmp_path):
+    """A remote env runner gets the env creator and policy mapping; a new process restores the algo."""
+    import subprocess
+    import sys
+
+    algo = MAPPOConfig.from_options(ENV, {"early_termination": True}, {**TINY, "policy_mapping": "agent"},
+                                    seed=0, num_env_runners=1).build_algo()
+    try:
+        result = algo.train()
+        assert result["env_runners"]["num_env_steps_sampled"] >= TINY["train_batch_size"]
+        ckpt = algo.save_to_path(tmp_path / "ck")
+    finally:
+        algo.stop()
+    code = (
+        "import logging, ray\n"
+        "from ray.rllib.algorithms.algorithm import Algorithm\n"
+        "ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)\n"
+        f"algo = Algorithm.from_checkpoint({str(ckpt)!r})\n"
+        "print('STEPS', algo.train()['env_runners']['num_env_steps_sampled'])\n"
+        "algo.stop()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert "STEPS" in out.stdout, out.stderr[-2000:]
