@@ -126,7 +126,7 @@ def test_critic_reads_global_state_and_actor_reads_only_its_observation():
 
 
 def test_critic_input_obs_gives_independent_ppo():
-    algo = build(critic_input="obs")
+    algo = build(critic_input="obs", num_minibatches=3)
     try:
         module = algo.learner_module("shared")
         assert STATE_KEY not in module.observation_space.spaces
@@ -360,3 +360,25 @@ def test_remote_env_runner_and_from_checkpoint_in_a_fresh_process(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert "STEPS" in out.stdout, out.stderr[-2000:]
+
+
+def test_any_parallel_env_discrete_obs_concat_state_and_export(tmp_path):
+    """A user env without state(): Discrete + Box observations, an agent leaving early."""
+    from diverse_marl.envs import register
+    from test_mappo_env import TinyEnv
+
+    register("tiny_mixed_obs", TinyEnv, overwrite=True)
+    algo = MAPPOConfig.from_options("tiny_mixed_obs", {}, {**TINY, "policy_mapping": "agent"}, seed=0).build_algo()
+    try:
+        result = algo.train()
+        assert {"a_0", "b_0"} <= set(result["learners"])
+        module = algo.learner_module("a_0")
+        assert critic_input_dim(module) == 3 + 4 + 2  # one-hot(3) + Box(2x2) + agent id
+        expected = actor_logits(module, {OBS_KEY: np.eye(3, dtype=np.float32)})
+        ckpt = algo.save_to_path(tmp_path / "ck")
+    finally:
+        algo.stop()
+    policy = load_policy(ckpt, "a_0")
+    np.testing.assert_allclose(np.stack([policy.logits(i) for i in range(3)]), expected, atol=1e-5)
+    assert policy.logits([0, 1, 2]).shape == (3, 2)
+    assert int(policy(1, deterministic=True)) == int(expected[1].argmax())

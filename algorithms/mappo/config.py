@@ -313,7 +313,8 @@ def _export_info(env: Any, adapter: MAPPOObservationAdapter, specs: dict[str, RL
             "has_mask": MASK_KEY in spec.observation_space.spaces,
             "model_config": dict(spec.model_config),
         }
-    raw = {a: adapter.raw_spaces[a] for a in env.possible_agents if not isinstance(adapter.actor_spaces[a], spaces.Box)}
+    # actor spaces load_policy must flatten itself (Discrete, Tuple, Dict without a mask, ...)
+    raw = {a: adapter.actor_spaces[a] for a in env.possible_agents if not isinstance(adapter.actor_spaces[a], spaces.Box)}
     return {"policy_mapping": o["policy_mapping"], "critic_input": o["critic_input"], "agents": agents,
             "policies": policies, "raw_spaces": raw}
 

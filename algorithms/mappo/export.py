@@ -109,58 +109,45 @@ class TorchPolicy:
         return mask_logits(logits, mask), single
 
     def _prepare(self, obs: Any) -> tuple[torch.Tensor, torch.Tensor | None, bool]:
-        if isinstance(obs, (list, tuple)):
-            rows = [self._prepare(o) for o in obs]
-            x = torch.cat([r[0] for r in rows])
-            masks = [r[1] for r in rows]
-            mask = torch.cat(masks) if masks and masks[0] is not None else None
-            return x, mask, False
+        """-> (actor input (B, D), action mask (B, A) or None, whether ``obs`` was a single observation)."""
+        if isinstance(obs, (list, tuple)):  # a list of single observations
+            parts = [self._prepare(o) for o in obs]
+            mask = torch.cat([p[1] for p in parts]) if parts[0][1] is not None else None
+            return torch.cat([p[0] for p in parts]), mask, False
         mask = None
         if isinstance(obs, dict):
-            if MASK_KEY in obs:
-                mask = np.asarray(obs[MASK_KEY], dtype=np.float32)
-            rest = {k: v for k, v in obs.items() if k not in (MASK_KEY, STATE_KEY)}
-            if OBS_KEY in rest:
-                obs = rest[OBS_KEY]
-            elif len(rest) == 1:
-                obs = next(iter(rest.values()))
-            elif self.raw_space is not None:
-                return self._flatten_raw(obs, mask)
-            else:
-                raise ConfigError(f"cannot read observation dict with keys {sorted(obs)}; expected "
-                                  f"{OBS_KEY!r} or a single observation key plus {MASK_KEY!r}")
-        arr = np.asarray(obs, dtype=np.float32)
-        if arr.shape == self.obs_shape or (arr.ndim == 0 and self.raw_space is not None):
-            if arr.shape != self.obs_shape:
-                return self._flatten_raw(obs, mask)
-            arr, single = arr[None], True
-            mask = mask[None] if mask is not None and mask.ndim == 1 else mask
-        elif arr.shape[1:] == self.obs_shape:
-            single = False
-        elif self.raw_space is not None and arr.ndim == 1 and arr.shape[0] != 1:
-            # a batch of non-Box observations (e.g. Discrete ints): flatten each
-            return torch.cat([self._flatten_raw(o, None)[0] for o in arr]), _mask_tensor(mask), False
-        else:
-            raise ConfigError(f"observation of shape {arr.shape} does not fit policy {self.policy_id!r}; "
-                              f"expected {self.obs_shape} or (batch, {', '.join(map(str, self.obs_shape))})")
-        x = torch.from_numpy(arr.reshape(arr.shape[0], -1))
+            mask = obs.get(MASK_KEY)
+            obs = self._actor_part(obs)
         if self.has_mask and mask is None:
             raise ConfigError(f"policy {self.policy_id!r} was trained with an action mask; pass observations "
                               f"as dicts with an {MASK_KEY!r} entry")
-        return x, _mask_tensor(mask), single
+        mask = None if mask is None else np.asarray(mask, dtype=np.float32)
+        if self.raw_space is not None:  # non-Box observations (Discrete, Tuple, ...): one at a time
+            from gymnasium import spaces
 
-    def _flatten_raw(self, obs: Any, mask: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor | None, bool]:
-        from gymnasium import spaces
+            flat = np.asarray(spaces.flatten(self.raw_space, obs), dtype=np.float32)[None]
+            return torch.from_numpy(flat), _mask_tensor(None if mask is None else mask.reshape(1, -1)), True
+        arr = np.asarray(obs, dtype=np.float32)
+        single = arr.shape == self.obs_shape
+        if single:
+            arr = arr[None]
+            mask = None if mask is None else mask.reshape(1, -1)
+        elif arr.shape[1:] != self.obs_shape:
+            raise ConfigError(f"observation of shape {arr.shape} does not fit policy {self.policy_id!r}; "
+                              f"expected {self.obs_shape} or (batch, {', '.join(map(str, self.obs_shape))})")
+        return torch.from_numpy(arr.reshape(arr.shape[0], -1)), _mask_tensor(mask), single
 
-        space = self.raw_space
-        if isinstance(space, spaces.Dict) and MASK_KEY in space.spaces:
-            rest = {k: v for k, v in space.spaces.items() if k != MASK_KEY}
-            space = next(iter(rest.values())) if len(rest) == 1 else spaces.Dict(rest)
-            if isinstance(obs, dict) and len(rest) == 1:
-                obs = obs[next(iter(rest))]
-        flat = np.asarray(spaces.flatten(space, obs), dtype=np.float32)[None]
-        m = mask[None] if mask is not None and mask.ndim == 1 else mask
-        return torch.from_numpy(flat), _mask_tensor(m), True
+    def _actor_part(self, obs: dict) -> Any:
+        """The actor's share of a dict observation (env-style or MAPPO-style)."""
+        if OBS_KEY in obs:
+            return obs[OBS_KEY]
+        rest = {k: v for k, v in obs.items() if k not in (MASK_KEY, STATE_KEY)}
+        if len(rest) == 1:
+            return next(iter(rest.values()))
+        if self.raw_space is not None:
+            return rest
+        raise ConfigError(f"cannot read observation dict with keys {sorted(obs)}; expected {OBS_KEY!r} or a "
+                          f"single observation key plus {MASK_KEY!r}")
 
 
 def _mask_tensor(mask: np.ndarray | None) -> torch.Tensor | None:
