@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from diverse_marl.algorithms import MAPPOConfig, load_policy
-from diverse_marl.algorithms.mappo.module import MASK_KEY, OBS_KEY, STATE_KEY, critic_input_dim
+from diverse_marl.algorithms.mappo.module import OBS_KEY, STATE_KEY, critic_input_dim
 from diverse_marl.envs import make
 from diverse_marl.errors import CheckpointError, ConfigError
 

@@ -7,7 +7,18 @@
 - ``env.py``        PettingZoo -> RLlib env with the critic's state in every observation
 - ``networks.py``   pure-torch networks; ``export.py`` load_policy / TorchPolicy (no Ray)
 
-Imports are lazy so that ``load_policy`` works without importing Ray.
+Usage::
+
+    from diverse_marl.algorithms import MAPPOConfig, load_policy
+    config = MAPPOConfig.from_options("hide_and_seek", {}, {"policy_mapping": "team"}, seed=0)
+    algo = config.build_algo()
+    algo.train(); path = algo.save_to_path("ckpt")
+    hider = load_policy(path, "hider_0")          # plain torch, no Ray
+    actions = hider(obs_batch, deterministic=True)
+
+``MAPPOConfig.option_docs()`` lists every option with its MAPPO-paper default. To plug in a
+custom env runner, pass ``env_runner_cls`` (it must fill episodes with the observation dicts
+described in ``module.py``). Imports are lazy so that ``load_policy`` works without Ray.
 """
 from __future__ import annotations
 

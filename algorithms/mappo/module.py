@@ -38,6 +38,7 @@ from diverse_marl.algorithms.mappo.networks import (  # noqa: F401  (re-exported
     ACTIVATIONS, MASK_KEY, MODEL_DEFAULTS, OBS_KEY, STATE_KEY, ValueNorm, make_actor, make_critic, mask_logits,
 )
 
+
 def flat_dim(space: gym.Space) -> int:
     return int(np.prod(space.shape))
 
