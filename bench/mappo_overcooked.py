@@ -119,7 +119,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     layouts = list(results["layouts"])
-    fig, axes = plt.subplots(1, len(layouts), figsize=(4.2 * len(layouts), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(layouts), figsize=(max(6.0, 4.2 * len(layouts)), 3.6), squeeze=False)
     for ax, layout in zip(axes[0], layouts):
         curve = results["layouts"][layout].get("curve", [])
         xs = [p["env_steps"] / 1e6 for p in curve if math.isfinite(p["sparse_return"])]
@@ -130,7 +130,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
         ax.set_xlabel("env steps (M)")
         ax.set_ylabel("mean sparse return / episode")
         ax.grid(alpha=0.3)
-    fig.suptitle("MAPPO self-play on Overcooked (vectorized runner, shaping annealed)")
+    fig.suptitle("MAPPO self-play, Overcooked (shaping annealed)", fontsize=11)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -147,7 +147,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--shaping-anneal-steps", type=int, default=None, help="default: half the env-step budget")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default="mappo_overcooked", help="results file stem in bench/results/")
+    p.add_argument("--append", action="store_true", help="keep other layouts already in the results file")
+    p.add_argument("--plot-only", action="store_true", help="redraw the plot from the results file and exit")
     args = p.parse_args(argv)
+    if args.plot_only:
+        path = RESULTS_DIR / f"{args.name}.json"
+        plot(json.loads(path.read_text(encoding="utf-8")), path.with_suffix(".png"))
+        return
 
     from diverse_marl.envs.overcooked.layouts import list_layouts
     from diverse_marl.errors import ConfigError
@@ -161,6 +167,11 @@ def main(argv: list[str] | None = None) -> None:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     json_path, png_path = RESULTS_DIR / f"{args.name}.json", RESULTS_DIR / f"{args.name}.png"
     results: dict[str, Any] = {"name": args.name, "machine": machine_info(), "args": vars(args), "layouts": {}}
+    if args.append and json_path.exists():  # keep the curves of layouts run earlier (other invocations)
+        earlier = json.loads(json_path.read_text(encoding="utf-8"))
+        results["earlier_runs"] = earlier.get("earlier_runs", []) + [
+            {"args": earlier.get("args"), "machine": earlier.get("machine")}]
+        results["layouts"] = {k: v for k, v in earlier.get("layouts", {}).items() if k not in args.layouts}
 
     def save() -> None:
         _write_json(json_path, results)
@@ -172,8 +183,11 @@ def main(argv: list[str] | None = None) -> None:
     ray.shutdown()
     print("\nlayout                  env steps   wall s   best sparse  final sparse  target  reached@")
     for layout, r in results["layouts"].items():
-        print(f"{layout:22s} {r['env_steps']:>10,d} {r['wall_s']:8.0f} {r['best_sparse_return'] or float('nan'):12.1f} "
-              f"{r['final_sparse_return'] or float('nan'):13.1f} {r['target']:7.0f}  {r['target_reached_at_env_steps']}")
+        if "env_steps" not in r:
+            continue
+        best, final = (float("nan") if r[k] is None else r[k] for k in ("best_sparse_return", "final_sparse_return"))
+        print(f"{layout:22s} {r['env_steps']:>10,d} {r['wall_s']:8.0f} {best:12.1f} {final:13.1f} "
+              f"{r['target']:7.0f}  {r['target_reached_at_env_steps']}")
     print(f"results: {json_path}\nplot: {png_path}")
 
 

@@ -9,6 +9,7 @@ the shared machine hit every row alike. Wall-clock and process CPU time are both
 Rows:
 - ``stock_ppo_1thread`` (reference): RLlib's PPO as a user gets it (default MultiAgentEnvRunner,
   RLlib's PettingZoo wrapper, default RLModule, shared policy) with ``torch.set_num_threads(1)``;
+- ``stock_ppo_8envs_1thread``: the same with RLlib's own vectorization (8 envs per runner);
 - ``stock_ppo`` (``--with-default-threads``): the same with torch's default thread count, which on
   a busy 2-core machine is many times slower (thread contention), so it is not the reference;
 - ``stock_ppo_vec_runner``: stock PPO module/learner, our VectorMultiAgentEnvRunner (isolates the runner);
@@ -36,6 +37,7 @@ ENV_CONFIG = {"layout": "cramped_room", "horizon": 400, "obs": "featurized"}
 RUNNER = "diverse_marl.algorithms.mappo.sampler:VectorMultiAgentEnvRunner"
 HIDDEN = [64, 64]
 UNIT = "env steps/s"
+STOCK_VECTOR_ENVS = 8  # RLlib's own env vectorization (gymnasium vector env inside the stock runner)
 
 
 def build_rows(batch: int, num_envs: int, epochs: int, minibatch: int, seed: int,
@@ -51,7 +53,10 @@ def build_rows(batch: int, num_envs: int, epochs: int, minibatch: int, seed: int
     stock_vec.env_runners(env_runner_cls=_import(RUNNER))
     mappo = MAPPOConfig.from_options(
         ENV, ENV_CONFIG, {**common, "num_envs_per_env_runner": num_envs, "env_runner_cls": RUNNER}, seed)
-    rows = {"stock_ppo_1thread": (stock.build_algo(), 1)}
+    stock_envs = SharedPPOConfig.from_options(
+        ENV, ENV_CONFIG, {**common, "num_envs_per_env_runner": STOCK_VECTOR_ENVS}, seed)
+    rows = {"stock_ppo_1thread": (stock.build_algo(), 1),
+            f"stock_ppo_{STOCK_VECTOR_ENVS}envs_1thread": (stock_envs.build_algo(), 1)}
     if with_default_threads:
         rows["stock_ppo"] = (stock.copy(copy_frozen=False).build_algo(), default_threads)
     rows["stock_ppo_vec_runner"] = (stock_vec.build_algo(), 1)
