@@ -7,7 +7,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # torch first, pinned: a CPU wheel of 2.13.0 is on local disk (a looser pin pulls a multi-GB CUDA build)
 TORCH  := torch==2.13.0
-PYTEST_ARGS ?=
+# the long differential sweeps are marked slow: `make test PYTEST_ARGS=` runs them too
+PYTEST_ARGS ?= -m "not slow"
 
 .PHONY: demo test venv clean
 

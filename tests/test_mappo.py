@@ -336,7 +336,6 @@ def test_gae_bootstraps_at_chunk_cuts_but_not_at_episode_ends():
         algo.stop()
 
 
-@pytest.mark.slow
 def test_remote_env_runner_and_from_checkpoint_in_a_fresh_process(tmp_path):
     """A remote env runner gets the env creator and policy mapping; a new process restores the algo."""
     import subprocess
