@@ -11,8 +11,8 @@ Use it with ``config.env_runners(env_runner_cls=VectorMultiAgentEnvRunner,
 num_envs_per_env_runner=N)``. It supports ``num_env_runners`` 0 (local) and > 0.
 
 What it does not do (raises a ConfigError instead): custom env-to-module / module-to-env
-connectors (the default pipelines are replaced by the code below), recurrent modules,
-non-Discrete action spaces. Callbacks: ``on_episode_end`` (with the episode's last chunk,
+connectors (the default pipelines are replaced by the code below), recurrent modules (MAPPO's
+``use_gru``), action masks (the batched env protocol has none), non-Discrete action spaces. Callbacks: ``on_episode_end`` (with the episode's last chunk,
 whose ``infos`` are empty dicts) and ``on_sample_end`` are called; ``on_episode_created/start/step``
 are not. Episode totals that the batched env reports in ``infos["episode"]``
 (other than per-agent returns and length) are logged as ``episode/<key>`` means.
