@@ -120,3 +120,15 @@ def test_native_batched_factory() -> None:
     """The fast MAPPO sampler finds the numpy batched env through ``HideAndSeekEnv.batched``."""
     benv = HideAndSeekEnv.batched(num_envs=3, scenario="random_rooms", horizon=7, render_mode="ansi")
     assert isinstance(benv, HideAndSeekBatchedEnv) and benv.num_envs == 3 and benv.cfg.horizon == 7
+
+
+def test_example_config_builds() -> None:
+    """examples/hide_and_seek.yaml stays valid: two team policies, the fast batched sampler."""
+    from pathlib import Path
+
+    from diverse_marl.config import load_config
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "hide_and_seek.yaml"
+    rllib_config = load_config(str(path)).to_rllib()
+    assert sorted(rllib_config.policies) == ["hider", "seeker"]
+    assert rllib_config.env_runner_cls.__name__ == "VectorMultiAgentEnvRunner"
