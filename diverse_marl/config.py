@@ -43,7 +43,10 @@ _FLOAT_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 
 @dataclass
 class StopConfig:
-    """When training stops: whichever limit is reached first (at least one must be set)."""
+    """When training stops: whichever limit is reached first (at least one must be set).
+
+    Without a ``stop`` block training runs 10 iterations; a ``stop`` block sets exactly the
+    limits it names."""
 
     iterations: Union[int, None] = 10
     env_steps: Union[int, None] = None
@@ -325,4 +328,8 @@ def load_config(
     else:
         data = read_yaml(source)
     data = apply_overrides(data, list(overrides or []))
+    stop = data.get("stop")
+    if isinstance(stop, Mapping) and stop:
+        # a stop block means exactly the limits it names (no default iteration cap beside a time_s)
+        data["stop"] = {"iterations": None, "env_steps": None, "time_s": None, **stop}
     return _build(ExperimentConfig, data, "").validate()

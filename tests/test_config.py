@@ -124,3 +124,11 @@ def test_cli_bad_run_dir_exit_2(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "diverse_marl", "analyze", str(tmp_path / "nope")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "does not exist" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_stop_block_sets_exactly_the_limits_it_names():
+    assert load_config(BASE).stop.iterations == 10  # no stop block: the default cap
+    cfg = load_config({**BASE, "stop": {"time_s": 60}})
+    assert (cfg.stop.iterations, cfg.stop.env_steps, cfg.stop.time_s) == (None, None, 60.0)
+    cfg = load_config({**BASE, "stop": {"time_s": 60}}, overrides=["stop.iterations=2", "stop.time_s=null"])
+    assert (cfg.stop.iterations, cfg.stop.time_s) == (2, None)
