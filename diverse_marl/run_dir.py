@@ -156,7 +156,7 @@ class RunDir:
         tmp = self.checkpoints / f".tmp-{final.name}-{os.getpid()}"
         if tmp.exists():
             shutil.rmtree(tmp)
-        save_fn(str(tmp))
+        save_fn(str(tmp.resolve()))  # RLlib wants absolute paths (a relative one reads as a bad URI)
         atomic_write_json(tmp / META_FILE, {"iteration": iteration, **meta})
         if final.exists():
             shutil.rmtree(final)
