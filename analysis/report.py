@@ -20,6 +20,7 @@ from diverse_marl.run_dir import RunDir, atomic_write_text  # noqa: E402
 
 RETURN_KEYS = ("episode/sparse_return", "episode_return_mean")
 MAX_BEHAVIOUR_LINES = 10
+MAX_REPORT_STATS = 20  # most variable behaviour statistics listed in report.md
 
 
 def _series(rows: list[dict[str, Any]], key: str) -> tuple[list[float], list[float]]:
@@ -139,8 +140,10 @@ def write_report(rd: RunDir, rows: list[dict[str, Any]], out_dir: Path, plot: Pa
         )
     bkeys = behaviour_keys(rows)
     if bkeys:
-        lines += ["", "## Behaviour statistics (last iteration, mean per episode)", ""]
-        lines += [f"- {k.replace('episode/', '')}: {last[k]:.3g}" for k in bkeys if k in last]
+        lines += ["", "## Behaviour statistics (last iteration, mean per episode; most variable first)", ""]
+        lines += [f"- {k.replace('episode/', '')}: {last[k]:.3g}" for k in bkeys[:MAX_REPORT_STATS] if k in last]
+        if len(bkeys) > MAX_REPORT_STATS:
+            lines.append(f"- ... {len(bkeys) - MAX_REPORT_STATS} more in metrics.csv")
     lines += ["", f"![training curves]({os.path.relpath(plot, out_dir)})", ""]
     report = out_dir / "report.md"
     atomic_write_text(report, "\n".join(lines))

@@ -322,6 +322,7 @@ def test_batched_env_matches_single_envs_and_auto_resets(n):
                     np.testing.assert_array_equal(info_b["final_obs"][a][i], o[a])
                     assert info_b["episode"][f"return/{a}"][i] == pytest.approx(returns[i, p])
                     np.testing.assert_array_equal(info_b["episode"]["events"][i, p], [inf[a]["episode_events"][n] for n in EVENT_NAMES])
+                    assert {n: int(info_b["episode"][f"{a}/{n}"][i]) for n in EVENT_NAMES} == inf[a]["episode_events"]
                 else:
                     np.testing.assert_array_equal(obs_b[a][i], o[a])
             if not env.agents:

@@ -361,6 +361,9 @@ class OvercookedBatchedEnv:
             for p, a in enumerate(AGENTS):
                 ep[f"return/{a}"] = self._ret[:, p].copy()
                 ep[f"shaped_return/{a}"] = self._shaped_ret[:, p].copy()
+                # each event total as its own (N,) array, named like the single env's episode_events
+                for e, name in enumerate(EVENT_NAMES):
+                    ep[f"{a}/{name}"] = self._ep_events[:, p, e].copy()
             infos["episode"] = ep
             self.s.reset_rows(done, self.layout)
             self._ret[done] = 0
