@@ -369,7 +369,6 @@ def test_train_local_runner_reports_rllib_keys(ray_local):
         algo.stop()
 
 
-@pytest.mark.slow
 def test_train_with_remote_runner_syncs_weights(ray_local):
     algo = _ppo_config(num_envs=4, horizon=5, num_env_runners=1, batch=40).build_algo()
     try:
