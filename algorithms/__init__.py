@@ -6,20 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-_LAZY = {
-    "MAPPOConfig": "diverse_marl.algorithms.mappo.config",
-    "MAPPO": "diverse_marl.algorithms.mappo.config",
-    "load_policy": "diverse_marl.algorithms.mappo.export",
-    "TorchPolicy": "diverse_marl.algorithms.mappo.export",
-}
-
-
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
+    """MAPPO's public names, imported on first use (``load_policy`` must work without Ray)."""
+    import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+    mappo = importlib.import_module("diverse_marl.algorithms.mappo")
+    if name in mappo.__all__:
+        return getattr(mappo, name)
     raise AttributeError(f"module 'diverse_marl.algorithms' has no attribute {name!r}")
 
 
-__all__ = list(_LAZY)
+__all__ = ["MAPPOConfig", "MAPPO", "load_policy", "TorchPolicy"]

@@ -287,16 +287,7 @@ class OvercookedDynamics:
                              (DISH, "dish_pickup_counter"), (SOUP, "soup_pickup_counter")):
                 events[r[o == code], p, E[ev]] = 1
             self._log_useful_pickups(s, p, r, o, all_pots_full[m], other[m], n_nonempty, events)
-            s.held[r, p] = o
-            s.held_onions[r, p] = s_on[r, t]
-            s.held_tomatoes[r, p] = s_to[r, t]
-            s.held_tick[r, p] = s_tick[r, t]
-            s.held_order[r, p] = s_ord[r, t]
-            obj[r, t] = NOTHING
-            s_on[r, t] = 0
-            s_to[r, t] = 0
-            s_tick[r, t] = -1
-            s_ord[r, t] = 0
+            self._pick_up(s, r, p, o, t, (obj, s_on, s_to, s_tick, s_ord))
 
         # -- dispensers (empty hand) -----------------------------------------------------------------
         empty_hand = held == NOTHING
@@ -337,16 +328,7 @@ class OvercookedDynamics:
                 effect[np.flatnonzero(m)[ready]] = True
                 events[r, p, E["soup_pickup_pot"]] = 1
                 shaped[r, p] += self.shaping["SOUP_PICKUP_REWARD"]
-                s.held[r, p] = SOUP
-                s.held_onions[r, p] = s_on[r, t]
-                s.held_tomatoes[r, p] = s_to[r, t]
-                s.held_tick[r, p] = s_tick[r, t]
-                s.held_order[r, p] = s_ord[r, t]
-                obj[r, t] = NOTHING
-                s_on[r, t] = 0
-                s_to[r, t] = 0
-                s_tick[r, t] = -1
-                s_ord[r, t] = 0
+                self._pick_up(s, r, p, SOUP, t, (obj, s_on, s_to, s_tick, s_ord))
 
         # -- pot with an ingredient: add it if the pot is not full -------------------------------------
         m = (terr == POT) & ((held == ONION) | (held == TOMATO)) & ((here == NOTHING) | (here == SOUP))
@@ -407,6 +389,21 @@ class OvercookedDynamics:
             useful[is_dish] = no_counter_dish & (held_dishes < n_nonempty[rd])
             events[r[useful], p, E["useful_dish_pickup"]] = 1
         return useful
+
+    @staticmethod
+    def _pick_up(s: BatchState, r: np.ndarray, p: int, item: Any, t: np.ndarray, cells: tuple) -> None:
+        """Move the object at flat cell ``t`` of rows ``r`` (with any soup contents) into player p's hand."""
+        obj, s_on, s_to, s_tick, s_ord = cells
+        s.held[r, p] = item
+        s.held_onions[r, p] = s_on[r, t]
+        s.held_tomatoes[r, p] = s_to[r, t]
+        s.held_tick[r, p] = s_tick[r, t]
+        s.held_order[r, p] = s_ord[r, t]
+        obj[r, t] = NOTHING
+        s_on[r, t] = 0
+        s_to[r, t] = 0
+        s_tick[r, t] = -1
+        s_ord[r, t] = 0
 
     @staticmethod
     def _clear_hand(s: BatchState, r: np.ndarray, p: int) -> None:
