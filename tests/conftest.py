@@ -12,9 +12,10 @@ os.environ.setdefault("CI", "true")  # no progress bars in test output
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_local():
-    """A local Ray (2 CPUs, no dashboard), started once; tests that need Ray request it."""
+    """A local Ray (2 CPUs, no dashboard). Started on first use and kept running; started again
+    if a test module shut it down (init_ray is a no-op while Ray runs)."""
     import ray
 
     from diverse_marl.ray_setup import init_ray

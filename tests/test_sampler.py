@@ -273,7 +273,9 @@ def _joined(chunks, agent):
 def ray_local():
     # remote env runners import this file (ToyEnv, policy mapping) by module name
     tests_dir = os.path.dirname(os.path.abspath(__file__))
-    ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
+    if ray.is_initialized():  # a Ray started by other tests lacks this runtime_env: restart it
+        ray.shutdown()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"PYTHONPATH": tests_dir + os.pathsep + os.environ.get("PYTHONPATH", "")}})
     yield
     ray.shutdown()
@@ -369,7 +371,6 @@ def test_train_local_runner_reports_rllib_keys(ray_local):
         algo.stop()
 
 
-@pytest.mark.slow  # a remote actor: failed to start once in a fresh-clone CI run (get_spaces on no runner)
 def test_train_with_remote_runner_syncs_weights(ray_local):
     algo = _ppo_config(num_envs=4, horizon=5, num_env_runners=1, batch=40).build_algo()
     try:
