@@ -11,31 +11,15 @@ from typing import Any
 
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
-EPISODE_DICT_KEYS = ("episode_events", "episode_stats")
+from diverse_marl.episode_info import episode_stats, team_sparse_reward
 
 
 def episode_info_metrics(last_infos: dict[str, dict], step_infos: list[dict[str, dict]] | None) -> dict[str, float]:
     """Metrics of one finished episode from the agents' last infos (and all step infos)."""
-    out: dict[str, float] = {}
-    for agent, info in (last_infos or {}).items():
-        if not isinstance(info, dict):
-            continue
-        for key in EPISODE_DICT_KEYS:
-            stats = info.get(key)
-            if not isinstance(stats, dict):
-                continue
-            for name, value in stats.items():
-                if isinstance(value, (int, float, bool)) or getattr(value, "ndim", None) == 0:
-                    out[f"episode/{agent}/{name}"] = float(value)
-    if step_infos:
-        sparse = None
-        for infos in step_infos:
-            for info in infos.values():
-                if isinstance(info, dict) and "sparse_reward" in info:
-                    sparse = (sparse or 0.0) + float(info["sparse_reward"])
-                    break  # the team reward is repeated for every agent: count it once
-        if sparse is not None:
-            out["episode/sparse_return"] = sparse
+    out = {f"episode/{key}": value for key, value in episode_stats(last_infos or {}).items()}
+    sparse = [r for r in map(team_sparse_reward, step_infos or []) if r is not None]
+    if sparse:
+        out["episode/sparse_return"] = float(sum(sparse))
     return out
 
 

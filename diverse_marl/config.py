@@ -170,12 +170,9 @@ def _check_env_config(env: str, env_config: dict) -> None:
     for key in env_config:
         if key not in options:
             raise ConfigError(_unknown_key_message(f"env_config.{key}", key, options, f"option of env {env!r}"))
-    for opt, allowed in spec.choices.items():
-        value = env_config.get(opt)
-        if isinstance(value, str) and "\n" not in value:
-            values = allowed()
-            if value not in values:
-                raise ConfigError(f"env_config.{opt}: unknown {opt} {value!r} for env {env!r}; allowed: {', '.join(values)}")
+    for opt in spec.choices:
+        if opt in env_config:
+            spec.check_choices({opt: env_config[opt]}, where=f"env_config.{opt}: ")
 
 
 def _unknown_key_message(path: str, key: str, allowed: Mapping[str, Any] | list[str], what: str = "config key") -> str:
@@ -200,14 +197,13 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
-        errors = []
         for arg in args:
             if arg is type(None):
                 continue
             try:
                 return _coerce(value, arg, path)
-            except ConfigError as exc:
-                errors.append(exc)
+            except ConfigError:
+                pass
         raise ConfigError(f"{path}: expected {_type_name(tp)}, got {value!r}")
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):

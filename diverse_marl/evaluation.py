@@ -13,12 +13,10 @@ import numpy as np
 
 from diverse_marl.agents import Agent, PolicyAgent
 from diverse_marl.config import ExperimentConfig, load_config
+from diverse_marl.episode_info import episode_stats, team_sparse_reward
 from diverse_marl.errors import CheckpointError
 from diverse_marl.progress import Progress
 from diverse_marl.run_dir import RunDir, atomic_write_json, resolve_checkpoint
-
-EPISODE_DICT_KEYS = ("episode_events", "episode_stats")
-
 
 def run_episode(env: Any, agents: Mapping[str, Agent], seed: int | None = None,
                 frames: list | None = None) -> dict[str, Any]:
@@ -36,15 +34,10 @@ def run_episode(env: Any, agents: Mapping[str, Agent], seed: int | None = None,
         length += 1
         for a, r in rewards.items():
             returns[a] += float(r)
-        step_sparse = next((i["sparse_reward"] for i in infos.values() if isinstance(i, dict) and "sparse_reward" in i), None)
+        step_sparse = team_sparse_reward(infos)
         if step_sparse is not None:
-            sparse = (sparse or 0.0) + float(step_sparse)
-        for a, info in infos.items():
-            for key in EPISODE_DICT_KEYS:
-                value = info.get(key) if isinstance(info, dict) else None
-                if isinstance(value, Mapping):
-                    stats.update({f"{a}/{k}": float(v) for k, v in value.items()
-                                  if isinstance(v, (int, float, bool, np.number))})
+            sparse = (sparse or 0.0) + step_sparse
+        stats.update(episode_stats(infos))
         if frames is not None:
             frames.append(env.render())
     out = {"returns": returns, "length": length, "stats": stats}
@@ -71,10 +64,9 @@ def summarize_episodes(episodes: list[dict[str, Any]]) -> dict[str, Any]:
     return report
 
 
-def policy_agents(run_dir: str | os.PathLike, cfg: ExperimentConfig, agent_ids: list[str],
+def policy_agents(checkpoint: Path, cfg: ExperimentConfig, agent_ids: list[str],
                   deterministic: bool = False) -> dict[str, Agent]:
     """One PolicyAgent per agent, each loaded from the policy its agent was trained as."""
-    checkpoint = resolve_checkpoint(run_dir)
     if cfg.algorithm == "mappo":
         from diverse_marl.algorithms import load_policy
     else:
@@ -101,7 +93,8 @@ def evaluate_run(
     det = cfg.evaluation.deterministic if deterministic is None else deterministic
     base_seed = cfg.evaluation.seed if seed is None else seed
     env = envs.make(cfg.env, **cfg.env_config)
-    agents = policy_agents(run_dir, cfg, list(env.possible_agents), deterministic=det)
+    checkpoint = resolve_checkpoint(run_dir)
+    agents = policy_agents(checkpoint, cfg, list(env.possible_agents), deterministic=det)
     results = []
     with Progress(total=n, desc="eval", unit="ep", quiet=quiet) as bar:
         for i in range(n):
@@ -109,7 +102,7 @@ def evaluate_run(
             bar.update(1, ret=float(np.mean([sum(r["returns"].values()) for r in results])))
     env.close()
     report = summarize_episodes(results)
-    report.update(checkpoint=str(resolve_checkpoint(run_dir)), deterministic=det, seed=base_seed)
+    report.update(checkpoint=str(checkpoint), deterministic=det, seed=base_seed)
     path = rd.path / "eval.json"
     atomic_write_json(path, report)
     report["path"] = str(path)
@@ -129,7 +122,8 @@ def record_episode_gif(run_dir: str | os.PathLike, path: str | os.PathLike | Non
         env = envs.make(cfg.env, **{**cfg.env_config, "render_mode": "rgb_array"})
     except Exception:  # env without RGB rendering: nothing to record
         return None
-    agents = policy_agents(run_dir, cfg, list(env.possible_agents), deterministic=cfg.evaluation.deterministic)
+    agents = policy_agents(resolve_checkpoint(run_dir), cfg, list(env.possible_agents),
+                           deterministic=cfg.evaluation.deterministic)
     frames: list = []
     run_episode(env, agents, seed=seed, frames=frames)
     env.close()

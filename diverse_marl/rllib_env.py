@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 
@@ -26,6 +25,3 @@ def rllib_env_name(env: str, env_config: dict[str, Any] | None = None) -> str:
     register_env(name, creator)
     return name
 
-
-def config_digest(config: dict[str, Any]) -> str:
-    return hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:10]

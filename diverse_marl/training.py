@@ -73,13 +73,10 @@ def _num(v: Any) -> float | None:
 
 def _env_steps_of(result: Mapping[str, Any]) -> int:
     runners = result.get("env_runners", {}) or {}
-    for key in ("num_env_steps_sampled",):
-        if key in runners:
-            try:
-                return int(runners[key])
-            except (TypeError, ValueError):
-                pass
-    return 0
+    try:
+        return int(runners.get("num_env_steps_sampled", 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 def train(
@@ -164,10 +161,11 @@ def _train_loop(
             t0 = time.time()
             result = algo.train()
             iteration += 1
-            env_steps += _env_steps_of(result)
+            iteration_steps = _env_steps_of(result)
+            env_steps += iteration_steps
             elapsed = elapsed_before + time.time() - start
             row = summarize(result, iteration, env_steps, elapsed)
-            row["steps_per_s"] = round(_env_steps_of(result) / max(time.time() - t0, 1e-9), 1)
+            row["steps_per_s"] = round(iteration_steps / max(time.time() - t0, 1e-9), 1)
             metrics.append(row)
             rd.write_metrics(metrics)
             for key, value in row.items():

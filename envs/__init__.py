@@ -28,6 +28,15 @@ class EnvSpec:
     def load(self) -> Callable[..., Any]:
         return resolve_factory(self.factory)
 
+    def check_choices(self, kwargs: dict[str, Any], where: str = "") -> None:
+        """Named choices (e.g. ``layout``) must be known; text grids (with newlines) are left to the env."""
+        for opt, allowed in self.choices.items():
+            value = kwargs.get(opt)
+            if isinstance(value, str) and "\n" not in value:
+                values = allowed()
+                if value not in values:
+                    raise ConfigError(f"{where}unknown {opt} {value!r} for env {self.name!r}; allowed: {', '.join(values)}")
+
     def options(self) -> dict[str, Any]:
         """Keyword options of the factory with their defaults (``inspect.Parameter.empty`` if required)."""
         sig = inspect.signature(self.load())
@@ -114,12 +123,7 @@ def make(name: str, **kwargs: Any):
     if name in _REGISTRY:
         spec = _REGISTRY[name]
         fn = spec.load()
-        for opt, allowed in spec.choices.items():
-            if opt in kwargs and isinstance(kwargs[opt], str):
-                values = allowed()
-                # user-supplied text grids etc. are accepted by the env itself; only bare names are checked
-                if "\n" not in kwargs[opt] and kwargs[opt] not in values:
-                    raise ConfigError(f"unknown {opt} {kwargs[opt]!r} for env {name!r}; allowed: {', '.join(values)}")
+        spec.check_choices(kwargs)
     elif ":" in name:
         fn = resolve_factory(name)
     else:
