@@ -29,10 +29,10 @@ class EpisodeInfoCallback(RLlibCallback):
     def on_episode_end(self, *, episode: Any, metrics_logger: Any = None, **kwargs: Any) -> None:
         if metrics_logger is None:
             return
-        try:
-            step_infos = episode.get_infos()
-            last = step_infos[-1] if step_infos else {}
-        except Exception:  # single-agent episodes or episodes without infos
-            return
+        by_agent = episode.get_infos()  # multi-agent episodes: {agent: [info of each step]}
+        if not isinstance(by_agent, dict):
+            return  # single-agent episodes carry no per-agent infos
+        last = {a: infos[-1] for a, infos in by_agent.items() if len(infos)}
+        step_infos = [dict(zip(by_agent, row)) for row in zip(*by_agent.values())]
         for key, value in episode_info_metrics(last, step_infos).items():
             metrics_logger.log_value(key, value, reduce="mean", window=100)
