@@ -74,3 +74,17 @@ def test_random_agents_baseline_has_no_deliveries_on_average():
     agents = {a: RandomAgent(6, seed=i) for i, a in enumerate(env.possible_agents)}
     results = [run_episode(env, agents, seed=s) for s in range(3)]
     assert np.mean([r["sparse_return"] for r in results]) < 20
+
+
+def test_stock_runner_logs_env_episode_totals(ray_local, tmp_path):
+    """RLlib's own env runner path: the callback turns Overcooked's infos into episode metrics."""
+    result = diverse_marl.train(
+        "examples/demo.yaml",
+        overrides=["stop.iterations=1", "stop.time_s=null", f"runs_dir={tmp_path}",
+                   "training.num_envs_per_env_runner=2", "training.train_batch_size=800",
+                   "training.env_runner_cls=null"],
+        quiet=True,
+    )
+    row = result.metrics[-1]
+    assert "episode/sparse_return" in row and "episode/agent_0/stay" in row
+    assert row["episode/agent_0/stay"] > 0  # a fresh policy stays sometimes in 400 steps
