@@ -73,10 +73,16 @@ class EvalConfig:
 
 @dataclass
 class PopulationConfig:
-    """Train ``size`` members (one Ray Tune trial each, seeds ``seed + i``); size 1 = a single run."""
+    """Train ``size`` members (one Ray Tune trial each, seeds ``seed + i``); size 1 = a single run.
+
+    ``members``: one mapping of overrides per member (e.g. ``{env_config: {reward_weights: ...}}``);
+    ``sample``: ``{dotted.key: {uniform: [lo, hi]} | {choice: [...]}}`` drawn per member from ``seed``.
+    """
 
     size: int = 1
     max_concurrent: Union[int, None] = None
+    members: list = field(default_factory=list)
+    sample: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -95,6 +101,11 @@ class ExperimentConfig:
     training: dict = field(default_factory=dict)
     evaluation: EvalConfig = field(default_factory=EvalConfig)
     population: PopulationConfig = field(default_factory=PopulationConfig)
+    # warm start: a run dir or checkpoint whose weights (actor, critic, value normalizer) start this run
+    init_from: Union[str, None] = None
+    # frozen partners in some seats: {from: RUN_DIR | [RUN_DIR, ...] | "pkg.module:factory",
+    #   seats: [agent_1], sample: per_episode, self_play: 0.2}
+    partners: dict = field(default_factory=dict)
     ray: RayConfig = field(default_factory=RayConfig)
     runs_dir: str = "runs"
 

@@ -107,7 +107,7 @@ def train(
             raise ConfigError("train needs a config (a YAML path, a dict or an ExperimentConfig)")
         cfg = load_config(config, overrides)
         if cfg.population.size > 1:
-            from diverse_marl.population import train_population
+            from diverse_marl.population_train import train_population
 
             return train_population(cfg, quiet=quiet)
         rd = RunDir(run_dir) if run_dir is not None else RunDir(new_run_dir(cfg.runs_dir, cfg.name))
