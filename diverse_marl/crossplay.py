@@ -1,0 +1,262 @@
+"""Cross-play: every policy of a set plays with every other, in one batched run.
+
+``crossplay_matrix(policies, env_name, env_config, episodes)`` seats policy ``i`` in seat 0
+(``agent_0``) and policy ``j`` in seat 1 (``agent_1``) for every pair, ``episodes`` times each,
+and reports N x N matrices of the mean original return (and the sparse team return where the
+env reports one, e.g. Overcooked), their stds and per-cell episode statistics (event means).
+All N*N*episodes episodes run as rows of the env's batched class (see :mod:`diverse_marl.rollout`).
+
+    diverse-marl crossplay runs/pop-*/ [--episodes 10] [--layout cramped_room] [--out DIR]
+
+writes ``crossplay.json`` and ``crossplay.png`` (annotated heatmap) into ``--out``.
+"""
+from __future__ import annotations
+
+import inspect
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from diverse_marl.agents import Agent
+from diverse_marl.config import load_config, parse_override
+from diverse_marl.errors import CheckpointError, ConfigError
+from diverse_marl.rollout import DEFAULT_MAX_ROWS, play_batched, play_rows, summarize_episodes
+from diverse_marl.run_dir import RunDir, atomic_write_json, read_checkpoint_meta, resolve_checkpoint
+
+DEFAULT_SEATS = ("agent_0", "agent_1")
+JSON_NAME = "crossplay.json"
+PNG_NAME = "crossplay.png"
+RANDOM_SEAT = "random"
+# env_config keys dropped when evaluating a run's env: returns are the original game's
+TRAINING_ONLY_ENV_KEYS = ("reward_weights",)
+
+__all__ = ["CrossplayResult", "crossplay_matrix", "crossplay_from_run_dirs", "play_batched", "write_crossplay",
+           "load_seat_policy", "policies_from_run_dirs", "eval_env_config", "seat_player", "DEFAULT_SEATS"]
+
+
+@dataclass
+class CrossplayResult:
+    """N x N cross-play matrices; ``[i][j]``: policy ``names[i]`` in seat 0, ``names[j]`` in seat 1.
+
+    ``metric`` names the headline matrix ``value_mean``/``value_std``: "sparse_return" (team
+    sparse return, when the env reports one) or "return" (team original return, summed over agents).
+    """
+
+    names: list[str]
+    env: str
+    env_config: dict[str, Any]
+    seats: list[list[str]]
+    episodes: int
+    seed: int
+    deterministic: bool
+    metric: str
+    value_mean: list[list[float]]
+    value_std: list[list[float]]
+    return_mean: list[list[float]]
+    return_std: list[list[float]]
+    seat_return_mean: list[list[list[float]]]          # [seat][i][j]
+    length_mean: list[list[float]]
+    stats_mean: dict[str, list[list[float]]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "CrossplayResult":
+        try:
+            return cls(**{f: data[f] for f in cls.__dataclass_fields__ if f in data})
+        except TypeError as exc:
+            raise ConfigError(f"not a cross-play result ({exc})") from None
+
+
+def crossplay_matrix(policies: Mapping[str, Any], env_name: str, env_config: Mapping[str, Any] | None = None,
+                     episodes: int = 10, seed: int = 0, deterministic: bool = False,
+                     seats: Sequence[str | Sequence[str]] = DEFAULT_SEATS,
+                     max_rows: int = DEFAULT_MAX_ROWS) -> CrossplayResult:
+    """Play every ordered pair of ``policies`` ``episodes`` times; see :class:`CrossplayResult`.
+
+    ``policies``: name -> a policy or Agent (plays every agent of its seat), a run directory or
+    checkpoint path (loaded per agent with :func:`load_seat_policy`), or an object with a
+    ``policy(agent)`` method (a population member). A seat is an agent name or a list of agent
+    names (a team); together the two seats must hold every agent of the env.
+    """
+    if not policies:
+        raise ConfigError("crossplay needs at least one policy")
+    if episodes < 1:
+        raise ConfigError(f"episodes must be >= 1, got {episodes}")
+    if len(seats) != 2:
+        raise ConfigError(f"crossplay needs exactly two seats, got {list(seats)}")
+    groups = [[s] if isinstance(s, str) else list(s) for s in seats]
+    names = list(policies)
+    players: list[Any] = []
+    seat_players = [_resolve_seats(policies[n], groups, players) for n in names]
+    rows = [{**{a: seat_players[i][a] for a in groups[0]}, **{a: seat_players[j][a] for a in groups[1]}}
+            for i in range(len(names)) for j in range(len(names)) for _ in range(episodes)]
+    played = play_rows(env_name, env_config, players, rows, seed, deterministic, max_rows)
+    return _matrices(played, names, env_name, dict(env_config or {}), groups, episodes, seed, deterministic)
+
+
+def _resolve_seats(source: Any, groups: list[list[str]], players: list[Any]) -> dict[str, int]:
+    """agent -> index into ``players`` for one named source; policies shared across agents are added once."""
+    out: dict[str, int] = {}
+    by_id: dict[str, int] = {}
+    for agent in (a for g in groups for a in g):
+        if isinstance(source, (str, os.PathLike)):
+            player = load_seat_policy(source, agent)
+        elif inspect.ismethod(getattr(source, "policy", None)) and not isinstance(source, Agent):
+            player = source.policy(agent)
+        else:
+            player = source
+        pid = getattr(player, "policy_id", None)
+        k = next((i for i, p in enumerate(players) if p is player), None)
+        if k is None and pid is not None:
+            k = by_id.get(pid)
+        if k is None:
+            players.append(player)
+            k = len(players) - 1
+        if pid is not None:
+            by_id.setdefault(pid, k)
+        out[agent] = k
+    return out
+
+
+def _matrices(played: list[dict[str, Any]], names: list[str], env_name: str, env_config: dict[str, Any],
+              groups: list[list[str]], episodes: int, seed: int, deterministic: bool) -> CrossplayResult:
+    n = len(names)
+    cells = [[summarize_episodes(played[(i * n + j) * episodes:(i * n + j + 1) * episodes]) for j in range(n)]
+             for i in range(n)]
+    sparse = all("sparse_return_mean" in c for row in cells for c in row)
+    key = "sparse_return" if sparse else "return"
+
+    def grid(fn) -> list[list[float]]:
+        return [[float(fn(cells[i][j])) for j in range(n)] for i in range(n)]
+
+    stat_keys = sorted({k for row in cells for c in row for k in c["stats_mean"]})
+    return CrossplayResult(
+        names=names, env=env_name, env_config=env_config, seats=groups, episodes=episodes, seed=seed,
+        deterministic=deterministic, metric=key,
+        value_mean=grid(lambda c: c[f"{key}_mean"]), value_std=grid(lambda c: c[f"{key}_std"]),
+        return_mean=grid(lambda c: c["return_mean"]), return_std=grid(lambda c: c["return_std"]),
+        seat_return_mean=[grid(lambda c, g=g: sum(c["agent_return_mean"][a] for a in g)) for g in groups],
+        length_mean=grid(lambda c: c["length_mean"]),
+        stats_mean={k: grid(lambda c, k=k: c["stats_mean"].get(k, 0.0)) for k in stat_keys},
+    )
+
+
+def write_crossplay(result: CrossplayResult, out_dir: str | os.PathLike, title: str | None = None) -> tuple[Path, Path]:
+    """Write ``crossplay.json`` and the heatmap ``crossplay.png`` into ``out_dir`` (atomically)."""
+    from diverse_marl.analysis.crossplay_plot import plot_crossplay
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / JSON_NAME
+    atomic_write_json(json_path, result.to_dict())
+    png_path = plot_crossplay(result, out / PNG_NAME, title=title)
+    return json_path, png_path
+
+
+# ---- policies from run directories -----------------------------------------------------------
+def run_dir_of(path: str | os.PathLike) -> Path:
+    """The run directory of a run dir or of one of its ``checkpoints/iter_*`` folders."""
+    p = Path(path)
+    for cand in (p, p.parent.parent):
+        if RunDir(cand).exists():
+            return cand
+    raise CheckpointError(f"{path} is not a run directory (no config.yaml) nor one of its checkpoints")
+
+
+def load_seat_policy(path: str | os.PathLike, agent: str | None = None, seed: int | None = None) -> Any:
+    """The Ray-free policy that ``agent`` was trained as, from a run dir or checkpoint (any algorithm)."""
+    checkpoint = resolve_checkpoint(path)
+    read_checkpoint_meta(checkpoint)  # a clear error for folders that are not checkpoints
+    algorithm = load_config(RunDir(run_dir_of(path)).config_path).algorithm
+    if algorithm == "ppo":
+        from diverse_marl.algorithms.ppo_baseline import load_ppo_policy
+
+        return load_ppo_policy(checkpoint, agent, seed=seed)
+    from diverse_marl.algorithms import load_policy
+
+    return load_policy(checkpoint, agent, seed=seed)
+
+
+def policies_from_run_dirs(paths: Sequence[str | os.PathLike]) -> dict[str, Path]:
+    """Name -> run dir for single runs and population dirs (their ``member_*`` runs), in order.
+
+    Names are folder names; when two collide, the parent folder's name is prefixed.
+    """
+    runs: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        members = sorted(m for m in p.glob("member_*") if RunDir(m).exists()) if p.is_dir() else []
+        if members:
+            runs += members
+        elif RunDir(p).exists():
+            runs.append(p)
+        else:
+            raise CheckpointError(f"{raw} is neither a run directory (no config.yaml) nor a population "
+                                  "directory (no member_*/ runs)")
+    names = [r.name for r in runs]
+    out: dict[str, Path] = {}
+    for r, name in zip(runs, names):
+        key = f"{r.parent.name}/{name}" if names.count(name) > 1 else name
+        if key in out:
+            raise ConfigError(f"run {str(r)!r} is given twice")
+        out[key] = r
+    return out
+
+
+def eval_env_config(run_dir: str | os.PathLike, overrides: Mapping[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    """(env name, env_config) of a run for evaluation: its config without training-only keys, plus overrides."""
+    cfg = load_config(RunDir(run_dir_of(run_dir)).config_path)
+    env_config = {k: v for k, v in cfg.env_config.items() if k not in TRAINING_ONLY_ENV_KEYS}
+    env_config.update(overrides or {})
+    return cfg.env, env_config
+
+
+def crossplay_from_run_dirs(paths: Sequence[str | os.PathLike], episodes: int = 10,
+                           overrides: Sequence[str] = (), deterministic: bool = False, seed: int = 0,
+                           out: str | os.PathLike = "crossplay") -> tuple[CrossplayResult, tuple[Path, Path]]:
+    """What ``diverse-marl crossplay`` does: policies of runs / populations -> matrix, JSON and heatmap.
+
+    The env is the first run's, its env_config without training-only keys, changed by
+    ``overrides`` (``"env_config.layout=coordination_ring"``; values parsed as YAML).
+    """
+    runs = policies_from_run_dirs(paths)
+    env_updates: dict[str, Any] = {}
+    for text in overrides:
+        keys, value = parse_override(text)
+        if len(keys) != 2 or keys[0] != "env_config":
+            raise ConfigError(f"crossplay --set takes env_config.KEY=VALUE, got {text!r}")
+        env_updates[keys[1]] = value
+    env_name, env_config = eval_env_config(next(iter(runs.values())), env_updates)
+    result = crossplay_matrix(dict(runs), env_name, env_config, episodes=episodes, seed=seed,
+                              deterministic=deterministic)
+    return result, write_crossplay(result, out)
+
+
+def seat_player(spec: str, agent: str, num_actions: int, seed: int | None = None) -> Any:
+    """A seat filler from text: ``random``, ``pkg.module:factory`` or a run dir / checkpoint path.
+
+    A factory is called with ``agent=`` when it accepts that argument, else without arguments,
+    and must return a policy or an Agent.
+    """
+    from diverse_marl.agents import RandomAgent
+    from diverse_marl.envs import resolve_factory
+
+    if spec == RANDOM_SEAT:
+        return RandomAgent(num_actions, seed=seed)
+    if Path(spec).exists():
+        return load_seat_policy(spec, agent, seed=seed)
+    if ":" in spec:
+        factory = resolve_factory(spec)
+        try:
+            accepts_agent = "agent" in inspect.signature(factory).parameters
+        except (TypeError, ValueError):
+            accepts_agent = False
+        return factory(agent=agent) if accepts_agent else factory()
+    raise ConfigError(f"unknown seat {spec!r}; allowed: {RANDOM_SEAT!r}, a run directory or checkpoint path, "
+                      "or an import path 'package.module:factory'")
+
