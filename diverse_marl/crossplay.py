@@ -90,6 +90,7 @@ def crossplay_matrix(policies: Mapping[str, Any], env_name: str, env_config: Map
     if len(seats) != 2:
         raise ConfigError(f"crossplay needs exactly two seats, got {list(seats)}")
     groups = [[s] if isinstance(s, str) else list(s) for s in seats]
+    _check_seats(env_name, dict(env_config or {}), groups)
     names = list(policies)
     players: list[Any] = []
     seat_players = [_resolve_seats(policies[n], groups, players) for n in names]
@@ -97,6 +98,19 @@ def crossplay_matrix(policies: Mapping[str, Any], env_name: str, env_config: Map
             for i in range(len(names)) for j in range(len(names)) for _ in range(episodes)]
     played = play_rows(env_name, env_config, players, rows, seed, deterministic, max_rows)
     return _matrices(played, names, env_name, dict(env_config or {}), groups, episodes, seed, deterministic)
+
+
+def _check_seats(env_name: str, env_config: dict[str, Any], groups: list[list[str]]) -> None:
+    """The two seats must hold every agent of the env once (checked before any policy is loaded)."""
+    from diverse_marl import envs
+
+    env = envs.make(env_name, **env_config)
+    agents = list(env.possible_agents)
+    env.close()
+    seated = [a for g in groups for a in g]
+    if sorted(seated) != sorted(agents):
+        raise ConfigError(f"seats {groups} must hold every agent of env {env_name!r} exactly once; "
+                          f"agents: {', '.join(agents)}")
 
 
 def _resolve_seats(source: Any, groups: list[list[str]], players: list[Any]) -> dict[str, int]:
