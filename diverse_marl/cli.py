@@ -132,7 +132,7 @@ def cmd_crossplay(args: argparse.Namespace) -> int:
     overrides = list(args.overrides) + ([f"env_config.layout={args.layout}"] if args.layout else [])
     result, paths = crossplay_from_run_dirs(args.run_dirs, episodes=args.episodes, overrides=overrides,
                                             deterministic=args.deterministic, seed=args.seed,
-                                            out=args.out or "crossplay")
+                                            out=args.out or "crossplay", quiet=args.quiet)
     width = max(len(n) for n in result.names)
     print(f"cross-play {result.metric} (rows: {'+'.join(result.seats[0])}, columns: {'+'.join(result.seats[1])}), "
           f"{result.episodes} episodes per cell")

@@ -75,7 +75,7 @@ class CrossplayResult:
 def crossplay_matrix(policies: Mapping[str, Any], env_name: str, env_config: Mapping[str, Any] | None = None,
                      episodes: int = 10, seed: int = 0, deterministic: bool = False,
                      seats: Sequence[str | Sequence[str]] = DEFAULT_SEATS,
-                     max_rows: int = DEFAULT_MAX_ROWS) -> CrossplayResult:
+                     max_rows: int = DEFAULT_MAX_ROWS, quiet: bool = True) -> CrossplayResult:
     """Play every ordered pair of ``policies`` ``episodes`` times; see :class:`CrossplayResult`.
 
     ``policies``: name -> a policy or Agent (plays every agent of its seat), a run directory or
@@ -96,7 +96,7 @@ def crossplay_matrix(policies: Mapping[str, Any], env_name: str, env_config: Map
     seat_players = [_resolve_seats(policies[n], groups, players) for n in names]
     rows = [{**{a: seat_players[i][a] for a in groups[0]}, **{a: seat_players[j][a] for a in groups[1]}}
             for i in range(len(names)) for j in range(len(names)) for _ in range(episodes)]
-    played = play_rows(env_name, env_config, players, rows, seed, deterministic, max_rows)
+    played = play_rows(env_name, env_config, players, rows, seed, deterministic, max_rows, quiet=quiet)
     return _matrices(played, names, env_name, dict(env_config or {}), groups, episodes, seed, deterministic)
 
 
@@ -232,7 +232,8 @@ def eval_env_config(run_dir: str | os.PathLike, overrides: Mapping[str, Any] | N
 
 def crossplay_from_run_dirs(paths: Sequence[str | os.PathLike], episodes: int = 10,
                            overrides: Sequence[str] = (), deterministic: bool = False, seed: int = 0,
-                           out: str | os.PathLike = "crossplay") -> tuple[CrossplayResult, tuple[Path, Path]]:
+                           out: str | os.PathLike = "crossplay", quiet: bool = True
+                           ) -> tuple[CrossplayResult, tuple[Path, Path]]:
     """What ``diverse-marl crossplay`` does: policies of runs / populations -> matrix, JSON and heatmap.
 
     The env is the first run's, its env_config without training-only keys, changed by
@@ -247,7 +248,7 @@ def crossplay_from_run_dirs(paths: Sequence[str | os.PathLike], episodes: int = 
         env_updates[keys[1]] = value
     env_name, env_config = eval_env_config(next(iter(runs.values())), env_updates)
     result = crossplay_matrix(dict(runs), env_name, env_config, episodes=episodes, seed=seed,
-                              deterministic=deterministic)
+                              deterministic=deterministic, quiet=quiet)
     return result, write_crossplay(result, out)
 
 

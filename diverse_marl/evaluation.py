@@ -81,7 +81,7 @@ def evaluate_run(
     players = _seat_players(checkpoint, env, seats, base_seed, share=batched)
     if batched:
         env.close()
-        results = play_batched(env_name, env_config, players, n, seed=base_seed, deterministic=det)
+        results = play_batched(env_name, env_config, players, n, seed=base_seed, deterministic=det, quiet=quiet)
     else:
         agents = {a: p if isinstance(p, Agent) else PolicyAgent(p, deterministic=det) for a, p in players.items()}
         results = []

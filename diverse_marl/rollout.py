@@ -21,6 +21,7 @@ import numpy as np
 from diverse_marl.agents import Agent, BatchActor
 from diverse_marl.episode_info import episode_stats, team_sparse_reward
 from diverse_marl.errors import ConfigError
+from diverse_marl.progress import Progress
 
 DEFAULT_MAX_ROWS = 4096          # rows (episodes) stepped together; bounds memory per chunk
 DEFAULT_MAX_STEPS = 100_000      # a batch whose episodes never end is an error, not a hang
@@ -81,7 +82,8 @@ def summarize_episodes(episodes: list[dict[str, Any]]) -> dict[str, Any]:
 
 def play_rows(env_name: str, env_config: Mapping[str, Any] | None, players: Sequence[Any],
               rows: Sequence[Mapping[str, int]], seed: int = 0, deterministic: bool = False,
-              max_rows: int = DEFAULT_MAX_ROWS, max_steps: int = DEFAULT_MAX_STEPS) -> list[dict[str, Any]]:
+              max_rows: int = DEFAULT_MAX_ROWS, max_steps: int = DEFAULT_MAX_STEPS,
+              quiet: bool = True) -> list[dict[str, Any]]:
     """Play one episode per row; ``rows[r] = {agent: index into players}`` seats every agent.
 
     ``players`` are torch policies (``p(obs_batch, deterministic) -> (B,)``) or Agents. Rows are
@@ -100,15 +102,16 @@ def play_rows(env_name: str, env_config: Mapping[str, Any] | None, players: Sequ
     n_chunks = math.ceil(len(rows) / max_rows)
     bounds = np.linspace(0, len(rows), n_chunks + 1).round().astype(int)  # even chunks
     out: list[dict[str, Any]] = []
-    for c in range(n_chunks):
-        chunk = rows[bounds[c]:bounds[c + 1]]
-        out += _play_chunk(env_name, dict(env_config or {}), actors, chunk, derive_seed(seed, c), max_steps)
+    with Progress(total=len(rows), desc=f"play {env_name}", unit="ep", quiet=quiet) as bar:
+        for c in range(n_chunks):
+            chunk = rows[bounds[c]:bounds[c + 1]]
+            out += _play_chunk(env_name, dict(env_config or {}), actors, chunk, derive_seed(seed, c), max_steps, bar)
     return out
 
 
 def play_batched(env_name: str, env_config: Mapping[str, Any] | None, seat_policies: Mapping[str, Any],
                  episodes: int, seed: int = 0, deterministic: bool = False,
-                 max_rows: int = DEFAULT_MAX_ROWS) -> list[dict[str, Any]]:
+                 max_rows: int = DEFAULT_MAX_ROWS, quiet: bool = True) -> list[dict[str, Any]]:
     """Play ``episodes`` episodes with a fixed seating ``{agent: policy or Agent}`` (see ``play_rows``).
 
     The same object in several seats acts once per step for all of them.
@@ -123,11 +126,11 @@ def play_batched(env_name: str, env_config: Mapping[str, Any] | None, seat_polic
             players.append(player)
             k = len(players) - 1
         seating[agent] = k
-    return play_rows(env_name, env_config, players, [seating] * episodes, seed, deterministic, max_rows)
+    return play_rows(env_name, env_config, players, [seating] * episodes, seed, deterministic, max_rows, quiet=quiet)
 
 
 def _play_chunk(env_name: str, env_config: dict[str, Any], actors: list[BatchActor],
-                rows: Sequence[Mapping[str, int]], seed: int, max_steps: int) -> list[dict[str, Any]]:
+                rows: Sequence[Mapping[str, int]], seed: int, max_steps: int, bar: Progress) -> list[dict[str, Any]]:
     from diverse_marl.envs.batched import derive_seed, make_batched
 
     n = len(rows)
@@ -168,6 +171,7 @@ def _play_chunk(env_name: str, env_config: dict[str, Any], actors: list[BatchAct
         if len(new):
             _record_stats(infos.get("episode", {}), new, stats)
             finished[new] = True
+            bar.update(len(new))
         if finished.all():
             break
     else:
