@@ -206,6 +206,9 @@ def _mappo_actor(desc: Mapping[str, Any], state: Mapping[str, torch.Tensor]) -> 
 
 
 def _layer_list_actor(desc: Mapping[str, Any], state: Mapping[str, torch.Tensor]) -> nn.Module:
+    if not desc.get("actor_layers"):
+        raise CheckpointError("this policy's network is not a plain MLP (e.g. a CNN encoder), so it cannot be "
+                              "rebuilt without RLlib; load it with RLlib's RLModule.from_checkpoint instead")
     return LayerListActor(list(desc["actor_layers"]), state)
 
 
