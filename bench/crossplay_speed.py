@@ -58,13 +58,13 @@ def time_reference(runs: list[Path], episodes: int) -> float:
     """Seconds per episode of the unbatched path, over ``episodes`` episodes of different pairs."""
     from diverse_marl import envs
     from diverse_marl.agents import PolicyAgent
-    from diverse_marl.crossplay import load_seat_policy
+    from diverse_marl import load_policy
     from diverse_marl.rollout import run_episode
 
     env = envs.make(ENV, **ENV_CONFIG)
     pairs = [(k % len(runs), (3 * k + 1) % len(runs)) for k in range(episodes)]
-    seats = [{"agent_0": PolicyAgent(load_seat_policy(runs[i], "agent_0")),
-              "agent_1": PolicyAgent(load_seat_policy(runs[j], "agent_1"))} for i, j in pairs]
+    seats = [{"agent_0": PolicyAgent(load_policy(runs[i], "agent_0")),
+              "agent_1": PolicyAgent(load_policy(runs[j], "agent_1"))} for i, j in pairs]
     start = time.perf_counter()
     for k, agents in enumerate(seats):
         run_episode(env, agents, seed=k)
@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    from diverse_marl.crossplay import crossplay_matrix, load_seat_policy
+    from diverse_marl import load_policy
+    from diverse_marl.crossplay import crossplay_matrix
 
     torch.set_num_threads(args.threads)
     root = Path(args.runs_dir) if args.runs_dir else Path(tempfile.mkdtemp(prefix="crossplay_bench_"))
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     load_before = os.getloadavg()
 
     start = time.perf_counter()
-    policies = {r.name: load_seat_policy(r, "agent_0") for r in runs}  # shared policy: one per run
+    policies = {r.name: load_policy(r, "agent_0") for r in runs}  # shared policy: one per run
     load_s = time.perf_counter() - start
 
     n_episodes = args.policies ** 2 * args.episodes

@@ -20,11 +20,13 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from diverse_marl import load_policy
 from diverse_marl.agents import Agent
 from diverse_marl.config import load_config, parse_override
 from diverse_marl.errors import CheckpointError, ConfigError
+from diverse_marl.population import load_population
 from diverse_marl.rollout import DEFAULT_MAX_ROWS, play_batched, play_rows, summarize_episodes
-from diverse_marl.run_dir import RunDir, atomic_write_json, read_checkpoint_meta, resolve_checkpoint
+from diverse_marl.run_dir import RunDir, atomic_write_json
 
 DEFAULT_SEATS = ("agent_0", "agent_1")
 JSON_NAME = "crossplay.json"
@@ -34,7 +36,7 @@ RANDOM_SEAT = "random"
 TRAINING_ONLY_ENV_KEYS = ("reward_weights",)
 
 __all__ = ["CrossplayResult", "crossplay_matrix", "crossplay_from_run_dirs", "play_batched", "write_crossplay",
-           "load_seat_policy", "policies_from_run_dirs", "eval_env_config", "seat_player", "DEFAULT_SEATS"]
+           "eval_env_config", "seat_player", "DEFAULT_SEATS"]
 
 
 @dataclass
@@ -79,8 +81,8 @@ def crossplay_matrix(policies: Mapping[str, Any], env_name: str, env_config: Map
     """Play every ordered pair of ``policies`` ``episodes`` times; see :class:`CrossplayResult`.
 
     ``policies``: name -> a policy or Agent (plays every agent of its seat), a run directory or
-    checkpoint path (loaded per agent with :func:`load_seat_policy`), or an object with a
-    ``policy(agent)`` method (a population member). A seat is an agent name or a list of agent
+    checkpoint path (loaded per agent with :func:`diverse_marl.load_policy`), or an object with a
+    ``policy(agent)`` method (a population :class:`~diverse_marl.population.Member`). A seat is an agent name or a list of agent
     names (a team); together the two seats must hold every agent of the env.
     """
     if not policies:
@@ -119,7 +121,7 @@ def _resolve_seats(source: Any, groups: list[list[str]], players: list[Any]) -> 
     by_id: dict[str, int] = {}
     for agent in (a for g in groups for a in g):
         if isinstance(source, (str, os.PathLike)):
-            player = load_seat_policy(source, agent)
+            player = load_policy(source, agent)
         elif inspect.ismethod(getattr(source, "policy", None)) and not isinstance(source, Agent):
             player = source.policy(agent)
         else:
@@ -172,7 +174,7 @@ def write_crossplay(result: CrossplayResult, out_dir: str | os.PathLike, title: 
     return json_path, png_path
 
 
-# ---- policies from run directories -----------------------------------------------------------
+# ---- runs: their env for evaluation, seat fillers from text ---------------------------------
 def run_dir_of(path: str | os.PathLike) -> Path:
     """The run directory of a run dir or of one of its ``checkpoints/iter_*`` folders."""
     p = Path(path)
@@ -180,46 +182,6 @@ def run_dir_of(path: str | os.PathLike) -> Path:
         if RunDir(cand).exists():
             return cand
     raise CheckpointError(f"{path} is not a run directory (no config.yaml) nor one of its checkpoints")
-
-
-def load_seat_policy(path: str | os.PathLike, agent: str | None = None, seed: int | None = None) -> Any:
-    """The Ray-free policy that ``agent`` was trained as, from a run dir or checkpoint (any algorithm)."""
-    checkpoint = resolve_checkpoint(path)
-    read_checkpoint_meta(checkpoint)  # a clear error for folders that are not checkpoints
-    algorithm = load_config(RunDir(run_dir_of(path)).config_path).algorithm
-    if algorithm == "ppo":
-        from diverse_marl.algorithms.ppo_baseline import load_ppo_policy
-
-        return load_ppo_policy(checkpoint, agent, seed=seed)
-    from diverse_marl.algorithms import load_policy
-
-    return load_policy(checkpoint, agent, seed=seed)
-
-
-def policies_from_run_dirs(paths: Sequence[str | os.PathLike]) -> dict[str, Path]:
-    """Name -> run dir for single runs and population dirs (their ``member_*`` runs), in order.
-
-    Names are folder names; when two collide, the parent folder's name is prefixed.
-    """
-    runs: list[Path] = []
-    for raw in paths:
-        p = Path(raw)
-        members = sorted(m for m in p.glob("member_*") if RunDir(m).exists()) if p.is_dir() else []
-        if members:
-            runs += members
-        elif RunDir(p).exists():
-            runs.append(p)
-        else:
-            raise CheckpointError(f"{raw} is neither a run directory (no config.yaml) nor a population "
-                                  "directory (no member_*/ runs)")
-    names = [r.name for r in runs]
-    out: dict[str, Path] = {}
-    for r, name in zip(runs, names):
-        key = f"{r.parent.name}/{name}" if names.count(name) > 1 else name
-        if key in out:
-            raise ConfigError(f"run {str(r)!r} is given twice")
-        out[key] = r
-    return out
 
 
 def eval_env_config(run_dir: str | os.PathLike, overrides: Mapping[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
@@ -239,15 +201,15 @@ def crossplay_from_run_dirs(paths: Sequence[str | os.PathLike], episodes: int = 
     The env is the first run's, its env_config without training-only keys, changed by
     ``overrides`` (``"env_config.layout=coordination_ring"``; values parsed as YAML).
     """
-    runs = policies_from_run_dirs(paths)
+    population = load_population(list(paths))
     env_updates: dict[str, Any] = {}
     for text in overrides:
         keys, value = parse_override(text)
         if len(keys) != 2 or keys[0] != "env_config":
             raise ConfigError(f"crossplay --set takes env_config.KEY=VALUE, got {text!r}")
         env_updates[keys[1]] = value
-    env_name, env_config = eval_env_config(next(iter(runs.values())), env_updates)
-    result = crossplay_matrix(dict(runs), env_name, env_config, episodes=episodes, seed=seed,
+    env_name, env_config = eval_env_config(population[0].path, env_updates)
+    result = crossplay_matrix({m.name: m for m in population}, env_name, env_config, episodes=episodes, seed=seed,
                               deterministic=deterministic, quiet=quiet)
     return result, write_crossplay(result, out)
 
@@ -264,7 +226,7 @@ def seat_player(spec: str, agent: str, num_actions: int, seed: int | None = None
     if spec == RANDOM_SEAT:
         return RandomAgent(num_actions, seed=seed)
     if Path(spec).exists():
-        return load_seat_policy(spec, agent, seed=seed)
+        return load_policy(spec, agent, seed=seed)
     if ":" in spec:
         factory = resolve_factory(spec)
         try:

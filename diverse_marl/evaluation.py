@@ -17,7 +17,8 @@ import numpy as np
 
 from diverse_marl.agents import Agent, PolicyAgent
 from diverse_marl.config import load_config
-from diverse_marl.crossplay import eval_env_config, load_seat_policy, seat_player
+from diverse_marl import load_policy
+from diverse_marl.crossplay import eval_env_config, seat_player
 from diverse_marl.errors import CheckpointError, ConfigError
 from diverse_marl.progress import Progress
 from diverse_marl.rollout import play_batched, run_episode, summarize_episodes
@@ -29,7 +30,7 @@ __all__ = ["evaluate_run", "record_episode_gif", "run_episode", "summarize_episo
 
 def policy_agents(checkpoint: Path, agent_ids: list[str], deterministic: bool = False) -> dict[str, Agent]:
     """One PolicyAgent per agent, each loaded from the policy its agent was trained as."""
-    return {a: PolicyAgent(load_seat_policy(checkpoint, a), deterministic=deterministic) for a in agent_ids}
+    return {a: PolicyAgent(load_policy(checkpoint, a), deterministic=deterministic) for a in agent_ids}
 
 
 def parse_seats(specs: list[str] | None) -> dict[str, str]:
@@ -111,7 +112,7 @@ def _seat_players(checkpoint: Path, env: Any, seats: Mapping[str, str], seed: in
         if agent in seats:
             players[agent] = seat_player(seats[agent], agent, int(env.action_space(agent).n), seed=seed)
             continue
-        policy = load_seat_policy(checkpoint, agent)
+        policy = load_policy(checkpoint, agent)
         key = getattr(policy, "policy_id", agent) if share else agent
         players[agent] = loaded.setdefault(key, policy)
     return players

@@ -14,7 +14,7 @@ import diverse_marl
 from diverse_marl import envs
 from diverse_marl.agents import PolicyAgent, RandomAgent
 from diverse_marl.envs.overcooked.core import ACTION_STAY
-from diverse_marl.crossplay import CrossplayResult, crossplay_matrix, load_seat_policy, write_crossplay
+from diverse_marl.crossplay import CrossplayResult, crossplay_matrix, write_crossplay
 from diverse_marl.errors import ConfigError
 from diverse_marl.evaluation import evaluate_run
 from diverse_marl.rollout import play_batched, run_episode
@@ -95,7 +95,7 @@ def _reference(sources, names, episodes, deterministic=True):
             agents = {}
             for agent, name in (("agent_0", a), ("agent_1", b)):
                 src = sources[name]
-                agents[agent] = (PolicyAgent(load_seat_policy(src, agent), deterministic=deterministic)
+                agents[agent] = (PolicyAgent(diverse_marl.load_policy(src, agent), deterministic=deterministic)
                                  if isinstance(src, (str, os.PathLike)) else src)
             out[i, j] = [run_episode(env, agents, seed=e) for e in range(episodes)]
     return out
@@ -179,7 +179,9 @@ def test_cli_crossplay_on_a_population_dir_and_a_run(runs, tmp_path):
     pop = tmp_path / "pop"
     for k, run in enumerate(runs):
         shutil.copytree(run, pop / f"member_{k:02d}")
-    (pop / "population.json").write_text("[]")
+    entries = [{"index": k, "name": f"member_{k:02d}", "run_dir": f"member_{k:02d}", "status": "finished"}
+               for k in range(len(runs))]
+    (pop / "population.json").write_text(json.dumps(entries))
     out = tmp_path / "out"
     proc = _cli("crossplay", pop, runs[0], "--episodes", 2, "--set", "env_config.horizon=30", "--deterministic",
                 "--out", out, "-q")
