@@ -15,7 +15,8 @@ CELL_INCHES = 0.55          # figure grows with N so that annotations stay legib
 MIN_SIDE_INCHES = 4.0
 MAX_ANNOTATED = 24          # beyond this many policies, cells are left unannotated
 DPI = 200
-METRIC_LABELS = {"sparse_return": "mean sparse team return", "return": "mean team return (original reward)"}
+METRIC_LABELS = {"sparse_return": "mean sparse team return", "return": "mean team return (original reward)",
+                 "seat0_return": "mean return of seat 0 (original reward)"}
 
 
 def plot_crossplay(result: Any, path: str | os.PathLike, title: str | None = None) -> Path:

@@ -34,6 +34,13 @@ PNG_NAME = "crossplay.png"
 RANDOM_SEAT = "random"
 # env_config keys dropped when evaluating a run's env: returns are the original game's
 TRAINING_ONLY_ENV_KEYS = ("reward_weights",)
+ZERO_SUM_TOLERANCE = 1e-9
+# headline metrics of a cross-play matrix, per episode; the default picks the first that fits:
+METRICS = {
+    "sparse_return": "team sparse return (envs that report one, e.g. Overcooked)",
+    "return": "team original return, summed over all agents (cooperative / general-sum games)",
+    "seat0_return": "seat 0's original return (zero-sum games, where the team return is always 0)",
+}
 
 __all__ = ["CrossplayResult", "crossplay_matrix", "crossplay_from_run_dirs", "play_batched", "write_crossplay",
            "eval_env_config", "seat_player", "DEFAULT_SEATS"]
@@ -43,8 +50,7 @@ __all__ = ["CrossplayResult", "crossplay_matrix", "crossplay_from_run_dirs", "pl
 class CrossplayResult:
     """N x N cross-play matrices; ``[i][j]``: policy ``names[i]`` in seat 0, ``names[j]`` in seat 1.
 
-    ``metric`` names the headline matrix ``value_mean``/``value_std``: "sparse_return" (team
-    sparse return, when the env reports one) or "return" (team original return, summed over agents).
+    ``metric`` names the headline matrix ``value_mean``/``value_std`` (see :data:`METRICS`).
     """
 
     names: list[str]
@@ -77,14 +83,18 @@ class CrossplayResult:
 def crossplay_matrix(policies: Mapping[str, Any], env_name: str, env_config: Mapping[str, Any] | None = None,
                      episodes: int = 10, seed: int = 0, deterministic: bool = False,
                      seats: Sequence[str | Sequence[str]] = DEFAULT_SEATS,
-                     max_rows: int = DEFAULT_MAX_ROWS, quiet: bool = True) -> CrossplayResult:
+                     max_rows: int = DEFAULT_MAX_ROWS, metric: str | None = None,
+                     quiet: bool = True) -> CrossplayResult:
     """Play every ordered pair of ``policies`` ``episodes`` times; see :class:`CrossplayResult`.
 
     ``policies``: name -> a policy or Agent (plays every agent of its seat), a run directory or
     checkpoint path (loaded per agent with :func:`diverse_marl.load_policy`), or an object with a
-    ``policy(agent)`` method (a population :class:`~diverse_marl.population.Member`). A seat is an agent name or a list of agent
-    names (a team); together the two seats must hold every agent of the env.
+    ``policy(agent)`` method (a population :class:`~diverse_marl.population.Member`). A seat is
+    an agent name or a list of agent names (a team); together the two seats must hold every
+    agent of the env. ``metric``: one of :data:`METRICS`, by default the first that fits the game.
     """
+    if metric is not None and metric not in METRICS:
+        raise ConfigError(f"unknown metric {metric!r}; allowed: {', '.join(METRICS)}")
     if not policies:
         raise ConfigError("crossplay needs at least one policy")
     if episodes < 1:
@@ -99,7 +109,10 @@ def crossplay_matrix(policies: Mapping[str, Any], env_name: str, env_config: Map
     rows = [{**{a: seat_players[i][a] for a in groups[0]}, **{a: seat_players[j][a] for a in groups[1]}}
             for i in range(len(names)) for j in range(len(names)) for _ in range(episodes)]
     played = play_rows(env_name, env_config, players, rows, seed, deterministic, max_rows, quiet=quiet)
-    return _matrices(played, names, env_name, dict(env_config or {}), groups, episodes, seed, deterministic)
+    if metric == "sparse_return" and not all("sparse_return" in e for e in played):
+        raise ConfigError(f"env {env_name!r} reports no sparse reward; use metric 'return' or 'seat0_return'")
+    return _matrices(played, names, env_name, dict(env_config or {}), groups, episodes, seed, deterministic,
+                     metric or _default_metric(played, groups))
 
 
 def _check_seats(env_name: str, env_config: dict[str, Any], groups: list[list[str]]) -> None:
@@ -139,13 +152,28 @@ def _resolve_seats(source: Any, groups: list[list[str]], players: list[Any]) -> 
     return out
 
 
+def _metric_value(episode: dict[str, Any], metric: str, groups: list[list[str]]) -> float:
+    if metric == "sparse_return":
+        return episode["sparse_return"]
+    agents = groups[0] if metric == "seat0_return" else episode["returns"]
+    return sum(episode["returns"][a] for a in agents)
+
+
+def _default_metric(played: list[dict[str, Any]], groups: list[list[str]]) -> str:
+    if all("sparse_return" in e for e in played):
+        return "sparse_return"
+    zero_sum = all(abs(_metric_value(e, "return", groups)) <= ZERO_SUM_TOLERANCE for e in played)
+    if zero_sum and any(_metric_value(e, "seat0_return", groups) != 0 for e in played):
+        return "seat0_return"
+    return "return"
+
+
 def _matrices(played: list[dict[str, Any]], names: list[str], env_name: str, env_config: dict[str, Any],
-              groups: list[list[str]], episodes: int, seed: int, deterministic: bool) -> CrossplayResult:
+              groups: list[list[str]], episodes: int, seed: int, deterministic: bool, metric: str) -> CrossplayResult:
     n = len(names)
-    cells = [[summarize_episodes(played[(i * n + j) * episodes:(i * n + j + 1) * episodes]) for j in range(n)]
-             for i in range(n)]
-    sparse = all("sparse_return_mean" in c for row in cells for c in row)
-    key = "sparse_return" if sparse else "return"
+    episodes_of = [[played[(i * n + j) * episodes:(i * n + j + 1) * episodes] for j in range(n)] for i in range(n)]
+    cells = [[summarize_episodes(episodes_of[i][j]) for j in range(n)] for i in range(n)]
+    values = [[[_metric_value(e, metric, groups) for e in episodes_of[i][j]] for j in range(n)] for i in range(n)]
 
     def grid(fn) -> list[list[float]]:
         return [[float(fn(cells[i][j])) for j in range(n)] for i in range(n)]
@@ -153,8 +181,9 @@ def _matrices(played: list[dict[str, Any]], names: list[str], env_name: str, env
     stat_keys = sorted({k for row in cells for c in row for k in c["stats_mean"]})
     return CrossplayResult(
         names=names, env=env_name, env_config=env_config, seats=groups, episodes=episodes, seed=seed,
-        deterministic=deterministic, metric=key,
-        value_mean=grid(lambda c: c[f"{key}_mean"]), value_std=grid(lambda c: c[f"{key}_std"]),
+        deterministic=deterministic, metric=metric,
+        value_mean=[[float(np.mean(v)) for v in row] for row in values],
+        value_std=[[float(np.std(v)) for v in row] for row in values],
         return_mean=grid(lambda c: c["return_mean"]), return_std=grid(lambda c: c["return_std"]),
         seat_return_mean=[grid(lambda c, g=g: sum(c["agent_return_mean"][a] for a in g)) for g in groups],
         length_mean=grid(lambda c: c["length_mean"]),

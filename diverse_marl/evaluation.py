@@ -15,9 +15,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from diverse_marl import load_policy
 from diverse_marl.agents import Agent, PolicyAgent
 from diverse_marl.config import load_config
-from diverse_marl import load_policy
 from diverse_marl.crossplay import eval_env_config, seat_player
 from diverse_marl.errors import CheckpointError, ConfigError
 from diverse_marl.progress import Progress

@@ -19,6 +19,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from diverse_marl.agents import Agent, BatchActor
+from diverse_marl.envs.batched import derive_seed, make_batched
 from diverse_marl.episode_info import episode_stats, team_sparse_reward
 from diverse_marl.errors import ConfigError
 from diverse_marl.progress import Progress
@@ -92,8 +93,6 @@ def play_rows(env_name: str, env_config: Mapping[str, Any] | None, players: Sequ
     player ``k`` with ``derive_seed(derive_seed(seed, c), PLAYER_SEED_OFFSET + k)``: same
     arguments, same episodes. Returns episodes in row order, each with its ``"seats"``.
     """
-    from diverse_marl.envs.batched import derive_seed
-
     if not rows:
         raise ConfigError("no episodes to play; episodes must be >= 1")
     if max_rows < 1:
@@ -131,10 +130,28 @@ def play_batched(env_name: str, env_config: Mapping[str, Any] | None, seat_polic
 
 def _play_chunk(env_name: str, env_config: dict[str, Any], actors: list[BatchActor],
                 rows: Sequence[Mapping[str, int]], seed: int, max_steps: int, bar: Progress) -> list[dict[str, Any]]:
-    from diverse_marl.envs.batched import derive_seed, make_batched
-
     n = len(rows)
     env = make_batched(env_name, n, **env_config)
+    try:
+        returns, sparse, lengths, stats = _step_until_done(env, actors, rows, seed, max_steps, bar)
+    finally:
+        if callable(getattr(env, "close", None)):  # the batched protocol does not require close()
+            env.close()
+    agents = list(returns)
+    episodes = []
+    for r in range(n):
+        ep: dict[str, Any] = {"returns": {a: float(returns[a][r]) for a in agents}, "length": int(lengths[r]),
+                              "stats": stats[r], "seats": dict(rows[r])}
+        if sparse is not None:
+            ep["sparse_return"] = float(sparse[r])
+        episodes.append(ep)
+    return episodes
+
+
+def _step_until_done(env: Any, actors: list[BatchActor], rows: Sequence[Mapping[str, int]], seed: int,
+                     max_steps: int, bar: Progress):
+    """Step all rows until each has finished one episode -> (returns, sparse or None, lengths, stats)."""
+    n = len(rows)
     agents = list(env.possible_agents)
     seating = _seating(rows, agents, len(actors))
     obs, _ = env.reset(seed=seed)
@@ -173,19 +190,8 @@ def _play_chunk(env_name: str, env_config: dict[str, Any], actors: list[BatchAct
             finished[new] = True
             bar.update(len(new))
         if finished.all():
-            break
-    else:
-        raise ConfigError(f"env {env_name!r}: {int((~finished).sum())} of {n} episodes did not end within "
-                          f"{max_steps} steps")
-    env.close()
-    episodes = []
-    for r in range(n):
-        ep: dict[str, Any] = {"returns": {a: float(returns[a][r]) for a in agents}, "length": int(lengths[r]),
-                              "stats": stats[r], "seats": dict(rows[r])}
-        if has_sparse:
-            ep["sparse_return"] = float(sparse[r])
-        episodes.append(ep)
-    return episodes
+            return returns, (sparse if has_sparse else None), lengths, stats
+    raise ConfigError(f"{int((~finished).sum())} of {n} batched episodes did not end within {max_steps} steps")
 
 
 def _seating(rows: Sequence[Mapping[str, int]], agents: list[str], n_players: int) -> dict[int, list[tuple[str, np.ndarray]]]:

@@ -225,3 +225,18 @@ def test_eval_batched_equals_one_by_one_and_seats(runs):
                           ("agent_1=nothing_like_this", "unknown seat")):
         bad = _cli("eval", run, "--episodes", 1, "--seat", seat, "-q")
         assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+
+
+def test_team_seats_in_a_zero_sum_game_report_seat_0s_return():
+    """Hide-and-seek: seats are teams; the team return is always 0, so the matrix shows the hiders' return."""
+    teams = (["hider_0", "hider_1"], ["seeker_0", "seeker_1"])
+    sources = {"a": RandomAgent(8), "b": RandomAgent(8)}
+    result = crossplay_matrix(sources, "hide_and_seek", {}, episodes=2, seed=0, seats=teams)
+    assert result.metric == "seat0_return" and result.return_mean == [[0.0, 0.0], [0.0, 0.0]]
+    assert result.value_mean == result.seat_return_mean[0]
+    assert np.asarray(result.seat_return_mean[1]).tolist() == (-np.asarray(result.value_mean)).tolist()
+    assert "hidden_steps" in result.stats_mean
+    again = crossplay_matrix(sources, "hide_and_seek", {}, episodes=2, seed=0, seats=teams)
+    assert again.to_dict() == result.to_dict()
+    with pytest.raises(ConfigError, match="allowed: sparse_return, return, seat0_return"):
+        crossplay_matrix(sources, "hide_and_seek", {}, episodes=1, seats=teams, metric="wins")
