@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override an env option, e.g. --set env_config.horizon=200 (repeatable)")
     p.add_argument("--deterministic", action="store_true", help="greedy actions instead of sampling")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--metric", default=None,
+                   help="what the heatmap shows: sparse_return, return or seat0_return (default: the sparse team "
+                   "return if the env reports one, else the team return, or seat 0's return in zero-sum games)")
     p.add_argument("--out", metavar="DIR", help="where to write (default: ./crossplay)")
     _add_common(p)
 
@@ -131,7 +134,7 @@ def cmd_crossplay(args: argparse.Namespace) -> int:
 
     overrides = list(args.overrides) + ([f"env_config.layout={args.layout}"] if args.layout else [])
     result, paths = crossplay_from_run_dirs(args.run_dirs, episodes=args.episodes, overrides=overrides,
-                                            deterministic=args.deterministic, seed=args.seed,
+                                            deterministic=args.deterministic, seed=args.seed, metric=args.metric,
                                             out=args.out or "crossplay", quiet=args.quiet)
     width = max(len(n) for n in result.names)
     print(f"cross-play {result.metric} (rows: {'+'.join(result.seats[0])}, columns: {'+'.join(result.seats[1])}), "

@@ -223,8 +223,8 @@ def eval_env_config(run_dir: str | os.PathLike, overrides: Mapping[str, Any] | N
 
 def crossplay_from_run_dirs(paths: Sequence[str | os.PathLike], episodes: int = 10,
                            overrides: Sequence[str] = (), deterministic: bool = False, seed: int = 0,
-                           out: str | os.PathLike = "crossplay", quiet: bool = True
-                           ) -> tuple[CrossplayResult, tuple[Path, Path]]:
+                           out: str | os.PathLike = "crossplay", metric: str | None = None,
+                           quiet: bool = True) -> tuple[CrossplayResult, tuple[Path, Path]]:
     """What ``diverse-marl crossplay`` does: policies of runs / populations -> matrix, JSON and heatmap.
 
     The env is the first run's, its env_config without training-only keys, changed by
@@ -239,7 +239,7 @@ def crossplay_from_run_dirs(paths: Sequence[str | os.PathLike], episodes: int = 
         env_updates[keys[1]] = value
     env_name, env_config = eval_env_config(population[0].path, env_updates)
     result = crossplay_matrix({m.name: m for m in population}, env_name, env_config, episodes=episodes, seed=seed,
-                              deterministic=deterministic, quiet=quiet)
+                              deterministic=deterministic, metric=metric, quiet=quiet)
     return result, write_crossplay(result, out)
 
 

@@ -27,8 +27,8 @@ from diverse_marl.progress import Progress
 DEFAULT_MAX_ROWS = 4096          # rows (episodes) stepped together; bounds memory per chunk
 DEFAULT_MAX_STEPS = 100_000      # a batch whose episodes never end is an error, not a hang
 PLAYER_SEED_OFFSET = 1 << 20     # player seeds are derived apart from the env copies' seeds
-# per-row totals of batched envs' infos["episode"] already reported outside "stats"
-RETURN_STATS = ("length", "sparse_return")
+# per-row totals of batched envs' infos["episode"] already reported outside "stats" (as are "return/<agent>")
+RETURN_STATS = ("length", "sparse_return", "original_return")
 
 
 def run_episode(env: Any, agents: Mapping[str, Agent], seed: int | None = None,
