@@ -119,6 +119,9 @@ def test_batched_matrix_equals_episode_by_episode_in_deterministic_mode(runs):
     assert moved > 0  # the comparison covers changing observations, not a frozen kitchen
     # the linear cook plays the same whether it acts in batches or row by row
     assert result.stats_mean["agent_1/move"][0][2] == result.stats_mean["agent_1/move"][0][3]
+    # one chunk of all 32 rows (bigger forward batches) plays the same greedy episodes
+    whole = crossplay_matrix(sources, "overcooked", ENV_CONFIG, episodes=2, seed=0, deterministic=True)
+    assert whole.to_dict() == result.to_dict()
 
 
 def test_sampled_crossplay_is_reproducible_with_a_seed(runs):
