@@ -128,8 +128,9 @@ def read_policies_meta(checkpoint: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(
             f"checkpoint {str(ckpt)!r} has no {POLICIES_FILE}: it was written by an older diverse-marl "
             f"that saved weights only as pickles, which are not loaded because unpickling a file can "
-            f"run code from it. Re-save it with the current version (Algorithm.from_checkpoint(path)"
-            f".save_to_path(path), only if you trust where it came from) or retrain")
+            f"run code from it. If you trust where it came from, add the safe files once with "
+            f"`python -m diverse_marl.algorithms.legacy_checkpoint {ckpt}` (this unpickles it); "
+            f"otherwise retrain")
     try:
         meta = json.loads(f.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
