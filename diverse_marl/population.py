@@ -50,7 +50,7 @@ class Member:
     path: Path
     index: int
     metadata: dict[str, Any] = field(default_factory=dict)
-    _policies: dict[tuple[Any, Any], Any] = field(default_factory=dict, repr=False, compare=False)
+    _policies: dict[tuple[Any, Any], Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def checkpoint(self) -> Path:

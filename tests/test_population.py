@@ -29,7 +29,8 @@ PPO_RUN = {
 
 @pytest.fixture(scope="module")
 def trained(ray_local, tmp_path_factory) -> Path:
-    """Two really trained MAPPO runs laid out as a population parent with a population.json."""
+    """Two really trained MAPPO runs laid out as a population parent with a population.json
+    (entries as the population trainer writes them)."""
     parent = tmp_path_factory.mktemp("pop") / "pop"
     entries = []
     for i, seed in enumerate((0, 1)):
@@ -37,7 +38,7 @@ def trained(ray_local, tmp_path_factory) -> Path:
         diverse_marl.train({**MAPPO_RUN, "seed": seed}, run_dir=run, quiet=True)
         entries.append({"index": i, "name": f"member_{i:02d}", "run_dir": run.name, "seed": seed,
                         "overrides": {"training": {"lr": 1e-3 * (i + 1)}}, "reward_weights": {"sparse": float(i)},
-                        "status": "finished", "final": RunDir(run).read_metrics()[-1]})
+                        "status": "finished", "final_metrics": RunDir(run).read_metrics()[-1]})
     (parent / "population.json").write_text(json.dumps(entries))
     return parent
 

@@ -21,9 +21,9 @@ from gymnasium import spaces
 import diverse_marl
 from diverse_marl.algorithms.mappo.module import OBS_KEY, STATE_KEY
 from diverse_marl.algorithms.safe_checkpoint import POLICIES_FILE, load_module_state
-from diverse_marl.envs import make
 from diverse_marl.errors import CheckpointError, ConfigError
 from diverse_marl.space_codec import space_from_json, space_to_json
+from test_mappo import obs_batch  # a batch of real credit_assignment observations + global states
 
 ray = pytest.importorskip("ray")
 from ray.rllib.core.columns import Columns  # noqa: E402
@@ -43,26 +43,12 @@ class _CreatesFile:
         return (open, (self.path, "w"))
 
 
-def _credit_batch(n: int = 32, seed: int = 0) -> dict[str, np.ndarray]:
-    env = make("credit_assignment")
-    rng = np.random.default_rng(seed)
-    obs, states = [], []
-    o, _ = env.reset(seed=seed)
-    while len(obs) < n:
-        if not env.agents:
-            o, _ = env.reset()
-        obs.append(o["agent_0"])
-        states.append(env.state()["agent_0"])
-        o, *_ = env.step({a: int(rng.integers(env.num_cues)) for a in env.agents})
-    return {OBS_KEY: np.stack(obs).astype(np.float32), STATE_KEY: np.stack(states).astype(np.float32)}
-
-
 @pytest.fixture(scope="module")
 def mappo_ckpt(ray_local, tmp_path_factory):
     """A trained MAPPO checkpoint plus the learner's logits, values and state on a fixed batch."""
     from diverse_marl.algorithms import MAPPOConfig
 
-    batch = _credit_batch()
+    batch = obs_batch()
     algo = MAPPOConfig.from_options("credit_assignment", {}, TINY_MAPPO, seed=0).build_algo()
     try:
         algo.train()
@@ -285,7 +271,7 @@ def test_legacy_checkpoints_are_upgraded_on_request_and_then_load(ray_local, tmp
     from diverse_marl.algorithms import MAPPOConfig
     from diverse_marl.algorithms.ppo_baseline import SharedPPOConfig
 
-    batch = _credit_batch()
+    batch = obs_batch()
     algo = MAPPOConfig.from_options("credit_assignment", {}, TINY_MAPPO, seed=2).build_algo()
     try:
         algo.train()
