@@ -154,6 +154,11 @@ def test_stock_ppo_checkpoint_loads_without_ray_with_the_modules_actions(ray_loc
     np.testing.assert_allclose(policy.logits(x), expected, atol=1e-6)
     assert json.loads((Path(path) / POLICIES_FILE).read_text())["family"] == "ppo"
     assert {k.split(".")[0] for k in load_module_state(path)} == {"encoder", "pi", "vf"}  # critic too
+    for layers, message in ((None, "not a plain MLP"), (["linear"], "is not a mapping"),
+                            ([{"activation": "os.system"}], "unknown layer"), ([{"linear": "nowhere"}], "nowhere.weight")):
+        _edit_meta(Path(path), lambda m: m["policies"]["shared"].update(actor_layers=layers))
+        with pytest.raises(CheckpointError, match=message):
+            diverse_marl.load_policy(path)
 
 
 def test_loading_needs_neither_ray_nor_pickle(mappo_ckpt, tmp_path):
