@@ -27,7 +27,9 @@ from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from diverse_marl.algorithms.mappo.env import CRITIC_INPUTS, MAPPOObservationAdapter, make_pettingzoo_env, register_mappo_env
+from diverse_marl.algorithms.mappo.export import write_mappo_policies
 from diverse_marl.algorithms.mappo.module import ACTIVATIONS, MASK_KEY, MODEL_DEFAULTS, OBS_KEY, MAPPOTorchRLModule
+from diverse_marl.algorithms.safe_checkpoint import learner_module_states
 from diverse_marl.errors import ConfigError
 
 POLICY_MAPPINGS = ("shared", "team", "agent")
@@ -360,12 +362,10 @@ class MAPPO(PPO):
         return learner.module[policy_id].unwrapped()
 
     def save_to_path(self, path: Any = None, **kwargs: Any) -> str:
-        """RLlib checkpoint + ``mappo_policies.json`` so ``load_policy`` works without Ray."""
-        from diverse_marl.algorithms.mappo.export import write_sidecar
-
+        """RLlib checkpoint + pickle-free policy files, so ``load_policy`` needs neither Ray nor unpickling."""
         path = super().save_to_path(path, **kwargs)
         info = getattr(self.config, "mappo_export", None) or _export_info_from_algo(self)
-        write_sidecar(path, info)
+        write_mappo_policies(path, info, learner_module_states(self))
         return path
 
     @classmethod
