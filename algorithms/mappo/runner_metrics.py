@@ -85,4 +85,6 @@ def log_env_episode_info(m: MetricsLogger, episode_info: dict, done: np.ndarray,
         if arr.shape != done.shape or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
             continue  # per-agent or per-event arrays: not a scalar episode figure
         for v in arr[done]:
+            if not np.isfinite(v):
+                continue  # this copy did not report the statistic (SyncBatchedEnv fills NaN)
             m.log_value(EPISODE_INFO_PREFIX + key, float(v), reduce="mean", window=window)
