@@ -35,6 +35,8 @@ from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
 from diverse_marl.algorithms.mappo.runner_episodes import EpisodeMeta
 
 EPISODE_INFO_PREFIX = "episode/"
+PARTNER_RETURN_PREFIX = "episode/partner_return/"   # + partner name (or "self_play")
+SELF_PLAY_SHARE_KEY = "episode/self_play"            # share of episodes played in self-play
 # Batched-env episode totals that are already logged under RLlib's own keys.
 _EPISODE_KEYS_LOGGED_ELSEWHERE = ("length",)
 _EPISODE_RETURN_PREFIX = "return/"
@@ -88,3 +90,11 @@ def log_env_episode_info(m: MetricsLogger, episode_info: dict, done: np.ndarray,
             if not np.isfinite(v):
                 continue  # this copy did not report the statistic (SyncBatchedEnv fills NaN)
             m.log_value(EPISODE_INFO_PREFIX + key, float(v), reduce="mean", window=window)
+
+
+def log_partner_episodes(m: MetricsLogger, finished: list[tuple[str, float]], self_play_name: str,
+                         window: int) -> None:
+    """Joint return of finished episodes split by the partner that played them; self-play share."""
+    for name, ret in finished:
+        m.log_value(PARTNER_RETURN_PREFIX + name, ret, reduce="mean", window=window)
+        m.log_value(SELF_PLAY_SHARE_KEY, float(name == self_play_name), reduce="mean", window=window)

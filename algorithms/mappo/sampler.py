@@ -15,6 +15,8 @@ Its parts, one job per module:
 - ``runner_inference.py`` one forward pass over stacked rows
 - ``runner_episodes.py``  per-copy episode bookkeeping; bulk building of the episodes
 - ``runner_metrics.py``   RLlib's sampling metrics plus ``episode/<key>`` env totals
+- ``runner_partners.py``  frozen partners in some seats (``MAPPOConfig.partners``); their steps
+  are left out of the episodes, so the learner only sees the trained module's seats
 
 What it does not do (raises a ConfigError instead): custom env-to-module / module-to-env
 connectors (the default pipelines are replaced by the code below), recurrent modules (MAPPO's
@@ -66,13 +68,18 @@ from diverse_marl.algorithms.mappo.runner_metrics import (
     log_counts,
     log_env_episode_info,
     log_episode,
+    log_partner_episodes,
     smoothing_window,
 )
+from diverse_marl.algorithms.mappo.runner_partners import SELF_PLAY_NAME, PartnerSeats
 from diverse_marl.errors import ConfigError
+from diverse_marl.partners import PartnerSpec
 
 
 class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
     """EnvRunner stepping a batched env with one RLModule forward pass per module per step."""
+
+    supports_partners = True  # plays ``config.partners_spec`` (checked by MAPPOConfig.validate)
 
     def __init__(self, *, config: Any, **kwargs: Any) -> None:
         super().__init__(config=config, **kwargs)
@@ -117,6 +124,12 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
             obs_spaces={a: self._agent_obs_space(a) for a in self.agents},
             action_spaces={a: self.env.action_space(a) for a in self.agents},
         )
+        spec = getattr(self.config, "partners_spec", None)
+        self.partners: Optional[PartnerSeats] = None
+        if spec:
+            self.partners = PartnerSeats(PartnerSpec.from_dict(spec), self.agents, self.num_envs,
+                                         self.config.env_config, seed=int(self.config.seed or 0),
+                                         worker_index=self.worker_index or 0)
         self._needs_initial_reset = True
 
     def _agent_obs_space(self, agent: str) -> gym.Space:
@@ -219,7 +232,14 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
         self._metas = [self._episodes.new_meta() for _ in range(self.num_envs)]
         self._module_ids = {a: np.array([m.episode.module_for(a) for m in self._metas], dtype=object)
                             for a in self.agents}
+        if self.partners is not None:
+            self.partners.draw(np.arange(self.num_envs))
         self._needs_initial_reset = False
+
+    def _module_acts(self, agent: str) -> np.ndarray:
+        """(N,) bool: the trained module acts for ``agent`` now (alive, and no partner in its seat)."""
+        alive = self._cur_alive[agent]
+        return alive if self.partners is None else alive & self.partners.module_plays(agent)
 
     def _observe(self, obs: dict, infos: dict) -> None:
         """Keep what the next step acts on: observations, states (MAPPO critic), alive masks."""
@@ -246,15 +266,19 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
         n = self.num_envs
         actions = {a: np.zeros(n, np.int64) for a in self.agents}
         extra: dict[str, dict[str, np.ndarray]] = {a: {} for a in self.agents}
+        if self.partners is not None:
+            for a in self.agents:
+                self.partners.act(a, self._cur_obs[a], self._cur_alive[a], actions[a], deterministic=not explore)
         if random_actions or self.module is None:
             for a in self.agents:
-                actions[a][:] = np.random.randint(0, int(self.env.action_space(a).n), size=n)
+                rows = self._module_acts(a)
+                actions[a][rows] = np.random.randint(0, int(self.env.action_space(a).n), size=int(rows.sum()))
             return actions, extra
-        # Group (agent, rows) by module: rows = copies where the agent acts and maps to the module.
+        # Group (agent, rows) by module: rows = copies where the module acts for the agent.
         groups: dict[str, list[tuple[str, np.ndarray]]] = defaultdict(list)
         for a in self.agents:
             mids = self._module_ids[a]
-            alive = self._cur_alive[a]
+            alive = self._module_acts(a)
             for mid in set(mids[alive].tolist()) if alive.any() else ():
                 rows = np.nonzero(alive & (mids == mid))[0]
                 groups[mid].append((a, rows))
@@ -290,7 +314,7 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
                 num_episodes is not None and episodes_done < num_episodes):
             actions, extra = self._act(explore, random_actions, env_steps)
             for a in self.agents:
-                ro.acting[a].append(self._cur_alive[a])
+                ro.acting[a].append(self._module_acts(a))  # partners' steps stay out of the episodes
                 ro.actions[a].append(actions[a])
                 ro.add_extra(a, extra[a])
             with self.metrics.log_time(ENV_STEP_TIMER):
@@ -303,6 +327,8 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
                 ro.truncs[a].append(np.asarray(truncs[a], bool))
             ro.done.append(done)
             env_steps += self.num_envs
+            if self.partners is not None:
+                self.partners.add_rewards(rewards)
             if done.any():
                 for a in self.agents:
                     ro.final_obs[(t, a)] = as_obs(infos["final_obs"][a], self._layout)
@@ -312,6 +338,10 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
                 log_env_episode_info(self.metrics, infos.get("episode", {}), done, smoothing_window(self.config))
                 for i in np.nonzero(done)[0]:
                     ro.metas[i].append(self._start_episode(int(i)))
+                if self.partners is not None:
+                    log_partner_episodes(self.metrics, self.partners.finished(done), SELF_PLAY_NAME,
+                                         smoothing_window(self.config))
+                    self.partners.draw(np.nonzero(done)[0])
             self._observe(obs, infos)
             self._record_obs(ro)
         return self._build_episodes(ro, complete_only=num_episodes is not None, max_episodes=num_episodes)
