@@ -256,17 +256,24 @@ def _play_with_stag_hunter(module, episodes: int = 20, seed: int = 0) -> tuple[f
     return float(np.mean(own)), float(np.mean(joint))
 
 
-@pytest.mark.slow
+LEARN_SEEDS = (0, 1)
+
+
 def test_partner_trained_agent_plays_its_partner_better_than_self_play(ray_local, capsys):
-    results = {}
-    for name, partners in (("with_partner", {"from": STAG_HUNTER, "seats": ["agent_1"], "self_play": 0.0}),
-                           ("self_play", {})):
-        algo, module = _train(partners, seed=0)
-        try:
-            results[name] = _play_with_stag_hunter(module)
-        finally:
-            algo.stop()
+    """Self-play settles on the safe hare (risk-dominant); trained beside a stag hunter, agent_0
+    learns to hunt the stag with it. Scores: agent_0's own and the joint return with the stag
+    hunter (per 10-step episode: stag/stag 40 own, 80 joint; hare vs stag 30 own, -70 joint)."""
+    scores: dict[str, list] = {"with_partner": [], "self_play": []}
+    for seed in LEARN_SEEDS:
+        for name, partners in (("with_partner", {"from": STAG_HUNTER, "seats": ["agent_1"], "self_play": 0.0}),
+                               ("self_play", {})):
+            algo, module = _train(partners, seed=seed)
+            try:
+                scores[name].append(_play_with_stag_hunter(module))
+            finally:
+                algo.stop()
+    mean = {name: tuple(np.mean(v, axis=0).round(2).tolist()) for name, v in scores.items()}
     with capsys.disabled():
-        print(f"\nstag hunt, partner = always-stag, {LEARN_ITERS} iterations: {results}")
-    assert results["with_partner"][0] > results["self_play"][0] + 0.5 * LEARN_HORIZON
-    assert results["with_partner"][1] > results["self_play"][1] + 5 * LEARN_HORIZON
+        print(f"\nstag hunt with an always-stag partner, (own, joint) return, seeds {LEARN_SEEDS}: {scores} mean {mean}")
+    assert mean["with_partner"][0] > mean["self_play"][0] + 0.5 * LEARN_HORIZON
+    assert mean["with_partner"][1] > mean["self_play"][1] + 5 * LEARN_HORIZON
