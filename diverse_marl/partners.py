@@ -70,7 +70,9 @@ class PartnerSpec:
         self_play = block.get("self_play", 0.0)
         if isinstance(self_play, bool) or not isinstance(self_play, (int, float)) or not 0.0 <= self_play <= 1.0:
             raise ConfigError(f"partners.self_play must be a probability in [0, 1], got {self_play!r}")
-        return cls(tuple(str(s) for s in sources), tuple(seats), sample, float(self_play))
+        # absolute paths: remote env runners may start in another working directory
+        sources = [str(s) if is_factory_path(str(s)) else os.path.abspath(s) for s in sources]
+        return cls(tuple(sources), tuple(seats), sample, float(self_play))
 
     def to_dict(self) -> dict[str, Any]:
         return {"from": list(self.sources), "seats": list(self.seats), "sample": self.sample,
@@ -179,10 +181,17 @@ def _factory_kwargs(factory: Callable[..., Any], offered: dict[str, Any]) -> dic
 
 
 def _unique_names(sources: Sequence[str]) -> list[str]:
-    """Short metric names: a run dir's name or a factory's name; repeats get ``#2``, ``#3``..."""
+    """Short metric names: a run dir's name (``run@iter_5`` for its checkpoints) or a factory's
+    name; repeats get ``#2``, ``#3``..."""
     names, seen = [], {}
     for s in sources:
-        base = s.partition(":")[2] if is_factory_path(s) else Path(s).name
+        path = Path(s)
+        if is_factory_path(s):
+            base = s.partition(":")[2]
+        elif path.parent.name == "checkpoints":
+            base = f"{path.parent.parent.name}@{path.name}"
+        else:
+            base = path.name
         seen[base] = seen.get(base, 0) + 1
         names.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
     return names

@@ -93,6 +93,20 @@ def test_mappo_config_refuses_partners_on_the_stock_runner():
         cfg.validate()
 
 
+def test_spec_paths_are_absolute_and_pool_names_short(tmp_path, monkeypatch):
+    from diverse_marl.partners import PartnerSpec, load_partners
+
+    monkeypatch.chdir(tmp_path)
+    spec = PartnerSpec.from_dict({"from": ["runs/a", STAG_HUNTER], "seats": "agent_1"})
+    assert spec.sources == (str(tmp_path / "runs" / "a"), STAG_HUNTER) and spec.seats == ("agent_1",)
+    pool = load_partners(PartnerSpec.from_dict({"from": [STAG_HUNTER, STAG_HUNTER, HARE_POLICY],
+                                                "seats": ["agent_1"]}), num_copies=3)
+    assert [p.name for p in pool] == ["stag_hunter", "stag_hunter#2", "always_hare"]
+    assert len(pool[0].seats["agent_1"].agents) == 3  # an Agent factory: one agent per env copy
+    actions = pool[2].seats["agent_1"].act(np.zeros((2, 6), np.float32), np.array([0, 2]), deterministic=False)
+    np.testing.assert_array_equal(actions, [HARE, HARE])
+
+
 # ---- the runner --------------------------------------------------------------------------
 def _prev_other_actions(sa) -> np.ndarray:
     """The partner's action at each step, read from agent_0's next observations."""
@@ -186,6 +200,7 @@ def test_run_dir_partner_is_frozen_while_the_learner_trains(ray_local, tmp_path)
     algo = cfg.build_algo()
     try:
         runner = algo.env_runner
+        assert runner.partners.pool[0].name == "partner"  # the checkpoint dir's name
         played = runner.partners.pool[0].seats["agent_1"].policy
         start = {k: v.clone() for k, v in played.actor.state_dict().items()}
         learner_start = {k: v.clone() for k, v in algo.learner_module("shared").state_dict().items()}
