@@ -46,6 +46,10 @@ def always_hare():
     return lambda obs, deterministic=False: np.full(len(obs), HARE, np.int64)
 
 
+def not_a_player():
+    return 42
+
+
 def _config(partners, **over):
     data = {"algorithm": "mappo", "env": "stag_hunt", "env_config": {"horizon": HORIZON}, "seed": 0,
             "training": {"env_runner_cls": RUNNER, "num_envs_per_env_runner": 8, "train_batch_size": 80,
@@ -64,6 +68,8 @@ def _config(partners, **over):
     ({"from": STAG_HUNTER, "seats": ["agent_1"], "sample": "per_step"}, "unknown partners.sample 'per_step'; allowed: per_episode"),
     ({"from": STAG_HUNTER, "seats": ["agent_0", "agent_1"]}, "takes every seat"),
     ({"from": "runs/does-not-exist", "seats": ["agent_1"]}, "neither an existing run dir"),
+    ({"from": "test_partners:not_a_player", "seats": ["agent_1"]}, "returned int; expected a policy callable"),
+    ({"from": "test_partners:no_such_factory", "seats": ["agent_1"]}, "no usable attribute 'no_such_factory'"),
 ])
 def test_bad_partner_blocks_fail_before_ray(partners, match):
     import ray

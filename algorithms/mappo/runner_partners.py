@@ -5,6 +5,10 @@ trained module plays every seat; otherwise a pool entry (uniformly) plays ``spec
 draws come from one RNG seeded by (config seed, worker index), so runs are reproducible.
 Partners act with one call per pool entry and seat over the rows it plays; their steps never
 reach the learner (the runner leaves them out of the episodes), and nothing updates them.
+
+Metrics: RLlib's ``episode_return_mean`` counts the seats the trained module played; the joint
+return of all seats is ``episode/partner_return/<partner name>`` (``.../self_play`` for
+self-play episodes), and ``episode/self_play`` is the share of self-play episodes.
 """
 from __future__ import annotations
 
