@@ -29,6 +29,7 @@ from typing import Any, Mapping, Union
 import yaml
 
 from diverse_marl.errors import ConfigError
+from diverse_marl.partners import validate_partners
 
 # algorithm name -> import path of a class with ``option_defaults()``, ``option_docs()`` and
 # ``from_options(env, env_config, options, seed, num_env_runners)`` returning an AlgorithmConfig.
@@ -137,6 +138,8 @@ class ExperimentConfig:
         )
         if rllib_config.callbacks_class is RLlibCallback:  # keep an algorithm's own callbacks
             rllib_config.callbacks(EpisodeInfoCallback)
+        if self.partners:
+            rllib_config.partners(self.partners)  # frozen partners (diverse_marl.partners)
         return rllib_config
 
     def validate(self) -> "ExperimentConfig":
@@ -166,6 +169,7 @@ class ExperimentConfig:
             raise ConfigError(f"num_env_runners must be >= 0, got {self.num_env_runners}")
         if self.population.size < 1:
             raise ConfigError(f"population.size must be >= 1, got {self.population.size}")
+        validate_partners(self)
         return self
 
 

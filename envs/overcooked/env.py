@@ -276,7 +276,7 @@ class OvercookedEnv(ParallelEnv):
 
 
 class OvercookedBatchedEnv:
-    """N Overcooked kitchens stepped together with vectorized numpy (batched protocol in helper_rules).
+    """N Overcooked kitchens stepped together with vectorized numpy (the BatchedEnv protocol, envs/batched.py).
 
     Same options as :class:`OvercookedEnv`. Per-step infos: "sparse_reward" (N,), "shaped_reward" (N, 2),
     "events" (N, 2, len(EVENT_NAMES)), "shaping_factor"; on episode end (same-step auto-reset) "final_obs",
