@@ -82,6 +82,34 @@ def optional_weights(weights: Mapping[str, float] | None, names: Sequence[str], 
     return None if weights is None else RewardWeights(weights, names, env)
 
 
+class WeightedReward:
+    """Mixin for env classes with built-in features: static names, optional weights, ``set_reward_params``.
+
+    A class sets ``FEATURE_NAMES`` and ``REWARD_PARAMS`` (float attributes the trainer may set),
+    calls ``self._init_weights(reward_weights)`` in ``__init__`` and uses ``self.weights``.
+    """
+
+    FEATURE_NAMES: tuple[str, ...] = ()
+    REWARD_PARAMS: tuple[str, ...] = ()
+
+    @classmethod
+    def reward_feature_names(cls, **env_config: Any) -> list[str]:
+        """Names of the reward features (known without building or stepping the env)."""
+        return list(cls.FEATURE_NAMES)
+
+    def _init_weights(self, reward_weights: Mapping[str, float] | None) -> None:
+        self.weights = optional_weights(reward_weights, self.FEATURE_NAMES, type(self).__name__)
+
+    def set_reward_params(self, **values: Any) -> None:
+        """Set ``reward_weights`` (None: the env's own reward again) and/or the class's ``REWARD_PARAMS``."""
+        check_reward_params(values, self.REWARD_PARAMS, type(self).__name__)
+        for key, value in values.items():
+            if key == WEIGHTS_OPTION:
+                self._init_weights(value)
+            else:
+                setattr(self, key, float(value))
+
+
 # ---- user envs: the wrapper applied by ``make`` --------------------------------------------------
 class RewardWeightsWrapper:
     """A PettingZoo ``ParallelEnv`` whose rewards are ``w . infos[agent]["reward_features"]``.

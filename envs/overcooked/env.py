@@ -28,10 +28,7 @@ from diverse_marl.envs.overcooked.core import (
 from diverse_marl.envs.overcooked.events import EVENT_NAMES, NUM_EVENTS
 from diverse_marl.envs.overcooked.layouts import Layout, get_layout
 from diverse_marl.envs.overcooked.state_dict import state_from_dict, state_to_dict
-from diverse_marl.envs.reward import (
-    FEATURES_KEY, ORIGINAL_KEY, ORIGINAL_RETURN_KEY, WEIGHTS_OPTION, RewardWeights, check_reward_params,
-    optional_weights,
-)
+from diverse_marl.envs.reward import FEATURES_KEY, ORIGINAL_KEY, ORIGINAL_RETURN_KEY, WeightedReward
 from diverse_marl.errors import ConfigError
 
 AGENTS = ("agent_0", "agent_1")
@@ -40,7 +37,6 @@ RENDER_MODES = ("ansi", "rgb_array")
 DEFAULT_HORIZON = 400
 FEATURE_NAMES: tuple[str, ...] = (*EVENT_NAMES, "sparse", "shaped")
 SPARSE_FEATURE, SHAPED_FEATURE = NUM_EVENTS, NUM_EVENTS + 1  # indices in FEATURE_NAMES
-REWARD_PARAMS = ("shaping_factor",)
 
 
 # ---- observations (encodings live in features.py, written against BatchState) ----------------------
@@ -76,27 +72,11 @@ def weighted_rewards(weights: np.ndarray, events: np.ndarray, team_sparse: np.nd
             + shaped * weights[SHAPED_FEATURE])
 
 
-class _RewardParams:
-    """The reward options both Overcooked classes share: shaping factor, optional weights, their setter."""
+class _OvercookedReward(WeightedReward):
+    """What both Overcooked classes share: features, shaping factor, weights and the reward rule."""
 
-    REWARD_PARAMS = REWARD_PARAMS
-
-    @classmethod
-    def reward_feature_names(cls, **env_config: Any) -> list[str]:
-        """Reward feature names (the same for every layout and option)."""
-        return list(FEATURE_NAMES)
-
-    def _init_reward(self, shaping_factor: float, reward_weights: dict[str, float] | None) -> None:
-        self.shaping_factor = float(shaping_factor)
-        self.weights: RewardWeights | None = optional_weights(reward_weights, FEATURE_NAMES, "overcooked")
-
-    def set_reward_params(self, **values: Any) -> None:
-        """Change ``shaping_factor`` and/or ``reward_weights`` (None: back to the env's own reward)."""
-        check_reward_params(values, REWARD_PARAMS, "overcooked")
-        if "shaping_factor" in values:
-            self.shaping_factor = float(values["shaping_factor"])
-        if WEIGHTS_OPTION in values:
-            self.weights = optional_weights(values[WEIGHTS_OPTION], FEATURE_NAMES, "overcooked")
+    FEATURE_NAMES = FEATURE_NAMES
+    REWARD_PARAMS = ("shaping_factor",)
 
     def _rewards(self, events: np.ndarray, team: np.ndarray, shaped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(rewards, original rewards), both (N, 2)."""
@@ -151,7 +131,7 @@ def _as_action_array(value: Any, agent: str, n: int) -> np.ndarray:
     return arr
 
 
-class OvercookedEnv(_RewardParams, ParallelEnv):
+class OvercookedEnv(_OvercookedReward, ParallelEnv):
     """Two cooks in an overcooked_ai kitchen (PettingZoo ``ParallelEnv``).
 
     Args:
@@ -193,7 +173,8 @@ class OvercookedEnv(_RewardParams, ParallelEnv):
         self.obs_type = obs
         self.render_mode = render_mode
         self.dynamics = OvercookedDynamics(self.layout, old_dynamics, reward_shaping)
-        self._init_reward(shaping_factor, reward_weights)
+        self.shaping_factor = float(shaping_factor)
+        self._init_weights(reward_weights)
         self.possible_agents = list(AGENTS)
         self.agents: list[str] = []
         self._encode, obs_shape, self._encode_state, state_shape = make_encoders(obs, self.layout, self.horizon)
@@ -307,7 +288,7 @@ class OvercookedEnv(_RewardParams, ParallelEnv):
         pass
 
 
-class OvercookedBatchedEnv(_RewardParams):
+class OvercookedBatchedEnv(_OvercookedReward):
     """N Overcooked kitchens stepped together with vectorized numpy (the batched env protocol of envs/batched.py).
 
     Same options as :class:`OvercookedEnv`. Per-step infos: "sparse_reward" (N,), "shaped_reward" (N, 2),
@@ -338,7 +319,8 @@ class OvercookedBatchedEnv(_RewardParams):
         self.old_dynamics = bool(old_dynamics)
         self.render_mode = render_mode
         self.dynamics = OvercookedDynamics(self.layout, old_dynamics, reward_shaping)
-        self._init_reward(shaping_factor, reward_weights)
+        self.shaping_factor = float(shaping_factor)
+        self._init_weights(reward_weights)
         self.possible_agents = list(AGENTS)
         self._encode, obs_shape, self._encode_state, state_shape = make_encoders(obs, self.layout, self.horizon)
         self._obs_space = gym.spaces.Box(-np.inf, np.inf, obs_shape, np.float32)
