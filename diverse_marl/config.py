@@ -13,6 +13,7 @@ A config file looks like::
     stop: {iterations: 20}      # and/or env_steps, time_s
     checkpoint_every: 5
     training: {lr: 0.0005}      # algorithm options; `diverse-marl train --help-options` lists them
+    reward_schedule: {shaping_factor: [[0, 1.0], [2500000, 0.0]]}  # over global env steps (reward_schedule.py)
     ray: {address: null}        # null: local embedded Ray; "auto" or "ray://host:10001": a cluster
 """
 from __future__ import annotations
@@ -28,8 +29,10 @@ from typing import Any, Mapping, Union
 
 import yaml
 
+from diverse_marl.envs.reward import WEIGHTS_OPTION, check_reward_weights, reward_params
 from diverse_marl.errors import ConfigError
 from diverse_marl.partners import validate_partners
+from diverse_marl.reward_schedule import RewardSchedule
 
 # algorithm name -> import path of a class with ``option_defaults()``, ``option_docs()`` and
 # ``from_options(env, env_config, options, seed, num_env_runners)`` returning an AlgorithmConfig.
@@ -107,6 +110,9 @@ class ExperimentConfig:
     # frozen partners in some seats: {from: RUN_DIR | [RUN_DIR, ...] | "pkg.module:factory",
     #   seats: [agent_1], sample: per_episode, self_play: 0.2}
     partners: dict = field(default_factory=dict)
+    # reward parameters over the trainer's global env-step count, piecewise linear:
+    #   {shaping_factor: [[0, 1.0], [2500000, 0.0]], reward_weights.sparse: [[0, 0.0], [1000000, 1.0]]}
+    reward_schedule: dict = field(default_factory=dict)
     ray: RayConfig = field(default_factory=RayConfig)
     runs_dir: str = "runs"
 
@@ -126,7 +132,7 @@ class ExperimentConfig:
         """The RLlib ``AlgorithmConfig`` this experiment trains with."""
         from ray.rllib.callbacks.callbacks import RLlibCallback
 
-        from diverse_marl.callbacks import EpisodeInfoCallback
+        from diverse_marl.callbacks import EpisodeInfoCallback, with_reward_schedule
 
         cls = self.algorithm_class()
         rllib_config = cls.from_options(
@@ -140,7 +146,12 @@ class ExperimentConfig:
             rllib_config.callbacks(EpisodeInfoCallback)
         if self.partners:
             rllib_config.partners(self.partners)  # frozen partners (diverse_marl.partners)
+        if self.reward_schedule:
+            with_reward_schedule(rllib_config, self.parsed_reward_schedule())
         return rllib_config
+
+    def parsed_reward_schedule(self) -> RewardSchedule:
+        return RewardSchedule.parse(self.reward_schedule, self.env_config.get(WEIGHTS_OPTION))
 
     def validate(self) -> "ExperimentConfig":
         """Check names and values that need the registries; raises ConfigError."""
@@ -154,6 +165,7 @@ class ExperimentConfig:
                 "(or an import path 'package.module:factory')"
             )
         _check_env_config(self.env, self.env_config)
+        self._check_rewards()
         cls = self.algorithm_class()
         defaults = cls.option_defaults()
         for key, value in self.training.items():
@@ -172,6 +184,19 @@ class ExperimentConfig:
         validate_partners(self)
         return self
 
+    def _check_rewards(self) -> None:
+        """``env_config.reward_weights`` and ``reward_schedule`` name the env's features and parameters."""
+        from diverse_marl import envs
+
+        weights = self.env_config.get(WEIGHTS_OPTION)
+        schedule = self.parsed_reward_schedule()
+        if weights is None and not schedule:
+            return
+        names = envs.reward_feature_names(self.env, self.env_config)
+        if weights is not None:
+            check_reward_weights(weights, names, self.env, where=f"env_config.{WEIGHTS_OPTION}")
+        schedule.check_names(reward_params(envs.env_factory(self.env)), names, self.env)
+
 
 def _check_env_config(env: str, env_config: dict) -> None:
     """Unknown env options and unknown named choices (e.g. layouts) fail here, before Ray."""
@@ -180,10 +205,16 @@ def _check_env_config(env: str, env_config: dict) -> None:
     if env not in envs.list_envs():
         envs.resolve_factory(env)  # import path must at least resolve
         return
+    if "shaping_anneal_steps" in env_config:
+        start = env_config.get("shaping_factor", 1.0)
+        raise ConfigError(
+            "env_config.shaping_anneal_steps is replaced by reward_schedule, which anneals on the trainer's "
+            f"global env-step count: reward_schedule: {{shaping_factor: [[0, {start}], "
+            f"[{env_config['shaping_anneal_steps']}, 0.0]]}}")
     spec = envs.env_spec(env)
     options = spec.options()
     for key in env_config:
-        if key not in options:
+        if key not in options and key != WEIGHTS_OPTION:  # every env takes reward_weights (envs.make)
             raise ConfigError(_unknown_key_message(f"env_config.{key}", key, options, f"option of env {env!r}"))
     for opt in spec.choices:
         if opt in env_config:

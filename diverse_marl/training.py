@@ -140,7 +140,7 @@ def _train_loop(
         checkpoint = rd.latest_checkpoint()
         if checkpoint is not None:
             meta = read_checkpoint_meta(checkpoint)
-            algo.restore_from_path(str(checkpoint.resolve()))
+            algo.load_checkpoint(str(checkpoint.resolve()))  # restore + on_checkpoint_loaded (reward schedule)
             iteration = int(meta["iteration"])
             env_steps = int(meta.get("env_steps", 0))
             elapsed_before = float(meta.get("time_s", 0.0))
