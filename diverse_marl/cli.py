@@ -86,8 +86,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.config is None and args.resume is None:
         raise DiverseMarlError("train needs a CONFIG file or --resume RUN_DIR")
-    if args.resume is not None and args.run_dir is not None:
-        raise DiverseMarlError("--resume continues RUN_DIR in place; drop --run-dir")
     result = train(args.config, overrides=args.overrides, resume=args.resume, quiet=args.quiet,
                    run_dir=args.run_dir)
     if result.members:

@@ -36,6 +36,8 @@ def train(
     ``run_dir`` replaces ``runs_dir/<name>-<timestamp>`` as the run (or population parent) dir.
     For a population, the returned ``metrics`` hold one final row per member.
     """
+    if resume is not None and run_dir is not None:
+        raise ConfigError("resume continues a run (or population) in its own directory; drop run_dir / --run-dir")
     if resume is not None:
         target = Path(resume)
         if not RunDir(target).exists():

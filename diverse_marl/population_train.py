@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from diverse_marl.config import ExperimentConfig, member_config, member_overrides
+from diverse_marl.errors import ConfigError
 from diverse_marl.progress import Progress
 from diverse_marl.run_dir import RunDir, atomic_write_json, atomic_write_text
 from diverse_marl.training import TrainHooks, TrainResult, headline_return, run_single
@@ -97,11 +98,16 @@ def train_population(
 
     Returns a TrainResult whose ``metrics`` are the members' final rows and ``members`` their run dirs.
     """
+    overrides = member_overrides(cfg)
+    configs = [member_config(cfg, i, o) for i, o in enumerate(overrides)]
+    for i, member_cfg in enumerate(configs):  # algorithm options and env spaces, before Ray starts
+        try:
+            member_cfg.to_rllib()
+        except ConfigError as exc:
+            raise ConfigError(f"population member {i} (overrides {overrides[i]}): {exc}") from None
     parent = Path(parent)
     parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(parent / "config.yaml", cfg.to_yaml())
-    overrides = member_overrides(cfg)
-    configs = [member_config(cfg, i, o) for i, o in enumerate(overrides)]
     record = PopulationRecord(parent, configs, overrides)
     pending = record.unfinished()
     bar = Progress(total=len(configs), desc=f"population {cfg.name}", unit="member", quiet=quiet,
@@ -110,9 +116,10 @@ def train_population(
         if pending:
             failed = _run_trials(cfg, parent, configs, pending, record, bar, resume, cpus_per_member)
             if failed:
+                first = next(iter(failed.items()))
                 raise RuntimeError(
-                    f"population members {failed} failed (their errors are above and under {parent / 'tune'}); "
-                    f"fix the cause and continue with: diverse-marl train --resume {parent}"
+                    f"population members {sorted(failed)} failed (member {first[0]}: {first[1]}; full errors under "
+                    f"{parent / 'tune'}); fix the cause and continue with: diverse-marl train --resume {parent}"
                 )
     finally:
         bar.close()
@@ -130,8 +137,8 @@ def _run_trials(
     bar: Progress,
     resume: bool,
     cpus_per_member: float,
-) -> list[int]:
-    """One Tune trial per pending member; returns the indices of members whose trial failed."""
+) -> dict[int, str]:
+    """One Tune trial per pending member; returns ``{member index: last line of its error}`` for failed trials."""
     from ray import tune
 
     from diverse_marl.ray_setup import init_ray
@@ -165,4 +172,4 @@ def _run_trials(
         ),
     )
     grid = tuner.fit()
-    return sorted(int(res.config["member"]) for res in grid if res.error)
+    return {int(res.config["member"]): (str(res.error).strip().splitlines() or [""])[-1] for res in grid if res.error}

@@ -37,9 +37,8 @@ class Progress:
     def note(self, **postfix: Any) -> None:
         """Update the shown values without advancing (e.g. live per-member metrics)."""
         if self.bar is not None and postfix:
-            shown = {**self._shown, **{k: _fmt(v) for k, v in postfix.items()}}
-            self._shown = shown
-            self.bar.set_postfix(shown)
+            self._shown = dict(sorted({**self._shown, **{k: _fmt(v) for k, v in postfix.items()}}.items()))
+            self.bar.set_postfix(self._shown)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -75,6 +75,18 @@ def test_bad_population_names_the_member(population, fragment):
         load_config({**TINY, "population": population})
 
 
+def test_bad_algorithm_option_in_a_member_fails_before_ray(tmp_path):
+    import ray
+
+    was_running = ray.is_initialized()
+    members = [{}, {"training": {"policy_mapping": "everyone"}}]
+    with pytest.raises(ConfigError, match="population member 1 .*unknown policy_mapping 'everyone'"):
+        diverse_marl.train({**TINY, "algorithm": "mappo", "training": {"train_batch_size": 100},
+                            "population": {"members": members}}, run_dir=tmp_path / "pop")
+    assert ray.is_initialized() == was_running
+    assert not (tmp_path / "pop").exists()
+
+
 def test_bad_member_fails_in_the_cli_before_anything_runs(tmp_path):
     path = tmp_path / "pop.yaml"
     path.write_text(yaml.safe_dump({**TINY, "runs_dir": str(tmp_path / "runs"),
