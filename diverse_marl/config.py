@@ -6,7 +6,7 @@ algorithm raises :class:`~diverse_marl.errors.ConfigError` naming the key and th
 A config file looks like::
 
     name: cramped-mappo
-    algorithm: mappo            # see ALGORITHMS
+    algorithm: mappo            # see ALGORITHMS (algorithms/family.py)
     env: overcooked             # a registered env, or "package.module:factory"
     env_config: {layout: cramped_room, horizon: 400}
     seed: 0
@@ -39,7 +39,7 @@ from diverse_marl.warm_start import resolve_init_from
 
 __all__ = ["ALGORITHMS", "ExperimentConfig", "load_config", "member_config", "member_overrides"]
 
-# population.sample distributions: name -> check of its argument
+# the distributions population.sample draws from: {uniform: [lo, hi]} and {choice: [v1, v2, ...]}
 SAMPLERS = ("uniform", "choice")
 
 

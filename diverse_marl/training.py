@@ -23,11 +23,6 @@ from diverse_marl.progress import Progress
 from diverse_marl.run_dir import RunDir, atomic_write_text, flatten, read_checkpoint_meta
 from diverse_marl.warm_start import apply_warm_start, check_policy_ids, resolve_init_from
 
-# the columns users look at first; every other numeric statistic follows them
-FRONT_COLUMNS = ("iteration", "env_steps", "time_s", "episode_return_mean", "episode_len_mean",
-                 "iteration_time_s", "steps_per_s")
-
-
 @dataclass
 class TrainResult:
     """What a training run (or a population of them) leaves behind."""
@@ -61,7 +56,7 @@ def summarize(result: Mapping[str, Any], iteration: int, env_steps: int, elapsed
     non-numbers, NaN and RLlib's profiling timers (``timers/``, ``*_timer``) are left out.
     """
     runners = dict(result.get("env_runners", {}) or {})
-    front = {
+    front = {  # the columns users look at first
         "iteration": iteration,
         "env_steps": env_steps,
         "time_s": round(elapsed, 3),
@@ -108,11 +103,11 @@ def run_single(
     """
     from diverse_marl.ray_setup import init_ray
 
+    rllib_config = cfg.to_rllib()  # validates algorithm options before Ray starts
     rd = RunDir(run_dir)
     rd.path.mkdir(parents=True, exist_ok=True)
     atomic_write_text(rd.config_path, cfg.to_yaml())
     checkpoint = rd.latest_checkpoint() if resume else None
-    rllib_config = cfg.to_rllib()  # validates algorithm options before Ray starts
     warm = None
     if checkpoint is None and cfg.init_from is not None:
         warm = resolve_init_from(cfg.init_from, cfg.algorithm)
