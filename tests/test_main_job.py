@@ -63,7 +63,8 @@ def test_cli_eval_and_corrupt_checkpoint(overcooked_run, tmp_path):
 
     broken = tmp_path / "broken"
     shutil.copytree(overcooked_run.run_dir, broken)
-    for state in broken.glob("checkpoints/iter_*/learner_group/learner/rl_module/*/module_state.pkl"):
+    for state in [*broken.glob("checkpoints/iter_*/learner_group/learner/rl_module/*/module_state.pkl"),
+                  *broken.glob("checkpoints/iter_*/weights/*.pt")]:  # RLlib's state and the safe policy files
         state.write_bytes(b"not a pickle")
     proc = subprocess.run([sys.executable, "-m", "diverse_marl", "eval", str(broken), "--quiet"],
                           capture_output=True, text=True, timeout=300)
