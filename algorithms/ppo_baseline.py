@@ -112,7 +112,7 @@ class SharedPPOConfig(PPOConfig):
             )
             .debugging(seed=seed)
         )
-        config.agent_ids = _agent_ids(env, env_config)  # agent -> policy map of the saved policy files
+        config.agent_ids = env_agent_ids(env, env_config)  # agent -> policy map of the saved policy files
         return config
 
 
@@ -120,7 +120,7 @@ def _to_shared(agent_id: Any, episode: Any = None, **kwargs: Any) -> str:
     return SHARED_POLICY
 
 
-def _agent_ids(env: str, env_config: dict[str, Any]) -> list[str]:
+def env_agent_ids(env: str, env_config: dict[str, Any]) -> list[str]:
     probe = envs.make(env, **dict(env_config or {}))
     try:
         return [str(a) for a in probe.possible_agents]

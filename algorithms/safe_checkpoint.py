@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from diverse_marl.errors import CheckpointError, ConfigError
-from diverse_marl.run_dir import atomic_write_json
+from diverse_marl.run_dir import RunDir, atomic_write_json
 
 POLICIES_FILE = "policies.json"
 WEIGHTS_DIR = "weights"
@@ -104,20 +104,18 @@ def _sha256(path: Path) -> str:
 # reading
 # ---------------------------------------------------------------------------------------
 def resolve_checkpoint_dir(path: str | os.PathLike) -> Path:
-    """A checkpoint dir -> itself; a run dir -> its newest ``checkpoints/iter_*`` checkpoint."""
+    """A checkpoint dir -> itself; a run dir -> its latest complete ``checkpoints/iter_*``."""
     p = Path(path)
     if not p.exists():
         raise CheckpointError(f"checkpoint path {str(p)!r} does not exist")
     if (p / POLICIES_FILE).exists() or (p / "learner_group").is_dir():
         return p
-    ckpts = p / "checkpoints"
-    if ckpts.is_dir():
-        found = sorted(c for c in ckpts.iterdir() if c.is_dir() and not c.name.startswith(".")
-                       and ((c / POLICIES_FILE).exists() or (c / "learner_group").is_dir()))
-        if found:
-            return found[-1]
+    latest = RunDir(p).latest_checkpoint()
+    if latest is not None:
+        return latest
+    if RunDir(p).checkpoints.is_dir():
         raise CheckpointError(f"run directory {str(p)!r} holds no complete checkpoint under checkpoints/ "
-                              f"(expected checkpoints/iter_*/{POLICIES_FILE})")
+                              f"(expected checkpoints/iter_*/ with {POLICIES_FILE} and meta.json)")
     raise CheckpointError(f"{str(p)!r} is neither a checkpoint (no {POLICIES_FILE}) nor a run directory "
                           f"(no checkpoints/)")
 
@@ -130,8 +128,9 @@ def read_policies_meta(checkpoint: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(
             f"checkpoint {str(ckpt)!r} has no {POLICIES_FILE}: it was written by an older diverse-marl "
             f"that saved weights only as pickles, which are not loaded because unpickling a file can "
-            f"run code from it. Re-save it with the current version (Algorithm.from_checkpoint(path)"
-            f".save_to_path(path), only if you trust where it came from) or retrain")
+            f"run code from it. If you trust where it came from, add the safe files once with "
+            f"`python -m diverse_marl.algorithms.legacy_checkpoint {ckpt}` (this unpickles it); "
+            f"otherwise retrain")
     try:
         meta = json.loads(f.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

@@ -15,8 +15,8 @@ __version__ = "0.1.0"
 
 
 def train(config: Any = None, **kwargs: Any):
-    """Train an experiment config (YAML path, dict or ExperimentConfig); see :mod:`diverse_marl.training`."""
-    from diverse_marl.training import train as _train
+    """Train an experiment config (YAML path, dict or ExperimentConfig); see :mod:`diverse_marl.experiment`."""
+    from diverse_marl.experiment import train as _train
 
     return _train(config, **kwargs)
 
@@ -38,6 +38,13 @@ def load_policy(path: Any, policy_id: str | None = None, seed: int | None = None
     return _load_policy(path, policy_id, seed=seed)
 
 
+def load_module_state(path: Any, policy_id: str | None = None):
+    """A policy's full module state ``{name: tensor}`` (actor, critic, value-norm stats) for warm starts (no Ray)."""
+    from diverse_marl.algorithms.safe_checkpoint import load_module_state as _load_module_state
+
+    return _load_module_state(path, policy_id)
+
+
 def load_population(path_or_paths: Any):
     """Run dirs / population folders -> a :class:`~diverse_marl.population.Population` (no Ray)."""
     from diverse_marl.population import load_population as _load_population
@@ -45,4 +52,4 @@ def load_population(path_or_paths: Any):
     return _load_population(path_or_paths)
 
 
-__all__ = ["train", "load_config", "load_policy", "load_population", "__version__"]
+__all__ = ["train", "load_config", "load_policy", "load_module_state", "load_population", "__version__"]

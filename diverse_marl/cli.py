@@ -1,7 +1,7 @@
 """The ``diverse-marl`` command line (also ``python -m diverse_marl``).
 
     diverse-marl train CONFIG [--set key.sub=value ...] [--quiet]
-    diverse-marl train --resume RUN_DIR [--set stop.iterations=40]
+    diverse-marl train --resume RUN_DIR [--set stop.iterations=40]   (a run or a population)
     diverse-marl eval RUN_DIR [--episodes 20] [--seat agent_1=OTHER_RUN_DIR|random|pkg.module:factory]
     diverse-marl crossplay RUN_DIR... [--episodes 10] [--layout NAME] [--set env_config.k=v] [--out DIR]
     diverse-marl analyze RUN_DIR [RUN_DIR ...]
@@ -43,8 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", nargs="?", help="YAML config file (optional with --resume)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set training.lr=1e-3 (repeatable)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue RUN_DIR from its latest checkpoint")
-    p.add_argument("--run-dir", metavar="DIR", help="write into DIR instead of runs/<name>-<timestamp>")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue RUN_DIR from its latest checkpoint; for a population dir, continue its "
+                   "unfinished members and skip finished ones")
+    p.add_argument("--run-dir", metavar="DIR",
+                   help="write into DIR (a run, or a population's parent) instead of runs/<name>-<timestamp>")
     _add_common(p)
 
     p = sub.add_parser("eval", help="roll out a trained run's policy and report returns",
@@ -101,12 +104,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from diverse_marl.training import train
+    from diverse_marl.experiment import train
+    from diverse_marl.training import headline_return
 
     if args.config is None and args.resume is None:
         raise DiverseMarlError("train needs a CONFIG file or --resume RUN_DIR")
     result = train(args.config, overrides=args.overrides, resume=args.resume, quiet=args.quiet,
                    run_dir=args.run_dir)
+    if result.members:
+        print(f"trained a population of {len(result.members)} members")
+        for path, final in zip(result.members, result.metrics):
+            print(f"  {path.name}: {final.get('iteration', 0)} iterations, return {headline_return(final):.2f}")
+        print(f"population dir: {result.run_dir}")
+        return 0
     final = result.final
     ret = final.get("episode/sparse_return", final.get("episode_return_mean"))
     print(f"trained {final.get('iteration', 0)} iterations, {final.get('env_steps', 0)} env steps"
@@ -193,13 +203,10 @@ def cmd_envs(args: argparse.Namespace) -> int:
 
 
 def cmd_options(args: argparse.Namespace) -> int:
-    from diverse_marl.config import ALGORITHMS
-    from diverse_marl.envs import resolve_factory
+    from diverse_marl.algorithms.family import get_family
 
-    if args.algorithm not in ALGORITHMS:
-        raise DiverseMarlError(f"unknown algorithm {args.algorithm!r}; allowed: {', '.join(sorted(ALGORITHMS))}")
-    cls = resolve_factory(ALGORITHMS[args.algorithm])
-    defaults, docs = cls.option_defaults(), cls.option_docs()
+    family = get_family(args.algorithm)
+    defaults, docs = family.option_defaults(), family.option_docs()
     width = max(len(k) for k in defaults)
     print(f"{args.algorithm} options (YAML `training:` keys / --set training.KEY=VALUE):")
     for key in sorted(defaults):

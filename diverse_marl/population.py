@@ -50,7 +50,7 @@ class Member:
     path: Path
     index: int
     metadata: dict[str, Any] = field(default_factory=dict)
-    _policies: dict[tuple[Any, Any], Any] = field(default_factory=dict, repr=False, compare=False)
+    _policies: dict[tuple[Any, Any], Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def checkpoint(self) -> Path:
@@ -105,12 +105,13 @@ class Population:
             return self._by_name[key]
         return self.members[key]
 
-    def crossplay(self, env_name: str | None = None, episodes: int = 10, **env_config: Any) -> Any:
+    def crossplay(self, env_name: str | None = None, episodes: int = 10, *, seed: int = 0,
+                  deterministic: bool = False, **env_config: Any) -> Any:
         """Cross-play matrix of every member pair via :func:`diverse_marl.crossplay.crossplay_matrix`.
 
-        ``env_name`` and the env config default to the first member's, without its
-        ``reward_weights`` so the matrix reports the original game's returns; keyword arguments
-        override single env_config entries.
+        Each member plays its seat with the policy its agent was trained as. ``env_name`` and the
+        env config default to the first member's, without its ``reward_weights`` so the matrix
+        reports the original game's returns; keyword arguments override single env_config entries.
         """
         from diverse_marl.crossplay import crossplay_matrix
 
@@ -118,8 +119,8 @@ class Population:
             raise ConfigError("cannot cross-play an empty population")
         first = self.members[0].metadata
         base = {k: v for k, v in (first.get("env_config") or {}).items() if k != "reward_weights"}
-        return crossplay_matrix({m.name: m.policy() for m in self.members}, env_name or first["env"],
-                                {**base, **env_config}, episodes)
+        return crossplay_matrix({m.name: m for m in self.members}, env_name or first["env"], {**base, **env_config},
+                                episodes=episodes, seed=seed, deterministic=deterministic)
 
     def __repr__(self) -> str:
         rows = [("#", "name", "seed", "status", "return", "reward_weights")]

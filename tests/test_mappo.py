@@ -14,6 +14,7 @@ from diverse_marl.algorithms import MAPPOConfig, load_policy
 from diverse_marl.algorithms.mappo.module import OBS_KEY, STATE_KEY, critic_input_dim
 from diverse_marl.envs import make
 from diverse_marl.errors import CheckpointError, ConfigError
+from diverse_marl.run_dir import RunDir
 
 ray = pytest.importorskip("ray")
 from ray.rllib.core.columns import Columns  # noqa: E402
@@ -210,9 +211,10 @@ def test_checkpoint_restore_gives_identical_actions_and_load_policy_matches(tmp_
     try:
         algo.train()
         run = tmp_path / "run"
-        algo.save_to_path(run / "checkpoints" / "iter_000001")
+        rd = RunDir(run)
+        rd.save_checkpoint(1, algo.save_to_path, {})
         algo.train()
-        ckpt = algo.save_to_path(run / "checkpoints" / "iter_000002")
+        ckpt = str(rd.save_checkpoint(2, algo.save_to_path, {}))
         logits = actor_logits(algo.learner_module("shared"), batch)
         with torch.no_grad():
             runner_logits = algo.get_module("shared").forward_inference(torch_batch(batch))[Columns.ACTION_DIST_INPUTS].numpy()

@@ -21,9 +21,9 @@ from gymnasium import spaces
 import diverse_marl
 from diverse_marl.algorithms.mappo.module import OBS_KEY, STATE_KEY
 from diverse_marl.algorithms.safe_checkpoint import POLICIES_FILE, load_module_state
-from diverse_marl.envs import make
 from diverse_marl.errors import CheckpointError, ConfigError
 from diverse_marl.space_codec import space_from_json, space_to_json
+from test_mappo import obs_batch  # a batch of real credit_assignment observations + global states
 
 ray = pytest.importorskip("ray")
 from ray.rllib.core.columns import Columns  # noqa: E402
@@ -43,26 +43,12 @@ class _CreatesFile:
         return (open, (self.path, "w"))
 
 
-def _credit_batch(n: int = 32, seed: int = 0) -> dict[str, np.ndarray]:
-    env = make("credit_assignment")
-    rng = np.random.default_rng(seed)
-    obs, states = [], []
-    o, _ = env.reset(seed=seed)
-    while len(obs) < n:
-        if not env.agents:
-            o, _ = env.reset()
-        obs.append(o["agent_0"])
-        states.append(env.state()["agent_0"])
-        o, *_ = env.step({a: int(rng.integers(env.num_cues)) for a in env.agents})
-    return {OBS_KEY: np.stack(obs).astype(np.float32), STATE_KEY: np.stack(states).astype(np.float32)}
-
-
 @pytest.fixture(scope="module")
 def mappo_ckpt(ray_local, tmp_path_factory):
     """A trained MAPPO checkpoint plus the learner's logits, values and state on a fixed batch."""
     from diverse_marl.algorithms import MAPPOConfig
 
-    batch = _credit_batch()
+    batch = obs_batch()
     algo = MAPPOConfig.from_options("credit_assignment", {}, TINY_MAPPO, seed=0).build_algo()
     try:
         algo.train()
@@ -168,6 +154,11 @@ def test_stock_ppo_checkpoint_loads_without_ray_with_the_modules_actions(ray_loc
     np.testing.assert_allclose(policy.logits(x), expected, atol=1e-6)
     assert json.loads((Path(path) / POLICIES_FILE).read_text())["family"] == "ppo"
     assert {k.split(".")[0] for k in load_module_state(path)} == {"encoder", "pi", "vf"}  # critic too
+    for layers, message in ((None, "not a plain MLP"), (["linear"], "is not a mapping"),
+                            ([{"activation": "os.system"}], "unknown layer"), ([{"linear": "nowhere"}], "nowhere.weight")):
+        _edit_meta(Path(path), lambda m: m["policies"]["shared"].update(actor_layers=layers))
+        with pytest.raises(CheckpointError, match=message):
+            diverse_marl.load_policy(path)
 
 
 def test_loading_needs_neither_ray_nor_pickle(mappo_ckpt, tmp_path):
@@ -275,3 +266,49 @@ def test_safe_files_are_written_atomically(mappo_ckpt):
     leftovers = [p.name for p in mappo_ckpt["path"].rglob("*") if ".tmp" in p.name]
     assert leftovers == []
     assert os.path.getsize(mappo_ckpt["path"] / "weights" / "00_shared.pt") > 0
+
+
+# ---------------------------------------------------------------- checkpoints of older versions
+def test_legacy_checkpoints_are_upgraded_on_request_and_then_load(ray_local, tmp_path):
+    """Older versions wrote only RLlib's pickles (+ MAPPO's JSON sidecar): rejected until upgraded."""
+    from ray.rllib.algorithms.ppo import PPO
+
+    from diverse_marl.algorithms import MAPPOConfig
+    from diverse_marl.algorithms.ppo_baseline import SharedPPOConfig
+
+    batch = obs_batch()
+    algo = MAPPOConfig.from_options("credit_assignment", {}, TINY_MAPPO, seed=2).build_algo()
+    try:
+        algo.train()
+        mappo = Path(PPO.save_to_path(algo, tmp_path / "run" / "checkpoints" / "iter_000001"))  # RLlib's files only
+        sidecar = {k: v for k, v in algo.config.mappo_export.items() if k != "raw_spaces"}
+        (mappo / "mappo_policies.json").write_text(json.dumps({"format": 1, **sidecar}))  # as older versions did
+        (mappo / "meta.json").write_text('{"iteration": 1}')
+        with torch.no_grad():
+            tb = {Columns.OBS: {k: torch.as_tensor(v) for k, v in batch.items()}}
+            expected = algo.learner_module("shared").forward_inference(tb)[Columns.ACTION_DIST_INPUTS].numpy()
+    finally:
+        algo.stop()
+    x = np.eye(6, dtype=np.float32)
+    algo = SharedPPOConfig.from_options("stag_hunt", {"horizon": 5}, TINY_PPO, seed=0).build_algo()
+    try:
+        algo.train()
+        ppo = Path(PPO.save_to_path(algo, tmp_path / "ppo_ck"))
+        with torch.no_grad():
+            expected_ppo = algo.get_module("shared").forward_inference({Columns.OBS: torch.as_tensor(x)})[Columns.ACTION_DIST_INPUTS].numpy()
+    finally:
+        algo.stop()
+
+    for ckpt in (mappo, ppo):
+        with pytest.raises(CheckpointError, match="python -m diverse_marl.algorithms.legacy_checkpoint"):
+            diverse_marl.load_policy(ckpt)
+    out = subprocess.run([sys.executable, "-m", "diverse_marl.algorithms.legacy_checkpoint", str(tmp_path / "run"), str(ppo)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "run: 1 checkpoint(s) upgraded" in out.stdout and "ppo_ck: 1 checkpoint(s) upgraded" in out.stdout
+    np.testing.assert_allclose(diverse_marl.load_policy(tmp_path / "run", "agent_1").logits(batch[OBS_KEY]), expected, atol=1e-5)
+    np.testing.assert_allclose(diverse_marl.load_policy(ppo).logits(x), expected_ppo, atol=1e-6)
+    assert {k.split(".")[0] for k in load_module_state(mappo)} == {"actor", "critic", "value_norm"}
+    from diverse_marl.algorithms.legacy_checkpoint import upgrade_checkpoints
+
+    assert upgrade_checkpoints(tmp_path / "run") == []  # already upgraded: left alone

@@ -174,6 +174,8 @@ class LayerListActor(nn.Module):
         super().__init__()
         mods: list[nn.Module] = []
         for entry in layers:
+            if not isinstance(entry, Mapping):
+                raise ValueError(f"layer {entry!r} is not a mapping")
             if "linear" in entry:
                 w = state[f"{entry['linear']}.weight"]
                 lin = nn.Linear(w.shape[1], w.shape[0], bias=f"{entry['linear']}.bias" in state)
@@ -242,7 +244,7 @@ def load_policy(run_dir_or_checkpoint: str | os.PathLike, policy_id: str | None 
         raw_space = None if raw is None else space_from_json(raw)
     except CheckpointError:
         raise
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # missing/mismatched entries or weights
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:  # missing/mismatched entries or weights
         raise CheckpointError(f"checkpoint {meta['checkpoint']!r}: policy {pid!r} does not match its "
                               f"description in policies.json ({exc})") from None
     return TorchPolicy(actor, policy_id=pid, obs_shape=obs_shape, num_actions=num_actions,
