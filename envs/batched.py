@@ -186,6 +186,7 @@ class SyncBatchedEnv:
         final_state = {a: np.zeros((n, *self._state_spaces[a].shape), np.float32) for a in self.possible_agents}
         episode = {f"return/{a}": np.zeros(n, np.float64) for a in self.possible_agents}
         episode["length"] = np.zeros(n, np.int64)
+        original = {a: np.zeros(n, np.float64) for a in self.possible_agents}  # the env's own reward
         for i, env in enumerate(self.envs):
             acting = [a for a in self.possible_agents if self._alive[a][i]]
             env_actions = {a: self._check_action(a, actions, i) for a in acting}
@@ -196,6 +197,8 @@ class SyncBatchedEnv:
                 terms[a][i] = bool(term.get(a, False))
                 truncs[a][i] = bool(trunc.get(a, False))
                 self._returns[a][i] += rewards[a][i]
+                a_info = info.get(a) if isinstance(info, dict) else None
+                original[a][i] = a_info.get("original_reward", rewards[a][i]) if isinstance(a_info, dict) else rewards[a][i]
             self._write_obs(i, obs, env)  # stepped agents' last obs; alive = still in env.agents
             self._last_env_infos[i] = info
             if not env.agents or all(terms[a][i] or truncs[a][i] for a in acting):
@@ -215,7 +218,7 @@ class SyncBatchedEnv:
                 self._write_obs(i, new_obs, env)
                 self._last_env_infos[i] = new_info
         infos = {"final_obs": final_obs, "final_state": final_state, "done": done, "episode": episode,
-                 "alive": self._copy_alive(), "env_infos": list(self._last_env_infos)}
+                 "alive": self._copy_alive(), "env_infos": list(self._last_env_infos), "original_reward": original}
         return self._copy_obs(), rewards, terms, truncs, infos
 
     def state(self) -> dict[str, np.ndarray]:

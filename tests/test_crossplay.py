@@ -149,6 +149,20 @@ def test_play_batched_through_the_generic_batched_path():
     assert len({e["returns"]["agent_0"] for e in rnd}) > 1
 
 
+def test_batched_returns_are_the_original_game_under_reward_weights():
+    """With reward_weights the env's reward changes; batched play still reports the payoffs."""
+    seating = {"agent_0": AlwaysAgent(0), "agent_1": AlwaysAgent(1)}
+    weighted = {"horizon": 5, "reward_weights": {"stag_hare": 2.0}}
+    env = envs.make("stag_hunt", **weighted)
+    env.reset(seed=0)
+    _, rew, *_ = env.step({"agent_0": 0, "agent_1": 1})
+    assert rew["agent_0"] == 2.0  # the reward the agents trained on is the weighted one
+    eps = play_batched("stag_hunt", weighted, seating, episodes=2, seed=0)
+    assert [e["returns"] for e in eps] == [{"agent_0": -50.0, "agent_1": 15.0}] * 2
+    single = run_episode(env, seating, seed=0)
+    assert single["returns"] == eps[0]["returns"]
+
+
 def test_bad_input_is_one_clear_error(runs):
     with pytest.raises(ConfigError, match="allowed: .*cramped_room"):
         crossplay_matrix({"r": runs[0]}, "overcooked", {"layout": "no_such_kitchen"}, episodes=1)
