@@ -61,8 +61,8 @@ def test_cli_eval_and_corrupt_checkpoint(overcooked_run, tmp_path):
 
     broken = tmp_path / "broken"
     shutil.copytree(overcooked_run.run_dir, broken)
-    for state in broken.glob("checkpoints/iter_*/learner_group/learner/rl_module/*/module_state.pkl"):
-        state.write_bytes(b"not a pickle")
+    for weights in broken.glob("checkpoints/iter_*/weights/*.pt"):
+        weights.write_bytes(b"not a torch file")
     proc = subprocess.run([sys.executable, "-m", "diverse_marl", "eval", str(broken), "--quiet"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "corrupt" in proc.stderr and "Traceback" not in proc.stderr
