@@ -155,3 +155,14 @@ def test_a_really_trained_population_loads(ray_local, tmp_path):
     obs = np.eye(6, dtype=np.float32)
     logits = [m.policy("agent_1").logits(obs) for m in pop]
     assert logits[0].shape == (6, 2) and np.abs(logits[0] - logits[1]).max() > 1e-6
+
+
+def test_population_crossplay_seats_each_members_policies(trained):
+    """Population.crossplay = crossplay_matrix over the members' run dirs (runs once crossplay.py is merged)."""
+    crossplay = pytest.importorskip("diverse_marl.crossplay")
+    pop = load_population(trained)
+    result = pop.crossplay(episodes=2, deterministic=True)
+    assert result.names == pop.names and result.env == "credit_assignment"
+    direct = crossplay.crossplay_matrix({m.name: m.path for m in pop}, "credit_assignment", {}, episodes=2,
+                                        deterministic=True)
+    assert result.value_mean == direct.value_mean and len(result.value_mean) == 2
