@@ -7,6 +7,7 @@ also offer ``act_batch``; batched evaluation and cross-play use it (see :func:`b
 """
 from __future__ import annotations
 
+import copy
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -27,7 +28,8 @@ class Agent(Protocol):
 class BatchedAgent(Agent, Protocol):
     """An Agent that also acts for a batch of env copies: ``act_batch(obs (B, ...)) -> (B,)``.
 
-    Stateful agents (memory across steps) must implement it, so that each row keeps its own state.
+    Implement it when one call can serve many rows faster than a Python loop; stateful agents
+    then keep per-row state themselves (batched play does not copy them).
     """
 
     def act_batch(self, obs: Any) -> np.ndarray: ...
@@ -99,8 +101,10 @@ class BatchActor:
     """Anything that can fill a seat, acting on batches of rows: a torch policy or an Agent.
 
     ``start(seed)`` begins a batch of episodes (resets recurrent state, seeds sampling);
-    ``act(obs)`` maps a batch of observations to one action per row. A policy is called once
-    per batch (one forward pass); an Agent without ``act_batch`` is asked row by row.
+    ``act(obs)`` maps a batch of observations to one action per row (rows keep their order
+    from step to step). A policy is called once per batch (one forward pass); a
+    :class:`BatchedAgent` through ``act_batch``; any other Agent is copied once per row at the
+    first step (each copy reset with its own seed), so per-episode state stays per row.
     """
 
     def __init__(self, player: Any, deterministic: bool = False):
@@ -109,8 +113,11 @@ class BatchActor:
         self.is_agent = isinstance(player, Agent)
         if not self.is_agent and not callable(player):
             raise TypeError(f"{player!r} is neither a policy (callable on observation batches) nor an Agent")
+        self._seed = 0
+        self._row_agents: list[Any] = []
 
     def start(self, seed: int) -> None:
+        self._seed, self._row_agents = seed, []
         if self.is_agent:
             self.player.reset(seed)
             return
@@ -124,4 +131,9 @@ class BatchActor:
             return np.asarray(self.player(obs, deterministic=self.deterministic)).reshape(-1).astype(np.int64)
         if isinstance(self.player, BatchedAgent):
             return np.asarray(self.player.act_batch(obs)).reshape(-1).astype(np.int64)
-        return np.array([self.player.act(obs_row(obs, i)) for i in range(batch_rows(obs))], dtype=np.int64)
+        n = batch_rows(obs)
+        if len(self._row_agents) != n:
+            self._row_agents = [copy.deepcopy(self.player) for _ in range(n)]
+            for i, agent in enumerate(self._row_agents):
+                agent.reset(int(np.random.SeedSequence([self._seed, i]).generate_state(1)[0]))
+        return np.array([agent.act(obs_row(obs, i)) for i, agent in enumerate(self._row_agents)], dtype=np.int64)

@@ -21,9 +21,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from diverse_marl import load_policy
-from diverse_marl.agents import Agent
+from diverse_marl.agents import Agent, RandomAgent
 from diverse_marl.config import load_config, parse_override
+from diverse_marl.envs import resolve_factory
 from diverse_marl.errors import CheckpointError, ConfigError
+from diverse_marl.partners import factory_kwargs, is_factory_path
 from diverse_marl.population import load_population
 from diverse_marl.rollout import DEFAULT_MAX_ROWS, play_batched, play_rows, summarize_episodes
 from diverse_marl.run_dir import RunDir, atomic_write_json
@@ -243,26 +245,19 @@ def crossplay_from_run_dirs(paths: Sequence[str | os.PathLike], episodes: int = 
     return result, write_crossplay(result, out)
 
 
-def seat_player(spec: str, agent: str, num_actions: int, seed: int | None = None) -> Any:
-    """A seat filler from text: ``random``, ``pkg.module:factory`` or a run dir / checkpoint path.
+def seat_player(spec: str, agent: str, num_actions: int, env_config: Mapping[str, Any] | None = None,
+                seed: int = 0) -> Any:
+    """A seat filler from text: ``random``, a run dir / checkpoint path, or ``pkg.module:factory``.
 
-    A factory is called with ``agent=`` when it accepts that argument, else without arguments,
-    and must return a policy or an Agent.
+    A factory follows the partners convention (:mod:`diverse_marl.partners`): it is called with
+    the keywords it accepts among ``seat``, ``env_config`` and ``seed``, and returns a policy or an Agent.
     """
-    from diverse_marl.agents import RandomAgent
-    from diverse_marl.envs import resolve_factory
-
     if spec == RANDOM_SEAT:
         return RandomAgent(num_actions, seed=seed)
+    if is_factory_path(spec):
+        factory = resolve_factory(spec)
+        return factory(**factory_kwargs(factory, {"seat": agent, "env_config": dict(env_config or {}), "seed": seed}))
     if Path(spec).exists():
         return load_policy(spec, agent, seed=seed)
-    if ":" in spec:
-        factory = resolve_factory(spec)
-        try:
-            accepts_agent = "agent" in inspect.signature(factory).parameters
-        except (TypeError, ValueError):
-            accepts_agent = False
-        return factory(agent=agent) if accepts_agent else factory()
     raise ConfigError(f"unknown seat {spec!r}; allowed: {RANDOM_SEAT!r}, a run directory or checkpoint path, "
                       "or an import path 'package.module:factory'")
-

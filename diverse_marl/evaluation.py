@@ -79,7 +79,7 @@ def evaluate_run(
     if unknown:
         raise ConfigError(f"unknown agent {unknown[0]!r} in seats; agents: {', '.join(agent_ids)}")
     checkpoint = resolve_checkpoint(run_dir)
-    players = _seat_players(checkpoint, env, seats, base_seed, share=batched)
+    players = _seat_players(checkpoint, env, env_config, seats, base_seed, share=batched)
     if batched:
         env.close()
         results = play_batched(env_name, env_config, players, n, seed=base_seed, deterministic=det, quiet=quiet)
@@ -100,7 +100,8 @@ def evaluate_run(
     return report
 
 
-def _seat_players(checkpoint: Path, env: Any, seats: Mapping[str, str], seed: int, share: bool) -> dict[str, Any]:
+def _seat_players(checkpoint: Path, env: Any, env_config: Mapping[str, Any], seats: Mapping[str, str], seed: int,
+                  share: bool) -> dict[str, Any]:
     """agent -> policy or Agent: the run's own policy unless ``seats`` names another source.
 
     With ``share``, agents trained as one policy get the same object (batched play then runs it
@@ -110,7 +111,7 @@ def _seat_players(checkpoint: Path, env: Any, seats: Mapping[str, str], seed: in
     loaded: dict[str, Any] = {}
     for agent in env.possible_agents:
         if agent in seats:
-            players[agent] = seat_player(seats[agent], agent, int(env.action_space(agent).n), seed=seed)
+            players[agent] = seat_player(seats[agent], agent, int(env.action_space(agent).n), env_config, seed)
             continue
         policy = load_policy(checkpoint, agent)
         key = getattr(policy, "policy_id", agent) if share else agent

@@ -159,7 +159,7 @@ def _player(source: str, seat: str, env_config: dict, seed: int, num_copies: int
                               "import path 'pkg.module:factory'")
         return PolicyPlayer(diverse_marl.load_policy(source, seat), seed)
     factory = envs.resolve_factory(source)
-    kwargs = _factory_kwargs(factory, {"seat": seat, "env_config": env_config, "seed": seed})
+    kwargs = factory_kwargs(factory, {"seat": seat, "env_config": env_config, "seed": seed})
     made = factory(**kwargs)
     if isinstance(made, Agent):
         return AgentPlayer([made] + [factory(**kwargs) for _ in range(num_copies - 1)])
@@ -169,7 +169,8 @@ def _player(source: str, seat: str, env_config: dict, seed: int, num_copies: int
                       "callable p(obs_batch, deterministic=False) -> actions, or an Agent (reset/act)")
 
 
-def _factory_kwargs(factory: Callable[..., Any], offered: dict[str, Any]) -> dict[str, Any]:
+def factory_kwargs(factory: Callable[..., Any], offered: dict[str, Any]) -> dict[str, Any]:
+    """The keywords of ``offered`` that ``factory`` accepts (all of them if it takes ``**kwargs``)."""
     try:
         params = inspect.signature(factory).parameters.values()
     except (TypeError, ValueError):

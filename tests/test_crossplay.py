@@ -53,6 +53,20 @@ class RowByRowAgent(LinearAgent):
         return super().__getattribute__(name)
 
 
+class CountingAgent:
+    """A stateful scripted agent: plays stag for its first ``n`` steps of an episode, then hare."""
+
+    def __init__(self, n: int):
+        self.n, self.t = n, 0
+
+    def reset(self, seed=None) -> None:
+        self.t = 0
+
+    def act(self, obs) -> int:
+        self.t += 1
+        return 0 if self.t <= self.n else 1
+
+
 class AlwaysAgent:
     def __init__(self, action: int):
         self.action = action
@@ -64,7 +78,7 @@ class AlwaysAgent:
         return self.action
 
 
-def make_idle_cook(agent: str = "") -> AlwaysAgent:
+def make_idle_cook(seat: str) -> AlwaysAgent:
     """An agent factory for ``--seat agent_1=tests.test_crossplay:make_idle_cook``."""
     return AlwaysAgent(ACTION_STAY)
 
@@ -141,6 +155,12 @@ def test_play_batched_through_the_generic_batched_path():
     for e in eps:
         assert e["length"] == 5 and "sparse_return" not in e
         assert e["returns"] == {"agent_0": -50.0, "agent_1": 15.0}  # stag alone: -10 a step; hare: 3
+    # a stateful agent without act_batch keeps its state per row (a copy per row), as in single play
+    counting = {"agent_0": CountingAgent(2), "agent_1": CountingAgent(2)}
+    eps = play_batched("stag_hunt", {"horizon": 5}, counting, episodes=4, seed=0)
+    single = run_episode(envs.make("stag_hunt", horizon=5), counting, seed=0)
+    assert single["returns"] == {"agent_0": 2 * 4.0 + 3 * 1.0, "agent_1": 11.0}
+    assert all(e["returns"] == single["returns"] for e in eps)
     rnd = play_batched("stag_hunt", {"horizon": 5}, {"agent_0": RandomAgent(2), "agent_1": RandomAgent(2)},
                        episodes=20, seed=1)
     again = play_batched("stag_hunt", {"horizon": 5}, {"agent_0": RandomAgent(2), "agent_1": RandomAgent(2)},
