@@ -200,8 +200,8 @@ def _unique_names(sources: Sequence[str]) -> list[str]:
 def validate_partners(cfg: Any) -> None:
     """Check an ExperimentConfig's ``partners`` block before Ray starts (raises ConfigError).
 
-    Keys and values, seats against the env's agents, an algorithm and env runner that play
-    partners (``VectorMultiAgentEnvRunner``), and that every pool entry loads.
+    Keys and values, seats against the env's agents, an env runner that plays partners
+    (MAPPO's ``VectorMultiAgentEnvRunner``), and that every pool entry loads.
     """
     if not cfg.partners:
         return
@@ -211,14 +211,12 @@ def validate_partners(cfg: Any) -> None:
         spec.check_seats(list(probe.possible_agents))
     finally:
         probe.close()
-    if not hasattr(cfg.algorithm_class(), "partners"):
-        raise ConfigError(f"partners need algorithm 'mappo' (its vector env runner plays them); got {cfg.algorithm!r}")
     runner = cfg.training.get("env_runner_cls")
     runner_cls = envs.resolve_factory(runner) if runner else None
     if not getattr(runner_cls, "supports_partners", False):
-        raise ConfigError("partners need training.env_runner_cls: "
+        raise ConfigError("partners need an env runner that plays them: algorithm mappo with training.env_runner_cls: "
                           "diverse_marl.algorithms.mappo.sampler:VectorMultiAgentEnvRunner "
-                          f"(got {runner or 'RLlib default MultiAgentEnvRunner'}, which cannot play frozen partners)")
+                          f"(got algorithm {cfg.algorithm!r} with {runner or 'RLlib default MultiAgentEnvRunner'})")
     load_partners(spec, 1, cfg.env_config, cfg.seed)
 
 
