@@ -160,6 +160,13 @@ def _player(source: str, seat: str, env_config: dict, seed: int, num_copies: int
         return PolicyPlayer(diverse_marl.load_policy(source, seat), seed)
     factory = envs.resolve_factory(source)
     kwargs = _factory_kwargs(factory, {"seat": seat, "env_config": env_config, "seed": seed})
+    try:
+        inspect.signature(factory).bind(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"partners.from: cannot call factory {source!r} ({exc}); it is called with the keywords "
+                          f"it accepts among {', '.join(FACTORY_KEYWORDS)}") from None
+    except ValueError:
+        pass  # no signature to check (some builtins): just call it
     made = factory(**kwargs)
     if isinstance(made, Agent):
         return AgentPlayer([made] + [factory(**kwargs) for _ in range(num_copies - 1)])

@@ -70,6 +70,9 @@ def _config(partners, **over):
     ({"from": "runs/does-not-exist", "seats": ["agent_1"]}, "neither an existing run dir"),
     ({"from": "test_partners:not_a_player", "seats": ["agent_1"]}, "returned int; expected a policy callable"),
     ({"from": "test_partners:no_such_factory", "seats": ["agent_1"]}, "no usable attribute 'no_such_factory'"),
+    ({"from": "diverse_marl.agents:RandomAgent", "seats": ["agent_1"]},
+     r"cannot call factory 'diverse_marl.agents:RandomAgent' \(missing a required argument: 'num_actions'\); "
+     "it is called with the keywords it accepts among seat, env_config, seed"),
 ])
 def test_bad_partner_blocks_fail_before_ray(partners, match):
     import ray
