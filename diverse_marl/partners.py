@@ -29,6 +29,7 @@ import numpy as np
 import diverse_marl
 from diverse_marl import envs
 from diverse_marl.agents import Agent
+from diverse_marl.envs.reward import accepts_keyword
 from diverse_marl.errors import ConfigError
 
 PARTNER_KEYS = ("from", "seats", "sample", "self_play")
@@ -159,7 +160,8 @@ def _player(source: str, seat: str, env_config: dict, seed: int, num_copies: int
                               "import path 'pkg.module:factory'")
         return PolicyPlayer(diverse_marl.load_policy(source, seat), seed)
     factory = envs.resolve_factory(source)
-    kwargs = _factory_kwargs(factory, {"seat": seat, "env_config": env_config, "seed": seed})
+    offered = {"seat": seat, "env_config": env_config, "seed": seed}
+    kwargs = {k: v for k, v in offered.items() if accepts_keyword(factory, k)}
     try:
         inspect.signature(factory).bind(**kwargs)
     except TypeError as exc:
@@ -174,17 +176,6 @@ def _player(source: str, seat: str, env_config: dict, seed: int, num_copies: int
         return PolicyPlayer(made, seed)
     raise ConfigError(f"partners.from: factory {source!r} returned {type(made).__name__}; expected a policy "
                       "callable p(obs_batch, deterministic=False) -> actions, or an Agent (reset/act)")
-
-
-def _factory_kwargs(factory: Callable[..., Any], offered: dict[str, Any]) -> dict[str, Any]:
-    try:
-        params = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        return {}
-    if any(p.kind == p.VAR_KEYWORD for p in params):
-        return offered
-    names = {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
-    return {k: v for k, v in offered.items() if k in names}
 
 
 def _unique_names(sources: Sequence[str]) -> list[str]:
