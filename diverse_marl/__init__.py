@@ -15,8 +15,8 @@ __version__ = "0.1.0"
 
 
 def train(config: Any = None, **kwargs: Any):
-    """Train an experiment config (YAML path, dict or ExperimentConfig); see :mod:`diverse_marl.training`."""
-    from diverse_marl.training import train as _train
+    """Train an experiment config (YAML path, dict or ExperimentConfig); see :mod:`diverse_marl.experiment`."""
+    from diverse_marl.experiment import train as _train
 
     return _train(config, **kwargs)
 
