@@ -26,6 +26,7 @@ from typing import Any, Iterator, Sequence, Union
 
 import yaml
 
+from diverse_marl import load_policy
 from diverse_marl.crossplay import crossplay_matrix, eval_env_config
 from diverse_marl.errors import CheckpointError, ConfigError
 from diverse_marl.run_dir import RunDir
@@ -69,8 +70,6 @@ class Member:
         """
         key = (agent, seed)
         if key not in self._policies:
-            from diverse_marl.algorithms import load_policy
-
             self._policies[key] = load_policy(self.checkpoint, agent, seed=seed)
         return self._policies[key]
 
