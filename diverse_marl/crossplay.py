@@ -20,13 +20,13 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from diverse_marl import load_policy
+from diverse_marl import load_policy, load_population
 from diverse_marl.agents import Agent, RandomAgent
 from diverse_marl.config import load_config, parse_override
 from diverse_marl.envs import resolve_factory
+from diverse_marl.envs.reward import accepts_keyword
 from diverse_marl.errors import CheckpointError, ConfigError
-from diverse_marl.partners import factory_kwargs, is_factory_path
-from diverse_marl.population import load_population
+from diverse_marl.partners import FACTORY_KEYWORDS, is_factory_path
 from diverse_marl.rollout import DEFAULT_MAX_ROWS, play_batched, play_rows, summarize_episodes
 from diverse_marl.run_dir import RunDir, atomic_write_json
 
@@ -256,7 +256,12 @@ def seat_player(spec: str, agent: str, num_actions: int, env_config: Mapping[str
         return RandomAgent(num_actions, seed=seed)
     if is_factory_path(spec):
         factory = resolve_factory(spec)
-        return factory(**factory_kwargs(factory, {"seat": agent, "env_config": dict(env_config or {}), "seed": seed}))
+        offered = {"seat": agent, "env_config": dict(env_config or {}), "seed": seed}
+        try:
+            return factory(**{k: v for k, v in offered.items() if accepts_keyword(factory, k)})
+        except TypeError as exc:
+            raise ConfigError(f"cannot call seat factory {spec!r} ({exc}); it is called with the keywords it "
+                              f"accepts among {', '.join(FACTORY_KEYWORDS)}") from None
     if Path(spec).exists():
         return load_policy(spec, agent, seed=seed)
     raise ConfigError(f"unknown seat {spec!r}; allowed: {RANDOM_SEAT!r}, a run directory or checkpoint path, "
