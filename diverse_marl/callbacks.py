@@ -18,6 +18,7 @@ from typing import Any
 from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
+from diverse_marl.envs.reward import ORIGINAL_KEY, ORIGINAL_RETURN_KEY
 from diverse_marl.episode_info import episode_stats, team_sparse_reward
 from diverse_marl.errors import ConfigError
 from diverse_marl.reward_schedule import RewardSchedule, flat_values
@@ -31,6 +32,10 @@ def episode_info_metrics(last_infos: dict[str, dict], step_infos: list[dict[str,
     sparse = [r for r in map(team_sparse_reward, step_infos or []) if r is not None]
     if sparse:
         out["episode/sparse_return"] = float(sum(sparse))
+    original = [info[ORIGINAL_KEY] for infos in step_infos or [] for info in infos.values()
+                if isinstance(info, dict) and ORIGINAL_KEY in info]
+    if original:  # the env's own return (all agents) when reward_weights replace the reward
+        out[f"episode/{ORIGINAL_RETURN_KEY}"] = float(sum(original))
     return out
 
 
