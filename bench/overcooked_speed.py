@@ -158,7 +158,8 @@ def our_rows(layout, rng: np.random.Generator) -> list[tuple[str, Callable[[], o
 
     rows.append(("ours PettingZoo env", single_step, 1, f"target >= {TARGET_SINGLE:g}x"))
 
-    weights = {name: float(w) for name, w in zip(OvercookedEnv.FEATURE_NAMES, rng.normal(size=len(OvercookedEnv.FEATURE_NAMES)))}
+    names = OvercookedEnv.FEATURE_NAMES
+    weights = {name: float(w) for name, w in zip(names, rng.normal(size=len(names)))}  # every feature weighted
     for n, env_weights, label in [*((n, None, f"ours batched N={n}") for n in BATCH_SIZES),
                                   (WEIGHTS_N, weights, WEIGHTS_LABEL)]:
         benv = OvercookedBatchedEnv(n, layout=layout, horizon=HORIZON, obs="featurized", reward_weights=env_weights)
@@ -171,7 +172,9 @@ def our_rows(layout, rng: np.random.Generator) -> list[tuple[str, Callable[[], o
             benv.step({"agent_0": chunk[i, :, 0], "agent_1": chunk[i, :, 1]})
 
         note = f"target >= {TARGET_BATCHED:g}x" if n > 1 else ""
-        rows.append((label, batched_step, n, f"vs {WEIGHTS_REF}: target >= {TARGET_WEIGHTS:g}x" if env_weights else note))
+        if env_weights:
+            note = f"vs {WEIGHTS_REF}: target >= {TARGET_WEIGHTS:g}x"
+        rows.append((label, batched_step, n, note))
 
     # breakdown at the largest N on a mid-episode state (objects in pots and hands)
     n = BATCH_SIZES[-1]

@@ -38,7 +38,8 @@ def _did_you_mean(name: str, allowed: Iterable[str]) -> str:
     return f" (did you mean {hint[0]!r}?)" if hint else ""
 
 
-def check_reward_weights(weights: Any, names: Sequence[str], env: str, where: str = "reward_weights") -> dict[str, float]:
+def check_reward_weights(weights: Any, names: Sequence[str], env: str,
+                         where: str = "reward_weights") -> dict[str, float]:
     """``weights`` as ``{name: float}``; every name must be one of the env's feature ``names``."""
     if not isinstance(weights, Mapping):
         raise ConfigError(f"{where} must be a mapping feature name -> weight, got {weights!r}")

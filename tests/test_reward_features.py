@@ -114,7 +114,8 @@ def test_overcooked_batched_weights_equal_single_env_w_dot_features(n):
 
 
 def test_overcooked_weights_validated():
-    with pytest.raises(ConfigError, match=r"unknown reward feature 'onion_pickup_dispensr'.*did you mean 'onion_pickup_dispenser'"):
+    with pytest.raises(ConfigError, match=r"unknown reward feature 'onion_pickup_dispensr'.*"
+                                          r"did you mean 'onion_pickup_dispenser'"):
         OvercookedEnv(reward_weights={"onion_pickup_dispensr": 1.0})
     with pytest.raises(ConfigError, match="expected a number"):
         OvercookedBatchedEnv(2, reward_weights={"sparse": "a lot"})
