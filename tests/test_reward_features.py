@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
+from pettingzoo.test import parallel_api_test
 
 from diverse_marl.config import load_config
 from diverse_marl.envs import make, register, reward_feature_names
@@ -163,12 +164,13 @@ class CoinEnv(ParallelEnv):
         self.possible_agents = ["a", "b"]
         self.agents: list[str] = []
         self._rng = np.random.default_rng(0)
+        self._obs_space, self._act_space = spaces.Box(0.0, 1.0, (1,), np.float32), spaces.Discrete(2)
 
     def observation_space(self, agent):
-        return spaces.Box(0.0, 1.0, (1,), np.float32)
+        return self._obs_space
 
     def action_space(self, agent):
-        return spaces.Discrete(2)
+        return self._act_space
 
     def reset(self, seed=None, options=None):
         if seed is not None:
@@ -196,6 +198,7 @@ register("test_coin", CoinEnv, overwrite=True)
 def test_user_env_gets_weights_through_make_and_sync_batched():
     env = make("test_coin", reward_weights={"tails": 2.0, "right": -1.0})
     assert isinstance(env, RewardWeightsWrapper) and env.possible_agents == ["a", "b"]
+    parallel_api_test(env, num_cycles=10)
     env.reset(seed=3)
     seen = 0
     for _ in range(4):
