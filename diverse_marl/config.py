@@ -6,14 +6,18 @@ algorithm raises :class:`~diverse_marl.errors.ConfigError` naming the key and th
 A config file looks like::
 
     name: cramped-mappo
-    algorithm: mappo            # see ALGORITHMS
+    algorithm: mappo            # see ALGORITHMS (algorithms/family.py)
     env: overcooked             # a registered env, or "package.module:factory"
     env_config: {layout: cramped_room, horizon: 400}
     seed: 0
     stop: {iterations: 20}      # and/or env_steps, time_s
     checkpoint_every: 5
-    training: {lr: 0.0005}      # algorithm options; `diverse-marl train --help-options` lists them
+    training: {lr: 0.0005}      # algorithm options; `diverse-marl options ALGORITHM` lists them
     reward_schedule: {shaping_factor: [[0, 1.0], [2500000, 0.0]]}  # over global env steps (reward_schedule.py)
+    init_from: null             # a run dir or checkpoint to warm-start from (weights only)
+    population:                 # optional: many members, each its own run dir
+      sample: {env_config.reward_weights.onion_pickup: {uniform: [-1, 1]}}
+      size: 4
     ray: {address: null}        # null: local embedded Ray; "auto" or "ray://host:10001": a cluster
 """
 from __future__ import annotations
@@ -27,18 +31,20 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Union
 
+import numpy as np
 import yaml
 
+from diverse_marl.algorithms.family import ALGORITHMS, AlgorithmFamily, get_family
 from diverse_marl.envs.reward import WEIGHTS_OPTION, check_reward_weights, reward_params
 from diverse_marl.errors import ConfigError
+from diverse_marl.partners import validate_partners
 from diverse_marl.reward_schedule import RewardSchedule
+from diverse_marl.warm_start import resolve_init_from
 
-# algorithm name -> import path of a class with ``option_defaults()``, ``option_docs()`` and
-# ``from_options(env, env_config, options, seed, num_env_runners)`` returning an AlgorithmConfig.
-ALGORITHMS: dict[str, str] = {
-    "mappo": "diverse_marl.algorithms.mappo:MAPPOConfig",
-    "ppo": "diverse_marl.algorithms.ppo_baseline:SharedPPOConfig",
-}
+__all__ = ["ALGORITHMS", "ExperimentConfig", "load_config", "member_config", "member_overrides"]
+
+# the distributions population.sample draws from: {uniform: [lo, hi]} and {choice: [v1, v2, ...]}
+SAMPLERS = ("uniform", "choice")
 
 
 _FLOAT_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
@@ -76,16 +82,25 @@ class EvalConfig:
 
 @dataclass
 class PopulationConfig:
-    """Train ``size`` members (one Ray Tune trial each, seeds ``seed + i``); size 1 = a single run.
+    """Train many members of one experiment, one Ray Tune trial and one run directory each.
 
-    ``members``: one mapping of overrides per member (e.g. ``{env_config: {reward_weights: ...}}``);
-    ``sample``: ``{dotted.key: {uniform: [lo, hi]} | {choice: [...]}}`` drawn per member from ``seed``.
+    Member ``i`` gets seed ``seed + i`` and, on top of the base config, its overrides:
+    ``sample`` draws values per member (``{dotted.key: {uniform: [lo, hi]} | {choice: [...]}}``,
+    drawn from ``numpy.random.default_rng(seed)``, so the same seed gives the same members);
+    then ``members[i]`` (a nested mapping, e.g. ``{env_config: {reward_weights: {...}}}``) is
+    deep-merged over that. With ``members`` the size is ``len(members)``. Size 1 without
+    ``members``/``sample`` is a single run.
     """
 
     size: int = 1
     max_concurrent: Union[int, None] = None
     members: list = field(default_factory=list)
     sample: dict = field(default_factory=dict)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the experiment is a population (its own parent dir with member run dirs)."""
+        return self.size > 1 or bool(self.members) or bool(self.sample)
 
 
 @dataclass
@@ -122,10 +137,9 @@ class ExperimentConfig:
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
-    def algorithm_class(self) -> type:
-        from diverse_marl.envs import resolve_factory
-
-        return resolve_factory(ALGORITHMS[self.algorithm])
+    def family(self) -> AlgorithmFamily:
+        """The algorithm family (``algorithms/family.py``) that trains this config."""
+        return get_family(self.algorithm)
 
     def to_rllib(self):
         """The RLlib ``AlgorithmConfig`` this experiment trains with."""
@@ -133,16 +147,11 @@ class ExperimentConfig:
 
         from diverse_marl.callbacks import EpisodeInfoCallback, with_reward_schedule
 
-        cls = self.algorithm_class()
-        rllib_config = cls.from_options(
-            env=self.env,
-            env_config=dict(self.env_config),
-            options=dict(self.training),
-            seed=self.seed,
-            num_env_runners=self.num_env_runners,
-        )
+        rllib_config = self.family().build(self)
         if rllib_config.callbacks_class is RLlibCallback:  # keep an algorithm's own callbacks
             rllib_config.callbacks(EpisodeInfoCallback)
+        if self.partners:
+            rllib_config.partners(self.partners)  # frozen partners (diverse_marl.partners)
         if self.reward_schedule:
             with_reward_schedule(rllib_config, self.parsed_reward_schedule())
         return rllib_config
@@ -154,8 +163,7 @@ class ExperimentConfig:
         """Check names and values that need the registries; raises ConfigError."""
         from diverse_marl import envs
 
-        if self.algorithm not in ALGORITHMS:
-            raise ConfigError(f"unknown algorithm {self.algorithm!r}; allowed: {', '.join(sorted(ALGORITHMS))}")
+        family = self.family()
         if self.env not in envs.list_envs() and ":" not in self.env:
             raise ConfigError(
                 f"unknown env {self.env!r}; registered envs: {', '.join(envs.list_envs())} "
@@ -163,8 +171,7 @@ class ExperimentConfig:
             )
         _check_env_config(self.env, self.env_config)
         self._check_rewards()
-        cls = self.algorithm_class()
-        defaults = cls.option_defaults()
+        defaults = family.option_defaults()
         for key, value in self.training.items():
             if key not in defaults:
                 raise ConfigError(_unknown_key_message(f"training.{key}", key, defaults, f"{self.algorithm} option"))
@@ -176,8 +183,10 @@ class ExperimentConfig:
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
         if self.num_env_runners < 0:
             raise ConfigError(f"num_env_runners must be >= 0, got {self.num_env_runners}")
-        if self.population.size < 1:
-            raise ConfigError(f"population.size must be >= 1, got {self.population.size}")
+        if self.init_from is not None:
+            resolve_init_from(self.init_from, self.algorithm)
+        validate_partners(self)
+        self._check_population()
         return self
 
     def _check_rewards(self) -> None:
@@ -192,6 +201,101 @@ class ExperimentConfig:
         if weights is not None:
             check_reward_weights(weights, names, self.env, where=f"env_config.{WEIGHTS_OPTION}")
         schedule.check_names(reward_params(envs.env_factory(self.env)), names, self.env)
+
+    def _check_population(self) -> None:
+        """Size, sampler specs, and every member's resolved config (errors name the member)."""
+        pop = self.population
+        if pop.size < 1:
+            raise ConfigError(f"population.size must be >= 1, got {pop.size}")
+        if pop.max_concurrent is not None and pop.max_concurrent < 1:
+            raise ConfigError(f"population.max_concurrent must be >= 1 or null, got {pop.max_concurrent}")
+        if pop.members:
+            if pop.size not in (1, len(pop.members)):
+                raise ConfigError(
+                    f"population.size is {pop.size} but population.members lists {len(pop.members)} members; "
+                    "drop size or make them agree"
+                )
+            pop.size = len(pop.members)
+        for i, overrides in enumerate(pop.members):
+            if not isinstance(overrides, Mapping):
+                raise ConfigError(f"population.members[{i}]: expected a mapping of config overrides, got {overrides!r}")
+        for key, spec in pop.sample.items():
+            _check_sampler(key, spec)
+        if not pop.enabled:
+            return
+        for i, overrides in enumerate(member_overrides(self)):
+            try:
+                member_config(self, i, overrides)
+            except ConfigError as exc:
+                raise ConfigError(f"population member {i} (overrides {overrides}): {exc}") from None
+
+
+def _check_sampler(key: str, spec: Any) -> None:
+    where = f"population.sample.{key}"
+    if not isinstance(spec, Mapping) or len(spec) != 1 or next(iter(spec)) not in SAMPLERS:
+        raise ConfigError(f"{where}: expected {{uniform: [lo, hi]}} or {{choice: [v1, v2, ...]}}, got {spec!r}")
+    (kind, arg), = spec.items()
+    if kind == "uniform":
+        ok = (isinstance(arg, (list, tuple)) and len(arg) == 2
+              and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in arg) and arg[0] <= arg[1])
+        if not ok:
+            raise ConfigError(f"{where}: uniform needs [lo, hi] with numbers lo <= hi, got {arg!r}")
+    elif not isinstance(arg, (list, tuple)) or not arg:
+        raise ConfigError(f"{where}: choice needs a non-empty list of values, got {arg!r}")
+
+
+def _draw(rng: np.random.Generator, spec: Mapping[str, Any]) -> Any:
+    (kind, arg), = spec.items()
+    if kind == "uniform":
+        return float(rng.uniform(float(arg[0]), float(arg[1])))
+    return copy.deepcopy(arg[int(rng.integers(len(arg)))])
+
+
+def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``base`` with ``overrides`` merged in: mappings key by key, other values replaced."""
+    out = copy.deepcopy(dict(base))
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _nest(dotted: str, value: Any) -> dict[str, Any]:
+    """``"a.b.c", 1`` -> ``{"a": {"b": {"c": 1}}}``."""
+    node: Any = value
+    for part in reversed(dotted.split(".")):
+        node = {part: node}
+    return node
+
+
+def member_overrides(cfg: "ExperimentConfig") -> list[dict[str, Any]]:
+    """Per member, its overrides of the base config: the sampled values, then ``members[i]``.
+
+    Draws go member by member, keys in sorted order, from ``default_rng(cfg.seed)``.
+    """
+    pop = cfg.population
+    rng = np.random.default_rng(cfg.seed)
+    out = []
+    for i in range(pop.size):
+        overrides: dict[str, Any] = {}
+        for key in sorted(pop.sample):
+            overrides = deep_merge(overrides, _nest(key, _draw(rng, pop.sample[key])))
+        if pop.members:
+            overrides = deep_merge(overrides, pop.members[i])
+        out.append(overrides)
+    return out
+
+
+def member_config(cfg: "ExperimentConfig", index: int, overrides: Mapping[str, Any] | None = None) -> "ExperimentConfig":
+    """Member ``index``'s validated config: name ``<name>-member<NN>``, seed ``seed + index``
+    (unless overridden), its overrides deep-merged, no nested population."""
+    if overrides is None:
+        overrides = member_overrides(cfg)[index]
+    base = cfg.to_dict()
+    base.update(name=f"{cfg.name}-member{index:02d}", seed=cfg.seed + index, population={})
+    return load_config(deep_merge(base, overrides))
 
 
 def _check_env_config(env: str, env_config: dict) -> None:

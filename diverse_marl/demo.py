@@ -17,7 +17,7 @@ DEMO_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "demo.yaml"
 def run_demo(config: str | Path | None = None, quiet: bool = False, overrides: list[str] | None = None) -> Path:
     from diverse_marl.analysis.report import analyze_runs
     from diverse_marl.evaluation import evaluate_run, record_episode_gif
-    from diverse_marl.training import train
+    from diverse_marl.experiment import train
 
     path = Path(config) if config else DEMO_CONFIG
     if not path.exists():

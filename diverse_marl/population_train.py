@@ -1,75 +1,175 @@
-"""Populations: ``population.size`` members of one config, each a Ray Tune trial.
+"""Population training: every member of a config's population is one Ray Tune trial.
 
-Members differ by seed (``seed + i``); diversity methods later change more than the seed.
-Running members as Tune trials is what lets a population spread over a Ray cluster: with
-``ray.address`` set, trials are scheduled on every node with no other change.
+Members differ by seed (``seed + i``) and by their overrides (``population.members`` /
+``population.sample``, see :class:`~diverse_marl.config.PopulationConfig`). Running members
+as Tune trials is what lets a population spread over a Ray cluster: with ``ray.address``
+set, trials are scheduled on every node with no other change.
 
     runs/<name>-<timestamp>/
-        config.yaml
-        population.json           one line of final metrics per member
-        member_00/ member_01/ ... ordinary run directories (metrics, checkpoints)
+        config.yaml               the base config (with its population block)
+        population.json           one entry per member, rewritten as members finish
+        member_00/ member_01/ ... ordinary run directories (resolved config.yaml, metrics, checkpoints)
+        tune/                     Tune's own records of the trials
+
+``population.json`` is a list of ``{index, name, run_dir (relative), seed, overrides,
+reward_weights, status: finished | unfinished, final_metrics}``. Resuming a population
+(``diverse-marl train --resume PARENT``) skips finished members and continues the others
+from their latest checkpoints.
 """
 from __future__ import annotations
 
-import dataclasses
+import json
 import os
 from pathlib import Path
 from typing import Any
 
-from diverse_marl.config import ExperimentConfig, PopulationConfig
+from diverse_marl.config import ExperimentConfig, member_config, member_overrides
+from diverse_marl.errors import ConfigError
 from diverse_marl.progress import Progress
-from diverse_marl.run_dir import RunDir, atomic_write_json, atomic_write_text, new_run_dir
+from diverse_marl.run_dir import RunDir, atomic_write_json, atomic_write_text
+from diverse_marl.training import TrainHooks, TrainResult, headline_return, run_single
+
+POPULATION_FILE = "population.json"
+FINISHED, UNFINISHED = "finished", "unfinished"
 
 
-def member_config(cfg: ExperimentConfig, index: int) -> ExperimentConfig:
-    """The config of member ``index``: same experiment, seed ``seed + index``, no nested population."""
-    return dataclasses.replace(
-        cfg, name=f"{cfg.name}-member{index:02d}", seed=cfg.seed + index, population=PopulationConfig(size=1)
-    )
+def member_dir_name(index: int) -> str:
+    return f"member_{index:02d}"
 
 
-def train_population(cfg: ExperimentConfig, quiet: bool = False, cpus_per_member: float = 1.0):
-    """Train every member as a Tune trial; returns a TrainResult whose ``metrics`` are the members' finals."""
+def is_population_dir(path: str | os.PathLike) -> bool:
+    return (Path(path) / POPULATION_FILE).is_file()
+
+
+class PopulationRecord:
+    """``population.json``: one entry per member, written atomically after every change."""
+
+    def __init__(self, parent: Path, configs: list[ExperimentConfig], overrides: list[dict[str, Any]]):
+        self.path = parent / POPULATION_FILE
+        self.parent = parent
+        previous = self._read_status()
+        self.entries = [
+            {
+                "index": i,
+                "name": member_dir_name(i),
+                "run_dir": member_dir_name(i),
+                "seed": c.seed,
+                "overrides": overrides[i],
+                "reward_weights": c.env_config.get("reward_weights"),
+                "status": previous.get(i, UNFINISHED),
+                "final_metrics": self.final_metrics(i),
+            }
+            for i, c in enumerate(configs)
+        ]
+        self.write()
+
+    def _read_status(self) -> dict[int, str]:
+        if not self.path.is_file():
+            return {}
+        try:
+            return {int(e["index"]): e.get("status", UNFINISHED) for e in json.loads(self.path.read_text(encoding="utf-8"))}
+        except (ValueError, KeyError, TypeError):  # unreadable: every member counts as unfinished
+            return {}
+
+    def final_metrics(self, index: int) -> dict[str, Any]:
+        rows = RunDir(self.parent / member_dir_name(index)).read_metrics()
+        return rows[-1] if rows else {}
+
+    def unfinished(self) -> list[int]:
+        return [e["index"] for e in self.entries if e["status"] != FINISHED]
+
+    def finish(self, index: int) -> None:
+        self.entries[index].update(status=FINISHED, final_metrics=self.final_metrics(index))
+        self.write()
+
+    def write(self) -> None:
+        atomic_write_json(self.path, self.entries)
+
+
+def train_population(
+    cfg: ExperimentConfig,
+    parent: str | os.PathLike,
+    *,
+    resume: bool = False,
+    quiet: bool = False,
+    cpus_per_member: float = 1.0,
+) -> TrainResult:
+    """Train (or with ``resume`` continue) every unfinished member of ``cfg``'s population in ``parent``.
+
+    Returns a TrainResult whose ``metrics`` are the members' final rows and ``members`` their run dirs.
+    """
+    overrides = member_overrides(cfg)
+    configs = [member_config(cfg, i, o) for i, o in enumerate(overrides)]
+    for i, member_cfg in enumerate(configs):  # algorithm options and env spaces, before Ray starts
+        try:
+            member_cfg.to_rllib()
+        except ConfigError as exc:
+            raise ConfigError(f"population member {i} (overrides {overrides[i]}): {exc}") from None
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(parent / "config.yaml", cfg.to_yaml())
+    record = PopulationRecord(parent, configs, overrides)
+    pending = record.unfinished()
+    bar = Progress(total=len(configs), desc=f"population {cfg.name}", unit="member", quiet=quiet,
+                   initial=len(configs) - len(pending))
+    try:
+        if pending:
+            failed = _run_trials(cfg, parent, configs, pending, record, bar, resume, cpus_per_member)
+            if failed:
+                first = next(iter(failed.items()))
+                raise RuntimeError(
+                    f"population members {sorted(failed)} failed (member {first[0]}: {first[1]}; full errors under "
+                    f"{parent / 'tune'}); fix the cause and continue with: diverse-marl train --resume {parent}"
+                )
+    finally:
+        bar.close()
+    members = [parent / member_dir_name(i) for i in range(len(configs))]
+    return TrainResult(run_dir=parent, config=cfg, metrics=[e["final_metrics"] for e in record.entries],
+                       members=members)
+
+
+def _run_trials(
+    cfg: ExperimentConfig,
+    parent: Path,
+    configs: list[ExperimentConfig],
+    pending: list[int],
+    record: PopulationRecord,
+    bar: Progress,
+    resume: bool,
+    cpus_per_member: float,
+) -> dict[int, str]:
+    """One Tune trial per pending member; returns ``{member index: last line of its error}`` for failed trials."""
     from ray import tune
 
     from diverse_marl.ray_setup import init_ray
-    from diverse_marl.training import TrainResult
 
-    parent = new_run_dir(cfg.runs_dir, cfg.name)
-    atomic_write_text(parent / "config.yaml", cfg.to_yaml())
     init_ray(cfg.ray)
 
     def member(params: dict[str, Any]) -> None:
-        from ray import tune as _tune
-
-        from diverse_marl.training import train
-
         i = int(params["member"])
-        train(member_config(cfg, i), run_dir=parent / f"member_{i:02d}", quiet=True,
-              on_iteration=lambda row: _tune.report({**row, "member": i}))
+        report = TrainHooks(on_iteration=lambda row: tune.report({**row, "member": i}))
+        run_single(configs[i], parent / member_dir_name(i), report, resume=resume, quiet=True)
 
+    class MemberTracker(tune.Callback):
+        """Driver side: mark members finished in population.json and show live per-member metrics."""
+
+        def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+            i = int(trial.config["member"])
+            bar.note(**{f"m{i}": f"it{result.get('iteration')} ret {headline_return(result):.3g}"})
+
+        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            record.finish(int(trial.config["member"]))
+            bar.update(1)
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no Tune status tables; our bar says enough
     tuner = tune.Tuner(
         tune.with_resources(member, {"cpu": cpus_per_member}),
-        param_space={"member": tune.grid_search(list(range(cfg.population.size)))},
+        param_space={"member": tune.grid_search(pending)},
         tune_config=tune.TuneConfig(max_concurrent_trials=cfg.population.max_concurrent),
         run_config=tune.RunConfig(
-            name="tune", storage_path=str(parent.resolve()), verbose=0,
-            progress_reporter=None,
+            name="tune", storage_path=str(parent.resolve()), verbose=0, progress_reporter=None,
+            callbacks=[MemberTracker()],
         ),
     )
-    bar = Progress(total=cfg.population.size, desc=f"population {cfg.name}", unit="member", quiet=quiet)
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no Tune status tables; our bar says enough
     grid = tuner.fit()
-    for res in grid:
-        if res.error:
-            raise RuntimeError(f"population member failed: {res.error}") from res.error
-        bar.update(1)
-    bar.close()
-    finals = []
-    for i in range(cfg.population.size):
-        rows = RunDir(parent / f"member_{i:02d}").read_metrics()
-        finals.append({"member": i, "seed": cfg.seed + i, **(rows[-1] if rows else {})})
-    atomic_write_json(parent / "population.json", finals)
-    result = TrainResult(run_dir=Path(parent), config=cfg, metrics=finals, checkpoint=None)
-    result.members = sorted(parent.glob("member_*"))  # type: ignore[attr-defined]
-    return result
+    return {int(res.config["member"]): (str(res.error).strip().splitlines() or [""])[-1] for res in grid if res.error}

@@ -24,13 +24,21 @@ class Progress:
             if self.enabled
             else None
         )
+        self._shown: dict[str, str] = {}
 
     def update(self, n: float = 1, **postfix: Any) -> None:
         if self.bar is None:
             return
         if postfix:
-            self.bar.set_postfix({k: _fmt(v) for k, v in postfix.items()}, refresh=False)
+            self._shown = {**self._shown, **{k: _fmt(v) for k, v in postfix.items()}}
+            self.bar.set_postfix(self._shown, refresh=False)
         self.bar.update(n)
+
+    def note(self, **postfix: Any) -> None:
+        """Update the shown values without advancing (e.g. live per-member metrics)."""
+        if self.bar is not None and postfix:
+            self._shown = dict(sorted({**self._shown, **{k: _fmt(v) for k, v in postfix.items()}}.items()))
+            self.bar.set_postfix(self._shown)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -1,74 +1,82 @@
-"""``diverse_marl.train``: run one experiment config end to end into a run directory.
+"""One training run: ``run_single(cfg, run_dir, hooks)`` trains one config into one run directory.
 
-    result = diverse_marl.train("examples/overcooked_cramped_room.yaml")
+    result = run_single(load_config("examples/overcooked_cramped_room.yaml"), "runs/cramped")
     result.run_dir, result.metrics[-1]["episode_return_mean"], result.checkpoint
 
-The loop is plain: build the RLlib algorithm, call ``algo.train()`` until a stop limit,
-log a metrics row per iteration (CSV, JSONL, TensorBoard), checkpoint atomically every
-``checkpoint_every`` iterations and at the end. ``resume=RUN_DIR`` continues from the
-latest complete checkpoint of that run.
+The loop is plain: build the RLlib algorithm, load a warm start (``init_from``) or resume
+from the run's latest complete checkpoint, call ``algo.train()`` until a stop limit, log a
+metrics row per iteration (CSV, JSONL, TensorBoard), checkpoint atomically every
+``checkpoint_every`` iterations and at the end. ``diverse_marl.experiment.train`` is the
+entry point that also handles populations (which call ``run_single`` once per member).
 """
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from diverse_marl.config import ExperimentConfig, load_config
-from diverse_marl.errors import ConfigError
+from diverse_marl.config import ExperimentConfig
 from diverse_marl.progress import Progress
-from diverse_marl.run_dir import RunDir, atomic_write_text, flatten, new_run_dir, read_checkpoint_meta
-
-# learner stats copied into the metrics row (per module), beside every env_runners episode metric
-LEARNER_KEYS = ("policy_loss", "vf_loss", "entropy", "mean_kl_loss", "vf_explained_var", "total_loss")
-
+from diverse_marl.run_dir import RunDir, atomic_write_text, flatten, read_checkpoint_meta
+from diverse_marl.warm_start import apply_warm_start, check_policy_ids, resolve_init_from
 
 @dataclass
 class TrainResult:
-    """What a training run leaves behind."""
+    """What a training run (or a population of them) leaves behind."""
 
     run_dir: Path
     config: ExperimentConfig
-    metrics: list[dict[str, Any]] = field(default_factory=list)
+    metrics: list[dict[str, Any]] = field(default_factory=list)  # a population: one final row per member
     checkpoint: Path | None = None
+    members: list[Path] = field(default_factory=list)  # a population's member run dirs
 
     @property
     def final(self) -> dict[str, Any]:
         return self.metrics[-1] if self.metrics else {}
 
 
-def summarize(result: Mapping[str, Any], iteration: int, env_steps: int, elapsed: float) -> dict[str, Any]:
-    """One RLlib result dict -> a flat metrics row with the numbers users look at first."""
+@dataclass
+class TrainHooks:
+    """Where a caller plugs into one run (a population's Tune trial reports through ``on_iteration``)."""
+
+    on_start: Callable[[Any], None] | None = None  # the built algorithm, weights loaded, before the first iteration
+    on_iteration: Callable[[dict[str, Any]], None] | None = None  # every metrics row
+
+
+def summarize(result: Mapping[str, Any], iteration: int, env_steps: int, elapsed: float,
+              steps_per_s: float | None = None) -> dict[str, Any]:
+    """One RLlib result dict -> a flat metrics row.
+
+    The front columns come first; then every numeric env-runner statistic (episode returns,
+    ``episode/<stat>`` totals, ...) under its own flattened name and every numeric learner
+    diagnostic as ``learner/<module>/<name>``. Nested dicts are joined with ``/``;
+    non-numbers, NaN and RLlib's profiling timers (``timers/``, ``*_timer``) are left out.
+    """
     runners = dict(result.get("env_runners", {}) or {})
-    row: dict[str, Any] = {
+    front = {  # the columns users look at first
         "iteration": iteration,
         "env_steps": env_steps,
         "time_s": round(elapsed, 3),
-        "episode_return_mean": _num(runners.get("episode_return_mean")),
-        "episode_len_mean": _num(runners.get("episode_len_mean")),
-        "iteration_time_s": _num(result.get("time_this_iter_s")),
+        "episode_return_mean": runners.get("episode_return_mean"),
+        "episode_len_mean": runners.get("episode_len_mean"),
+        "iteration_time_s": result.get("time_this_iter_s"),
+        "steps_per_s": steps_per_s,
     }
-    flat_runners = flatten(runners)
-    for key, value in flat_runners.items():
-        if key.startswith(("agent_episode_returns_mean/", "module_episode_returns_mean/", "episode/")):
-            row[key] = value
+    row = flatten({k: v for k, v in front.items() if v is not None})
+    row.update(flatten(runners))
     for module, stats in (result.get("learners", {}) or {}).items():
-        if module.startswith("__") or not isinstance(stats, Mapping):
-            continue
-        for key in LEARNER_KEYS:
-            if key in stats:
-                row[f"learner/{module}/{key}"] = _num(stats[key])
-    return {k: v for k, v in row.items() if v is not None}
+        if isinstance(stats, Mapping):
+            row.update(flatten(dict(stats), f"learner/{module}/"))
+    return {k: v for k, v in row.items()
+            if not (isinstance(v, float) and not math.isfinite(v)) and not _is_profiling_timer(k)}
 
 
-def _num(v: Any) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return None if f != f else f  # drop NaN
+def _is_profiling_timer(key: str) -> bool:
+    """RLlib's timers measure the framework, not the env or the learning; they stay out of the rows."""
+    return any(part == "timers" or part.endswith("_timer") for part in key.split("/"))
 
 
 def _env_steps_of(result: Mapping[str, Any]) -> int:
@@ -79,46 +87,37 @@ def _env_steps_of(result: Mapping[str, Any]) -> int:
         return 0
 
 
-def train(
-    config: "str | os.PathLike | Mapping[str, Any] | ExperimentConfig | None" = None,
+def run_single(
+    cfg: ExperimentConfig,
+    run_dir: "str | os.PathLike",
+    hooks: TrainHooks | None = None,
     *,
-    overrides: list[str] | None = None,
-    resume: "str | os.PathLike | None" = None,
+    resume: bool = False,
     quiet: bool = False,
-    run_dir: "str | os.PathLike | None" = None,
-    on_iteration: "Callable[[dict[str, Any]], None] | None" = None,
 ) -> TrainResult:
-    """Train one experiment (or continue ``resume``'s run) and return its :class:`TrainResult`.
+    """Train ``cfg`` into ``run_dir`` (created if needed) and return its :class:`TrainResult`.
 
-    ``config`` is a YAML path, a dict or an ExperimentConfig; with ``resume`` it may be omitted
-    (the run's own ``config.yaml`` is used, with ``overrides`` applied, e.g. a larger stop).
-    A config with ``population.size > 1`` trains one member per Ray Tune trial instead.
-    ``on_iteration(row)`` is called with every metrics row (Tune trials report through it).
+    ``resume=True`` continues from the run dir's latest complete checkpoint (from scratch, or
+    from ``init_from``, if it has none yet). ``cfg.init_from`` is only used for a run that has
+    no checkpoint of its own.
     """
     from diverse_marl.ray_setup import init_ray
 
-    if resume is not None:
-        rd = RunDir(resume)
-        if not rd.exists():
-            raise ConfigError(f"--resume {resume}: not a run directory (no config.yaml)")
-        cfg = load_config(config if config is not None else rd.config_path, overrides)
-    else:
-        if config is None:
-            raise ConfigError("train needs a config (a YAML path, a dict or an ExperimentConfig)")
-        cfg = load_config(config, overrides)
-        if cfg.population.size > 1:
-            from diverse_marl.population_train import train_population
-
-            return train_population(cfg, quiet=quiet)
-        rd = RunDir(run_dir) if run_dir is not None else RunDir(new_run_dir(cfg.runs_dir, cfg.name))
-        rd.path.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(rd.config_path, cfg.to_yaml())
-
     rllib_config = cfg.to_rllib()  # validates algorithm options before Ray starts
+    rd = RunDir(run_dir)
+    rd.path.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(rd.config_path, cfg.to_yaml())
+    checkpoint = rd.latest_checkpoint() if resume else None
+    warm = None
+    if checkpoint is None and cfg.init_from is not None:
+        warm = resolve_init_from(cfg.init_from, cfg.algorithm)
+        check_policy_ids(warm, rllib_config.policies)
     init_ray(cfg.ray)
     algo = rllib_config.build_algo()
     try:
-        return _train_loop(algo, cfg, rd, resume is not None, quiet, on_iteration)
+        if warm is not None:
+            apply_warm_start(algo, warm)
+        return _train_loop(algo, cfg, rd, checkpoint, quiet, hooks or TrainHooks())
     finally:
         algo.stop()
 
@@ -127,30 +126,29 @@ def _train_loop(
     algo: Any,
     cfg: ExperimentConfig,
     rd: RunDir,
-    resuming: bool,
+    resume_from: Path | None,
     quiet: bool,
-    on_iteration: "Callable[[dict[str, Any]], None] | None" = None,
+    hooks: TrainHooks,
 ) -> TrainResult:
     from tensorboardX import SummaryWriter
 
     iteration, env_steps, elapsed_before = 0, 0, 0.0
     metrics: list[dict[str, Any]] = []
-    checkpoint = None
-    if resuming:
-        checkpoint = rd.latest_checkpoint()
-        if checkpoint is not None:
-            meta = read_checkpoint_meta(checkpoint)
-            algo.load_checkpoint(str(checkpoint.resolve()))  # restore + on_checkpoint_loaded (reward schedule)
-            iteration = int(meta["iteration"])
-            env_steps = int(meta.get("env_steps", 0))
-            elapsed_before = float(meta.get("time_s", 0.0))
+    checkpoint = resume_from
+    if resume_from is not None:
+        meta = read_checkpoint_meta(resume_from)
+        algo.load_checkpoint(str(resume_from.resolve()))  # restore + on_checkpoint_loaded (reward schedule)
+        iteration = int(meta["iteration"])
+        env_steps = int(meta.get("env_steps", 0))
+        elapsed_before = float(meta.get("time_s", 0.0))
         metrics = [r for r in rd.read_metrics() if r.get("iteration", 0) <= iteration]
+    if hooks.on_start is not None:
+        hooks.on_start(algo)
 
     stop = cfg.stop
-    writer = SummaryWriter(str(rd.path / "tb"), purge_step=iteration + 1 if resuming else None)
-    total = stop.iterations if stop.iterations is not None else None
+    writer = SummaryWriter(str(rd.path / "tb"), purge_step=iteration + 1 if resume_from is not None else None)
     start = time.time()
-    bar = Progress(total=total, desc=f"train {cfg.name}", unit="iter", quiet=quiet, initial=iteration)
+    bar = Progress(total=stop.iterations, desc=f"train {cfg.name}", unit="iter", quiet=quiet, initial=iteration)
 
     def save(it: int, steps: int, elapsed: float) -> Path:
         meta = {"env_steps": steps, "time_s": elapsed, "algorithm": cfg.algorithm, "env": cfg.env}
@@ -163,9 +161,8 @@ def _train_loop(
             iteration += 1
             iteration_steps = _env_steps_of(result)
             env_steps += iteration_steps
-            elapsed = elapsed_before + time.time() - start
-            row = summarize(result, iteration, env_steps, elapsed)
-            row["steps_per_s"] = round(iteration_steps / max(time.time() - t0, 1e-9), 1)
+            steps_per_s = round(iteration_steps / max(time.time() - t0, 1e-9), 1)
+            row = summarize(result, iteration, env_steps, elapsed_before + time.time() - start, steps_per_s)
             metrics.append(row)
             rd.write_metrics(metrics)
             for key, value in row.items():
@@ -173,15 +170,10 @@ def _train_loop(
                     writer.add_scalar(key, value, iteration)
             writer.flush()
             if iteration % cfg.checkpoint_every == 0:
-                checkpoint = save(iteration, env_steps, elapsed)
-            if on_iteration is not None:
-                on_iteration(row)
-            bar.update(
-                1,
-                env_steps=env_steps,
-                steps_s=row["steps_per_s"],
-                ret=row.get("episode/sparse_return", row.get("episode_return_mean", float("nan"))),
-            )
+                checkpoint = save(iteration, env_steps, row["time_s"])
+            if hooks.on_iteration is not None:
+                hooks.on_iteration(row)
+            bar.update(1, env_steps=env_steps, steps_s=steps_per_s, ret=headline_return(row))
         if checkpoint is None or read_checkpoint_meta(checkpoint)["iteration"] != iteration:
             checkpoint = save(iteration, env_steps, elapsed_before + time.time() - start)
     except KeyboardInterrupt:
@@ -193,6 +185,11 @@ def _train_loop(
         bar.close()
         writer.close()
     return TrainResult(run_dir=rd.path, config=cfg, metrics=metrics, checkpoint=checkpoint)
+
+
+def headline_return(row: Mapping[str, Any]) -> float:
+    """The return a progress bar shows: the env's sparse (task) return where it reports one."""
+    return row.get("episode/sparse_return", row.get("episode_return_mean", float("nan")))
 
 
 def _should_stop(stop: Any, iteration: int, env_steps: int, elapsed: float) -> bool:

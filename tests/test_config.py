@@ -41,7 +41,7 @@ def test_defaults_and_types():
         ({**BASE, "trainig": {}}, "unknown config key 'trainig' (did you mean 'training'?)"),
         ({**BASE, "stop": {"iteration": 3}}, "unknown config key 'stop.iteration'"),
         ({**BASE, "env": "overcookd"}, "unknown env 'overcookd'; registered envs: "),
-        ({**BASE, "algorithm": "mapo"}, "unknown algorithm 'mapo'; allowed: mappo, ppo"),
+        ({**BASE, "algorithm": "mapo"}, "unknown algorithm 'mapo' (did you mean 'mappo'?); allowed: mappo, ppo"),
         ({**BASE, "training": {"lrr": 0.1}}, "unknown ppo option 'training.lrr' (did you mean 'lr'?)"),
         ({**BASE, "training": {"lr": "fast"}}, "training.lr: expected float, got 'fast'"),
         ({**BASE, "seed": "zero"}, "seed: expected int, got 'zero'"),

@@ -1,7 +1,6 @@
 """Training runs end to end on real RLlib: run dir contents, checkpoints, resume after SIGKILL, seeds."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -9,11 +8,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 import diverse_marl
 from diverse_marl.run_dir import RunDir, read_checkpoint_meta, resolve_checkpoint
+from diverse_marl.training import summarize
 from diverse_marl.errors import CheckpointError
 
 TINY = {
@@ -39,7 +40,12 @@ def test_train_writes_a_complete_run_dir(ray_local, tmp_path, monkeypatch):
     assert result.metrics[-1]["env_steps"] == 200
     assert "episode_return_mean" in result.metrics[-1]
     csv_lines = rd.metrics_csv.read_text().splitlines()
-    assert csv_lines[0].startswith("iteration,env_steps") and len(csv_lines) == 3
+    assert csv_lines[0].startswith("iteration,env_steps,time_s,episode_return_mean") and len(csv_lines) == 3
+    header = csv_lines[0].split(",")
+    # learner diagnostics beyond the losses and env-runner counts reach the CSV; profiling timers do not
+    assert {"learner/shared/curr_kl_coeff", "learner/__all_modules__/num_env_steps_trained",
+            "num_episodes", "agent_episode_returns_mean/agent_0"} <= set(header), header
+    assert not [c for c in header if "timer" in c]
     assert list((rd.path / "tb").glob("events.out.tfevents*"))
     assert result.checkpoint == rd.latest_checkpoint() and read_checkpoint_meta(result.checkpoint)["iteration"] == 2
     # analysis works on the run dir alone
@@ -47,6 +53,31 @@ def test_train_writes_a_complete_run_dir(ray_local, tmp_path, monkeypatch):
 
     written = analyze_runs([result.run_dir])
     assert all(p.exists() and p.stat().st_size > 0 for p in written)
+
+
+def test_summarize_keeps_every_numeric_statistic():
+    """Nested dicts flatten with '/', non-numbers and NaN drop out, the front columns come first."""
+    result = {
+        "time_this_iter_s": 1.5,
+        "env_runners": {
+            "episode_return_mean": 3.0,
+            "episode": {"sparse_return": 20.0, "my_env": {"boxes_moved": np.float32(2.0)}, "label": "x"},
+            "num_episodes": 4,
+            "episode_len_mean": float("nan"),
+            "timers": {"connectors": {"numpy_to_tensor": 0.1}},
+            "env_step_timer": 0.2,
+        },
+        "learners": {"shared": {"my_diagnostic": np.float64(0.25), "hist": [1, 2]},
+                     "__all_modules__": {"num_env_steps_trained": 100}},
+    }
+    row = summarize(result, iteration=2, env_steps=200, elapsed=3.0, steps_per_s=66.0)
+    assert list(row)[:6] == ["iteration", "env_steps", "time_s", "episode_return_mean", "iteration_time_s", "steps_per_s"]
+    assert row["episode/sparse_return"] == 20.0 and row["episode/my_env/boxes_moved"] == 2.0
+    assert row["learner/shared/my_diagnostic"] == 0.25 and row["learner/__all_modules__/num_env_steps_trained"] == 100
+    assert row["num_episodes"] == 4
+    for absent in ("episode/label", "episode_len_mean", "learner/shared/hist", "env_step_timer",
+                   "timers/connectors/numpy_to_tensor"):
+        assert absent not in row
 
 
 def test_same_seed_same_numbers(ray_local, tmp_path):
@@ -119,16 +150,3 @@ def test_torn_metrics_line_is_dropped(tmp_path):
     with open(rd.metrics_jsonl, "a") as f:
         f.write('{"iteration": 2, "env_st')
     assert rd.read_metrics() == [{"iteration": 1, "env_steps": 5}]
-
-
-def test_population_runs_members_as_tune_trials(ray_local, tmp_path):
-    result = diverse_marl.train({**TINY, "runs_dir": str(tmp_path), "stop": {"iterations": 1},
-                                 "population": {"size": 2}})
-    members = sorted(result.run_dir.glob("member_*"))
-    assert [m.name for m in members] == ["member_00", "member_01"]
-    seeds = [yaml.safe_load((m / "config.yaml").read_text())["seed"] for m in members]
-    assert seeds == [3, 4]
-    assert all(RunDir(m).latest_checkpoint() is not None for m in members)
-    finals = json.loads((result.run_dir / "population.json").read_text())
-    assert [f["member"] for f in finals] == [0, 1] and all(f["iteration"] == 1 for f in finals)
-    assert (result.run_dir / "tune").is_dir()  # Tune's own records of the trials

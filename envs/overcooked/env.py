@@ -290,7 +290,7 @@ class OvercookedEnv(_OvercookedReward, ParallelEnv):
 
 
 class OvercookedBatchedEnv(_OvercookedReward):
-    """N Overcooked kitchens stepped together with vectorized numpy (the batched env protocol of envs/batched.py).
+    """N Overcooked kitchens stepped together with vectorized numpy (the BatchedEnv protocol, envs/batched.py).
 
     Same options as :class:`OvercookedEnv`. Per-step infos: "sparse_reward" (N,), "shaped_reward" (N, 2),
     "events" (N, 2, len(EVENT_NAMES)) (these three are the reward features), "shaping_factor",

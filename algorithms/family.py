@@ -1,0 +1,104 @@
+"""Algorithm families: what the trainer needs from an algorithm, as one Protocol.
+
+A family turns an :class:`~diverse_marl.config.ExperimentConfig` into an RLlib
+``AlgorithmConfig``, lists its ``training:`` options, and reads its trained policies back.
+The trainer, the config validator and the CLI ask the family; none of them branch on the
+algorithm's name.
+
+    family = get_family("mappo")
+    rllib_config = family.build(cfg)
+    policy = family.load_policy("runs/cramped-mappo", "agent_0")
+
+This module imports no heavy dependency: each family imports its RLlib classes on first use.
+"""
+from __future__ import annotations
+
+import difflib
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from diverse_marl.errors import ConfigError
+
+if TYPE_CHECKING:  # type hints only
+    from diverse_marl.config import ExperimentConfig
+
+
+@runtime_checkable
+class AlgorithmFamily(Protocol):
+    """One trainable algorithm (MAPPO, stock PPO, ...)."""
+
+    name: str
+
+    def build(self, cfg: "ExperimentConfig") -> Any:
+        """The RLlib ``AlgorithmConfig`` that trains ``cfg`` (options already validated)."""
+
+    def option_defaults(self) -> dict[str, Any]:
+        """Every ``training:`` option -> its default."""
+
+    def option_docs(self) -> dict[str, str]:
+        """Every ``training:`` option -> one line of documentation."""
+
+    def load_policy(self, path: Any, policy_id: str | None = None) -> Any:
+        """A run dir or checkpoint -> a callable torch policy ``p(obs_batch, deterministic) -> actions``."""
+
+
+@dataclass(frozen=True)
+class OptionsFamily:
+    """A family whose RLlib config class offers ``option_defaults``, ``option_docs`` and
+    ``from_options(env, env_config, options, seed, num_env_runners)``; both built-in families do."""
+
+    name: str
+    config_class: str  # "package.module:Class"
+    policy_loader: str  # "package.module:function", called as f(path, policy_id)
+
+    def _config_class(self) -> Any:
+        return _import(self.config_class)
+
+    def build(self, cfg: "ExperimentConfig") -> Any:
+        return self._config_class().from_options(
+            env=cfg.env,
+            env_config=dict(cfg.env_config),
+            options=dict(cfg.training),
+            seed=cfg.seed,
+            num_env_runners=cfg.num_env_runners,
+        )
+
+    def option_defaults(self) -> dict[str, Any]:
+        return self._config_class().option_defaults()
+
+    def option_docs(self) -> dict[str, str]:
+        return self._config_class().option_docs()
+
+    def load_policy(self, path: Any, policy_id: str | None = None) -> Any:
+        return _import(self.policy_loader)(path, policy_id)
+
+
+MAPPO = OptionsFamily(
+    name="mappo",
+    config_class="diverse_marl.algorithms.mappo.config:MAPPOConfig",
+    policy_loader="diverse_marl.algorithms.mappo.export:load_policy",
+)
+PPO = OptionsFamily(
+    name="ppo",
+    config_class="diverse_marl.algorithms.ppo_baseline:SharedPPOConfig",
+    policy_loader="diverse_marl.algorithms.ppo_baseline:load_ppo_policy",
+)
+
+# the values of the config's ``algorithm:`` key
+ALGORITHMS: dict[str, AlgorithmFamily] = {family.name: family for family in (MAPPO, PPO)}
+
+
+def get_family(name: str) -> AlgorithmFamily:
+    """The family called ``name``; an unknown name raises ConfigError listing the known ones."""
+    try:
+        return ALGORITHMS[name]
+    except (KeyError, TypeError):
+        hint = difflib.get_close_matches(str(name), list(ALGORITHMS), n=1)
+        did = f" (did you mean {hint[0]!r}?)" if hint else ""
+        raise ConfigError(f"unknown algorithm {name!r}{did}; allowed: {', '.join(sorted(ALGORITHMS))}") from None
+
+
+def _import(path: str) -> Any:
+    module_name, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
