@@ -123,7 +123,7 @@ class RewardWeightsWrapper:
     def __init__(self, env: Any, weights: Mapping[str, float], env_name: str = "") -> None:
         self.env = env
         self._name = env_name or type(env).__name__
-        self._weights = dict(weights)
+        self.reward_weights = dict(weights)
         self._checked = False
 
     def __getattr__(self, name: str) -> Any:
@@ -148,16 +148,16 @@ class RewardWeightsWrapper:
                 raise ConfigError(f"env {self._name!r} reports no infos[{agent!r}][{FEATURES_KEY!r}]; "
                                   f"reward_weights need a dict feature name -> value at every step")
             if not self._checked:  # names are checked once, against what the env really reports
-                check_reward_weights(self._weights, list(features), self._name)
+                check_reward_weights(self.reward_weights, list(features), self._name)
                 self._checked = True
             info[ORIGINAL_KEY] = reward
-            new_rewards[agent] = sum(w * float(features.get(n, 0.0)) for n, w in self._weights.items())
+            new_rewards[agent] = sum(w * float(features.get(n, 0.0)) for n, w in self.reward_weights.items())
         return obs, new_rewards, terms, truncs, infos
 
     def set_reward_params(self, **values: Any) -> None:
         """``reward_weights`` is applied here; other parameters go to the wrapped env."""
         if WEIGHTS_OPTION in values:
-            self._weights = dict(values.pop(WEIGHTS_OPTION))
+            self.reward_weights = dict(values.pop(WEIGHTS_OPTION))
             self._checked = False
         if not values:
             return

@@ -10,6 +10,7 @@ from diverse_marl.config import load_config
 from diverse_marl.errors import ConfigError
 from diverse_marl.reward_schedule import RewardSchedule
 from diverse_marl.run_dir import RunDir, read_checkpoint_meta
+from test_reward_features import CoinEnv  # noqa: F401  (registers the user env "test_coin")
 
 VECTOR_RUNNER = "diverse_marl.algorithms.mappo.sampler:VectorMultiAgentEnvRunner"
 HORIZON, NUM_ENVS = 10, 4
@@ -113,6 +114,25 @@ def test_resume_continues_the_anneal_where_it_was(ray_local, tmp_path):
     # and the real resume path runs on from there
     resumed = diverse_marl.train(resume=first.run_dir, overrides=["stop.iterations=3"], quiet=True)
     assert resumed.metrics[-1]["env_steps"] == 3 * STEPS_PER_ITER
+
+
+def test_scheduled_weights_reach_a_user_env_in_the_generic_batched_path(ray_local):
+    """A user env (no native batched class: SyncBatchedEnv of RewardWeightsWrapper copies) gets scheduled weights."""
+    cfg = load_config({**TINY, "env": "test_coin", "env_config": {"horizon": 5, "reward_weights": {"tails": 1.0}},
+                       "reward_schedule": {"reward_weights.right": [[0, 0.0], [2 * STEPS_PER_ITER, 4.0]]}})
+    algo = cfg.to_rllib().build_algo()
+    try:
+        def weights() -> list[dict]:
+            return [env.reward_weights for env in reward_targets(algo.env_runner)]
+
+        assert weights() == [{"tails": 1.0, "right": 0.0}] * NUM_ENVS
+        algo.train()
+        assert weights() == [{"tails": 1.0, "right": pytest.approx(2.0)}] * NUM_ENVS
+        result = algo.train()
+        assert weights() == [{"tails": 1.0, "right": 4.0}] * NUM_ENVS
+        assert result[RESULT_KEY]["reward_weights.right"] == 4.0
+    finally:
+        algo.stop()
 
 
 def test_remote_stock_runner_anneals_on_the_global_count(ray_local):
