@@ -209,6 +209,16 @@ def test_user_env_gets_weights_through_make_and_sync_batched():
             assert infos[agent]["original_reward"] == 10.0 * f["right"]
             seen += f["tails"]
     assert 0 < seen < 8  # both coin sides occurred
+    env.reset()
+    env.set_reward_params(reward_weights={"right": 3.0})  # what the trainer's reward schedule calls
+    _, rew, _, _, infos = env.step({"a": 0, "b": 1})
+    assert rew == {a: 3.0 * infos[a]["reward_features"]["right"] for a in ("a", "b")}
+    env.set_reward_params(reward_weights=None)  # the env's own reward again
+    _, rew, _, _, infos = env.step({"a": 0, "b": 1})
+    assert rew == {a: 10.0 * infos[a]["reward_features"]["right"] for a in ("a", "b")}
+    with pytest.raises(ConfigError, match="unknown reward parameter 'shaping_factor' for env 'test_coin'; "
+                                          "allowed: reward_weights"):
+        env.set_reward_params(shaping_factor=1.0)
     batched = make_batched("test_coin", 3, reward_weights={"right": 5.0})
     assert isinstance(batched, SyncBatchedEnv)
     batched.reset(seed=1)
