@@ -23,7 +23,7 @@ from diverse_marl.episode_info import episode_stats, team_sparse_reward
 from diverse_marl.errors import ConfigError
 from diverse_marl.reward_schedule import RewardSchedule, flat_values
 
-RESULT_KEY = "reward_schedule"  # train() results carry {"env_steps": n, <param>: value} under this key
+RESULT_KEY = "reward_schedule"  # train() results carry {<param>: value} under this key (-> metrics.csv)
 
 
 def episode_info_metrics(last_infos: dict[str, dict], step_infos: list[dict[str, dict]] | None) -> dict[str, float]:
@@ -107,7 +107,7 @@ class RewardScheduleCallback(RLlibCallback):
         result[RESULT_KEY] = self.push(algorithm)
 
     def push(self, algorithm: Any) -> dict[str, float]:
-        """Send the current values to all env runners; returns them flat, with the step count."""
+        """Send the current values to all env runners; returns them flat (weights as reward_weights.<name>)."""
         if not self.schedule:
             return {}
         steps = global_env_steps(algorithm)
@@ -117,7 +117,7 @@ class RewardScheduleCallback(RLlibCallback):
         if not sum(counts):
             raise ConfigError(f"reward_schedule: no env of the env runners takes reward parameters "
                               f"(set_reward_params); scheduled: {', '.join(self.schedule.points)}")
-        return {"env_steps": float(steps), **flat_values(values)}
+        return flat_values(values)
 
 
 def with_reward_schedule(rllib_config: Any, schedule: RewardSchedule) -> Any:

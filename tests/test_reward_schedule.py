@@ -87,7 +87,7 @@ def test_shaping_factor_follows_the_global_step_count(ray_local):
             steps = global_env_steps(algo)
             assert steps == result["env_runners"]["num_env_steps_sampled_lifetime"] == STEPS_PER_ITER * (len(seen) + 1)
             assert env_factors(algo) == [pytest.approx(expected(steps))]
-            assert result[RESULT_KEY] == {"env_steps": steps, "shaping_factor": pytest.approx(expected(steps))}
+            assert result[RESULT_KEY] == {"shaping_factor": pytest.approx(expected(steps))}
             seen.append(env_factors(algo)[0])
         assert seen == pytest.approx([5 / 7, 3 / 7, 1 / 7, 0.0, 0.0])
         assert "episode/original_return" in result["env_runners"]  # the env's own return, from the batched env
@@ -100,6 +100,9 @@ def test_resume_continues_the_anneal_where_it_was(ray_local, tmp_path):
     checkpoint = RunDir(first.run_dir).latest_checkpoint()
     restored_steps = read_checkpoint_meta(checkpoint)["env_steps"]
     assert restored_steps == 2 * STEPS_PER_ITER
+    # metrics.csv shows the value pushed after each iteration (the one the next iteration samples with)
+    assert [row["reward_schedule/shaping_factor"] for row in first.metrics] == \
+        pytest.approx([expected(STEPS_PER_ITER), expected(restored_steps)])
     # what `train(resume=...)` does: build, then load the checkpoint (restores the lifetime count)
     algo = load_config(TINY).to_rllib().build_algo()
     try:
@@ -111,9 +114,10 @@ def test_resume_continues_the_anneal_where_it_was(ray_local, tmp_path):
         assert env_factors(algo) == [pytest.approx(expected(restored_steps + STEPS_PER_ITER))]
     finally:
         algo.stop()
-    # and the real resume path runs on from there
+    # and the real resume path (CLI --resume) continues the anneal from the restored count, not from 0
     resumed = diverse_marl.train(resume=first.run_dir, overrides=["stop.iterations=3"], quiet=True)
     assert resumed.metrics[-1]["env_steps"] == 3 * STEPS_PER_ITER
+    assert resumed.metrics[-1]["reward_schedule/shaping_factor"] == pytest.approx(expected(3 * STEPS_PER_ITER))
 
 
 def test_scheduled_weights_reach_a_user_env_in_the_generic_batched_path(ray_local):
