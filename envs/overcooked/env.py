@@ -232,10 +232,12 @@ class OvercookedEnv(_OvercookedReward, ParallelEnv):
         rew = original if self.weights is None else \
             weighted_rewards(self.weights.vector, events, sparse.sum(1), shaped)[0].tolist()
         done = int(self._s.timestep[0]) >= self.horizon
+        ev_float = ev.astype(np.float64).tolist()
         rewards, infos = {}, {}
         for p, agent in enumerate(AGENTS):
             rewards[agent] = rew[p]
-            features = dict(zip(FEATURE_NAMES, [*map(float, ev[p].tolist()), team_sparse, sh[p]]))
+            ev_float[p] += (team_sparse, sh[p])
+            features = dict(zip(FEATURE_NAMES, ev_float[p]))
             infos[agent] = {"sparse_reward": team_sparse, "shaped_reward": sh[p], "shaping_factor": factor,
                             "events": ev[p], FEATURES_KEY: features, ORIGINAL_KEY: original[p]}
             if done:
