@@ -6,9 +6,10 @@ reward without shaping) and, on the last step, dicts of episode totals under
 which land in ``metrics.csv`` and TensorBoard, and feed behaviour descriptors.
 
 :class:`RewardScheduleCallback` drives a config's ``reward_schedule`` (``reward_schedule.py``)
-from the driver: at algorithm start, after a checkpoint is loaded and after every iteration, it
-reads the algorithm's lifetime env-step count (all env runners, restored with checkpoints) and
-pushes the schedule's values into the envs of every env runner, local and remote.
+from the driver: at algorithm start, after a checkpoint is loaded, after failed env runners are
+recreated and after every iteration, it reads the algorithm's lifetime env-step count (all env
+runners, restored with checkpoints) and pushes the schedule's values into the envs of every env
+runner, local and remote.
 """
 from __future__ import annotations
 
@@ -105,6 +106,10 @@ class RewardScheduleCallback(RLlibCallback):
 
     def on_train_result(self, *, algorithm: Any, result: dict, **kwargs: Any) -> None:
         result[RESULT_KEY] = self.push(algorithm)
+
+    def on_env_runners_recreated(self, *, algorithm: Any, is_evaluation: bool = False, **kwargs: Any) -> None:
+        if not is_evaluation:  # a restarted runner's envs start from their env_config values
+            self.push(algorithm)
 
     def push(self, algorithm: Any) -> dict[str, float]:
         """Send the current values to all env runners; returns them flat (weights as reward_weights.<name>)."""
