@@ -280,6 +280,22 @@ class MonsterHuntEnv(WeightedReward, ParallelEnv):
             self.agents = []
         return obs, rewards, terms, truncs, infos
 
+    def place(self, agents: Any, monster: Any, apples: Any, coins: float | None = None) -> dict[str, np.ndarray]:
+        """Put the agents, monster and apples on given (row, col) cells mid-episode (scripted scenes,
+        tests); ``coins`` in [0, 1) fixes the rest of the episode's uniforms. Returns the observations."""
+        if not self.agents:
+            raise ConfigError("place() needs a running episode: call reset() first")
+        pos = [tuple(int(x) for x in p) for p in [*agents, monster, *apples]]
+        size = self.layout.size
+        if len(pos) != self.layout.n_entities or any(len(p) != 2 or not (0 <= p[0] < size and 0 <= p[1] < size)
+                                                     for p in pos):
+            raise ConfigError(f"place() needs {len(AGENTS)} agent cells, one monster cell and {self.layout.n_apples} "
+                              f"apple cells, each (row, col) in 0..{size - 1}; got {pos}")
+        self._pos = pos
+        if coins is not None:
+            self._uniforms[self._t:] = float(coins)
+        return self._observe()
+
     def _action(self, agent: str, actions: dict[str, Any]) -> int:
         a = actions.get(agent)
         if a is None or int(a) not in range(len(ACTION_NAMES)):
