@@ -34,7 +34,7 @@ register(
     "stag_hunt",
     "diverse_marl.envs.matrix_games:StagHuntEnv",
     description="Iterated Stag Hunt: payoff-dominant (stag) vs risk-dominant (hare) equilibria (RPG testbed)",
-    choices={"payoffs": _lazy("diverse_marl.envs.matrix_games:list_payoff_presets")},
+    choices={"payoff_preset": _lazy("diverse_marl.envs.matrix_games:list_payoff_presets")},
 )
 register(
     "monster_hunt",

@@ -3,7 +3,7 @@
 In Stag Hunt both hunting the stag pays most, but hunting it alone is punished, so plain
 policy gradient tends to the safe "hare" equilibrium — the classic motivating case for RPG.
 
-Payoff presets (``payoffs`` option; a, b, c, d as in :class:`StagHuntEnv`):
+Payoff presets (``payoff_preset`` option; a, b, c, d as in :class:`StagHuntEnv`):
 
 - ``classic``: a=4, b=3, d=1, c=-10 (this package's original default).
 - ``rpg``: a=4, b=3, d=1, c=-50: the iterated Stag Hunt of the RPG paper (Tang et al., "Discovering
@@ -82,7 +82,7 @@ class StagHuntEnv(WeightedReward, ParallelEnv):
 
     Payoffs (row player first): (stag, stag) -> (a, a); (stag, hare) -> (c, b);
     (hare, stag) -> (b, c); (hare, hare) -> (d, d), with a = ``stag_reward``, b = ``hare_reward``,
-    d = ``both_hare_reward``, c = ``alone_penalty``. ``payoffs`` names the preset (``classic`` or
+    d = ``both_hare_reward``, c = ``alone_penalty``. ``payoff_preset`` names the preset (``classic`` or
     ``rpg``, see the module docstring) the values not given are taken from. A stag hunt has
     a > b >= d > c; other values are played as given, with a :class:`PayoffOrderWarning`.
     Observation: one-hot of the previous joint action (4) + "first step" flag + time fraction.
@@ -100,7 +100,7 @@ class StagHuntEnv(WeightedReward, ParallelEnv):
     def __init__(
         self,
         horizon: int = 10,
-        payoffs: str = "classic",
+        payoff_preset: str = "classic",
         stag_reward: float | None = None,
         hare_reward: float | None = None,
         both_hare_reward: float | None = None,
@@ -108,7 +108,7 @@ class StagHuntEnv(WeightedReward, ParallelEnv):
         reward_weights: dict[str, float] | None = None,
         render_mode: str | None = None,
     ):
-        a, b, d, c = _payoffs(payoffs, stag_reward, hare_reward, both_hare_reward, alone_penalty)
+        a, b, d, c = _payoffs(payoff_preset, stag_reward, hare_reward, both_hare_reward, alone_penalty)
         kind = game_class(a, b, c, d)
         if kind != "stag hunt":
             warnings.warn(f"{type(self).__name__}: payoffs a={a} (stag, stag), b={b} (hare vs stag), "
@@ -204,7 +204,7 @@ class StagHuntEnv(WeightedReward, ParallelEnv):
 def _payoffs(preset: str, *values: float | None) -> tuple[float, float, float, float]:
     """(a, b, d, c): the given values, the rest from the named preset."""
     if preset not in PAYOFF_PRESETS:
-        raise ConfigError(f"unknown payoffs preset {preset!r} for stag_hunt; allowed: {', '.join(PAYOFF_PRESETS)}")
+        raise ConfigError(f"unknown payoff_preset {preset!r} for env 'stag_hunt'; allowed: {', '.join(PAYOFF_PRESETS)}")
     base = PAYOFF_PRESETS[preset]
     out = []
     for name, value in zip(PAYOFF_NAMES, values):

@@ -36,8 +36,8 @@ def _matrix(env: StagHuntEnv) -> dict[tuple[int, int], tuple[float, float]]:
 def test_presets_classic_is_the_default_and_rpg_punishes_a_lone_stag_hunter_harder():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # both presets are stag hunts: no warning
-        classic, default, rpg = StagHuntEnv(payoffs="classic", horizon=4), StagHuntEnv(horizon=4), \
-            StagHuntEnv(payoffs="rpg", horizon=4)
+        classic, default, rpg = StagHuntEnv(payoff_preset="classic", horizon=4), StagHuntEnv(horizon=4), \
+            StagHuntEnv(payoff_preset="rpg", horizon=4)
     expected_classic = {(STAG, STAG): (4, 4), (STAG, HARE): (-10, 3), (HARE, STAG): (3, -10), (HARE, HARE): (1, 1)}
     assert _matrix(classic) == _matrix(default) == expected_classic
     assert _matrix(rpg) == {**expected_classic, (STAG, HARE): (-50, 3), (HARE, STAG): (3, -50)}
@@ -45,7 +45,7 @@ def test_presets_classic_is_the_default_and_rpg_punishes_a_lone_stag_hunter_hard
 
 
 def test_explicit_values_override_the_preset():
-    env = StagHuntEnv(payoffs="rpg", stag_reward=6, horizon=4)
+    env = StagHuntEnv(payoff_preset="rpg", stag_reward=6, horizon=4)
     m = _matrix(env)
     assert m[(STAG, STAG)] == (6, 6) and m[(STAG, HARE)] == (-50, 3)
 
@@ -74,10 +74,10 @@ def test_game_class(a, b, c, d, kind):
 
 
 def test_bad_payoff_options_are_config_errors():
-    with pytest.raises(ConfigError, match=r"unknown payoffs preset 'rgp'.*allowed: classic, rpg"):
-        StagHuntEnv(payoffs="rgp")
-    with pytest.raises(ConfigError, match=r"unknown payoffs 'rgp' for env 'stag_hunt'; allowed: classic, rpg"):
-        load_config({"algorithm": "ppo", "env": "stag_hunt", "env_config": {"payoffs": "rgp"}})
+    with pytest.raises(ConfigError, match=r"unknown payoff_preset 'rgp' for env 'stag_hunt'; allowed: classic, rpg"):
+        StagHuntEnv(payoff_preset="rgp")
+    with pytest.raises(ConfigError, match=r"unknown payoff_preset 'rgp' for env 'stag_hunt'; allowed: classic, rpg"):
+        load_config({"algorithm": "ppo", "env": "stag_hunt", "env_config": {"payoff_preset": "rgp"}})
     with pytest.raises(ConfigError, match="stag_reward must be a number"):
         StagHuntEnv(stag_reward="high")
 
