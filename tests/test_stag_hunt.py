@@ -11,7 +11,7 @@ from diverse_marl.config import load_config
 from diverse_marl.envs import make, reward_feature_names
 from diverse_marl.envs.batched import make_batched
 from diverse_marl.envs.matrix_games import (
-    HARE, PAYOFF_PRESETS, RPG_RANDOMIZED_WEIGHTS, STAG, PayoffOrderWarning, StagHuntEnv, game_class,
+    HARE, PAYOFF_PRESETS, RPG_RANDOMIZED_WEIGHTS, STAG, STAT_NAMES, PayoffOrderWarning, StagHuntEnv, game_class,
 )
 from diverse_marl.errors import ConfigError
 
@@ -103,6 +103,7 @@ def test_episode_stats_are_outcome_rates_reported_on_the_last_step_only():
     for _, infos in steps[:-1]:
         assert all("episode_stats" not in infos[a] for a in AGENTS)
     last = steps[-1][1]
+    assert list(last["agent_0"]["episode_stats"]) == list(STAT_NAMES)
     assert last["agent_0"]["episode_stats"] == {
         "stag_stag_rate": 0.5, "stag_hare_rate": 0.25, "hare_stag_rate": 0.0, "hare_hare_rate": 0.25, "stag_rate": 0.75}
     assert last["agent_1"]["episode_stats"] == {
