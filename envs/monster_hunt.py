@@ -11,7 +11,8 @@ Rules, as in the authors' released code unless noted (every choice is an option 
 
 - Reset: agents, monster and apples on distinct uniformly random cells.
 - Each step, in order: (1) the monster moves one cell toward the agent at the smaller (squared
-  Euclidean) distance, measured before the agents move (a tie: a fair coin picks the agent); if
+  Euclidean) distance, measured before the agents move (a tie: a fair coin picks the agent, where
+  the released code always picks the first agent, which would make the agents unequal); if
   that agent differs in both row and column, a fair coin picks the axis (the released code also
   steers the monster around apples; here it may share a cell with an apple); (2) the agents move
   (stay / up / down / left / right; a move off the grid stays); agents may share a cell;
@@ -20,8 +21,9 @@ Rules, as in the authors' released code unless noted (every choice is an option 
   picks the eater); (4) a caught monster, then each eaten apple (in index order), reappears on a
   uniformly random cell free of agents, monster and apples.
 - Rewards: ``joint_hunt_reward`` (5), ``solo_meeting_reward`` (-2), ``apple_reward`` (2), the
-  values of the paper. (The released code scales rewards by 0.1 and appears to swap the apple and
-  solo-meeting values; we follow the paper's text.) An agent on the monster and an apple gets both.
+  values the paper states. (The released code scales rewards by 0.1 and, as written, pays +2 for
+  meeting the monster alone and -2 for an apple; we follow the paper.) An agent on the monster and
+  an apple gets both.
 - Episodes last ``horizon`` = 50 steps (the released training scripts), then truncate.
 - Observation (as in the released code, plus the time): own, partner's, monster's and each apple's
   (row, col), divided by ``size - 1``, then ``t / horizon``; float32 in [0, 1].
@@ -154,16 +156,47 @@ def _sign(x: int) -> int:
     return (x > 0) - (x < 0)
 
 
-class MonsterHuntEnv(WeightedReward, ParallelEnv):
+class _MonsterHuntGame(WeightedReward):
+    """What both forms share: validated options, payoffs (settable as reward parameters), spaces."""
+
+    FEATURE_NAMES = FEATURE_NAMES
+    REWARD_PARAMS = PAYOFF_OPTIONS
+
+    def _init_game(self, layout: Layout, payoffs: tuple[float, float, float],
+                   reward_weights: dict[str, float] | None, render_mode: str | None) -> None:
+        self.layout = layout
+        checked = _check_payoffs(dict(zip(PAYOFF_OPTIONS, payoffs)))
+        self.joint_hunt_reward, self.solo_meeting_reward, self.apple_reward = checked.values()
+        if render_mode not in (None, "ansi"):
+            raise ConfigError(f"unknown render_mode {render_mode!r}; allowed: None, 'ansi'")
+        self.render_mode = render_mode
+        self._init_weights(reward_weights)
+        self.possible_agents = list(AGENTS)
+        self._obs_space = spaces.Box(0.0, 1.0, (layout.obs_size,), np.float32)
+        self._state_space = spaces.Box(0.0, 1.0, (layout.obs_size + len(AGENTS),), np.float32)
+        self._act_space = spaces.Discrete(len(ACTION_NAMES))
+
+    def _payoff_vector(self) -> np.ndarray:
+        """The game's own reward per feature, in FEATURE_NAMES order."""
+        return np.array([self.joint_hunt_reward, self.solo_meeting_reward, self.apple_reward])
+
+    def observation_space(self, agent: str) -> spaces.Box:
+        return self._obs_space
+
+    def action_space(self, agent: str) -> spaces.Discrete:
+        return self._act_space
+
+    def state_space(self, agent: str | None = None) -> spaces.Box:
+        return self._state_space
+
+
+class MonsterHuntEnv(_MonsterHuntGame, ParallelEnv):
     """Monster-Hunt for ``agent_0`` and ``agent_1`` (rules, spaces and features: module docstring).
 
     Options: ``size`` (grid side), ``n_apples``, ``horizon`` (steps per episode), the three
     payoffs ``joint_hunt_reward`` / ``solo_meeting_reward`` / ``apple_reward`` (also settable
     during training through ``set_reward_params``), ``reward_weights``, ``render_mode`` (``ansi``).
     """
-
-    FEATURE_NAMES = FEATURE_NAMES
-    REWARD_PARAMS = PAYOFF_OPTIONS
 
     metadata = {"name": "monster_hunt_v0", "render_modes": ["ansi"], "is_parallelizable": True}
 
@@ -178,18 +211,9 @@ class MonsterHuntEnv(WeightedReward, ParallelEnv):
         reward_weights: dict[str, float] | None = None,
         render_mode: str | None = None,
     ) -> None:
-        self.layout = Layout(size, n_apples, horizon)
-        payoffs = _check_payoffs(dict(zip(PAYOFF_OPTIONS, (joint_hunt_reward, solo_meeting_reward, apple_reward))))
-        self.joint_hunt_reward, self.solo_meeting_reward, self.apple_reward = payoffs.values()
-        if render_mode not in (None, "ansi"):
-            raise ConfigError(f"unknown render_mode {render_mode!r}; allowed: None, 'ansi'")
-        self.render_mode = render_mode
-        self._init_weights(reward_weights)
-        self.possible_agents = list(AGENTS)
+        self._init_game(Layout(size, n_apples, horizon), (joint_hunt_reward, solo_meeting_reward, apple_reward),
+                         reward_weights, render_mode)
         self.agents: list[str] = []
-        self._obs_space = spaces.Box(0.0, 1.0, (self.layout.obs_size,), np.float32)
-        self._state_space = spaces.Box(0.0, 1.0, (self.layout.obs_size + len(AGENTS),), np.float32)
-        self._act_space = spaces.Discrete(len(ACTION_NAMES))
         self._rng: np.random.Generator | None = None
         self._pos: list[tuple[int, int]] = []  # agent_0, agent_1, monster, apples
         self._uniforms = np.zeros((0, self.layout.n_uniforms))
@@ -200,16 +224,6 @@ class MonsterHuntEnv(WeightedReward, ParallelEnv):
     def batched(cls, num_envs: int, **env_config: Any) -> "MonsterHuntBatchedEnv":
         """The numpy batched form with the same options (used by ``make_batched`` and the fast sampler)."""
         return MonsterHuntBatchedEnv(num_envs=num_envs, **env_config)
-
-    # ---- spaces -------------------------------------------------------------------------
-    def observation_space(self, agent: str) -> spaces.Box:
-        return self._obs_space
-
-    def action_space(self, agent: str) -> spaces.Discrete:
-        return self._act_space
-
-    def state_space(self, agent: str | None = None) -> spaces.Box:
-        return self._state_space
 
     # ---- game ---------------------------------------------------------------------------
     def reset(self, seed: int | None = None, options: dict | None = None):
@@ -264,7 +278,7 @@ class MonsterHuntEnv(WeightedReward, ParallelEnv):
         self._t += 1
         self._counts += features.astype(np.int64)
         done = self._t >= self.layout.horizon
-        payoff = np.array([self.joint_hunt_reward, self.solo_meeting_reward, self.apple_reward])
+        payoff = self._payoff_vector()
         rewards, infos = {}, {}
         for i, agent in enumerate(AGENTS):
             feats = dict(zip(FEATURE_NAMES, features[i].tolist()))
@@ -327,7 +341,7 @@ class MonsterHuntEnv(WeightedReward, ParallelEnv):
         return "\n".join([*self.layout.picture(self._pos), f"t={self._t}/{self.layout.horizon} {totals}"])
 
 
-class MonsterHuntBatchedEnv(WeightedReward):
+class MonsterHuntBatchedEnv(_MonsterHuntGame):
     """``num_envs`` Monster-Hunt games stepped at once in numpy (same options as :class:`MonsterHuntEnv`).
 
     Copy i of ``reset(seed)`` is seeded with ``derive_seed(seed, i)`` and then plays exactly as a
@@ -336,25 +350,14 @@ class MonsterHuntBatchedEnv(WeightedReward):
     ``"<agent>/apples"`` to the protocol's returns, length and ``original_return``.
     """
 
-    FEATURE_NAMES = FEATURE_NAMES
-    REWARD_PARAMS = PAYOFF_OPTIONS
-
     def __init__(self, num_envs: int = 64, size: int = 5, n_apples: int = 2, horizon: int = 50,
                  joint_hunt_reward: float = 5.0, solo_meeting_reward: float = -2.0, apple_reward: float = 2.0,
                  reward_weights: dict[str, float] | None = None, render_mode: str | None = None) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ConfigError(f"num_envs={num_envs!r} must be an integer >= 1")
-        if render_mode not in (None, "ansi"):
-            raise ConfigError(f"unknown render_mode {render_mode!r}; allowed: None, 'ansi'")
-        self.layout = lay = Layout(size, n_apples, horizon)
-        payoffs = _check_payoffs(dict(zip(PAYOFF_OPTIONS, (joint_hunt_reward, solo_meeting_reward, apple_reward))))
-        self.joint_hunt_reward, self.solo_meeting_reward, self.apple_reward = payoffs.values()
-        self._init_weights(reward_weights)
+        lay = Layout(size, n_apples, horizon)
+        self._init_game(lay, (joint_hunt_reward, solo_meeting_reward, apple_reward), reward_weights, render_mode)
         self.num_envs = N = int(num_envs)
-        self.possible_agents = list(AGENTS)
-        self._obs_space = spaces.Box(0.0, 1.0, (lay.obs_size,), np.float32)
-        self._state_space = spaces.Box(0.0, 1.0, (lay.obs_size + len(AGENTS),), np.float32)
-        self._act_space = spaces.Discrete(len(ACTION_NAMES))
         self.rows = np.arange(N)
         self.rngs = [np.random.default_rng() for _ in range(N)]
         self.pos = np.zeros((N, lay.n_entities, 2), dtype=np.int64)
@@ -363,16 +366,6 @@ class MonsterHuntBatchedEnv(WeightedReward):
         self.counts = np.zeros((N, len(AGENTS), len(FEATURE_NAMES)), dtype=np.int64)
         self.returns = np.zeros((N, len(AGENTS)), dtype=np.float64)  # of the rewards given (weighted or not)
         self.original_returns = np.zeros(N, dtype=np.float64)
-
-    # ---- spaces -------------------------------------------------------------------------
-    def observation_space(self, agent: str) -> spaces.Box:
-        return self._obs_space
-
-    def action_space(self, agent: str) -> spaces.Discrete:
-        return self._act_space
-
-    def state_space(self, agent: str | None = None) -> spaces.Box:
-        return self._state_space
 
     # ---- protocol -----------------------------------------------------------------------
     def reset(self, seed: int | None = None) -> tuple[dict[str, np.ndarray], dict]:
@@ -424,8 +417,7 @@ class MonsterHuntBatchedEnv(WeightedReward):
         self.pos = pos
         self.t += 1
         self.counts += features.astype(np.int64)
-        payoff = np.array([self.joint_hunt_reward, self.solo_meeting_reward, self.apple_reward])
-        original_all = features @ payoff  # (N, 2)
+        original_all = features @ self._payoff_vector()  # (N, 2)
         given = original_all if self.weights is None else features @ self.weights.vector
         self.returns += given
         self.original_returns += original_all.sum(1)

@@ -188,6 +188,23 @@ def test_make_batched_uses_the_native_form_and_seeds_copies():
     assert env.state()["agent_1"].shape == (3, env.state_space("agent_1").shape[0])
 
 
+def test_batched_reward_params_and_weights_can_change_during_training():
+    """What the trainer's reward schedule calls (``set_reward_params``) reaches the batched form."""
+    env = MonsterHuntBatchedEnv(num_envs=8, size=3, n_apples=4, horizon=20)
+    env.reset(seed=0)
+    env.set_reward_params(joint_hunt_reward=7.0, solo_meeting_reward=-3.0, apple_reward=10.0)
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(40):
+        _, rew, _, _, infos = env.step({a: rng.integers(0, 5, 8) for a in AGENTS})
+        seen.update(np.round(infos["original_reward"]["agent_0"], 3).tolist())
+        np.testing.assert_array_equal(rew["agent_0"], infos["original_reward"]["agent_0"])
+    assert {7.0, -3.0, 10.0} <= seen <= {0.0, 7.0, -3.0, 10.0, 17.0}  # 17: hunt + apple; 7 also solo + apple
+    env.set_reward_params(reward_weights={"apple": 1.0})
+    _, rew, _, _, infos = env.step({a: rng.integers(0, 5, 8) for a in AGENTS})
+    assert set(rew["agent_0"].tolist()) <= {0.0, 1.0}
+
+
 DIFF_CONFIGS = {
     "default": dict(),
     "crowded": dict(size=3, n_apples=4, horizon=20),  # events (and coin flips) every few steps
