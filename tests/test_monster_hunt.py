@@ -290,28 +290,35 @@ def test_batched_equals_reference_step_by_step(name):
         assert counts[event] > 0, (event, counts)
 
 
-# ---- a tiny real MAPPO run through the fast sampler ---------------------------------------------
+# ---- a small real MAPPO run through the fast sampler ---------------------------------------------
+LEARN_ITERATIONS = 30  # about 20k env steps, a few seconds
+
+
 def test_mappo_trains_on_monster_hunt_with_the_fast_sampler(ray_local):
+    """Real RLlib, the numpy batched env, shared policy: the return climbs from random play's (about -5:
+    the monster catches lone agents) to clearly positive within ~20k steps (seed 0 learns to hunt
+    together; measured: about +28 after 24 iterations)."""
     from diverse_marl.algorithms.mappo.config import MAPPOConfig
 
-    cfg = MAPPOConfig.from_options("monster_hunt", {"horizon": 10}, {
+    horizon, n_envs = 20, 16
+    cfg = MAPPOConfig.from_options("monster_hunt", {"horizon": horizon}, {
         "env_runner_cls": "diverse_marl.algorithms.mappo.sampler:VectorMultiAgentEnvRunner",
-        "num_envs_per_env_runner": 4, "train_batch_size": 80, "num_epochs": 2}, seed=0)
+        "num_envs_per_env_runner": n_envs, "train_batch_size": 2 * n_envs * horizon, "num_epochs": 4,
+        "lr": 1e-3}, seed=0)
     algo = cfg.build_algo()
     try:
         assert isinstance(algo.env_runner.env, MonsterHuntBatchedEnv)
-        before = {k: v.copy() for k, v in algo.env_runner.get_state(components="rl_module")["rl_module"]
-                  ["shared"].items()}
-        results = [algo.train() for _ in range(2)]
-        er = results[-1]["env_runners"]
-        assert er["num_env_steps_sampled_lifetime"] == 160
-        assert er["episode_len_mean"] == 10 and np.isfinite(er["episode_return_mean"])
-        for a in AGENTS:
+        results = [algo.train() for _ in range(LEARN_ITERATIONS)]
+        first, last = results[0]["env_runners"], results[-1]["env_runners"]
+        assert last["num_env_steps_sampled_lifetime"] == LEARN_ITERATIONS * 2 * n_envs * horizon
+        assert last["episode_len_mean"] == horizon
+        for a in AGENTS:  # the env's episode statistics reach the training metrics
             for stat in STAT_NAMES:
-                assert 0 <= er[f"episode/{a}/{stat}"] <= 10
+                assert 0 <= last[f"episode/{a}/{stat}"] <= horizon
         learner = results[-1]["learners"]["shared"]
         assert np.isfinite(learner["policy_loss"]) and np.isfinite(learner["vf_loss"])
-        after = algo.env_runner.get_state(components="rl_module")["rl_module"]["shared"]
-        assert any(not np.allclose(before[k], after[k]) for k in before)  # the policy was updated
+        returns = [r["env_runners"]["episode_return_mean"] for r in results]
+        print(f"\nmonster_hunt MAPPO episode_return_mean per iteration: {np.round(returns, 1).tolist()}")
+        assert first["episode_return_mean"] < 0 < 10 < np.mean(returns[-3:])
     finally:
         algo.stop()
