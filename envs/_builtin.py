@@ -34,4 +34,10 @@ register(
     "stag_hunt",
     "diverse_marl.envs.matrix_games:StagHuntEnv",
     description="Iterated Stag Hunt: payoff-dominant (stag) vs risk-dominant (hare) equilibria (RPG testbed)",
+    choices={"payoff_preset": _lazy("diverse_marl.envs.matrix_games:list_payoff_presets")},
+)
+register(
+    "monster_hunt",
+    "diverse_marl.envs.monster_hunt:MonsterHuntEnv",
+    description="Monster-Hunt (Tang et al. 2021): 5x5 grid, hunt the monster together (+5) or eat apples (+2) alone",
 )
