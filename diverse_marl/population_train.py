@@ -13,12 +13,12 @@ set, trials are scheduled on every node with no other change.
 
 ``population.json`` is a list of ``{index, name, run_dir (relative), seed, overrides,
 reward_weights, status: finished | unfinished, final_metrics}``. Resuming a population
-(``diverse-marl train --resume PARENT``) skips finished members and continues the others
-from their latest checkpoints.
+(``diverse-marl train --resume PARENT [--set stop.iterations=N]``) skips the members whose
+latest checkpoint meets their stop limits and continues the others from their latest
+checkpoints (a raised limit continues every member).
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from diverse_marl.config import ExperimentConfig, member_config, member_override
 from diverse_marl.errors import ConfigError
 from diverse_marl.progress import Progress
 from diverse_marl.run_dir import RunDir, atomic_write_json, atomic_write_text
-from diverse_marl.training import TrainHooks, TrainResult, headline_return, run_single
+from diverse_marl.training import TrainHooks, TrainResult, headline_return, reached_stop, run_single
 
 POPULATION_FILE = "population.json"
 FINISHED, UNFINISHED = "finished", "unfinished"
@@ -44,10 +44,9 @@ def is_population_dir(path: str | os.PathLike) -> bool:
 class PopulationRecord:
     """``population.json``: one entry per member, written atomically after every change."""
 
-    def __init__(self, parent: Path, configs: list[ExperimentConfig], overrides: list[dict[str, Any]]):
+    def __init__(self, parent: Path, configs: list[ExperimentConfig], overrides: list[dict[str, Any]], resume: bool):
         self.path = parent / POPULATION_FILE
         self.parent = parent
-        previous = self._read_status()
         self.entries = [
             {
                 "index": i,
@@ -56,20 +55,13 @@ class PopulationRecord:
                 "seed": c.seed,
                 "overrides": overrides[i],
                 "reward_weights": c.env_config.get("reward_weights"),
-                "status": previous.get(i, UNFINISHED),
+                # resuming, a member is finished when its checkpoint meets its (possibly raised) stop
+                "status": FINISHED if resume and reached_stop(c, parent / member_dir_name(i)) else UNFINISHED,
                 "final_metrics": self.final_metrics(i),
             }
             for i, c in enumerate(configs)
         ]
         self.write()
-
-    def _read_status(self) -> dict[int, str]:
-        if not self.path.is_file():
-            return {}
-        try:
-            return {int(e["index"]): e.get("status", UNFINISHED) for e in json.loads(self.path.read_text(encoding="utf-8"))}
-        except (ValueError, KeyError, TypeError):  # unreadable: every member counts as unfinished
-            return {}
 
     def final_metrics(self, index: int) -> dict[str, Any]:
         rows = RunDir(self.parent / member_dir_name(index)).read_metrics()
@@ -108,7 +100,7 @@ def train_population(
     parent = Path(parent)
     parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(parent / "config.yaml", cfg.to_yaml())
-    record = PopulationRecord(parent, configs, overrides)
+    record = PopulationRecord(parent, configs, overrides, resume)
     pending = record.unfinished()
     bar = Progress(total=len(configs), desc=f"population {cfg.name}", unit="member", quiet=quiet,
                    initial=len(configs) - len(pending))

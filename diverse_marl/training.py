@@ -155,7 +155,7 @@ def _train_loop(
         return rd.save_checkpoint(it, algo.save_to_path, meta, keep=cfg.keep_checkpoints)
 
     try:
-        while not _should_stop(stop, iteration, env_steps, elapsed_before + time.time() - start):
+        while not should_stop(stop, iteration, env_steps, elapsed_before + time.time() - start):
             t0 = time.time()
             result = algo.train()
             iteration += 1
@@ -192,7 +192,8 @@ def headline_return(row: Mapping[str, Any]) -> float:
     return row.get("episode/sparse_return", row.get("episode_return_mean", float("nan")))
 
 
-def _should_stop(stop: Any, iteration: int, env_steps: int, elapsed: float) -> bool:
+def should_stop(stop: Any, iteration: int, env_steps: int, elapsed: float) -> bool:
+    """Whether any limit of a ``stop`` block (StopConfig) is reached."""
     if stop.iterations is not None and iteration >= stop.iterations:
         return True
     if stop.env_steps is not None and env_steps >= stop.env_steps:
@@ -200,3 +201,12 @@ def _should_stop(stop: Any, iteration: int, env_steps: int, elapsed: float) -> b
     if stop.time_s is not None and elapsed >= stop.time_s:
         return True
     return False
+
+
+def reached_stop(cfg: ExperimentConfig, run_dir: "str | os.PathLike") -> bool:
+    """Whether the run dir's latest complete checkpoint already meets ``cfg.stop``."""
+    checkpoint = RunDir(run_dir).latest_checkpoint()
+    if checkpoint is None:
+        return False
+    meta = read_checkpoint_meta(checkpoint)
+    return should_stop(cfg.stop, int(meta["iteration"]), int(meta.get("env_steps", 0)), float(meta.get("time_s", 0.0)))

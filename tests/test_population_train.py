@@ -117,6 +117,14 @@ def test_members_train_with_their_own_configs(ray_local, tmp_path):
     assert yaml.safe_load((parent / "config.yaml").read_text())["population"]["size"] == 2
     assert (parent / "tune").is_dir()  # Tune's own records of the trials
 
+    # resuming with a raised stop continues every member from its checkpoint, same per-member configs
+    resumed = diverse_marl.train(resume=parent, overrides=["stop.iterations=2"])
+    assert [m["iteration"] for m in resumed.metrics] == [2, 2]
+    assert [r["env_steps"] for r in RunDir(result.members[1]).read_metrics()] == [100, 200]
+    assert [yaml.safe_load((m / "config.yaml").read_text())["env_config"] for m in result.members] == \
+        [c["env_config"] for c in configs]
+    assert [e["status"] for e in json.loads((parent / "population.json").read_text())] == ["finished", "finished"]
+
 
 def test_population_resumes_after_sigkill(tmp_path):
     """A 2-member population is SIGKILLed once member 0 finished and member 1 checkpointed;
