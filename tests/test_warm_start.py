@@ -67,6 +67,11 @@ def test_warm_start_continues_from_the_source_return(ray_local, tmp_path):
             np.testing.assert_allclose(np.asarray(seen["module"][key]), np.asarray(src_state[key]), rtol=1e-6)
     assert any(k.startswith("critic.") for k in seen["module"])
     assert yaml.safe_load((warm.run_dir / "config.yaml").read_text())["init_from"] == str(source.run_dir)
+    # the MAPPO family reads a trained policy back as a plain torch callable
+    family = warm.config.family()
+    obs = np.random.default_rng(0).random((16, 6)).astype(np.float32)
+    src_policy = family.load_policy(source.run_dir.resolve(), "agent_0")
+    assert src_policy(obs, deterministic=True).shape == (16,)
 
     # a checkpoint folder works as well as a run dir; other spaces fail with a clear error
     with pytest.raises(ConfigError, match="do not fit this run"):
