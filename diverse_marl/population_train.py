@@ -84,7 +84,6 @@ def train_population(
     *,
     resume: bool = False,
     quiet: bool = False,
-    cpus_per_member: float = 1.0,
 ) -> TrainResult:
     """Train (or with ``resume`` continue) every unfinished member of ``cfg``'s population in ``parent``.
 
@@ -92,11 +91,14 @@ def train_population(
     """
     overrides = member_overrides(cfg)
     configs = [member_config(cfg, i, o) for i, o in enumerate(overrides)]
+    resources = []
     for i, member_cfg in enumerate(configs):  # algorithm options and env spaces, before Ray starts
         try:
-            member_cfg.to_rllib()
+            rllib_config = member_cfg.to_rllib()
         except ConfigError as exc:
             raise ConfigError(f"population member {i} (overrides {overrides[i]}): {exc}") from None
+        # what the member's algorithm will ask Ray for (its driver + remote env runners)
+        resources.append(rllib_config.algo_class.default_resource_request(rllib_config))
     parent = Path(parent)
     parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(parent / "config.yaml", cfg.to_yaml())
@@ -106,7 +108,7 @@ def train_population(
                    initial=len(configs) - len(pending))
     try:
         if pending:
-            failed = _run_trials(cfg, parent, configs, pending, record, bar, resume, cpus_per_member)
+            failed = _run_trials(cfg, parent, configs, resources, pending, record, bar, resume)
             if failed:
                 first = next(iter(failed.items()))
                 raise RuntimeError(
@@ -124,13 +126,15 @@ def _run_trials(
     cfg: ExperimentConfig,
     parent: Path,
     configs: list[ExperimentConfig],
+    resources: list[Any],
     pending: list[int],
     record: PopulationRecord,
     bar: Progress,
     resume: bool,
-    cpus_per_member: float,
 ) -> dict[int, str]:
-    """One Tune trial per pending member; returns ``{member index: last line of its error}`` for failed trials."""
+    """One Tune trial per pending member, each reserving its algorithm's resource request (so members
+    with remote env runners never starve each other); returns ``{member index: last line of its error}``
+    for failed trials."""
     from ray import tune
 
     from diverse_marl.ray_setup import init_ray
@@ -155,7 +159,7 @@ def _run_trials(
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no Tune status tables; our bar says enough
     tuner = tune.Tuner(
-        tune.with_resources(member, {"cpu": cpus_per_member}),
+        tune.with_resources(member, lambda params: resources[int(params["member"])]),
         param_space={"member": tune.grid_search(pending)},
         tune_config=tune.TuneConfig(max_concurrent_trials=cfg.population.max_concurrent),
         run_config=tune.RunConfig(
