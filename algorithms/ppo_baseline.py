@@ -7,12 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from ray.rllib.algorithms.ppo import PPOConfig
+from ray.rllib.algorithms.ppo import PPO, PPOConfig
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
+from diverse_marl import envs
+from diverse_marl.algorithms.mappo.export import ACTIVATION_LAYERS, load_policy
+from diverse_marl.algorithms.safe_checkpoint import learner_module_states, write_safe_checkpoint
 from diverse_marl.errors import ConfigError
 from diverse_marl.rllib_env import rllib_env_name
+from diverse_marl.space_codec import space_to_json
 
 SHARED_POLICY = "shared"
 
@@ -53,6 +57,9 @@ _DOCS: dict[str, str] = {
 class SharedPPOConfig(PPOConfig):
     """``PPOConfig`` built from diverse-marl options: every agent maps to one shared policy."""
 
+    def __init__(self, algo_class: type | None = None) -> None:
+        super().__init__(algo_class=algo_class or SharedPPO)
+
     @staticmethod
     def option_defaults() -> dict[str, Any]:
         return dict(_DEFAULTS)
@@ -74,7 +81,7 @@ class SharedPPOConfig(PPOConfig):
         if unknown:
             raise ConfigError(f"unknown ppo option {unknown[0]!r}; allowed: {', '.join(sorted(_DEFAULTS))}")
         o = {**_DEFAULTS, **options}
-        return (
+        config = (
             cls()
             .environment(rllib_env_name(env, env_config), env_config=env_config)
             .env_runners(
@@ -105,56 +112,72 @@ class SharedPPOConfig(PPOConfig):
             )
             .debugging(seed=seed)
         )
+        config.agent_ids = env_agent_ids(env, env_config)  # agent -> policy map of the saved policy files
+        return config
 
 
 def _to_shared(agent_id: Any, episode: Any = None, **kwargs: Any) -> str:
     return SHARED_POLICY
 
 
-class _PPOTorchPolicy:
-    """Stock PPO module from a checkpoint as ``policy(obs_batch, deterministic) -> actions``."""
-
-    def __init__(self, module: Any, seed: int | None = None):
-        import numpy as np
-
-        self.module = module
-        self._rng = np.random.default_rng(seed)
-
-    def seed(self, seed: int | None) -> None:
-        import numpy as np
-
-        self._rng = np.random.default_rng(seed)
-
-    def reset(self) -> None:
-        pass
-
-    def __call__(self, obs: Any, deterministic: bool = False):
-        import numpy as np
-        import torch
-
-        with torch.no_grad():
-            out = self.module.forward_inference({"obs": torch.as_tensor(np.asarray(obs, dtype=np.float32))})
-        logits = out["action_dist_inputs"].double()
-        if deterministic:
-            return logits.argmax(-1).numpy()
-        probs = torch.softmax(logits, -1).numpy()
-        u = self._rng.random((probs.shape[0], 1))
-        return np.minimum((probs.cumsum(1) < u).sum(1), probs.shape[1] - 1)
-
-
-def load_ppo_policy(checkpoint: Any, agent_or_policy: str | None = None, seed: int | None = None) -> _PPOTorchPolicy:
-    """The shared policy of a ``ppo`` run's checkpoint (no Ray started)."""
-    from pathlib import Path
-
-    from ray.rllib.core.rl_module.rl_module import RLModule
-
-    from diverse_marl.errors import CheckpointError
-
-    path = Path(checkpoint) / "learner_group" / "learner" / "rl_module" / SHARED_POLICY
-    if not path.is_dir():
-        raise CheckpointError(f"{checkpoint} holds no '{SHARED_POLICY}' policy (expected {path})")
+def env_agent_ids(env: str, env_config: dict[str, Any]) -> list[str]:
+    probe = envs.make(env, **dict(env_config or {}))
     try:
-        module = RLModule.from_checkpoint(str(path))
-    except Exception as exc:  # noqa: BLE001 - unreadable pickles / missing files
-        raise CheckpointError(f"checkpoint {checkpoint} is corrupt: cannot load policy ({exc})") from None
-    return _PPOTorchPolicy(module.eval() if hasattr(module, "eval") else module, seed)
+        return [str(a) for a in probe.possible_agents]
+    finally:
+        probe.close()
+
+
+class SharedPPO(PPO):
+    """Stock PPO whose checkpoints also get pickle-free policy files (``load_policy`` reads those)."""
+
+    def save_to_path(self, path: Any = None, **kwargs: Any) -> str:
+        path = super().save_to_path(path, **kwargs)
+        states = learner_module_states(self)
+        policies = {pid: describe_stock_module(self.get_module(pid)) for pid in states}
+        agents = {a: SHARED_POLICY for a in getattr(self.config, "agent_ids", [])}
+        write_safe_checkpoint(path, "ppo", states, policies, agents=agents, policy_mapping="shared")
+        return path
+
+
+def describe_stock_module(module: Any) -> dict[str, Any]:
+    """Spaces and the actor as a layer list (see ``LayerListActor``) of a stock PPO RLModule."""
+    obs_space = module.observation_space
+    return {
+        "obs_shape": list(obs_space.shape),
+        "num_actions": int(module.action_space.n),
+        "has_mask": False,
+        "obs_space": space_to_json(obs_space),
+        "action_space": space_to_json(module.action_space),
+        "actor_layers": _actor_layers(module),
+    }
+
+
+def _actor_layers(module: Any) -> list[dict[str, Any]] | None:
+    """The layers that compute the logits (actor encoder, then the ``pi`` head), in forward order.
+
+    Walks the module's own layers (RLlib's catalog decides them), so the list is exact; None if a
+    layer is not an MLP part (e.g. a CNN encoder): ``load_policy`` then says it cannot rebuild it.
+    """
+    named = dict(module.named_modules())
+    encoder = "encoder.actor_encoder" if "encoder.actor_encoder" in named else "encoder.encoder"
+    layers: list[dict[str, Any]] = []
+    for prefix in (encoder + ".", "pi."):
+        for name, layer in named.items():
+            if not name.startswith(prefix) or any(True for _ in layer.children()):
+                continue
+            kind = type(layer).__name__.lower()
+            if kind == "linear":
+                layers.append({"linear": name})
+            elif kind == "layernorm":
+                layers.append({"layer_norm": name, "eps": float(layer.eps)})
+            elif kind in ACTIVATION_LAYERS:
+                layers.append({"activation": kind})
+            elif kind != "identity":
+                return None
+    return layers or None
+
+
+def load_ppo_policy(checkpoint: Any, agent_or_policy: str | None = None, seed: int | None = None) -> Any:
+    """The policy of a ``ppo`` run's checkpoint; the same as ``diverse_marl.load_policy`` (kept for callers)."""
+    return load_policy(checkpoint, agent_or_policy, seed=seed)

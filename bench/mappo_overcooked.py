@@ -72,13 +72,18 @@ def _val(x: Any) -> float:
 def train_layout(layout: str, args: argparse.Namespace, record: dict[str, Any], save: Any) -> None:
     """Train on one layout, appending curve points to ``record`` and calling ``save()`` often."""
     from diverse_marl.algorithms.mappo.config import MAPPOConfig
+    from diverse_marl.callbacks import with_reward_schedule
+    from diverse_marl.reward_schedule import RewardSchedule
 
     anneal = int(args.shaping_anneal_steps if args.shaping_anneal_steps is not None else args.env_steps // 2)
-    env_config = {"layout": layout, "horizon": HORIZON, "shaping_factor": 1.0, "shaping_anneal_steps": anneal}
+    env_config = {"layout": layout, "horizon": HORIZON, "shaping_factor": 1.0}
+    schedule = {"shaping_factor": [[0, 1.0], [anneal, 0.0]]}  # over the trainer's global env steps
     options = {**MAPPO_OPTIONS, "num_envs_per_env_runner": args.num_envs,
                "train_batch_size": args.num_envs * args.rollout, "env_runner_cls": RUNNER}
-    algo = MAPPOConfig.from_options("overcooked", env_config, options, args.seed).build_algo()
-    record.update({"env_config": env_config, "options": options, "curve": [], "status": "running"})
+    config = MAPPOConfig.from_options("overcooked", env_config, options, args.seed)
+    algo = with_reward_schedule(config, RewardSchedule.parse(schedule)).build_algo()
+    record.update({"env_config": env_config, "reward_schedule": schedule, "options": options, "curve": [],
+                   "status": "running"})
     start = time.perf_counter()
     steps = 0
     try:

@@ -2,7 +2,8 @@
 
 An agent turns one observation into one action. RL policies (loaded from checkpoints without
 Ray), scripted and random agents — and later LLM-backed agents — all meet this interface,
-so any of them can fill any seat of a team.
+so any of them can fill any seat of a team. Agents that can act for many env copies at once
+also offer ``act_batch``; batched evaluation and cross-play use it (see :func:`batch_actor`).
 """
 from __future__ import annotations
 
@@ -22,6 +23,27 @@ class Agent(Protocol):
     def act(self, obs: Any) -> int: ...
 
 
+@runtime_checkable
+class BatchedAgent(Agent, Protocol):
+    """An Agent that also acts for a batch of env copies: ``act_batch(obs (B, ...)) -> (B,)``.
+
+    Stateful agents (memory across steps) must implement it, so that each row keeps its own state.
+    """
+
+    def act_batch(self, obs: Any) -> np.ndarray: ...
+
+
+def batch_rows(obs: Any) -> int:
+    """Number of rows of a batched observation (an array or a dict of arrays)."""
+    first = next(iter(obs.values())) if isinstance(obs, dict) else obs
+    return int(np.shape(first)[0])
+
+
+def obs_row(obs: Any, i: int) -> Any:
+    """Row ``i`` of a batched observation (an array or a dict of arrays)."""
+    return {k: np.asarray(v)[i] for k, v in obs.items()} if isinstance(obs, dict) else np.asarray(obs)[i]
+
+
 class RandomAgent:
     """Uniform over legal actions (respects an ``action_mask`` in dict observations)."""
 
@@ -38,6 +60,15 @@ class RandomAgent:
             legal = np.flatnonzero(np.asarray(obs[MASK_KEY]) > 0)
             return int(self.rng.choice(legal))
         return int(self.rng.integers(self.num_actions))
+
+    def act_batch(self, obs: Any) -> np.ndarray:
+        n = batch_rows(obs)
+        if isinstance(obs, dict) and MASK_KEY in obs:
+            legal = (np.asarray(obs[MASK_KEY]) > 0).astype(np.float64)
+            cum = np.cumsum(legal / legal.sum(axis=1, keepdims=True), axis=1)
+            u = self.rng.random((n, 1))
+            return np.minimum((cum < u).sum(axis=1), legal.shape[1] - 1).astype(np.int64)
+        return self.rng.integers(self.num_actions, size=n).astype(np.int64)
 
 
 class PolicyAgent:
@@ -58,4 +89,39 @@ class PolicyAgent:
 
     def act(self, obs: Any) -> int:
         batch = {k: np.asarray(v)[None] for k, v in obs.items()} if isinstance(obs, dict) else np.asarray(obs)[None]
-        return int(np.asarray(self.policy(batch, deterministic=self.deterministic)).reshape(-1)[0])
+        return int(self.act_batch(batch)[0])
+
+    def act_batch(self, obs: Any) -> np.ndarray:
+        return np.asarray(self.policy(obs, deterministic=self.deterministic)).reshape(-1).astype(np.int64)
+
+
+class BatchActor:
+    """Anything that can fill a seat, acting on batches of rows: a torch policy or an Agent.
+
+    ``start(seed)`` begins a batch of episodes (resets recurrent state, seeds sampling);
+    ``act(obs)`` maps a batch of observations to one action per row. A policy is called once
+    per batch (one forward pass); an Agent without ``act_batch`` is asked row by row.
+    """
+
+    def __init__(self, player: Any, deterministic: bool = False):
+        self.player = player
+        self.deterministic = deterministic
+        self.is_agent = isinstance(player, Agent)
+        if not self.is_agent and not callable(player):
+            raise TypeError(f"{player!r} is neither a policy (callable on observation batches) nor an Agent")
+
+    def start(self, seed: int) -> None:
+        if self.is_agent:
+            self.player.reset(seed)
+            return
+        if hasattr(self.player, "reset"):
+            self.player.reset()
+        if hasattr(self.player, "seed"):
+            self.player.seed(seed)
+
+    def act(self, obs: Any) -> np.ndarray:
+        if not self.is_agent:
+            return np.asarray(self.player(obs, deterministic=self.deterministic)).reshape(-1).astype(np.int64)
+        if isinstance(self.player, BatchedAgent):
+            return np.asarray(self.player.act_batch(obs)).reshape(-1).astype(np.int64)
+        return np.array([self.player.act(obs_row(obs, i)) for i in range(batch_rows(obs))], dtype=np.int64)

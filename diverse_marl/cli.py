@@ -2,7 +2,8 @@
 
     diverse-marl train CONFIG [--set key.sub=value ...] [--quiet]
     diverse-marl train --resume RUN_DIR [--set stop.iterations=40]   (a run or a population)
-    diverse-marl eval RUN_DIR [--episodes 20]
+    diverse-marl eval RUN_DIR [--episodes 20] [--seat agent_1=OTHER_RUN_DIR|random|pkg.module:factory]
+    diverse-marl crossplay RUN_DIR... [--episodes 10] [--layout NAME] [--set env_config.k=v] [--out DIR]
     diverse-marl analyze RUN_DIR [RUN_DIR ...]
     diverse-marl demo
     diverse-marl envs
@@ -50,12 +51,34 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
 
     p = sub.add_parser("eval", help="roll out a trained run's policy and report returns",
-                       description="Evaluate a run directory (or checkpoint): episodes without Ray, "
-                       "writes eval.json into the run directory.")
+                       description="Evaluate a run directory: episodes without Ray, all stepped together in "
+                       "the env's batched form; reports the game's original return (and Overcooked's "
+                       "sparse return) and event means; writes eval.json into the run directory.")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--episodes", type=int, default=None, help="episodes to roll out (default: config evaluation.episodes)")
     p.add_argument("--deterministic", action="store_true", help="greedy actions instead of sampling")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seat", dest="seats", action="append", default=[], metavar="AGENT=SOURCE",
+                   help="fill AGENT's seat from SOURCE: another run dir or checkpoint, 'random', or "
+                   "'package.module:factory' (repeatable)")
+    p.add_argument("--one-by-one", action="store_true", help="play episodes one at a time (unbatched reference path)")
+    _add_common(p)
+
+    p = sub.add_parser("crossplay", help="cross-play matrix of several runs or populations, with a heatmap",
+                       description="Every policy plays with every other (policy i in seat agent_0, j in "
+                       "agent_1) in one batched run; writes crossplay.json and crossplay.png. Env and "
+                       "env_config come from the first run (without reward_weights: the original game).")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories or population directories")
+    p.add_argument("--episodes", type=int, default=10, help="episodes per pair (default: 10)")
+    p.add_argument("--layout", help="shorthand for --set env_config.layout=NAME")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="env_config.KEY=VALUE",
+                   help="override an env option, e.g. --set env_config.horizon=200 (repeatable)")
+    p.add_argument("--deterministic", action="store_true", help="greedy actions instead of sampling")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--metric", default=None,
+                   help="what the heatmap shows: sparse_return, return or seat0_return (default: the sparse team "
+                   "return if the env reports one, else the team return, or seat 0's return in zero-sum games)")
+    p.add_argument("--out", metavar="DIR", help="where to write (default: ./crossplay)")
     _add_common(p)
 
     p = sub.add_parser("analyze", help="plots and a text report for one or more runs",
@@ -103,13 +126,33 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from diverse_marl.evaluation import evaluate_run
+    from diverse_marl.evaluation import evaluate_run, parse_seats
 
-    report = evaluate_run(args.run_dir, episodes=args.episodes, deterministic=args.deterministic,
-                          seed=args.seed, quiet=args.quiet)
-    print(f"{report['episodes']} episodes: mean return {report['return_mean']:.2f} "
-          f"(std {report['return_std']:.2f})")
+    report = evaluate_run(args.run_dir, episodes=args.episodes, deterministic=args.deterministic or None,
+                          seed=args.seed, quiet=args.quiet, seats=parse_seats(args.seats),
+                          batched=not args.one_by_one)
+    line = f"{report['episodes']} episodes: mean return {report['return_mean']:.2f} (std {report['return_std']:.2f})"
+    if "sparse_return_mean" in report:
+        line += f", mean sparse return {report['sparse_return_mean']:.2f} (std {report['sparse_return_std']:.2f})"
+    print(line)
     print(f"wrote {report['path']}")
+    return 0
+
+
+def cmd_crossplay(args: argparse.Namespace) -> int:
+    from diverse_marl.crossplay import crossplay_from_run_dirs
+
+    overrides = list(args.overrides) + ([f"env_config.layout={args.layout}"] if args.layout else [])
+    result, paths = crossplay_from_run_dirs(args.run_dirs, episodes=args.episodes, overrides=overrides,
+                                            deterministic=args.deterministic, seed=args.seed, metric=args.metric,
+                                            out=args.out or "crossplay", quiet=args.quiet)
+    width = max(len(n) for n in result.names)
+    print(f"cross-play {result.metric} (rows: {'+'.join(result.seats[0])}, columns: {'+'.join(result.seats[1])}), "
+          f"{result.episodes} episodes per cell")
+    for name, row in zip(result.names, result.value_mean):
+        print(f"  {name:<{width}}  " + "  ".join(f"{v:8.2f}" for v in row))
+    for path in paths:
+        print(f"wrote {path}")
     return 0
 
 
@@ -171,7 +214,8 @@ def cmd_options(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"demo": cmd_demo, "train": cmd_train, "eval": cmd_eval, "analyze": cmd_analyze, "envs": cmd_envs, "options": cmd_options}
+COMMANDS = {"demo": cmd_demo, "train": cmd_train, "eval": cmd_eval, "crossplay": cmd_crossplay,
+            "analyze": cmd_analyze, "envs": cmd_envs, "options": cmd_options}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,6 +13,7 @@ A config file looks like::
     stop: {iterations: 20}      # and/or env_steps, time_s
     checkpoint_every: 5
     training: {lr: 0.0005}      # algorithm options; `diverse-marl options ALGORITHM` lists them
+    reward_schedule: {shaping_factor: [[0, 1.0], [2500000, 0.0]]}  # over global env steps (reward_schedule.py)
     init_from: null             # a run dir or checkpoint to warm-start from (weights only)
     population:                 # optional: many members, each its own run dir
       sample: {env_config.reward_weights.onion_pickup: {uniform: [-1, 1]}}
@@ -34,7 +35,10 @@ import numpy as np
 import yaml
 
 from diverse_marl.algorithms.family import ALGORITHMS, AlgorithmFamily, get_family
+from diverse_marl.envs.reward import WEIGHTS_OPTION, check_reward_weights, reward_params
 from diverse_marl.errors import ConfigError
+from diverse_marl.partners import validate_partners
+from diverse_marl.reward_schedule import RewardSchedule
 from diverse_marl.warm_start import resolve_init_from
 
 __all__ = ["ALGORITHMS", "ExperimentConfig", "load_config", "member_config", "member_overrides"]
@@ -120,6 +124,9 @@ class ExperimentConfig:
     # frozen partners in some seats: {from: RUN_DIR | [RUN_DIR, ...] | "pkg.module:factory",
     #   seats: [agent_1], sample: per_episode, self_play: 0.2}
     partners: dict = field(default_factory=dict)
+    # reward parameters over the trainer's global env-step count, piecewise linear:
+    #   {shaping_factor: [[0, 1.0], [2500000, 0.0]], reward_weights.sparse: [[0, 0.0], [1000000, 1.0]]}
+    reward_schedule: dict = field(default_factory=dict)
     ray: RayConfig = field(default_factory=RayConfig)
     runs_dir: str = "runs"
 
@@ -138,12 +145,19 @@ class ExperimentConfig:
         """The RLlib ``AlgorithmConfig`` this experiment trains with."""
         from ray.rllib.callbacks.callbacks import RLlibCallback
 
-        from diverse_marl.callbacks import EpisodeInfoCallback
+        from diverse_marl.callbacks import EpisodeInfoCallback, with_reward_schedule
 
         rllib_config = self.family().build(self)
         if rllib_config.callbacks_class is RLlibCallback:  # keep an algorithm's own callbacks
             rllib_config.callbacks(EpisodeInfoCallback)
+        if self.partners:
+            rllib_config.partners(self.partners)  # frozen partners (diverse_marl.partners)
+        if self.reward_schedule:
+            with_reward_schedule(rllib_config, self.parsed_reward_schedule())
         return rllib_config
+
+    def parsed_reward_schedule(self) -> RewardSchedule:
+        return RewardSchedule.parse(self.reward_schedule, self.env_config.get(WEIGHTS_OPTION))
 
     def validate(self) -> "ExperimentConfig":
         """Check names and values that need the registries; raises ConfigError."""
@@ -156,6 +170,7 @@ class ExperimentConfig:
                 "(or an import path 'package.module:factory')"
             )
         _check_env_config(self.env, self.env_config)
+        self._check_rewards()
         defaults = family.option_defaults()
         for key, value in self.training.items():
             if key not in defaults:
@@ -170,8 +185,22 @@ class ExperimentConfig:
             raise ConfigError(f"num_env_runners must be >= 0, got {self.num_env_runners}")
         if self.init_from is not None:
             resolve_init_from(self.init_from, self.algorithm)
+        validate_partners(self)
         self._check_population()
         return self
+
+    def _check_rewards(self) -> None:
+        """``env_config.reward_weights`` and ``reward_schedule`` name the env's features and parameters."""
+        from diverse_marl import envs
+
+        weights = self.env_config.get(WEIGHTS_OPTION)
+        schedule = self.parsed_reward_schedule()
+        if weights is None and not schedule:
+            return
+        names = envs.reward_feature_names(self.env, self.env_config)
+        if weights is not None:
+            check_reward_weights(weights, names, self.env, where=f"env_config.{WEIGHTS_OPTION}")
+        schedule.check_names(reward_params(envs.env_factory(self.env)), names, self.env)
 
     def _check_population(self) -> None:
         """Size, sampler specs, and every member's resolved config (errors name the member)."""
@@ -276,10 +305,16 @@ def _check_env_config(env: str, env_config: dict) -> None:
     if env not in envs.list_envs():
         envs.resolve_factory(env)  # import path must at least resolve
         return
+    if "shaping_anneal_steps" in env_config:
+        start = env_config.get("shaping_factor", 1.0)
+        raise ConfigError(
+            "env_config.shaping_anneal_steps is replaced by reward_schedule, which anneals on the trainer's "
+            f"global env-step count: reward_schedule: {{shaping_factor: [[0, {start}], "
+            f"[{env_config['shaping_anneal_steps']}, 0.0]]}}")
     spec = envs.env_spec(env)
     options = spec.options()
     for key in env_config:
-        if key not in options:
+        if key not in options and key != WEIGHTS_OPTION:  # every env takes reward_weights (envs.make)
             raise ConfigError(_unknown_key_message(f"env_config.{key}", key, options, f"option of env {env!r}"))
     for opt in spec.choices:
         if opt in env_config:

@@ -1,7 +1,11 @@
-"""Evaluate agents by rolling out episodes in plain Python (no Ray): ``diverse-marl eval RUN_DIR``.
+"""Evaluate a run: ``diverse-marl eval RUN_DIR [--seat agent_1=OTHER_RUN]`` (no Ray).
 
-Returns per agent, the team's sparse return where the env reports one (Overcooked), episode
-lengths and the env's episode statistics (events, behaviour stats), averaged over episodes.
+Episodes are played side by side in the env's batched class (one forward pass per policy per
+step, see :mod:`diverse_marl.rollout`); ``batched=False`` plays them one by one instead. The
+report holds the *original* return (the game's own reward, whatever ``reward_weights`` the run
+trained on), the team sparse return where the env reports one (Overcooked), episode lengths and
+the env's episode statistics (events, behaviour stats), averaged over episodes. Any seat can be
+filled by another run's policy, a random agent or an agent factory.
 """
 from __future__ import annotations
 
@@ -11,68 +15,34 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from diverse_marl import load_policy
 from diverse_marl.agents import Agent, PolicyAgent
-from diverse_marl.config import ExperimentConfig, load_config
-from diverse_marl.episode_info import episode_stats, team_sparse_reward
-from diverse_marl.errors import CheckpointError
+from diverse_marl.config import load_config
+from diverse_marl.crossplay import eval_env_config, seat_player
+from diverse_marl.errors import CheckpointError, ConfigError
 from diverse_marl.progress import Progress
+from diverse_marl.rollout import play_batched, run_episode, summarize_episodes
 from diverse_marl.run_dir import RunDir, atomic_write_json, resolve_checkpoint
 
-def run_episode(env: Any, agents: Mapping[str, Agent], seed: int | None = None,
-                frames: list | None = None) -> dict[str, Any]:
-    """Play one episode of a PettingZoo ParallelEnv; returns returns, length and episode stats."""
-    obs, _ = env.reset(seed=seed)
-    for i, agent in enumerate(agents.values()):
-        agent.reset(None if seed is None else seed * 1000 + i)
-    returns = {a: 0.0 for a in env.possible_agents}
-    sparse, length, stats = None, 0, {}
-    if frames is not None:
-        frames.append(env.render())
-    while env.agents:
-        actions = {a: agents[a].act(obs[a]) for a in env.agents}
-        obs, rewards, terms, truncs, infos = env.step(actions)
-        length += 1
-        for a, r in rewards.items():
-            returns[a] += float(r)
-        step_sparse = team_sparse_reward(infos)
-        if step_sparse is not None:
-            sparse = (sparse or 0.0) + step_sparse
-        stats.update(episode_stats(infos))
-        if frames is not None:
-            frames.append(env.render())
-    out = {"returns": returns, "length": length, "stats": stats}
-    if sparse is not None:
-        out["sparse_return"] = sparse
-    return out
+__all__ = ["evaluate_run", "record_episode_gif", "run_episode", "summarize_episodes", "policy_agents",
+           "parse_seats"]
 
 
-def summarize_episodes(episodes: list[dict[str, Any]]) -> dict[str, Any]:
-    team = [sum(e["returns"].values()) for e in episodes]
-    report: dict[str, Any] = {
-        "episodes": len(episodes),
-        "return_mean": float(np.mean(team)),
-        "return_std": float(np.std(team)),
-        "length_mean": float(np.mean([e["length"] for e in episodes])),
-        "agent_return_mean": {a: float(np.mean([e["returns"][a] for e in episodes])) for a in episodes[0]["returns"]},
-    }
-    if all("sparse_return" in e for e in episodes):
-        sp = [e["sparse_return"] for e in episodes]
-        report["sparse_return_mean"] = float(np.mean(sp))
-        report["sparse_return_std"] = float(np.std(sp))
-    keys = sorted({k for e in episodes for k in e["stats"]})
-    report["stats_mean"] = {k: float(np.mean([e["stats"].get(k, 0.0) for e in episodes])) for k in keys}
-    return report
-
-
-def policy_agents(checkpoint: Path, cfg: ExperimentConfig, agent_ids: list[str],
-                  deterministic: bool = False) -> dict[str, Agent]:
+def policy_agents(checkpoint: Path, agent_ids: list[str], deterministic: bool = False) -> dict[str, Agent]:
     """One PolicyAgent per agent, each loaded from the policy its agent was trained as."""
-    if cfg.algorithm == "mappo":
-        from diverse_marl.algorithms import load_policy
-    else:
-        from diverse_marl.algorithms.ppo_baseline import load_ppo_policy as load_policy
-    # load_policy maps an agent name to its policy through the checkpoint's own mapping
     return {a: PolicyAgent(load_policy(checkpoint, a), deterministic=deterministic) for a in agent_ids}
+
+
+def parse_seats(specs: list[str] | None) -> dict[str, str]:
+    """``["agent_1=runs/other", ...]`` -> ``{"agent_1": "runs/other"}`` (agents are checked by ``evaluate_run``)."""
+    seats: dict[str, str] = {}
+    for spec in specs or []:
+        agent, sep, source = spec.partition("=")
+        if not sep or not source:
+            raise ConfigError(f"bad --seat {spec!r}; expected AGENT=SOURCE, e.g. agent_1=runs/other-run "
+                              "(SOURCE: a run dir or checkpoint, 'random', or 'package.module:factory')")
+        seats[agent] = source
+    return seats
 
 
 def evaluate_run(
@@ -81,8 +51,15 @@ def evaluate_run(
     deterministic: bool | None = None,
     seed: int | None = None,
     quiet: bool = False,
+    seats: Mapping[str, str] | None = None,
+    batched: bool = True,
 ) -> dict[str, Any]:
-    """Roll out a trained run's policies; writes and returns ``RUN_DIR/eval.json``."""
+    """Roll out a trained run's policies (``seats`` may fill some agents from elsewhere).
+
+    Writes and returns ``RUN_DIR/eval.json``: ``return_mean``/``return_std`` (team original
+    return, summed over agents), ``agent_return_mean``, ``sparse_return_mean``/``_std`` where
+    the env reports a sparse reward, ``length_mean``, ``stats_mean``, and what was played.
+    """
     from diverse_marl import envs
 
     rd = RunDir(run_dir)
@@ -90,23 +67,55 @@ def evaluate_run(
         raise CheckpointError(f"{run_dir} is not a run directory (no config.yaml)")
     cfg = load_config(rd.config_path)
     n = episodes if episodes is not None else cfg.evaluation.episodes
+    if n < 1:
+        raise ConfigError(f"episodes must be >= 1, got {n}")
     det = cfg.evaluation.deterministic if deterministic is None else deterministic
     base_seed = cfg.evaluation.seed if seed is None else seed
-    env = envs.make(cfg.env, **cfg.env_config)
+    env_name, env_config = eval_env_config(run_dir)
+    env = envs.make(env_name, **env_config)
+    agent_ids = list(env.possible_agents)
+    seats = dict(seats or {})
+    unknown = sorted(set(seats) - set(agent_ids))
+    if unknown:
+        raise ConfigError(f"unknown agent {unknown[0]!r} in seats; agents: {', '.join(agent_ids)}")
     checkpoint = resolve_checkpoint(run_dir)
-    agents = policy_agents(checkpoint, cfg, list(env.possible_agents), deterministic=det)
-    results = []
-    with Progress(total=n, desc="eval", unit="ep", quiet=quiet) as bar:
-        for i in range(n):
-            results.append(run_episode(env, agents, seed=base_seed + i))
-            bar.update(1, ret=float(np.mean([sum(r["returns"].values()) for r in results])))
-    env.close()
+    players = _seat_players(checkpoint, env, seats, base_seed, share=batched)
+    if batched:
+        env.close()
+        results = play_batched(env_name, env_config, players, n, seed=base_seed, deterministic=det, quiet=quiet)
+    else:
+        agents = {a: p if isinstance(p, Agent) else PolicyAgent(p, deterministic=det) for a, p in players.items()}
+        results = []
+        with Progress(total=n, desc="eval", unit="ep", quiet=quiet) as bar:
+            for i in range(n):
+                results.append(run_episode(env, agents, seed=base_seed + i))
+                bar.update(1, ret=float(np.mean([sum(r["returns"].values()) for r in results])))
+        env.close()
     report = summarize_episodes(results)
-    report.update(checkpoint=str(checkpoint), deterministic=det, seed=base_seed)
+    report.update(checkpoint=str(checkpoint), deterministic=det, seed=base_seed, batched=batched,
+                  seats={a: seats.get(a, str(rd.path)) for a in agent_ids}, env=env_name, env_config=env_config)
     path = rd.path / "eval.json"
     atomic_write_json(path, report)
     report["path"] = str(path)
     return report
+
+
+def _seat_players(checkpoint: Path, env: Any, seats: Mapping[str, str], seed: int, share: bool) -> dict[str, Any]:
+    """agent -> policy or Agent: the run's own policy unless ``seats`` names another source.
+
+    With ``share``, agents trained as one policy get the same object (batched play then runs it
+    once per step for both); without, each seat loads its own (recurrent state stays per seat).
+    """
+    players: dict[str, Any] = {}
+    loaded: dict[str, Any] = {}
+    for agent in env.possible_agents:
+        if agent in seats:
+            players[agent] = seat_player(seats[agent], agent, int(env.action_space(agent).n), seed=seed)
+            continue
+        policy = load_policy(checkpoint, agent)
+        key = getattr(policy, "policy_id", agent) if share else agent
+        players[agent] = loaded.setdefault(key, policy)
+    return players
 
 
 def record_episode_gif(run_dir: str | os.PathLike, path: str | os.PathLike | None = None,
@@ -122,7 +131,7 @@ def record_episode_gif(run_dir: str | os.PathLike, path: str | os.PathLike | Non
         env = envs.make(cfg.env, **{**cfg.env_config, "render_mode": "rgb_array"})
     except Exception:  # env without RGB rendering: nothing to record
         return None
-    agents = policy_agents(resolve_checkpoint(run_dir), cfg, list(env.possible_agents),
+    agents = policy_agents(resolve_checkpoint(run_dir), list(env.possible_agents),
                            deterministic=cfg.evaluation.deterministic)
     frames: list = []
     run_episode(env, agents, seed=seed, frames=frames)

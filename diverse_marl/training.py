@@ -137,7 +137,7 @@ def _train_loop(
     checkpoint = resume_from
     if resume_from is not None:
         meta = read_checkpoint_meta(resume_from)
-        algo.restore_from_path(str(resume_from.resolve()))
+        algo.load_checkpoint(str(resume_from.resolve()))  # restore + on_checkpoint_loaded (reward schedule)
         iteration = int(meta["iteration"])
         env_steps = int(meta.get("env_steps", 0))
         elapsed_before = float(meta.get("time_s", 0.0))

@@ -10,6 +10,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
+from diverse_marl.envs.reward import WEIGHTS_OPTION, RewardWeightsWrapper, accepts_keyword, probe_feature_names
 from diverse_marl.errors import ConfigError
 
 Factory = Union[str, Callable[..., Any]]
@@ -119,7 +120,11 @@ def _check_kwargs(fn: Callable[..., Any], kwargs: dict[str, Any], what: str) -> 
 
 
 def make(name: str, **kwargs: Any):
-    """Build a registered env (or one given as ``"package.module:factory"``) with keyword options."""
+    """Build a registered env (or one given as ``"package.module:factory"``) with keyword options.
+
+    ``reward_weights`` works for every env: a factory that does not take it gets its env wrapped
+    in :class:`~diverse_marl.envs.reward.RewardWeightsWrapper` (see ``envs/reward.py``).
+    """
     if name in _REGISTRY:
         spec = _REGISTRY[name]
         fn = spec.load()
@@ -129,11 +134,43 @@ def make(name: str, **kwargs: Any):
     else:
         env_spec(name)  # raises with the list of known envs
         raise AssertionError("unreachable")
+    weights = None
+    if kwargs.get(WEIGHTS_OPTION) is not None and not accepts_keyword(fn, WEIGHTS_OPTION):
+        weights = kwargs.pop(WEIGHTS_OPTION)
     _check_kwargs(fn, kwargs, name)
-    return fn(**kwargs)
+    env = fn(**kwargs)
+    return env if weights is None else RewardWeightsWrapper(env, weights, name)
+
+
+def env_factory(env: "str | Callable[..., Any]") -> Callable[..., Any]:
+    """The factory of a registered name, an import path or a callable."""
+    if callable(env):
+        return env
+    return env_spec(env).load() if env in _REGISTRY else resolve_factory(env)
+
+
+def reward_feature_names(env: "str | Callable[..., Any]", env_config: dict[str, Any] | None = None) -> list[str]:
+    """Names of the reward features env ``env`` reports with ``env_config`` ([] if none).
+
+    Static names come from the env class (``reward_feature_names(**env_config)``); a user env is
+    probed: built, reset with a fixed seed and stepped once with seeded random actions.
+    """
+    config = {k: v for k, v in dict(env_config or {}).items() if k != WEIGHTS_OPTION}
+    factory = env_factory(env)
+    static = getattr(factory, "reward_feature_names", None)
+    if callable(static):
+        return list(static(**config))
+    instance = factory(**config) if callable(env) else make(env, **config)
+    try:
+        return probe_feature_names(instance)
+    finally:
+        close = getattr(instance, "close", None)
+        if callable(close):
+            close()
 
 
 # ---- built-in envs (import paths: nothing heavy is imported until make) ----
 from diverse_marl.envs import _builtin  # noqa: E402,F401  (registers the built-ins)
 
-__all__ = ["EnvSpec", "register", "make", "list_envs", "env_spec", "resolve_factory"]
+__all__ = ["EnvSpec", "register", "make", "list_envs", "env_spec", "env_factory", "resolve_factory",
+           "reward_feature_names"]

@@ -2,33 +2,58 @@
 
 Why: the fast MAPPO sampler does one network forward pass per step for *all* copies, so it
 needs every copy's data stacked along a leading axis. Envs with a native batched class
-(Overcooked, hide-and-seek) step all copies in vectorized numpy; any other PettingZoo
-``ParallelEnv`` is wrapped by :class:`SyncBatchedEnv`, which loops over N copies in Python.
-
-Protocol (see ``/work/helper_rules.md``): ``reset(seed) -> (obs, infos)``, ``step(actions) ->
-(obs, rewards, terminations, truncations, infos)`` with per-agent arrays of shape (N, ...),
-``state()`` for centralized critics, and same-step auto-reset: a finished copy returns the
-first observation of its next episode and puts its last one in ``infos["final_obs"]``.
-
-``SyncBatchedEnv`` also reports ``infos["alive"][agent]`` (N,) bool: whether the agent acts at
-the next step in that copy. Agents that are not alive get zero observations and states, zero
-rewards and ``terminations=True``; their actions are ignored.
+(Overcooked, hide-and-seek; found through the env class's ``batched`` attribute) step all
+copies in vectorized numpy; any other PettingZoo ``ParallelEnv`` is wrapped by
+:class:`SyncBatchedEnv`, which loops over N copies in Python. Both follow :class:`BatchedEnv`.
 """
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
 
+from diverse_marl.envs.global_state import GlobalStateRule
+from diverse_marl.episode_info import episode_stats
 from diverse_marl.errors import ConfigError
 
-# Native batched classes known by import path, for env classes without a ``batched`` attribute.
-KNOWN_BATCHED: dict[str, str] = {
-    "diverse_marl.envs.overcooked:OvercookedEnv": "diverse_marl.envs.overcooked:OvercookedBatchedEnv",
-    "diverse_marl.envs.hide_and_seek:HideAndSeekEnv": "diverse_marl.envs.hide_and_seek:HideAndSeekBatchedEnv",
-}
+@runtime_checkable
+class BatchedEnv(Protocol):
+    """N copies of a multi-agent env behind one call; every per-agent value is an (N, ...) array.
+
+    - ``reset(seed=None) -> (obs, infos)``: ``obs[agent]`` is (N, *obs_shape). With a seed, copy
+      ``i`` is seeded from ``derive_seed(seed, i)``; without one, copies continue their streams.
+    - ``step(actions) -> (obs, rewards, terminations, truncations, infos)``: ``actions[agent]`` is
+      (N,) ints (Discrete actions only); rewards (N,) float, terminations/truncations (N,) bool.
+    - Same-step auto-reset: a copy whose episode ended in this step is reset within the call and
+      returns the *first* observation of its next episode. Then ``infos["done"]`` (N,) bool marks
+      it, ``infos["final_obs"][agent]`` / ``infos["final_state"][agent]`` hold the episode's last
+      observation / global state (valid where done), and ``infos["episode"]`` holds per-copy
+      episode totals valid where done: ``"return/<agent>"``, ``"length"`` and any scalar
+      statistics (``"<agent>/<name>"``, ``"sparse_return"``, ...), each an (N,) array.
+    - Optional ``infos["alive"][agent]`` (N,) bool: whether the agent acts at the next step in
+      that copy (agents that left an episode early); absent means everyone always acts.
+    - ``state() -> {agent: (N, *state_shape)}``: the agent-specific global state for a
+      centralized critic, following ``diverse_marl.envs.global_state``; ``state_space(agent)``,
+      ``observation_space(agent)``, ``action_space(agent)`` describe one copy.
+    """
+
+    num_envs: int
+    possible_agents: list[str]
+
+    def reset(self, seed: int | None = None) -> tuple[dict[str, np.ndarray], dict]: ...
+
+    def step(self, actions: dict[str, np.ndarray]) -> tuple[dict, dict, dict, dict, dict]: ...
+
+    def state(self) -> dict[str, np.ndarray]: ...
+
+    def observation_space(self, agent: str) -> gym.Space: ...
+
+    def action_space(self, agent: str) -> gym.spaces.Discrete: ...
+
+    def state_space(self, agent: str) -> gym.spaces.Box: ...
+
 
 # Sub-seeds of copy i are derived from (seed, i) so that copies never share a random stream.
 _SEED_BITS = 31
@@ -43,8 +68,7 @@ def make_batched(name: str, num_envs: int, **env_config: Any):
     """Build ``num_envs`` copies of env ``name`` (registered name or ``"pkg.module:factory"``).
 
     Uses the env's native batched class when there is one (a ``batched(num_envs, **env_config)``
-    classmethod/attribute on the env class, or a class listed in :data:`KNOWN_BATCHED`);
-    otherwise wraps ``num_envs`` PettingZoo envs in :class:`SyncBatchedEnv`.
+    classmethod/attribute on the env class); otherwise wraps ``num_envs`` PettingZoo envs in :class:`SyncBatchedEnv`.
     """
     from diverse_marl import envs as registry
 
@@ -63,20 +87,11 @@ def native_batched_factory(name: str) -> Callable[..., Any] | None:
     from diverse_marl import envs as registry
 
     if ":" in name and name not in registry.list_envs():
-        path, factory = name, registry.resolve_factory(name)
+        factory = registry.resolve_factory(name)
     else:
-        spec = registry.env_spec(name)
-        path = spec.factory if isinstance(spec.factory, str) else None
-        factory = spec.load()
+        factory = registry.env_spec(name).load()
     batched = getattr(factory, "batched", None)
-    if batched is not None and callable(batched):
-        return batched
-    if path in KNOWN_BATCHED:
-        try:
-            return registry.resolve_factory(KNOWN_BATCHED[path])
-        except ConfigError:
-            return None
-    return None
+    return batched if callable(batched) else None
 
 
 def _validate_options(name: str, env_config: dict[str, Any]) -> None:
@@ -106,31 +121,15 @@ def _flat_size(space: gym.Space) -> int:
     return int(gym.spaces.flatdim(space))
 
 
-def _per_agent_states(env: Any, agents: list[str], spaces: dict[str, gym.Space]) -> dict[str, np.ndarray]:
-    """Per-agent state from an env whose ``state_space(agent)`` is a method (any of 3 conventions)."""
-    try:
-        st = env.state()
-    except TypeError:  # state(agent) with a required agent argument
-        st = None
-    if isinstance(st, dict):
-        return {a: np.asarray(st[a], np.float32) for a in agents}
-    if st is not None:
-        arr = np.asarray(st, np.float32)
-        if arr.shape == (len(agents), *spaces[agents[0]].shape):
-            return {a: arr[k] for k, a in enumerate(agents)}
-    return {a: np.asarray(env.state(a), np.float32) for a in agents}
-
-
 class SyncBatchedEnv:
-    """N PettingZoo ``ParallelEnv`` copies behind the batched env protocol (Python loop).
+    """N PettingZoo ``ParallelEnv`` copies behind the :class:`BatchedEnv` protocol (Python loop).
 
-    The agent-specific global state is (the same rule as MAPPO's observation adapter, so both
-    sampling paths feed the critic identical inputs), in order of preference:
-      1. the env's own per-agent state: ``state_space(agent)`` is a method; ``state()`` may
-         return ``{agent: array}`` or an array stacked over agents, or ``state(agent)`` one array;
-      2. PettingZoo's global ``state()`` (``state_space`` is a Space) + the agent's one-hot id;
-      3. all agents' flattened observations (``possible_agents`` order, zeros for agents that
-         left) + the agent's one-hot id.
+    Agents that left an episode early are not ``infos["alive"]``: they get zero observations and
+    states, zero rewards and ``terminations=True``; their actions are ignored. Numeric totals an
+    env reports on an episode's last step in ``infos[agent]["episode_stats"]`` /
+    ``["episode_events"]`` reach ``infos["episode"]["<agent>/<name>"]`` (NaN for copies that did
+    not report that name), like a native batched env's totals. The global state follows
+    ``diverse_marl.envs.global_state`` (``state_space(agent)`` is a flat Box).
     """
 
     def __init__(self, env_fns: Sequence[Callable[[], Any]]) -> None:
@@ -145,8 +144,8 @@ class SyncBatchedEnv:
         for a, sp in self._act_spaces.items():
             if not isinstance(sp, gym.spaces.Discrete):
                 raise ConfigError(f"agent {a!r} has action space {sp}; batched envs support Discrete only")
-        self._state_mode = self._pick_state_mode(first)
-        self._state_spaces = {a: self._make_state_space(first, a) for a in self.possible_agents}
+        self._state_rule = GlobalStateRule(first, {a: _flat_size(self._obs_spaces[a]) for a in self.possible_agents})
+        self._state_spaces = {a: self._state_rule.space(a) for a in self.possible_agents}
         self._obs = {a: np.zeros((self.num_envs, *self._obs_spaces[a].shape), self._obs_spaces[a].dtype)
                      for a in self.possible_agents}
         self._alive = {a: np.zeros(self.num_envs, bool) for a in self.possible_agents}
@@ -163,23 +162,6 @@ class SyncBatchedEnv:
 
     def state_space(self, agent: str) -> gym.spaces.Box:
         return self._state_spaces[agent]
-
-    def _pick_state_mode(self, env: Any) -> str:
-        if callable(getattr(env, "state_space", None)):
-            return "agent_method"
-        if isinstance(getattr(env, "state_space", None), gym.spaces.Box):
-            return "global"
-        return "concat_obs"
-
-    def _make_state_space(self, env: Any, agent: str) -> gym.spaces.Box:
-        n = len(self.possible_agents)
-        if self._state_mode == "agent_method":
-            return env.state_space(agent)
-        if self._state_mode == "global":
-            size = _flat_size(env.state_space) + n
-        else:
-            size = sum(_flat_size(self._obs_spaces[a]) for a in self.possible_agents) + n
-        return gym.spaces.Box(-np.inf, np.inf, (size,), np.float32)
 
     # ---- protocol -----------------------------------------------------------------------
     def reset(self, seed: int | None = None) -> tuple[dict[str, np.ndarray], dict]:
@@ -227,6 +209,8 @@ class SyncBatchedEnv:
                     self._returns[a][i] = 0.0
                 episode["length"][i] = self._lengths[i]
                 self._lengths[i] = 0
+                for key, value in episode_stats(info or {}).items():
+                    episode.setdefault(key, np.full(n, np.nan))[i] = value
                 new_obs, new_info = env.reset()
                 self._write_obs(i, new_obs, env)
                 self._last_env_infos[i] = new_info
@@ -266,15 +250,8 @@ class SyncBatchedEnv:
             self._alive[a][i] = a in live
 
     def _states_of(self, i: int, env: Any) -> dict[str, np.ndarray]:
-        agents = self.possible_agents
-        if self._state_mode == "agent_method":
-            return _per_agent_states(env, agents, self._state_spaces)
-        if self._state_mode == "global":
-            shared = np.asarray(env.state(), np.float32).reshape(-1)
-        else:
-            shared = np.concatenate([self._obs[a][i].reshape(-1).astype(np.float32) for a in agents])
-        eye = np.eye(len(agents), dtype=np.float32)
-        return {a: np.concatenate([shared, eye[k]]) for k, a in enumerate(agents)}
+        flat = {a: self._obs[a][i].reshape(-1) for a in self.possible_agents}
+        return self._state_rule.states(env, flat, self.possible_agents)
 
     def _copy_obs(self) -> dict[str, np.ndarray]:
         return {a: v.copy() for a, v in self._obs.items()}

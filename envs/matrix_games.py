@@ -11,19 +11,26 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from diverse_marl.envs.reward import FEATURES_KEY, ORIGINAL_KEY, WeightedReward
 from diverse_marl.errors import ConfigError
 
 STAG, HARE = 0, 1
 ACTION_NAMES = ("stag", "hare")
+# reward features: one-hot joint outcome as the agent sees it (own action first)
+FEATURE_NAMES = tuple(f"{mine}_{other}" for mine in ACTION_NAMES for other in ACTION_NAMES)
 
 
-class StagHuntEnv(ParallelEnv):
+class StagHuntEnv(WeightedReward, ParallelEnv):
     """Iterated Stag Hunt for ``agent_0`` and ``agent_1``.
 
     Payoffs (row player first): (stag, stag) -> (a, a); (stag, hare) -> (c, b);
     (hare, stag) -> (b, c); (hare, hare) -> (d, d), with a > b >= d > c.
     Observation: one-hot of the previous joint action (4) + "first step" flag + time fraction.
+    Reward features: ``stag_stag``, ``stag_hare``, ``hare_stag``, ``hare_hare`` (one-hot of the joint
+    outcome, own action first); ``reward_weights`` over them replace the payoffs (RPG's randomized games).
     """
+
+    FEATURE_NAMES = FEATURE_NAMES
 
     metadata = {"name": "stag_hunt_v0", "render_modes": ["ansi"], "is_parallelizable": True}
 
@@ -34,6 +41,7 @@ class StagHuntEnv(ParallelEnv):
         hare_reward: float = 3.0,
         both_hare_reward: float = 1.0,
         alone_penalty: float = -10.0,
+        reward_weights: dict[str, float] | None = None,
         render_mode: str | None = None,
     ):
         a, b, d, c = stag_reward, hare_reward, both_hare_reward, alone_penalty
@@ -50,6 +58,7 @@ class StagHuntEnv(ParallelEnv):
         self.render_mode = render_mode
         # payoff[a0, a1] -> (r0, r1)
         self.payoff = np.array([[[a, a], [c, b]], [[b, c], [d, d]]], dtype=np.float32)
+        self._init_weights(reward_weights)
         self.possible_agents = ["agent_0", "agent_1"]
         self.agents: list[str] = []
         self._obs_space = spaces.Box(0.0, 1.0, shape=(6,), dtype=np.float32)
@@ -93,8 +102,15 @@ class StagHuntEnv(ParallelEnv):
         self._t += 1
         self._last = (acts[0], acts[1])
         done = self._t >= self.horizon
-        rewards = {a: float(r[i]) for i, a in enumerate(self.possible_agents)}
-        infos = {a: {"joint_action": tuple(ACTION_NAMES[x] for x in acts)} for a in self.possible_agents}
+        rewards, infos = {}, {}
+        for i, agent in enumerate(self.possible_agents):
+            mine, other = acts[i], acts[1 - i]
+            features = {name: 0.0 for name in FEATURE_NAMES}
+            features[FEATURE_NAMES[2 * mine + other]] = 1.0
+            original = float(r[i])
+            rewards[agent] = original if self.weights is None else self.weights.dot(features)
+            infos[agent] = {"joint_action": tuple(ACTION_NAMES[x] for x in acts), FEATURES_KEY: features,
+                            ORIGINAL_KEY: original}
         obs = self._obs()
         terms = {a: False for a in self.possible_agents}
         truncs = {a: done for a in self.possible_agents}

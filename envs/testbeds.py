@@ -20,13 +20,17 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from diverse_marl.envs.reward import FEATURES_KEY, ORIGINAL_KEY, WeightedReward
 from diverse_marl.errors import ConfigError
 
+# reward features of each agent and step: the team reward, whether the whole team matched
+# (unscaled by the hidden stakes), and whether this agent matched its own cue (individual credit)
+FEATURE_NAMES = ("team_reward", "team_success", "own_match")
 DEFAULT_STAKES = (0.0, 0.5, 1.0, 2.0, 4.0)
 EXTRA_OBS_DIMS_HETEROGENEOUS = 3  # the "scout" team sees a few extra (uninformative) features
 
 
-class CreditAssignmentEnv(ParallelEnv):
+class CreditAssignmentEnv(WeightedReward, ParallelEnv):
     """Cooperative cue-matching game; team reward = stakes * [every agent matched its cue].
 
     Observation of agent i (Box float32): one-hot of its own cue (``num_cues``) and the
@@ -46,7 +50,11 @@ class CreditAssignmentEnv(ParallelEnv):
             get ``EXTRA_OBS_DIMS_HETEROGENEOUS`` extra noise features (different obs spaces).
         action_masking: if True observations are ``{"observation": Box, "action_mask": Box}``
             and each step one wrong action per agent is unavailable; taking it raises.
+        reward_weights: ``{feature: w}`` over ``FEATURE_NAMES`` (``team_reward``, ``team_success``,
+            ``own_match``); the reward becomes ``w . features``.
     """
+
+    FEATURE_NAMES = FEATURE_NAMES
 
     metadata = {"name": "credit_assignment_v0", "render_modes": []}
 
@@ -59,6 +67,7 @@ class CreditAssignmentEnv(ParallelEnv):
         early_termination: bool = False,
         heterogeneous: bool = False,
         action_masking: bool = False,
+        reward_weights: dict[str, float] | None = None,
     ) -> None:
         if int(num_agents) < 1:
             raise ConfigError(f"num_agents must be >= 1, got {num_agents!r}")
@@ -75,6 +84,7 @@ class CreditAssignmentEnv(ParallelEnv):
         self.early_termination = bool(early_termination)
         self.heterogeneous = bool(heterogeneous)
         self.action_masking = bool(action_masking)
+        self._init_weights(reward_weights)
         self._masks = np.ones((self.n, self.num_cues), dtype=np.float32)
         if self.heterogeneous:
             half = (self.n + 1) // 2
@@ -168,9 +178,12 @@ class CreditAssignmentEnv(ParallelEnv):
             if self._masks[self._index[a], act] <= 0:
                 allowed = [int(c) for c in np.flatnonzero(self._masks[self._index[a]])]
                 raise ConfigError(f"illegal action {act} for agent {a!r}: masked out; allowed now: {allowed}")
-        success = all(int(actions[a]) == self._cues[self._index[a]] for a in self.agents)
+        matched = {a: int(actions[a]) == self._cues[self._index[a]] for a in self.agents}
+        success = all(matched.values())
         reward = self._stake * float(success)
-        rewards = {a: reward for a in self.agents}
+        features = {a: {"team_reward": reward, "team_success": float(success), "own_match": float(matched[a])}
+                    for a in self.agents}
+        rewards = {a: reward if self.weights is None else self.weights.dot(features[a]) for a in self.agents}
         self._t += 1
         truncated = self._t >= self.episode_length
         leaving = self.early_termination and self._t == self.episode_length // 2
@@ -178,7 +191,7 @@ class CreditAssignmentEnv(ParallelEnv):
         truncs = {a: truncated for a in self.agents}
         self._draw()
         obs = {a: self._obs(a) for a in self.agents}
-        infos = {a: {} for a in self.agents}
+        infos = {a: {FEATURES_KEY: features[a], ORIGINAL_KEY: reward} for a in self.agents}
         self.agents = [a for a in self.agents if not (terms[a] or truncs[a])]
         return obs, rewards, terms, truncs, infos
 

@@ -27,13 +27,17 @@ CONFIGS = {
 
 
 def _run(kw: dict, n_envs: int, steps: int, seed: int) -> dict[str, float]:
+    """Steps both forms side by side; returns episode-stat totals and reward-feature totals ("feature/<name>")."""
     batched = HideAndSeekBatchedEnv(num_envs=n_envs, **kw)
     singles = [HideAndSeekEnv(**kw) for _ in range(n_envs)]
+    weights = kw.get("reward_weights")
     b_obs, _ = batched.reset(seed=seed)
     s_obs = [env.reset(seed=env_seed(seed, i))[0] for i, env in enumerate(singles)]
     names = batched.possible_agents
     rng = np.random.default_rng(seed + 100)
     totals: dict[str, float] = {}
+    returns = np.zeros((n_envs, len(names)))
+    original_returns = np.zeros(n_envs)
     for t in range(steps):
         b_state = batched.state()
         for i, env in enumerate(singles):
@@ -46,18 +50,31 @@ def _run(kw: dict, n_envs: int, steps: int, seed: int) -> dict[str, float]:
         for i, env in enumerate(singles):
             obs, rew, term, trunc, info = env.step({a: int(actions[a][i]) for a in names})
             assert b_info["hider_seen"][i] == info[names[0]]["hider_seen"], f"seen differs: step {t}, env {i}"
-            for a in names:
-                assert b_rew[a][i] == rew[a] and b_trunc[a][i] == trunc[a] and b_term[a][i] == term[a]
+            for k, a in enumerate(names):
+                features, original = info[a]["reward_features"], info[a]["original_reward"]
+                assert list(features) == HideAndSeekEnv.reward_feature_names()
+                expected = original if weights is None else sum(w * features[f] for f, w in weights.items())
+                assert rew[a] == pytest.approx(expected)
+                assert b_rew[a][i] == pytest.approx(rew[a], abs=1e-6) and b_info["original_reward"][a][i] == original
+                assert b_trunc[a][i] == trunc[a] and b_term[a][i] == term[a]
+                returns[i, k] += rew[a]
+                original_returns[i] += original
+                if k == 0:
+                    for f, v in features.items():
+                        totals[f"feature/{f}"] = totals.get(f"feature/{f}", 0.0) + v
             assert b_info["done"][i] == trunc[names[0]]
             if trunc[names[0]]:
                 stats = info[names[0]]["episode_stats"]
                 for k, v in stats.items():
                     assert b_info["episode"][k][i] == v, f"episode stat {k}: {b_info['episode'][k][i]} vs {v}"
                     totals[k] = totals.get(k, 0.0) + v
-                for a in names:
+                for k, a in enumerate(names):
                     assert np.array_equal(b_info["final_obs"][a][i], obs[a])
-                    assert b_info["episode"][f"return/{a}"][i] == stats[
-                        "return_hiders" if a.startswith("hider") else "return_seekers"]
+                    assert b_info["episode"][f"return/{a}"][i] == pytest.approx(returns[i, k], abs=1e-4)
+                    if weights is None:
+                        assert returns[i, k] == stats["return_hiders" if a.startswith("hider") else "return_seekers"]
+                assert b_info["episode"]["original_return"][i] == original_returns[i]
+                returns[i], original_returns[i] = 0.0, 0.0
                 last_state = env.state()
                 for a in names:
                     assert np.array_equal(b_info["final_state"][a][i], last_state[a])
@@ -83,6 +100,16 @@ def test_batched_equals_single_crowded() -> None:
                   "ramp_crossings_hiders", "ramp_crossings_seekers", "box_displacement_after",
                   "ramp_displacement_after", "ramps_locked_seekers_end", "seen_steps", "hidden_steps"):
         assert totals[event] > 0, f"no {event}: the differential test would be too weak"
+
+
+def test_batched_equals_single_with_reward_weights() -> None:
+    """Weighted rewards (features as arrays in the batched form) equal the single env's ``w . features``."""
+    weights = {"win": 0.5, "lose": -2.0, "prep": 0.25, "box_moves_prep": 1.0, "locks_hiders_prep": 3.0,
+               "ramp_crossings_seekers": -1.5, "unlocks_seekers": 0.7}
+    totals = _run({**CONFIGS["crowded_rooms"], "reward_weights": weights}, n_envs=5, steps=3 * 40 + 7, seed=11)
+    for name in weights:  # every weighted feature really occurred, so its weight was tested
+        assert totals[f"feature/{name}"] > 0, name
+    assert totals["feature/win"] + totals["feature/lose"] == totals["feature/hidden"] + totals["feature/seen"]
 
 
 def test_batch_seeding_and_auto_reset() -> None:

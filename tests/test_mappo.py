@@ -5,7 +5,6 @@ Ray runs locally (num_env_runners=0); every test builds its own algorithm.
 from __future__ import annotations
 
 import logging
-import pickle
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from diverse_marl.algorithms import MAPPOConfig, load_policy
 from diverse_marl.algorithms.mappo.module import OBS_KEY, STATE_KEY, critic_input_dim
 from diverse_marl.envs import make
 from diverse_marl.errors import CheckpointError, ConfigError
+from diverse_marl.run_dir import RunDir
 
 ray = pytest.importorskip("ray")
 from ray.rllib.core.columns import Columns  # noqa: E402
@@ -211,9 +211,10 @@ def test_checkpoint_restore_gives_identical_actions_and_load_policy_matches(tmp_
     try:
         algo.train()
         run = tmp_path / "run"
-        algo.save_to_path(run / "checkpoints" / "iter_000001")
+        rd = RunDir(run)
+        rd.save_checkpoint(1, algo.save_to_path, {})
         algo.train()
-        ckpt = algo.save_to_path(run / "checkpoints" / "iter_000002")
+        ckpt = str(rd.save_checkpoint(2, algo.save_to_path, {}))
         logits = actor_logits(algo.learner_module("shared"), batch)
         with torch.no_grad():
             runner_logits = algo.get_module("shared").forward_inference(torch_batch(batch))[Columns.ACTION_DIST_INPUTS].numpy()
@@ -248,7 +249,7 @@ def test_load_policy_errors(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         load_policy(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(CheckpointError, match="neither an RLlib checkpoint"):
+    with pytest.raises(CheckpointError, match="neither a checkpoint"):
         load_policy(tmp_path / "empty")
     algo = build()
     try:
@@ -257,8 +258,8 @@ def test_load_policy_errors(tmp_path):
         algo.stop()
     with pytest.raises(ConfigError, match="unknown policy_id 'hider'.*shared"):
         load_policy(ckpt, "hider")
-    state_file = tmp_path / "ck" / "learner_group" / "learner" / "rl_module" / "shared" / "module_state.pkl"
-    state_file.write_bytes(state_file.read_bytes()[:100])
+    (weights,) = (tmp_path / "ck" / "weights").glob("*.pt")
+    weights.write_bytes(weights.read_bytes()[:100])
     with pytest.raises(CheckpointError, match="corrupt"):
         load_policy(ckpt)
 
@@ -297,19 +298,6 @@ def test_same_seed_same_numbers():
         finally:
             algo.stop()
     assert losses[0] == pytest.approx(losses[1], rel=1e-6)
-
-
-def test_pickled_state_is_plain_numpy(tmp_path):
-    """load_policy relies on module_state.pkl holding plain arrays (no Ray objects)."""
-    algo = build()
-    try:
-        ckpt = algo.save_to_path(tmp_path / "ck")
-    finally:
-        algo.stop()
-    with open(tmp_path / "ck" / "learner_group" / "learner" / "rl_module" / "shared" / "module_state.pkl", "rb") as f:
-        state = pickle.load(f)
-    assert any(k.startswith("actor.") for k in state) and any(k.startswith("critic.") for k in state)
-    assert (tmp_path / "ck" / "mappo_policies.json").exists() and ckpt
 
 
 def test_gae_bootstraps_at_chunk_cuts_but_not_at_episode_ends():

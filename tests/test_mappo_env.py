@@ -98,6 +98,26 @@ def test_agent_specific_state_and_action_mask_from_the_testbed():
     assert space.contains(out["agent_1"])
 
 
+class _BadStateEnv(TinyEnv):
+    """Per-agent ``state_space(agent)`` but ``state()`` returns neither a dict nor a row per agent."""
+
+    def state_space(self, agent):
+        return spaces.Box(0, 1, shape=(2,), dtype=np.float32)
+
+    def state(self):
+        return np.zeros(5, np.float32)
+
+
+def test_env_agent_state_of_the_wrong_shape_is_a_clear_error():
+    env = _BadStateEnv()
+    adapter = MAPPOObservationAdapter(env, "state")
+    assert adapter.state_source == "env_agent"
+    obs, _ = env.reset()
+    with pytest.raises(ConfigError, match=r"env.state\(\) returned shape \(5,\); expected a dict agent -> state "
+                                          r"or one row per agent \(2 rows"):
+        adapter(env, obs)
+
+
 def test_batched_box_observations_keep_the_leading_axis():
     env = make("credit_assignment")
     adapter = MAPPOObservationAdapter(env, "obs")

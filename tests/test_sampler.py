@@ -172,6 +172,83 @@ def test_make_batched_prefers_native_class_and_checks_options():
         make_batched("test_toy", 0)
 
 
+def test_batched_envs_follow_the_protocol():
+    from diverse_marl.envs.batched import BatchedEnv
+
+    for env in (make_batched("test_toy", 2), make_batched("overcooked", 2), make_batched("hide_and_seek", 2)):
+        assert isinstance(env, BatchedEnv), type(env).__name__
+    assert not isinstance(ToyEnv(), BatchedEnv)  # a plain ParallelEnv has no num_envs / state()
+
+
+class _GlobalStateToy(ToyEnv):
+    """PettingZoo's classic global state: ``state_space`` is a Space, ``state()`` one array."""
+
+    state_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+
+    def state(self):
+        return np.array([self.t, self.x.sum()], np.float32)
+
+
+class _AgentStateToy(ToyEnv):
+    """Per-agent states through ``state(agent)`` (a required argument) and ``state_space(agent)``."""
+
+    def state_space(self, agent):
+        return gym.spaces.Box(-np.inf, np.inf, (2, 2), np.float32)
+
+    def state(self, agent):
+        k = self.possible_agents.index(agent)
+        return np.array([[self.t, k], [self.x[0], -k]], np.float32)
+
+
+@pytest.mark.parametrize("env_cls,source", [(ToyEnv, "concat"), (_GlobalStateToy, "env_global"),
+                                            (_AgentStateToy, "env_agent")])
+def test_one_global_state_rule_for_batched_env_and_mappo_adapter(env_cls, source):
+    """SyncBatchedEnv and MAPPO's observation adapter compute the same critic input (one rule)."""
+    from diverse_marl.algorithms.mappo.env import MAPPOObservationAdapter
+
+    n = 2
+    batched = SyncBatchedEnv([lambda: env_cls(horizon=4, c_life=2) for _ in range(n)])
+    refs = [env_cls(horizon=4, c_life=2) for _ in range(n)]
+    adapter = MAPPOObservationAdapter(refs[0], "state")
+    assert adapter.state_source == source
+    obs, _ = batched.reset(seed=3)
+    ref_obs = [r.reset(seed=derive_seed(3, i))[0] for i, r in enumerate(refs)]
+    for _ in range(3):  # "c" leaves after 2 steps: its observation turns to zeros in everyone's state
+        states = batched.state()
+        for i, r in enumerate(refs):
+            ref = adapter(r, ref_obs[i])
+            for a in batched.possible_agents:
+                assert batched.state_space(a).shape == adapter.observation_space(a)["state"].shape
+                if a in ref:
+                    np.testing.assert_allclose(states[a][i], ref[a]["state"], rtol=1e-6)
+        acts = {a: np.full(n, 1) for a in batched.possible_agents}
+        obs, *_ = batched.step(acts)
+        ref_obs = [r.step({a: 1 for a in r.agents})[0] for r in refs]  # as MAPPOEnv hands them over
+
+
+class _StatsToy(ToyEnv):
+    """Reports numeric episode totals on its last step, like built-in envs' ``episode_stats``."""
+
+    def step(self, actions):
+        obs, rew, term, trunc, infos = super().step(actions)
+        if not self.agents:
+            for a in infos:
+                infos[a] = {"episode_stats": {"moves": float(self.t * 10 + len(a)), "label": "not a number"},
+                            "episode_events": {"hits": 2}}
+        return obs, rew, term, trunc, infos
+
+
+def test_sync_batched_env_keeps_user_episode_statistics():
+    batched = SyncBatchedEnv([lambda: _StatsToy(horizon=3, c_life=5) for _ in range(2)])
+    batched.reset(seed=0)
+    for _ in range(3):
+        _, _, _, _, infos = batched.step({a: np.zeros(2, int) for a in batched.possible_agents})
+    assert infos["done"].all()
+    np.testing.assert_array_equal(infos["episode"]["a/moves"], [31.0, 31.0])
+    np.testing.assert_array_equal(infos["episode"]["c/hits"], [2.0, 2.0])
+    assert "a/label" not in infos["episode"]
+
+
 # ------------------------------------------------------------------------------------------
 # VectorMultiAgentEnvRunner
 # ------------------------------------------------------------------------------------------
@@ -356,6 +433,18 @@ def test_metrics_match_env_totals_and_weights_sync(ray_local):
     np.testing.assert_allclose(runner.get_state()["rl_module"][SHARED][key], params[key] + 1.0)
     runner.set_state({"rl_module": {SHARED: params}, "weights_seq_no": 2})
     np.testing.assert_allclose(runner.get_state()["rl_module"][SHARED][key], params[key] + 1.0)
+    runner.stop()
+
+
+def test_runner_logs_user_env_episode_statistics(ray_local):
+    if "test_stats_toy" not in list_envs():
+        register("test_stats_toy", _StatsToy)
+    cfg = _ppo_config(num_envs=2, horizon=3).environment("test_stats_toy", env_config={"horizon": 3, "c_life": 5})
+    runner = VectorMultiAgentEnvRunner(config=cfg)
+    runner.sample(num_timesteps=2 * 6)
+    m = _peek(runner.get_metrics())
+    assert m["episode/a/moves"] == 31.0 and m["episode/b/hits"] == 2.0
+    assert "episode/a/label" not in m
     runner.stop()
 
 

@@ -6,6 +6,7 @@
 - ``connectors.py`` GAE + value-normalizer update (learner pipeline)
 - ``env.py``        PettingZoo -> RLlib env with the critic's state in every observation
 - ``networks.py``   pure-torch networks; ``export.py`` load_policy / TorchPolicy (no Ray)
+- ``sampler.py``    VectorMultiAgentEnvRunner, the fast runner for batched envs (parts in ``runner_*.py``)
 
 Usage::
 

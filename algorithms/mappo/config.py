@@ -27,8 +27,11 @@ from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from diverse_marl.algorithms.mappo.env import CRITIC_INPUTS, MAPPOObservationAdapter, make_pettingzoo_env, register_mappo_env
+from diverse_marl.algorithms.mappo.export import write_mappo_policies
 from diverse_marl.algorithms.mappo.module import ACTIVATIONS, MASK_KEY, MODEL_DEFAULTS, OBS_KEY, MAPPOTorchRLModule
+from diverse_marl.algorithms.safe_checkpoint import learner_module_states
 from diverse_marl.errors import ConfigError
+from diverse_marl.partners import PartnerSpec
 
 POLICY_MAPPINGS = ("shared", "team", "agent")
 SHARED_POLICY_ID = "shared"
@@ -148,6 +151,7 @@ class MAPPOConfig(PPOConfig):
         self.torch_num_threads = d["torch_num_threads"]
         for key in _MAPPO_TRAINING_KEYS:
             setattr(self, key, d[key])
+        self.partners_spec: dict[str, Any] | None = None  # frozen partners, see partners()
 
     # ---- RLlib hooks ----
     def get_default_rl_module_spec(self) -> RLModuleSpec:
@@ -180,6 +184,20 @@ class MAPPOConfig(PPOConfig):
             if value is not NotProvided:
                 setattr(self, key, value)
         return self
+
+    def partners(self, spec: dict[str, Any] | None) -> "MAPPOConfig":
+        """Frozen partners in some seats, drawn per episode (``diverse_marl.partners`` documents the
+        block: ``{from, seats, sample, self_play}``); ``None`` removes them. Needs
+        ``env_runner_cls=VectorMultiAgentEnvRunner`` (checked by ``validate``)."""
+        self.partners_spec = PartnerSpec.from_dict(spec).to_dict() if spec else None
+        return self
+
+    def validate(self) -> None:
+        super().validate()
+        if self.partners_spec and not getattr(self.env_runner_cls, "supports_partners", False):
+            runner = getattr(self.env_runner_cls, "__name__", "RLlib's default MultiAgentEnvRunner")
+            raise ConfigError(f"partners need env_runner_cls=VectorMultiAgentEnvRunner "
+                              f"(diverse_marl.algorithms.mappo.sampler); {runner} cannot play frozen partners")
 
     # ---- diverse-marl contract ----
     @staticmethod
@@ -360,12 +378,10 @@ class MAPPO(PPO):
         return learner.module[policy_id].unwrapped()
 
     def save_to_path(self, path: Any = None, **kwargs: Any) -> str:
-        """RLlib checkpoint + ``mappo_policies.json`` so ``load_policy`` works without Ray."""
-        from diverse_marl.algorithms.mappo.export import write_sidecar
-
+        """RLlib checkpoint + pickle-free policy files, so ``load_policy`` needs neither Ray nor unpickling."""
         path = super().save_to_path(path, **kwargs)
         info = getattr(self.config, "mappo_export", None) or _export_info_from_algo(self)
-        write_sidecar(path, info)
+        write_mappo_policies(path, info, learner_module_states(self))
         return path
 
     @classmethod

@@ -6,14 +6,9 @@ Every agent's observation becomes a dict (see ``MAPPOObservationAdapter``)::
      "state": agent-specific global state (float32, 1-D)      # unless critic_input="obs"
      "action_mask": (num_actions,) float32                    # only if the env provides one}
 
-Where the global state comes from, in order of preference:
-  1. ``env.state_space(agent)`` is a method -> ``env.state()`` returns ``{agent: array}``
-     (hide-and-seek, CreditAssignmentEnv) or one row per agent in ``possible_agents``
-     order (Overcooked's ``(2, size)``);
-  2. ``env.state_space`` is a Space -> ``env.state()`` returns one array; the agent's one-hot
-     id is appended (PettingZoo's classic global state);
-  3. otherwise the concatenation of all agents' flattened observations (zeros for agents
-     that have left) plus the agent's one-hot id.
+The global state follows the one rule in ``diverse_marl.envs.global_state`` (the env's
+per-agent state, else its global state + the agent's one-hot id, else all agents' observations
++ one-hot id), the same rule the generic batched env uses.
 
 A custom (vectorized) env runner can reuse ``MAPPOObservationAdapter`` directly: for Box
 observation spaces it works on batched arrays ``(N, *shape)`` as well.
@@ -30,6 +25,7 @@ from gymnasium import spaces
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
 from diverse_marl.algorithms.mappo.module import MASK_KEY, OBS_KEY, STATE_KEY
+from diverse_marl.envs.global_state import GlobalStateRule
 from diverse_marl.errors import ConfigError
 
 CRITIC_INPUTS = ("state", "obs")
@@ -70,24 +66,17 @@ class MAPPOObservationAdapter:
             a: isinstance(s, spaces.Dict) and MASK_KEY in s.spaces for a, s in self.raw_spaces.items()
         }
         self.num_actions = {a: int(getattr(env.action_space(a), "n", 0)) for a in self.agents}
-        self.state_source, state_dims = self._detect_state(env)
-        self.state_dims = state_dims
+        self.state_rule = GlobalStateRule(env, {a: int(np.prod(b.shape)) for a, b in self.boxed.items()})
 
-    # ---- where the global state comes from ----
-    def _detect_state(self, env: Any) -> tuple[str, dict[str, int]]:
-        n = len(self.agents)
-        ss = getattr(env, "state_space", None)
-        if callable(ss) and not isinstance(ss, gym.Space):
-            return "env_agent", {a: int(np.prod(ss(a).shape)) for a in self.agents}
-        if isinstance(ss, gym.Space):
-            return "env_global", {a: int(np.prod(ss.shape)) + n for a in self.agents}
-        total = sum(int(np.prod(b.shape)) for b in self.boxed.values())
-        return "concat", {a: total + n for a in self.agents}
+    @property
+    def state_source(self) -> str:
+        """Which branch of the global-state rule this env uses (``env_agent``, ``env_global``, ``concat``)."""
+        return self.state_rule.source
 
     def observation_space(self, agent: str) -> spaces.Dict:
         d: dict[str, gym.Space] = {OBS_KEY: self.boxed[agent]}
         if self.critic_input == "state":
-            d[STATE_KEY] = spaces.Box(-np.inf, np.inf, shape=(self.state_dims[agent],), dtype=np.float32)
+            d[STATE_KEY] = spaces.Box(-np.inf, np.inf, shape=(self.state_rule.sizes[agent],), dtype=np.float32)
         if self.has_mask[agent]:
             d[MASK_KEY] = spaces.Box(0.0, 1.0, shape=(self.num_actions[agent],), dtype=np.float32)
         return spaces.Dict(d)
@@ -101,41 +90,10 @@ class MAPPOObservationAdapter:
             return np.asarray(raw, dtype=np.float32)
         return np.asarray(spaces.flatten(space, raw), dtype=np.float32)
 
-    def _one_hot(self, agent: str, lead: tuple[int, ...]) -> np.ndarray:
-        oh = np.zeros((*lead, len(self.agents)), dtype=np.float32)
-        oh[..., self.agents.index(agent)] = 1.0
-        return oh
-
     def global_states(self, env: Any, actor_obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Agent-specific global state for every agent in ``actor_obs``."""
-        if self.state_source == "env_agent":
-            st = env.state()
-            if not isinstance(st, dict):  # some envs stack the per-agent states in agent order
-                st = np.asarray(st)
-                if st.shape[0] != len(self.agents):
-                    raise ValueError(f"env.state() returned shape {st.shape}; expected a dict agent -> state "
-                                     f"or one row per agent ({len(self.agents)} rows)")
-                st = {a: st[i] for i, a in enumerate(self.agents)}
-            return {a: np.asarray(st[a], dtype=np.float32).reshape(*self._lead(a, actor_obs[a]), -1) for a in actor_obs}
-        if self.state_source == "env_global":
-            g = np.asarray(env.state(), dtype=np.float32)
-            out = {}
-            for a in actor_obs:
-                lead = self._lead(a, actor_obs[a])
-                out[a] = np.concatenate([g.reshape(*lead, -1), self._one_hot(a, lead)], axis=-1)
-            return out
-        # concat of everyone's observations (zeros for agents without one)
         any_agent = next(iter(actor_obs))
-        lead = self._lead(any_agent, actor_obs[any_agent])
-        parts = []
-        for a in self.agents:
-            width = int(np.prod(self.boxed[a].shape))
-            if a in actor_obs:
-                parts.append(actor_obs[a].reshape(*lead, width))
-            else:
-                parts.append(np.zeros((*lead, width), dtype=np.float32))
-        joint = np.concatenate(parts, axis=-1)
-        return {a: np.concatenate([joint, self._one_hot(a, lead)], axis=-1) for a in actor_obs}
+        return self.state_rule.states(env, actor_obs, list(actor_obs), self._lead(any_agent, actor_obs[any_agent]))
 
     def _lead(self, agent: str, actor_obs: np.ndarray) -> tuple[int, ...]:
         nd = len(self.boxed[agent].shape)

@@ -1,9 +1,9 @@
-"""Trained MAPPO policies as plain torch objects: ``load_policy(run_dir_or_checkpoint)``.
+"""Trained policies as plain torch objects: ``load_policy(run_dir_or_checkpoint)``.
 
-No Ray is started (and, for checkpoints written by ``MAPPO.save_to_path``, Ray is not even
-imported): the checkpoint's ``mappo_policies.json`` sidecar describes every policy (obs
-shape, action count, action mask, model config, agent -> policy mapping) and the weights
-come from ``learner_group/learner/rl_module/<policy_id>/module_state.pkl``.
+Neither Ray nor pickle: the checkpoint's pickle-free files (see ``safe_checkpoint``) describe
+every policy and hold its weights. The description's ``family`` picks how the actor is rebuilt
+(``ACTOR_BUILDERS``): MAPPO's actor from its model config, the stock-PPO baseline's MLP from the
+layer list written at save time. Both become a :class:`TorchPolicy`.
 
     policy = load_policy("runs/cramped-mappo")          # latest checkpoint of a run dir
     actions = policy(obs_batch)                          # (B,) int64, sampled
@@ -12,28 +12,26 @@ come from ``learner_group/learner/rl_module/<policy_id>/module_state.pkl``.
 """
 from __future__ import annotations
 
-import json
 import os
-import pickle
-from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
+from torch import nn
 
-from diverse_marl.algorithms.mappo.networks import MASK_KEY, MODEL_DEFAULTS, OBS_KEY, STATE_KEY, Torso, make_actor, mask_logits
+from diverse_marl.algorithms.mappo.networks import MASK_KEY, MODEL_DEFAULTS, OBS_KEY, STATE_KEY, make_actor, mask_logits
+from diverse_marl.algorithms.safe_checkpoint import read_policies_meta, read_weights, resolve_policy_id, write_safe_checkpoint
 from diverse_marl.errors import CheckpointError, ConfigError
+from diverse_marl.space_codec import space_from_json, space_to_json
 
-SIDECAR = "mappo_policies.json"
-RAW_SPACES_FILE = "mappo_raw_spaces.pkl"
-MODULES_DIR = Path("learner_group") / "learner" / "rl_module"
-STATE_FILE = "module_state.pkl"
 ACTOR_PREFIX = "actor."
-FORMAT_VERSION = 1
 
 
 class TorchPolicy:
-    """A trained MAPPO actor, callable on numpy observation batches.
+    """A trained actor, callable on numpy observation batches.
+
+    ``actor(x)`` maps a float batch ``(B, D)`` to ``(logits, None)`` (with ``use_gru``: ``(B, T, D)``
+    plus a hidden state to ``(logits, new state)``), as MAPPO's ``Torso`` and :class:`LayerListActor` do.
 
     Observations are what the env gives the agent: an array ``(B, *obs_shape)`` (or one
     observation without the batch axis), a dict of batched arrays for Dict observations
@@ -45,7 +43,7 @@ class TorchPolicy:
 
     def __init__(
         self,
-        actor: Torso,
+        actor: nn.Module,
         *,
         policy_id: str,
         obs_shape: tuple[int, ...],
@@ -155,133 +153,124 @@ def _mask_tensor(mask: np.ndarray | None) -> torch.Tensor | None:
 
 
 # ---------------------------------------------------------------------------------------
-# writing the sidecar (called by MAPPO.save_to_path) and reading checkpoints
+# actors rebuilt from pickle-free checkpoint files, one builder per algorithm family
 # ---------------------------------------------------------------------------------------
-def write_sidecar(checkpoint_dir: str | os.PathLike, export_info: dict[str, Any]) -> None:
-    """Write ``mappo_policies.json`` (+ raw obs spaces) next to an RLlib checkpoint."""
-    d = Path(checkpoint_dir)
-    info = {k: v for k, v in export_info.items() if k != "raw_spaces"}
-    tmp = d / (SIDECAR + ".tmp")
-    tmp.write_text(json.dumps({"format": FORMAT_VERSION, **info}, indent=1, default=_json_default))
-    os.replace(tmp, d / SIDECAR)
-    raw = export_info.get("raw_spaces")
-    if raw:
-        tmp = d / (RAW_SPACES_FILE + ".tmp")
-        with open(tmp, "wb") as f:
-            pickle.dump(raw, f)
-        os.replace(tmp, d / RAW_SPACES_FILE)
+# activations a layer list may name (class names, lower-cased, as torch spells them)
+ACTIVATION_LAYERS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "elu": nn.ELU, "silu": nn.SiLU, "gelu": nn.GELU,
+}
 
 
-def _json_default(o: Any) -> Any:
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, (tuple, set)):
-        return list(o)
-    return str(o)
+class LayerListActor(nn.Module):
+    """An MLP given as a list of layers, e.g. ``[{"linear": "pi.net.mlp.0"}, {"activation": "tanh"}]``.
+
+    ``linear`` / ``layer_norm`` entries name the parameter prefix their weights have in the saved
+    module state, so an RLlib catalog model (stock PPO) is rebuilt without RLlib.
+    """
+
+    use_gru = False
+
+    def __init__(self, layers: list[Mapping[str, Any]], state: Mapping[str, torch.Tensor]) -> None:
+        super().__init__()
+        mods: list[nn.Module] = []
+        for entry in layers:
+            if not isinstance(entry, Mapping):
+                raise ValueError(f"layer {entry!r} is not a mapping")
+            if "linear" in entry:
+                w = state[f"{entry['linear']}.weight"]
+                lin = nn.Linear(w.shape[1], w.shape[0], bias=f"{entry['linear']}.bias" in state)
+                lin.weight.data.copy_(w)
+                if lin.bias is not None:
+                    lin.bias.data.copy_(state[f"{entry['linear']}.bias"])
+                mods.append(lin)
+            elif "layer_norm" in entry:
+                w = state[f"{entry['layer_norm']}.weight"]
+                ln = nn.LayerNorm(w.shape[0], eps=float(entry.get("eps", 1e-5)))
+                ln.weight.data.copy_(w)
+                ln.bias.data.copy_(state[f"{entry['layer_norm']}.bias"])
+                mods.append(ln)
+            elif entry.get("activation") in ACTIVATION_LAYERS:
+                mods.append(ACTIVATION_LAYERS[entry["activation"]]())
+            else:
+                raise ValueError(f"unknown layer {dict(entry)!r}; allowed: linear, layer_norm, "
+                                 f"activation ({', '.join(ACTIVATION_LAYERS)})")
+        self.net = nn.Sequential(*mods)
+
+    def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None) -> tuple[torch.Tensor, None]:
+        return self.net(x), None
 
 
-def resolve_checkpoint_dir(path: str | os.PathLike) -> Path:
-    """A checkpoint dir -> itself; a run dir -> its newest ``checkpoints/iter_*`` with weights."""
-    p = Path(path)
-    if not p.exists():
-        raise CheckpointError(f"checkpoint path {str(p)!r} does not exist")
-    if (p / "learner_group").is_dir():
-        return p
-    ckpts = p / "checkpoints"
-    if ckpts.is_dir():
-        found = sorted(c for c in ckpts.iterdir() if c.is_dir() and not c.name.startswith(".") and (c / "learner_group").is_dir())
-        if found:
-            return found[-1]
-        raise CheckpointError(f"run directory {str(p)!r} holds no complete checkpoint under checkpoints/ "
-                              f"(expected checkpoints/iter_*/learner_group)")
-    raise CheckpointError(f"{str(p)!r} is neither an RLlib checkpoint (no learner_group/) nor a run directory "
-                          f"(no checkpoints/)")
+def _mappo_actor(desc: Mapping[str, Any], state: Mapping[str, torch.Tensor]) -> nn.Module:
+    cfg = {**MODEL_DEFAULTS, **desc.get("model_config", {})}
+    actor = make_actor(int(np.prod(desc["obs_shape"])), int(desc["num_actions"]), cfg)
+    actor.load_state_dict({k[len(ACTOR_PREFIX):]: v for k, v in state.items() if k.startswith(ACTOR_PREFIX)}, strict=True)
+    return actor
 
 
-def _read_sidecar(ckpt: Path) -> dict[str, Any] | None:
-    f = ckpt / SIDECAR
-    if not f.exists():
-        return None
-    try:
-        return json.loads(f.read_text())
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"checkpoint {str(ckpt)!r} is corrupt: cannot read {SIDECAR} ({exc})") from None
+def _layer_list_actor(desc: Mapping[str, Any], state: Mapping[str, torch.Tensor]) -> nn.Module:
+    if not desc.get("actor_layers"):
+        raise CheckpointError("this policy's network is not a plain MLP (e.g. a CNN encoder), so it cannot be "
+                              "rebuilt without RLlib; load it with RLlib's RLModule.from_checkpoint instead")
+    return LayerListActor(list(desc["actor_layers"]), state)
 
 
-def _policy_info_from_ctor_args(ckpt: Path, pid: str) -> dict[str, Any]:
-    """Fallback for checkpoints without the sidecar: read RLlib's pickled ctor args (imports ray.rllib)."""
-    f = ckpt / MODULES_DIR / pid / "class_and_ctor_args.pkl"
-    try:
-        with open(f, "rb") as fh:
-            ctor = pickle.load(fh)
-        kwargs = ctor["ctor_args_and_kwargs"][1]
-        obs_space, act_space = kwargs["observation_space"], kwargs["action_space"]
-        return {
-            "obs_shape": list(obs_space[OBS_KEY].shape),
-            "num_actions": int(act_space.n),
-            "has_mask": MASK_KEY in obs_space.spaces,
-            "model_config": dict(kwargs.get("model_config") or {}),
-        }
-    except Exception as exc:  # noqa: BLE001 - any failure here means an unreadable checkpoint
-        raise CheckpointError(f"checkpoint {str(ckpt)!r}: cannot read policy {pid!r} description ({exc})") from None
+# family (``policies.json`` "family") -> actor builder(policy description, module state)
+ACTOR_BUILDERS: dict[str, Callable[[Mapping[str, Any], Mapping[str, torch.Tensor]], nn.Module]] = {
+    "mappo": _mappo_actor,
+    "ppo": _layer_list_actor,
+}
 
 
 def load_policy(run_dir_or_checkpoint: str | os.PathLike, policy_id: str | None = None, seed: int | None = None) -> TorchPolicy:
-    """Load one trained policy as a :class:`TorchPolicy` (no Ray started).
+    """Load one trained policy (any family) as a :class:`TorchPolicy`; no Ray, no unpickling.
 
     ``policy_id``: a policy id ("shared", a team name, an agent name under "agent" mapping)
     or an agent name (mapped through the run's policy mapping). ``None`` picks the only
     policy, or "shared".
     """
-    ckpt = resolve_checkpoint_dir(run_dir_or_checkpoint)
-    modules_dir = ckpt / MODULES_DIR
-    ids = sorted(d.name for d in modules_dir.iterdir() if (d / STATE_FILE).exists()) if modules_dir.is_dir() else []
-    if not ids:
-        raise CheckpointError(f"checkpoint {str(ckpt)!r} holds no policy weights (expected {MODULES_DIR}/<policy>/{STATE_FILE})")
-    meta = _read_sidecar(ckpt)
-    agents = (meta or {}).get("agents", {})
-    if policy_id is None:
-        if len(ids) == 1:
-            policy_id = ids[0]
-        elif "shared" in ids:
-            policy_id = "shared"
-        else:
-            raise ConfigError(f"checkpoint has several policies; pass policy_id, one of: {', '.join(ids)}")
-    elif policy_id not in ids and policy_id in agents:
-        policy_id = agents[policy_id]
-    if policy_id not in ids:
-        allowed = ids + sorted(a for a in agents if a not in ids)
-        raise ConfigError(f"unknown policy_id {policy_id!r}; allowed: {', '.join(allowed)}")
-
-    info = (meta or {}).get("policies", {}).get(policy_id) or _policy_info_from_ctor_args(ckpt, policy_id)
+    meta = read_policies_meta(run_dir_or_checkpoint)
+    pid = resolve_policy_id(meta, policy_id)
+    family = meta.get("family")
+    if family not in ACTOR_BUILDERS:
+        raise CheckpointError(f"checkpoint {meta['checkpoint']!r} has unknown algorithm family {family!r}; "
+                              f"this diverse-marl loads: {', '.join(ACTOR_BUILDERS)}")
+    desc = meta["policies"][pid]
+    state = read_weights(meta, pid)
     try:
-        with open(modules_dir / policy_id / STATE_FILE, "rb") as fh:
-            state = pickle.load(fh)
-    except Exception as exc:  # noqa: BLE001 - truncated/garbled pickle
-        raise CheckpointError(f"checkpoint {str(ckpt)!r} is corrupt: cannot read weights of policy {policy_id!r} ({exc})") from None
-    cfg = {**MODEL_DEFAULTS, **info.get("model_config", {})}
-    obs_shape = tuple(int(s) for s in info["obs_shape"])
-    actor = make_actor(int(np.prod(obs_shape)), int(info["num_actions"]), cfg)
-    actor_state = {k[len(ACTOR_PREFIX):]: torch.as_tensor(np.asarray(v)) for k, v in dict(state).items() if k.startswith(ACTOR_PREFIX)}
-    try:
-        actor.load_state_dict(actor_state, strict=True)
-    except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint {str(ckpt)!r}: weights of policy {policy_id!r} do not match its "
-                              f"description ({exc})") from None
+        actor = ACTOR_BUILDERS[family](desc, state)
+        obs_shape = tuple(int(s) for s in desc["obs_shape"])
+        num_actions = int(desc["num_actions"])
+        raw = desc.get("flatten_space")
+        raw_space = None if raw is None else space_from_json(raw)
+    except CheckpointError:
+        raise
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:  # missing/mismatched entries or weights
+        raise CheckpointError(f"checkpoint {meta['checkpoint']!r}: policy {pid!r} does not match its "
+                              f"description in policies.json ({exc})") from None
+    return TorchPolicy(actor, policy_id=pid, obs_shape=obs_shape, num_actions=num_actions,
+                       has_mask=bool(desc.get("has_mask", False)), raw_space=raw_space,
+                       gru_hidden=int(desc.get("model_config", {}).get("gru_hidden", 0)), seed=seed)
 
-    raw_space = None
-    raw_file = ckpt / RAW_SPACES_FILE
-    if raw_file.exists():
-        agent = next((a for a, p in agents.items() if p == policy_id), None)
-        try:
-            with open(raw_file, "rb") as fh:
-                raw_space = pickle.load(fh).get(agent)
-        except Exception:  # noqa: BLE001 - only needed for non-Box observations
-            raw_space = None
-    return TorchPolicy(
-        actor, policy_id=policy_id, obs_shape=obs_shape, num_actions=int(info["num_actions"]),
-        has_mask=bool(info.get("has_mask", False)), raw_space=raw_space,
-        gru_hidden=int(cfg["gru_hidden"]), seed=seed,
-    )
+
+# ---------------------------------------------------------------------------------------
+# writing MAPPO's files (called by MAPPO.save_to_path)
+# ---------------------------------------------------------------------------------------
+def write_mappo_policies(checkpoint_dir: str | os.PathLike, export_info: Mapping[str, Any],
+                         states: Mapping[str, Mapping[str, Any]]) -> None:
+    """Pickle-free policy files for a MAPPO checkpoint from ``MAPPOConfig``'s export info."""
+    agents = dict(export_info.get("agents") or {})
+    raw_spaces = export_info.get("raw_spaces") or {}
+    policies = {}
+    for pid, info in export_info["policies"].items():
+        # the env-side actor space load_policy must flatten itself (non-Box observations only)
+        raw = next((raw_spaces[a] for a, p in agents.items() if p == pid and a in raw_spaces), None)
+        policies[pid] = {
+            "obs_shape": [int(s) for s in info["obs_shape"]],
+            "num_actions": int(info["num_actions"]),
+            "has_mask": bool(info["has_mask"]),
+            "model_config": dict(info["model_config"]),
+            "action_space": {"type": "Discrete", "n": int(info["num_actions"]), "start": 0},
+            "flatten_space": None if raw is None else space_to_json(raw),
+        }
+    write_safe_checkpoint(checkpoint_dir, "mappo", states, policies, agents=agents,
+                          policy_mapping=export_info.get("policy_mapping"), critic_input=export_info.get("critic_input"))

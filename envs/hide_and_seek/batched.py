@@ -22,13 +22,17 @@ import numpy as np
 from gymnasium import spaces
 
 from diverse_marl.envs.hide_and_seek.config import (
-    BOX, DIRECTIONS, GRAB, HIDERS, LOCK, MOVE_N, MOVE_W, N_ACTIONS, OBS_CHANNELS, RAMP, SEEKERS,
-    STAT_INDEX, STAT_KEYS, STATE_CHANNELS, UNLOCK, UNLOCKED, HideAndSeekConfig,
+    BOX, DIRECTIONS, EVENT_FEATURES, FEATURE_NAMES, GRAB, HIDERS, LOCK, MOVE_N, MOVE_W, N_ACTIONS, OBS_CHANNELS,
+    OUTCOME_FEATURES, RAMP, SEEKERS, STAT_INDEX, STAT_KEYS, STATE_CHANNELS, UNLOCK, UNLOCKED, HideAndSeekConfig,
 )
 from diverse_marl.envs.hide_and_seek.fort import hiders_enclosed_batch
 from diverse_marl.envs.hide_and_seek.geometry import between, in_view
 from diverse_marl.envs.hide_and_seek.maps import EpisodeInit, MapSpec
+from diverse_marl.envs.reward import ORIGINAL_KEY, ORIGINAL_RETURN_KEY, WeightedReward
 from diverse_marl.errors import ConfigError
+
+EVENT_COLUMNS = np.array([STAT_INDEX[k] for k in EVENT_FEATURES])  # stats columns of the event features
+WIN, LOSE, HIDDEN, SEEN, PREP = (OUTCOME_FEATURES.index(k) for k in ("win", "lose", "hidden", "seen", "prep"))
 
 # bits of the per-cell code grid
 WALL_BIT, BOX_BIT, RAMP_BIT, LOCK_H_BIT, LOCK_S_BIT, HIDER_BIT, SEEKER_BIT, VISIBLE_BIT = (1 << k for k in range(8))
@@ -55,14 +59,22 @@ def env_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1, dtype=np.uint64)[0])
 
 
-class HideAndSeekBatchedEnv:
-    """``num_envs`` independent hide-and-seek games in numpy arrays (options as ``HideAndSeekEnv``)."""
+class HideAndSeekBatchedEnv(WeightedReward):
+    """``num_envs`` independent hide-and-seek games in numpy arrays (options as ``HideAndSeekEnv``).
+
+    With ``reward_weights`` the rewards are ``w . features`` (the single env's features, computed as
+    arrays); ``infos["original_reward"][agent]`` holds the game's own rewards and
+    ``infos["episode"]["original_return"]`` their episode sum over all agents.
+    """
+
+    FEATURE_NAMES = FEATURE_NAMES
 
     def __init__(self, num_envs: int = 64, scenario: str = "quadrant", n_hiders: int = 2, n_seekers: int = 2,
                  size: int | tuple[int, int] | None = None, n_boxes: int | None = None,
                  n_ramps: int | None = None, horizon: int = 100, prep_fraction: float = 0.4,
                  view_radius: int = 5, view_cone: float = 135.0, allow_grab: bool = True,
-                 max_rooms: int = 4) -> None:
+                 max_rooms: int = 4, reward_weights: dict[str, float] | None = None) -> None:
+        self._init_weights(reward_weights)
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ConfigError(f"num_envs={num_envs!r} must be an integer >= 1")
         self.cfg = cfg = HideAndSeekConfig(scenario, n_hiders, n_seekers, size, n_boxes, n_ramps, horizon,
@@ -96,13 +108,15 @@ class HideAndSeekBatchedEnv:
         self.holding = np.full((N, A), -1, dtype=np.int64)
         self.t = np.zeros(N, dtype=np.int64)
         self.stats = np.zeros((N, len(STAT_KEYS)), dtype=np.float64)
+        self.returns = np.zeros((N, A), dtype=np.float64)  # of the rewards given (weighted or not)
         self.obj_start = np.zeros((N, O), dtype=np.int64)
         self.obj_prep_end = np.zeros((N, O), dtype=np.int64)
         self.rngs = [np.random.default_rng(env_seed(0, i)) for i in range(N)]
         self._build_vision_tables()
         self._zero_state = np.zeros((N, self._state_space.shape[0]), dtype=np.float32)
         self._zero_state.flags.writeable = False
-        self._no_episode = {k: np.zeros(N) for k in [*STAT_KEYS, *(f"return/{a}" for a in self.possible_agents)]}
+        self._no_episode = {k: np.zeros(N) for k in [*STAT_KEYS, *(f"return/{a}" for a in self.possible_agents),
+                                                     ORIGINAL_RETURN_KEY]}
         for v in self._no_episode.values():
             v.flags.writeable = False
 
@@ -181,6 +195,7 @@ class HideAndSeekBatchedEnv:
         self.agent_grid[i * self.cells + ag] = np.arange(self.n_agents)
         self.t[i] = 0
         self.stats[i] = 0.0
+        self.returns[i] = 0.0
         self.obj_start[i] = obj
         self.obj_prep_end[i] = obj
         if self.cfg.prep_steps == 0:
@@ -194,6 +209,7 @@ class HideAndSeekBatchedEnv:
             if name in actions:
                 acts[:, a] = self._check_actions(name, actions[name])
         prep = self.t < cfg.prep_steps
+        events_before = self.stats[:, EVENT_COLUMNS]
         for a in range(self.n_agents):
             active = ~prep if self.team[a] == SEEKERS else np.ones(N, dtype=bool)
             self._act(a, acts[:, a], active, prep)
@@ -211,10 +227,14 @@ class HideAndSeekBatchedEnv:
         prep_end = np.nonzero(self.t == cfg.prep_steps)[0]
         if len(prep_end):
             self._end_of_prep(prep_end)
-        rewards = {name: (hider_r if self.team[a] == HIDERS else -hider_r).astype(np.float32)
-                   for a, name in enumerate(self.possible_agents)}
+        original = {name: (hider_r if self.team[a] == HIDERS else -hider_r).astype(np.float32)
+                    for a, name in enumerate(self.possible_agents)}
+        rewards = original if self.weights is None else \
+            self._weighted_rewards(prep, seen, st[:, EVENT_COLUMNS] - events_before)
+        for a, name in enumerate(self.possible_agents):
+            self.returns[:, a] += rewards[name]
         done = self.t >= cfg.horizon
-        infos: dict[str, Any] = {"hider_seen": seen, "prep": prep, "done": done}
+        infos: dict[str, Any] = {"hider_seen": seen, "prep": prep, "done": done, ORIGINAL_KEY: original}
         final_obs = obs
         rows = np.nonzero(done)[0]
         episode = self._episode_stats(rows) if len(rows) else self._no_episode
@@ -229,6 +249,14 @@ class HideAndSeekBatchedEnv:
         terms = {name: np.zeros(N, dtype=bool) for name in self.possible_agents}
         truncs = {name: done.copy() for name in self.possible_agents}
         return obs, rewards, terms, truncs, infos
+
+    def _weighted_rewards(self, prep: np.ndarray, seen: np.ndarray, events: np.ndarray) -> dict[str, np.ndarray]:
+        """``w . features`` per agent from the step's outcome and object events (N, len(EVENT_FEATURES))."""
+        w = self.weights.vector
+        hidden, seen = (~prep & ~seen).astype(np.float64), (~prep & seen).astype(np.float64)
+        shared = hidden * w[HIDDEN] + seen * w[SEEN] + prep * w[PREP] + events @ w[len(OUTCOME_FEATURES):]
+        by_team = {HIDERS: shared + hidden * w[WIN] + seen * w[LOSE], SEEKERS: shared + seen * w[WIN] + hidden * w[LOSE]}
+        return {name: by_team[int(self.team[a])].astype(np.float32) for a, name in enumerate(self.possible_agents)}
 
     def _check_actions(self, agent: str, a: Any) -> np.ndarray:
         arr = np.asarray(a)
@@ -516,9 +544,10 @@ class HideAndSeekBatchedEnv:
         if len(rows):
             st[rows, ix["hiders_enclosed_end"]] = self._enclosed(rows)
         episode = {k: st[:, ix[k]].copy() for k in STAT_KEYS}
+        team_returns = {HIDERS: st[:, ix["return_hiders"]], SEEKERS: st[:, ix["return_seekers"]]}
+        episode[ORIGINAL_RETURN_KEY] = sum(team_returns[int(t)] for t in self.team)
         for a, name in enumerate(self.possible_agents):
-            key = "return_hiders" if self.team[a] == HIDERS else "return_seekers"
-            episode[f"return/{name}"] = st[:, ix[key]].copy()
+            episode[f"return/{name}"] = self.returns[:, a].copy()
         return episode
 
     def render(self, index: int = 0, mode: str = "ansi"):

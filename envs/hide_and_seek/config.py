@@ -57,6 +57,14 @@ RUNNING_KEYS = (
     "seen_steps", "hidden_steps", "return_hiders", "return_seekers", "length",
 )
 
+# ---- reward features (per agent and step; README.md "Reward features") ---------------------
+# Object events of the step (the same for every agent; team names in the key, not "own"/"other").
+EVENT_FEATURES = RUNNING_KEYS[:RUNNING_KEYS.index("seen_steps")]
+# Outcome of the step: win/lose from the agent's team's view (its reward is win - lose),
+# hidden/seen (post-prep, no hider seen / some hider seen) and prep (the step was in preparation).
+OUTCOME_FEATURES = ("win", "lose", "hidden", "seen", "prep")
+FEATURE_NAMES = (*OUTCOME_FEATURES, *EVENT_FEATURES)
+
 
 def _check_int(name: str, value: object, lo: int, hi: int | None = None) -> int:
     if isinstance(value, bool) or not hasattr(value, "__index__"):  # int or numpy integer

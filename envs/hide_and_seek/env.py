@@ -29,25 +29,32 @@ from pettingzoo import ParallelEnv
 
 from diverse_marl.envs.hide_and_seek import render as _render
 from diverse_marl.envs.hide_and_seek.config import (
-    AGENT_STATE_FEATURES, BOX, DIRECTIONS, GRAB, HIDERS, LOCK, MOVE_N, MOVE_W, N_ACTIONS, OBS_CHANNELS,
-    RAMP, RUNNING_KEYS, SEEKERS, STAT_KEYS, STATE_CHANNELS, UNLOCK, UNLOCKED, HideAndSeekConfig, check_action,
+    AGENT_STATE_FEATURES, BOX, DIRECTIONS, EVENT_FEATURES, FEATURE_NAMES, GRAB, HIDERS, LOCK, MOVE_N, MOVE_W,
+    N_ACTIONS, OBS_CHANNELS, RAMP, RUNNING_KEYS, SEEKERS, STAT_KEYS, STATE_CHANNELS, UNLOCK, UNLOCKED,
+    HideAndSeekConfig, check_action,
 )
 from diverse_marl.envs.hide_and_seek.fort import hiders_enclosed
 from diverse_marl.envs.hide_and_seek.geometry import between, in_view
 from diverse_marl.envs.hide_and_seek.maps import EpisodeInit, MapSpec
+from diverse_marl.envs.reward import FEATURES_KEY, ORIGINAL_KEY, WeightedReward
 from diverse_marl.errors import ConfigError
 
 Cell = tuple[int, int]
 
 
-class HideAndSeekEnv(ParallelEnv):
+class HideAndSeekEnv(WeightedReward, ParallelEnv):
     """Grid hide-and-seek (Baker et al. 2019) for PettingZoo; options as in ``HideAndSeekConfig``.
 
     Observation: one flat float32 vector = egocentric window of (2r+1)^2 cells (row-major, north
     up, the agent in the centre; 8 values ``OBS_CHANNELS`` per cell) followed by ``OWN_FEATURES``.
     ``state()`` / ``state_space(agent)``: full map (``STATE_CHANNELS``) + every agent's
     features + time + the agent's own one-hot id and team.
+    Reward features (``FEATURE_NAMES``, README.md): the step's outcome from the agent's team's view
+    (``win``, ``lose``, ``hidden``, ``seen``, ``prep``) and its object events; ``reward_weights``
+    over them replace the reward (the default is ``{win: 1, lose: -1}``).
     """
+
+    FEATURE_NAMES = FEATURE_NAMES
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "name": "hide_and_seek_v0", "is_parallelizable": True}
 
@@ -55,9 +62,11 @@ class HideAndSeekEnv(ParallelEnv):
                  size: int | tuple[int, int] | None = None, n_boxes: int | None = None,
                  n_ramps: int | None = None, horizon: int = 100, prep_fraction: float = 0.4,
                  view_radius: int = 5, view_cone: float = 135.0, allow_grab: bool = True,
-                 max_rooms: int = 4, render_mode: str | None = None) -> None:
+                 max_rooms: int = 4, reward_weights: dict[str, float] | None = None,
+                 render_mode: str | None = None) -> None:
         self.cfg = HideAndSeekConfig(scenario, n_hiders, n_seekers, size, n_boxes, n_ramps, horizon,
                                      prep_fraction, view_radius, view_cone, allow_grab, max_rooms)
+        self._init_weights(reward_weights)
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ConfigError(f"unknown render_mode {render_mode!r}; allowed: None, ansi, rgb_array")
         self.render_mode = render_mode
@@ -122,6 +131,7 @@ class HideAndSeekEnv(ParallelEnv):
             raise ConfigError("step() called on a finished (or never reset) episode; call reset() first")
         acts = [check_action(a, actions.get(a, 0)) for a in self.possible_agents]
         prep = self.t < cfg.prep_steps
+        events_before = [self.stats[k] for k in EVENT_FEATURES]
         for i, a in enumerate(acts):
             if prep and cfg.team_of(i) == SEEKERS:
                 continue  # seekers are frozen during preparation
@@ -138,15 +148,22 @@ class HideAndSeekEnv(ParallelEnv):
         self.stats["length"] += 1
         if self.t == cfg.prep_steps:
             self._end_of_prep()
-        rewards = {a: (hider_r if cfg.team_of(i) == HIDERS else -hider_r)
-                   for i, a in enumerate(self.possible_agents)}
+        events = {k: self.stats[k] - before for k, before in zip(EVENT_FEATURES, events_before)}
+        hidden, seen_f = float(not prep and not seen), float(not prep and seen)
         done = self.t >= cfg.horizon
         obs = self._all_obs()
         running = {k: self.stats[k] for k in RUNNING_KEYS}
         info = {"hider_seen": seen, "prep": prep, "step": self.t, "stats": running}
         if done:
             info["episode_stats"] = self.episode_stats()
-        infos = {a: dict(info) for a in self.possible_agents}
+        rewards, infos = {}, {}
+        for i, a in enumerate(self.possible_agents):
+            hider = cfg.team_of(i) == HIDERS
+            features = {"win": hidden if hider else seen_f, "lose": seen_f if hider else hidden, "hidden": hidden,
+                        "seen": seen_f, "prep": float(prep), **events}
+            original = hider_r if hider else -hider_r
+            rewards[a] = original if self.weights is None else self.weights.dot(features)
+            infos[a] = {**info, FEATURES_KEY: features, ORIGINAL_KEY: original}
         terms = {a: False for a in self.possible_agents}
         truncs = {a: done for a in self.possible_agents}
         if done:

@@ -2,8 +2,13 @@
 
 Reward of agent i at a step = team sparse reward (20 per delivered soup, summed over both cooks)
 + shaping_factor * (agent i's shaped reward: overcooked_ai's PLACEMENT_IN_POT_REW / DISH_PICKUP_REWARD /
-SOUP_PICKUP_REWARD). The shaping factor starts at ``shaping_factor`` and, if ``shaping_anneal_steps > 0``,
-falls linearly to 0 over that many env steps (a batched step counts ``num_envs`` env steps).
+SOUP_PICKUP_REWARD). The trainer may change ``shaping_factor`` during training (``set_reward_params``,
+driven by the config's ``reward_schedule`` on the global env-step count; see diverse_marl/reward_schedule.py).
+
+Reward features (``FEATURE_NAMES``, per agent and step): the agent's event counts (``EVENT_NAMES``),
+``sparse`` (team sparse reward) and ``shaped`` (the agent's unscaled shaped reward). With
+``reward_weights`` the reward is ``w . features`` instead (the default reward is
+``{sparse: 1, shaped: shaping_factor}``); the env's own reward stays in ``original_reward``.
 
 Global state for centralized critics (``state(agent)`` / ``state_space(agent)``): overcooked_ai's lossless
 grid encoding from that agent's perspective, flattened (it holds both cooks, held items, pots, counter
@@ -23,12 +28,15 @@ from diverse_marl.envs.overcooked.core import (
 from diverse_marl.envs.overcooked.events import EVENT_NAMES, NUM_EVENTS
 from diverse_marl.envs.overcooked.layouts import Layout, get_layout
 from diverse_marl.envs.overcooked.state_dict import state_from_dict, state_to_dict
+from diverse_marl.envs.reward import FEATURES_KEY, ORIGINAL_KEY, ORIGINAL_RETURN_KEY, WeightedReward
 from diverse_marl.errors import ConfigError
 
 AGENTS = ("agent_0", "agent_1")
 OBS_TYPES = ("featurized", "lossless")
 RENDER_MODES = ("ansi", "rgb_array")
 DEFAULT_HORIZON = 400
+FEATURE_NAMES: tuple[str, ...] = (*EVENT_NAMES, "sparse", "shaped")
+SPARSE_FEATURE, SHAPED_FEATURE = NUM_EVENTS, NUM_EVENTS + 1  # indices in FEATURE_NAMES
 
 
 # ---- observations (encodings live in features.py, written against BatchState) ----------------------
@@ -55,23 +63,27 @@ def make_encoders(obs: str, layout: Layout, horizon: int) -> tuple[Callable, tup
     return encode_obs, obs_shape, encode_state, (size,)
 
 
-class ShapingSchedule:
-    """Linear anneal of the shaping factor from ``start`` to 0 over ``anneal_steps`` env steps (0 = constant)."""
+def weighted_rewards(weights: np.ndarray, events: np.ndarray, team_sparse: np.ndarray, shaped: np.ndarray) -> np.ndarray:
+    """(N, 2) rewards ``w . features`` from the feature parts: events (N, 2, E), team sparse (N,), shaped (N, 2).
 
-    def __init__(self, start: float = 1.0, anneal_steps: int = 0):
-        if anneal_steps < 0:
-            raise ConfigError(f"shaping_anneal_steps must be >= 0, got {anneal_steps!r}")
-        self.start = float(start)
-        self.anneal_steps = int(anneal_steps)
-        self.env_steps = 0
+    One matrix product over the events, no per-copy Python (the batched env calls it every step).
+    """
+    return (events @ weights[:NUM_EVENTS] + team_sparse[:, None] * weights[SPARSE_FEATURE]
+            + shaped * weights[SHAPED_FEATURE])
 
-    def value(self) -> float:
-        if self.anneal_steps <= 0:
-            return self.start
-        return self.start * max(0.0, 1.0 - self.env_steps / self.anneal_steps)
 
-    def advance(self, n: int) -> None:
-        self.env_steps += int(n)
+class _OvercookedReward(WeightedReward):
+    """What both Overcooked classes share: features, shaping factor, weights and the reward rule."""
+
+    FEATURE_NAMES = FEATURE_NAMES
+    REWARD_PARAMS = ("shaping_factor",)
+
+    def _rewards(self, events: np.ndarray, team: np.ndarray, shaped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rewards, original rewards), both (N, 2)."""
+        original = team[:, None] + self.shaping_factor * shaped
+        if self.weights is None:
+            return original, original
+        return weighted_rewards(self.weights.vector, events, team, shaped), original
 
 
 def _check_common(horizon: int, obs: str, render_mode: str | None) -> None:
@@ -119,7 +131,7 @@ def _as_action_array(value: Any, agent: str, n: int) -> np.ndarray:
     return arr
 
 
-class OvercookedEnv(ParallelEnv):
+class OvercookedEnv(_OvercookedReward, ParallelEnv):
     """Two cooks in an overcooked_ai kitchen (PettingZoo ``ParallelEnv``).
 
     Args:
@@ -130,12 +142,14 @@ class OvercookedEnv(ParallelEnv):
         obs: "featurized" (overcooked_ai's 96 features per agent) or "lossless" (grid encoding).
         reward_shaping: overrides of overcooked_ai's shaping params (PLACEMENT_IN_POT_REW, DISH_PICKUP_REWARD,
             SOUP_PICKUP_REWARD).
-        shaping_factor: initial weight of the shaped reward; shaping_anneal_steps: env steps to anneal it to 0.
+        shaping_factor: weight of the shaped reward (a ``reward_schedule`` can anneal it during training).
+        reward_weights: ``{feature: w}`` over ``FEATURE_NAMES``; the reward becomes ``w . features``.
         render_mode: None, "ansi" or "rgb_array".
 
     ``infos[agent]`` at every step: "sparse_reward" (team), "shaped_reward" (this agent, unscaled),
-    "shaping_factor", "events" ((len(EVENT_NAMES),) int counts of this step) and, at the last step,
-    "episode_events" (episode totals as a dict event name -> count).
+    "shaping_factor", "events" ((len(EVENT_NAMES),) int counts of this step), "reward_features"
+    (dict over ``FEATURE_NAMES``), "original_reward" and, at the last step, "episode_events"
+    (episode totals as a dict event name -> count).
     """
 
     metadata = {"name": "overcooked", "render_modes": list(RENDER_MODES), "is_parallelizable": True,
@@ -149,7 +163,7 @@ class OvercookedEnv(ParallelEnv):
         obs: str = "featurized",
         reward_shaping: dict[str, float] | None = None,
         shaping_factor: float = 1.0,
-        shaping_anneal_steps: int = 0,
+        reward_weights: dict[str, float] | None = None,
         render_mode: str | None = None,
     ):
         _check_common(horizon, obs, render_mode)
@@ -159,7 +173,8 @@ class OvercookedEnv(ParallelEnv):
         self.obs_type = obs
         self.render_mode = render_mode
         self.dynamics = OvercookedDynamics(self.layout, old_dynamics, reward_shaping)
-        self.schedule = ShapingSchedule(shaping_factor, shaping_anneal_steps)
+        self.shaping_factor = float(shaping_factor)
+        self._init_weights(reward_weights)
         self.possible_agents = list(AGENTS)
         self.agents: list[str] = []
         self._encode, obs_shape, self._encode_state, state_shape = make_encoders(obs, self.layout, self.horizon)
@@ -208,18 +223,20 @@ class OvercookedEnv(ParallelEnv):
             unknown = sorted(set(actions) - set(AGENTS))
             raise ConfigError(f"actions for unknown agent(s) {unknown}; agents: {', '.join(AGENTS)}")
         sparse, shaped, events = self.dynamics.step_scalar(self._s, [joint])
-        factor = self.schedule.value()
-        self.schedule.advance(1)
         ev = events[0]
         self._episode_events += ev
         sp, sh = sparse[0].tolist(), shaped[0].tolist()
-        team_sparse = sp[0] + sp[1]
+        team_sparse, factor = sp[0] + sp[1], self.shaping_factor
+        original = [team_sparse + factor * sh[0], team_sparse + factor * sh[1]]  # plain floats: fast for N = 1
+        rew = original if self.weights is None else \
+            weighted_rewards(self.weights.vector, events, sparse.sum(1), shaped)[0].tolist()
         done = int(self._s.timestep[0]) >= self.horizon
         rewards, infos = {}, {}
         for p, agent in enumerate(AGENTS):
-            rewards[agent] = team_sparse + factor * sh[p]
+            rewards[agent] = rew[p]
+            features = dict(zip(FEATURE_NAMES, [*map(float, ev[p].tolist()), team_sparse, sh[p]]))
             infos[agent] = {"sparse_reward": team_sparse, "shaped_reward": sh[p], "shaping_factor": factor,
-                            "events": ev[p]}
+                            "events": ev[p], FEATURES_KEY: features, ORIGINAL_KEY: original[p]}
             if done:
                 # episode totals by name: what metrics, eval reports and descriptors read
                 infos[agent]["episode_events"] = dict(zip(EVENT_NAMES, self._episode_events[p].tolist()))
@@ -257,10 +274,6 @@ class OvercookedEnv(ParallelEnv):
         """The raw arrays (N = 1), e.g. for features or analysis."""
         return self._s
 
-    def set_shaping_factor(self, value: float) -> None:
-        """Override the shaping factor (e.g. from a training callback); annealing restarts from it."""
-        self.schedule = ShapingSchedule(value, max(0, self.schedule.anneal_steps - self.schedule.env_steps))
-
     # ---- rendering -----------------------------------------------------------------------------------
     def render(self):
         from diverse_marl.envs.overcooked import render
@@ -275,13 +288,14 @@ class OvercookedEnv(ParallelEnv):
         pass
 
 
-class OvercookedBatchedEnv:
-    """N Overcooked kitchens stepped together with vectorized numpy (batched protocol in helper_rules).
+class OvercookedBatchedEnv(_OvercookedReward):
+    """N Overcooked kitchens stepped together with vectorized numpy (the BatchedEnv protocol, envs/batched.py).
 
     Same options as :class:`OvercookedEnv`. Per-step infos: "sparse_reward" (N,), "shaped_reward" (N, 2),
-    "events" (N, 2, len(EVENT_NAMES)), "shaping_factor"; on episode end (same-step auto-reset) "final_obs",
-    "final_state", "done" and "episode" with "return/<agent>", "sparse_return", "shaped_return/<agent>",
-    "length" and "events" ((N, 2, len(EVENT_NAMES)) episode totals), valid where ``done``.
+    "events" (N, 2, len(EVENT_NAMES)) (these three are the reward features), "shaping_factor",
+    "original_reward" ({agent: (N,)}); on episode end (same-step auto-reset) "final_obs",
+    "final_state", "done" and "episode" with "return/<agent>", "original_return" (team), "sparse_return",
+    "shaped_return/<agent>", "length" and "events" ((N, 2, len(EVENT_NAMES)) episode totals), valid where ``done``.
     """
 
     def __init__(
@@ -293,7 +307,7 @@ class OvercookedBatchedEnv:
         obs: str = "featurized",
         reward_shaping: dict[str, float] | None = None,
         shaping_factor: float = 1.0,
-        shaping_anneal_steps: int = 0,
+        reward_weights: dict[str, float] | None = None,
         render_mode: str | None = None,
     ):
         if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
@@ -305,7 +319,8 @@ class OvercookedBatchedEnv:
         self.old_dynamics = bool(old_dynamics)
         self.render_mode = render_mode
         self.dynamics = OvercookedDynamics(self.layout, old_dynamics, reward_shaping)
-        self.schedule = ShapingSchedule(shaping_factor, shaping_anneal_steps)
+        self.shaping_factor = float(shaping_factor)
+        self._init_weights(reward_weights)
         self.possible_agents = list(AGENTS)
         self._encode, obs_shape, self._encode_state, state_shape = make_encoders(obs, self.layout, self.horizon)
         self._obs_space = gym.spaces.Box(-np.inf, np.inf, obs_shape, np.float32)
@@ -316,6 +331,7 @@ class OvercookedBatchedEnv:
     def _reset_totals(self) -> None:
         n = self.num_envs
         self._ret = np.zeros((n, NUM_PLAYERS))
+        self._original_ret = np.zeros(n)
         self._sparse_ret = np.zeros(n)
         self._shaped_ret = np.zeros((n, NUM_PLAYERS))
         self._ep_events = np.zeros((n, NUM_PLAYERS, NUM_EVENTS), dtype=np.int64)
@@ -342,22 +358,22 @@ class OvercookedBatchedEnv:
         joint = np.stack([_as_action_array(actions[a] if a in actions else _missing(a), a, self.num_envs)
                           for a in AGENTS], axis=1)
         sparse, shaped, events = self.dynamics.step(self.s, joint)
-        factor = self.schedule.value()
-        self.schedule.advance(self.num_envs)
         team = sparse.sum(1)
-        rew = team[:, None] + factor * shaped
+        rew, original = self._rewards(events, team, shaped)
         self._ret += rew
+        self._original_ret += original.sum(1)
         self._sparse_ret += team
         self._shaped_ret += shaped
         self._ep_events += events
         done = self.s.timestep >= self.horizon
         infos: dict[str, Any] = {"sparse_reward": team, "shaped_reward": shaped, "events": events,
-                                 "shaping_factor": factor, "done": done}
+                                 "shaping_factor": self.shaping_factor, "done": done,
+                                 ORIGINAL_KEY: {a: original[:, p] for p, a in enumerate(AGENTS)}}
         if done.any():
             infos["final_obs"] = self._obs_dict(self._encode(self.s))
             infos["final_state"] = self._obs_dict(self._encode_state(self.s))
             ep: dict[str, np.ndarray] = {"length": self.s.timestep.copy(), "sparse_return": self._sparse_ret.copy(),
-                                         "events": self._ep_events.copy()}
+                                         ORIGINAL_RETURN_KEY: self._original_ret.copy(), "events": self._ep_events.copy()}
             for p, a in enumerate(AGENTS):
                 ep[f"return/{a}"] = self._ret[:, p].copy()
                 ep[f"shaped_return/{a}"] = self._shaped_ret[:, p].copy()
@@ -367,6 +383,7 @@ class OvercookedBatchedEnv:
             infos["episode"] = ep
             self.s.reset_rows(done, self.layout)
             self._ret[done] = 0
+            self._original_ret[done] = 0
             self._sparse_ret[done] = 0
             self._shaped_ret[done] = 0
             self._ep_events[done] = 0
@@ -384,9 +401,6 @@ class OvercookedBatchedEnv:
 
     def set_state(self, state: dict[str, Any], i: int = 0) -> None:
         state_from_dict(self.layout, state, self.s, i)
-
-    def set_shaping_factor(self, value: float) -> None:
-        self.schedule = ShapingSchedule(value, max(0, self.schedule.anneal_steps - self.schedule.env_steps))
 
     def render(self, i: int = 0):
         from diverse_marl.envs.overcooked import render

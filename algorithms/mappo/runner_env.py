@@ -1,0 +1,129 @@
+"""The vector runner's env side: which batched env an AlgorithmConfig describes, and what the
+module sees of it (the observation layout).
+
+Observation layouts handed to the module:
+- ``plain``: the env's per-agent observation (stock RLlib modules);
+- ``dict``: ``{"obs": obs}`` (MAPPO with ``critic_input="obs"``);
+- ``dict_state``: ``{"obs": obs, "state": state}`` where ``state`` is the batched env's
+  agent-specific global state (MAPPO's centralized critic), see
+  ``diverse_marl.algorithms.mappo.module``.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import gymnasium as gym
+import numpy as np
+
+from ray.rllib.env.env_context import EnvContext
+
+from diverse_marl.algorithms.mappo.networks import OBS_KEY, STATE_KEY
+from diverse_marl.envs.batched import SyncBatchedEnv, make_batched
+from diverse_marl.errors import ConfigError
+
+PLAIN, DICT, DICT_STATE = "plain", "dict", "dict_state"
+
+
+def make_batched_env_from_config(config: Any, num_envs: int, worker_index: int = 0) -> tuple[Any, Optional[str]]:
+    """Build the batched env an AlgorithmConfig describes; also return MAPPO's ``critic_input``.
+
+    ``config.env`` may be a diverse-marl env name / import path, or a name registered with
+    ``ray.tune.registry.register_env`` whose creator returns a PettingZoo ParallelEnv, possibly
+    wrapped (RLlib's ``ParallelPettingZooEnv`` or MAPPO's ``MAPPOEnv``, both keep it in
+    ``.par_env``). The native batched class of the underlying env (its ``batched`` attribute)
+    is used when it exists; otherwise the creator is called ``num_envs`` times.
+    ``critic_input`` is ``"state"`` or ``"obs"`` when the creator builds MAPPO's dict
+    observations (``MAPPOEnv.adapter``), else None.
+    """
+    from ray.tune.registry import ENV_CREATOR, _global_registry
+
+    from diverse_marl import envs as registry
+
+    env_id = config.env
+    env_config = dict(config.env_config or {})
+    if isinstance(env_id, str) and (env_id in registry.list_envs() or (":" in env_id and "/" not in env_id)):
+        return make_batched(env_id, num_envs, **env_config), None
+    if isinstance(env_id, str) and _global_registry.contains(ENV_CREATOR, env_id):
+        creator = _global_registry.get(ENV_CREATOR, env_id)
+        ctx = EnvContext(env_config, worker_index=worker_index, num_workers=config.num_env_runners)
+        wrapped = creator(ctx)
+        critic_input = getattr(getattr(wrapped, "adapter", None), "critic_input", None)
+        first = _unwrap_parallel_env(wrapped)
+        native = _native_batched(type(first))
+        if native is not None:
+            return native(num_envs=num_envs, **env_config), critic_input
+        rest = [_unwrap_parallel_env(creator(ctx)) for _ in range(num_envs - 1)]
+        envs = [first, *rest]
+        return SyncBatchedEnv([lambda e=e: e for e in envs]), critic_input
+    if isinstance(env_id, type):
+        native = _native_batched(env_id)
+        if native is not None:
+            return native(num_envs=num_envs, **env_config), None
+        return SyncBatchedEnv([lambda: env_id(**env_config) for _ in range(num_envs)]), None
+    raise ConfigError(
+        f"VectorMultiAgentEnvRunner cannot build env {env_id!r}; allowed: a registered diverse-marl env "
+        f"({', '.join(registry.list_envs())}), 'package.module:factory', a Tune-registered PettingZoo env, "
+        "or a ParallelEnv class"
+    )
+
+
+def _unwrap_parallel_env(env: Any) -> Any:
+    """The PettingZoo env inside RLlib's ``ParallelPettingZooEnv`` (or ``env`` itself)."""
+    return getattr(env, "par_env", env)
+
+
+def _native_batched(env_cls: type) -> Optional[Callable[..., Any]]:
+    batched = getattr(env_cls, "batched", None)
+    return batched if callable(batched) else None
+
+
+def critic_input_from_specs(config: Any) -> Optional[str]:
+    """MAPPO's critic input if the configured module specs declare MAPPO dict observations."""
+    spec = config.rl_module_spec
+    specs = getattr(spec, "rl_module_specs", None)
+    if not isinstance(specs, dict):
+        return None
+    for sub in specs.values():
+        space = getattr(sub, "observation_space", None)
+        if isinstance(space, gym.spaces.Dict) and OBS_KEY in space.spaces:
+            return STATE_KEY if STATE_KEY in space.spaces else OBS_KEY
+    return None
+
+
+def layout_for(critic_input: Optional[str]) -> str:
+    """The observation layout for MAPPO's ``critic_input`` (None: a stock module)."""
+    if critic_input is None:
+        return PLAIN
+    return DICT_STATE if critic_input == STATE_KEY else DICT
+
+
+def module_obs_space(env: Any, agent: str, layout: str) -> gym.Space:
+    """The observation space the module sees for ``agent`` under ``layout``."""
+    if layout == PLAIN:
+        return env.observation_space(agent)
+    spaces = {OBS_KEY: gym.spaces.Box(-np.inf, np.inf, env.observation_space(agent).shape, np.float32)}
+    if layout == DICT_STATE:
+        size = int(np.prod(env.state_space(agent).shape))
+        spaces[STATE_KEY] = gym.spaces.Box(-np.inf, np.inf, (size,), np.float32)
+    return gym.spaces.Dict(spaces)
+
+
+def as_obs(x: Any, layout: str) -> np.ndarray:
+    """MAPPO's actor input is float32 (its adapter casts); stock modules get the env's dtype."""
+    return np.asarray(x, np.float32) if layout != PLAIN else np.asarray(x)
+
+
+def as_state(x: Any) -> np.ndarray:
+    """(N, *state_shape) -> (N, state_size) float32, the critic's flat input."""
+    x = np.asarray(x, np.float32)
+    return x.reshape(x.shape[0], -1)
+
+
+def module_input(layout: str, obs: np.ndarray, state: Optional[np.ndarray]) -> Any:
+    """The module's observation for some rows: the array, or MAPPO's dict of obs (+ state)."""
+    if layout == PLAIN:
+        return obs
+    out = {OBS_KEY: obs}
+    if layout == DICT_STATE:
+        out[STATE_KEY] = state
+    return out

@@ -1,0 +1,209 @@
+"""The vector runner's episodes: per-copy bookkeeping and bulk building of ``MultiAgentEpisode`` s.
+
+Why bulk: RLlib's runner calls ``MultiAgentEpisode.add_env_step`` per copy and per step. The
+vector runner instead records numpy arrays for all copies during a ``sample()`` call
+(:class:`Rollout`) and cuts them into per-copy episode chunks once at the end
+(:class:`EpisodeAssembler`); ``tests/test_sampler.py`` checks that the chunks hold exactly
+what ``add_env_step`` would have stored.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Optional
+
+import numpy as np
+
+from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
+from ray.rllib.env.single_agent_episode import SingleAgentEpisode
+from ray.rllib.utils.metrics import WEIGHTS_SEQ_NO
+
+from diverse_marl.algorithms.mappo.networks import OBS_KEY, STATE_KEY
+from diverse_marl.algorithms.mappo.runner_env import DICT_STATE, PLAIN
+
+
+@dataclass
+class EpisodeMeta:
+    """What must survive between sample() calls for the episode running in one env copy."""
+
+    episode: MultiAgentEpisode               # id_ and agent->module mapping of this episode
+    env_t: int = 0                           # env steps done in this episode
+    agent_t: dict = field(default_factory=lambda: defaultdict(int))
+    sa_ids: dict = field(default_factory=dict)
+    returns: dict = field(default_factory=lambda: defaultdict(float))
+    start_time: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class Rollout:
+    """Numpy buffers of one sample() call; t indexes steps, first axis after t is the copy."""
+
+    obs: dict = field(default_factory=lambda: defaultdict(list))        # agent -> [T+1 x (N,...)]
+    state: dict = field(default_factory=lambda: defaultdict(list))      # agent -> [T+1 x (N,...)]
+    acting: dict = field(default_factory=lambda: defaultdict(list))     # agent -> [T x (N,)]
+    actions: dict = field(default_factory=lambda: defaultdict(list))
+    rewards: dict = field(default_factory=lambda: defaultdict(list))
+    terms: dict = field(default_factory=lambda: defaultdict(list))
+    truncs: dict = field(default_factory=lambda: defaultdict(list))
+    extra: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))  # agent -> col -> [T x (N,...)]
+    done: list = field(default_factory=list)                            # [T x (N,)]
+    final_obs: dict = field(default_factory=dict)                       # (t, agent) -> (N,...)
+    final_state: dict = field(default_factory=dict)
+    metas: list = field(default_factory=list)  # copy -> metas of the episodes it ran, in order
+
+    @property
+    def num_steps(self) -> int:
+        return len(self.done)
+
+    def add_extra(self, agent: str, columns: dict[str, np.ndarray]) -> None:
+        """Record this step's extra model outputs of ``agent`` (columns may appear late)."""
+        buf = self.extra[agent]
+        for col in set(columns) | set(buf):
+            col_steps = buf[col]
+            col_steps.extend([None] * (self.num_steps - len(col_steps)))  # column seen first now
+            col_steps.append(columns.get(col))  # None: the agent acted in no copy
+
+    def stack(self, agents: list[str], with_state: bool) -> "Stacked":
+        """(N, T(+1), ...) arrays, so that the slices of one copy are contiguous."""
+        T = self.num_steps
+        per_agent = lambda buf: {a: np.stack(buf[a], axis=1) for a in agents}  # noqa: E731
+        return Stacked(
+            obs=per_agent(self.obs), state=per_agent(self.state) if with_state else {},
+            acting=per_agent(self.acting), actions=per_agent(self.actions), rewards=per_agent(self.rewards),
+            terms=per_agent(self.terms), truncs=per_agent(self.truncs),
+            extra={a: {c: _stack_filled(v, T) for c, v in self.extra[a].items()} for a in agents},
+            done=np.stack(self.done, axis=1),
+        )
+
+
+@dataclass
+class Stacked:
+    """A rollout's buffers stacked per agent: obs/state (N, T+1, ...), the rest (N, T, ...)."""
+
+    obs: dict
+    state: dict
+    acting: dict
+    actions: dict
+    rewards: dict
+    terms: dict
+    truncs: dict
+    extra: dict
+    done: np.ndarray
+
+
+class EpisodeAssembler:
+    """Starts episodes (fixing their agent->module mapping) and cuts rollouts into episode chunks."""
+
+    def __init__(self, agents: list[str], layout: str, mapping_fn: Callable[..., str],
+                 obs_spaces: dict, action_spaces: dict) -> None:
+        self.agents = agents
+        self.layout = layout
+        self.mapping_fn = mapping_fn
+        self.obs_spaces = obs_spaces
+        self.action_spaces = action_spaces
+
+    def new_meta(self) -> EpisodeMeta:
+        ep = MultiAgentEpisode(observation_space=dict(self.obs_spaces), action_space=dict(self.action_spaces),
+                               agent_to_module_mapping_fn=self.mapping_fn)
+        meta = EpisodeMeta(episode=ep)
+        for a in self.agents:
+            ep.module_for(a)  # fix the agent->module mapping for the whole episode
+            meta.sa_ids[a] = uuid.uuid4().hex
+        return meta
+
+    def chunks(self, ro: Rollout, num_envs: int, weights_seq_no: int
+               ) -> Iterator[tuple[int, EpisodeMeta, MultiAgentEpisode, bool]]:
+        """Per copy and episode: ``(copy, meta, chunk, episode_is_done)`` in rollout order."""
+        T = ro.num_steps
+        arr = ro.stack(self.agents, with_state=self.layout == DICT_STATE)
+        for i in range(num_envs):
+            ends = (np.nonzero(arr.done[i])[0] + 1).tolist()
+            starts = [0] + ends
+            stops = ends + ([T] if starts[-1] < T else [])
+            for s, e, meta in zip(starts, stops, ro.metas[i]):
+                is_done = bool(arr.done[i, e - 1])
+                yield i, meta, self._chunk(i, s, e, is_done, meta, arr, ro, weights_seq_no), is_done
+
+    def _chunk(self, i: int, s: int, e: int, is_done: bool, meta: EpisodeMeta, arr: Stacked, ro: Rollout,
+               weights_seq_no: int) -> MultiAgentEpisode:
+        """One MultiAgentEpisode chunk: copy ``i``, rollout steps ``s..e-1`` of episode ``meta``."""
+        ep = MultiAgentEpisode(
+            id_=meta.episode.id_,
+            observation_space=meta.episode.observation_space,
+            action_space=meta.episode.action_space,
+            agent_to_module_mapping_fn=self.mapping_fn,
+            agent_module_ids=dict(meta.episode._agent_to_module_mapping),
+            env_t_started=meta.env_t,
+        )
+        ep.env_t = meta.env_t + (e - s)
+        for a in self.agents:
+            act_mask = arr.acting[a][i, s:e]
+            if not act_mask.any():
+                continue  # the agent left the episode before this chunk
+            steps = np.arange(s, e) if act_mask.all() else np.nonzero(act_mask)[0] + s
+            k = len(steps)
+            last = int(steps[-1])
+            # the observation before each acted step, plus the one after the last acted step
+            obs_idx = np.append(steps, last + 1)
+            ended_here = bool(ro.done[last][i])  # then the obs after `last` is the env's final_obs
+            o = arr.obs[a][i, obs_idx]
+            if ended_here:
+                o[-1] = ro.final_obs[(last, a)][i]
+            observations: Any = o
+            if self.layout != PLAIN:
+                observations = {OBS_KEY: o}
+                if self.layout == DICT_STATE:
+                    st = arr.state[a][i, obs_idx]
+                    if ended_here:
+                        st[-1] = ro.final_state[(last, a)][i]
+                    observations[STATE_KEY] = st
+            term = bool(arr.terms[a][i, last])
+            trunc = bool(arr.truncs[a][i, last]) and not term
+            if is_done and last == e - 1 and not (term or trunc):
+                trunc = True  # the env ended the episode for everyone
+            rewards = arr.rewards[a][i, steps]
+            extra = {c: v[i, steps] for c, v in arr.extra[a].items()}
+            extra[WEIGHTS_SEQ_NO] = np.full(k, weights_seq_no, np.int64)
+            ep.agent_episodes[a] = SingleAgentEpisode(
+                id_=meta.sa_ids[a],
+                observations=observations,
+                observation_space=ep.observation_space[a],
+                infos=[{} for _ in range(k + 1)],
+                actions=arr.actions[a][i, steps],
+                action_space=ep.action_space[a],
+                rewards=rewards,
+                terminated=term,
+                truncated=trunc,
+                extra_model_outputs=extra,
+                t_started=meta.agent_t[a],
+                len_lookback_buffer=0,
+                agent_id=a,
+                module_id=ep.module_for(a),
+                multi_agent_episode_id=ep.id_,
+            )
+            ep.agent_t_started[a] = meta.agent_t[a]
+            ep.env_t_to_agent_t[a].data = list(range(k + 1)) if act_mask.all() else _env_to_agent_t(obs_idx - s, e - s)
+            meta.agent_t[a] += k
+            meta.returns[a] += float(rewards.sum())
+        meta.env_t += e - s
+        ep.is_terminated = is_done and all(sa.is_terminated for sa in ep.agent_episodes.values())
+        ep.is_truncated = is_done and not ep.is_terminated
+        ep._start_time, ep._last_step_time = meta.start_time, time.perf_counter()
+        return ep
+
+
+def _stack_filled(steps: list, num_steps: int) -> np.ndarray:
+    """Stack per-step (N, ...) arrays along axis 1; missing steps (None) become zeros."""
+    template = next(v for v in steps if v is not None)
+    steps = steps + [None] * (num_steps - len(steps))
+    return np.stack([np.zeros_like(template) if v is None else v for v in steps], axis=1)
+
+
+def _env_to_agent_t(obs_times: np.ndarray, chunk_len: int) -> list:
+    """Env-step -> agent-step map of a chunk (RLlib's "S" = the agent has no obs at that env step)."""
+    out: list = [MultiAgentEpisode.SKIP_ENV_TS_TAG] * (chunk_len + 1)
+    for k, t in enumerate(obs_times.tolist()):
+        out[t] = k
+    return out

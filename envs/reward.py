@@ -1,0 +1,200 @@
+"""Reward features and reward weights: one protocol for every env.
+
+An env reports, at every step, ``infos[agent]["reward_features"]``: a dict feature name -> float
+for that agent and step (Overcooked's events, Stag Hunt's joint outcome, ...). The env option
+``reward_weights: {name: w}`` replaces each agent's reward by ``w . features`` (names not listed
+weigh 0); the env's own reward stays in ``infos[agent]["original_reward"]``. This is how reward
+randomization (RPG, HSP) builds its members' rewards without touching the env's code.
+
+Built-in envs do it natively (also in their batched forms, as one matrix product) and expose
+their feature names statically (a ``reward_feature_names(**env_config)`` classmethod). A user's
+PettingZoo env only has to report the features: ``diverse_marl.envs.make`` wraps it in
+:class:`RewardWeightsWrapper` when ``reward_weights`` is given and its factory does not take
+that keyword itself.
+
+Envs whose reward parameters can change during training expose ``set_reward_params(**values)``
+(``reward_weights`` and the names in the class attribute ``REWARD_PARAMS``, e.g. Overcooked's
+``shaping_factor``); the trainer's reward schedule (``diverse_marl.reward_schedule``) calls it.
+"""
+from __future__ import annotations
+
+import difflib
+import inspect
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from diverse_marl.errors import ConfigError
+
+FEATURES_KEY = "reward_features"      # infos[agent][FEATURES_KEY]: {name: float} of this step
+ORIGINAL_KEY = "original_reward"      # infos[agent][ORIGINAL_KEY]: the env's own reward of this step
+WEIGHTS_OPTION = "reward_weights"     # env option {name: w}
+ORIGINAL_RETURN_KEY = "original_return"  # batched infos["episode"][...]: team sum of original rewards
+PROBE_SEED = 0                        # seed of the reset + random step that reveals a user env's features
+
+
+def _did_you_mean(name: str, allowed: Iterable[str]) -> str:
+    hint = difflib.get_close_matches(name, list(allowed), n=1)
+    return f" (did you mean {hint[0]!r}?)" if hint else ""
+
+
+def check_reward_weights(weights: Any, names: Sequence[str], env: str, where: str = "reward_weights") -> dict[str, float]:
+    """``weights`` as ``{name: float}``; every name must be one of the env's feature ``names``."""
+    if not isinstance(weights, Mapping):
+        raise ConfigError(f"{where} must be a mapping feature name -> weight, got {weights!r}")
+    if not names:
+        raise ConfigError(f"{where}: env {env!r} reports no reward features "
+                          f"(infos[agent][{FEATURES_KEY!r}]), so rewards cannot be weighted")
+    out = {}
+    for name, value in weights.items():
+        if name not in names:
+            raise ConfigError(f"unknown reward feature {name!r} in {where}{_did_you_mean(str(name), names)}; "
+                              f"features of env {env!r}: {', '.join(names)}")
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise ConfigError(f"{where}.{name}: expected a number, got {value!r}")
+        out[str(name)] = float(value)
+    return out
+
+
+def check_reward_params(values: Mapping[str, Any], allowed: Sequence[str], env: str) -> None:
+    """Names given to ``set_reward_params`` must be ``reward_weights`` or one of ``allowed``."""
+    names = [WEIGHTS_OPTION, *allowed]
+    for key in values:
+        if key not in names:
+            raise ConfigError(f"unknown reward parameter {key!r} for env {env!r}{_did_you_mean(key, names)}; "
+                              f"allowed: {', '.join(names)}")
+
+
+class RewardWeights:
+    """Validated weights over an env's feature names, as a dict and as a vector aligned with the names."""
+
+    def __init__(self, weights: Mapping[str, float], names: Sequence[str], env: str) -> None:
+        self.names = tuple(names)
+        self.weights = check_reward_weights(weights, self.names, env)
+        self.vector = np.array([self.weights.get(n, 0.0) for n in self.names], dtype=np.float64)
+
+    def dot(self, features: Mapping[str, float]) -> float:
+        """``w . features`` for one agent's feature dict."""
+        return float(sum(w * float(features.get(name, 0.0)) for name, w in self.weights.items()))
+
+
+def optional_weights(weights: Mapping[str, float] | None, names: Sequence[str], env: str) -> RewardWeights | None:
+    return None if weights is None else RewardWeights(weights, names, env)
+
+
+class WeightedReward:
+    """Mixin for env classes with built-in features: static names, optional weights, ``set_reward_params``.
+
+    A class sets ``FEATURE_NAMES`` and ``REWARD_PARAMS`` (float attributes the trainer may set),
+    calls ``self._init_weights(reward_weights)`` in ``__init__`` and uses ``self.weights``.
+    """
+
+    FEATURE_NAMES: tuple[str, ...] = ()
+    REWARD_PARAMS: tuple[str, ...] = ()
+
+    @classmethod
+    def reward_feature_names(cls, **env_config: Any) -> list[str]:
+        """Names of the reward features (known without building or stepping the env)."""
+        return list(cls.FEATURE_NAMES)
+
+    def _init_weights(self, reward_weights: Mapping[str, float] | None) -> None:
+        self.weights = optional_weights(reward_weights, self.FEATURE_NAMES, type(self).__name__)
+
+    def set_reward_params(self, **values: Any) -> None:
+        """Set ``reward_weights`` (None: the env's own reward again) and/or the class's ``REWARD_PARAMS``."""
+        check_reward_params(values, self.REWARD_PARAMS, type(self).__name__)
+        for key, value in values.items():
+            if key == WEIGHTS_OPTION:
+                self._init_weights(value)
+            else:
+                setattr(self, key, float(value))
+
+
+# ---- user envs: the wrapper applied by ``make`` --------------------------------------------------
+class RewardWeightsWrapper:
+    """A PettingZoo ``ParallelEnv`` whose rewards are ``w . infos[agent]["reward_features"]``.
+
+    Everything else (spaces, ``state``, ``render``, attributes) is the wrapped env's. The env's
+    own reward moves to ``infos[agent]["original_reward"]``. An agent without reported features
+    gets a clear ConfigError at that step (it cannot be weighted).
+    """
+
+    def __init__(self, env: Any, weights: Mapping[str, float], env_name: str = "") -> None:
+        self.env = env
+        self._name = env_name or type(env).__name__
+        self._weights = dict(weights)
+        self._checked = False
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "env":  # not yet set (e.g. during unpickling): avoid recursion
+            raise AttributeError(name)
+        return getattr(self.env, name)
+
+    @property
+    def unwrapped(self) -> Any:
+        return getattr(self.env, "unwrapped", self.env)
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        return self.env.reset(seed=seed, options=options)
+
+    def step(self, actions: dict[str, Any]):
+        obs, rewards, terms, truncs, infos = self.env.step(actions)
+        new_rewards = {}
+        for agent, reward in rewards.items():
+            info = infos.setdefault(agent, {})
+            features = info.get(FEATURES_KEY) if isinstance(info, dict) else None
+            if not isinstance(features, Mapping):
+                raise ConfigError(f"env {self._name!r} reports no infos[{agent!r}][{FEATURES_KEY!r}]; "
+                                  f"reward_weights need a dict feature name -> value at every step")
+            if not self._checked:  # names are checked once, against what the env really reports
+                check_reward_weights(self._weights, list(features), self._name)
+                self._checked = True
+            info[ORIGINAL_KEY] = reward
+            new_rewards[agent] = sum(w * float(features.get(n, 0.0)) for n, w in self._weights.items())
+        return obs, new_rewards, terms, truncs, infos
+
+    def set_reward_params(self, **values: Any) -> None:
+        """``reward_weights`` is applied here; other parameters go to the wrapped env."""
+        if WEIGHTS_OPTION in values:
+            self._weights = dict(values.pop(WEIGHTS_OPTION))
+            self._checked = False
+        if not values:
+            return
+        inner = getattr(self.env, "set_reward_params", None)
+        if inner is None:
+            check_reward_params(values, (), self._name)  # raises: the env takes no other parameters
+        else:
+            inner(**values)
+
+
+def accepts_keyword(fn: Callable[..., Any], name: str) -> bool:
+    """Does ``fn`` take keyword ``name`` (explicitly or through ``**kwargs``)?"""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) or p.kind == p.VAR_KEYWORD
+               for p in params)
+
+
+# ---- what an env class offers ---------------------------------------------------------------------
+def reward_params(factory: Callable[..., Any]) -> tuple[str, ...]:
+    """Reward parameters (besides ``reward_weights``) that ``set_reward_params`` of this env accepts."""
+    return tuple(getattr(factory, "REWARD_PARAMS", ()))
+
+
+def probe_feature_names(env: Any) -> list[str]:
+    """Feature names a built env reports: reset with a fixed seed, one step of seeded random actions."""
+    env.reset(seed=PROBE_SEED)
+    actions = {}
+    for i, agent in enumerate(env.agents):
+        space = env.action_space(agent)
+        space.seed(PROBE_SEED + i)
+        actions[agent] = space.sample()
+    *_, infos = env.step(actions)
+    names: dict[str, None] = {}
+    for info in infos.values():
+        features = info.get(FEATURES_KEY) if isinstance(info, Mapping) else None
+        if isinstance(features, Mapping):
+            names.update(dict.fromkeys(map(str, features)))
+    return list(names)
