@@ -188,8 +188,15 @@ def _train_loop(
 
 
 def headline_return(row: Mapping[str, Any]) -> float:
-    """The return a progress bar shows: the env's sparse (task) return where it reports one."""
-    return row.get("episode/sparse_return", row.get("episode_return_mean", float("nan")))
+    """The return progress bars and summaries show: the task's own return, not a reshaped one.
+
+    Overcooked's sparse (delivery) return where the env reports it, else the env's original
+    return of a run with ``reward_weights``, else the trained return.
+    """
+    for key in ("episode/sparse_return", "episode/original_return", "episode_return_mean"):
+        if key in row:
+            return row[key]
+    return float("nan")
 
 
 def should_stop(stop: Any, iteration: int, env_steps: int, elapsed: float) -> bool:
