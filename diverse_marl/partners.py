@@ -211,7 +211,7 @@ def validate_partners(cfg: Any) -> None:
         spec.check_seats(list(probe.possible_agents))
     finally:
         probe.close()
-    if not hasattr(cfg.algorithm_class(), "partners"):
+    if not hasattr(cfg.family().config_class(), "partners"):
         raise ConfigError(f"partners need algorithm 'mappo' (its vector env runner plays them); got {cfg.algorithm!r}")
     runner = cfg.training.get("env_runner_cls")
     runner_cls = envs.resolve_factory(runner) if runner else None
