@@ -50,6 +50,9 @@ def train(
     if config is None:
         raise ConfigError("train needs a config (a YAML path, a dict or an ExperimentConfig)")
     cfg = load_config(config, overrides)
+    if run_dir is not None and RunDir(run_dir).exists():
+        raise ConfigError(f"run dir {str(run_dir)!r} already holds a run (config.yaml); continue it with "
+                          "--resume, or pick a new directory (nothing there is overwritten)")
     target = Path(run_dir) if run_dir is not None else new_run_dir(cfg.runs_dir, cfg.name)
     if cfg.population.enabled:
         return train_population(cfg, target, quiet=quiet)

@@ -117,6 +117,8 @@ def test_members_train_with_their_own_configs(ray_local, tmp_path):
     assert yaml.safe_load((parent / "config.yaml").read_text())["population"]["size"] == 2
     assert (parent / "tune").is_dir()  # Tune's own records of the trials
 
+    with pytest.raises(ConfigError, match="already holds a run .*--resume"):
+        diverse_marl.train({**TINY, "population": pop}, run_dir=parent)
     # resuming with a raised stop continues every member from its checkpoint, same per-member configs
     resumed = diverse_marl.train(resume=parent, overrides=["stop.iterations=2"])
     assert [m["iteration"] for m in resumed.metrics] == [2, 2]
