@@ -114,3 +114,18 @@ def test_policy_ids_must_match(tmp_path):
     check_policy_ids(ckpt, ["seeker", "hider"])
     with pytest.raises(ConfigError, match=r"holds policies \['hider', 'seeker'\] but this run trains \['shared'\]"):
         check_policy_ids(ckpt, ["shared"])
+
+
+def test_stock_ppo_runs_warm_start_too(ray_local, tmp_path):
+    """The check and the load are family-agnostic: stock PPO's module (pi, vf) comes over whole."""
+    ppo = {"name": "ppo", "algorithm": "ppo", "env": "stag_hunt", "env_config": {"horizon": 5}, "seed": 3,
+           "stop": {"iterations": 1}, "runs_dir": str(tmp_path),
+           "training": {"train_batch_size": 100, "minibatch_size": 50, "num_epochs": 1, "hidden_sizes": [16]}}
+    source = diverse_marl.train(ppo)
+    src_state = diverse_marl.load_module_state(source.run_dir, "shared")
+    seen = {}
+    diverse_marl.train({**ppo, "seed": 4, "init_from": str(source.run_dir)},
+                       hooks=TrainHooks(on_start=lambda algo: seen.update(_module_state(algo))))
+    assert set(seen) == set(src_state) and len(src_state) > 4
+    for key, value in src_state.items():
+        np.testing.assert_array_equal(np.asarray(seen[key]), value.numpy())
