@@ -33,9 +33,6 @@ class AlgorithmFamily(Protocol):
     def build(self, cfg: "ExperimentConfig") -> Any:
         """The RLlib ``AlgorithmConfig`` that trains ``cfg`` (options already validated)."""
 
-    def config_class(self) -> type:
-        """The ``AlgorithmConfig`` subclass ``build`` returns (for capability checks, e.g. ``partners``)."""
-
     def option_defaults(self) -> dict[str, Any]:
         """Every ``training:`` option -> its default."""
 
@@ -56,6 +53,7 @@ class OptionsFamily:
     policy_loader: str  # "package.module:function", called as f(path, policy_id)
 
     def config_class(self) -> type:
+        """The ``AlgorithmConfig`` subclass ``build`` returns."""
         return _import(self.config_path)
 
     def build(self, cfg: "ExperimentConfig") -> Any:

@@ -147,7 +147,7 @@ def read_policies_meta(checkpoint: str | os.PathLike) -> dict[str, Any]:
 def resolve_policy_id(meta: Mapping[str, Any], policy_id: str | None) -> str:
     """A policy id, an agent name (through the run's mapping) or None (the only / shared policy)."""
     ids = sorted(meta["policies"])
-    agents = meta.get("agents") or {}
+    agents = meta.get("agents") if isinstance(meta.get("agents"), dict) else {}
     if not ids:
         raise CheckpointError(f"checkpoint {meta.get('checkpoint')!r} describes no policies")
     if policy_id is None:

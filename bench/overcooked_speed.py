@@ -8,8 +8,9 @@ One run measures, on one layout, with random actions and one thread (OMP_NUM_THR
   and falls back to the ``overcooked==0.2.1`` package of the project venv, *dynamics only* (no
   featurization), clearly labelled.
 * ours: the PettingZoo ``OvercookedEnv`` (one env) and ``OvercookedBatchedEnv`` at N = 1, 64, 1024
-  (env steps/s = N x batched steps/s), plus breakdown rows at N = 1024 (dynamics only, featurize
-  only, lossless only) showing where a batched step spends its time.
+  (env steps/s = N x batched steps/s), the N = 64 env with ``reward_weights`` on every feature (ratio
+  against the N = 64 row without weights; target >= 0.9), plus breakdown rows at N = 1024 (dynamics
+  only, featurize only, lossless only) showing where a batched step spends its time.
 
 The machine is shared, so every figure is env steps per *CPU second of the measuring process*
 (``time.process_time``; all runs are single-threaded), and the rows are measured in ``--rounds``
@@ -46,6 +47,8 @@ BATCH_SIZES = (1, 64, 1024)
 ACTION_CHUNK = 4096      # pre-drawn random actions, reused cyclically
 HORIZON = 400
 TARGET_SINGLE, TARGET_BATCHED = 3.0, 50.0
+WEIGHTS_N, TARGET_WEIGHTS = 64, 0.9  # batched N=64 with reward_weights vs without, same run
+WEIGHTS_LABEL, WEIGHTS_REF = f"ours batched N={WEIGHTS_N} with reward_weights", f"ours batched N={WEIGHTS_N}"
 UNIT = "env steps/cpu-s"
 
 # Worker run in the reference venv: for every line "<seconds>" on stdin, times its loop for that long
@@ -155,8 +158,11 @@ def our_rows(layout, rng: np.random.Generator) -> list[tuple[str, Callable[[], o
 
     rows.append(("ours PettingZoo env", single_step, 1, f"target >= {TARGET_SINGLE:g}x"))
 
-    for n in BATCH_SIZES:
-        benv = OvercookedBatchedEnv(n, layout=layout, horizon=HORIZON, obs="featurized")
+    names = OvercookedEnv.FEATURE_NAMES
+    weights = {name: float(w) for name, w in zip(names, rng.normal(size=len(names)))}  # every feature weighted
+    for n, env_weights, label in [*((n, None, f"ours batched N={n}") for n in BATCH_SIZES),
+                                  (WEIGHTS_N, weights, WEIGHTS_LABEL)]:
+        benv = OvercookedBatchedEnv(n, layout=layout, horizon=HORIZON, obs="featurized", reward_weights=env_weights)
         benv.reset(seed=0)
         chunk = rng.integers(0, 6, size=(max(8, ACTION_CHUNK // n), n, 2))
         j = {"i": 0}
@@ -165,7 +171,10 @@ def our_rows(layout, rng: np.random.Generator) -> list[tuple[str, Callable[[], o
             i = j["i"] = (j["i"] + 1) % len(chunk)
             benv.step({"agent_0": chunk[i, :, 0], "agent_1": chunk[i, :, 1]})
 
-        rows.append((f"ours batched N={n}", batched_step, n, f"target >= {TARGET_BATCHED:g}x" if n > 1 else ""))
+        note = f"target >= {TARGET_BATCHED:g}x" if n > 1 else ""
+        if env_weights:
+            note = f"vs {WEIGHTS_REF}: target >= {TARGET_WEIGHTS:g}x"
+        rows.append((label, batched_step, n, note))
 
     # breakdown at the largest N on a mid-episode state (objects in pots and hands)
     n = BATCH_SIZES[-1]
@@ -241,7 +250,7 @@ def main(argv: list[str] | None = None) -> None:
 
     add(ref, None, ref_note)
     for label, _, _, note in rows:
-        add(label, ref, note)
+        add(label, WEIGHTS_REF if label == WEIGHTS_LABEL else ref, note)
     bench.report()
 
 

@@ -6,9 +6,10 @@ reward without shaping) and, on the last step, dicts of episode totals under
 which land in ``metrics.csv`` and TensorBoard, and feed behaviour descriptors.
 
 :class:`RewardScheduleCallback` drives a config's ``reward_schedule`` (``reward_schedule.py``)
-from the driver: at algorithm start, after a checkpoint is loaded and after every iteration, it
-reads the algorithm's lifetime env-step count (all env runners, restored with checkpoints) and
-pushes the schedule's values into the envs of every env runner, local and remote.
+from the driver: at algorithm start, after a checkpoint is loaded, after failed env runners are
+recreated and after every iteration, it reads the algorithm's lifetime env-step count (all env
+runners, restored with checkpoints) and pushes the schedule's values into the envs of every env
+runner, local and remote.
 """
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ from typing import Any
 from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
+from diverse_marl.envs.reward import ORIGINAL_KEY, ORIGINAL_RETURN_KEY
 from diverse_marl.episode_info import episode_stats, team_sparse_reward
 from diverse_marl.errors import ConfigError
 from diverse_marl.reward_schedule import RewardSchedule, flat_values
 
-RESULT_KEY = "reward_schedule"  # train() results carry {"env_steps": n, <param>: value} under this key
+RESULT_KEY = "reward_schedule"  # train() results carry {<param>: value} under this key (-> metrics.csv)
 
 
 def episode_info_metrics(last_infos: dict[str, dict], step_infos: list[dict[str, dict]] | None) -> dict[str, float]:
@@ -31,6 +33,10 @@ def episode_info_metrics(last_infos: dict[str, dict], step_infos: list[dict[str,
     sparse = [r for r in map(team_sparse_reward, step_infos or []) if r is not None]
     if sparse:
         out["episode/sparse_return"] = float(sum(sparse))
+    original = [info[ORIGINAL_KEY] for infos in step_infos or [] for info in infos.values()
+                if isinstance(info, dict) and ORIGINAL_KEY in info]
+    if original:  # the env's own return (all agents) when reward_weights replace the reward
+        out[f"episode/{ORIGINAL_RETURN_KEY}"] = float(sum(original))
     return out
 
 
@@ -101,8 +107,12 @@ class RewardScheduleCallback(RLlibCallback):
     def on_train_result(self, *, algorithm: Any, result: dict, **kwargs: Any) -> None:
         result[RESULT_KEY] = self.push(algorithm)
 
+    def on_env_runners_recreated(self, *, algorithm: Any, is_evaluation: bool = False, **kwargs: Any) -> None:
+        if not is_evaluation:  # a restarted runner's envs start from their env_config values
+            self.push(algorithm)
+
     def push(self, algorithm: Any) -> dict[str, float]:
-        """Send the current values to all env runners; returns them flat, with the step count."""
+        """Send the current values to all env runners; returns them flat (weights as reward_weights.<name>)."""
         if not self.schedule:
             return {}
         steps = global_env_steps(algorithm)
@@ -112,7 +122,7 @@ class RewardScheduleCallback(RLlibCallback):
         if not sum(counts):
             raise ConfigError(f"reward_schedule: no env of the env runners takes reward parameters "
                               f"(set_reward_params); scheduled: {', '.join(self.schedule.points)}")
-        return {"env_steps": float(steps), **flat_values(values)}
+        return flat_values(values)
 
 
 def with_reward_schedule(rllib_config: Any, schedule: RewardSchedule) -> Any:

@@ -16,7 +16,7 @@ A config file looks like::
     reward_schedule: {shaping_factor: [[0, 1.0], [2500000, 0.0]]}  # over global env steps (reward_schedule.py)
     init_from: null             # a run dir or checkpoint to warm-start from (weights only)
     population:                 # optional: many members, each its own run dir
-      sample: {env_config.reward_weights.onion_pickup: {uniform: [-1, 1]}}
+      sample: {env_config.reward_weights.onion_pickup_dispenser: {uniform: [-1, 1]}}
       size: 4
     ray: {address: null}        # null: local embedded Ray; "auto" or "ray://host:10001": a cluster
 """

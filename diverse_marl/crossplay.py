@@ -20,11 +20,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from diverse_marl import load_policy
+from diverse_marl import load_policy, load_population
 from diverse_marl.agents import Agent
 from diverse_marl.config import load_config, parse_override
 from diverse_marl.errors import CheckpointError, ConfigError
-from diverse_marl.population import load_population
 from diverse_marl.rollout import DEFAULT_MAX_ROWS, play_batched, play_rows, summarize_episodes
 from diverse_marl.run_dir import RunDir, atomic_write_json
 

@@ -29,6 +29,7 @@ import numpy as np
 import diverse_marl
 from diverse_marl import envs
 from diverse_marl.agents import Agent
+from diverse_marl.envs.reward import accepts_keyword
 from diverse_marl.errors import ConfigError
 
 PARTNER_KEYS = ("from", "seats", "sample", "self_play")
@@ -159,7 +160,15 @@ def _player(source: str, seat: str, env_config: dict, seed: int, num_copies: int
                               "import path 'pkg.module:factory'")
         return PolicyPlayer(diverse_marl.load_policy(source, seat), seed)
     factory = envs.resolve_factory(source)
-    kwargs = _factory_kwargs(factory, {"seat": seat, "env_config": env_config, "seed": seed})
+    offered = {"seat": seat, "env_config": env_config, "seed": seed}
+    kwargs = {k: v for k, v in offered.items() if accepts_keyword(factory, k)}
+    try:
+        inspect.signature(factory).bind(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"partners.from: cannot call factory {source!r} ({exc}); it is called with the keywords "
+                          f"it accepts among {', '.join(FACTORY_KEYWORDS)}") from None
+    except ValueError:
+        pass  # no signature to check (some builtins): just call it
     made = factory(**kwargs)
     if isinstance(made, Agent):
         return AgentPlayer([made] + [factory(**kwargs) for _ in range(num_copies - 1)])
@@ -167,17 +176,6 @@ def _player(source: str, seat: str, env_config: dict, seed: int, num_copies: int
         return PolicyPlayer(made, seed)
     raise ConfigError(f"partners.from: factory {source!r} returned {type(made).__name__}; expected a policy "
                       "callable p(obs_batch, deterministic=False) -> actions, or an Agent (reset/act)")
-
-
-def _factory_kwargs(factory: Callable[..., Any], offered: dict[str, Any]) -> dict[str, Any]:
-    try:
-        params = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        return {}
-    if any(p.kind == p.VAR_KEYWORD for p in params):
-        return offered
-    names = {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
-    return {k: v for k, v in offered.items() if k in names}
 
 
 def _unique_names(sources: Sequence[str]) -> list[str]:
@@ -200,8 +198,8 @@ def _unique_names(sources: Sequence[str]) -> list[str]:
 def validate_partners(cfg: Any) -> None:
     """Check an ExperimentConfig's ``partners`` block before Ray starts (raises ConfigError).
 
-    Keys and values, seats against the env's agents, an algorithm and env runner that play
-    partners (``VectorMultiAgentEnvRunner``), and that every pool entry loads.
+    Keys and values, seats against the env's agents, an env runner that plays partners
+    (MAPPO's ``VectorMultiAgentEnvRunner``), and that every pool entry loads.
     """
     if not cfg.partners:
         return
@@ -211,14 +209,12 @@ def validate_partners(cfg: Any) -> None:
         spec.check_seats(list(probe.possible_agents))
     finally:
         probe.close()
-    if not hasattr(cfg.family().config_class(), "partners"):
-        raise ConfigError(f"partners need algorithm 'mappo' (its vector env runner plays them); got {cfg.algorithm!r}")
     runner = cfg.training.get("env_runner_cls")
     runner_cls = envs.resolve_factory(runner) if runner else None
     if not getattr(runner_cls, "supports_partners", False):
-        raise ConfigError("partners need training.env_runner_cls: "
+        raise ConfigError("partners need an env runner that plays them: algorithm mappo with training.env_runner_cls: "
                           "diverse_marl.algorithms.mappo.sampler:VectorMultiAgentEnvRunner "
-                          f"(got {runner or 'RLlib default MultiAgentEnvRunner'}, which cannot play frozen partners)")
+                          f"(got algorithm {cfg.algorithm!r} with {runner or 'RLlib default MultiAgentEnvRunner'})")
     load_partners(spec, 1, cfg.env_config, cfg.seed)
 
 

@@ -26,6 +26,8 @@ from typing import Any, Iterator, Sequence, Union
 
 import yaml
 
+from diverse_marl import load_policy
+from diverse_marl.crossplay import crossplay_matrix, eval_env_config
 from diverse_marl.errors import CheckpointError, ConfigError
 from diverse_marl.run_dir import RunDir
 
@@ -68,8 +70,6 @@ class Member:
         """
         key = (agent, seed)
         if key not in self._policies:
-            from diverse_marl.algorithms import load_policy
-
             self._policies[key] = load_policy(self.checkpoint, agent, seed=seed)
         return self._policies[key]
 
@@ -107,19 +107,17 @@ class Population:
 
     def crossplay(self, env_name: str | None = None, episodes: int = 10, *, seed: int = 0,
                   deterministic: bool = False, **env_config: Any) -> Any:
-        """Cross-play matrix of every member pair via :func:`diverse_marl.crossplay.crossplay_matrix`.
+        """Cross-play matrix of every member pair (:func:`diverse_marl.crossplay.crossplay_matrix`).
 
         Each member plays its seat with the policy its agent was trained as. ``env_name`` and the
-        env config default to the first member's, without its ``reward_weights`` so the matrix
-        reports the original game's returns; keyword arguments override single env_config entries.
+        env config default to the first member's evaluation env (its config without training-only
+        keys such as ``reward_weights``, so returns are the original game's); keyword arguments
+        override single env_config entries.
         """
-        from diverse_marl.crossplay import crossplay_matrix
-
         if not self.members:
             raise ConfigError("cannot cross-play an empty population")
-        first = self.members[0].metadata
-        base = {k: v for k, v in (first.get("env_config") or {}).items() if k != "reward_weights"}
-        return crossplay_matrix({m.name: m for m in self.members}, env_name or first["env"], {**base, **env_config},
+        default_env, config = eval_env_config(self.members[0].path, env_config)
+        return crossplay_matrix({m.name: m for m in self.members}, env_name or default_env, config,
                                 episodes=episodes, seed=seed, deterministic=deterministic)
 
     def __repr__(self) -> str:

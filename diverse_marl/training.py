@@ -70,6 +70,7 @@ def summarize(result: Mapping[str, Any], iteration: int, env_steps: int, elapsed
     for module, stats in (result.get("learners", {}) or {}).items():
         if isinstance(stats, Mapping):
             row.update(flatten(dict(stats), f"learner/{module}/"))
+    row.update(flatten(dict(result.get("reward_schedule") or {}), "reward_schedule/"))  # callbacks.RESULT_KEY
     return {k: v for k, v in row.items()
             if not (isinstance(v, float) and not math.isfinite(v)) and not _is_profiling_timer(k)}
 

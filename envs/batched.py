@@ -15,6 +15,7 @@ import gymnasium as gym
 import numpy as np
 
 from diverse_marl.envs.global_state import GlobalStateRule
+from diverse_marl.envs.reward import ORIGINAL_KEY, ORIGINAL_RETURN_KEY
 from diverse_marl.episode_info import episode_stats
 from diverse_marl.errors import ConfigError
 
@@ -30,8 +31,11 @@ class BatchedEnv(Protocol):
       returns the *first* observation of its next episode. Then ``infos["done"]`` (N,) bool marks
       it, ``infos["final_obs"][agent]`` / ``infos["final_state"][agent]`` hold the episode's last
       observation / global state (valid where done), and ``infos["episode"]`` holds per-copy
-      episode totals valid where done: ``"return/<agent>"``, ``"length"`` and any scalar
-      statistics (``"<agent>/<name>"``, ``"sparse_return"``, ...), each an (N,) array.
+      episode totals valid where done: ``"return/<agent>"``, ``"length"``, ``"original_return"``
+      (team sum of the env's own rewards) and any scalar statistics (``"<agent>/<name>"``,
+      ``"sparse_return"``, ...), each an (N,) array.
+    - ``infos["original_reward"][agent]`` (N,): the env's own reward of the step (equal to the
+      reward unless ``reward_weights`` replaced it, see ``diverse_marl.envs.reward``).
     - Optional ``infos["alive"][agent]`` (N,) bool: whether the agent acts at the next step in
       that copy (agents that left an episode early); absent means everyone always acts.
     - ``state() -> {agent: (N, *state_shape)}``: the agent-specific global state for a
@@ -150,6 +154,7 @@ class SyncBatchedEnv:
                      for a in self.possible_agents}
         self._alive = {a: np.zeros(self.num_envs, bool) for a in self.possible_agents}
         self._returns = {a: np.zeros(self.num_envs, np.float64) for a in self.possible_agents}
+        self._original_return = np.zeros(self.num_envs, np.float64)
         self._lengths = np.zeros(self.num_envs, np.int64)
         self._last_env_infos: list[dict] = [{} for _ in range(self.num_envs)]
 
@@ -172,6 +177,7 @@ class SyncBatchedEnv:
             self._last_env_infos[i] = info
         for a in self.possible_agents:
             self._returns[a][:] = 0.0
+        self._original_return[:] = 0.0
         self._lengths[:] = 0
         return self._copy_obs(), {"alive": self._copy_alive(), "env_infos": list(self._last_env_infos)}
 
@@ -186,6 +192,8 @@ class SyncBatchedEnv:
         final_state = {a: np.zeros((n, *self._state_spaces[a].shape), np.float32) for a in self.possible_agents}
         episode = {f"return/{a}": np.zeros(n, np.float64) for a in self.possible_agents}
         episode["length"] = np.zeros(n, np.int64)
+        episode[ORIGINAL_RETURN_KEY] = np.zeros(n, np.float64)
+        original = {a: np.zeros(n, np.float32) for a in self.possible_agents}
         for i, env in enumerate(self.envs):
             acting = [a for a in self.possible_agents if self._alive[a][i]]
             env_actions = {a: self._check_action(a, actions, i) for a in acting}
@@ -193,6 +201,10 @@ class SyncBatchedEnv:
             self._lengths[i] += 1
             for a in acting:
                 rewards[a][i] = float(rew.get(a, 0.0))
+                agent_info = info.get(a) if isinstance(info, dict) else None
+                original[a][i] = (float(agent_info[ORIGINAL_KEY]) if isinstance(agent_info, dict)
+                                  and ORIGINAL_KEY in agent_info else rewards[a][i])
+                self._original_return[i] += original[a][i]
                 terms[a][i] = bool(term.get(a, False))
                 truncs[a][i] = bool(trunc.get(a, False))
                 self._returns[a][i] += rewards[a][i]
@@ -208,6 +220,8 @@ class SyncBatchedEnv:
                     episode[f"return/{a}"][i] = self._returns[a][i]
                     self._returns[a][i] = 0.0
                 episode["length"][i] = self._lengths[i]
+                episode[ORIGINAL_RETURN_KEY][i] = self._original_return[i]
+                self._original_return[i] = 0.0
                 self._lengths[i] = 0
                 for key, value in episode_stats(info or {}).items():
                     episode.setdefault(key, np.full(n, np.nan))[i] = value
@@ -215,6 +229,7 @@ class SyncBatchedEnv:
                 self._write_obs(i, new_obs, env)
                 self._last_env_infos[i] = new_info
         infos = {"final_obs": final_obs, "final_state": final_state, "done": done, "episode": episode,
+                 ORIGINAL_KEY: original,
                  "alive": self._copy_alive(), "env_infos": list(self._last_env_infos)}
         return self._copy_obs(), rewards, terms, truncs, infos
 

@@ -38,7 +38,8 @@ def _did_you_mean(name: str, allowed: Iterable[str]) -> str:
     return f" (did you mean {hint[0]!r}?)" if hint else ""
 
 
-def check_reward_weights(weights: Any, names: Sequence[str], env: str, where: str = "reward_weights") -> dict[str, float]:
+def check_reward_weights(weights: Any, names: Sequence[str], env: str,
+                         where: str = "reward_weights") -> dict[str, float]:
     """``weights`` as ``{name: float}``; every name must be one of the env's feature ``names``."""
     if not isinstance(weights, Mapping):
         raise ConfigError(f"{where} must be a mapping feature name -> weight, got {weights!r}")
@@ -65,6 +66,11 @@ def check_reward_params(values: Mapping[str, Any], allowed: Sequence[str], env: 
                               f"allowed: {', '.join(names)}")
 
 
+def dot(weights: Mapping[str, float], features: Mapping[str, float]) -> float:
+    """``w . features`` for one agent's feature dict (names missing from ``features`` count as 0)."""
+    return float(sum(w * float(features.get(name, 0.0)) for name, w in weights.items()))
+
+
 class RewardWeights:
     """Validated weights over an env's feature names, as a dict and as a vector aligned with the names."""
 
@@ -75,7 +81,7 @@ class RewardWeights:
 
     def dot(self, features: Mapping[str, float]) -> float:
         """``w . features`` for one agent's feature dict."""
-        return float(sum(w * float(features.get(name, 0.0)) for name, w in self.weights.items()))
+        return dot(self.weights, features)
 
 
 def optional_weights(weights: Mapping[str, float] | None, names: Sequence[str], env: str) -> RewardWeights | None:
@@ -122,7 +128,7 @@ class RewardWeightsWrapper:
     def __init__(self, env: Any, weights: Mapping[str, float], env_name: str = "") -> None:
         self.env = env
         self._name = env_name or type(env).__name__
-        self._weights = dict(weights)
+        self.reward_weights: dict[str, float] | None = dict(weights)
         self._checked = False
 
     def __getattr__(self, name: str) -> Any:
@@ -139,6 +145,8 @@ class RewardWeightsWrapper:
 
     def step(self, actions: dict[str, Any]):
         obs, rewards, terms, truncs, infos = self.env.step(actions)
+        if self.reward_weights is None:  # weights switched off by set_reward_params
+            return obs, rewards, terms, truncs, infos
         new_rewards = {}
         for agent, reward in rewards.items():
             info = infos.setdefault(agent, {})
@@ -147,16 +155,17 @@ class RewardWeightsWrapper:
                 raise ConfigError(f"env {self._name!r} reports no infos[{agent!r}][{FEATURES_KEY!r}]; "
                                   f"reward_weights need a dict feature name -> value at every step")
             if not self._checked:  # names are checked once, against what the env really reports
-                check_reward_weights(self._weights, list(features), self._name)
+                check_reward_weights(self.reward_weights, list(features), self._name)
                 self._checked = True
             info[ORIGINAL_KEY] = reward
-            new_rewards[agent] = sum(w * float(features.get(n, 0.0)) for n, w in self._weights.items())
+            new_rewards[agent] = dot(self.reward_weights, features)
         return obs, new_rewards, terms, truncs, infos
 
     def set_reward_params(self, **values: Any) -> None:
-        """``reward_weights`` is applied here; other parameters go to the wrapped env."""
+        """``reward_weights`` (None: the env's own rewards) is applied here; other parameters go to the wrapped env."""
         if WEIGHTS_OPTION in values:
-            self._weights = dict(values.pop(WEIGHTS_OPTION))
+            weights = values.pop(WEIGHTS_OPTION)
+            self.reward_weights = None if weights is None else dict(weights)
             self._checked = False
         if not values:
             return

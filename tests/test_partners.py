@@ -70,6 +70,9 @@ def _config(partners, **over):
     ({"from": "runs/does-not-exist", "seats": ["agent_1"]}, "neither an existing run dir"),
     ({"from": "test_partners:not_a_player", "seats": ["agent_1"]}, "returned int; expected a policy callable"),
     ({"from": "test_partners:no_such_factory", "seats": ["agent_1"]}, "no usable attribute 'no_such_factory'"),
+    ({"from": "diverse_marl.agents:RandomAgent", "seats": ["agent_1"]},
+     r"cannot call factory 'diverse_marl.agents:RandomAgent' \(missing a required argument: 'num_actions'\); "
+     "it is called with the keywords it accepts among seat, env_config, seed"),
 ])
 def test_bad_partner_blocks_fail_before_ray(partners, match):
     import ray
@@ -81,9 +84,10 @@ def test_bad_partner_blocks_fail_before_ray(partners, match):
 
 def test_partners_need_the_vector_runner_and_mappo():
     block = {"from": STAG_HUNTER, "seats": ["agent_1"]}
-    with pytest.raises(ConfigError, match="partners need training.env_runner_cls.*VectorMultiAgentEnvRunner"):
+    with pytest.raises(ConfigError, match="partners need an env runner that plays them: algorithm mappo with "
+                                          "training.env_runner_cls: .*VectorMultiAgentEnvRunner"):
         load_config(_config(block, training={"train_batch_size": 80}))
-    with pytest.raises(ConfigError, match="partners need algorithm 'mappo'"):
+    with pytest.raises(ConfigError, match="partners need .* algorithm 'ppo'"):
         load_config(_config(block, algorithm="ppo", training={}))
     cfg = load_config(_config(block))
     assert cfg.to_rllib().partners_spec == {"from": [STAG_HUNTER], "seats": ["agent_1"], "sample": "per_episode",

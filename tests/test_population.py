@@ -155,3 +155,23 @@ def test_a_really_trained_population_loads(ray_local, tmp_path):
     obs = np.eye(6, dtype=np.float32)
     logits = [m.policy("agent_1").logits(obs) for m in pop]
     assert logits[0].shape == (6, 2) and np.abs(logits[0] - logits[1]).max() > 1e-6
+
+
+def test_population_crossplay_seats_each_members_policies_in_the_original_game(trained, tmp_path):
+    """Population.crossplay = crossplay_matrix over the members' run dirs, without the members' reward weights."""
+    from diverse_marl.crossplay import crossplay_matrix
+
+    parent = tmp_path / "pop"
+    shutil.copytree(trained, parent)
+    (parent / "population.json").unlink()
+    cfg_path = parent / "member_00" / "config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["env_config"]["reward_weights"] = {"own_match": 1.0}  # trained on a re-weighted reward
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    pop = load_population(parent)
+    assert pop[0].metadata["reward_weights"] == {"own_match": 1.0}
+
+    result = pop.crossplay(episodes=2, deterministic=True)
+    assert result.names == pop.names and result.env == "credit_assignment" and result.env_config == {}
+    direct = crossplay_matrix({m.name: m.path for m in pop}, "credit_assignment", {}, episodes=2, deterministic=True)
+    assert result.value_mean == direct.value_mean and len(result.value_mean) == 2

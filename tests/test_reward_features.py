@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
+from pettingzoo.test import parallel_api_test
 
 from diverse_marl.config import load_config
 from diverse_marl.envs import make, register, reward_feature_names
@@ -114,7 +115,8 @@ def test_overcooked_batched_weights_equal_single_env_w_dot_features(n):
 
 
 def test_overcooked_weights_validated():
-    with pytest.raises(ConfigError, match=r"unknown reward feature 'onion_pickup_dispensr'.*did you mean 'onion_pickup_dispenser'"):
+    with pytest.raises(ConfigError, match=r"unknown reward feature 'onion_pickup_dispensr'.*"
+                                          r"did you mean 'onion_pickup_dispenser'"):
         OvercookedEnv(reward_weights={"onion_pickup_dispensr": 1.0})
     with pytest.raises(ConfigError, match="expected a number"):
         OvercookedBatchedEnv(2, reward_weights={"sparse": "a lot"})
@@ -162,12 +164,13 @@ class CoinEnv(ParallelEnv):
         self.possible_agents = ["a", "b"]
         self.agents: list[str] = []
         self._rng = np.random.default_rng(0)
+        self._obs_space, self._act_space = spaces.Box(0.0, 1.0, (1,), np.float32), spaces.Discrete(2)
 
     def observation_space(self, agent):
-        return spaces.Box(0.0, 1.0, (1,), np.float32)
+        return self._obs_space
 
     def action_space(self, agent):
-        return spaces.Discrete(2)
+        return self._act_space
 
     def reset(self, seed=None, options=None):
         if seed is not None:
@@ -195,6 +198,7 @@ register("test_coin", CoinEnv, overwrite=True)
 def test_user_env_gets_weights_through_make_and_sync_batched():
     env = make("test_coin", reward_weights={"tails": 2.0, "right": -1.0})
     assert isinstance(env, RewardWeightsWrapper) and env.possible_agents == ["a", "b"]
+    parallel_api_test(env, num_cycles=10)
     env.reset(seed=3)
     seen = 0
     for _ in range(4):
@@ -205,6 +209,16 @@ def test_user_env_gets_weights_through_make_and_sync_batched():
             assert infos[agent]["original_reward"] == 10.0 * f["right"]
             seen += f["tails"]
     assert 0 < seen < 8  # both coin sides occurred
+    env.reset()
+    env.set_reward_params(reward_weights={"right": 3.0})  # what the trainer's reward schedule calls
+    _, rew, _, _, infos = env.step({"a": 0, "b": 1})
+    assert rew == {a: 3.0 * infos[a]["reward_features"]["right"] for a in ("a", "b")}
+    env.set_reward_params(reward_weights=None)  # the env's own reward again
+    _, rew, _, _, infos = env.step({"a": 0, "b": 1})
+    assert rew == {a: 10.0 * infos[a]["reward_features"]["right"] for a in ("a", "b")}
+    with pytest.raises(ConfigError, match="unknown reward parameter 'shaping_factor' for env 'test_coin'; "
+                                          "allowed: reward_weights"):
+        env.set_reward_params(shaping_factor=1.0)
     batched = make_batched("test_coin", 3, reward_weights={"right": 5.0})
     assert isinstance(batched, SyncBatchedEnv)
     batched.reset(seed=1)

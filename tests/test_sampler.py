@@ -249,6 +249,37 @@ def test_sync_batched_env_keeps_user_episode_statistics():
     assert "a/label" not in infos["episode"]
 
 
+class _FeatureToy(ToyEnv):
+    """Reports its action as a reward feature, so that ``reward_weights`` can replace its reward."""
+
+    def step(self, actions):
+        obs, rew, term, trunc, infos = super().step(actions)
+        for a in infos:
+            infos[a]["reward_features"] = {"action": float(actions[a])}
+        return obs, rew, term, trunc, infos
+
+
+def test_sync_batched_env_reports_original_rewards_beside_weighted_ones():
+    if "test_feature_toy" not in list_envs():
+        register("test_feature_toy", _FeatureToy)
+    batched = make_batched("test_feature_toy", 2, horizon=3, c_life=5, reward_weights={"action": 2.0})
+    ref = _FeatureToy(horizon=3, c_life=5)
+    batched.reset(seed=4)
+    ref.reset(seed=derive_seed(4, 0))
+    total = 0.0
+    for _ in range(3):
+        acts = {a: np.array([1, 2]) for a in batched.possible_agents}
+        _, rew, _, _, infos = batched.step(acts)
+        _, ref_rew, *_ = ref.step({a: 1 for a in ref.agents})
+        for a in batched.possible_agents:
+            assert rew[a][0] == 2.0 and rew[a][1] == 4.0  # weighted: 2 * action
+            assert infos["original_reward"][a][0] == pytest.approx(ref_rew[a], rel=1e-6)
+            total += ref_rew[a]
+    assert infos["done"].all()
+    assert infos["episode"]["original_return"][0] == pytest.approx(total, rel=1e-5)
+    assert infos["episode"]["return/a"][0] == 6.0
+
+
 # ------------------------------------------------------------------------------------------
 # VectorMultiAgentEnvRunner
 # ------------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ Partners act with one call per pool entry and seat over the rows it plays; their
 reach the learner (the runner leaves them out of the episodes), and nothing updates them.
 
 Metrics: RLlib's ``episode_return_mean`` counts the seats the trained module played; the joint
-return of all seats is ``episode/partner_return/<partner name>`` (``.../self_play`` for
+return of all seats (the env's own rewards when ``reward_weights`` replace them) is
+``episode/partner_return/<partner name>`` (``.../self_play`` for
 self-play episodes), and ``episode/self_play`` is the share of self-play episodes.
 """
 from __future__ import annotations
@@ -63,7 +64,7 @@ class PartnerSeats:
             actions[rows] = self.pool[k].seats[agent].act(obs[rows], rows, deterministic)
 
     def add_rewards(self, rewards: Mapping[str, np.ndarray]) -> None:
-        """Accumulate the joint (all seats) return of every copy's current episode."""
+        """Accumulate the joint (all seats) return of every copy's current episode; ``rewards``: agent -> (N,)."""
         for a in self.agents:
             self._joint_return += np.asarray(rewards[a], np.float64)
 

@@ -72,6 +72,7 @@ from diverse_marl.algorithms.mappo.runner_metrics import (
     smoothing_window,
 )
 from diverse_marl.algorithms.mappo.runner_partners import SELF_PLAY_NAME, PartnerSeats
+from diverse_marl.envs.reward import ORIGINAL_KEY
 from diverse_marl.errors import ConfigError
 from diverse_marl.partners import PartnerSpec
 
@@ -327,8 +328,8 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
                 ro.truncs[a].append(np.asarray(truncs[a], bool))
             ro.done.append(done)
             env_steps += self.num_envs
-            if self.partners is not None:
-                self.partners.add_rewards(rewards)
+            if self.partners is not None:  # partner returns are reported in the env's own reward
+                self.partners.add_rewards(infos.get(ORIGINAL_KEY, rewards))
             if done.any():
                 for a in self.agents:
                     ro.final_obs[(t, a)] = as_obs(infos["final_obs"][a], self._layout)

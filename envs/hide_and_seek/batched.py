@@ -255,7 +255,8 @@ class HideAndSeekBatchedEnv(WeightedReward):
         w = self.weights.vector
         hidden, seen = (~prep & ~seen).astype(np.float64), (~prep & seen).astype(np.float64)
         shared = hidden * w[HIDDEN] + seen * w[SEEN] + prep * w[PREP] + events @ w[len(OUTCOME_FEATURES):]
-        by_team = {HIDERS: shared + hidden * w[WIN] + seen * w[LOSE], SEEKERS: shared + seen * w[WIN] + hidden * w[LOSE]}
+        by_team = {HIDERS: shared + hidden * w[WIN] + seen * w[LOSE],
+                   SEEKERS: shared + seen * w[WIN] + hidden * w[LOSE]}
         return {name: by_team[int(self.team[a])].astype(np.float32) for a, name in enumerate(self.possible_agents)}
 
     def _check_actions(self, agent: str, a: Any) -> np.ndarray:

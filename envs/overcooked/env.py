@@ -63,7 +63,8 @@ def make_encoders(obs: str, layout: Layout, horizon: int) -> tuple[Callable, tup
     return encode_obs, obs_shape, encode_state, (size,)
 
 
-def weighted_rewards(weights: np.ndarray, events: np.ndarray, team_sparse: np.ndarray, shaped: np.ndarray) -> np.ndarray:
+def weighted_rewards(weights: np.ndarray, events: np.ndarray, team_sparse: np.ndarray,
+                     shaped: np.ndarray) -> np.ndarray:
     """(N, 2) rewards ``w . features`` from the feature parts: events (N, 2, E), team sparse (N,), shaped (N, 2).
 
     One matrix product over the events, no per-copy Python (the batched env calls it every step).
@@ -231,10 +232,12 @@ class OvercookedEnv(_OvercookedReward, ParallelEnv):
         rew = original if self.weights is None else \
             weighted_rewards(self.weights.vector, events, sparse.sum(1), shaped)[0].tolist()
         done = int(self._s.timestep[0]) >= self.horizon
+        ev_float = ev.astype(np.float64).tolist()
         rewards, infos = {}, {}
         for p, agent in enumerate(AGENTS):
             rewards[agent] = rew[p]
-            features = dict(zip(FEATURE_NAMES, [*map(float, ev[p].tolist()), team_sparse, sh[p]]))
+            ev_float[p] += (team_sparse, sh[p])
+            features = dict(zip(FEATURE_NAMES, ev_float[p]))
             infos[agent] = {"sparse_reward": team_sparse, "shaped_reward": sh[p], "shaping_factor": factor,
                             "events": ev[p], FEATURES_KEY: features, ORIGINAL_KEY: original[p]}
             if done:
@@ -373,7 +376,8 @@ class OvercookedBatchedEnv(_OvercookedReward):
             infos["final_obs"] = self._obs_dict(self._encode(self.s))
             infos["final_state"] = self._obs_dict(self._encode_state(self.s))
             ep: dict[str, np.ndarray] = {"length": self.s.timestep.copy(), "sparse_return": self._sparse_ret.copy(),
-                                         ORIGINAL_RETURN_KEY: self._original_ret.copy(), "events": self._ep_events.copy()}
+                                         ORIGINAL_RETURN_KEY: self._original_ret.copy(),
+                                         "events": self._ep_events.copy()}
             for p, a in enumerate(AGENTS):
                 ep[f"return/{a}"] = self._ret[:, p].copy()
                 ep[f"shaped_return/{a}"] = self._shaped_ret[:, p].copy()
