@@ -49,14 +49,15 @@ class OptionsFamily:
     ``from_options(env, env_config, options, seed, num_env_runners)``; both built-in families do."""
 
     name: str
-    config_class: str  # "package.module:Class"
+    config_path: str  # "package.module:Class"
     policy_loader: str  # "package.module:function", called as f(path, policy_id)
 
-    def _config_class(self) -> Any:
-        return _import(self.config_class)
+    def config_class(self) -> type:
+        """The ``AlgorithmConfig`` subclass ``build`` returns."""
+        return _import(self.config_path)
 
     def build(self, cfg: "ExperimentConfig") -> Any:
-        return self._config_class().from_options(
+        return self.config_class().from_options(
             env=cfg.env,
             env_config=dict(cfg.env_config),
             options=dict(cfg.training),
@@ -65,10 +66,10 @@ class OptionsFamily:
         )
 
     def option_defaults(self) -> dict[str, Any]:
-        return self._config_class().option_defaults()
+        return self.config_class().option_defaults()
 
     def option_docs(self) -> dict[str, str]:
-        return self._config_class().option_docs()
+        return self.config_class().option_docs()
 
     def load_policy(self, path: Any, policy_id: str | None = None) -> Any:
         return _import(self.policy_loader)(path, policy_id)
@@ -76,12 +77,12 @@ class OptionsFamily:
 
 MAPPO = OptionsFamily(
     name="mappo",
-    config_class="diverse_marl.algorithms.mappo.config:MAPPOConfig",
+    config_path="diverse_marl.algorithms.mappo.config:MAPPOConfig",
     policy_loader="diverse_marl.algorithms.mappo.export:load_policy",
 )
 PPO = OptionsFamily(
     name="ppo",
-    config_class="diverse_marl.algorithms.ppo_baseline:SharedPPOConfig",
+    config_path="diverse_marl.algorithms.ppo_baseline:SharedPPOConfig",
     policy_loader="diverse_marl.algorithms.ppo_baseline:load_ppo_policy",
 )
 

@@ -118,9 +118,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"population dir: {result.run_dir}")
         return 0
     final = result.final
-    ret = final.get("episode/sparse_return", final.get("episode_return_mean"))
+    ret = headline_return(final)
     print(f"trained {final.get('iteration', 0)} iterations, {final.get('env_steps', 0)} env steps"
-          + (f", mean return {ret:.2f}" if isinstance(ret, (int, float)) else ""))
+          + (f", mean return {ret:.2f}" if ret == ret else ""))  # NaN: no episode finished
     print(f"run dir: {result.run_dir}")
     return 0
 

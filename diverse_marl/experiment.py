@@ -34,7 +34,8 @@ def train(
     ``config`` is a YAML path, a dict or an ExperimentConfig; with ``resume`` it may be omitted
     (the run's own ``config.yaml`` is used, with ``overrides`` applied, e.g. a larger stop).
     ``run_dir`` replaces ``runs_dir/<name>-<timestamp>`` as the run (or population parent) dir.
-    For a population, the returned ``metrics`` hold one final row per member.
+    For a population, the returned ``metrics`` hold one final row per member. ``hooks`` apply to
+    a single run (a population's members run in Tune trials, which report to the driver's bar).
     """
     if resume is not None and run_dir is not None:
         raise ConfigError("resume continues a run (or population) in its own directory; drop run_dir / --run-dir")
@@ -49,6 +50,9 @@ def train(
     if config is None:
         raise ConfigError("train needs a config (a YAML path, a dict or an ExperimentConfig)")
     cfg = load_config(config, overrides)
+    if run_dir is not None and RunDir(run_dir).exists():
+        raise ConfigError(f"run dir {str(run_dir)!r} already holds a run (config.yaml); continue it with "
+                          "--resume, or pick a new directory (nothing there is overwritten)")
     target = Path(run_dir) if run_dir is not None else new_run_dir(cfg.runs_dir, cfg.name)
     if cfg.population.enabled:
         return train_population(cfg, target, quiet=quiet)

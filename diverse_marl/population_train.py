@@ -13,12 +13,12 @@ set, trials are scheduled on every node with no other change.
 
 ``population.json`` is a list of ``{index, name, run_dir (relative), seed, overrides,
 reward_weights, status: finished | unfinished, final_metrics}``. Resuming a population
-(``diverse-marl train --resume PARENT``) skips finished members and continues the others
-from their latest checkpoints.
+(``diverse-marl train --resume PARENT [--set stop.iterations=N]``) skips the members whose
+latest checkpoint meets their stop limits and continues the others from their latest
+checkpoints (a raised limit continues every member).
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from diverse_marl.config import ExperimentConfig, member_config, member_override
 from diverse_marl.errors import ConfigError
 from diverse_marl.progress import Progress
 from diverse_marl.run_dir import RunDir, atomic_write_json, atomic_write_text
-from diverse_marl.training import TrainHooks, TrainResult, headline_return, run_single
+from diverse_marl.training import TrainHooks, TrainResult, headline_return, reached_stop, run_single
 
 POPULATION_FILE = "population.json"
 FINISHED, UNFINISHED = "finished", "unfinished"
@@ -44,10 +44,9 @@ def is_population_dir(path: str | os.PathLike) -> bool:
 class PopulationRecord:
     """``population.json``: one entry per member, written atomically after every change."""
 
-    def __init__(self, parent: Path, configs: list[ExperimentConfig], overrides: list[dict[str, Any]]):
+    def __init__(self, parent: Path, configs: list[ExperimentConfig], overrides: list[dict[str, Any]], resume: bool):
         self.path = parent / POPULATION_FILE
         self.parent = parent
-        previous = self._read_status()
         self.entries = [
             {
                 "index": i,
@@ -56,20 +55,13 @@ class PopulationRecord:
                 "seed": c.seed,
                 "overrides": overrides[i],
                 "reward_weights": c.env_config.get("reward_weights"),
-                "status": previous.get(i, UNFINISHED),
+                # resuming, a member is finished when its checkpoint meets its (possibly raised) stop
+                "status": FINISHED if resume and reached_stop(c, parent / member_dir_name(i)) else UNFINISHED,
                 "final_metrics": self.final_metrics(i),
             }
             for i, c in enumerate(configs)
         ]
         self.write()
-
-    def _read_status(self) -> dict[int, str]:
-        if not self.path.is_file():
-            return {}
-        try:
-            return {int(e["index"]): e.get("status", UNFINISHED) for e in json.loads(self.path.read_text(encoding="utf-8"))}
-        except (ValueError, KeyError, TypeError):  # unreadable: every member counts as unfinished
-            return {}
 
     def final_metrics(self, index: int) -> dict[str, Any]:
         rows = RunDir(self.parent / member_dir_name(index)).read_metrics()
@@ -92,7 +84,6 @@ def train_population(
     *,
     resume: bool = False,
     quiet: bool = False,
-    cpus_per_member: float = 1.0,
 ) -> TrainResult:
     """Train (or with ``resume`` continue) every unfinished member of ``cfg``'s population in ``parent``.
 
@@ -100,21 +91,24 @@ def train_population(
     """
     overrides = member_overrides(cfg)
     configs = [member_config(cfg, i, o) for i, o in enumerate(overrides)]
+    resources = []
     for i, member_cfg in enumerate(configs):  # algorithm options and env spaces, before Ray starts
         try:
-            member_cfg.to_rllib()
+            rllib_config = member_cfg.to_rllib()
         except ConfigError as exc:
             raise ConfigError(f"population member {i} (overrides {overrides[i]}): {exc}") from None
+        # what the member's algorithm will ask Ray for (its driver + remote env runners)
+        resources.append(rllib_config.algo_class.default_resource_request(rllib_config))
     parent = Path(parent)
     parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(parent / "config.yaml", cfg.to_yaml())
-    record = PopulationRecord(parent, configs, overrides)
+    record = PopulationRecord(parent, configs, overrides, resume)
     pending = record.unfinished()
     bar = Progress(total=len(configs), desc=f"population {cfg.name}", unit="member", quiet=quiet,
                    initial=len(configs) - len(pending))
     try:
         if pending:
-            failed = _run_trials(cfg, parent, configs, pending, record, bar, resume, cpus_per_member)
+            failed = _run_trials(cfg, parent, configs, resources, pending, record, bar, resume)
             if failed:
                 first = next(iter(failed.items()))
                 raise RuntimeError(
@@ -132,13 +126,15 @@ def _run_trials(
     cfg: ExperimentConfig,
     parent: Path,
     configs: list[ExperimentConfig],
+    resources: list[Any],
     pending: list[int],
     record: PopulationRecord,
     bar: Progress,
     resume: bool,
-    cpus_per_member: float,
 ) -> dict[int, str]:
-    """One Tune trial per pending member; returns ``{member index: last line of its error}`` for failed trials."""
+    """One Tune trial per pending member, each reserving its algorithm's resource request (so members
+    with remote env runners never starve each other); returns ``{member index: last line of its error}``
+    for failed trials."""
     from ray import tune
 
     from diverse_marl.ray_setup import init_ray
@@ -163,7 +159,7 @@ def _run_trials(
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no Tune status tables; our bar says enough
     tuner = tune.Tuner(
-        tune.with_resources(member, {"cpu": cpus_per_member}),
+        tune.with_resources(member, lambda params: resources[int(params["member"])]),
         param_space={"member": tune.grid_search(pending)},
         tune_config=tune.TuneConfig(max_concurrent_trials=cfg.population.max_concurrent),
         run_config=tune.RunConfig(

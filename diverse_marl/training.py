@@ -156,7 +156,7 @@ def _train_loop(
         return rd.save_checkpoint(it, algo.save_to_path, meta, keep=cfg.keep_checkpoints)
 
     try:
-        while not _should_stop(stop, iteration, env_steps, elapsed_before + time.time() - start):
+        while not should_stop(stop, iteration, env_steps, elapsed_before + time.time() - start):
             t0 = time.time()
             result = algo.train()
             iteration += 1
@@ -189,11 +189,19 @@ def _train_loop(
 
 
 def headline_return(row: Mapping[str, Any]) -> float:
-    """The return a progress bar shows: the env's sparse (task) return where it reports one."""
-    return row.get("episode/sparse_return", row.get("episode_return_mean", float("nan")))
+    """The return progress bars and summaries show: the task's own return, not a reshaped one.
+
+    Overcooked's sparse (delivery) return where the env reports it, else the env's original
+    return of a run with ``reward_weights``, else the trained return.
+    """
+    for key in ("episode/sparse_return", "episode/original_return", "episode_return_mean"):
+        if key in row:
+            return row[key]
+    return float("nan")
 
 
-def _should_stop(stop: Any, iteration: int, env_steps: int, elapsed: float) -> bool:
+def should_stop(stop: Any, iteration: int, env_steps: int, elapsed: float) -> bool:
+    """Whether any limit of a ``stop`` block (StopConfig) is reached."""
     if stop.iterations is not None and iteration >= stop.iterations:
         return True
     if stop.env_steps is not None and env_steps >= stop.env_steps:
@@ -201,3 +209,12 @@ def _should_stop(stop: Any, iteration: int, env_steps: int, elapsed: float) -> b
     if stop.time_s is not None and elapsed >= stop.time_s:
         return True
     return False
+
+
+def reached_stop(cfg: ExperimentConfig, run_dir: "str | os.PathLike") -> bool:
+    """Whether the run dir's latest complete checkpoint already meets ``cfg.stop``."""
+    checkpoint = RunDir(run_dir).latest_checkpoint()
+    if checkpoint is None:
+        return False
+    meta = read_checkpoint_meta(checkpoint)
+    return should_stop(cfg.stop, int(meta["iteration"]), int(meta.get("env_steps", 0)), float(meta.get("time_s", 0.0)))

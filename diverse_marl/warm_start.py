@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
-import yaml
+import numpy as np
 
 from diverse_marl.errors import CheckpointError, ConfigError
-from diverse_marl.run_dir import read_checkpoint_meta, resolve_checkpoint
-
-# where an RLlib checkpoint keeps the learner's modules, one subfolder per policy id
-MODULES_COMPONENT = "learner_group/learner/rl_module"
+from diverse_marl.run_dir import resolve_checkpoint
 
 
 def resolve_init_from(path: str | os.PathLike, algorithm: str) -> Path:
     """``init_from`` -> the checkpoint to start from; ConfigError unless it is a run (or checkpoint)
-    of the same algorithm family with learner module state."""
+    of the same algorithm family whose policy weights can be read safely."""
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"init_from {str(path)!r} does not exist; expected a run directory or its checkpoints/iter_* folder")
@@ -31,25 +28,25 @@ def resolve_init_from(path: str | os.PathLike, algorithm: str) -> Path:
         members = sorted(m.name for m in p.glob("member_*"))
         raise ConfigError(f"init_from {str(path)!r} is a population; warm-start from one member run dir "
                           f"(one of: {', '.join(members) or 'none yet'})")
+    from diverse_marl.algorithms.safe_checkpoint import read_policies_meta  # imports torch
+
     try:
-        checkpoint = resolve_checkpoint(p)
-        meta = read_checkpoint_meta(checkpoint)
+        meta = read_policies_meta(resolve_checkpoint(p))
     except CheckpointError as exc:
         raise ConfigError(f"init_from: {exc}") from None
-    source = meta.get("algorithm") or _run_config_algorithm(checkpoint)
-    if source != algorithm:
-        raise ConfigError(f"init_from {str(path)!r} was trained with algorithm {source!r}; "
+    if meta.get("family") != algorithm:
+        raise ConfigError(f"init_from {str(path)!r} was trained with algorithm {meta.get('family')!r}; "
                           f"it cannot warm-start a {algorithm!r} run (same algorithm family needed)")
-    if not source_policy_ids(checkpoint):
-        raise ConfigError(f"init_from {str(path)!r}: checkpoint {checkpoint} holds no learner module state "
-                          f"(expected {MODULES_COMPONENT}/<policy_id>/)")
-    return checkpoint
+    if not meta["policies"]:
+        raise ConfigError(f"init_from {str(path)!r}: checkpoint {meta['checkpoint']} describes no policies")
+    return Path(meta["checkpoint"])
 
 
 def source_policy_ids(checkpoint: Path) -> list[str]:
     """Policy ids whose module state the checkpoint holds."""
-    modules = checkpoint / MODULES_COMPONENT
-    return sorted(p.name for p in modules.iterdir() if p.is_dir()) if modules.is_dir() else []
+    from diverse_marl.algorithms.safe_checkpoint import read_policies_meta  # imports torch
+
+    return sorted(read_policies_meta(checkpoint)["policies"])
 
 
 def check_policy_ids(checkpoint: Path, policy_ids: Iterable[str]) -> None:
@@ -61,24 +58,33 @@ def check_policy_ids(checkpoint: Path, policy_ids: Iterable[str]) -> None:
 
 
 def apply_warm_start(algo: Any, checkpoint: Path) -> None:
-    """Load the checkpoint's learner modules into ``algo`` and sync them to its env runners.
+    """Load the checkpoint's module states into ``algo``'s learner and sync them to its env runners.
 
-    RLlib's component restore replaces the module weights in place, so the optimizers (built
-    on the same parameters) keep their fresh state; ``Algorithm.restore_from_path`` then
-    pushes the weights to every env runner.
+    The weights are read without unpickling (``safe_checkpoint``) and checked name by name and
+    shape by shape against the new run's modules. Setting only the learner's ``rl_module``
+    component copies the weights into the existing parameters, so the optimizers keep their
+    fresh state.
     """
-    try:
-        algo.restore_from_path(str((checkpoint / MODULES_COMPONENT).resolve()), component=MODULES_COMPONENT)
-    except (RuntimeError, ValueError, KeyError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"init_from {checkpoint}: its networks do not fit this run "
-                          f"(different observation/action spaces or model sizes): {first}") from None
+    from diverse_marl.algorithms.safe_checkpoint import learner_module_states, read_policies_meta, read_weights
+
+    meta = read_policies_meta(checkpoint)
+    target = learner_module_states(algo)
+    source = {pid: read_weights(meta, pid) for pid in target}
+    problems = [p for pid in sorted(target) for p in _mismatches(pid, source[pid], target[pid])]
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise ConfigError(f"init_from {checkpoint}: its networks do not fit this run (different observation/action "
+                          f"spaces or model sizes): {'; '.join(problems[:3])}{more}")
+    algo.learner_group.set_state({"learner": {"rl_module": source}})
+    algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
 
 
-def _run_config_algorithm(checkpoint: Path) -> str | None:
-    """The algorithm named in the run's config.yaml (checkpoints/iter_N -> the run dir)."""
-    config = checkpoint.parent.parent / "config.yaml"
-    try:
-        return (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("algorithm")
-    except (OSError, yaml.YAMLError, AttributeError):
-        return None
+def _mismatches(policy_id: str, source: Mapping[str, Any], target: Mapping[str, Any]) -> list[str]:
+    missing, extra = sorted(set(target) - set(source)), sorted(set(source) - set(target))
+    out = [f"{policy_id}: the source lacks {missing}"] if missing else []
+    out += [f"{policy_id}: the source has unknown {extra}"] if extra else []
+    for key in sorted(set(source) & set(target)):
+        have, want = tuple(source[key].shape), tuple(np.shape(target[key]))
+        if have != want:
+            out.append(f"{policy_id}.{key} has shape {have} in the source, {want} here")
+    return out

@@ -117,6 +117,24 @@ def test_members_train_with_their_own_configs(ray_local, tmp_path):
     assert yaml.safe_load((parent / "config.yaml").read_text())["population"]["size"] == 2
     assert (parent / "tune").is_dir()  # Tune's own records of the trials
 
+    with pytest.raises(ConfigError, match="already holds a run .*--resume"):
+        diverse_marl.train({**TINY, "population": pop}, run_dir=parent)
+    # resuming with a raised stop continues every member from its checkpoint, same per-member configs
+    resumed = diverse_marl.train(resume=parent, overrides=["stop.iterations=2"])
+    assert [m["iteration"] for m in resumed.metrics] == [2, 2]
+    assert [r["env_steps"] for r in RunDir(result.members[1]).read_metrics()] == [100, 200]
+    assert [yaml.safe_load((m / "config.yaml").read_text())["env_config"] for m in result.members] == \
+        [c["env_config"] for c in configs]
+    assert [e["status"] for e in json.loads((parent / "population.json").read_text())] == ["finished", "finished"]
+
+
+def test_members_with_remote_env_runners_share_the_cpus(ray_local, tmp_path):
+    """Each member reserves its driver and its remote env runner: on 2 CPUs, 2 such members run
+    one after another instead of both holding a CPU and waiting forever for a second."""
+    result = diverse_marl.train({**TINY, "num_env_runners": 1, "population": {"size": 2}}, run_dir=tmp_path / "pop")
+    assert [m["iteration"] for m in result.metrics] == [1, 1]
+    assert all(m["env_steps"] == 100 for m in result.metrics)
+
 
 def test_population_resumes_after_sigkill(tmp_path):
     """A 2-member population is SIGKILLed once member 0 finished and member 1 checkpointed;

@@ -48,6 +48,14 @@ def test_train_writes_a_complete_run_dir(ray_local, tmp_path, monkeypatch):
     assert not [c for c in header if "timer" in c]
     assert list((rd.path / "tb").glob("events.out.tfevents*"))
     assert result.checkpoint == rd.latest_checkpoint() and read_checkpoint_meta(result.checkpoint)["iteration"] == 2
+    # the algorithm family reads the trained policy back (no Ray needed)
+    from diverse_marl.algorithms.family import AlgorithmFamily
+
+    family = result.config.family()
+    assert isinstance(family, AlgorithmFamily) and family.name == "ppo"
+    actions = family.load_policy(result.checkpoint.resolve(), "agent_0")(
+        np.zeros((4, 6), dtype=np.float32), deterministic=True)
+    assert actions.shape == (4,) and set(actions.tolist()) <= {0, 1}
     # analysis works on the run dir alone
     from diverse_marl.analysis.report import analyze_runs
 
