@@ -32,10 +32,12 @@ def load_policy(path: Any, policy_id: str | None = None, seed: int | None = None
     """A run dir or checkpoint -> a plain torch policy callable on numpy batches (no Ray, no unpickling).
 
     ``policy_id``: a policy id or an agent name (mapped through the run's policy mapping).
+    A method's run dir (e.g. RPG's) gives its best run's policy.
     """
     from diverse_marl.algorithms import load_policy as _load_policy
+    from diverse_marl.algorithms.methods import best_run_dir
 
-    return _load_policy(path, policy_id, seed=seed)
+    return _load_policy(best_run_dir(path), policy_id, seed=seed)
 
 
 def load_module_state(path: Any, policy_id: str | None = None):

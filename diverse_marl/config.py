@@ -18,6 +18,7 @@ A config file looks like::
     population:                 # optional: many members, each its own run dir
       sample: {env_config.reward_weights.onion_pickup_dispenser: {uniform: [-1, 1]}}
       size: 4
+    method: {name: rpg, ...}    # optional: a diversity method's pipeline (algorithms/methods/)
     ray: {address: null}        # null: local embedded Ray; "auto" or "ray://host:10001": a cluster
 """
 from __future__ import annotations
@@ -35,6 +36,7 @@ import numpy as np
 import yaml
 
 from diverse_marl.algorithms.family import ALGORITHMS, AlgorithmFamily, get_family
+from diverse_marl.algorithms.methods import get_method
 from diverse_marl.envs.reward import WEIGHTS_OPTION, check_reward_weights, reward_params
 from diverse_marl.errors import ConfigError
 from diverse_marl.partners import validate_partners
@@ -127,6 +129,9 @@ class ExperimentConfig:
     # reward parameters over the trainer's global env-step count, piecewise linear:
     #   {shaping_factor: [[0, 1.0], [2500000, 0.0]], reward_weights.sparse: [[0, 0.0], [1000000, 1.0]]}
     reward_schedule: dict = field(default_factory=dict)
+    # a diversity method deciding which runs to make: {name: rpg, samples: 8, sampler: {...}, ...}
+    # (algorithms/methods/; each method validates its own block)
+    method: dict = field(default_factory=dict)
     ray: RayConfig = field(default_factory=RayConfig)
     runs_dir: str = "runs"
 
@@ -187,6 +192,8 @@ class ExperimentConfig:
             resolve_init_from(self.init_from, self.algorithm)
         validate_partners(self)
         self._check_population()
+        if self.method:
+            get_method(self.method).validate(self)
         return self
 
     def _check_rewards(self) -> None:

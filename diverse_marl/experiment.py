@@ -5,7 +5,8 @@
 
 A single run goes to :func:`diverse_marl.training.run_single`; a config with a population
 (``population.size > 1``, ``members`` or ``sample``) to
-:func:`diverse_marl.population_train.train_population`, which calls ``run_single`` per member.
+:func:`diverse_marl.population_train.train_population`, which calls ``run_single`` per member;
+a config with a ``method`` block (e.g. ``rpg``) to that method's ``run`` (``algorithms/methods/``).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
+from diverse_marl.algorithms.methods import get_method
 from diverse_marl.config import ExperimentConfig, load_config
 from diverse_marl.errors import ConfigError
 from diverse_marl.population_train import is_population_dir, train_population
@@ -44,6 +46,8 @@ def train(
         if not RunDir(target).exists():
             raise ConfigError(f"--resume {resume}: not a run directory (no config.yaml)")
         cfg = load_config(config if config is not None else RunDir(target).config_path, overrides)
+        if cfg.method:
+            return get_method(cfg.method).run(cfg, target, resume=True, quiet=quiet)
         if is_population_dir(target) or cfg.population.enabled:
             return train_population(cfg, target, resume=True, quiet=quiet)
         return run_single(cfg, target, hooks, resume=True, quiet=quiet)
@@ -54,6 +58,8 @@ def train(
         raise ConfigError(f"run dir {str(run_dir)!r} already holds a run (config.yaml); continue it with "
                           "--resume, or pick a new directory (nothing there is overwritten)")
     target = Path(run_dir) if run_dir is not None else new_run_dir(cfg.runs_dir, cfg.name)
+    if cfg.method:
+        return get_method(cfg.method).run(cfg, target, quiet=quiet)
     if cfg.population.enabled:
         return train_population(cfg, target, quiet=quiet)
     return run_single(cfg, target, hooks, quiet=quiet)
