@@ -1,0 +1,255 @@
+"""method: rpg — seeded weight sampling, members' configs, selection, the examples, and a real
+end-to-end RPG run on Stag Hunt that is SIGKILLed while fine-tuning and resumed; RPG on a user env
+given by import path."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+import diverse_marl
+from diverse_marl.algorithms.methods import rpg
+from diverse_marl.config import load_config
+from diverse_marl.errors import CheckpointError, ConfigError
+from diverse_marl.run_dir import RunDir, read_checkpoint_meta
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+FEATURES = ["stag_stag", "stag_hare", "hare_stag", "hare_hare"]
+TINY = {
+    "name": "tiny-rpg",
+    "algorithm": "ppo",
+    "env": "stag_hunt",
+    "env_config": {"horizon": 10},
+    "seed": 3,
+    "stop": {"iterations": 2},
+    "checkpoint_every": 1,
+    "keep_checkpoints": 2,
+    "training": {"train_batch_size": 100, "minibatch_size": 50, "num_epochs": 1, "hidden_sizes": [16]},
+    "ray": {"num_cpus": 2},
+}
+UNIFORM = {"uniform": {"stag_stag": [0.0, 5.0], "hare_hare": [-1.0, 1.0]}}
+GRID = {"grid": {"stag_stag": [1.0, 2.0, 3.0], "hare_hare": [0.0, 1.0]}}
+LIST = {"list": [{"stag_stag": 4.0}, {"hare_hare": 4.0}, {"stag_hare": 4.0, "hare_stag": 4.0}]}
+
+
+def _cfg(seed: int = 3, **method):
+    return load_config({**TINY, "seed": seed, "method": {"name": "rpg", **method}})
+
+
+def _weights(cfg):
+    return rpg.sample_weights(rpg.parse_spec(cfg), FEATURES, "stag_hunt", cfg.seed)
+
+
+def test_uniform_sampling_is_seeded_and_in_the_box():
+    drawn = _weights(_cfg(samples=5, sampler=UNIFORM))
+    assert drawn == _weights(_cfg(samples=5, sampler=UNIFORM))
+    assert drawn != _weights(_cfg(seed=4, samples=5, sampler=UNIFORM))
+    assert len(drawn) == 5 and len({w["stag_stag"] for w in drawn}) == 5
+    assert all(set(w) == {"stag_stag", "hare_hare"} for w in drawn)
+    assert all(0 <= w["stag_stag"] <= 5 and -1 <= w["hare_hare"] <= 1 for w in drawn)
+
+
+def test_grid_is_the_cartesian_product_or_a_seeded_subset_of_it():
+    full = _weights(_cfg(sampler=GRID))
+    assert full == [{"hare_hare": h, "stag_stag": s} for h in (0.0, 1.0) for s in (1.0, 2.0, 3.0)]
+    subset = _weights(_cfg(samples=4, sampler=GRID))
+    assert len(subset) == 4 and all(w in full for w in subset) and len({tuple(w.values()) for w in subset}) == 4
+    assert subset == _weights(_cfg(samples=4, sampler=GRID))
+    assert {tuple(w.values()) for s in range(6) for w in _weights(_cfg(seed=s, samples=4, sampler=GRID))} == \
+        {tuple(w.values()) for w in full}  # other seeds pick other points
+
+
+def test_list_gives_its_vectors_or_a_seeded_subset():
+    assert _weights(_cfg(sampler=LIST)) == LIST["list"]
+    two = _weights(_cfg(samples=2, sampler=LIST))
+    assert len(two) == 2 and all(w in LIST["list"] for w in two) and two == _weights(_cfg(samples=2, sampler=LIST))
+
+
+def test_members_configs_carry_their_weights_and_the_original_member_has_none():
+    cfg = _cfg(samples=3, sampler=UNIFORM, include_original=True, top_k=2)
+    weights = _weights(cfg)
+    members = rpg.members_config(cfg, weights, include_original=True)
+    assert members.method == {} and members.population.size == 4
+    from diverse_marl.config import member_config
+
+    configs = [member_config(members, i) for i in range(4)]
+    assert [c.env_config.get("reward_weights") for c in configs] == [*weights, None]
+    assert [c.seed for c in configs] == [3, 4, 5, 6]
+    assert all(c.env_config["horizon"] == 10 and c.stop.iterations == 2 for c in configs)
+
+
+def test_finetune_configs_warm_start_each_selected_member_on_the_original_reward(tmp_path):
+    cfg = _cfg(sampler=LIST, top_k=1, finetune={"iterations": 7})
+    assert rpg.finetune_stop(cfg, rpg.parse_spec(cfg)).iterations == 7
+    assert rpg.finetune_stop(_cfg(sampler=LIST), rpg.parse_spec(_cfg(sampler=LIST))) == cfg.stop  # default: stop
+    with pytest.raises(ConfigError, match="init_from .* does not exist"):  # the member must have been trained
+        rpg.finetune_config(cfg, rpg.parse_spec(cfg), [(tmp_path / "members" / "member_01", 4)])
+
+
+def test_selection_picks_by_original_reward_return():
+    returns = [1.0, 7.5, -3.0, 7.5, float("nan"), 2.0]
+    assert rpg.select_top_k(returns, 1) == [1]
+    assert rpg.select_top_k(returns, 3) == [1, 3, 5]  # ties: lower index first
+    assert rpg.select_top_k(returns, 6) == [1, 3, 5, 0, 2, 4]  # NaN (a failed evaluation) last
+    assert rpg.select_top_k(returns, 0) == []
+
+
+@pytest.mark.parametrize(
+    "method, fragment",
+    [
+        ({"name": "rgp"}, r"unknown method 'rgp' \(did you mean 'rpg'\?\); allowed: rpg"),
+        ({"name": "rpg", "sampler": {"normal": {}}}, "method.sampler: expected exactly one of uniform, grid, list"),
+        ({"name": "rpg", "sampler": UNIFORM}, "the uniform sampler needs a number of samples"),
+        ({"name": "rpg", "samples": 2, "sampler": {"uniform": {"stag": [0, 1]}}},
+         r"unknown reward feature 'stag' in method.sampler.uniform \(did you mean 'stag_stag'\?\)"),
+        ({"name": "rpg", "samples": 2, "sampler": {"uniform": {"stag_stag": [2, 1]}}}, "lo <= hi"),
+        ({"name": "rpg", "samples": 7, "sampler": GRID}, "method.samples is 7 but the grid sampler holds 6 vectors"),
+        ({"name": "rpg", "sampler": {"list": [{"hare_hare": "x"}]}}, r"method.sampler.list\[0\].hare_hare: expected a number"),
+        ({"name": "rpg", "sampler": LIST, "top_k": 4}, r"method.top_k must be between 0 and the number of members \(3\)"),
+        ({"name": "rpg", "sampler": LIST, "finetune": {"iters": 2}}, "unknown config key 'method.finetune.iters'"),
+        ({"name": "rpg", "sampler": LIST, "topk": 1}, r"unknown config key 'method.topk' \(did you mean 'top_k'\?\)"),
+    ],
+)
+def test_bad_method_blocks_fail_with_one_clear_error(method, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        load_config({**TINY, "method": method})
+
+
+def test_rpg_owns_the_population_and_the_reward_weights():
+    with pytest.raises(ConfigError, match="method rpg makes its own population"):
+        load_config({**TINY, "population": {"size": 2}, "method": {"name": "rpg", "sampler": LIST}})
+    with pytest.raises(ConfigError, match="method rpg sets env_config.reward_weights per member"):
+        load_config({**TINY, "env_config": {"reward_weights": {"stag_stag": 1.0}},
+                     "method": {"name": "rpg", "sampler": LIST}})
+
+
+def test_examples_load(monkeypatch):
+    monkeypatch.syspath_prepend(str(EXAMPLES))  # the user env example's module, as PYTHONPATH=examples does
+    sizes = {}
+    for name in ("rpg_stag_hunt", "rpg_monster_hunt", "rpg_user_env"):
+        cfg = load_config(EXAMPLES / f"{name}.yaml")
+        spec = rpg.parse_spec(cfg)
+        sizes[name] = rpg.members_config(cfg, rpg._weights(cfg, spec), spec.include_original).population.size
+    assert sizes == {"rpg_stag_hunt": 5, "rpg_monster_hunt": 9, "rpg_user_env": 7}
+
+
+def test_load_policy_of_an_unfinished_rpg_dir_says_so(tmp_path):
+    (tmp_path / "rpg.json").write_text(json.dumps({"method": "rpg", "best_run_dir": None}))
+    with pytest.raises(CheckpointError, match="has not finished; continue it with diverse-marl train --resume"):
+        diverse_marl.load_policy(tmp_path)
+    (tmp_path / "rpg.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        diverse_marl.load_policy(tmp_path)
+
+
+# ---- a real RPG run: members, evaluation, fine-tuning, report; SIGKILL and resume ----------------------------
+def _train_cli(args: list[str], env: dict | None = None, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "diverse_marl", "train", *args, "--quiet"],
+                            env={**os.environ, "CI": "true", **(env or {})}, start_new_session=True, **kwargs)
+
+
+def test_rpg_end_to_end_resumes_after_sigkill(tmp_path):
+    """2 members (one sampled, one original) train; both are evaluated on the original reward; the
+    better is fine-tuned. Killed mid-fine-tuning, --resume reuses the members and their evaluation
+    and continues the fine-tuning run from its checkpoint, then writes the report."""
+    method = {"name": "rpg", "samples": 1, "sampler": LIST, "include_original": True, "top_k": 1,
+              "finetune": {"iterations": 300}, "eval_episodes": 20}
+    path = tmp_path / "rpg.yaml"
+    path.write_text(yaml.safe_dump({**TINY, "method": method}))
+    root = tmp_path / "rpg"
+    tuned = RunDir(root / "finetune" / "member_00")
+    proc = _train_cli([str(path), "--run-dir", str(root)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and tuned.latest_checkpoint() is None:
+            if proc.poll() is not None:
+                pytest.fail(f"training exited early: {proc.stderr.read().decode()[-3000:]}")
+            time.sleep(0.2)
+        assert tuned.latest_checkpoint() is not None, "fine-tuning made no checkpoint within 240 s"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        proc.stderr.close()
+    time.sleep(2)  # let Ray's orphaned workers notice their raylet is gone
+    assert not (root / "report.md").exists() and json.loads((root / "rpg.json").read_text())["best_run_dir"] is None
+    members = [root / "members" / f"member_0{i}" for i in range(2)]
+    member_ckpts = [RunDir(m).latest_checkpoint() for m in members]
+    assert all(read_checkpoint_meta(c)["iteration"] == 2 for c in member_ckpts)
+    evaluation = json.loads((root / "evaluation.json").read_text())
+    assert [e["run_dir"] for e in evaluation["members"]] == ["members/member_00", "members/member_01"]
+    eval_mtime = (root / "evaluation.json").stat().st_mtime
+    member_mtimes = [(c / "meta.json").stat().st_mtime for c in member_ckpts]
+    killed_at = read_checkpoint_meta(tuned.latest_checkpoint())["iteration"]
+    assert killed_at < 300
+
+    target = killed_at + 2
+    out = subprocess.run([sys.executable, "-m", "diverse_marl", "train", "--resume", str(root),
+                          "--set", f"method.finetune.iterations={target}", "--quiet"],
+                         capture_output=True, text=True, env={**os.environ, "CI": "true"}, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+
+    # members were not trained again; the fine-tuning run counted on from its checkpoint
+    assert [RunDir(m).latest_checkpoint() for m in members] == member_ckpts
+    assert [(c / "meta.json").stat().st_mtime for c in member_ckpts] == member_mtimes
+    assert [r["iteration"] for r in tuned.read_metrics()] == list(range(1, target + 1))
+    tuned_cfg = load_config(tuned.config_path)
+    assert "reward_weights" not in tuned_cfg.env_config and tuned_cfg.stop.iterations == target
+
+    result = json.loads((root / "rpg.json").read_text())
+    samples = result["samples"]
+    before = [e["return"] for e in json.loads((root / "evaluation.json").read_text())["members"]]
+    assert [e["return"] for e in evaluation["members"]] == before  # reused (same checkpoints, same seed)
+    assert samples[0]["weights"] in LIST["list"] and samples[1]["weights"] is None
+    assert [s["return_before"] for s in samples] == before
+    chosen = rpg.select_top_k(before, 1)[0]
+    assert result["selected"] == [chosen] and [s["selected"] for s in samples] == [i == chosen for i in range(2)]
+    assert tuned_cfg.init_from == str(members[chosen].resolve())
+    best = samples[chosen]
+    assert result["best"] == chosen and result["best_run_dir"] == "finetune/member_00" == best["finetune_run_dir"]
+    assert isinstance(best["return_after"], float) and "agent_0/stag_stag_rate" in best["stats_after"]
+    assert all(0 <= s["stats_before"]["agent_0/stag_rate"] <= 1 for s in samples)
+    assert (root / "evaluation.json").stat().st_mtime > eval_mtime  # the fine-tuned run's score was added
+
+    report = (root / "report.md").read_text()
+    assert f"**Best: member_0{chosen}** (finetune/member_00)" in report
+    assert "| original |" in report and "**yes**" in report and "agent_0/stag_stag_rate" in report
+
+    # the best policy and the ranked members load without Ray
+    policy = diverse_marl.load_policy(root, "agent_0")
+    direct = diverse_marl.load_policy(tuned.path, "agent_0")
+    import numpy as np
+
+    obs = np.random.default_rng(0).random((8, *policy.obs_shape)).astype(np.float32)
+    assert np.array_equal(policy(obs, deterministic=True), direct(obs, deterministic=True))
+    population = diverse_marl.load_population(root)
+    assert population.names == [f"member_0{chosen}", f"member_0{1 - chosen}"]
+    assert [m.path for m in population] == [members[chosen], members[1 - chosen]]
+    assert population[0].metadata["entry"]["rank"] == 0 and population[0].metadata["entry"]["selected"]
+    assert population[f"member_0{1}"].metadata["entry"]["reward_weights"] is None
+
+
+def test_rpg_on_a_user_env_by_import_path(tmp_path):
+    """The user-env example's env (examples/rendezvous_env.py) through the CLI, as its YAML says to run it."""
+    cfg = {**TINY, "algorithm": "mappo", "env": "rendezvous_env:RendezvousEnv", "stop": {"iterations": 1},
+           "method": {"name": "rpg", "samples": 1, "sampler": {"grid": {"met_at_museum": [5.0, 10.0]}},
+                      "top_k": 1, "finetune": {"iterations": 1}, "eval_episodes": 10}}
+    path = tmp_path / "user.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    proc = _train_cli([str(path), "--run-dir", str(tmp_path / "rpg")], env={"PYTHONPATH": str(EXAMPLES)},
+                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    result = json.loads((tmp_path / "rpg" / "rpg.json").read_text())
+    assert len(result["samples"]) == 1 and result["samples"][0]["weights"]["met_at_museum"] in (5.0, 10.0)
+    assert result["features"] == ["cafe", "met_at_park", "met_at_museum", "alone_at_museum"]
+    stats = result["samples"][0]["stats_after"]
+    assert sum(stats[f"agent_0/{f}"] for f in ("cafe", "met_at_park", "met_at_museum", "alone_at_museum")) <= 10
+    assert (tmp_path / "rpg" / "report.md").is_file()
