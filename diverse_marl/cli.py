@@ -116,6 +116,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         for path, final in zip(result.members, result.metrics):
             print(f"  {path.name}: {final.get('iteration', 0)} iterations, return {headline_return(final):.2f}")
         print(f"population dir: {result.run_dir}")
+        if result.checkpoint is not None:  # a method's run (e.g. rpg): its best policy and its report
+            print(f"best policy: {result.checkpoint}; report: {result.run_dir / 'report.md'}")
         return 0
     final = result.final
     ret = headline_return(final)

@@ -11,12 +11,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 import diverse_marl
 from diverse_marl.algorithms.methods import rpg
-from diverse_marl.config import load_config
+from diverse_marl.config import load_config, member_config
 from diverse_marl.errors import CheckpointError, ConfigError
 from diverse_marl.run_dir import RunDir, read_checkpoint_meta
 
@@ -78,8 +79,6 @@ def test_members_configs_carry_their_weights_and_the_original_member_has_none():
     weights = _weights(cfg)
     members = rpg.members_config(cfg, weights, include_original=True)
     assert members.method == {} and members.population.size == 4
-    from diverse_marl.config import member_config
-
     configs = [member_config(members, i) for i in range(4)]
     assert [c.env_config.get("reward_weights") for c in configs] == [*weights, None]
     assert [c.seed for c in configs] == [3, 4, 5, 6]
@@ -195,6 +194,7 @@ def test_rpg_end_to_end_resumes_after_sigkill(tmp_path):
                           "--set", f"method.finetune.iterations={target}", "--quiet"],
                          capture_output=True, text=True, env={**os.environ, "CI": "true"}, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
+    assert "best policy: " in out.stdout and str(root / "report.md") in out.stdout
 
     # members were not trained again; the fine-tuning run counted on from its checkpoint
     assert [RunDir(m).latest_checkpoint() for m in members] == member_ckpts
@@ -225,8 +225,6 @@ def test_rpg_end_to_end_resumes_after_sigkill(tmp_path):
     # the best policy and the ranked members load without Ray
     policy = diverse_marl.load_policy(root, "agent_0")
     direct = diverse_marl.load_policy(tuned.path, "agent_0")
-    import numpy as np
-
     obs = np.random.default_rng(0).random((8, *policy.obs_shape)).astype(np.float32)
     assert np.array_equal(policy(obs, deterministic=True), direct(obs, deterministic=True))
     population = diverse_marl.load_population(root)

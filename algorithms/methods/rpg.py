@@ -225,24 +225,30 @@ def run(cfg: ExperimentConfig, run_dir: str | os.PathLike, *, resume: bool = Fal
     root = Path(run_dir)
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(root / "config.yaml", cfg.to_yaml())
-    atomic_write_json(root / RESULT_FILE, {"method": "rpg", "stage": "members", BEST_KEY: None})
 
+    def stage(name: str) -> None:  # where a run stands; the best run is named only when all is done
+        atomic_write_json(root / RESULT_FILE, {"method": "rpg", "stage": name, BEST_KEY: None})
+
+    stage("members")
     mcfg = members_config(cfg, weights, spec.include_original)
     members = train_population(mcfg, root / MEMBERS_DIR, resume=resume, quiet=quiet)
+    stage("evaluation")
     evaluator = _Evaluator(root, cfg, spec, quiet)
     before = evaluator.evaluate(MEMBERS_DIR, members.members)
 
     selected = select_top_k([e["return"] for e in before], spec.top_k)
     after: list[dict[str, Any]] = []
     if selected:
+        stage("finetune")
         fcfg = finetune_config(cfg, spec, [(members.members[i], mcfg.seed + i) for i in selected])
         _check_same_selection(root / FINETUNE_DIR, fcfg)
         tuned = train_population(fcfg, root / FINETUNE_DIR, resume=resume, quiet=quiet)
         after = evaluator.evaluate(FINETUNE_DIR, tuned.members)
+        best = selected[select_top_k([e["return"] for e in after], 1)[0]]
+    else:
+        best = select_top_k([e["return"] for e in before], 1)[0]
 
-    samples = _samples(root, mcfg, weights, before, selected, after)
-    best = max(selected, key=lambda i: after[selected.index(i)]["return"]) if selected else select_top_k(
-        [e["return"] for e in before], 1)[0]
+    samples = _samples(mcfg, weights, before, selected, after)
     best_dir = samples[best]["finetune_run_dir"] or samples[best]["run_dir"]
     result = {"method": "rpg", "stage": "done", "env": cfg.env, "seed": cfg.seed,
               "features": reward_feature_names(cfg.env, cfg.env_config), "sampler": spec.sampler,
@@ -313,7 +319,7 @@ class _Evaluator:
 # ---------------------------------------------------------------------------------------
 # stage 4: results
 # ---------------------------------------------------------------------------------------
-def _samples(root: Path, mcfg: ExperimentConfig, weights: Sequence[dict[str, float]], before: list[dict[str, Any]],
+def _samples(mcfg: ExperimentConfig, weights: Sequence[dict[str, float]], before: list[dict[str, Any]],
              selected: list[int], after: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One record per member: its weights (None: the original reward), scores before / after, selection."""
     out = []
