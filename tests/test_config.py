@@ -16,7 +16,8 @@ BASE = {"algorithm": "ppo", "env": "stag_hunt"}
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
-def test_every_example_loads_and_builds_an_rllib_config(path):
+def test_every_example_loads_and_builds_an_rllib_config(path, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "examples"))  # user env modules there, as PYTHONPATH=examples
     cfg = load_config(path)
     assert isinstance(cfg, ExperimentConfig)
     rllib_config = cfg.to_rllib()
