@@ -17,6 +17,7 @@ import numpy as np
 
 from diverse_marl import load_policy
 from diverse_marl.agents import Agent, PolicyAgent
+from diverse_marl.algorithms.methods import best_run_dir
 from diverse_marl.config import load_config
 from diverse_marl.crossplay import eval_env_config, seat_player
 from diverse_marl.errors import CheckpointError, ConfigError
@@ -62,6 +63,7 @@ def evaluate_run(
     """
     from diverse_marl import envs
 
+    run_dir = best_run_dir(run_dir)  # a method's run dir (RPG): its best run
     rd = RunDir(run_dir)
     if not rd.exists():
         raise CheckpointError(f"{run_dir} is not a run directory (no config.yaml)")

@@ -14,14 +14,16 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from diverse_marl.algorithms.methods import best_run_dir
 from diverse_marl.errors import CheckpointError, ConfigError
 from diverse_marl.run_dir import resolve_checkpoint
 
 
 def resolve_init_from(path: str | os.PathLike, algorithm: str) -> Path:
     """``init_from`` -> the checkpoint to start from; ConfigError unless it is a run (or checkpoint)
-    of the same algorithm family whose policy weights can be read safely."""
-    p = Path(path)
+    of the same algorithm family whose policy weights can be read safely. A method's run dir (RPG)
+    gives its best run."""
+    p = best_run_dir(path)
     if not p.exists():
         raise ConfigError(f"init_from {str(path)!r} does not exist; expected a run directory or its checkpoints/iter_* folder")
     if (p / "population.json").exists():

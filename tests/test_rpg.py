@@ -19,7 +19,9 @@ import diverse_marl
 from diverse_marl.algorithms.methods import rpg
 from diverse_marl.config import load_config, member_config
 from diverse_marl.errors import CheckpointError, ConfigError
+from diverse_marl.evaluation import evaluate_run
 from diverse_marl.run_dir import RunDir, read_checkpoint_meta
+from diverse_marl.warm_start import resolve_init_from
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -220,13 +222,16 @@ def test_rpg_end_to_end_resumes_after_sigkill(tmp_path):
 
     report = (root / "report.md").read_text()
     assert f"**Best: member_0{chosen}** (finetune/member_00)" in report
-    assert "| original |" in report and "**yes**" in report and "agent_0/stag_stag_rate" in report
+    assert "| original |" in report and "| **finetune/member_00** |" in report and "agent_0/stag_stag_rate" in report
 
     # the best policy and the ranked members load without Ray
     policy = diverse_marl.load_policy(root, "agent_0")
     direct = diverse_marl.load_policy(tuned.path, "agent_0")
     obs = np.random.default_rng(0).random((8, *policy.obs_shape)).astype(np.float32)
     assert np.array_equal(policy(obs, deterministic=True), direct(obs, deterministic=True))
+    # `diverse-marl eval RPG_DIR` and `init_from: RPG_DIR` mean the best run too
+    assert evaluate_run(root, episodes=5, quiet=True)["checkpoint"] == str(tuned.latest_checkpoint())
+    assert resolve_init_from(root, "ppo") == tuned.latest_checkpoint()
     population = diverse_marl.load_population(root)
     assert population.names == [f"member_0{chosen}", f"member_0{1 - chosen}"]
     assert [m.path for m in population] == [members[chosen], members[1 - chosen]]

@@ -369,17 +369,18 @@ def report_markdown(name: str, result: dict[str, Any]) -> str:
         f"**Best: {best['name']}** ({best['finetune_run_dir'] or best['run_dir']}), return "
         f"{_fmt(best['return_after'] if best['selected'] else best['return_before'])}.",
         "",
-        "| member | weights | return before | return after | selected | " + " | ".join(stats) + " |",
+        "| member | weights | return before | return after | fine-tuned run | " + " | ".join(stats) + " |",
         "|---" * (5 + len(stats)) + "|",
     ]
     for s in samples:
-        weights = ", ".join(f"{k}={v:g}" for k, v in s["weights"].items()) if s["weights"] is not None else "original"
-        mark = "**yes**" if s["selected"] else ""
+        weights = ", ".join(f"{k}={v:.3g}" for k, v in s["weights"].items()) if s["weights"] is not None else "original"
+        mark = f"**{s['finetune_run_dir']}**" if s["selected"] else ""
         cells = [_fmt(s["stats_before"].get(k)) + (f" -> {_fmt(s['stats_after'].get(k))}" if s["selected"] else "")
                  for k in stats]
         lines.append(f"| {s['name']} | {weights} | {_fmt(s['return_before'])} | {_fmt(s['return_after'])} | {mark} | "
                      + " | ".join(cells) + " |")
-    lines += ["", "Behaviour descriptors are episode-statistic means (before -> after fine-tuning).", ""]
+    lines += ["", "Selected members are the ones with a fine-tuned run (warm-started from the member, trained on the "
+              "original reward). Behaviour descriptors are episode-statistic means (before -> after fine-tuning).", ""]
     return "\n".join(lines)
 
 
