@@ -12,3 +12,7 @@ class ConfigError(DiverseMarlError, ValueError):
 
 class CheckpointError(DiverseMarlError):
     """A checkpoint is missing or corrupt."""
+
+
+class MemberFailedError(DiverseMarlError):
+    """Population members crashed; the message names them, where their full errors are, and how to resume."""

@@ -19,15 +19,21 @@ checkpoints (a raised limit continues every member).
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from diverse_marl.config import ExperimentConfig, member_config, member_overrides
-from diverse_marl.errors import ConfigError
+from diverse_marl.errors import ConfigError, MemberFailedError
 from diverse_marl.progress import Progress
 from diverse_marl.run_dir import RunDir, atomic_write_json, atomic_write_text
 from diverse_marl.training import TrainHooks, TrainResult, headline_return, reached_stop, run_single
+
+# "SomeError: message" lines in a Ray error's text (root_cause picks the innermost)
+_CAUSE_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt)(\([^)]*\))?: \S")
 
 POPULATION_FILE = "population.json"
 FINISHED, UNFINISHED = "finished", "unfinished"
@@ -110,9 +116,9 @@ def train_population(
         if pending:
             failed = _run_trials(cfg, parent, configs, resources, pending, record, bar, resume)
             if failed:
-                first = next(iter(failed.items()))
-                raise RuntimeError(
-                    f"population members {sorted(failed)} failed (member {first[0]}: {first[1]}; full errors under "
+                index, cause = next(iter(failed.items()))
+                raise MemberFailedError(
+                    f"population members {sorted(failed)} failed (member {index}: {cause}; full errors under "
                     f"{parent / 'tune'}); fix the cause and continue with: diverse-marl train --resume {parent}"
                 )
     finally:
@@ -167,5 +173,25 @@ def _run_trials(
             callbacks=[MemberTracker()],
         ),
     )
-    grid = tuner.fit()
-    return {int(res.config["member"]): (str(res.error).strip().splitlines() or [""])[-1] for res in grid if res.error}
+    with _quiet_logger("ray.tune"):  # a failed trial is reported once, by us, with where its traceback is
+        grid = tuner.fit()
+    return {int(res.config["member"]): root_cause(res.error) for res in grid if res.error}
+
+
+def root_cause(error: BaseException) -> str:
+    """The innermost ``SomeError: message`` line of a (Ray-wrapped, chained) error, for a one-line report."""
+    lines = [ln.strip() for ln in str(error).splitlines()]
+    causes = [ln for ln in lines if _CAUSE_LINE.match(ln) and not ln.startswith("ray.")]
+    return causes[-1] if causes else (lines[-1] if lines and lines[-1] else type(error).__name__)
+
+
+
+@contextlib.contextmanager
+def _quiet_logger(name: str):
+    logger = logging.getLogger(name)
+    before = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)

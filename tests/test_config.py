@@ -114,7 +114,7 @@ def test_cli_envs_lists_registered_envs():
     assert "cramped_room" in proc.stdout  # layouts are listed
 
 
-@pytest.mark.parametrize("command", ["train", "eval", "analyze", "envs", "options"])
+@pytest.mark.parametrize("command", ["train", "eval", "crossplay", "analyze", "envs", "options", "demo"])
 def test_cli_help(command):
     proc = subprocess.run([sys.executable, "-m", "diverse_marl", command, "--help"],
                           capture_output=True, text=True, timeout=120)

@@ -14,6 +14,7 @@ import yaml
 
 import diverse_marl
 from diverse_marl.config import load_config, member_config, member_overrides
+from diverse_marl.envs.matrix_games import StagHuntEnv
 from diverse_marl.errors import ConfigError
 from diverse_marl.run_dir import RunDir, read_checkpoint_meta
 
@@ -191,3 +192,36 @@ def test_population_resumes_after_sigkill(tmp_path):
     entries = json.loads((parent / "population.json").read_text())
     assert [e["status"] for e in entries] == ["finished", "finished"]
     assert [e["final_metrics"]["iteration"] for e in entries] == [2, target]
+
+
+class _BreaksAfterSomeSteps(StagHuntEnv):
+    """Stag Hunt whose member with ``break_after > 0`` crashes mid-training (a bug in a user env)."""
+
+    def __init__(self, break_after: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.break_after, self.steps = break_after, 0
+
+    def step(self, actions):
+        self.steps += 1
+        if self.break_after and self.steps > self.break_after:
+            raise RuntimeError("user env exploded\nsecond line of the traceback")
+        return super().step(actions)
+
+
+def test_a_crashing_member_is_one_line_naming_it_and_how_to_resume(tmp_path):
+    """The CLI reports a crashed member in one line (no traceback wall), exit 2, and keeps the others."""
+    config = tmp_path / "pop.yaml"
+    data = {**TINY, "env": "test_population_train:_BreaksAfterSomeSteps",
+            "population": {"members": [{}, {"env_config": {"break_after": 20}}]}}
+    config.write_text(yaml.safe_dump(data))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-m", "diverse_marl", "train", str(config), "--run-dir",
+                           str(tmp_path / "pop"), "--quiet"], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("diverse-marl train: error: population members [1] failed"), proc.stderr[-2000:]
+    assert f"diverse-marl train --resume {tmp_path / 'pop'}" in last
+    assert "member 1: RuntimeError: user env exploded;" in last  # the root cause, not Ray's wrapper
+    assert "Traceback" not in proc.stderr
+    statuses = [m["status"] for m in json.loads((tmp_path / "pop" / "population.json").read_text())]
+    assert statuses == ["finished", "unfinished"]
