@@ -18,6 +18,7 @@ import yaml
 import diverse_marl
 from diverse_marl.algorithms.methods import rpg
 from diverse_marl.config import load_config, member_config
+from diverse_marl.envs.matrix_games import StagHuntEnv
 from diverse_marl.errors import CheckpointError, ConfigError
 from diverse_marl.evaluation import evaluate_run
 from diverse_marl.run_dir import RunDir, read_checkpoint_meta
@@ -256,3 +257,29 @@ def test_rpg_on_a_user_env_by_import_path(tmp_path):
     stats = result["samples"][0]["stats_after"]
     assert sum(stats[f"agent_0/{f}"] for f in ("cafe", "met_at_park", "met_at_museum", "alone_at_museum")) <= 10
     assert (tmp_path / "rpg" / "report.md").is_file()
+
+
+class _CrashingStagHunt(StagHuntEnv):
+    """Stag Hunt that crashes after a few steps (a bug in a user env), for the failed-stage message."""
+
+    def step(self, actions):
+        self._crash_countdown = getattr(self, "_crash_countdown", 5) - 1
+        if self._crash_countdown < 0:
+            raise RuntimeError("user env exploded")
+        return super().step(actions)
+
+
+def test_a_crashed_member_says_to_resume_the_rpg_run(tmp_path):
+    """A failed stage names the stage and the command that continues the whole pipeline (not just the stage)."""
+    path = tmp_path / "rpg.yaml"
+    path.write_text(yaml.safe_dump({**TINY, "env": "test_rpg:_CrashingStagHunt",
+                                    "method": {"name": "rpg", "sampler": {"list": LIST["list"][:1]}}}))
+    root = tmp_path / "rpg"
+    proc = _train_cli([str(path), "--run-dir", str(root)], env={"PYTHONPATH": str(Path(__file__).parent)},
+                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2, err[-3000:]
+    last = err.strip().splitlines()[-1]
+    assert "rpg stage members: population members [0] failed" in last and "RuntimeError: user env exploded" in last
+    assert last.endswith(f"diverse-marl train --resume {root}"), last
+    assert json.loads((root / "rpg.json").read_text()) == {"method": "rpg", "stage": "members", "best_run_dir": None}
