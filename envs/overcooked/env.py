@@ -69,8 +69,10 @@ def weighted_rewards(weights: np.ndarray, events: np.ndarray, team_sparse: np.nd
 
     One matrix product over the events, no per-copy Python (the batched env calls it every step).
     """
-    return (events @ weights[:NUM_EVENTS] + team_sparse[:, None] * weights[SPARSE_FEATURE]
-            + shaped * weights[SHAPED_FEATURE])
+    n, players, _ = events.shape
+    # a float matrix-vector product runs in BLAS; int32 @ float64 would take numpy's slow mixed-type loop
+    per_event = (events.reshape(n * players, NUM_EVENTS).astype(np.float64) @ weights[:NUM_EVENTS]).reshape(n, players)
+    return per_event + team_sparse[:, None] * weights[SPARSE_FEATURE] + shaped * weights[SHAPED_FEATURE]
 
 
 class _OvercookedReward(WeightedReward):
