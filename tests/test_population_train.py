@@ -17,18 +17,9 @@ from diverse_marl.config import load_config, member_config, member_overrides
 from diverse_marl.envs.matrix_games import StagHuntEnv
 from diverse_marl.errors import ConfigError
 from diverse_marl.run_dir import RunDir, read_checkpoint_meta
+from tiny_configs import TINY_PPO
 
-TINY = {
-    "name": "tiny",
-    "algorithm": "ppo",
-    "env": "stag_hunt",
-    "env_config": {"horizon": 5},
-    "seed": 3,
-    "stop": {"iterations": 1},
-    "checkpoint_every": 1,
-    "keep_checkpoints": 2,
-    "training": {"train_batch_size": 100, "minibatch_size": 50, "num_epochs": 1, "hidden_sizes": [16]},
-}
+TINY = {**TINY_PPO, "stop": {"iterations": 1}}
 SAMPLE = {"env_config.stag_reward": {"uniform": [4.5, 6.0]}, "training.lr": {"choice": [1e-3, 1e-4]}}
 
 

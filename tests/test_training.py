@@ -16,18 +16,9 @@ import diverse_marl
 from diverse_marl.run_dir import RunDir, read_checkpoint_meta, resolve_checkpoint
 from diverse_marl.training import summarize
 from diverse_marl.errors import CheckpointError
+from tiny_configs import TINY_PPO
 
-TINY = {
-    "name": "tiny",
-    "algorithm": "ppo",
-    "env": "stag_hunt",
-    "env_config": {"horizon": 5},
-    "seed": 3,
-    "stop": {"iterations": 2},
-    "checkpoint_every": 1,
-    "keep_checkpoints": 2,
-    "training": {"train_batch_size": 100, "minibatch_size": 50, "num_epochs": 1, "hidden_sizes": [16]},
-}
+TINY = TINY_PPO
 
 
 def test_train_writes_a_complete_run_dir(ray_local, tmp_path, monkeypatch):
