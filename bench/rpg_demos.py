@@ -20,7 +20,7 @@ all runs share one local Ray (started before any timing). Runs already finished 
 are kept (their wall times too), so an interrupted demo continues where it stopped.
 
     .venv/bin/python -m bench.rpg_demos stag_hunt --out /tmp/rpg_stag_hunt        # ~10 min on 2 cores
-    .venv/bin/python -m bench.rpg_demos monster_hunt --out /tmp/rpg_monster_hunt --seeds 3
+    .venv/bin/python -m bench.rpg_demos monster_hunt --out /tmp/rpg_monster_hunt --skip-cost
     .venv/bin/python -m bench.rpg_demos stag_hunt --out /tmp/rpg_stag_hunt --summarize-only
 
 Writes ``bench/results/rpg_<demo>.json`` and ``bench/results/rpg_<demo>.png``.
@@ -114,24 +114,33 @@ def rpg_env_steps(run_dir: Path) -> int:
     return total
 
 
-def run_demo(out: Path, rpg_config: dict[str, Any], seeds: list[int], ray_cpus: int | None) -> dict[str, Any]:
-    """RPG per seed, a MAPPO population (one member per seed) and the cost run; returns wall times."""
+def run_demo(out: Path, rpg_config: dict[str, Any], seeds: list[int], ray_cpus: int | None, cost: bool) -> None:
+    """A MAPPO population (one member per seed), RPG per seed, then (``cost``) the cost run."""
     out.mkdir(parents=True, exist_ok=True)
-    init_ray(RayConfig(num_cpus=ray_cpus))  # started once, before anything is timed
     timings = Timings(out)
-    rpg_walls = {}
-    for seed in seeds:
-        d = out / f"rpg_seed{seed}"
-        rpg_walls[seed] = timings.run(d.name, lambda: rpg_done(d), lambda: train({**rpg_config, "seed": seed}, d))
+    timings.data.setdefault("load_average_before_runs", os.getloadavg())
+    init_ray(RayConfig(num_cpus=ray_cpus))  # started once, before anything is timed
     timings.run("mappo", lambda: population_done(out / "mappo"),
                 lambda: train(mappo_population(rpg_config, seeds), out / "mappo"))
-    steps = rpg_env_steps(out / f"rpg_seed{seeds[0]}")
-    cost_cfg = {**plain(rpg_config), "seed": seeds[0], "stop": {"env_steps": steps}}
-    cost = out / "mappo_cost"
-    timings.run("mappo_cost", lambda: reached_stop(load_config(cost_cfg), cost), lambda: train(cost_cfg, cost))
-    return {"rpg_wall_s": rpg_walls, "mappo_population_wall_s": timings.data["mappo"],
-            "mappo_cost_wall_s": timings.data["mappo_cost"], "rpg_env_steps": steps,
-            "load_average_after_runs": os.getloadavg()}
+    for seed in seeds:
+        d = out / f"rpg_seed{seed}"
+        timings.run(d.name, lambda: rpg_done(d), lambda: train({**rpg_config, "seed": seed}, d))
+    if cost:
+        steps = rpg_env_steps(out / f"rpg_seed{seeds[0]}")
+        cost_cfg = {**plain(rpg_config), "seed": seeds[0], "stop": {"env_steps": steps}}
+        timings.run("mappo_cost", lambda: reached_stop(load_config(cost_cfg), out / "mappo_cost"),
+                    lambda: train(cost_cfg, out / "mappo_cost"))
+    timings.data["load_average_after_runs"] = os.getloadavg()
+    atomic_write_json(timings.path, timings.data)
+
+
+def walls_of(out: Path, seeds: list[int]) -> dict[str, Any]:
+    """The wall times (and load averages) ``run_demo`` kept in ``OUT/timings.json``."""
+    data = Timings(out).data
+    walls = {k: v for k, v in data.items() if not k.startswith("rpg_seed")}
+    walls["rpg_wall_s"] = {s: data[f"rpg_seed{s}"] for s in seeds if f"rpg_seed{s}" in data}
+    walls["rpg_env_steps"] = rpg_env_steps(out / f"rpg_seed{seeds[0]}")
+    return walls
 
 
 def plain(rpg_config: dict[str, Any]) -> dict[str, Any]:
@@ -215,20 +224,18 @@ def summarize_stag_hunt(out: Path, seeds: list[int], walls: dict[str, Any]) -> B
 
 
 def add_cost_rows(bench: Bench, walls: dict[str, Any], seeds: list[int]) -> None:
-    if not walls:
-        return
-    steps = walls["rpg_env_steps"]
-    bench.add("one MAPPO run of RPG's total env steps: wall", walls["mappo_cost_wall_s"], "s", higher_is_better=False,
-              note=f"{steps:,} env steps, seed {seeds[0]}, one process")
     rpg = walls["rpg_wall_s"]
-    first = rpg[seeds[0]] if seeds[0] in rpg else rpg[str(seeds[0])]
-    bench.add(f"RPG seed {seeds[0]}: wall", first, "s", ref="one MAPPO run of RPG's total env steps: wall",
-              higher_is_better=False, note="members 2 at a time; ratio < 1: RPG slower")
-    values = list(rpg.values())
-    bench.add("RPG wall, mean over seeds", sum(values) / len(values), "s",
-              ref="one MAPPO run of RPG's total env steps: wall", higher_is_better=False, per_seed=values)
-    bench.add("MAPPO population (one run per seed): wall", walls["mappo_population_wall_s"], "s",
-              higher_is_better=False)
+    if "mappo_cost" in walls and seeds[0] in rpg:
+        reference = "one MAPPO run of RPG's total env steps: wall"
+        bench.add(reference, walls["mappo_cost"], "s", higher_is_better=False,
+                  note=f"{walls['rpg_env_steps']:,} env steps (RPG seed {seeds[0]}'s), seed {seeds[0]}, one run")
+        bench.add(f"RPG seed {seeds[0]}: wall", rpg[seeds[0]], "s", ref=reference, higher_is_better=False,
+                  note="members 2 at a time; ratio < 1: RPG slower")
+    if rpg:
+        bench.add("RPG wall, mean over seeds", sum(rpg.values()) / len(rpg), "s", higher_is_better=False,
+                  per_seed=list(rpg.values()))
+    if "mappo" in walls:
+        bench.add("MAPPO population (one run per seed): wall", walls["mappo"], "s", higher_is_better=False)
 
 
 def plot_stag_hunt(rows: list[dict[str, Any]], path: Path) -> None:
@@ -352,6 +359,7 @@ def main() -> None:
     parser.add_argument("--finetune-iterations", type=int, default=None)
     parser.add_argument("--samples", type=int, default=6, help="monster_hunt: randomized members (+ the original)")
     parser.add_argument("--policy-mapping", default="agent", help="monster_hunt: agent (default) | shared")
+    parser.add_argument("--skip-cost", action="store_true", help="no MAPPO run of RPG's env steps (the cost rows)")
     parser.add_argument("--ray-cpus", type=int, default=None)
     parser.add_argument("--summarize-only", action="store_true", help="read the runs in --out")
     args = parser.parse_args()
@@ -362,22 +370,16 @@ def main() -> None:
     make_config, summarize = DEMOS[args.demo]
     seeds = list(range(args.seeds))
     config = make_config(args)
-    walls = {} if args.summarize_only else run_demo(args.out, config, seeds, args.ray_cpus)
-    if args.summarize_only and (args.out / TIMINGS_FILE).is_file():
-        walls = stored_walls(args.out, config, seeds)
+    if not args.summarize_only:
+        run_demo(args.out, config, seeds, args.ray_cpus, cost=not args.skip_cost)
+    walls = walls_of(args.out, seeds)
     bench = summarize(args.out, seeds, walls)
     bench.meta.update(command=f"python -m bench.rpg_demos {args.demo} --seeds {args.seeds} --iterations "
                               f"{args.iterations} --finetune-iterations {args.finetune_iterations}"
                               + (f" --samples {args.samples} --policy-mapping {args.policy_mapping}"
                                  if args.demo == "monster_hunt" else ""),
-                      config=config, timings=walls, load_average=os.getloadavg())
+                      config=config, timings=walls, load_average_at_summary=os.getloadavg())
     bench.report()
-
-
-def stored_walls(out: Path, config: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
-    data = json.loads((out / TIMINGS_FILE).read_text())
-    return {"rpg_wall_s": {s: data[f"rpg_seed{s}"] for s in seeds}, "mappo_population_wall_s": data["mappo"],
-            "mappo_cost_wall_s": data["mappo_cost"], "rpg_env_steps": rpg_env_steps(out / f"rpg_seed{seeds[0]}")}
 
 
 if __name__ == "__main__":
