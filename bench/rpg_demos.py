@@ -1,0 +1,386 @@
+"""RPG demonstrations (issue "RPG", item 3): reward randomization finds what plain MAPPO misses.
+
+``stag_hunt``: the RPG paper's iterated Stag Hunt (``payoff_preset: rpg``, stag alone -50), one seed
+per run. Plain MAPPO, trained for as many iterations as RPG's best member gets in all (its own
+training + fine-tuning), against RPG (``examples/rpg_stag_hunt.yaml``: the paper's four randomized
+games + the original one, the best fine-tuned on the original payoffs). A run "plays stag-stag"
+when its final greedy policy's stag-stag rate is at least ``STAG_STAG_THRESHOLD`` over the
+episode. The cost: RPG's wall time against one MAPPO run of RPG's total env steps, timed here.
+
+``monster_hunt``: Monster-Hunt (``examples/rpg_monster_hunt.yaml``: uniform weights over joint_hunt,
+solo_meeting, apple + the original reward; top 2 fine-tuned), MAPPO vs RPG per seed: joint hunts
+per episode and the team's original return of the final policy (sampled actions, as trained);
+and the distinct strategies among RPG's members (their descriptors in ``rpg.json``). Both use
+``policy_mapping: agent`` (one policy per agent, as the paper's independent learners): with one
+shared policy plain MAPPO sometimes stumbles on joint hunts, with independent ones it settles on
+apples, the risk-dominant outcome RPG is meant to escape.
+
+Every run uses the numpy batched env with the fast sampler (``VectorMultiAgentEnvRunner``), and
+all runs share one local Ray (started before any timing). Runs already finished in ``--out``
+are kept (their wall times too), so an interrupted demo continues where it stopped.
+
+    .venv/bin/python -m bench.rpg_demos stag_hunt --out /tmp/rpg_stag_hunt        # ~10 min on 2 cores
+    .venv/bin/python -m bench.rpg_demos monster_hunt --out /tmp/rpg_monster_hunt --skip-cost
+    .venv/bin/python -m bench.rpg_demos stag_hunt --out /tmp/rpg_stag_hunt --summarize-only
+
+Writes ``bench/results/rpg_<demo>.json`` and ``bench/results/rpg_<demo>.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+import diverse_marl
+from bench.harness import REPO_ROOT, RESULTS_DIR, Bench
+from diverse_marl.config import RayConfig, load_config
+from diverse_marl.evaluation import evaluate_run
+from diverse_marl.ray_setup import init_ray
+from diverse_marl.run_dir import atomic_write_json
+from diverse_marl.training import reached_stop
+
+FAST_SAMPLER = {"env_runner_cls": "diverse_marl.algorithms.mappo.sampler:VectorMultiAgentEnvRunner"}
+STAG_STAG_THRESHOLD = 0.9  # share of an episode's steps that are stag-stag
+EVAL_EPISODES = 100
+# Stag Hunt: a stag member must be near-greedy before fine-tuning on the original payoffs (with stag
+# alone at -50, stag beats hare only if the partner hunts stag with p > 51/52); at MAPPO's 5e-4 it is
+# still ~88% stag after 20 iterations and fine-tuning slides to hare, at 3e-3 it is ~99.6%.
+STAG_HUNT_LR = 0.003
+TIMINGS_FILE = "timings.json"
+
+
+# ---------------------------------------------------------------------------------------
+# runs (each skipped when already finished in --out)
+# ---------------------------------------------------------------------------------------
+def example(name: str) -> dict[str, Any]:
+    return yaml.safe_load((REPO_ROOT / "examples" / name).read_text(encoding="utf-8"))
+
+
+def merged(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """``base`` with top-level keys replaced, and ``training`` / ``method`` blocks updated."""
+    out = {**base, **{k: v for k, v in changes.items() if k not in ("training", "method")}}
+    for block in ("training", "method"):
+        if block in changes:
+            out[block] = {**base.get(block, {}), **changes[block]}
+    return out
+
+
+class Timings:
+    """Wall seconds per finished run, kept in ``OUT/timings.json`` so a continued demo keeps them."""
+
+    def __init__(self, out: Path):
+        self.path = out / TIMINGS_FILE
+        self.data: dict[str, float] = json.loads(self.path.read_text()) if self.path.is_file() else {}
+
+    def run(self, key: str, done: Callable[[], bool], train: Callable[[], Any]) -> float:
+        if key not in self.data or not done():
+            t0 = time.perf_counter()
+            train()
+            self.data[key] = round(time.perf_counter() - t0, 2)
+            atomic_write_json(self.path, self.data)
+        return self.data[key]
+
+
+def rpg_done(run_dir: Path) -> bool:
+    result = run_dir / "rpg.json"
+    return result.is_file() and json.loads(result.read_text()).get("stage") == "done"
+
+
+def population_done(run_dir: Path) -> bool:
+    members = run_dir / "population.json"
+    return members.is_file() and all(m["status"] == "finished" for m in json.loads(members.read_text()))
+
+
+def train(config: dict[str, Any], run_dir: Path) -> None:
+    """A fresh run into ``run_dir``, or a resumed one when an earlier attempt left it unfinished."""
+    if (run_dir / "config.yaml").is_file():
+        diverse_marl.train(config, resume=run_dir, quiet=True)
+    else:
+        diverse_marl.train(config, run_dir=run_dir, quiet=True)
+
+
+def rpg_env_steps(run_dir: Path) -> int:
+    """All env steps an RPG run took: its members' and its fine-tuned runs'."""
+    total = 0
+    for stage in ("members", "finetune"):
+        path = run_dir / stage / "population.json"
+        if path.is_file():
+            total += sum(int(m["final_metrics"]["env_steps"]) for m in json.loads(path.read_text()))
+    return total
+
+
+def run_demo(out: Path, rpg_config: dict[str, Any], seeds: list[int], ray_cpus: int | None, cost: bool) -> None:
+    """A MAPPO population (one member per seed), RPG per seed, then (``cost``) the cost run."""
+    out.mkdir(parents=True, exist_ok=True)
+    timings = Timings(out)
+    timings.data.setdefault("load_average_before_runs", os.getloadavg())
+    init_ray(RayConfig(num_cpus=ray_cpus))  # started once, before anything is timed
+    timings.run("mappo", lambda: population_done(out / "mappo"),
+                lambda: train(mappo_population(rpg_config, seeds), out / "mappo"))
+    for seed in seeds:
+        d = out / f"rpg_seed{seed}"
+        timings.run(d.name, lambda: rpg_done(d), lambda: train({**rpg_config, "seed": seed}, d))
+    if cost:
+        steps = rpg_env_steps(out / f"rpg_seed{seeds[0]}")
+        cost_cfg = {**plain(rpg_config), "seed": seeds[0], "stop": {"env_steps": steps}}
+        timings.run("mappo_cost", lambda: reached_stop(load_config(cost_cfg), out / "mappo_cost"),
+                    lambda: train(cost_cfg, out / "mappo_cost"))
+    timings.data["load_average_after_runs"] = os.getloadavg()
+    atomic_write_json(timings.path, timings.data)
+
+
+def walls_of(out: Path, seeds: list[int]) -> dict[str, Any]:
+    """The wall times (and load averages) ``run_demo`` kept in ``OUT/timings.json``."""
+    data = Timings(out).data
+    walls = {k: v for k, v in data.items() if not k.startswith("rpg_seed")}
+    walls["rpg_wall_s"] = {s: data[f"rpg_seed{s}"] for s in seeds if f"rpg_seed{s}" in data}
+    walls["rpg_env_steps"] = rpg_env_steps(out / f"rpg_seed{seeds[0]}")
+    return walls
+
+
+def plain(rpg_config: dict[str, Any]) -> dict[str, Any]:
+    """The RPG config as a plain MAPPO run on the original reward (no method block)."""
+    return {k: v for k, v in rpg_config.items() if k != "method"}
+
+
+def mappo_iterations(rpg_config: dict[str, Any]) -> int:
+    """What RPG's best member trains in all: its own iterations plus fine-tuning's."""
+    finetune = rpg_config["method"].get("finetune", {}).get("iterations", 0)
+    return rpg_config["stop"]["iterations"] + (finetune if rpg_config["method"].get("top_k", 1) else 0)
+
+
+def mappo_population(rpg_config: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
+    """One plain MAPPO run per seed (member i gets seed ``seeds[i]``), as long as RPG's best member trains."""
+    members = [{"seed": s} for s in seeds]
+    return {**plain(rpg_config), "stop": {"iterations": mappo_iterations(rpg_config)},
+            "population": {"members": members, "max_concurrent": rpg_config["population"]["max_concurrent"]}}
+
+
+def final_eval(run_dir: Path, deterministic: bool) -> dict[str, Any]:
+    """The run's final policy (an RPG dir: its best run) on the original reward, batched."""
+    return evaluate_run(run_dir, EVAL_EPISODES, deterministic, seed=12345, quiet=True)
+
+
+def per_agent_mean(stats: dict[str, float], name: str) -> float:
+    values = [v for k, v in stats.items() if k.split("/")[-1] == name]
+    return sum(values) / len(values) if values else float("nan")
+
+
+# ---------------------------------------------------------------------------------------
+# Stag Hunt
+# ---------------------------------------------------------------------------------------
+def stag_hunt_config(args: argparse.Namespace) -> dict[str, Any]:
+    base = example("rpg_stag_hunt.yaml")
+    return merged(base, stop={"iterations": args.iterations}, checkpoint_every=args.iterations,
+                  training={**FAST_SAMPLER, "num_envs_per_env_runner": 10, "lr": STAG_HUNT_LR},
+                  evaluation={"episodes": 20, "deterministic": True},
+                  method={"finetune": {"iterations": args.finetune_iterations}})
+
+
+def summarize_stag_hunt(out: Path, seeds: list[int], walls: dict[str, Any]) -> Bench:
+    bench = Bench("rpg_stag_hunt")
+    rows = []
+    for i, seed in enumerate(seeds):
+        mappo = final_eval(out / "mappo" / f"member_{i:02d}", deterministic=True)
+        rpg = final_eval(out / f"rpg_seed{seed}", deterministic=True)
+        result = json.loads((out / f"rpg_seed{seed}" / "rpg.json").read_text())
+        original = next(s for s in result["samples"] if s["weights"] is None)
+        rows.append({"seed": seed,
+                     "mappo_stag_stag": per_agent_mean(mappo["stats_mean"], "stag_stag_rate"),
+                     "mappo_return": mappo["return_mean"],
+                     "rpg_stag_stag": per_agent_mean(rpg["stats_mean"], "stag_stag_rate"),
+                     "rpg_return": rpg["return_mean"],
+                     "rpg_best_member": result["samples"][result["best"]]["name"],
+                     "rpg_best_weights": result["samples"][result["best"]]["weights"],
+                     "rpg_original_member_stag_stag": per_agent_mean(original["stats_before"], "stag_stag_rate"),
+                     "rpg_members_return_before": [s["return_before"] for s in result["samples"]]})
+    n = len(rows)
+    mappo_stag = sum(r["mappo_stag_stag"] >= STAG_STAG_THRESHOLD - 1e-9 for r in rows)
+    rpg_stag = sum(r["rpg_stag_stag"] >= STAG_STAG_THRESHOLD - 1e-9 for r in rows)
+    original_stag = sum(r["rpg_original_member_stag_stag"] >= STAG_STAG_THRESHOLD - 1e-9 for r in rows)
+    unit = f"runs of {n}"
+    bench.add("MAPPO: greedy policy plays stag-stag", mappo_stag, unit,
+              per_seed=[round(r["mappo_stag_stag"], 3) for r in rows])
+    bench.add("RPG: greedy best policy plays stag-stag", rpg_stag, unit, ref="MAPPO: greedy policy plays stag-stag"
+              if mappo_stag else None, note="" if mappo_stag else "MAPPO: none (no ratio)",
+              per_seed=[round(r["rpg_stag_stag"], 3) for r in rows])
+    bench.add("RPG's original-reward member plays stag-stag", original_stag, unit,
+              note="member trained on the original payoffs, before selection")
+    mappo_ret = sum(r["mappo_return"] for r in rows) / n
+    bench.add("MAPPO: greedy team return (mean)", mappo_ret, "original return",
+              per_seed=[r["mappo_return"] for r in rows])
+    bench.add("RPG: greedy team return (mean)", sum(r["rpg_return"] for r in rows) / n, "original return",
+              ref="MAPPO: greedy team return (mean)" if mappo_ret > 0 else None,
+              per_seed=[r["rpg_return"] for r in rows])
+    add_cost_rows(bench, walls, seeds)
+    bench.meta.update(per_seed=rows, threshold=STAG_STAG_THRESHOLD, eval_episodes=EVAL_EPISODES)
+    plot_stag_hunt(rows, RESULTS_DIR / "rpg_stag_hunt.png")
+    return bench
+
+
+def add_cost_rows(bench: Bench, walls: dict[str, Any], seeds: list[int]) -> None:
+    rpg = walls["rpg_wall_s"]
+    if "mappo_cost" in walls and seeds[0] in rpg:
+        reference = "one MAPPO run of RPG's total env steps: wall"
+        bench.add(reference, walls["mappo_cost"], "s", higher_is_better=False,
+                  note=f"{walls['rpg_env_steps']:,} env steps (RPG seed {seeds[0]}'s), seed {seeds[0]}, one run")
+        bench.add(f"RPG seed {seeds[0]}: wall", rpg[seeds[0]], "s", ref=reference, higher_is_better=False,
+                  note="members 2 at a time; ratio < 1: RPG slower")
+    if rpg:
+        bench.add("RPG wall, mean over seeds", sum(rpg.values()) / len(rpg), "s", higher_is_better=False,
+                  per_seed=list(rpg.values()))
+    if "mappo" in walls:
+        bench.add("MAPPO population (one run per seed): wall", walls["mappo"], "s", higher_is_better=False)
+
+
+def plot_stag_hunt(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    seeds = [r["seed"] for r in rows]
+    x = range(len(seeds))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    width = 0.4
+    left.bar([i - width / 2 for i in x], [r["mappo_stag_stag"] for r in rows], width, label="MAPPO")
+    left.bar([i + width / 2 for i in x], [r["rpg_stag_stag"] for r in rows], width, label="RPG (best, fine-tuned)")
+    left.axhline(STAG_STAG_THRESHOLD, color="grey", lw=0.8, ls="--")
+    left.set(xticks=list(x), xticklabels=seeds, xlabel="seed", ylabel="stag-stag rate (greedy)", ylim=(0, 1.05),
+             title="Stag Hunt: final greedy policy")
+    left.legend(loc="center right", fontsize=8)
+    members = len(rows[0]["rpg_members_return_before"])
+    for k in range(members):
+        right.scatter([i + (k - members / 2) * 0.08 for i in x], [r["rpg_members_return_before"][k] for r in rows],
+                      s=14, label="original reward" if k == members - 1 else f"randomized game {k + 1}")
+    right.set(xticks=list(x), xticklabels=seeds, xlabel="seed", ylabel="team return, original payoffs",
+              title="RPG members before fine-tuning")
+    right.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------
+# Monster-Hunt
+# ---------------------------------------------------------------------------------------
+def monster_hunt_config(args: argparse.Namespace) -> dict[str, Any]:
+    base = example("rpg_monster_hunt.yaml")
+    return merged(base, stop={"iterations": args.iterations}, checkpoint_every=args.iterations,
+                  training={"policy_mapping": args.policy_mapping},
+                  method={"samples": args.samples, "finetune": {"iterations": args.finetune_iterations}})
+
+
+def strategy(stats: dict[str, float]) -> str:
+    """A member's strategy from its descriptors: the event it makes most per episode (per agent)."""
+    counts = {name: per_agent_mean(stats, name) for name in ("joint_hunts", "solo_meetings", "apples")}
+    top = max(counts, key=counts.get)
+    return {"joint_hunts": "joint hunter", "solo_meetings": "monster chaser", "apples": "apple eater"}[top] \
+        if counts[top] >= 1.0 else "idle"
+
+
+def summarize_monster_hunt(out: Path, seeds: list[int], walls: dict[str, Any]) -> Bench:
+    bench = Bench("rpg_monster_hunt")
+    rows, members = [], []
+    for i, seed in enumerate(seeds):
+        mappo = final_eval(out / "mappo" / f"member_{i:02d}", deterministic=False)
+        rpg = final_eval(out / f"rpg_seed{seed}", deterministic=False)
+        result = json.loads((out / f"rpg_seed{seed}" / "rpg.json").read_text())
+        rows.append({"seed": seed, "mappo_joint_hunts": per_agent_mean(mappo["stats_mean"], "joint_hunts"),
+                     "mappo_return": mappo["return_mean"],
+                     "rpg_joint_hunts": per_agent_mean(rpg["stats_mean"], "joint_hunts"),
+                     "rpg_return": rpg["return_mean"], "rpg_best_member": result["samples"][result["best"]]["name"]})
+        for s in result["samples"]:
+            members.append({"seed": seed, "member": s["name"], "weights": s["weights"],
+                            "return_before": s["return_before"], "selected": s["selected"],
+                            "return_after": s["return_after"], "strategy": strategy(s["stats_before"]),
+                            **{k: round(per_agent_mean(s["stats_before"], k), 2)
+                               for k in ("joint_hunts", "solo_meetings", "apples")}})
+    n = len(rows)
+    unit = "joint hunts / episode"
+    bench.add("MAPPO: joint hunts per episode (mean)", sum(r["mappo_joint_hunts"] for r in rows) / n, unit,
+              per_seed=[round(r["mappo_joint_hunts"], 2) for r in rows])
+    bench.add("RPG: joint hunts per episode (mean)", sum(r["rpg_joint_hunts"] for r in rows) / n, unit,
+              ref="MAPPO: joint hunts per episode (mean)", per_seed=[round(r["rpg_joint_hunts"], 2) for r in rows])
+    mappo_return = sum(r["mappo_return"] for r in rows) / n
+    bench.add("MAPPO: team return (mean)", mappo_return, "original return",
+              per_seed=[round(r["mappo_return"], 1) for r in rows])
+    bench.add("RPG: team return (mean)", sum(r["rpg_return"] for r in rows) / n, "original return",
+              ref="MAPPO: team return (mean)" if mappo_return > 0 else None,
+              per_seed=[round(r["rpg_return"], 1) for r in rows])
+    kinds = sorted({m["strategy"] for m in members})
+    bench.add("distinct strategies among RPG members", len(kinds), "strategies", note=", ".join(kinds),
+              counts={k: sum(m["strategy"] == k for m in members) for k in kinds})
+    add_cost_rows(bench, walls, seeds)
+    bench.meta.update(per_seed=rows, members=members, eval_episodes=EVAL_EPISODES, deterministic=False)
+    plot_monster_hunt(rows, members, RESULTS_DIR / "rpg_monster_hunt.png")
+    return bench
+
+
+def plot_monster_hunt(rows: list[dict[str, Any]], members: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    x = range(len(rows))
+    width = 0.4
+    left.bar([i - width / 2 for i in x], [r["mappo_joint_hunts"] for r in rows], width, label="MAPPO")
+    left.bar([i + width / 2 for i in x], [r["rpg_joint_hunts"] for r in rows], width, label="RPG (best)")
+    left.set(xticks=list(x), xticklabels=[r["seed"] for r in rows], xlabel="seed", ylabel="joint hunts / episode",
+             title="Monster-Hunt: final policy")
+    left.legend(fontsize=8)
+    for kind in sorted({m["strategy"] for m in members}):
+        group = [m for m in members if m["strategy"] == kind]
+        right.scatter([m["apples"] for m in group], [m["joint_hunts"] for m in group], s=18, label=kind)
+    right.set(xlabel="apples / episode (per agent)", ylabel="joint hunts / episode",
+              title="RPG members' descriptors (all seeds)")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------
+DEMOS = {"stag_hunt": (stag_hunt_config, summarize_stag_hunt),
+         "monster_hunt": (monster_hunt_config, summarize_monster_hunt)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("demo", choices=sorted(DEMOS))
+    parser.add_argument("--out", type=Path, required=True, help="where the runs go (finished runs are kept)")
+    parser.add_argument("--seeds", type=int, default=None, help="runs per method (default 10 / 5)")
+    parser.add_argument("--iterations", type=int, default=None, help="each RPG member's iterations")
+    parser.add_argument("--finetune-iterations", type=int, default=None)
+    parser.add_argument("--samples", type=int, default=6, help="monster_hunt: randomized members (+ the original)")
+    parser.add_argument("--policy-mapping", default="agent", help="monster_hunt: agent (default) | shared")
+    parser.add_argument("--skip-cost", action="store_true", help="no MAPPO run of RPG's env steps (the cost rows)")
+    parser.add_argument("--ray-cpus", type=int, default=None)
+    parser.add_argument("--summarize-only", action="store_true", help="read the runs in --out")
+    args = parser.parse_args()
+    defaults = {"stag_hunt": (10, 20, 20), "monster_hunt": (5, 60, 40)}[args.demo]
+    args.seeds = args.seeds or defaults[0]
+    args.iterations = args.iterations or defaults[1]
+    args.finetune_iterations = args.finetune_iterations or defaults[2]
+    make_config, summarize = DEMOS[args.demo]
+    seeds = list(range(args.seeds))
+    config = make_config(args)
+    if not args.summarize_only:
+        run_demo(args.out, config, seeds, args.ray_cpus, cost=not args.skip_cost)
+    walls = walls_of(args.out, seeds)
+    bench = summarize(args.out, seeds, walls)
+    bench.meta.update(command=f"python -m bench.rpg_demos {args.demo} --seeds {args.seeds} --iterations "
+                              f"{args.iterations} --finetune-iterations {args.finetune_iterations}"
+                              + (f" --samples {args.samples} --policy-mapping {args.policy_mapping}"
+                                 if args.demo == "monster_hunt" else ""),
+                      config=config, timings=walls, load_average_at_summary=os.getloadavg())
+    bench.report()
+
+
+if __name__ == "__main__":
+    main()
