@@ -19,8 +19,8 @@ Every run uses the numpy batched env with the fast sampler (``VectorMultiAgentEn
 all runs share one local Ray (started before any timing). Runs already finished in ``--out``
 are kept (their wall times too), so an interrupted demo continues where it stopped.
 
-    .venv/bin/python -m bench.rpg_demos stag_hunt --out /tmp/rpg_stag_hunt        # ~10 min on 2 cores
-    .venv/bin/python -m bench.rpg_demos monster_hunt --out /tmp/rpg_monster_hunt --skip-cost
+    .venv/bin/python -m bench.rpg_demos stag_hunt --out /tmp/rpg_stag_hunt        # ~13 min on 2 cores
+    .venv/bin/python -m bench.rpg_demos monster_hunt --out /tmp/rpg_monster_hunt --skip-cost  # ~3 min a seed
     .venv/bin/python -m bench.rpg_demos stag_hunt --out /tmp/rpg_stag_hunt --summarize-only
 
 Writes ``bench/results/rpg_<demo>.json`` and ``bench/results/rpg_<demo>.png``.
@@ -52,6 +52,7 @@ EVAL_EPISODES = 100
 # still ~88% stag after 20 iterations and fine-tuning slides to hare, at 3e-3 it is ~99.6%.
 STAG_HUNT_LR = 0.003
 TIMINGS_FILE = "timings.json"
+STRATEGY_EVENTS = 1.0  # Monster-Hunt: events per episode that make a strategy (joint hunter, apple eater, ...)
 
 
 # ---------------------------------------------------------------------------------------
@@ -280,7 +281,7 @@ def strategy(stats: dict[str, float]) -> str:
     counts = {name: per_agent_mean(stats, name) for name in ("joint_hunts", "solo_meetings", "apples")}
     top = max(counts, key=counts.get)
     return {"joint_hunts": "joint hunter", "solo_meetings": "monster chaser", "apples": "apple eater"}[top] \
-        if counts[top] >= 1.0 else "idle"
+        if counts[top] >= STRATEGY_EVENTS else "idle"
 
 
 def summarize_monster_hunt(out: Path, seeds: list[int], walls: dict[str, Any]) -> Bench:
@@ -312,6 +313,12 @@ def summarize_monster_hunt(out: Path, seeds: list[int], walls: dict[str, Any]) -
     bench.add("RPG: team return (mean)", sum(r["rpg_return"] for r in rows) / n, "original return",
               ref="MAPPO: team return (mean)" if mappo_return > 0 else None,
               per_seed=[round(r["rpg_return"], 1) for r in rows])
+    hunters = f"runs of {n} with >= {STRATEGY_EVENTS} joint hunt / episode"
+    bench.add("MAPPO: joint hunters", sum(r["mappo_joint_hunts"] >= STRATEGY_EVENTS for r in rows), hunters)
+    bench.add("RPG: joint hunters", sum(r["rpg_joint_hunts"] >= STRATEGY_EVENTS for r in rows), hunters)
+    bench.add("RPG's original-reward member: joint hunters",
+              sum(m["joint_hunts"] >= STRATEGY_EVENTS for m in members if m["weights"] is None), hunters,
+              note="plain MAPPO inside each RPG run (its last seed; member iterations only)")
     kinds = sorted({m["strategy"] for m in members})
     bench.add("distinct strategies among RPG members", len(kinds), "strategies", note=", ".join(kinds),
               counts={k: sum(m["strategy"] == k for m in members) for k in kinds})
