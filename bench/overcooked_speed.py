@@ -40,9 +40,11 @@ from typing import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from bench.harness import Bench  # noqa: E402
+from bench.harness import REPO_ROOT, Bench  # noqa: E402
 
-REFERENCE_PYTHON = os.environ.get("OVERCOOKED_REF_PYTHON", "/work/venvs/ocai/bin/python")
+# the reference venv lives in the repo (git-ignored) unless OVERCOOKED_REF_PYTHON names another python
+REFERENCE_VENV = REPO_ROOT / ".venv-ocai"
+REFERENCE_PYTHON = os.environ.get("OVERCOOKED_REF_PYTHON", str(REFERENCE_VENV / "bin" / "python"))
 BATCH_SIZES = (1, 64, 1024)
 ACTION_CHUNK = 4096      # pre-drawn random actions, reused cyclically
 HORIZON = 400
@@ -227,7 +229,7 @@ def main(argv: list[str] | None = None) -> None:
         ref, ref_note, ref_run = "reference 1.1.0 step+featurize", "", worker.run
     else:
         print(f"!! overcooked-ai 1.1.0 venv python {REFERENCE_PYTHON} not usable; create it with:\n"
-              "   python3 -m venv /work/venvs/ocai && /work/venvs/ocai/bin/pip install 'overcooked-ai==1.1.0' "
+              f"   python3 -m venv {REFERENCE_VENV} && {REFERENCE_VENV}/bin/pip install 'overcooked-ai==1.1.0' "
               "'numpy<2' scipy\n!! falling back to overcooked 0.2.1 DYNAMICS ONLY (no featurization)", file=sys.stderr)
         ref, ref_note = "reference 0.2.1 dynamics only (FALLBACK)", "no featurization in this reference"
         ref_run = fallback_measure(layout.reference_name)

@@ -10,8 +10,8 @@ What it shows (issue "Populations", its "done when"):
    self-play agent continues alone (``--resume``), the adaptive one continues with the members
    frozen in seat ``agent_1`` (``init_from`` + ``partners``, 20% self-play).
 
-    .venv/bin/python -m bench.population_pipeline --out /tmp/pipeline        # about 35 min on 2 cores
-    .venv/bin/python -m bench.population_pipeline --out /tmp/pipeline --summarize-only
+    .venv/bin/python -m bench.population_pipeline --out runs/bench/pipeline        # about 35 min on 2 cores
+    .venv/bin/python -m bench.population_pipeline --out runs/bench/pipeline --summarize-only
 
 Writes ``bench/results/population_pipeline.json`` (+ the two heatmaps beside it).
 """

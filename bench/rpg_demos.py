@@ -19,9 +19,9 @@ Every run uses the numpy batched env with the fast sampler (``VectorMultiAgentEn
 all runs share one local Ray (started before any timing). Runs already finished in ``--out``
 are kept (their wall times too), so an interrupted demo continues where it stopped.
 
-    .venv/bin/python -m bench.rpg_demos stag_hunt --out /tmp/rpg_stag_hunt        # ~13 min on 2 cores
-    .venv/bin/python -m bench.rpg_demos monster_hunt --out /tmp/rpg_monster_hunt --skip-cost  # ~3 min a seed
-    .venv/bin/python -m bench.rpg_demos stag_hunt --out /tmp/rpg_stag_hunt --summarize-only
+    .venv/bin/python -m bench.rpg_demos stag_hunt --out runs/bench/rpg_stag_hunt        # ~13 min on 2 cores
+    .venv/bin/python -m bench.rpg_demos monster_hunt --out runs/bench/rpg_monster_hunt --skip-cost  # ~3 min a seed
+    .venv/bin/python -m bench.rpg_demos stag_hunt --out runs/bench/rpg_stag_hunt --summarize-only
 
 Writes ``bench/results/rpg_<demo>.json`` and ``bench/results/rpg_<demo>.png``.
 """

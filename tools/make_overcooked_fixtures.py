@@ -1,15 +1,15 @@
 """Generate reference fixtures for the Overcooked observation encodings (run in a SEPARATE venv).
 
 The reference is upstream ``overcooked-ai==1.1.0`` (module ``overcooked_ai_py``), which needs
-numpy<2 and scipy, so it cannot live in the project venv. Create its venv once, outside the repo::
+numpy<2 and scipy, so it cannot live in the project venv. Create its own venv once (git-ignored, beside .venv)::
 
-    python3 -m venv /work/venvs/ocai
-    /work/venvs/ocai/bin/pip install "overcooked-ai==1.1.0" "numpy<2" scipy
+    python3 -m venv .venv-ocai
+    .venv-ocai/bin/pip install "overcooked-ai==1.1.0" "numpy<2" scipy
     # (resolved here to numpy 1.26.4, scipy 1.17.1, gym 0.26.2; nothing else needed pinning)
 
 then, from the repo root::
 
-    /work/venvs/ocai/bin/python tools/make_overcooked_fixtures.py [--out tests/fixtures/overcooked] [--states 240]
+    .venv-ocai/bin/python tools/make_overcooked_fixtures.py [--out tests/fixtures/overcooked] [--states 240]
 
 For each classic layout and each dynamics ("new": cooking starts when an empty-handed player
 interacts with the pot, overcooked-ai 1.1.0's rule; "old": a pot starts cooking by itself once it
