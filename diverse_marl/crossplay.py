@@ -23,7 +23,7 @@ import numpy as np
 from diverse_marl import load_policy, load_population
 from diverse_marl.agents import Agent, RandomAgent
 from diverse_marl.config import load_config, parse_override
-from diverse_marl.envs import resolve_factory
+from diverse_marl.envs import make as make_env, resolve_factory
 from diverse_marl.envs.reward import accepts_keyword
 from diverse_marl.errors import CheckpointError, ConfigError
 from diverse_marl.partners import FACTORY_KEYWORDS, is_factory_path
@@ -119,9 +119,7 @@ def crossplay_matrix(policies: Mapping[str, Any], env_name: str, env_config: Map
 
 def _check_seats(env_name: str, env_config: dict[str, Any], groups: list[list[str]]) -> None:
     """The two seats must hold every agent of the env once (checked before any policy is loaded)."""
-    from diverse_marl import envs
-
-    env = envs.make(env_name, **env_config)
+    env = make_env(env_name, **env_config)
     agents = list(env.possible_agents)
     env.close()
     seated = [a for g in groups for a in g]
