@@ -105,7 +105,8 @@ def env_spec(name: str) -> EnvSpec:
     return _REGISTRY[name]
 
 
-def _check_kwargs(fn: Callable[..., Any], kwargs: dict[str, Any], what: str) -> None:
+def check_kwargs(fn: Callable[..., Any], kwargs: dict[str, Any], what: str) -> None:
+    """Every key of ``kwargs`` must be a keyword ``fn`` takes (anything goes if it takes ``**kwargs``)."""
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
@@ -137,7 +138,7 @@ def make(name: str, **kwargs: Any):
     weights = None
     if kwargs.get(WEIGHTS_OPTION) is not None and not accepts_keyword(fn, WEIGHTS_OPTION):
         weights = kwargs.pop(WEIGHTS_OPTION)
-    _check_kwargs(fn, kwargs, name)
+    check_kwargs(fn, kwargs, name)
     env = fn(**kwargs)
     return env if weights is None else RewardWeightsWrapper(env, weights, name)
 

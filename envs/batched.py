@@ -8,7 +8,6 @@ copies in vectorized numpy; any other PettingZoo ``ParallelEnv`` is wrapped by
 """
 from __future__ import annotations
 
-import inspect
 from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import gymnasium as gym
@@ -99,26 +98,14 @@ def native_batched_factory(name: str) -> Callable[..., Any] | None:
 
 
 def _validate_options(name: str, env_config: dict[str, Any]) -> None:
-    """Raise ConfigError for unknown options or choices, without building the env."""
+    """Raise ConfigError for unknown options or choices, without building the env (the checks of ``make``)."""
     from diverse_marl import envs as registry
 
     if name not in registry.list_envs():
         return
     spec = registry.env_spec(name)
-    for opt, allowed in spec.choices.items():
-        value = env_config.get(opt)
-        if isinstance(value, str) and "\n" not in value and value not in allowed():
-            raise ConfigError(f"unknown {opt} {value!r} for env {name!r}; allowed: {', '.join(allowed())}")
-    try:
-        params = inspect.signature(spec.load()).parameters.values()
-    except (TypeError, ValueError):
-        return
-    if any(p.kind == p.VAR_KEYWORD for p in params):
-        return
-    allowed_names = [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    for key in env_config:
-        if key not in allowed_names:
-            raise ConfigError(f"unknown option {key!r} for env {name!r}; allowed: {', '.join(allowed_names)}")
+    spec.check_choices(env_config)
+    registry.check_kwargs(spec.load(), env_config, name)
 
 
 def _flat_size(space: gym.Space) -> int:
