@@ -59,11 +59,23 @@ setup(
         "tqdm>=4.60",
         "tensorboardX>=2.6",
         "imageio>=2.30",
+        # analysis: clustering and metrics (scikit-learn), Wasserstein distances (POT)
+        "scikit-learn>=1.3",
+        "pot>=0.9",
         "pytest>=7.0",
     ],
     extras_require={
-        "test": ["pytest>=7.0", "pytest-timeout>=2.1", "overcooked==0.2.1"],
-        "llm": [],
+        "test": [
+            "pytest>=7.0",
+            "pytest-timeout>=2.1",
+            "overcooked==0.2.1",
+            # the notebook is executed in the suite; the LLM agents are tested on a loopback server
+            "nbclient>=0.10",
+            "nbformat>=5.9",
+            "ipykernel>=6.0",
+            "openai>=1.40",
+        ],
+        "llm": ["openai>=1.40"],
         "notebook": ["nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.0"],
     },
     entry_points={"console_scripts": ["diverse-marl=diverse_marl.cli:main"]},
