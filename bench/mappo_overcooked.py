@@ -69,8 +69,11 @@ def _val(x: Any) -> float:
     return v
 
 
-def train_layout(layout: str, args: argparse.Namespace, record: dict[str, Any], save: Any) -> None:
-    """Train on one layout, appending curve points to ``record`` and calling ``save()`` often."""
+def train_layout(layout: str, args: argparse.Namespace, record: dict[str, Any], save: Any,
+                 extra_options: dict[str, Any] | None = None) -> None:
+    """Train on one layout, appending curve points to ``record`` and calling ``save()`` often.
+
+    ``extra_options`` override MAPPO options (other benchmarks compare one option's values)."""
     from diverse_marl.algorithms.mappo.config import MAPPOConfig
     from diverse_marl.callbacks import with_reward_schedule
     from diverse_marl.reward_schedule import RewardSchedule
@@ -79,7 +82,7 @@ def train_layout(layout: str, args: argparse.Namespace, record: dict[str, Any], 
     env_config = {"layout": layout, "horizon": HORIZON, "shaping_factor": 1.0}
     schedule = {"shaping_factor": [[0, 1.0], [anneal, 0.0]]}  # over the trainer's global env steps
     options = {**MAPPO_OPTIONS, "num_envs_per_env_runner": args.num_envs,
-               "train_batch_size": args.num_envs * args.rollout, "env_runner_cls": RUNNER}
+               "train_batch_size": args.num_envs * args.rollout, "env_runner_cls": RUNNER, **(extra_options or {})}
     config = MAPPOConfig.from_options("overcooked", env_config, options, args.seed)
     algo = with_reward_schedule(config, RewardSchedule.parse(schedule)).build_algo()
     record.update({"env_config": env_config, "reward_schedule": schedule, "options": options, "curve": [],

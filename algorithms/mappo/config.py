@@ -52,6 +52,8 @@ OPTIONS: dict[str, tuple[Any, str]] = {
     "vf_loss_coeff": (1.0, "weight of the value loss (MAPPO: 1)"),
     "entropy_coeff": (0.01, "entropy bonus weight (MAPPO: 0.01)"),
     "normalize_advantages": (True, "standardize advantages over each train batch"),
+    "use_proper_time_limits": (True, "at a time-limit truncation bootstrap from V(final state) instead of ending the "
+                               "return (MAPPO's flag; its default False). True: observations seldom show the time left"),
     "num_epochs": (5, "passes over each train batch (MAPPO: ppo_epoch, 5-15 by env)"),
     "num_minibatches": (1, "minibatches per epoch, each module's batch cut evenly (MAPPO: num_mini_batch=1)"),
     "minibatch_size": (None, "if set, use RLlib's fixed-size cyclic minibatches (agent steps) instead of num_minibatches"),
@@ -88,7 +90,7 @@ _MODEL_KEYS = (
 # MAPPO-specific training attributes stored on the config (read by the learner)
 _MAPPO_TRAINING_KEYS = (
     "critic_lr", "adam_eps", "use_clipped_value_loss", "use_huber_loss", "huber_delta",
-    "normalize_advantages", "num_minibatches",
+    "normalize_advantages", "num_minibatches", "use_proper_time_limits",
 )
 
 
@@ -172,6 +174,7 @@ class MAPPOConfig(PPOConfig):
         huber_delta: float = NotProvided,
         normalize_advantages: bool = NotProvided,
         num_minibatches: int = NotProvided,
+        use_proper_time_limits: bool = NotProvided,
         **kwargs: Any,
     ) -> "MAPPOConfig":
         """PPOConfig.training plus MAPPO's options (see ``OPTIONS`` for their meaning)."""
@@ -180,6 +183,7 @@ class MAPPOConfig(PPOConfig):
             critic_lr=critic_lr, adam_eps=adam_eps, use_clipped_value_loss=use_clipped_value_loss,
             use_huber_loss=use_huber_loss, huber_delta=huber_delta,
             normalize_advantages=normalize_advantages, num_minibatches=num_minibatches,
+            use_proper_time_limits=use_proper_time_limits,
         ).items():
             if value is not NotProvided:
                 setattr(self, key, value)

@@ -1,15 +1,23 @@
-"""Learner connector computing MAPPO's GAE with a (value-normalized) centralized critic.
+"""Learner connectors of MAPPO: time-limit handling and GAE with a (value-normalized) centralized critic.
 
-It replaces RLlib's ``GeneralAdvantageEstimation`` at the end of the learner pipeline
-(after ``AddOneTsToEpisodesAndTruncate`` added one bootstrap step per episode chunk and the
-batch was turned into tensors). Per module it:
+``TimeLimitBootstrap`` runs before RLlib's ``AddOneTsToEpisodesAndTruncate``. It decides, for
+every agent episode that ended in its chunk, whether the last step is a terminal (no value
+after it) or a time-limit truncation (bootstrap from V(final state)): env runners mark
+time-limit ends with ``infos[agent][TIME_LIMIT_KEY] = True`` on the last step (MAPPO's
+``bad_transition``; written by ``MAPPOEnv`` and the vector runner). With
+``use_proper_time_limits`` those steps bootstrap; without it (MAPPO's paper default) every
+episode end is a terminal. The flags RLlib's own episodes carry cannot be used as they are:
+``MultiAgentEpisode`` declares an episode whose agents are all done - terminated *or*
+truncated - terminated, for every agent.
+
+``MAPPOGeneralAdvantageEstimation`` replaces RLlib's ``GeneralAdvantageEstimation`` at the
+end of the learner pipeline (after ``AddOneTsToEpisodesAndTruncate`` added one bootstrap step
+per episode chunk and the batch was turned into tensors). Per module it:
 
 1. runs the critic on the whole batch -> normalized values ``v_norm`` and, via the value
    normalizer, returns-scale values ``v``;
-2. computes GAE targets from ``v``: rollout-chunk cuts bootstrap from the value of the next
-   state; episode ends do not - RLlib's MultiAgentEpisode marks an episode whose agents are
-   all done (terminated *or* truncated) as terminated, which is also MAPPO's default
-   (``use_proper_time_limits=False``: an env time limit ends the return);
+2. computes GAE targets from ``v``: rollout-chunk cuts and (with ``use_proper_time_limits``)
+   time-limit ends bootstrap from the value of the next state; terminals do not;
 3. standardizes advantages over the real (loss-mask) steps (MAPPO: ``(A - mean) / (std + 1e-5)``);
 4. updates the value normalizer with the new targets (before the loss normalizes them);
 5. writes ``advantages``, ``value_targets`` (raw) and ``vf_preds`` (= ``v_norm``, the
@@ -32,6 +40,7 @@ from ray.rllib.utils.postprocessing.zero_padding import split_and_zero_pad_n_epi
 from diverse_marl.algorithms.mappo.module import MAPPOTorchRLModule
 
 ADVANTAGE_STD_EPS = 1e-5  # MAPPO's epsilon in advantage standardization
+TIME_LIMIT_KEY = "bad_transition"  # infos key marking a step that ended by the time limit (MAPPO's name)
 
 
 class EpisodesToNumpy(ConnectorV2):
@@ -42,6 +51,29 @@ class EpisodesToNumpy(ConnectorV2):
             if not episode.is_numpy:
                 episode.to_numpy()
         return batch
+
+
+class TimeLimitBootstrap(ConnectorV2):
+    """Set each finished agent episode's terminated/truncated flags from the time-limit marker."""
+
+    def __init__(self, input_observation_space: Any = None, input_action_space: Any = None, *,
+                 use_proper_time_limits: bool) -> None:
+        super().__init__(input_observation_space, input_action_space)
+        self.use_proper_time_limits = bool(use_proper_time_limits)
+
+    def __call__(self, *, rl_module: Any, episodes: list[Any], batch: dict[str, Any], **kwargs: Any) -> Any:
+        for sa in self.single_agent_episode_iterator(episodes, agents_that_stepped_only=False):
+            if len(sa) == 0 or not sa.is_done:
+                continue  # still running: RLlib bootstraps chunk cuts anyway
+            bootstrap = self.use_proper_time_limits and ended_by_time_limit(sa)
+            sa.is_terminated, sa.is_truncated = not bootstrap, bootstrap
+        return batch
+
+
+def ended_by_time_limit(sa_episode: Any) -> bool:
+    """Whether a finished agent episode was cut by a time limit (its last infos carry the marker)."""
+    last = sa_episode.get_infos(-1)
+    return isinstance(last, dict) and bool(last.get(TIME_LIMIT_KEY, False))
 
 
 class MAPPOGeneralAdvantageEstimation(ConnectorV2):

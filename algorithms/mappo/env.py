@@ -24,6 +24,7 @@ from gymnasium import spaces
 
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
+from diverse_marl.algorithms.mappo.connectors import TIME_LIMIT_KEY
 from diverse_marl.algorithms.mappo.module import MASK_KEY, OBS_KEY, STATE_KEY
 from diverse_marl.envs.global_state import GlobalStateRule
 from diverse_marl.errors import ConfigError
@@ -147,12 +148,14 @@ class MAPPOEnv(MultiAgentEnv):
         truncateds = {a: bool(truncs.get(a, False)) and not terminateds[a] for a in obs}
         terminateds["__all__"] = all_terminated
         truncateds["__all__"] = done and not all_terminated
+        # RLlib's episodes lose which agents the time limit cut (see connectors.TimeLimitBootstrap)
+        out_infos = {a: {**infos.get(a, {}), TIME_LIMIT_KEY: True} if truncateds[a] else infos.get(a, {}) for a in obs}
         return (
             self.adapter(self.par_env, obs),
             {a: float(rewards.get(a, 0.0)) for a in obs},
             terminateds,
             truncateds,
-            {a: infos.get(a, {}) for a in obs},
+            out_infos,
         )
 
     def close(self) -> None:

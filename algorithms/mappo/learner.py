@@ -12,12 +12,13 @@ from typing import Any
 import torch
 
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+from ray.rllib.connectors.learner import AddOneTsToEpisodesAndTruncate
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.learner import ENTROPY_KEY, POLICY_LOSS_KEY, VF_LOSS_KEY
 from ray.rllib.evaluation.postprocessing import Postprocessing
 from ray.rllib.utils.torch_utils import explained_variance
 
-from diverse_marl.algorithms.mappo.connectors import EpisodesToNumpy, MAPPOGeneralAdvantageEstimation
+from diverse_marl.algorithms.mappo.connectors import EpisodesToNumpy, MAPPOGeneralAdvantageEstimation, TimeLimitBootstrap
 
 
 def huber(err: torch.Tensor, delta: float) -> torch.Tensor:
@@ -31,6 +32,7 @@ class MAPPOTorchLearner(PPOTorchLearner):
 
     def build(self) -> None:
         super().build()  # PPO: adds the bootstrap timestep + stock GAE; we swap the GAE piece
+        # and decide time-limit bootstraps before the bootstrap timestep is added
         if self._learner_connector is not None and self.config.add_default_connectors_to_learner_pipeline:
             self._learner_connector.remove("GeneralAdvantageEstimation")
             self._learner_connector.append(
@@ -39,6 +41,10 @@ class MAPPOTorchLearner(PPOTorchLearner):
                     lambda_=self.config.lambda_,
                     normalize_advantages=self.config.normalize_advantages,
                 )
+            )
+            self._learner_connector.insert_before(
+                AddOneTsToEpisodesAndTruncate,
+                TimeLimitBootstrap(use_proper_time_limits=getattr(self.config, "use_proper_time_limits", True)),
             )
             self._learner_connector.prepend(EpisodesToNumpy())
 

@@ -20,6 +20,7 @@ from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
 from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 from ray.rllib.utils.metrics import WEIGHTS_SEQ_NO
 
+from diverse_marl.algorithms.mappo.connectors import TIME_LIMIT_KEY
 from diverse_marl.algorithms.mappo.networks import OBS_KEY, STATE_KEY
 from diverse_marl.algorithms.mappo.runner_env import DICT_STATE, PLAIN
 
@@ -166,11 +167,14 @@ class EpisodeAssembler:
             rewards = arr.rewards[a][i, steps]
             extra = {c: v[i, steps] for c, v in arr.extra[a].items()}
             extra[WEIGHTS_SEQ_NO] = np.full(k, weights_seq_no, np.int64)
+            infos: list[dict] = [{} for _ in range(k + 1)]
+            if trunc:  # the env's time limit (or the env for everyone) cut this agent's episode
+                infos[-1] = {TIME_LIMIT_KEY: True}
             ep.agent_episodes[a] = SingleAgentEpisode(
                 id_=meta.sa_ids[a],
                 observations=observations,
                 observation_space=ep.observation_space[a],
-                infos=[{} for _ in range(k + 1)],
+                infos=infos,
                 actions=arr.actions[a][i, steps],
                 action_space=ep.action_space[a],
                 rewards=rewards,
