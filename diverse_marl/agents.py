@@ -8,6 +8,7 @@ also offer ``act_batch``; batched evaluation and cross-play use it (see :func:`b
 from __future__ import annotations
 
 import copy
+import inspect
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -126,6 +127,19 @@ class BatchActor:
         if hasattr(self.player, "seed"):
             self.player.seed(seed)
 
+    def restart_rows(self, positions: np.ndarray) -> None:
+        """Rows at ``positions`` of the batch start new episodes: forget their per-row state
+        (a recurrent policy's hidden state, a per-row Agent copy's episode state)."""
+        if len(positions) == 0:
+            return
+        if not self.is_agent:
+            if _takes_rows(getattr(self.player, "reset", None)):
+                self.player.reset(rows=positions)
+            return
+        for p in np.asarray(positions).tolist():
+            if p < len(self._row_agents):
+                self._row_agents[p].reset(int(np.random.SeedSequence([self._seed, p, 1]).generate_state(1)[0]))
+
     def act(self, obs: Any) -> np.ndarray:
         if not self.is_agent:
             return np.asarray(self.player(obs, deterministic=self.deterministic)).reshape(-1).astype(np.int64)
@@ -137,3 +151,11 @@ class BatchActor:
             for i, agent in enumerate(self._row_agents):
                 agent.reset(int(np.random.SeedSequence([self._seed, i]).generate_state(1)[0]))
         return np.array([agent.act(obs_row(obs, i)) for i, agent in enumerate(self._row_agents)], dtype=np.int64)
+
+
+def _takes_rows(fn: Any) -> bool:
+    """Does ``fn`` take a ``rows`` keyword (policies with per-row recurrent state)?"""
+    try:
+        return callable(fn) and "rows" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False

@@ -28,7 +28,7 @@ import numpy as np
 
 import diverse_marl
 from diverse_marl import envs
-from diverse_marl.agents import Agent
+from diverse_marl.agents import Agent, obs_row
 from diverse_marl.envs.reward import accepts_keyword
 from diverse_marl.errors import ConfigError
 
@@ -98,18 +98,24 @@ class SeatPlayer(Protocol):
 
 
 class PolicyPlayer:
-    """A batched policy callable: one forward pass over all rows it plays."""
+    """A batched policy callable: one forward pass over all rows it plays.
+
+    Policies that take ``rows=`` (recurrent ``TorchPolicy``) keep their state per env copy and
+    forget a copy's state when its episode starts (``reset(rows=[copy])``)."""
 
     def __init__(self, policy: Callable[..., Any], seed: int) -> None:
         self.policy = policy
+        self.per_row = accepts_keyword(policy, "rows") and callable(getattr(policy, "reset", None))
         if hasattr(policy, "seed"):
             policy.seed(seed)
 
     def start_episode(self, copy: int, seed: int) -> None:
-        pass  # feed-forward policies keep no per-episode state
+        if self.per_row:
+            self.policy.reset(rows=[copy])
 
-    def act(self, obs: np.ndarray, copies: np.ndarray, deterministic: bool) -> np.ndarray:
-        return np.asarray(self.policy(obs, deterministic=deterministic), np.int64).reshape(len(copies))
+    def act(self, obs: Any, copies: np.ndarray, deterministic: bool) -> np.ndarray:
+        kwargs = {"rows": copies} if self.per_row else {}
+        return np.asarray(self.policy(obs, deterministic=deterministic, **kwargs), np.int64).reshape(len(copies))
 
 
 class AgentPlayer:
@@ -121,8 +127,8 @@ class AgentPlayer:
     def start_episode(self, copy: int, seed: int) -> None:
         self.agents[copy].reset(seed)
 
-    def act(self, obs: np.ndarray, copies: np.ndarray, deterministic: bool) -> np.ndarray:
-        return np.array([self.agents[c].act(o) for c, o in zip(copies.tolist(), obs)], np.int64)
+    def act(self, obs: Any, copies: np.ndarray, deterministic: bool) -> np.ndarray:
+        return np.array([self.agents[c].act(obs_row(obs, j)) for j, c in enumerate(copies.tolist())], np.int64)
 
 
 @dataclass

@@ -184,7 +184,11 @@ def _step_until_done(env: Any, actors: list[BatchActor], rows: Sequence[Mapping[
         done = infos.get("done")
         if done is None:
             done = np.logical_and.reduce([np.asarray(terms[a]) | np.asarray(truncs[a]) for a in agents])
-        new = np.flatnonzero(np.asarray(done) & live)
+        done = np.asarray(done, bool)
+        if done.any():  # rows that start a new episode: their players forget per-row (recurrent) state
+            for k, seats in seating.items():
+                actors[k].restart_rows(_positions(seats, done))
+        new = np.flatnonzero(done & live)
         if len(new):
             _record_stats(infos.get("episode", {}), new, stats)
             finished[new] = True
@@ -206,6 +210,15 @@ def _seating(rows: Sequence[Mapping[str, int]], agents: list[str], n_players: in
                 raise ConfigError(f"seating of {a!r} names player {k}; allowed: 0..{n_players - 1}")
             table.setdefault(k, {}).setdefault(a, []).append(r)
     return {k: [(a, np.asarray(idx)) for a, idx in seats.items()] for k, seats in table.items()}
+
+
+def _positions(seats: list[tuple[str, np.ndarray]], flags: np.ndarray) -> np.ndarray:
+    """Positions, in a player's concatenated batch (seat after seat), of the rows where ``flags``."""
+    out, start = [], 0
+    for _, idx in seats:
+        out.append(start + np.flatnonzero(flags[idx]))
+        start += len(idx)
+    return np.concatenate(out)
 
 
 def _take(obs: Any, idx: np.ndarray) -> Any:

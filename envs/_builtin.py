@@ -41,3 +41,8 @@ register(
     "diverse_marl.envs.monster_hunt:MonsterHuntEnv",
     description="Monster-Hunt (Tang et al. 2021): 5x5 grid, hunt the monster together (+5) or eat apples (+2) alone",
 )
+register(
+    "memory_task",
+    "diverse_marl.envs.memory_task:MemoryTaskEnv",
+    description="Recall a cue seen at the first step after a delay: feed-forward policies cannot, GRU policies can",
+)

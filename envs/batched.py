@@ -13,6 +13,7 @@ from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 import gymnasium as gym
 import numpy as np
 
+from diverse_marl.agents import MASK_KEY
 from diverse_marl.envs.global_state import GlobalStateRule
 from diverse_marl.envs.reward import ORIGINAL_KEY, ORIGINAL_RETURN_KEY
 from diverse_marl.episode_info import episode_stats
@@ -37,6 +38,10 @@ class BatchedEnv(Protocol):
       reward unless ``reward_weights`` replaced it, see ``diverse_marl.envs.reward``).
     - Optional ``infos["alive"][agent]`` (N,) bool: whether the agent acts at the next step in
       that copy (agents that left an episode early); absent means everyone always acts.
+    - Optional action masks: agents for which ``has_action_mask(agent)`` is true get
+      ``infos["action_mask"][agent]`` (N, num_actions) float32, 1 = legal, for the observations
+      returned (on reset and every step), and ``infos["final_action_mask"][agent]`` for the final
+      observations; ``observation_space(agent)`` is then the observation without the mask.
     - ``state() -> {agent: (N, *state_shape)}``: the agent-specific global state for a
       centralized critic, following ``diverse_marl.envs.global_state``; ``state_space(agent)``,
       ``observation_space(agent)``, ``action_space(agent)`` describe one copy.
@@ -130,11 +135,16 @@ class SyncBatchedEnv:
         self.num_envs = len(self.envs)
         first = self.envs[0]
         self.possible_agents: list[str] = list(first.possible_agents)
-        self._obs_spaces = {a: first.observation_space(a) for a in self.possible_agents}
         self._act_spaces = {a: first.action_space(a) for a in self.possible_agents}
         for a, sp in self._act_spaces.items():
             if not isinstance(sp, gym.spaces.Discrete):
                 raise ConfigError(f"agent {a!r} has action space {sp}; batched envs support Discrete only")
+        # Dict observations {key: Box, "action_mask": Box}: the Box is the observation, the mask goes to infos
+        self._obs_keys = {a: _masked_obs_key(a, first.observation_space(a)) for a in self.possible_agents}
+        self._obs_spaces = {a: first.observation_space(a) if k is None else first.observation_space(a)[k]
+                            for a, k in self._obs_keys.items()}
+        self._masks = {a: np.ones((self.num_envs, int(self._act_spaces[a].n)), np.float32)
+                       for a, k in self._obs_keys.items() if k is not None}
         self._state_rule = GlobalStateRule(first, {a: _flat_size(self._obs_spaces[a]) for a in self.possible_agents})
         self._state_spaces = {a: self._state_rule.space(a) for a in self.possible_agents}
         self._obs = {a: np.zeros((self.num_envs, *self._obs_spaces[a].shape), self._obs_spaces[a].dtype)
@@ -155,6 +165,9 @@ class SyncBatchedEnv:
     def state_space(self, agent: str) -> gym.spaces.Box:
         return self._state_spaces[agent]
 
+    def has_action_mask(self, agent: str) -> bool:
+        return agent in self._masks
+
     # ---- protocol -----------------------------------------------------------------------
     def reset(self, seed: int | None = None) -> tuple[dict[str, np.ndarray], dict]:
         """Reset every copy; copy i gets seed ``derive_seed(seed, i)`` when a seed is given."""
@@ -166,7 +179,10 @@ class SyncBatchedEnv:
             self._returns[a][:] = 0.0
         self._original_return[:] = 0.0
         self._lengths[:] = 0
-        return self._copy_obs(), {"alive": self._copy_alive(), "env_infos": list(self._last_env_infos)}
+        infos = {"alive": self._copy_alive(), "env_infos": list(self._last_env_infos)}
+        if self._masks:
+            infos["action_mask"] = self._copy_masks()
+        return self._copy_obs(), infos
 
     def step(self, actions: dict[str, np.ndarray]):
         """Step every copy; finished copies are reset in the same call (see module docstring)."""
@@ -181,6 +197,7 @@ class SyncBatchedEnv:
         episode["length"] = np.zeros(n, np.int64)
         episode[ORIGINAL_RETURN_KEY] = np.zeros(n, np.float64)
         original = {a: np.zeros(n, np.float32) for a in self.possible_agents}
+        final_mask = {a: np.ones_like(m) for a, m in self._masks.items()}
         for i, env in enumerate(self.envs):
             acting = [a for a in self.possible_agents if self._alive[a][i]]
             env_actions = {a: self._check_action(a, actions, i) for a in acting}
@@ -201,6 +218,8 @@ class SyncBatchedEnv:
                 done[i] = True
                 for a in self.possible_agents:
                     final_obs[a][i] = self._obs[a][i]
+                for a, m in self._masks.items():
+                    final_mask[a][i] = m[i]
                 states = self._states_of(i, env)
                 for a in self.possible_agents:
                     final_state[a][i] = states[a]
@@ -218,6 +237,8 @@ class SyncBatchedEnv:
         infos = {"final_obs": final_obs, "final_state": final_state, "done": done, "episode": episode,
                  ORIGINAL_KEY: original,
                  "alive": self._copy_alive(), "env_infos": list(self._last_env_infos)}
+        if self._masks:
+            infos["action_mask"], infos["final_action_mask"] = self._copy_masks(), final_mask
         return self._copy_obs(), rewards, terms, truncs, infos
 
     def state(self) -> dict[str, np.ndarray]:
@@ -245,10 +266,15 @@ class SyncBatchedEnv:
     def _write_obs(self, i: int, obs: dict[str, Any], env: Any) -> None:
         live = set(env.agents)
         for a in self.possible_agents:
+            key = self._obs_keys[a]
             if a in obs:
-                self._obs[a][i] = obs[a]
+                self._obs[a][i] = obs[a] if key is None else obs[a][key]
+                if key is not None:
+                    self._masks[a][i] = obs[a][MASK_KEY]
             elif a not in live:
                 self._obs[a][i] = 0
+                if key is not None:
+                    self._masks[a][i] = 1.0  # no legal-action information for an agent that left
             self._alive[a][i] = a in live
 
     def _states_of(self, i: int, env: Any) -> dict[str, np.ndarray]:
@@ -260,3 +286,17 @@ class SyncBatchedEnv:
 
     def _copy_alive(self) -> dict[str, np.ndarray]:
         return {a: v.copy() for a, v in self._alive.items()}
+
+    def _copy_masks(self) -> dict[str, np.ndarray]:
+        return {a: v.copy() for a, v in self._masks.items()}
+
+
+def _masked_obs_key(agent: str, space: gym.Space) -> str | None:
+    """The observation's key in a ``{key: Box, "action_mask": Box}`` space; None for other spaces."""
+    if not (isinstance(space, gym.spaces.Dict) and MASK_KEY in space.spaces):
+        return None
+    rest = [k for k in space.spaces if k != MASK_KEY]
+    if len(rest) != 1 or not isinstance(space[rest[0]], gym.spaces.Box):
+        raise ConfigError(f"agent {agent!r}: batched envs read Dict observations of one Box plus {MASK_KEY!r}, "
+                          f"got keys {sorted(space.spaces)}")
+    return rest[0]

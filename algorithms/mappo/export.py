@@ -13,7 +13,7 @@ layer list written at save time. Both become a :class:`TorchPolicy`.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -37,8 +37,10 @@ class TorchPolicy:
     observation without the batch axis), a dict of batched arrays for Dict observations
     with ``action_mask`` (``{"observation": ..., "action_mask": ...}``), MAPPO's own dict
     (``{"obs": ..., "action_mask": ...}``), or a list of single observations.
-    Recurrent (GRU) policies keep one hidden state per batch row; call ``reset()`` at
-    episode starts.
+    Recurrent (GRU) policies keep one hidden state per row: by default row ``i`` of the batch
+    (a new batch size starts fresh states); with ``rows=`` the given row keys (e.g. env copy
+    indices), so any subset of copies can act at each step. ``reset()`` forgets every state,
+    ``reset(rows)`` only those rows' states (their episodes start anew).
     """
 
     def __init__(
@@ -67,22 +69,26 @@ class TorchPolicy:
     def seed(self, seed: int | None) -> None:
         self._rng = np.random.default_rng(seed)
 
-    def reset(self) -> None:
-        """Forget the GRU state (no-op for MLP policies)."""
-        self._h = None
+    def reset(self, rows: Sequence[int] | np.ndarray | None = None) -> None:
+        """Forget the GRU state of every row, or only of ``rows`` (no-op for MLP policies)."""
+        if rows is None:
+            self._h = None
+        elif self._h is not None:
+            idx = np.asarray(rows, np.int64)
+            self._h[idx[idx < self._h.shape[0]]] = 0.0
 
-    def logits(self, obs: Any) -> np.ndarray:
-        logits, single = self._logits(obs)
+    def logits(self, obs: Any, rows: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+        logits, single = self._logits(obs, rows)
         out = logits.numpy()
         return out[0] if single else out
 
-    def action_probs(self, obs: Any) -> np.ndarray:
-        logits, single = self._logits(obs)
+    def action_probs(self, obs: Any, rows: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+        logits, single = self._logits(obs, rows)
         out = torch.softmax(logits, dim=-1).numpy()
         return out[0] if single else out
 
-    def __call__(self, obs: Any, deterministic: bool = False) -> np.ndarray:
-        logits, single = self._logits(obs)
+    def __call__(self, obs: Any, deterministic: bool = False, rows: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+        logits, single = self._logits(obs, rows)
         if deterministic:
             actions = logits.argmax(dim=-1).numpy()
         else:
@@ -94,17 +100,32 @@ class TorchPolicy:
 
     # ---- internals ----
     @torch.no_grad()
-    def _logits(self, obs: Any) -> tuple[torch.Tensor, bool]:
+    def _logits(self, obs: Any, rows: Sequence[int] | np.ndarray | None = None) -> tuple[torch.Tensor, bool]:
         x, mask, single = self._prepare(obs)
-        if self.gru_hidden:
-            b = x.shape[0]
-            if self._h is None or self._h.shape[0] != b:
-                self._h = torch.zeros(b, self.gru_hidden)
-            logits, self._h = self.actor(x.unsqueeze(1), self._h)
-            logits = logits.squeeze(1)
-        else:
+        if not self.gru_hidden:
             logits, _ = self.actor(x)
-        return mask_logits(logits, mask), single
+            return mask_logits(logits, mask), single
+        if rows is None:  # row i of the batch; a new batch size starts fresh states
+            if self._h is None or self._h.shape[0] != x.shape[0]:
+                self._h = torch.zeros(x.shape[0], self.gru_hidden)
+            idx = torch.arange(x.shape[0])
+        else:
+            idx = torch.as_tensor(np.asarray(rows, np.int64).reshape(-1))
+            if len(idx) != x.shape[0]:
+                raise ConfigError(f"rows names {len(idx)} rows for a batch of {x.shape[0]} observations")
+            self._grow_state(int(idx.max()) + 1 if len(idx) else 0)
+        logits, h = self.actor(x.unsqueeze(1), self._h[idx])
+        self._h[idx] = h
+        return mask_logits(logits.squeeze(1), mask), single
+
+    def _grow_state(self, size: int) -> None:
+        """Room for GRU states of rows 0..size-1 (new rows start at zero)."""
+        have = 0 if self._h is None else self._h.shape[0]
+        if size > have:
+            new = torch.zeros(size, self.gru_hidden)
+            if have:
+                new[:have] = self._h
+            self._h = new
 
     def _prepare(self, obs: Any) -> tuple[torch.Tensor, torch.Tensor | None, bool]:
         """-> (actor input (B, D), action mask (B, A) or None, whether ``obs`` was a single observation)."""

@@ -7,6 +7,8 @@ Observation layouts handed to the module:
 - ``dict_state``: ``{"obs": obs, "state": state}`` where ``state`` is the batched env's
   agent-specific global state (MAPPO's centralized critic), see
   ``diverse_marl.algorithms.mappo.module``.
+MAPPO layouts add ``"action_mask"`` for agents whose batched env reports masks
+(``has_action_mask(agent)``); stock modules cannot read masks, so the plain layout refuses them.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import numpy as np
 
 from ray.rllib.env.env_context import EnvContext
 
-from diverse_marl.algorithms.mappo.networks import OBS_KEY, STATE_KEY
+from diverse_marl.algorithms.mappo.networks import MASK_KEY, OBS_KEY, STATE_KEY
 from diverse_marl.envs.batched import SyncBatchedEnv, make_batched
 from diverse_marl.errors import ConfigError
 
@@ -97,14 +99,26 @@ def layout_for(critic_input: Optional[str]) -> str:
     return DICT_STATE if critic_input == STATE_KEY else DICT
 
 
+def has_action_mask(env: Any, agent: str) -> bool:
+    """Whether the batched env reports action masks for ``agent`` (an optional protocol method)."""
+    check = getattr(env, "has_action_mask", None)
+    return bool(check(agent)) if callable(check) else False
+
+
 def module_obs_space(env: Any, agent: str, layout: str) -> gym.Space:
     """The observation space the module sees for ``agent`` under ``layout``."""
+    masked = has_action_mask(env, agent)
     if layout == PLAIN:
+        if masked:
+            raise ConfigError(f"agent {agent!r} has action masks, which only MAPPO's module reads; "
+                              "train with MAPPO (or RLlib's MultiAgentEnvRunner and a module that masks)")
         return env.observation_space(agent)
     spaces = {OBS_KEY: gym.spaces.Box(-np.inf, np.inf, env.observation_space(agent).shape, np.float32)}
     if layout == DICT_STATE:
         size = int(np.prod(env.state_space(agent).shape))
         spaces[STATE_KEY] = gym.spaces.Box(-np.inf, np.inf, (size,), np.float32)
+    if masked:
+        spaces[MASK_KEY] = gym.spaces.Box(0.0, 1.0, (int(env.action_space(agent).n),), np.float32)
     return gym.spaces.Dict(spaces)
 
 
@@ -119,11 +133,13 @@ def as_state(x: Any) -> np.ndarray:
     return x.reshape(x.shape[0], -1)
 
 
-def module_input(layout: str, obs: np.ndarray, state: Optional[np.ndarray]) -> Any:
-    """The module's observation for some rows: the array, or MAPPO's dict of obs (+ state)."""
+def module_input(layout: str, obs: np.ndarray, state: Optional[np.ndarray], mask: Optional[np.ndarray] = None) -> Any:
+    """The module's observation for some rows: the array, or MAPPO's dict of obs (+ state, + action mask)."""
     if layout == PLAIN:
         return obs
     out = {OBS_KEY: obs}
     if layout == DICT_STATE:
         out[STATE_KEY] = state
+    if mask is not None:
+        out[MASK_KEY] = mask
     return out

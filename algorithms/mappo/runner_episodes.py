@@ -16,12 +16,16 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
+import tree
+
+from ray.rllib.core.columns import Columns
 from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
 from ray.rllib.env.single_agent_episode import SingleAgentEpisode
+from ray.rllib.env.utils.infinite_lookback_buffer import InfiniteLookbackBuffer
 from ray.rllib.utils.metrics import WEIGHTS_SEQ_NO
 
 from diverse_marl.algorithms.mappo.connectors import TIME_LIMIT_KEY
-from diverse_marl.algorithms.mappo.networks import OBS_KEY, STATE_KEY
+from diverse_marl.algorithms.mappo.networks import MASK_KEY, OBS_KEY, STATE_KEY
 from diverse_marl.algorithms.mappo.runner_env import DICT_STATE, PLAIN
 
 
@@ -35,6 +39,7 @@ class EpisodeMeta:
     sa_ids: dict = field(default_factory=dict)
     returns: dict = field(default_factory=lambda: defaultdict(float))
     start_time: float = field(default_factory=time.perf_counter)
+    state_out: dict = field(default_factory=dict)  # agent -> recurrent state after its last recorded step
 
 
 @dataclass
@@ -43,6 +48,7 @@ class Rollout:
 
     obs: dict = field(default_factory=lambda: defaultdict(list))        # agent -> [T+1 x (N,...)]
     state: dict = field(default_factory=lambda: defaultdict(list))      # agent -> [T+1 x (N,...)]
+    mask: dict = field(default_factory=lambda: defaultdict(list))       # agent -> [T+1 x (N, A)] (masked agents)
     acting: dict = field(default_factory=lambda: defaultdict(list))     # agent -> [T x (N,)]
     actions: dict = field(default_factory=lambda: defaultdict(list))
     rewards: dict = field(default_factory=lambda: defaultdict(list))
@@ -52,6 +58,7 @@ class Rollout:
     done: list = field(default_factory=list)                            # [T x (N,)]
     final_obs: dict = field(default_factory=dict)                       # (t, agent) -> (N,...)
     final_state: dict = field(default_factory=dict)
+    final_mask: dict = field(default_factory=dict)
     metas: list = field(default_factory=list)  # copy -> metas of the episodes it ran, in order
 
     @property
@@ -72,6 +79,7 @@ class Rollout:
         per_agent = lambda buf: {a: np.stack(buf[a], axis=1) for a in agents}  # noqa: E731
         return Stacked(
             obs=per_agent(self.obs), state=per_agent(self.state) if with_state else {},
+            mask={a: np.stack(self.mask[a], axis=1) for a in self.mask},
             acting=per_agent(self.acting), actions=per_agent(self.actions), rewards=per_agent(self.rewards),
             terms=per_agent(self.terms), truncs=per_agent(self.truncs),
             extra={a: {c: _stack_filled(v, T) for c, v in self.extra[a].items()} for a in agents},
@@ -85,6 +93,7 @@ class Stacked:
 
     obs: dict
     state: dict
+    mask: dict
     acting: dict
     actions: dict
     rewards: dict
@@ -160,13 +169,20 @@ class EpisodeAssembler:
                     if ended_here:
                         st[-1] = ro.final_state[(last, a)][i]
                     observations[STATE_KEY] = st
+                if a in arr.mask:
+                    m = arr.mask[a][i, obs_idx]
+                    if ended_here:
+                        m[-1] = ro.final_mask[(last, a)][i]
+                    observations[MASK_KEY] = m
             term = bool(arr.terms[a][i, last])
             trunc = bool(arr.truncs[a][i, last]) and not term
             if is_done and last == e - 1 and not (term or trunc):
                 trunc = True  # the env ended the episode for everyone
             rewards = arr.rewards[a][i, steps]
-            extra = {c: v[i, steps] for c, v in arr.extra[a].items()}
+            extra = {c: tree.map_structure(lambda x: x[i, steps], v) for c, v in arr.extra[a].items()}
             extra[WEIGHTS_SEQ_NO] = np.full(k, weights_seq_no, np.int64)
+            if Columns.STATE_OUT in extra:
+                extra[Columns.STATE_OUT] = _with_state_lookback(extra[Columns.STATE_OUT], meta, a)
             infos: list[dict] = [{} for _ in range(k + 1)]
             if trunc:  # the env's time limit (or the env for everyone) cut this agent's episode
                 infos[-1] = {TIME_LIMIT_KEY: True}
@@ -198,11 +214,23 @@ class EpisodeAssembler:
         return ep
 
 
-def _stack_filled(steps: list, num_steps: int) -> np.ndarray:
-    """Stack per-step (N, ...) arrays along axis 1; missing steps (None) become zeros."""
+def _with_state_lookback(state_outs: Any, meta: EpisodeMeta, agent: str) -> Any:
+    """A chunk's ``state_out`` column; if it continues an episode, with the state before its first
+    step as a one-step lookback (as RLlib's runner keeps it; the learner's STATE_IN reads it)."""
+    prev = meta.state_out.get(agent)
+    meta.state_out[agent] = tree.map_structure(lambda x: x[-1], state_outs)
+    if prev is None:  # the episode starts here: the learner uses the module's initial state
+        return state_outs
+    data = tree.map_structure(lambda p, x: np.concatenate([p[None], x]), prev, state_outs)
+    return InfiniteLookbackBuffer(data=data, lookback=1)
+
+
+def _stack_filled(steps: list, num_steps: int) -> Any:
+    """Stack per-step (N, ...) arrays (or structures of them) along axis 1; missing steps (None) become zeros."""
     template = next(v for v in steps if v is not None)
-    steps = steps + [None] * (num_steps - len(steps))
-    return np.stack([np.zeros_like(template) if v is None else v for v in steps], axis=1)
+    zeros = tree.map_structure(np.zeros_like, template)
+    steps = [zeros if v is None else v for v in steps + [None] * (num_steps - len(steps))]
+    return tree.map_structure(lambda *xs: np.stack(xs, axis=1), *steps)
 
 
 def _env_to_agent_t(obs_times: np.ndarray, chunk_len: int) -> list:

@@ -1,4 +1,9 @@
-"""The vector runner's inference: one RLModule forward pass over a stacked batch of rows."""
+"""The vector runner's inference: one RLModule forward pass over a stacked batch of rows.
+
+Recurrent modules get what RLlib's own runner gives them: observations with a time axis of
+length 1 (``(B, 1, ...)``) and ``state_in`` (``(B, ...)`` per state entry); their outputs lose
+the time axis again, and ``state_out`` comes back as numpy arrays (one row per input row).
+"""
 from __future__ import annotations
 
 import contextlib
@@ -6,6 +11,7 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
+import tree
 
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.torch import TorchRLModule
@@ -28,10 +34,17 @@ def torch_threads(n: int):
             torch.set_num_threads(before)
 
 
-def module_outputs(module: Any, inputs: list[Any], explore: bool, t: Optional[int] = None) -> dict[str, np.ndarray]:
+def module_outputs(module: Any, inputs: list[Any], explore: bool, t: Optional[int] = None,
+                   state_in: Any = None) -> dict[str, Any]:
     """Actions (``Columns.ACTIONS``) and per-row extra outputs (logp, dist inputs, vf preds, ...)
-    of ``module`` on the concatenation of ``inputs`` (arrays or dicts of arrays), as numpy."""
+    of ``module`` on the concatenation of ``inputs`` (arrays or dicts of arrays), as numpy.
+
+    ``state_in`` (recurrent modules): the rows' states, a structure of ``(B, ...)`` arrays; the
+    result then holds ``Columns.STATE_OUT`` in the same structure."""
     batch = {Columns.OBS: _to_tensor(_concat(inputs))}
+    if state_in is not None:
+        batch[Columns.OBS] = tree.map_structure(lambda x: x.unsqueeze(1), batch[Columns.OBS])
+        batch[Columns.STATE_IN] = tree.map_structure(lambda x: torch.from_numpy(np.ascontiguousarray(x)), state_in)
     with torch.no_grad():
         if explore:
             out = _forward(module, "exploration", batch, t=t)
@@ -39,6 +52,9 @@ def module_outputs(module: Any, inputs: list[Any], explore: bool, t: Optional[in
         else:
             out = _forward(module, "inference", batch)
             dist_cls = module.get_inference_action_dist_cls()
+        state_out = out.pop(Columns.STATE_OUT, None)
+        if state_in is not None:  # drop the time axis again
+            out = {k: v.squeeze(1) if isinstance(v, torch.Tensor) and v.dim() >= 2 else v for k, v in out.items()}
         if Columns.ACTIONS not in out:
             dist = dist_cls.from_logits(out[Columns.ACTION_DIST_INPUTS])
             if not explore:
@@ -47,8 +63,11 @@ def module_outputs(module: Any, inputs: list[Any], explore: bool, t: Optional[in
             if Columns.ACTION_LOGP not in out:
                 out[Columns.ACTION_LOGP] = dist.logp(out[Columns.ACTIONS])
     rows = _batch_len(batch)
-    return {k: v.detach().cpu().numpy() for k, v in out.items()
-            if isinstance(v, torch.Tensor) and v.dim() >= 1 and v.shape[0] == rows}
+    result: dict[str, Any] = {k: v.detach().cpu().numpy() for k, v in out.items()
+                              if isinstance(v, torch.Tensor) and v.dim() >= 1 and v.shape[0] == rows}
+    if state_in is not None:
+        result[Columns.STATE_OUT] = tree.map_structure(lambda v: v.detach().cpu().numpy(), state_out)
+    return result
 
 
 def _forward(module: Any, kind: str, batch: dict, **kwargs: Any) -> dict:

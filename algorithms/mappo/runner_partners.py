@@ -55,13 +55,17 @@ class PartnerSeats:
             return np.ones(len(self.drawn), bool)
         return self.drawn == SELF_PLAY
 
-    def act(self, agent: str, obs: np.ndarray, alive: np.ndarray, actions: np.ndarray, deterministic: bool) -> None:
-        """Write the partners' actions for ``agent`` into ``actions`` (rows grouped by partner)."""
+    def act(self, agent: str, obs: Any, alive: np.ndarray, actions: np.ndarray, deterministic: bool) -> None:
+        """Write the partners' actions for ``agent`` into ``actions`` (rows grouped by partner).
+
+        ``obs``: (N, ...) observations, or ``{"obs": ..., "action_mask": ...}`` of (N, ...) arrays
+        for agents with action masks. Recurrent partners keep their state per copy (``rows``)."""
         if agent not in self.spec.seats:
             return
         for k in np.unique(self.drawn[alive & (self.drawn != SELF_PLAY)]).tolist():
             rows = np.nonzero(alive & (self.drawn == k))[0]
-            actions[rows] = self.pool[k].seats[agent].act(obs[rows], rows, deterministic)
+            part = {key: v[rows] for key, v in obs.items()} if isinstance(obs, dict) else obs[rows]
+            actions[rows] = self.pool[k].seats[agent].act(part, rows, deterministic)
 
     def add_rewards(self, rewards: Mapping[str, np.ndarray]) -> None:
         """Accumulate the joint (all seats) return of every copy's current episode; ``rewards``: agent -> (N,)."""

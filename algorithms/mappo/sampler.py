@@ -18,9 +18,14 @@ Its parts, one job per module:
 - ``runner_partners.py``  frozen partners in some seats (``MAPPOConfig.partners``); their steps
   are left out of the episodes, so the learner only sees the trained module's seats
 
+Recurrent modules (MAPPO's ``use_gru``): a state per (agent, module) and env copy, reset to the
+module's initial state when that copy starts an episode; every step's ``state_out`` goes into
+the episode's extra model outputs, and a chunk that continues an episode carries the state
+before its first step in a one-step lookback - what RLlib's runner stores and its learner
+connector ``AddStatesFromEpisodesToBatch`` reads.
+
 What it does not do (raises a ConfigError instead): custom env-to-module / module-to-env
-connectors (the default pipelines are replaced by the code below), recurrent modules (MAPPO's
-``use_gru``), action masks (the batched env protocol has none), non-Discrete action spaces.
+connectors (the default pipelines are replaced by the code below), non-Discrete action spaces.
 Callbacks: ``on_episode_end`` (with the episode's last chunk, whose ``infos`` are empty dicts)
 and ``on_sample_end`` are called; ``on_episode_created/start/step`` are not.
 """
@@ -34,6 +39,7 @@ from typing import Any, Collection, Optional, Union
 import gymnasium as gym
 import numpy as np
 import torch
+import tree
 
 from ray.rllib.callbacks.utils import make_callback
 from ray.rllib.core import COMPONENT_RL_MODULE
@@ -62,6 +68,7 @@ from diverse_marl.algorithms.mappo.runner_env import (
     module_input,
     module_obs_space,
 )
+from diverse_marl.algorithms.mappo.networks import MASK_KEY, OBS_KEY
 from diverse_marl.algorithms.mappo.runner_episodes import EpisodeAssembler, EpisodeMeta, Rollout
 from diverse_marl.algorithms.mappo.runner_inference import SAMPLER_TORCH_THREADS, module_outputs, torch_threads
 from diverse_marl.algorithms.mappo.runner_metrics import (
@@ -104,8 +111,10 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
         self._seeded = False
         self._cur_obs: dict[str, np.ndarray] = {}
         self._cur_state: dict[str, np.ndarray] = {}
+        self._cur_mask: dict[str, np.ndarray] = {}  # agents with action masks only
         self._cur_alive: dict[str, np.ndarray] = {}
         self._metas: list[EpisodeMeta] = []
+        self._recurrent: dict[tuple[str, str], Any] = {}  # (agent, module) -> state, (N, ...) per entry
 
     # ---- construction ------------------------------------------------------------------
     def make_env(self) -> None:
@@ -162,10 +171,7 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
         self.module.foreach_module(lambda mid, mod: mod.eval() if isinstance(mod, torch.nn.Module) else None)
         if self.env is not None:
             self._check_module_spaces()
-        for mid, mod in self.module._rl_modules.items():
-            if mod.is_stateful():
-                raise ConfigError(f"module {mid!r} is recurrent; VectorMultiAgentEnvRunner supports "
-                                  "feed-forward modules only (use RLlib's MultiAgentEnvRunner)")
+        self._recurrent = {}
 
     def _check_module_spaces(self) -> None:
         """Fail early (with names) if a module expects other observations than this runner builds."""
@@ -233,6 +239,7 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
         self._metas = [self._episodes.new_meta() for _ in range(self.num_envs)]
         self._module_ids = {a: np.array([m.episode.module_for(a) for m in self._metas], dtype=object)
                             for a in self.agents}
+        self._recurrent = {}  # fresh initial states for every copy
         if self.partners is not None:
             self.partners.draw(np.arange(self.num_envs))
         self._needs_initial_reset = False
@@ -247,6 +254,7 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
         self._cur_obs = {a: as_obs(obs[a], self._layout) for a in self.agents}
         self._cur_state = ({a: as_state(v) for a, v in self.env.state().items()}
                            if self._layout == DICT_STATE else {})
+        self._cur_mask = {a: np.asarray(m, np.float32) for a, m in infos.get("action_mask", {}).items()}
         self._cur_alive = self._alive_from(infos)
 
     def _start_episode(self, i: int) -> EpisodeMeta:
@@ -254,7 +262,20 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
         meta = self._metas[i] = self._episodes.new_meta()
         for a in self.agents:
             self._module_ids[a][i] = meta.episode.module_for(a)
+        for (_, mid), state in self._recurrent.items():  # recurrent states restart with the episode
+            tree.map_structure(lambda buf, init: buf.__setitem__(i, init), state, self._initial_state(mid))
         return meta
+
+    def _initial_state(self, mid: str) -> Any:
+        return tree.map_structure(np.asarray, self.module[mid].get_initial_state())
+
+    def _recurrent_state(self, agent: str, mid: str) -> Any:
+        """The (N, ...) recurrent state of ``agent`` under module ``mid`` in every copy (created on first use)."""
+        key = (agent, mid)
+        if key not in self._recurrent:
+            self._recurrent[key] = tree.map_structure(
+                lambda s: np.repeat(s[None], self.num_envs, axis=0), self._initial_state(mid))
+        return self._recurrent[key]
 
     def _alive_from(self, infos: dict) -> dict[str, np.ndarray]:
         alive = infos.get("alive") if isinstance(infos, dict) else None
@@ -269,11 +290,14 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
         extra: dict[str, dict[str, np.ndarray]] = {a: {} for a in self.agents}
         if self.partners is not None:
             for a in self.agents:
-                self.partners.act(a, self._cur_obs[a], self._cur_alive[a], actions[a], deterministic=not explore)
+                obs = self._cur_obs[a] if a not in self._cur_mask else {OBS_KEY: self._cur_obs[a],
+                                                                       MASK_KEY: self._cur_mask[a]}
+                self.partners.act(a, obs, self._cur_alive[a], actions[a], deterministic=not explore)
         if random_actions or self.module is None:
             for a in self.agents:
                 rows = self._module_acts(a)
-                actions[a][rows] = np.random.randint(0, int(self.env.action_space(a).n), size=int(rows.sum()))
+                actions[a][rows] = _random_legal(int(self.env.action_space(a).n), int(rows.sum()),
+                                                 self._cur_mask[a][rows] if a in self._cur_mask else None)
             return actions, extra
         # Group (agent, rows) by module: rows = copies where the module acts for the agent.
         groups: dict[str, list[tuple[str, np.ndarray]]] = defaultdict(list)
@@ -287,10 +311,15 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
              + env_steps_before) * (self.config.num_env_runners or 1)
         for mid, parts in groups.items():
             inputs = [module_input(self._layout, self._cur_obs[a][rows],
-                                   self._cur_state[a][rows] if self._layout == DICT_STATE else None)
+                                   self._cur_state[a][rows] if self._layout == DICT_STATE else None,
+                                   self._cur_mask[a][rows] if a in self._cur_mask else None)
                       for a, rows in parts]
+            state_in = None
+            if self.module[mid].is_stateful():
+                states = [tree.map_structure(lambda s, r=rows: s[r], self._recurrent_state(a, mid)) for a, rows in parts]
+                state_in = tree.map_structure(lambda *xs: np.concatenate(xs), *states)
             with self.metrics.log_time(RLMODULE_INFERENCE_TIMER):
-                out = module_outputs(self.module[mid], inputs, explore, t=t)
+                out = module_outputs(self.module[mid], inputs, explore, t=t, state_in=state_in)
             start = 0
             for a, rows in parts:
                 end = start + len(rows)
@@ -298,10 +327,11 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
                 for col, val in out.items():
                     if col == Columns.ACTIONS:
                         continue
-                    buf = extra[a].get(col)
-                    if buf is None:
-                        buf = extra[a][col] = np.zeros((n, *val.shape[1:]), val.dtype)
-                    buf[rows] = val[start:end]
+                    if col not in extra[a]:
+                        extra[a][col] = tree.map_structure(lambda v: np.zeros((n, *v.shape[1:]), v.dtype), val)
+                    _put_rows(extra[a][col], rows, val, start, end)
+                if state_in is not None:
+                    _put_rows(self._recurrent_state(a, mid), rows, out[Columns.STATE_OUT], start, end)
                 start = end
         return actions, extra
 
@@ -335,6 +365,8 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
                     ro.final_obs[(t, a)] = as_obs(infos["final_obs"][a], self._layout)
                     if self._layout == DICT_STATE:
                         ro.final_state[(t, a)] = as_state(infos["final_state"][a])
+                    if a in self._cur_mask:
+                        ro.final_mask[(t, a)] = np.asarray(infos["final_action_mask"][a], np.float32)
                 episodes_done += int(done.sum())
                 log_env_episode_info(self.metrics, infos.get("episode", {}), done, smoothing_window(self.config))
                 for i in np.nonzero(done)[0]:
@@ -352,6 +384,8 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
             ro.obs[a].append(self._cur_obs[a])
             if self._layout == DICT_STATE:
                 ro.state[a].append(self._cur_state[a])
+            if a in self._cur_mask:
+                ro.mask[a].append(self._cur_mask[a])
 
     # ---- episodes ----------------------------------------------------------------------
     def _build_episodes(self, ro: Rollout, complete_only: bool, max_episodes: Optional[int]
@@ -430,6 +464,19 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
     def stop(self) -> None:
         if self.env is not None and hasattr(self.env, "close"):
             self.env.close()
+
+
+def _random_legal(num_actions: int, rows: int, mask: Optional[np.ndarray]) -> np.ndarray:
+    """Uniform random actions for ``rows`` rows, among the legal ones if there is a (rows, A) mask."""
+    if mask is None:
+        return np.random.randint(0, num_actions, size=rows)
+    u = np.random.random((rows, 1)) * mask.sum(axis=1, keepdims=True)
+    return np.minimum((np.cumsum(mask, axis=1) <= u).sum(axis=1), num_actions - 1)
+
+
+def _put_rows(dst: Any, rows: np.ndarray, src: Any, start: int, end: int) -> None:
+    """``dst[rows] = src[start:end]`` for an array or a structure of arrays (recurrent states)."""
+    tree.map_structure(lambda d, v: d.__setitem__(rows, v[start:end]), dst, src)
 
 
 def _force_list(x: Any) -> list:
