@@ -183,6 +183,8 @@ class EpisodeAssembler:
             extra[WEIGHTS_SEQ_NO] = np.full(k, weights_seq_no, np.int64)
             if Columns.STATE_OUT in extra:
                 extra[Columns.STATE_OUT] = _with_state_lookback(extra[Columns.STATE_OUT], meta, a)
+            else:
+                meta.state_out.pop(a, None)  # random actions: no module ran
             infos: list[dict] = [{} for _ in range(k + 1)]
             if trunc:  # the env's time limit (or the env for everyone) cut this agent's episode
                 infos[-1] = {TIME_LIMIT_KEY: True}
@@ -219,8 +221,10 @@ def _with_state_lookback(state_outs: Any, meta: EpisodeMeta, agent: str) -> Any:
     step as a one-step lookback (as RLlib's runner keeps it; the learner's STATE_IN reads it)."""
     prev = meta.state_out.get(agent)
     meta.state_out[agent] = tree.map_structure(lambda x: x[-1], state_outs)
-    if prev is None:  # the episode starts here: the learner uses the module's initial state
+    if meta.agent_t[agent] == 0:  # the episode starts here: the learner uses the module's initial state
         return state_outs
+    if prev is None:  # the previous chunk acted randomly (no module state): start from zeros
+        prev = tree.map_structure(lambda x: np.zeros_like(x[0]), state_outs)
     data = tree.map_structure(lambda p, x: np.concatenate([p[None], x]), prev, state_outs)
     return InfiniteLookbackBuffer(data=data, lookback=1)
 

@@ -294,6 +294,7 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
                                                                        MASK_KEY: self._cur_mask[a]}
                 self.partners.act(a, obs, self._cur_alive[a], actions[a], deterministic=not explore)
         if random_actions or self.module is None:
+            self._recurrent = {}  # no module ran: recurrent states restart (the episodes' lookback says so too)
             for a in self.agents:
                 rows = self._module_acts(a)
                 actions[a][rows] = _random_legal(int(self.env.action_space(a).n), int(rows.sum()),
