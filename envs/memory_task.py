@@ -1,7 +1,8 @@
 """Memory task: a cue seen once must be recalled later - the smallest test that a policy remembers.
 
 Every agent sees its own random cue (one-hot) at the first step only; then ``delay`` blank
-steps follow; at the query step (its observation's last entry is 1) the agent answers. A
+steps follow (or a number drawn per episode from ``delay..max_delay``, so that env copies
+end their episodes at different times); at the query step (its observation's last entry is 1) the agent answers. A
 right answer earns 1, a wrong one 0, and the episode ends (terminated). A feed-forward
 policy sees the same blank query observation whatever the cue, so it answers right with
 probability ``1 / num_cues`` at best; a recurrent policy can carry the cue and answer right
@@ -36,20 +37,26 @@ class MemoryTaskEnv(ParallelEnv):
         num_agents: agents, each with its own cue and reward.
         num_cues: distinct cues; a memoryless policy scores ``1 / num_cues`` per episode.
         delay: blank steps between the cue and the query (episode length ``delay + 2``).
+        max_delay: if set, each episode's delay is drawn uniformly from ``delay..max_delay``.
         action_masking: expose the legal actions as an ``action_mask`` (see above).
     """
 
     metadata = {"name": "memory_task_v0", "render_modes": []}
 
-    def __init__(self, num_agents: int = 2, num_cues: int = 2, delay: int = 2, action_masking: bool = False) -> None:
+    def __init__(self, num_agents: int = 2, num_cues: int = 2, delay: int = 2, max_delay: int | None = None,
+                 action_masking: bool = False) -> None:
         if int(num_agents) < 1:
             raise ConfigError(f"num_agents must be >= 1, got {num_agents!r}")
         if int(num_cues) < 2:
             raise ConfigError(f"num_cues must be >= 2, got {num_cues!r}")
         if int(delay) < 0:
             raise ConfigError(f"delay must be >= 0, got {delay!r}")
+        if max_delay is not None and int(max_delay) < int(delay):
+            raise ConfigError(f"max_delay must be >= delay ({delay}), got {max_delay!r}")
         self.num_cues = int(num_cues)
-        self.delay = int(delay)
+        self.min_delay = int(delay)
+        self.max_delay = self.min_delay if max_delay is None else int(max_delay)
+        self.delay = self.min_delay  # this episode's delay
         self.action_masking = bool(action_masking)
         self.possible_agents = [f"agent_{i}" for i in range(int(num_agents))]
         self._index = {a: i for i, a in enumerate(self.possible_agents)}
@@ -115,6 +122,7 @@ class MemoryTaskEnv(ParallelEnv):
         self.agents = list(self.possible_agents)
         self._t = 0
         self._cues = self._rng.integers(0, self.num_cues, size=len(self.possible_agents))
+        self.delay = int(self._rng.integers(self.min_delay, self.max_delay + 1))
         return {a: self._obs(a) for a in self.agents}, {a: {} for a in self.agents}
 
     def step(self, actions: dict[str, Any]):
