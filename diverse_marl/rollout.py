@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from diverse_marl.agents import Agent, BatchActor
+from diverse_marl.agents import MASK_KEY, Agent, BatchActor
 from diverse_marl.envs.batched import derive_seed, make_batched
 from diverse_marl.episode_info import episode_stats, team_sparse_reward
 from diverse_marl.errors import ConfigError
@@ -29,6 +29,7 @@ DEFAULT_MAX_STEPS = 100_000      # a batch whose episodes never end is an error,
 PLAYER_SEED_OFFSET = 1 << 20     # player seeds are derived apart from the env copies' seeds
 # per-row totals of batched envs' infos["episode"] already reported outside "stats" (as are "return/<agent>")
 RETURN_STATS = ("length", "sparse_return", "original_return")
+OBS_KEY = "obs"  # the observation's key beside MASK_KEY in masked batches (as in MAPPO's observation dicts)
 
 
 def run_episode(env: Any, agents: Mapping[str, Agent], seed: int | None = None,
@@ -154,7 +155,8 @@ def _step_until_done(env: Any, actors: list[BatchActor], rows: Sequence[Mapping[
     n = len(rows)
     agents = list(env.possible_agents)
     seating = _seating(rows, agents, len(actors))
-    obs, _ = env.reset(seed=seed)
+    obs, infos = env.reset(seed=seed)
+    obs = _with_masks(obs, infos)
     for k in seating:
         actors[k].start(derive_seed(seed, PLAYER_SEED_OFFSET + k))
     returns = {a: np.zeros(n) for a in agents}
@@ -173,6 +175,7 @@ def _step_until_done(env: Any, actors: list[BatchActor], rows: Sequence[Mapping[
                 actions[a][idx] = acts[start:start + len(idx)]
                 start += len(idx)
         obs, rewards, terms, truncs, infos = env.step(actions)
+        obs = _with_masks(obs, infos)
         live = ~finished
         original = infos.get("original_reward", rewards)
         for a in agents:
@@ -219,6 +222,13 @@ def _positions(seats: list[tuple[str, np.ndarray]], flags: np.ndarray) -> np.nda
         out.append(start + np.flatnonzero(flags[idx]))
         start += len(idx)
     return np.concatenate(out)
+
+
+def _with_masks(obs: dict[str, Any], infos: Mapping[str, Any]) -> dict[str, Any]:
+    """Agents whose batched env reports action masks get ``{"obs": ..., "action_mask": ...}``
+    batches (what policies and Agents read); the others keep their arrays."""
+    masks = infos.get("action_mask") or {}
+    return {a: {OBS_KEY: o, MASK_KEY: masks[a]} if a in masks else o for a, o in obs.items()}
 
 
 def _take(obs: Any, idx: np.ndarray) -> Any:

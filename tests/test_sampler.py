@@ -686,7 +686,7 @@ def test_vector_runner_episodes_equal_stock_runner_episodes(ray_local, use_gru, 
         algo.stop()
 
 
-def test_vector_runner_never_samples_masked_actions_and_trains(ray_local):
+def test_vector_runner_never_samples_masked_actions_and_trains(ray_local, tmp_path):
     """Exploring (and random) actions stay legal - the env raises on an illegal one - and a GRU
     MAPPO module trains on the vector runner's masked episodes."""
     from diverse_marl.algorithms.mappo.config import MAPPOConfig
@@ -708,5 +708,14 @@ def test_vector_runner_never_samples_masked_actions_and_trains(ray_local):
         assert legal >= 2 * (4 * 60 + 40) // 4 * 4 - 8  # nearly every step of both agents was checked
         res = algo.train()
         assert np.isfinite(res["learners"]["shared"]["policy_loss"])
+        checkpoint = algo.save_to_path(str(tmp_path / "ckpt"))
     finally:
         algo.stop()
+    # the exported policy masks too: sampled (not greedy) actions in a batched rollout stay legal
+    from diverse_marl import load_policy
+    from diverse_marl.rollout import play_batched
+
+    policy = load_policy(checkpoint, seed=0)
+    episodes = play_batched("memory_task", {**MEMORY_ENV, "action_masking": True},
+                            {"agent_0": policy, "agent_1": policy}, episodes=64, seed=2)
+    assert len(episodes) == 64 and all(e["length"] == MEMORY_ENV["delay"] + 2 for e in episodes)
