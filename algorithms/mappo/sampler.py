@@ -24,6 +24,10 @@ the episode's extra model outputs, and a chunk that continues an episode carries
 before its first step in a one-step lookback - what RLlib's runner stores and its learner
 connector ``AddStatesFromEpisodesToBatch`` reads.
 
+Action masks: agents whose batched env reports masks (``has_action_mask``, see
+``diverse_marl.envs.batched``) get ``"action_mask"`` in MAPPO's observation dicts - the module
+masks the logits, so masked actions are never sampled - and random actions stay legal.
+
 What it does not do (raises a ConfigError instead): custom env-to-module / module-to-env
 connectors (the default pipelines are replaced by the code below), non-Discrete action spaces.
 Callbacks: ``on_episode_end`` (with the episode's last chunk, whose ``infos`` are empty dicts)
