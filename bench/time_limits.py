@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.harness import RESULTS_DIR, machine_info  # noqa: E402
@@ -29,6 +31,7 @@ from bench.mappo_overcooked import HORIZON, _write_json, train_layout  # noqa: E
 VARIANTS = {"proper_time_limits": True, "time_limit_as_terminal": False}
 REFERENCE = "time_limit_as_terminal"
 THRESHOLDS = (100.0, 200.0)  # sparse return (20 per soup); cramped_room's target is 200
+LAST_STEPS_WINDOW = 64_000   # env steps averaged for the equal-budget comparison
 
 
 def steps_to(curve: list[dict[str, Any]], threshold: float) -> int | None:
@@ -100,11 +103,24 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name:24s} {rec['env_steps']:>10,d} {rec['wall_s']:7.0f} {rec['best_sparse_return'] or 0:6.1f} "
               f"{rec['final_sparse_return'] or 0:6.1f} " + " ".join(f"{a if a else '-':>9}" for a in at)
               + f"  {rec['load_avg_start'][0]:.2f}/{rec['load_avg_end'][0]:.2f}")
+    proper = results["variants"]["proper_time_limits"]
     for t in THRESHOLDS:
-        mine, theirs = results["variants"]["proper_time_limits"]["steps_to"][str(t)], ref["steps_to"][str(t)]
+        mine, theirs = proper["steps_to"][str(t)], ref["steps_to"][str(t)]
         ratio = theirs / mine if mine and theirs else None
         results["ratios"][f"steps_to_{int(t)}_terminal_over_proper"] = ratio
         print(f"steps to {t:.0f}: terminal / proper = {ratio if ratio is None else round(ratio, 2)}")
+    # the time limit may stop the two runs at different step counts: compare where both got to
+    common = min(proper["env_steps"], ref["env_steps"])
+    late = {name: [p["sparse_return"] for p in rec["curve"] if common - LAST_STEPS_WINDOW < p["env_steps"] <= common]
+            for name, rec in results["variants"].items()}
+    means = {name: float(np.mean(v)) if v else None for name, v in late.items()}
+    results["common_env_steps"] = common
+    results["sparse_return_near_common_steps"] = means
+    if means[REFERENCE]:
+        ratio = means["proper_time_limits"] / means[REFERENCE]
+        results["ratios"]["sparse_return_near_common_steps_proper_over_terminal"] = ratio
+        print(f"mean sparse return over the last {LAST_STEPS_WINDOW:,d} steps before {common:,d}: "
+              + ", ".join(f"{k} {v:.1f}" for k, v in means.items()) + f"; proper / terminal = {ratio:.2f}")
     save()
     print(f"results: {json_path}\nplot: {png_path}")
 
