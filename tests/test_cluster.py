@@ -127,9 +127,10 @@ class LocalCluster:
                              *self._node_args()])
         self._start("worker", [f"--address={self.address}", *self._node_args()])
 
-    def run(self, args: list[str], timeout: float = 600) -> subprocess.CompletedProcess:
-        """A driver process joining this cluster (token auth in its environment)."""
-        return subprocess.run(args, env=self.env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    def run(self, args: list[str], timeout: float = 600, with_token: bool = True) -> subprocess.CompletedProcess:
+        """A driver process joining this cluster (token auth in its environment unless ``with_token=False``)."""
+        env = self.env if with_token else {k: v for k, v in self.env.items() if not k.startswith("RAY_AUTH_")}
+        return subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
     def state(self) -> dict:
         out = self.run([sys.executable, "-c", STATE_SCRIPT.format(address=self.address)], timeout=120)
@@ -178,13 +179,16 @@ def cluster():
         assert not c._leftover_pids(), "cluster processes survived stop()"
 
 
-def train(cluster: LocalCluster, tmp_path: Path, name: str, **overrides) -> subprocess.CompletedProcess:
+def train(cluster: LocalCluster, tmp_path: Path, name: str, with_token: bool = True,
+          **overrides) -> subprocess.CompletedProcess:
+    """``diverse-marl train`` of a tiny MAPPO config with ``ray.address`` set to the cluster."""
     config = {**TINY_MAPPO, "name": name, "runs_dir": str(tmp_path / "runs"), "ray": {"address": cluster.address},
               **overrides}
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
-    out = cluster.run([sys.executable, "-m", "diverse_marl", "train", str(path), "--quiet"])
-    assert out.returncode == 0, f"{name} failed:\nSTDOUT {out.stdout[-2000:]}\nSTDERR {out.stderr[-4000:]}"
+    out = cluster.run([sys.executable, "-m", "diverse_marl", "train", str(path), "--quiet"], with_token=with_token)
+    if with_token:
+        assert out.returncode == 0, f"{name} failed:\nSTDOUT {out.stdout[-2000:]}\nSTDERR {out.stderr[-4000:]}"
     return out
 
 
@@ -214,3 +218,9 @@ def test_population_and_remote_env_runner_use_both_nodes(cluster, tmp_path):
     assert runners and all(a["node_id"] in alive for a in runners), new
     metrics = list((tmp_path / "runs").glob("cluster-remote-runner*/metrics.jsonl"))
     assert metrics and len(metrics[0].read_text().strip().splitlines()) == 2
+
+    # a driver without the token is turned away with one line naming what to set
+    out = train(cluster, tmp_path, "cluster-no-token", with_token=False)
+    last = out.stderr.strip().splitlines()[-1]
+    print(f"driver without token: exit {out.returncode}: {last}")
+    assert out.returncode == 2 and "RAY_AUTH_MODE=token" in last and "Traceback" not in out.stderr, out.stderr[-3000:]

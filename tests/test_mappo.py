@@ -303,7 +303,7 @@ def test_same_seed_same_numbers():
 def test_gae_bootstraps_at_chunk_cuts_but_not_at_episode_ends():
     """Value targets at the last real step: r_T at an env time limit (MAPPO's and RLlib's
     multi-agent convention), r_T + gamma * V(s_T+1) where a rollout chunk cuts an episode."""
-    algo = build(gamma=0.9, lambda_=1.0, env_runner_cls=None)  # RLlib's runner: the convention above
+    algo = build(gamma=0.9, lambda_=1.0, env_runner_cls=None, num_envs_per_env_runner=1)  # RLlib's runner, one env
     try:
         learner = algo.learner_group._learner
         with torch.no_grad():  # a critic predicting ~50 everywhere makes any bootstrap obvious

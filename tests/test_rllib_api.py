@@ -99,6 +99,27 @@ def test_runner_default_is_fast_where_it_applies():
     assert (runner(use_gru=True) is VectorMultiAgentEnvRunner) == recurrent_ok
 
 
+def test_user_env_by_import_path_trains_on_the_fast_runner_by_default(ray_local, monkeypatch):
+    """The default config on a user's own env (examples/rendezvous_env.py, by import path): the fast
+    runner, with episodes (10 steps) cut across sample calls (8 steps per copy) and the episode
+    callback reading the chunk that ends each one."""
+    from diverse_marl.config import load_config
+
+    monkeypatch.syspath_prepend(str(ROOT / "examples"))
+    cfg = load_config({"algorithm": "mappo", "env": "rendezvous_env:RendezvousEnv", "seed": 0,
+                       "training": {"train_batch_size": 64, "num_epochs": 1, "hidden_sizes": [8]}})
+    config = cfg.to_rllib()
+    assert config.env_runner_cls is VectorMultiAgentEnvRunner and config.num_envs_per_env_runner == 8
+    algo = config.build_algo()
+    try:
+        results = [algo.train() for _ in range(3)]
+    finally:
+        algo.stop()
+    runners = results[-1]["env_runners"]
+    assert sum(r["env_runners"]["num_env_steps_sampled"] for r in results) >= 3 * 64
+    assert runners["num_episodes_lifetime"] >= 8 and "episode/original_return" in runners
+
+
 @pytest.mark.parametrize("options,match", [
     ({"policy_mapping": "everyone"}, "unknown policy_mapping 'everyone'; allowed: shared, team, agent"),
     ({"hidden_sizes": []}, "hidden_sizes"),
