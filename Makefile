@@ -1,4 +1,5 @@
 # Two commands: `make demo` (train + evaluate + analyse a small real job) and `make test`.
+# `make ref-venv` builds the reference venv the Overcooked speed bench and fixture tool compare against.
 # Both create or update .venv; a second run skips the install when setup.py is unchanged.
 
 PYTHON ?= python3
@@ -10,7 +11,7 @@ TORCH  := torch==2.13.0
 # the long differential sweeps are marked slow: `make test PYTEST_ARGS=` runs them too
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: demo test venv clean
+.PHONY: demo test venv ref-venv clean
 
 venv: $(STAMP)
 
@@ -27,5 +28,21 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# the reference Overcooked of bench/overcooked_speed.py and tools/make_overcooked_fixtures.py:
+# upstream overcooked-ai 1.1.0 needs numpy<2, so it gets its own git-ignored venv in the repo
+# (the other reference, overcooked==0.2.1 for lossless observations, is in .venv's test extra)
+REF_VENV  := .venv-ocai
+REF_STAMP := $(REF_VENV)/.installed
+REF_PKGS  := "overcooked-ai==1.1.0" "numpy<2" scipy
+
+ref-venv: $(REF_STAMP)
+
+$(REF_STAMP): Makefile
+	@test -x $(REF_VENV)/bin/python || $(PYTHON) -m venv $(REF_VENV)
+	$(REF_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(REF_VENV)/bin/python -m pip install --quiet $(REF_PKGS)
+	$(REF_VENV)/bin/python -c "import overcooked_ai_py.mdp.overcooked_mdp"
+	@touch $(REF_STAMP)
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(REF_VENV) build *.egg-info

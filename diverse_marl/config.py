@@ -336,7 +336,10 @@ def _unknown_key_message(path: str, key: str, allowed: Mapping[str, Any] | list[
 
 
 def _type_of_default(default: Any) -> Any:
-    if default is None:
+    """The type an option's value must have. Options defaulting to a string (a name, a path or
+    ``auto``, e.g. ``env_runner_cls: auto``) may also be null or another type: the algorithm
+    family checks those values itself, naming the allowed ones."""
+    if default is None or isinstance(default, str):
         return Any
     return type(default)
 

@@ -215,9 +215,9 @@ def validate_partners(cfg: Any) -> None:
         spec.check_seats(list(probe.possible_agents))
     finally:
         probe.close()
-    runner = cfg.training.get("env_runner_cls")
-    runner_cls = envs.resolve_factory(runner) if runner else None
-    if not getattr(runner_cls, "supports_partners", False):
+    runner = cfg.training.get("env_runner_cls", cfg.family().option_defaults().get("env_runner_cls"))
+    runner_cls = envs.resolve_factory(runner) if runner and runner != "auto" else None
+    if runner != "auto" and not getattr(runner_cls, "supports_partners", False):  # auto: MAPPOConfig.validate checks
         raise ConfigError("partners need an env runner that plays them: algorithm mappo with training.env_runner_cls: "
                           "diverse_marl.algorithms.mappo.sampler:VectorMultiAgentEnvRunner "
                           f"(got algorithm {cfg.algorithm!r} with {runner or 'RLlib default MultiAgentEnvRunner'})")

@@ -6,13 +6,19 @@ import os
 import warnings
 
 from diverse_marl.config import RayConfig
+from diverse_marl.errors import ConfigError
+
+AUTH_HINT = ("a cluster with token authentication needs RAY_AUTH_MODE=token and the cluster's token "
+             "(RAY_AUTH_TOKEN, or ~/.ray/auth_token) in the environment of every node and of this driver")
 
 
 def init_ray(cfg: RayConfig | None = None) -> None:
     """``ray.address`` unset: local Ray with the machine's CPUs, no dashboard, quiet logs.
 
-    ``ray.address: auto`` (or ``ray://head:10001``) joins a running cluster; nothing else changes,
-    the env runners and Tune trials are then scheduled across the cluster's nodes.
+    ``ray.address: HEAD_IP:6379`` (or ``auto`` on a node of the cluster) joins a running
+    cluster; nothing else changes, the env runners and Tune trials are then scheduled across the
+    cluster's nodes. Failing to join raises one ConfigError (a rejected token names the two
+    environment variables to set).
     """
     import ray
 
@@ -25,7 +31,7 @@ def init_ray(cfg: RayConfig | None = None) -> None:
     for name in ("ray", "ray.rllib", "ray.tune"):
         logging.getLogger(name).setLevel(logging.ERROR)
     if cfg.address:
-        ray.init(address=cfg.address, logging_level=logging.ERROR, log_to_driver=False)
+        _join_cluster(cfg.address)
     else:
         ray.init(
             num_cpus=cfg.num_cpus or os.cpu_count(),
@@ -34,3 +40,21 @@ def init_ray(cfg: RayConfig | None = None) -> None:
             log_to_driver=False,
             configure_logging=True,
         )
+
+
+def _join_cluster(address: str) -> None:
+    import ray
+    from ray.exceptions import AuthenticationError
+
+    try:
+        ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
+    except (ConnectionError, AuthenticationError) as exc:
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, AuthenticationError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is not None:
+            mode = os.environ.get("RAY_AUTH_MODE", "unset")
+            raise ConfigError(f"ray.address {address!r}: the cluster rejected this driver's authentication "
+                              f"(RAY_AUTH_MODE={mode}); {AUTH_HINT}") from None
+        raise ConfigError(f"ray.address {address!r}: cannot join a Ray cluster there ({exc}); start one with "
+                          "`ray start --head` or leave ray.address null for a local Ray") from None

@@ -303,8 +303,8 @@ def test_same_seed_same_numbers():
 def test_gae_bootstraps_at_chunk_cuts_but_not_at_episode_ends():
     """Value targets at the last real step: r_T at an env time limit with
     ``use_proper_time_limits=False`` (MAPPO's paper default; tests/test_time_limits.py covers
-    True), r_T + gamma * V(s_T+1) where a rollout chunk cuts an episode."""
-    algo = build(gamma=0.9, lambda_=1.0, use_proper_time_limits=False)
+    True), r_T + gamma * V(s_T+1) where a rollout chunk cuts an episode. RLlib's runner, one env."""
+    algo = build(gamma=0.9, lambda_=1.0, use_proper_time_limits=False, env_runner_cls=None, num_envs_per_env_runner=1)
     try:
         learner = algo.learner_group._learner
         with torch.no_grad():  # a critic predicting ~50 everywhere makes any bootstrap obvious

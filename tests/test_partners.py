@@ -87,7 +87,9 @@ def test_partners_need_the_vector_runner_and_mappo():
     block = {"from": STAG_HUNTER, "seats": ["agent_1"]}
     with pytest.raises(ConfigError, match="partners need an env runner that plays them: algorithm mappo with "
                                           "training.env_runner_cls: .*VectorMultiAgentEnvRunner"):
-        load_config(_config(block, training={"train_batch_size": 80}))
+        load_config(_config(block, training={"train_batch_size": 80, "env_runner_cls": None}))
+    auto = load_config(_config(block, training={"train_batch_size": 80}))  # default runner: the fast one
+    assert auto.to_rllib().env_runner_cls.__name__ == "VectorMultiAgentEnvRunner"
     with pytest.raises(ConfigError, match="partners need .* algorithm 'ppo'"):
         load_config(_config(block, algorithm="ppo", training={}))
     cfg = load_config(_config(block))
@@ -98,7 +100,7 @@ def test_partners_need_the_vector_runner_and_mappo():
 def test_mappo_config_refuses_partners_on_the_stock_runner():
     from diverse_marl.algorithms.mappo.config import MAPPOConfig
 
-    cfg = MAPPOConfig.from_options("stag_hunt", {"horizon": HORIZON}, {}, seed=0)
+    cfg = MAPPOConfig.from_options("stag_hunt", {"horizon": HORIZON}, {"env_runner_cls": None}, seed=0)
     cfg.partners({"from": STAG_HUNTER, "seats": ["agent_1"]})
     with pytest.raises(ConfigError, match="partners need env_runner_cls=VectorMultiAgentEnvRunner"):
         cfg.validate()

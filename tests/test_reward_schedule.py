@@ -141,7 +141,7 @@ def test_scheduled_weights_reach_a_user_env_in_the_generic_batched_path(ray_loca
 
 def test_remote_stock_runner_anneals_on_the_global_count(ray_local):
     """One remote env runner (RLlib's MultiAgentEnvRunner: the env sits in ``.par_env``) gets the values too."""
-    training = {k: v for k, v in TINY["training"].items() if k != "env_runner_cls"}
+    training = {**TINY["training"], "env_runner_cls": None}  # null: RLlib's runner (the default is the fast one)
     cfg = load_config({**TINY, "num_env_runners": 1, "training": {**training, "num_envs_per_env_runner": 2}})
     algo = cfg.to_rllib().build_algo()
     try:

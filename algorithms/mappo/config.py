@@ -1,11 +1,23 @@
 """``MAPPOConfig``: RLlib's PPOConfig turned into MAPPO (Yu et al. 2022), new API stack.
 
-Two ways in:
-- RLlib style: ``MAPPOConfig().environment(...).multi_agent(...).training(critic_lr=...)``; the
-  env must produce MAPPO's dict observations (wrap a PettingZoo env in ``env.MAPPOEnv`` or
-  use ``env.register_mappo_env``);
+Two ways in, one config:
+- RLlib style::
+
+      config = (MAPPOConfig()
+                .environment("overcooked", env_config={"layout": "cramped_room"})
+                .training(lr=5e-4, hidden_sizes=[64, 64], num_envs_per_env_runner=8))
+      algo = config.build_algo()                   # or tune.Tuner(MAPPO, param_space=config)
+
+  ``environment`` takes a registered diverse-marl env or ``"package.module:factory"`` (a
+  PettingZoo ParallelEnv); ``training`` takes every option of ``OPTIONS`` besides RLlib's own.
+  A Tune-registered RLlib env works too if it produces MAPPO's dict observations (wrap a
+  PettingZoo env in ``env.MAPPOEnv``).
 - diverse-marl style (YAML/CLI): ``MAPPOConfig.from_options(env, env_config, options, seed)``
   with the flat option names of ``OPTIONS`` (``option_defaults()`` / ``option_docs()``).
+
+Either way, ``resolve()`` (run by ``validate()``, so by ``build_algo()`` and in every Tune trial)
+turns the env name into MAPPO's RLlib env, one RLModule spec per policy, the policy mapping and
+the env runner: the fast batched ``VectorMultiAgentEnvRunner`` wherever it applies.
 
 What makes it MAPPO (each item is an option below): parameter sharing via
 ``policy_mapping``; a centralized critic on the agent-specific global state
@@ -29,6 +41,7 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from diverse_marl.algorithms.mappo.env import CRITIC_INPUTS, MAPPOObservationAdapter, make_pettingzoo_env, register_mappo_env
 from diverse_marl.algorithms.mappo.export import write_mappo_policies
 from diverse_marl.algorithms.mappo.module import ACTIVATIONS, MASK_KEY, MODEL_DEFAULTS, OBS_KEY, MAPPOTorchRLModule
+from diverse_marl.algorithms.mappo.sampler import VectorMultiAgentEnvRunner
 from diverse_marl.algorithms.safe_checkpoint import learner_module_states
 from diverse_marl.errors import ConfigError
 from diverse_marl.partners import PartnerSpec
@@ -76,21 +89,32 @@ OPTIONS: dict[str, tuple[Any, str]] = {
     "policy_mapping": ("shared", "shared (one policy) | team (prefix before last '_') | agent (one per agent)"),
     "critic_input": ("state", "state (centralized: env global state or all observations) | obs (local, i.e. IPPO)"),
     # --- sampling ---
-    "num_envs_per_env_runner": (1, "env copies stepped together by each env runner"),
+    "num_envs_per_env_runner": (8, "env copies stepped together by each env runner (one forward pass for all of them in the fast runner)"),
     "rollout_fragment_length": ("auto", "steps per env per sample call; 'auto' derives it from train_batch_size"),
     "torch_num_threads": (1, "torch intra-op threads in the driver (local env runner + learner); null = torch default. 1 avoids thread thrashing with tiny MLPs"),
-    "env_runner_cls": (None, "import path 'pkg.mod:Class' of a custom env runner; null = RLlib's MultiAgentEnvRunner"),
+    "env_runner_cls": ("auto", "auto = the fast batched VectorMultiAgentEnvRunner wherever it applies (else RLlib's); null = RLlib's MultiAgentEnvRunner; or 'pkg.mod:Class'"),
 }
+AUTO_RUNNER = "auto"
 
+# Where each option lives on the config. Options not listed here are kept in
+# ``MAPPOConfig.mappo_build`` and read by ``resolve()`` (they shape the modules and the runner).
+_ATTRIBUTES = {
+    "lr": "lr", "critic_lr": "critic_lr", "adam_eps": "adam_eps", "gamma": "gamma", "lambda_": "lambda_",
+    "clip_param": "clip_param", "vf_clip_param": "vf_clip_param",
+    "use_clipped_value_loss": "use_clipped_value_loss", "use_huber_loss": "use_huber_loss",
+    "huber_delta": "huber_delta", "vf_loss_coeff": "vf_loss_coeff", "entropy_coeff": "entropy_coeff",
+    "normalize_advantages": "normalize_advantages", "num_epochs": "num_epochs",
+    "num_minibatches": "num_minibatches", "minibatch_size": "minibatch_size",
+    "train_batch_size": "train_batch_size_per_learner",  # MAPPO trains on one local learner
+    "grad_clip": "grad_clip", "num_envs_per_env_runner": "num_envs_per_env_runner",
+    "rollout_fragment_length": "rollout_fragment_length", "torch_num_threads": "torch_num_threads",
+    "use_proper_time_limits": "use_proper_time_limits",
+}
+_BUILD_KEYS = tuple(k for k in OPTIONS if k not in _ATTRIBUTES)
 # options that go straight into the RLModule's model_config under the same name
 _MODEL_KEYS = (
     "activation", "feature_norm", "layer_norm", "orthogonal_init", "actor_head_gain",
     "use_gru", "gru_hidden", "max_seq_len", "value_norm", "value_norm_beta",
-)
-# MAPPO-specific training attributes stored on the config (read by the learner)
-_MAPPO_TRAINING_KEYS = (
-    "critic_lr", "adam_eps", "use_clipped_value_loss", "use_huber_loss", "huber_delta",
-    "normalize_advantages", "num_minibatches", "use_proper_time_limits",
 )
 
 
@@ -117,11 +141,38 @@ class PolicyMapper:
 
 
 def _import_path(path: str, what: str) -> Any:
-    module_name, _, attr = path.partition(":")
+    module_name, _, attr = str(path).partition(":")
     try:
         return getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError, ValueError) as exc:
         raise ConfigError(f"cannot import {what} {path!r} (expected 'package.module:Name'): {exc}") from None
+
+
+def names_diverse_marl_env(env: Any) -> bool:
+    """Whether ``env`` is a diverse-marl env reference (registered name or ``pkg.module:factory``)
+    rather than an RLlib one (a Tune-registered name, a class, a gym id)."""
+    from diverse_marl import envs
+
+    return isinstance(env, str) and (env in envs.list_envs() or (":" in env and "/" not in env))
+
+
+def fast_runner_obstacle(env: Any, adapter: MAPPOObservationAdapter, o: dict[str, Any]) -> str | None:
+    """Why ``VectorMultiAgentEnvRunner`` cannot sample this env/options, or None if it can.
+
+    The runner declares what it handles beyond feed-forward modules on Box observations
+    (``supports_recurrent``, ``supports_action_masks``); an env with a native batched class
+    builds its own arrays, any other goes through ``SyncBatchedEnv`` and needs Box observations.
+    """
+    runner = VectorMultiAgentEnvRunner
+    if o["use_gru"] and not getattr(runner, "supports_recurrent", False):
+        return "use_gru (recurrent modules)"
+    if any(adapter.has_mask.values()) and not getattr(runner, "supports_action_masks", False):
+        return "action masks"
+    if not callable(getattr(type(env), "batched", None)):
+        for agent in env.possible_agents:
+            if not isinstance(env.observation_space(agent), gym.spaces.Box):
+                return f"agent {agent!r} observes {type(env.observation_space(agent)).__name__}, not a Box"
+    return None
 
 
 class MAPPOConfig(PPOConfig):
@@ -130,17 +181,8 @@ class MAPPOConfig(PPOConfig):
     def __init__(self, algo_class: type | None = None) -> None:
         super().__init__(algo_class=algo_class or MAPPO)
         d = self.option_defaults()
-        self.lr = d["lr"]
-        self.gamma = d["gamma"]
-        self.lambda_ = d["lambda_"]
-        self.clip_param = d["clip_param"]
-        self.vf_clip_param = d["vf_clip_param"]
-        self.vf_loss_coeff = d["vf_loss_coeff"]
-        self.entropy_coeff = d["entropy_coeff"]
-        self.num_epochs = d["num_epochs"]
-        self.minibatch_size = d["minibatch_size"]
-        self.train_batch_size_per_learner = d["train_batch_size"]
-        self.grad_clip = d["grad_clip"]
+        for key, attr in _ATTRIBUTES.items():
+            setattr(self, attr, d[key])
         self.grad_clip_by = "global_norm"
         self.use_kl_loss = False  # MAPPO has no KL penalty
         self.num_env_runners = 0
@@ -150,10 +192,12 @@ class MAPPOConfig(PPOConfig):
         # RLlib's env checker steps the env with unmasked random actions, which envs with
         # action masks rightly reject; PettingZoo's parallel_api_test is the check to run.
         self.disable_env_checking = True
-        self.torch_num_threads = d["torch_num_threads"]
-        for key in _MAPPO_TRAINING_KEYS:
-            setattr(self, key, d[key])
+        self.mappo_build: dict[str, Any] = {k: d[k] for k in _BUILD_KEYS}  # read by resolve()
         self.partners_spec: dict[str, Any] | None = None  # frozen partners, see partners()
+        # set by resolve(): the env the user named, what load_policy needs, the runner picked
+        self.mappo_env: dict[str, Any] | None = None
+        self.mappo_export: dict[str, Any] | None = None
+        self.mappo_runner: str | None = None
 
     # ---- RLlib hooks ----
     def get_default_rl_module_spec(self) -> RLModuleSpec:
@@ -164,29 +208,26 @@ class MAPPOConfig(PPOConfig):
 
         return MAPPOTorchLearner
 
-    def training(
-        self,
-        *,
-        critic_lr: float | None = NotProvided,
-        adam_eps: float = NotProvided,
-        use_clipped_value_loss: bool = NotProvided,
-        use_huber_loss: bool = NotProvided,
-        huber_delta: float = NotProvided,
-        normalize_advantages: bool = NotProvided,
-        num_minibatches: int = NotProvided,
-        use_proper_time_limits: bool = NotProvided,
-        **kwargs: Any,
-    ) -> "MAPPOConfig":
-        """PPOConfig.training plus MAPPO's options (see ``OPTIONS`` for their meaning)."""
-        super().training(**kwargs)
-        for key, value in dict(
-            critic_lr=critic_lr, adam_eps=adam_eps, use_clipped_value_loss=use_clipped_value_loss,
-            use_huber_loss=use_huber_loss, huber_delta=huber_delta,
-            normalize_advantages=normalize_advantages, num_minibatches=num_minibatches,
-            use_proper_time_limits=use_proper_time_limits,
-        ).items():
-            if value is not NotProvided:
-                setattr(self, key, value)
+    def training(self, **kwargs: Any) -> "MAPPOConfig":
+        """PPOConfig.training plus every MAPPO option of ``OPTIONS`` (model, mapping, runner ones too).
+
+        ``train_batch_size`` sets ``train_batch_size_per_learner`` (MAPPO trains on one local
+        learner). Values may be Tune search spaces; they are checked when the env is resolved.
+        """
+        rest = {}
+        for key, value in kwargs.items():
+            if value is NotProvided:
+                continue
+            if key in _BUILD_KEYS:
+                self.mappo_build[key] = value
+            elif key in _ATTRIBUTES:
+                setattr(self, _ATTRIBUTES[key], value)
+            else:
+                rest[key] = value
+        try:
+            super().training(**rest)
+        except TypeError as exc:  # an unknown keyword
+            raise ConfigError(f"MAPPOConfig.training: {exc}; MAPPO options: {', '.join(sorted(OPTIONS))}") from None
         return self
 
     def partners(self, spec: dict[str, Any] | None) -> "MAPPOConfig":
@@ -196,7 +237,49 @@ class MAPPOConfig(PPOConfig):
         self.partners_spec = PartnerSpec.from_dict(spec).to_dict() if spec else None
         return self
 
+    def option_values(self) -> dict[str, Any]:
+        """The current value of every option of ``OPTIONS`` (flat, as in YAML)."""
+        return {k: (getattr(self, _ATTRIBUTES[k]) if k in _ATTRIBUTES else self.mappo_build[k]) for k in OPTIONS}
+
+    def resolve(self) -> "MAPPOConfig":
+        """Turn a diverse-marl env into MAPPO's RLlib env, modules, policy mapping and env runner.
+
+        Does nothing for an env RLlib knows by itself. Idempotent: once resolved, it only
+        registers the env creator again (a fresh process - a Tune trial, ``from_checkpoint`` -
+        lacks it). Raises ConfigError for bad options.
+        """
+        if self.mappo_env is not None:
+            register_mappo_env(self.mappo_env["env"], self.mappo_env["critic_input"])
+            return self
+        if not names_diverse_marl_env(self.env):
+            return self
+        env = self.env
+        o = self.option_values()
+        _check_options(o)
+        env_config = dict(self.env_config or {})
+        probe = make_pettingzoo_env(env, env_config)
+        try:
+            adapter = MAPPOObservationAdapter(probe, o["critic_input"])
+            specs = _module_specs(probe, adapter, o)
+            export_info = _export_info(probe, adapter, specs, o)
+            runner = _runner_class(probe, adapter, o)
+        finally:
+            try:
+                probe.close()
+            except Exception:  # noqa: BLE001 - closing a probe env must never mask the real error
+                pass
+        self.environment(register_mappo_env(env, o["critic_input"]), env_config=env_config)
+        self.multi_agent(policies=set(specs), policy_mapping_fn=PolicyMapper(o["policy_mapping"]))
+        self.rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=specs))
+        if runner is not None:
+            self.env_runners(env_runner_cls=runner)
+        self.mappo_runner = getattr(self.env_runner_cls, "__name__", "MultiAgentEnvRunner")
+        self.mappo_export = export_info
+        self.mappo_env = {"env": env, "critic_input": o["critic_input"]}  # what the user asked for, kept for run metadata
+        return self
+
     def validate(self) -> None:
+        self.resolve()
         super().validate()
         if self.partners_spec and not getattr(self.env_runner_cls, "supports_partners", False):
             runner = getattr(self.env_runner_cls, "__name__", "RLlib's default MultiAgentEnvRunner")
@@ -222,63 +305,48 @@ class MAPPOConfig(PPOConfig):
         seed: int,
         num_env_runners: int = 0,
     ) -> "MAPPOConfig":
-        """Build a ready-to-``build_algo()`` config from flat diverse-marl options."""
+        """Build a ready-to-``build_algo()`` config from flat diverse-marl options (resolved here,
+        so bad options fail before Ray starts)."""
         unknown = [k for k in options if k not in OPTIONS]
         if unknown:
             raise ConfigError(f"unknown mappo option {unknown[0]!r}; allowed: {', '.join(sorted(OPTIONS))}")
-        o = {**cls.option_defaults(), **options}
-        _check_choice("policy_mapping", o["policy_mapping"], POLICY_MAPPINGS)
-        _check_choice("critic_input", o["critic_input"], CRITIC_INPUTS)
-        _check_choice("activation", o["activation"], tuple(ACTIVATIONS))
-        for key in ("num_epochs", "num_minibatches", "train_batch_size", "num_envs_per_env_runner"):
-            if not isinstance(o[key], int) or o[key] < 1:
-                raise ConfigError(f"option {key!r} must be a positive integer, got {o[key]!r}")
-        for key in ("hidden_sizes", "critic_hidden_sizes"):
-            sizes = o[key]
-            if sizes is None and key == "critic_hidden_sizes":
-                continue
-            if not isinstance(sizes, (list, tuple)) or not sizes or not all(isinstance(h, int) and h > 0 for h in sizes):
-                raise ConfigError(f"option {key!r} must be a non-empty list of positive integers, got {sizes!r}")
-
-        env_config = dict(env_config or {})
-        probe = make_pettingzoo_env(env, env_config)
-        try:
-            adapter = MAPPOObservationAdapter(probe, o["critic_input"])
-            specs = _module_specs(probe, adapter, o)
-            export_info = _export_info(probe, adapter, specs, o)
-        finally:
-            try:
-                probe.close()
-            except Exception:  # noqa: BLE001 - closing a probe env must never mask the real error
-                pass
-
-        config = (
+        return (
             cls()
-            .environment(register_mappo_env(env, o["critic_input"]), env_config=env_config)
-            .env_runners(
-                num_env_runners=num_env_runners,
-                num_envs_per_env_runner=o["num_envs_per_env_runner"],
-                rollout_fragment_length=o["rollout_fragment_length"],
-            )
-            .multi_agent(policies=set(specs), policy_mapping_fn=PolicyMapper(o["policy_mapping"]))
-            .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=specs))
-            .training(
-                lr=o["lr"], gamma=o["gamma"], lambda_=o["lambda_"], clip_param=o["clip_param"],
-                vf_clip_param=o["vf_clip_param"], vf_loss_coeff=o["vf_loss_coeff"],
-                entropy_coeff=o["entropy_coeff"], num_epochs=o["num_epochs"],
-                minibatch_size=o["minibatch_size"], train_batch_size_per_learner=o["train_batch_size"],
-                grad_clip=o["grad_clip"],
-                **{k: o[k] for k in _MAPPO_TRAINING_KEYS},
-            )
+            .environment(env, env_config=dict(env_config or {}))
+            .training(**options)
+            .env_runners(num_env_runners=num_env_runners)
             .debugging(seed=seed)
+            .resolve()
         )
-        if o["env_runner_cls"]:
-            config.env_runners(env_runner_cls=_import_path(o["env_runner_cls"], "env_runner_cls"))
-        config.torch_num_threads = o["torch_num_threads"]
-        config.mappo_options = o
-        config.mappo_export = export_info
-        config.mappo_env = {"env": env, "critic_input": o["critic_input"]}  # what the user asked for, kept for run metadata
-        return config
+
+
+def _check_options(o: dict[str, Any]) -> None:
+    """Choices, positive integers and layer sizes of resolved option values (ConfigError)."""
+    _check_choice("policy_mapping", o["policy_mapping"], POLICY_MAPPINGS)
+    _check_choice("critic_input", o["critic_input"], CRITIC_INPUTS)
+    _check_choice("activation", o["activation"], tuple(ACTIVATIONS))
+    for key in ("num_epochs", "num_minibatches", "train_batch_size", "num_envs_per_env_runner"):
+        if not isinstance(o[key], int) or isinstance(o[key], bool) or o[key] < 1:
+            raise ConfigError(f"option {key!r} must be a positive integer, got {o[key]!r}")
+    for key in ("hidden_sizes", "critic_hidden_sizes"):
+        sizes = o[key]
+        if sizes is None and key == "critic_hidden_sizes":
+            continue
+        if not isinstance(sizes, (list, tuple)) or not sizes or not all(isinstance(h, int) and h > 0 for h in sizes):
+            raise ConfigError(f"option {key!r} must be a non-empty list of positive integers, got {sizes!r}")
+    runner = o["env_runner_cls"]
+    if runner is not None and not isinstance(runner, (str, type)):
+        raise ConfigError(f"option 'env_runner_cls' must be {AUTO_RUNNER!r}, null or 'pkg.mod:Class', got {runner!r}")
+
+
+def _runner_class(env: Any, adapter: MAPPOObservationAdapter, o: dict[str, Any]) -> type | None:
+    """The env runner class the ``env_runner_cls`` option asks for (None: RLlib's default)."""
+    runner = o["env_runner_cls"]
+    if runner == AUTO_RUNNER:
+        return VectorMultiAgentEnvRunner if fast_runner_obstacle(env, adapter, o) is None else None
+    if isinstance(runner, str):
+        return _import_path(runner, "env_runner_cls")
+    return runner
 
 
 def _check_choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
@@ -366,10 +434,7 @@ class MAPPO(PPO):
             import torch
 
             torch.set_num_threads(int(threads))
-        spec = getattr(config, "mappo_env", None)
-        if spec:  # re-register the env creator: a fresh process (Algorithm.from_checkpoint) lacks it
-            register_mappo_env(spec["env"], spec["critic_input"])
-        super().setup(config)
+        super().setup(config)  # the env creator was (re-)registered by config.validate() -> resolve()
 
     def learner_module(self, policy_id: str) -> MAPPOTorchRLModule:
         """The training copy of a policy (with critic and value normalizer); local learner only.

@@ -206,7 +206,10 @@ class EpisodeAssembler:
                 multi_agent_episode_id=ep.id_,
             )
             ep.agent_t_started[a] = meta.agent_t[a]
-            ep.env_t_to_agent_t[a].data = list(range(k + 1)) if act_mask.all() else _env_to_agent_t(obs_idx - s, e - s)
+            local = list(range(k + 1)) if act_mask.all() else _env_to_agent_t(obs_idx - s, e - s)
+            # absolute agent steps: RLlib reads buffer position = agent_t - agent_t_started (chunks after the first)
+            ep.env_t_to_agent_t[a].data = [t if t == MultiAgentEpisode.SKIP_ENV_TS_TAG else t + meta.agent_t[a]
+                                           for t in local]
             meta.agent_t[a] += k
             meta.returns[a] += float(rewards.sum())
         meta.env_t += e - s
