@@ -14,11 +14,11 @@ it fills (one forward pass per policy per step), so N x N cross-play costs N for
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from diverse_marl.agents import Agent, BatchActor
+from diverse_marl.agents import Agent, BatchActor, TextObservation, reads_text
 from diverse_marl.envs.batched import derive_seed, make_batched
 from diverse_marl.episode_info import episode_stats, team_sparse_reward
 from diverse_marl.errors import ConfigError
@@ -41,8 +41,10 @@ def run_episode(env: Any, agents: Mapping[str, Agent], seed: int | None = None,
     sparse, length, stats = None, 0, {}
     if frames is not None:
         frames.append(env.render())
+    view = text_view(env) if any(reads_text(p) for p in agents.values()) else None
     while env.agents:
-        actions = {a: agents[a].act(obs[a]) for a in env.agents}
+        actions = {a: agents[a].act(obs[a], view(a, 0)) if reads_text(agents[a]) else agents[a].act(obs[a])
+                   for a in env.agents}
         obs, rewards, terms, truncs, infos = env.step(actions)
         length += 1
         for a, r in rewards.items():
@@ -154,6 +156,7 @@ def _step_until_done(env: Any, actors: list[BatchActor], rows: Sequence[Mapping[
     n = len(rows)
     agents = list(env.possible_agents)
     seating = _seating(rows, agents, len(actors))
+    view = text_view(env) if any(actors[k].reads_text for k in seating) else None
     obs, _ = env.reset(seed=seed)
     for k in seating:
         actors[k].start(derive_seed(seed, PLAYER_SEED_OFFSET + k))
@@ -167,7 +170,10 @@ def _step_until_done(env: Any, actors: list[BatchActor], rows: Sequence[Mapping[
         actions = {a: np.zeros(n, dtype=np.int64) for a in agents}
         for k, seats in seating.items():
             batch = _concat([_take(obs[a], idx) for a, idx in seats])
-            acts = actors[k].act(batch)
+            texts = None
+            if view is not None and actors[k].reads_text:  # rows already finished need no decision
+                texts = [None if finished[r] else view(a, int(r)) for a, idx in seats for r in idx]
+            acts = actors[k].act(batch, texts)
             start = 0
             for a, idx in seats:
                 actions[a][idx] = acts[start:start + len(idx)]
@@ -192,6 +198,22 @@ def _step_until_done(env: Any, actors: list[BatchActor], rows: Sequence[Mapping[
         if finished.all():
             return returns, (sparse if has_sparse else None), lengths, stats
     raise ConfigError(f"{int((~finished).sum())} of {n} batched episodes did not end within {max_steps} steps")
+
+
+def text_view(env: Any) -> Callable[[str, int], TextObservation]:
+    """``view(agent, i)``: the text observation of ``agent`` in copy ``i`` of ``env`` (for LLM agents).
+
+    Envs offer it as a ``text_observation(agent, i=0)`` method (Overcooked, hide-and-seek);
+    a :class:`~diverse_marl.envs.batched.SyncBatchedEnv` asks its copies.
+    """
+    view = getattr(env, "text_observation", None)
+    copies = getattr(env, "envs", None)
+    if view is None and copies and hasattr(copies[0], "text_observation"):
+        return lambda agent, i: copies[i].text_observation(agent)
+    if view is None:
+        raise ConfigError(f"{type(env).__name__} has no text view (a text_observation(agent, i) method), so agents "
+                          "that read text (LLM agents) cannot play it; envs with one: overcooked, hide_and_seek")
+    return view
 
 
 def _seating(rows: Sequence[Mapping[str, int]], agents: list[str], n_players: int) -> dict[int, list[tuple[str, np.ndarray]]]:
