@@ -2,7 +2,7 @@
 
     diverse-marl train CONFIG [--set key.sub=value ...] [--quiet]
     diverse-marl train --resume RUN_DIR [--set stop.iterations=40]   (a run or a population)
-    diverse-marl eval RUN_DIR [--episodes 20] [--seat agent_1=OTHER_RUN_DIR|random|pkg.module:factory]
+    diverse-marl eval RUN_DIR [--episodes 20] [--seat agent_1=OTHER_RUN_DIR|random|llm:CONFIG|pkg.module:factory]
     diverse-marl crossplay RUN_DIR... [--episodes 10] [--layout NAME] [--set env_config.k=v] [--out DIR]
     diverse-marl analyze RUN_DIR [RUN_DIR ...]
     diverse-marl demo
@@ -59,8 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--deterministic", action="store_true", help="greedy actions instead of sampling")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--seat", dest="seats", action="append", default=[], metavar="AGENT=SOURCE",
-                   help="fill AGENT's seat from SOURCE: another run dir or checkpoint, 'random', or "
-                   "'package.module:factory' (repeatable)")
+                   help="fill AGENT's seat from SOURCE: another run dir or checkpoint, 'random', "
+                   "'llm:CONFIG.yaml' (an LLM agent) or 'package.module:factory' (repeatable)")
     p.add_argument("--one-by-one", action="store_true", help="play episodes one at a time (unbatched reference path)")
     _add_common(p)
 
@@ -137,6 +137,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if "sparse_return_mean" in report:
         line += f", mean sparse return {report['sparse_return_mean']:.2f} (std {report['sparse_return_std']:.2f})"
     print(line)
+    for agent, m in report.get("agent_metrics", {}).items():
+        lat = m.get("latency_s", {})
+        print(f"{agent} ({m.get('name')}): {m['requests']} requests, {m['cache_hits']} cache hits, "
+              f"{m['fallbacks']} fallbacks, latency p50 {lat.get('p50', float('nan')):.3f}s "
+              f"p99 {lat.get('p99', float('nan')):.3f}s, {m['prompt_tokens']}+{m['completion_tokens']} tokens")
     print(f"wrote {report['path']}")
     return 0
 

@@ -34,6 +34,7 @@ DEFAULT_SEATS = ("agent_0", "agent_1")
 JSON_NAME = "crossplay.json"
 PNG_NAME = "crossplay.png"
 RANDOM_SEAT = "random"
+LLM_SEAT = "llm:"  # llm:CONFIG.yaml -> an LLM-backed agent
 # env_config keys dropped when evaluating a run's env: returns are the original game's
 TRAINING_ONLY_ENV_KEYS = ("reward_weights",)
 ZERO_SUM_TOLERANCE = 1e-9
@@ -245,13 +246,18 @@ def crossplay_from_run_dirs(paths: Sequence[str | os.PathLike], episodes: int = 
 
 def seat_player(spec: str, agent: str, num_actions: int, env_config: Mapping[str, Any] | None = None,
                 seed: int = 0) -> Any:
-    """A seat filler from text: ``random``, a run dir / checkpoint path, or ``pkg.module:factory``.
+    """A seat filler from text: ``random``, ``llm:CONFIG.yaml``, a run dir / checkpoint path, or ``pkg.module:factory``.
 
     A factory follows the partners convention (:mod:`diverse_marl.partners`): it is called with
     the keywords it accepts among ``seat``, ``env_config`` and ``seed``, and returns a policy or an Agent.
+    ``llm:CONFIG`` is an :class:`~diverse_marl.llm.LLMAgent` (the optional ``llm`` extra).
     """
     if spec == RANDOM_SEAT:
         return RandomAgent(num_actions, seed=seed)
+    if spec.startswith(LLM_SEAT):
+        from diverse_marl.llm import LLMAgent
+
+        return LLMAgent(spec[len(LLM_SEAT):], seed=seed)
     if is_factory_path(spec):
         factory = resolve_factory(spec)
         offered = {"seat": agent, "env_config": dict(env_config or {}), "seed": seed}
@@ -262,5 +268,5 @@ def seat_player(spec: str, agent: str, num_actions: int, env_config: Mapping[str
                               f"accepts among {', '.join(FACTORY_KEYWORDS)}") from None
     if Path(spec).exists():
         return load_policy(spec, agent, seed=seed)
-    raise ConfigError(f"unknown seat {spec!r}; allowed: {RANDOM_SEAT!r}, a run directory or checkpoint path, "
-                      "or an import path 'package.module:factory'")
+    raise ConfigError(f"unknown seat {spec!r}; allowed: {RANDOM_SEAT!r}, '{LLM_SEAT}CONFIG.yaml', a run directory "
+                      "or checkpoint path, or an import path 'package.module:factory'")
