@@ -39,14 +39,18 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 def loopback_only(monkeypatch):
     """Fail on any connection to an address other than the loopback interface."""
     real_connect = socket.socket.connect
+    outside: list = []
 
     def guarded(sock, address):
         host = address[0] if isinstance(address, tuple) else address
         if sock.family in (socket.AF_INET, socket.AF_INET6) and host not in LOOPBACK:
-            raise AssertionError(f"test tried to contact {address!r}")
+            outside.append(address)  # recorded too: the agent turns a failed request into a fallback
+            raise ConnectionRefusedError(f"test tried to contact {address!r}")
         return real_connect(sock, address)
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
+    yield
+    assert not outside, f"contacted outside addresses: {outside}"
 
 
 def llm(server: ChatServer, **settings) -> LLMAgent:
