@@ -3,7 +3,7 @@
     diverse-marl train CONFIG [--set key.sub=value ...] [--quiet]
     diverse-marl train --resume RUN_DIR [--set stop.iterations=40]   (a run or a population)
     diverse-marl eval RUN_DIR [--episodes 20] [--seat agent_1=OTHER_RUN_DIR|random|llm:CONFIG|pkg.module:factory]
-    diverse-marl crossplay RUN_DIR... [--episodes 10] [--layout NAME] [--set env_config.k=v] [--out DIR]
+    diverse-marl crossplay RUN_DIR... [llm:CONFIG] [--episodes 10] [--layout NAME] [--set env_config.k=v] [--out DIR]
     diverse-marl analyze RUN_DIR [RUN_DIR ...]
     diverse-marl demo
     diverse-marl envs
@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Every policy plays with every other (policy i in seat agent_0, j in "
                        "agent_1) in one batched run; writes crossplay.json and crossplay.png. Env and "
                        "env_config come from the first run (without reward_weights: the original game).")
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories or population directories")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories or population directories; "
+                   "llm:CONFIG.yaml adds LLM players (the config's personas, or its one agent)")
     p.add_argument("--episodes", type=int, default=10, help="episodes per pair (default: 10)")
     p.add_argument("--layout", help="shorthand for --set env_config.layout=NAME")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="env_config.KEY=VALUE",

@@ -26,6 +26,7 @@ from diverse_marl.config import load_config, parse_override
 from diverse_marl.envs import make as make_env, resolve_factory
 from diverse_marl.envs.reward import accepts_keyword
 from diverse_marl.errors import CheckpointError, ConfigError
+from diverse_marl.llm import LLMAgent, llm_players
 from diverse_marl.partners import FACTORY_KEYWORDS, is_factory_path
 from diverse_marl.rollout import DEFAULT_MAX_ROWS, play_batched, play_rows, summarize_episodes
 from diverse_marl.run_dir import RunDir, atomic_write_json
@@ -71,6 +72,7 @@ class CrossplayResult:
     seat_return_mean: list[list[list[float]]]          # [seat][i][j]
     length_mean: list[list[float]]
     stats_mean: dict[str, list[list[float]]] = field(default_factory=dict)
+    player_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> metrics() (LLM agents)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,8 +116,11 @@ def crossplay_matrix(policies: Mapping[str, Any], env_name: str, env_config: Map
     played = play_rows(env_name, env_config, players, rows, seed, deterministic, max_rows, quiet=quiet)
     if metric == "sparse_return" and not all("sparse_return" in e for e in played):
         raise ConfigError(f"env {env_name!r} reports no sparse reward; use metric 'return' or 'seat0_return'")
-    return _matrices(played, names, env_name, dict(env_config or {}), groups, episodes, seed, deterministic,
-                     metric or _default_metric(played, groups))
+    result = _matrices(played, names, env_name, dict(env_config or {}), groups, episodes, seed, deterministic,
+                       metric or _default_metric(played, groups))
+    result.player_metrics = {name: players[k].metrics() for name, seated in zip(names, seat_players)
+                             for k in sorted(set(seated.values())) if callable(getattr(players[k], "metrics", None))}
+    return result
 
 
 def _check_seats(env_name: str, env_config: dict[str, Any], groups: list[list[str]]) -> None:
@@ -228,10 +233,17 @@ def crossplay_from_run_dirs(paths: Sequence[str | os.PathLike], episodes: int = 
                            quiet: bool = True) -> tuple[CrossplayResult, tuple[Path, Path]]:
     """What ``diverse-marl crossplay`` does: policies of runs / populations -> matrix, JSON and heatmap.
 
+    A path ``llm:CONFIG.yaml`` adds LLM players: the config's personas, or the one agent it configures.
+
     The env is the first run's, its env_config without training-only keys, changed by
     ``overrides`` (``"env_config.layout=coordination_ring"``; values parsed as YAML).
     """
-    population = load_population(list(paths))
+    llm_configs = [str(p)[len(LLM_SEAT):] for p in paths if str(p).startswith(LLM_SEAT)]
+    runs = [p for p in paths if not str(p).startswith(LLM_SEAT)]
+    if not runs:
+        raise ConfigError("crossplay needs at least one run directory (its env is played); "
+                          f"'{LLM_SEAT}CONFIG' players join the runs")
+    population = load_population(runs)
     env_updates: dict[str, Any] = {}
     for text in overrides:
         keys, value = parse_override(text)
@@ -239,7 +251,10 @@ def crossplay_from_run_dirs(paths: Sequence[str | os.PathLike], episodes: int = 
             raise ConfigError(f"crossplay --set takes env_config.KEY=VALUE, got {text!r}")
         env_updates[keys[1]] = value
     env_name, env_config = eval_env_config(population[0].path, env_updates)
-    result = crossplay_matrix({m.name: m for m in population}, env_name, env_config, episodes=episodes, seed=seed,
+    players: dict[str, Any] = {m.name: m for m in population}
+    for config in llm_configs:  # an LLM config: its personas (or the agent itself) join as players
+        players.update(llm_players(config))
+    result = crossplay_matrix(players, env_name, env_config, episodes=episodes, seed=seed,
                               deterministic=deterministic, metric=metric, quiet=quiet)
     return result, write_crossplay(result, out)
 
@@ -255,8 +270,6 @@ def seat_player(spec: str, agent: str, num_actions: int, env_config: Mapping[str
     if spec == RANDOM_SEAT:
         return RandomAgent(num_actions, seed=seed)
     if spec.startswith(LLM_SEAT):
-        from diverse_marl.llm import LLMAgent
-
         return LLMAgent(spec[len(LLM_SEAT):], seed=seed)
     if is_factory_path(spec):
         factory = resolve_factory(spec)

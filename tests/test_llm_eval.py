@@ -34,7 +34,7 @@ def example_pointing_at(server: ChatServer, tmp_path: Path, **changes) -> Path:
     cfg = yaml.safe_load((ROOT / "examples" / "llm_overcooked.yaml").read_text())
     cfg["llm"].update({"base_url": server.url, "cache_dir": str(tmp_path / "cache"), **changes})
     path = tmp_path / "llm.yaml"
-    path.write_text(yaml.safe_dump(cfg))
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
 
 
@@ -69,3 +69,18 @@ def test_eval_llm_seat_errors_are_one_line(mappo_run, chat_server, tmp_path, cap
     assert main(["eval", str(mappo_run), "--episodes", "1", "--quiet", "--seat", f"agent_1=llm:{config}"]) == EXIT_USER_ERROR
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "refused the request" in err and "404" in err
+
+
+def test_crossplay_cli_adds_the_personas_of_an_llm_config(mappo_run, chat_server, tmp_path, capsys):
+    config = example_pointing_at(chat_server, tmp_path)
+    out = tmp_path / "xp"
+    code = main(["crossplay", str(mappo_run), f"llm:{config}", "--episodes", "1", "--quiet", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    result = json.loads((out / "crossplay.json").read_text())
+    assert result["names"][1:] == ["onion_fetcher", "server", "neutral"] and len(result["value_mean"]) == 4
+    assert set(result["player_metrics"]) == {"onion_fetcher", "server", "neutral"}
+    # each persona plays 7 seats of 1-episode games: 3 pairs with the others each way + both seats of self-play
+    assert all(m["decisions"] == 8 * HORIZON for m in result["player_metrics"].values())
+    assert (out / "crossplay.png").stat().st_size > 0
+    assert main(["crossplay", f"llm:{config}", "--quiet"]) == EXIT_USER_ERROR
+    assert "needs at least one run directory" in capsys.readouterr().err

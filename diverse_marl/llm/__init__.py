@@ -14,8 +14,8 @@ from __future__ import annotations
 from diverse_marl.llm.agent import LLMAgent
 from diverse_marl.llm.client import LLMError
 from diverse_marl.llm.config import LLMConfig, load_llm_config
-from diverse_marl.llm.personas import PersonaMember, persona_population
+from diverse_marl.llm.personas import PersonaMember, llm_players, persona_population
 
 SEAT_PREFIX = "llm:"
 
-__all__ = ["LLMAgent", "LLMConfig", "LLMError", "PersonaMember", "load_llm_config", "persona_population", "SEAT_PREFIX"]
+__all__ = ["LLMAgent", "LLMConfig", "LLMError", "PersonaMember", "load_llm_config", "llm_players", "persona_population", "SEAT_PREFIX"]

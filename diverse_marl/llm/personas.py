@@ -56,3 +56,11 @@ def persona_population(config: str | os.PathLike | Mapping[str, Any] | LLMConfig
         cfg = base.with_(persona=hint, name=str(name))
         members.append(PersonaMember(str(name), cfg, index, {"persona": hint, "algorithm": "llm", "llm": cfg.to_dict()}))
     return Population(members)
+
+
+def llm_players(config: str | os.PathLike | Mapping[str, Any] | LLMConfig) -> dict[str, Any]:
+    """Cross-play players of one LLM config: its personas if it has a ``personas:`` block, else one agent."""
+    base = load_llm_config(config)
+    if base.extra.get("personas"):
+        return {m.name: m for m in persona_population(base)}
+    return {base.display_name: PersonaMember(base.display_name, base, 0, {"persona": base.persona, "algorithm": "llm"})}
