@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import yaml
 from llm_server import ChatServer, Reply, chat_server, last_user_text  # noqa: F401 - chat_server is a fixture
+from test_crossplay import AlwaysAgent  # a fixed-action partner
 
 from diverse_marl.crossplay import crossplay_matrix, seat_player
 from diverse_marl.envs.hide_and_seek import HideAndSeekEnv
@@ -55,19 +56,6 @@ def loopback_only(monkeypatch):
 
 def llm(server: ChatServer, **settings) -> LLMAgent:
     return LLMAgent({"base_url": server.url, "model": "loopback", "backoff_s": 0.01, **settings})
-
-
-class Always:
-    """A fixed-action partner."""
-
-    def __init__(self, action: int):
-        self.action = action
-
-    def reset(self, seed=None) -> None:
-        pass
-
-    def act(self, obs) -> int:
-        return self.action
 
 
 def seen_texts(server: ChatServer) -> list[str]:
@@ -145,7 +133,7 @@ def test_hide_and_seek_text_view_shows_only_what_the_agent_sees():
 def test_batched_episode_plays_exactly_the_servers_actions(chat_server):
     chat_server.script(*(json.dumps({"action": a}) for a in ONION_TO_POT))
     agent = llm(chat_server)
-    episodes = play_batched("overcooked", {"horizon": len(ONION_TO_POT)}, {"agent_0": agent, "agent_1": Always(STAY)}, 1)
+    episodes = play_batched("overcooked", {"horizon": len(ONION_TO_POT)}, {"agent_0": agent, "agent_1": AlwaysAgent(STAY)}, 1)
     assert len(chat_server.requests) == len(ONION_TO_POT)
     assert episodes[0]["stats"]["agent_0/potting_onion"] == 1
     # replay the same actions by hand: the server saw exactly these states, one per step
@@ -167,7 +155,7 @@ def test_hide_and_seek_episode_one_by_one(chat_server):
     chat_server.script(*(f"I pick action: {a}" for a in moves))  # free text: parsed leniently
     agent = llm(chat_server, memory_steps=2)
     env = HideAndSeekEnv(size=10, horizon=len(moves))
-    others = {a: Always(0) for a in env.possible_agents[1:]}
+    others = {a: AlwaysAgent(0) for a in env.possible_agents[1:]}
     run_episode(env, {"hider_0": agent, **others}, seed=4)
     ref = HideAndSeekEnv(size=10, horizon=len(moves))
     ref.reset(seed=4)  # run_episode seeds the env with the episode seed
@@ -214,7 +202,7 @@ def test_cache_makes_the_second_run_free_and_identical(chat_server, tmp_path):
 
     def run():
         agent = llm(chat_server, **settings)
-        eps = play_batched("overcooked", config, {"agent_0": agent, "agent_1": Always(STAY)}, 2)
+        eps = play_batched("overcooked", config, {"agent_0": agent, "agent_1": AlwaysAgent(STAY)}, 2)
         return eps, agent.metrics()
 
     first, m1 = run()
@@ -225,14 +213,14 @@ def test_cache_makes_the_second_run_free_and_identical(chat_server, tmp_path):
     assert m2["requests"] == 0 and m2["cache_hits"] == 10 and m2["decisions"] == 20
     assert [e["stats"] for e in first] == [e["stats"] for e in second]
     agent = llm(chat_server, **{**settings, "temperature": 0.0})  # a changed setting is a new key = llm(chat_server, **{**settings, "temperature": 0.0})
-    play_batched("overcooked", config, {"agent_0": agent, "agent_1": Always(STAY)}, 1)
+    play_batched("overcooked", config, {"agent_0": agent, "agent_1": AlwaysAgent(STAY)}, 1)
     assert agent.metrics()["requests"] == 10
 
 
 def test_parallel_episodes_stay_within_the_concurrency_limit(chat_server):
     chat_server.responder = lambda body: Reply('{"action": "stay"}', delay_s=0.05)
     agent = llm(chat_server, concurrency=3, seed=7)  # a seed per row: every row's prompt is its own request
-    play_batched("overcooked", {"horizon": 3}, {"agent_0": agent, "agent_1": Always(STAY)}, 8)
+    play_batched("overcooked", {"horizon": 3}, {"agent_0": agent, "agent_1": AlwaysAgent(STAY)}, 8)
     m = agent.metrics()
     assert len(chat_server.requests) == m["requests"] == 24
     assert chat_server.max_in_flight == 3 and m["max_in_flight"] == 3   # the limit is reached, never passed
@@ -275,8 +263,8 @@ def test_llm_seat_spec(chat_server, tmp_path):
     path.write_text(yaml.safe_dump(cfg))
     agent = seat_player(f"llm:{path}", "agent_1", 6, {}, seed=3)
     assert isinstance(agent, LLMAgent) and agent.config.persona.startswith("Cook together")
-    episodes = play_batched("overcooked", {"horizon": 4}, {"agent_0": Always(STAY), "agent_1": agent}, 1)
+    episodes = play_batched("overcooked", {"horizon": 4}, {"agent_0": AlwaysAgent(STAY), "agent_1": agent}, 1)
     assert episodes[0]["length"] == 4 and len(chat_server.requests) == 4
     assert "Your strategy: Cook together" in last_user_text(chat_server.requests[0])
     with pytest.raises(ConfigError, match="no text view"):
-        play_batched("stag_hunt", {"horizon": 2}, {"agent_0": agent, "agent_1": Always(0)}, 1)
+        play_batched("stag_hunt", {"horizon": 2}, {"agent_0": agent, "agent_1": AlwaysAgent(0)}, 1)
