@@ -177,6 +177,27 @@ def stand_in_model(body: dict) -> str:
 
 
 # ---- the benchmark ----------------------------------------------------------------------------------
+DESCRIPTOR_EVENTS = ("onion_pickup_dispenser", "potting_onion", "dish_pickup_dispenser", "soup_pickup_pot",
+                     "soup_delivery")
+CLUSTERS = 3
+
+
+def persona_clusters(result) -> tuple[np.ndarray, np.ndarray]:
+    """Each player's mean event counts over both seats and all partners, and agglomerative clusters of them."""
+    from sklearn.cluster import AgglomerativeClustering
+
+    n = len(result.names)
+    rows = []
+    for i in range(n):
+        rows.append([np.mean([result.stats_mean[f"agent_0/{e}"][i][j] for j in range(n)]
+                             + [result.stats_mean[f"agent_1/{e}"][j][i] for j in range(n)])
+                     for e in DESCRIPTOR_EVENTS])
+    x = np.asarray(rows)
+    scaled = x / np.maximum(x.max(axis=0), 1e-9)
+    labels = AgglomerativeClustering(n_clusters=min(CLUSTERS, n)).fit_predict(scaled)
+    return x, labels
+
+
 def early_checkpoint(run: Path, fraction: float) -> Path:
     checkpoints = sorted((run / "checkpoints").glob("iter_*"), key=lambda p: int(p.name.split("_")[-1]))
     if not checkpoints:
@@ -252,6 +273,13 @@ def main() -> None:
     print(" " * (width + 2) + "  ".join(f"{n[:10]:>10}" for n in result.names))
     for name, row in zip(result.names, result.value_mean):
         print(f"  {name:<{width}}" + "  ".join(f"{v:10.1f}" for v in row))
+    descriptors, labels = persona_clusters(result)
+    print("behaviour per player (events per episode, both seats, all partners) and clusters:")
+    print(f"  {'':<{width}}" + "".join(f"{e:>24}" for e in DESCRIPTOR_EVENTS) + "  cluster")
+    for name, row, label in zip(result.names, descriptors, labels):
+        print(f"  {name:<{width}}" + "".join(f"{v:24.2f}" for v in row) + f"  {label}")
+    bench.meta.update(descriptor_events=list(DESCRIPTOR_EVENTS), descriptors=descriptors.tolist(),
+                      clusters=dict(zip(result.names, map(int, labels))))
     print(f"load average before {load_before}, after {load_after}")
     bench.report()
     plot_crossplay(result, RESULTS_DIR / "llm_crossplay.png",

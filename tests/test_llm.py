@@ -75,6 +75,8 @@ def test_config_from_example_yaml_and_errors(tmp_path):
         load_llm_config({"base_url": "http://127.0.0.1:1/v1", "model": "m", "prompt_template": "{obs}"})
     with pytest.raises(ConfigError, match="concurrency must be an integer >= 1"):
         load_llm_config({"base_url": "http://127.0.0.1:1/v1", "model": "m", "concurrency": 0})
+    hns = load_llm_config(ROOT / "examples" / "llm_hide_and_seek.yaml")
+    assert hns.fallback_action == "noop" and len(hns.extra["personas"]) == 3
     bad = tmp_path / "bad.yaml"
     bad.write_text("llm: [1, 2]\n")
     with pytest.raises(ConfigError, match="must be a mapping"):
@@ -215,6 +217,21 @@ def test_cache_makes_the_second_run_free_and_identical(chat_server, tmp_path):
     agent = llm(chat_server, **{**settings, "temperature": 0.0})  # a changed setting is a new key = llm(chat_server, **{**settings, "temperature": 0.0})
     play_batched("overcooked", config, {"agent_0": agent, "agent_1": AlwaysAgent(STAY)}, 1)
     assert agent.metrics()["requests"] == 10
+
+
+def test_corrupt_cache_file_is_a_miss_and_is_rewritten(chat_server, tmp_path):
+    env = OvercookedEnv(horizon=5)
+    env.reset()
+    view = env.text_observation("agent_0")
+    chat_server.script('{"action": "east"}', '{"action": "west"}')
+    assert llm(chat_server, cache_dir=str(tmp_path)).act(None, view) == ACTION_NAMES.index("east")
+    (entry,) = tmp_path.glob("??/*.json")
+    entry.write_text('{"content": ')                                   # torn write
+    agent = llm(chat_server, cache_dir=str(tmp_path))
+    assert agent.act(None, view) == ACTION_NAMES.index("west") and agent.metrics()["requests"] == 1
+    assert json.loads(entry.read_text())["content"] == '{"action": "west"}'
+    again = llm(chat_server, cache_dir=str(tmp_path))
+    assert again.act(None, view) == ACTION_NAMES.index("west") and again.metrics()["cache_hits"] == 1
 
 
 def test_parallel_episodes_stay_within_the_concurrency_limit(chat_server):
