@@ -14,7 +14,7 @@ import numpy as np
 
 from diverse_marl.agents import TextObservation
 from diverse_marl.envs.hide_and_seek.config import (
-    ACTION_NAMES, BOX, DIRECTIONS, HIDERS, UNLOCKED, HideAndSeekConfig,
+    ACTION_NAMES, BOX, DIRECTIONS, UNLOCKED, HideAndSeekConfig,
 )
 from diverse_marl.envs.hide_and_seek.geometry import between, in_view
 from diverse_marl.envs.hide_and_seek.render import ansi
