@@ -282,9 +282,11 @@ def main() -> None:
                       clusters=dict(zip(result.names, map(int, labels))))
     print(f"load average before {load_before}, after {load_after}")
     bench.report()
-    plot_crossplay(result, RESULTS_DIR / "llm_crossplay.png",
-                   title=f"Overcooked cramped_room: LLM personas ({'stand-in model' if server else args.model}) "
-                         "and MAPPO")
+    plot_crossplay(result, RESULTS_DIR / "llm_crossplay.png", title=plot_title(server is not None, args.model))
+
+
+def plot_title(stand_in: bool, model: str) -> str:
+    return f"cramped_room: LLM personas ({'stand-in model' if stand_in else model}) x MAPPO"
 
 
 if __name__ == "__main__":
