@@ -27,6 +27,7 @@ from diverse_marl.progress import Progress
 DEFAULT_MAX_ROWS = 4096          # rows (episodes) stepped together; bounds memory per chunk
 DEFAULT_MAX_STEPS = 100_000      # a batch whose episodes never end is an error, not a hang
 PLAYER_SEED_OFFSET = 1 << 20     # player seeds are derived apart from the env copies' seeds
+TEXT_PROGRESS_EVERY = 10         # steps between progress notes when agents that read text (LLMs) play
 # per-row totals of batched envs' infos["episode"] already reported outside "stats" (as are "return/<agent>")
 RETURN_STATS = ("length", "sparse_return", "original_return")
 
@@ -166,7 +167,9 @@ def _step_until_done(env: Any, actors: list[BatchActor], rows: Sequence[Mapping[
     lengths = np.zeros(n, dtype=np.int64)
     finished = np.zeros(n, dtype=bool)
     stats: list[dict[str, float]] = [{} for _ in range(n)]
-    for _ in range(max_steps):
+    for t in range(max_steps):
+        if view is not None and t % TEXT_PROGRESS_EVERY == 0:  # LLM play is slow: show the step, not only episodes
+            bar.note(step=t)
         actions = {a: np.zeros(n, dtype=np.int64) for a in agents}
         for k, seats in seating.items():
             batch = _concat([_take(obs[a], idx) for a, idx in seats])
