@@ -139,12 +139,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
         line += f", mean sparse return {report['sparse_return_mean']:.2f} (std {report['sparse_return_std']:.2f})"
     print(line)
     for agent, m in report.get("agent_metrics", {}).items():
-        lat = m.get("latency_s", {})
-        print(f"{agent} ({m.get('name')}): {m['requests']} requests, {m['cache_hits']} cache hits, "
-              f"{m['fallbacks']} fallbacks, latency p50 {lat.get('p50', float('nan')):.3f}s "
-              f"p99 {lat.get('p99', float('nan')):.3f}s, {m['prompt_tokens']}+{m['completion_tokens']} tokens")
+        print(f"{agent} ({m.get('name')}): {_llm_line(m)}")
     print(f"wrote {report['path']}")
     return 0
+
+
+def _llm_line(m: dict[str, Any]) -> str:
+    """One line of an LLM agent's metrics (requests, cache, fallbacks, latency, tokens)."""
+    lat = m.get("latency_s", {})
+    return (f"{m['requests']} requests, {m['cache_hits']} cache hits, {m['fallbacks']} fallbacks, latency p50 "
+            f"{lat.get('p50', float('nan')):.3f}s p99 {lat.get('p99', float('nan')):.3f}s, "
+            f"{m['prompt_tokens']}+{m['completion_tokens']} tokens")
 
 
 def cmd_crossplay(args: argparse.Namespace) -> int:
@@ -159,6 +164,8 @@ def cmd_crossplay(args: argparse.Namespace) -> int:
           f"{result.episodes} episodes per cell")
     for name, row in zip(result.names, result.value_mean):
         print(f"  {name:<{width}}  " + "  ".join(f"{v:8.2f}" for v in row))
+    for name, m in result.player_metrics.items():
+        print(f"{name}: {_llm_line(m)}")
     for path in paths:
         print(f"wrote {path}")
     return 0

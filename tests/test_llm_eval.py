@@ -75,7 +75,9 @@ def test_crossplay_cli_adds_the_personas_of_an_llm_config(mappo_run, chat_server
     config = example_pointing_at(chat_server, tmp_path)
     out = tmp_path / "xp"
     code = main(["crossplay", str(mappo_run), f"llm:{config}", "--episodes", "1", "--quiet", "--out", str(out)])
-    assert code == 0, capsys.readouterr().err
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert "onion_fetcher: " in printed.out and " requests, " in printed.out
     result = json.loads((out / "crossplay.json").read_text())
     assert result["names"][1:] == ["onion_fetcher", "server", "neutral"] and len(result["value_mean"]) == 4
     assert set(result["player_metrics"]) == {"onion_fetcher", "server", "neutral"}
