@@ -1,15 +1,18 @@
 """The Agent interface used by evaluation, cross-play and mixed teams.
 
 An agent turns one observation into one action. RL policies (loaded from checkpoints without
-Ray), scripted and random agents — and later LLM-backed agents — all meet this interface,
-so any of them can fill any seat of a team. Agents that can act for many env copies at once
-also offer ``act_batch``; batched evaluation and cross-play use it (see :func:`batch_actor`).
+Ray), scripted, random and LLM-backed agents all meet this interface, so any of them can
+fill any seat of a team. Agents that can act for many env copies at once also offer
+``act_batch``; batched evaluation and cross-play use it (see :class:`BatchActor`). Agents that
+read the game as text (LLM agents) say so with ``reads_text = True``: the rollout code then
+passes each row's :class:`TextObservation` (the env's ``text_observation(agent, i)``) along.
 """
 from __future__ import annotations
 
 import copy
 import inspect
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -34,6 +37,45 @@ class BatchedAgent(Agent, Protocol):
     """
 
     def act_batch(self, obs: Any) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class TextObservation:
+    """One seat's view of one env copy as text: what an LLM agent reads.
+
+    ``text`` describes the state (map, objects, what each agent holds, time left, the legal
+    actions); ``actions[k]`` is the name of action ``k`` (replies are parsed against them);
+    ``legal`` marks the actions allowed now (all by default).
+    """
+
+    agent: str
+    text: str
+    actions: tuple[str, ...]
+    step: int
+    horizon: int
+    legal: tuple[bool, ...] | None = None
+
+
+@runtime_checkable
+class TextAgent(Protocol):
+    """An Agent that reads the env's text view: ``reads_text = True`` and a ``texts`` argument.
+
+    ``act(obs, text)`` / ``act_batch(obs, texts)`` receive the :class:`TextObservation` of the
+    seat (one per row; ``None`` for rows whose episode already ended, which need no decision).
+    """
+
+    reads_text: bool
+
+    def reset(self, seed: int | None = None) -> None: ...
+
+    def act(self, obs: Any, text: TextObservation | None = None) -> int: ...
+
+    def act_batch(self, obs: Any, texts: Sequence[TextObservation | None] | None = None) -> np.ndarray: ...
+
+
+def reads_text(player: Any) -> bool:
+    """Whether ``player`` wants the env's text view passed to it."""
+    return bool(getattr(player, "reads_text", False))
 
 
 def batch_rows(obs: Any) -> int:
@@ -140,9 +182,15 @@ class BatchActor:
             if p < len(self._row_agents):
                 self._row_agents[p].reset(int(np.random.SeedSequence([self._seed, p, 1]).generate_state(1)[0]))
 
-    def act(self, obs: Any) -> np.ndarray:
+    @property
+    def reads_text(self) -> bool:
+        return reads_text(self.player)
+
+    def act(self, obs: Any, texts: Sequence[TextObservation | None] | None = None) -> np.ndarray:
         if not self.is_agent:
             return np.asarray(self.player(obs, deterministic=self.deterministic)).reshape(-1).astype(np.int64)
+        if texts is not None and self.reads_text:
+            return np.asarray(self.player.act_batch(obs, texts)).reshape(-1).astype(np.int64)
         if isinstance(self.player, BatchedAgent):
             return np.asarray(self.player.act_batch(obs)).reshape(-1).astype(np.int64)
         n = batch_rows(obs)

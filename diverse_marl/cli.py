@@ -2,8 +2,8 @@
 
     diverse-marl train CONFIG [--set key.sub=value ...] [--quiet]
     diverse-marl train --resume RUN_DIR [--set stop.iterations=40]   (a run or a population)
-    diverse-marl eval RUN_DIR [--episodes 20] [--seat agent_1=OTHER_RUN_DIR|random|pkg.module:factory]
-    diverse-marl crossplay RUN_DIR... [--episodes 10] [--layout NAME] [--set env_config.k=v] [--out DIR]
+    diverse-marl eval RUN_DIR [--episodes 20] [--seat agent_1=OTHER_RUN_DIR|random|llm:CONFIG|pkg.module:factory]
+    diverse-marl crossplay RUN_DIR... [llm:CONFIG] [--episodes 10] [--layout NAME] [--set env_config.k=v] [--out DIR]
     diverse-marl analyze RUN_DIR [RUN_DIR ...]
     diverse-marl demo
     diverse-marl envs
@@ -59,8 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--deterministic", action="store_true", help="greedy actions instead of sampling")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--seat", dest="seats", action="append", default=[], metavar="AGENT=SOURCE",
-                   help="fill AGENT's seat from SOURCE: another run dir or checkpoint, 'random', or "
-                   "'package.module:factory' (repeatable)")
+                   help="fill AGENT's seat from SOURCE: another run dir or checkpoint, 'random', "
+                   "'llm:CONFIG.yaml' (an LLM agent) or 'package.module:factory' (repeatable)")
     p.add_argument("--one-by-one", action="store_true", help="play episodes one at a time (unbatched reference path)")
     _add_common(p)
 
@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Every policy plays with every other (policy i in seat agent_0, j in "
                        "agent_1) in one batched run; writes crossplay.json and crossplay.png. Env and "
                        "env_config come from the first run (without reward_weights: the original game).")
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories or population directories")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories or population directories; "
+                   "llm:CONFIG.yaml adds LLM players (the config's personas, or its one agent)")
     p.add_argument("--episodes", type=int, default=10, help="episodes per pair (default: 10)")
     p.add_argument("--layout", help="shorthand for --set env_config.layout=NAME")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="env_config.KEY=VALUE",
@@ -137,8 +138,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if "sparse_return_mean" in report:
         line += f", mean sparse return {report['sparse_return_mean']:.2f} (std {report['sparse_return_std']:.2f})"
     print(line)
+    for agent, m in report.get("agent_metrics", {}).items():
+        print(f"{agent} ({m.get('name')}): {_llm_line(m)}")
     print(f"wrote {report['path']}")
     return 0
+
+
+def _llm_line(m: dict[str, Any]) -> str:
+    """One line of an LLM agent's metrics (requests, cache, fallbacks, latency, tokens)."""
+    lat = m.get("latency_s", {})
+    return (f"{m['requests']} requests, {m['cache_hits']} cache hits, {m['fallbacks']} fallbacks, latency p50 "
+            f"{lat.get('p50', float('nan')):.3f}s p99 {lat.get('p99', float('nan')):.3f}s, "
+            f"{m['prompt_tokens']}+{m['completion_tokens']} tokens")
 
 
 def cmd_crossplay(args: argparse.Namespace) -> int:
@@ -153,6 +164,8 @@ def cmd_crossplay(args: argparse.Namespace) -> int:
           f"{result.episodes} episodes per cell")
     for name, row in zip(result.names, result.value_mean):
         print(f"  {name:<{width}}  " + "  ".join(f"{v:8.2f}" for v in row))
+    for name, m in result.player_metrics.items():
+        print(f"{name}: {_llm_line(m)}")
     for path in paths:
         print(f"wrote {path}")
     return 0

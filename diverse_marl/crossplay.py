@@ -26,6 +26,7 @@ from diverse_marl.config import load_config, parse_override
 from diverse_marl.envs import make as make_env, resolve_factory
 from diverse_marl.envs.reward import accepts_keyword
 from diverse_marl.errors import CheckpointError, ConfigError
+from diverse_marl.llm import LLMAgent, llm_players
 from diverse_marl.partners import FACTORY_KEYWORDS, is_factory_path
 from diverse_marl.rollout import DEFAULT_MAX_ROWS, play_batched, play_rows, summarize_episodes
 from diverse_marl.run_dir import RunDir, atomic_write_json
@@ -34,6 +35,7 @@ DEFAULT_SEATS = ("agent_0", "agent_1")
 JSON_NAME = "crossplay.json"
 PNG_NAME = "crossplay.png"
 RANDOM_SEAT = "random"
+LLM_SEAT = "llm:"  # llm:CONFIG.yaml -> an LLM-backed agent
 # env_config keys dropped when evaluating a run's env: returns are the original game's
 TRAINING_ONLY_ENV_KEYS = ("reward_weights",)
 ZERO_SUM_TOLERANCE = 1e-9
@@ -70,6 +72,7 @@ class CrossplayResult:
     seat_return_mean: list[list[list[float]]]          # [seat][i][j]
     length_mean: list[list[float]]
     stats_mean: dict[str, list[list[float]]] = field(default_factory=dict)
+    player_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> metrics() (LLM agents)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -113,8 +116,11 @@ def crossplay_matrix(policies: Mapping[str, Any], env_name: str, env_config: Map
     played = play_rows(env_name, env_config, players, rows, seed, deterministic, max_rows, quiet=quiet)
     if metric == "sparse_return" and not all("sparse_return" in e for e in played):
         raise ConfigError(f"env {env_name!r} reports no sparse reward; use metric 'return' or 'seat0_return'")
-    return _matrices(played, names, env_name, dict(env_config or {}), groups, episodes, seed, deterministic,
-                     metric or _default_metric(played, groups))
+    result = _matrices(played, names, env_name, dict(env_config or {}), groups, episodes, seed, deterministic,
+                       metric or _default_metric(played, groups))
+    result.player_metrics = {name: players[k].metrics() for name, seated in zip(names, seat_players)
+                             for k in sorted(set(seated.values())) if callable(getattr(players[k], "metrics", None))}
+    return result
 
 
 def _check_seats(env_name: str, env_config: dict[str, Any], groups: list[list[str]]) -> None:
@@ -227,10 +233,17 @@ def crossplay_from_run_dirs(paths: Sequence[str | os.PathLike], episodes: int = 
                            quiet: bool = True) -> tuple[CrossplayResult, tuple[Path, Path]]:
     """What ``diverse-marl crossplay`` does: policies of runs / populations -> matrix, JSON and heatmap.
 
+    A path ``llm:CONFIG.yaml`` adds LLM players: the config's personas, or the one agent it configures.
+
     The env is the first run's, its env_config without training-only keys, changed by
     ``overrides`` (``"env_config.layout=coordination_ring"``; values parsed as YAML).
     """
-    population = load_population(list(paths))
+    llm_configs = [str(p)[len(LLM_SEAT):] for p in paths if str(p).startswith(LLM_SEAT)]
+    runs = [p for p in paths if not str(p).startswith(LLM_SEAT)]
+    if not runs:
+        raise ConfigError("crossplay needs at least one run directory (its env is played); "
+                          f"'{LLM_SEAT}CONFIG' players join the runs")
+    population = load_population(runs)
     env_updates: dict[str, Any] = {}
     for text in overrides:
         keys, value = parse_override(text)
@@ -238,20 +251,26 @@ def crossplay_from_run_dirs(paths: Sequence[str | os.PathLike], episodes: int = 
             raise ConfigError(f"crossplay --set takes env_config.KEY=VALUE, got {text!r}")
         env_updates[keys[1]] = value
     env_name, env_config = eval_env_config(population[0].path, env_updates)
-    result = crossplay_matrix({m.name: m for m in population}, env_name, env_config, episodes=episodes, seed=seed,
+    players: dict[str, Any] = {m.name: m for m in population}
+    for config in llm_configs:  # an LLM config: its personas (or the agent itself) join as players
+        players.update(llm_players(config))
+    result = crossplay_matrix(players, env_name, env_config, episodes=episodes, seed=seed,
                               deterministic=deterministic, metric=metric, quiet=quiet)
     return result, write_crossplay(result, out)
 
 
 def seat_player(spec: str, agent: str, num_actions: int, env_config: Mapping[str, Any] | None = None,
                 seed: int = 0) -> Any:
-    """A seat filler from text: ``random``, a run dir / checkpoint path, or ``pkg.module:factory``.
+    """A seat filler from text: ``random``, ``llm:CONFIG.yaml``, a run dir / checkpoint path, or ``pkg.module:factory``.
 
     A factory follows the partners convention (:mod:`diverse_marl.partners`): it is called with
     the keywords it accepts among ``seat``, ``env_config`` and ``seed``, and returns a policy or an Agent.
+    ``llm:CONFIG`` is an :class:`~diverse_marl.llm.LLMAgent` (the optional ``llm`` extra).
     """
     if spec == RANDOM_SEAT:
         return RandomAgent(num_actions, seed=seed)
+    if spec.startswith(LLM_SEAT):
+        return LLMAgent(spec[len(LLM_SEAT):], seed=seed)
     if is_factory_path(spec):
         factory = resolve_factory(spec)
         offered = {"seat": agent, "env_config": dict(env_config or {}), "seed": seed}
@@ -262,5 +281,5 @@ def seat_player(spec: str, agent: str, num_actions: int, env_config: Mapping[str
                               f"accepts among {', '.join(FACTORY_KEYWORDS)}") from None
     if Path(spec).exists():
         return load_policy(spec, agent, seed=seed)
-    raise ConfigError(f"unknown seat {spec!r}; allowed: {RANDOM_SEAT!r}, a run directory or checkpoint path, "
-                      "or an import path 'package.module:factory'")
+    raise ConfigError(f"unknown seat {spec!r}; allowed: {RANDOM_SEAT!r}, '{LLM_SEAT}CONFIG.yaml', a run directory "
+                      "or checkpoint path, or an import path 'package.module:factory'")

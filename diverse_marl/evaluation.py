@@ -41,7 +41,7 @@ def parse_seats(specs: list[str] | None) -> dict[str, str]:
         agent, sep, source = spec.partition("=")
         if not sep or not source:
             raise ConfigError(f"bad --seat {spec!r}; expected AGENT=SOURCE, e.g. agent_1=runs/other-run "
-                              "(SOURCE: a run dir or checkpoint, 'random', or 'package.module:factory')")
+                              "(SOURCE: a run dir or checkpoint, 'random', 'llm:CONFIG.yaml' or 'package.module:factory')")
         seats[agent] = source
     return seats
 
@@ -96,6 +96,9 @@ def evaluate_run(
     report = summarize_episodes(results)
     report.update(checkpoint=str(checkpoint), deterministic=det, seed=base_seed, batched=batched,
                   seats={a: seats.get(a, str(rd.path)) for a in agent_ids}, env=env_name, env_config=env_config)
+    agent_metrics = {a: p.metrics() for a, p in players.items() if callable(getattr(p, "metrics", None))}
+    if agent_metrics:  # LLM agents: requests, latencies, tokens, cache hits, fallbacks
+        report["agent_metrics"] = agent_metrics
     path = rd.path / "eval.json"
     atomic_write_json(path, report)
     report["path"] = str(path)

@@ -14,11 +14,11 @@ it fills (one forward pass per policy per step), so N x N cross-play costs N for
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from diverse_marl.agents import MASK_KEY, Agent, BatchActor
+from diverse_marl.agents import MASK_KEY, Agent, BatchActor, TextObservation, reads_text
 from diverse_marl.envs.batched import derive_seed, make_batched
 from diverse_marl.episode_info import episode_stats, team_sparse_reward
 from diverse_marl.errors import ConfigError
@@ -27,6 +27,7 @@ from diverse_marl.progress import Progress
 DEFAULT_MAX_ROWS = 4096          # rows (episodes) stepped together; bounds memory per chunk
 DEFAULT_MAX_STEPS = 100_000      # a batch whose episodes never end is an error, not a hang
 PLAYER_SEED_OFFSET = 1 << 20     # player seeds are derived apart from the env copies' seeds
+TEXT_PROGRESS_EVERY = 10         # steps between progress notes when agents that read text (LLMs) play
 # per-row totals of batched envs' infos["episode"] already reported outside "stats" (as are "return/<agent>")
 RETURN_STATS = ("length", "sparse_return", "original_return")
 OBS_KEY = "obs"  # the observation's key beside MASK_KEY in masked batches (as in MAPPO's observation dicts)
@@ -42,8 +43,10 @@ def run_episode(env: Any, agents: Mapping[str, Agent], seed: int | None = None,
     sparse, length, stats = None, 0, {}
     if frames is not None:
         frames.append(env.render())
+    view = text_view(env) if any(reads_text(p) for p in agents.values()) else None
     while env.agents:
-        actions = {a: agents[a].act(obs[a]) for a in env.agents}
+        actions = {a: agents[a].act(obs[a], view(a, 0)) if reads_text(agents[a]) else agents[a].act(obs[a])
+                   for a in env.agents}
         obs, rewards, terms, truncs, infos = env.step(actions)
         length += 1
         for a, r in rewards.items():
@@ -155,6 +158,7 @@ def _step_until_done(env: Any, actors: list[BatchActor], rows: Sequence[Mapping[
     n = len(rows)
     agents = list(env.possible_agents)
     seating = _seating(rows, agents, len(actors))
+    view = text_view(env) if any(actors[k].reads_text for k in seating) else None
     obs, infos = env.reset(seed=seed)
     obs = _with_masks(obs, infos)
     for k in seating:
@@ -165,11 +169,16 @@ def _step_until_done(env: Any, actors: list[BatchActor], rows: Sequence[Mapping[
     lengths = np.zeros(n, dtype=np.int64)
     finished = np.zeros(n, dtype=bool)
     stats: list[dict[str, float]] = [{} for _ in range(n)]
-    for _ in range(max_steps):
+    for t in range(max_steps):
+        if view is not None and t % TEXT_PROGRESS_EVERY == 0:  # LLM play is slow: show the step, not only episodes
+            bar.note(step=t)
         actions = {a: np.zeros(n, dtype=np.int64) for a in agents}
         for k, seats in seating.items():
             batch = _concat([_take(obs[a], idx) for a, idx in seats])
-            acts = actors[k].act(batch)
+            texts = None
+            if view is not None and actors[k].reads_text:  # rows already finished need no decision
+                texts = [None if finished[r] else view(a, int(r)) for a, idx in seats for r in idx]
+            acts = actors[k].act(batch, texts)
             start = 0
             for a, idx in seats:
                 actions[a][idx] = acts[start:start + len(idx)]
@@ -199,6 +208,22 @@ def _step_until_done(env: Any, actors: list[BatchActor], rows: Sequence[Mapping[
         if finished.all():
             return returns, (sparse if has_sparse else None), lengths, stats
     raise ConfigError(f"{int((~finished).sum())} of {n} batched episodes did not end within {max_steps} steps")
+
+
+def text_view(env: Any) -> Callable[[str, int], TextObservation]:
+    """``view(agent, i)``: the text observation of ``agent`` in copy ``i`` of ``env`` (for LLM agents).
+
+    Envs offer it as a ``text_observation(agent, i=0)`` method (Overcooked, hide-and-seek);
+    a :class:`~diverse_marl.envs.batched.SyncBatchedEnv` asks its copies.
+    """
+    view = getattr(env, "text_observation", None)
+    copies = getattr(env, "envs", None)
+    if view is None and copies and hasattr(copies[0], "text_observation"):
+        return lambda agent, i: copies[i].text_observation(agent)
+    if view is None:
+        raise ConfigError(f"{type(env).__name__} has no text view (a text_observation(agent, i) method), so agents "
+                          "that read text (LLM agents) cannot play it; envs with one: overcooked, hide_and_seek")
+    return view
 
 
 def _seating(rows: Sequence[Mapping[str, int]], agents: list[str], n_players: int) -> dict[int, list[tuple[str, np.ndarray]]]:

@@ -25,6 +25,7 @@ from diverse_marl.envs.hide_and_seek.config import (
     BOX, DIRECTIONS, EVENT_FEATURES, FEATURE_NAMES, GRAB, HIDERS, LOCK, MOVE_N, MOVE_W, N_ACTIONS, OBS_CHANNELS,
     OUTCOME_FEATURES, RAMP, SEEKERS, STAT_INDEX, STAT_KEYS, STATE_CHANNELS, UNLOCK, UNLOCKED, HideAndSeekConfig,
 )
+from diverse_marl.envs.hide_and_seek import text as _text
 from diverse_marl.envs.hide_and_seek.fort import hiders_enclosed_batch
 from diverse_marl.envs.hide_and_seek.geometry import between, in_view
 from diverse_marl.envs.hide_and_seek.maps import EpisodeInit, MapSpec
@@ -550,6 +551,10 @@ class HideAndSeekBatchedEnv(WeightedReward):
         for a, name in enumerate(self.possible_agents):
             episode[f"return/{name}"] = self.returns[:, a].copy()
         return episode
+
+    def text_observation(self, agent: str, i: int = 0):
+        """``agent``'s view of env ``i`` as text, for agents that read (see ``text.py``)."""
+        return _text.text_observation(_text.scene_of_batched(self, i), self.cfg, list(self.possible_agents), agent)
 
     def render(self, index: int = 0, mode: str = "ansi"):
         """Picture of env ``index`` (``ansi`` text or ``rgb_array``)."""

@@ -28,6 +28,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from diverse_marl.envs.hide_and_seek import render as _render
+from diverse_marl.envs.hide_and_seek import text as _text
 from diverse_marl.envs.hide_and_seek.config import (
     AGENT_STATE_FEATURES, BOX, DIRECTIONS, EVENT_FEATURES, FEATURE_NAMES, GRAB, HIDERS, LOCK, MOVE_N, MOVE_W,
     N_ACTIONS, OBS_CHANNELS, RAMP, RUNNING_KEYS, SEEKERS, STAT_KEYS, STATE_CHANNELS, UNLOCK, UNLOCKED,
@@ -399,6 +400,10 @@ class HideAndSeekEnv(WeightedReward, ParallelEnv):
     def _snapshot(self) -> tuple:
         return (self.walls, np.array(self.obj_pos, dtype=np.int64).reshape(-1, 2), np.array(self.obj_kind),
                 np.array(self.obj_lock), np.array(self.pos), np.array(self.facing), self.cfg.n_hiders)
+
+    def text_observation(self, agent: str, i: int = 0):
+        """``agent``'s view as text, for agents that read (see ``text.py``)."""
+        return _text.text_observation(_text.scene_of_env(self), self.cfg, list(self.possible_agents), agent)
 
     def render(self):
         if self.render_mode == "ansi":

@@ -28,6 +28,7 @@ from diverse_marl.envs.overcooked.core import (
 from diverse_marl.envs.overcooked.events import EVENT_NAMES, NUM_EVENTS
 from diverse_marl.envs.overcooked.layouts import Layout, get_layout
 from diverse_marl.envs.overcooked.state_dict import state_from_dict, state_to_dict
+from diverse_marl.envs.overcooked.text import text_observation
 from diverse_marl.envs.reward import FEATURES_KEY, ORIGINAL_KEY, ORIGINAL_RETURN_KEY, WeightedReward
 from diverse_marl.errors import ConfigError
 
@@ -279,6 +280,11 @@ class OvercookedEnv(_OvercookedReward, ParallelEnv):
         """The raw arrays (N = 1), e.g. for features or analysis."""
         return self._s
 
+    def text_observation(self, agent: str, i: int = 0):
+        """``agent``'s view of the kitchen as text, for agents that read (see ``text.py``)."""
+        self._check_agent(agent)
+        return text_observation(self.layout, self._s, 0, agent, list(AGENTS), self.horizon)
+
     # ---- rendering -----------------------------------------------------------------------------------
     def render(self):
         from diverse_marl.envs.overcooked import render
@@ -407,6 +413,12 @@ class OvercookedBatchedEnv(_OvercookedReward):
 
     def set_state(self, state: dict[str, Any], i: int = 0) -> None:
         state_from_dict(self.layout, state, self.s, i)
+
+    def text_observation(self, agent: str, i: int = 0):
+        """``agent``'s view of kitchen ``i`` as text, for agents that read (see ``text.py``)."""
+        if agent not in AGENTS:
+            raise ConfigError(f"unknown agent {agent!r}; allowed: {', '.join(AGENTS)}")
+        return text_observation(self.layout, self.s, i, agent, list(AGENTS), self.horizon)
 
     def render(self, i: int = 0):
         from diverse_marl.envs.overcooked import render
