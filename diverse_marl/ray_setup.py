@@ -49,12 +49,22 @@ def _join_cluster(address: str) -> None:
     try:
         ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
     except (ConnectionError, AuthenticationError) as exc:
-        cause: BaseException | None = exc
-        while cause is not None and not isinstance(cause, AuthenticationError):
-            cause = cause.__cause__ or cause.__context__
-        if cause is not None:
+        if _rejected_token(exc):
             mode = os.environ.get("RAY_AUTH_MODE", "unset")
             raise ConfigError(f"ray.address {address!r}: the cluster rejected this driver's authentication "
                               f"(RAY_AUTH_MODE={mode}); {AUTH_HINT}") from None
         raise ConfigError(f"ray.address {address!r}: cannot join a Ray cluster there ({exc}); start one with "
                           "`ray start --head` or leave ray.address null for a local Ray") from None
+
+
+def _rejected_token(exc: BaseException) -> bool:
+    """Whether joining failed on authentication. Ray 2.60 raises ConnectionError from a RuntimeError
+    whose message holds the formatted AuthenticationError, so the chain's texts are searched too."""
+    from ray.exceptions import AuthenticationError
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, AuthenticationError) or "InvalidAuthToken" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

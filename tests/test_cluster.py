@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NODE_START_TIMEOUT_S = 180
 OBJECT_STORE_BYTES = 200 * 1024 * 1024
 WORKER_PORTS_PER_NODE = 40
+PORTS_PER_NODE = 6  # node manager, object manager, dashboard agent (listen, grpc), runtime env agent, metrics
 
 TINY_MAPPO = {"algorithm": "mappo", "env": "stag_hunt", "env_config": {"horizon": 5}, "seed": 0,
               "stop": {"iterations": 2}, "checkpoint_every": 1,
@@ -68,15 +69,20 @@ def free_ports(n: int) -> list[int]:
         return [s.getsockname()[1] for s in socks]
 
 
-def free_port_range(width: int) -> int:
-    """The first port of ``width`` consecutive ports that are free right now."""
+def free_port_range(width: int, taken: set[int]) -> int:
+    """The first of ``width`` consecutive free ports below the OS's ephemeral range (where the
+    ports of ``free_ports`` come from) and above Ray's default worker ports (other local Rays)."""
+    low_ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     rng = secrets.SystemRandom()
     for _ in range(200):
-        start = rng.randrange(30000, 60000 - width)
+        start = rng.randrange(20000, low_ephemeral - width)
+        if taken & set(range(start, start + width)):
+            continue
         try:
             with ExitStack() as stack:
                 for port in range(start, start + width):
                     stack.enter_context(socket.socket()).bind(("127.0.0.1", port))
+            taken.update(range(start, start + width))
             return start
         except OSError:
             continue
@@ -91,12 +97,15 @@ class LocalCluster:
         self.env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
                     "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT)}
         self.procs: list[tuple[str, subprocess.Popen, Path]] = []
-        self.gcs_port = free_ports(1)[0]
+        ports = free_ports(1 + 2 * PORTS_PER_NODE)  # picked together: all distinct
+        self.gcs_port = ports[0]
+        self.node_ports = [ports[1 + i * PORTS_PER_NODE: 1 + (i + 1) * PORTS_PER_NODE] for i in range(2)]
+        self.worker_ports: set[int] = set()  # the worker port ranges of both nodes (kept apart)
         self.address = f"127.0.0.1:{self.gcs_port}"
 
-    def _node_args(self) -> list[str]:
-        node_manager, object_manager, agent_listen, agent_grpc, runtime_env, metrics = free_ports(6)
-        first = free_port_range(WORKER_PORTS_PER_NODE)
+    def _node_args(self, index: int) -> list[str]:
+        node_manager, object_manager, agent_listen, agent_grpc, runtime_env, metrics = self.node_ports[index]
+        first = free_port_range(WORKER_PORTS_PER_NODE, self.worker_ports)
         return ["--node-ip-address=127.0.0.1", "--num-cpus=1", f"--object-store-memory={OBJECT_STORE_BYTES}",
                 f"--node-manager-port={node_manager}", f"--object-manager-port={object_manager}",
                 f"--dashboard-agent-listen-port={agent_listen}", f"--dashboard-agent-grpc-port={agent_grpc}",
@@ -124,8 +133,8 @@ class LocalCluster:
     def start(self) -> None:
         self._start("head", ["--head", f"--port={self.gcs_port}", f"--temp-dir={self.temp_dir}",
                              "--include-dashboard=false",
-                             *self._node_args()])
-        self._start("worker", [f"--address={self.address}", *self._node_args()])
+                             *self._node_args(0)])
+        self._start("worker", [f"--address={self.address}", *self._node_args(1)])
 
     def run(self, args: list[str], timeout: float = 600, with_token: bool = True) -> subprocess.CompletedProcess:
         """A driver process joining this cluster (token auth in its environment unless ``with_token=False``)."""

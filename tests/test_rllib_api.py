@@ -74,6 +74,24 @@ def test_builder_resolves_registered_names_with_mappo_options():
     assert same.mappo_export == config.mappo_export
 
 
+def test_tune_trial_config_round_trip_resolves_module_options():
+    """What a Tune trial does with ``param_space=config``: ``to_dict()``, search spaces replaced by
+    the trial's values, ``update_from_dict`` on a fresh default config, ``validate()``."""
+    from ray import tune
+
+    from diverse_marl.algorithms.mappo.config import MAPPO
+
+    config = (MAPPOConfig().environment("stag_hunt", env_config={"horizon": 5})
+              .training(hidden_sizes=tune.grid_search([[8], [32, 32]]), lr=tune.grid_search([1e-3, 1e-4])))
+    trial = config.to_dict()
+    trial["mappo_build"]["hidden_sizes"], trial["lr"] = [32, 32], 1e-4  # what Tune resolves for one trial
+    resolved = MAPPO.get_default_config().update_from_dict(trial)
+    resolved.validate()
+    assert resolved.lr == 1e-4
+    assert resolved.rl_module_spec.rl_module_specs["shared"].model_config["actor_hiddens"] == [32, 32]
+    assert resolved.env_runner_cls is VectorMultiAgentEnvRunner
+
+
 def test_builder_import_path_env_trains(ray_local):
     config = (MAPPOConfig()
               .environment("diverse_marl.envs.matrix_games:StagHuntEnv", env_config={"horizon": 5})
