@@ -62,6 +62,7 @@ from ray.rllib.utils.metrics import (
 )
 from ray.rllib.utils.typing import StateDict
 
+from diverse_marl.algorithms.mappo.networks import MASK_KEY, OBS_KEY
 from diverse_marl.algorithms.mappo.runner_env import (
     DICT_STATE,
     as_obs,
@@ -72,7 +73,6 @@ from diverse_marl.algorithms.mappo.runner_env import (
     module_input,
     module_obs_space,
 )
-from diverse_marl.algorithms.mappo.networks import MASK_KEY, OBS_KEY
 from diverse_marl.algorithms.mappo.runner_episodes import EpisodeAssembler, EpisodeMeta, Rollout
 from diverse_marl.algorithms.mappo.runner_inference import SAMPLER_TORCH_THREADS, module_outputs, torch_threads
 from diverse_marl.algorithms.mappo.runner_metrics import (
