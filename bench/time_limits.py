@@ -15,6 +15,7 @@ Run (hold the shared CPU lock): ``flock /work/wt/cpu.lock .venv/bin/python bench
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -62,38 +63,8 @@ def plot(results: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--layout", default="cramped_room")
-    p.add_argument("--env-steps", type=int, default=1_000_000, help="env-step budget per variant")
-    p.add_argument("--minutes", type=float, default=6.0, help="wall-clock limit per variant")
-    p.add_argument("--num-envs", type=int, default=32)
-    p.add_argument("--rollout", type=int, default=HORIZON)
-    p.add_argument("--shaping-anneal-steps", type=int, default=2_500_000,
-                   help="as in bench/mappo_overcooked.py's 5M-step runs")
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
-
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    stem = f"time_limits_{args.layout}"
-    json_path, png_path = RESULTS_DIR / f"{stem}.json", RESULTS_DIR / f"{stem}.png"
-    results: dict[str, Any] = {"name": stem, "layout": args.layout, "machine": machine_info(), "args": vars(args),
-                               "reference": REFERENCE, "variants": {}}
-
-    def save() -> None:
-        _write_json(json_path, results)
-        plot(results, png_path)
-
-    for name, proper in VARIANTS.items():
-        results["variants"][name] = rec = {"load_avg_start": os.getloadavg()}
-        train_layout(args.layout, args, rec, save, extra_options={"use_proper_time_limits": proper})
-        rec["load_avg_end"] = os.getloadavg()
-        rec["steps_to"] = {str(t): steps_to(rec["curve"], t) for t in THRESHOLDS}
-        save()
-    ray.shutdown()
-
+def summarize(results: dict[str, Any]) -> None:
+    """Print the table; add steps-to-threshold ratios and the equal-budget comparison to ``results``."""
     ref = results["variants"][REFERENCE]
     results["ratios"] = {}
     print(f"\n{'variant':24s} {'env steps':>10s} {'wall s':>7s} {'best':>6s} {'final':>6s} "
@@ -121,6 +92,48 @@ def main(argv: list[str] | None = None) -> None:
         results["ratios"]["sparse_return_near_common_steps_proper_over_terminal"] = ratio
         print(f"mean sparse return over the last {LAST_STEPS_WINDOW:,d} steps before {common:,d}: "
               + ", ".join(f"{k} {v:.1f}" for k, v in means.items()) + f"; proper / terminal = {ratio:.2f}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--layout", default="cramped_room")
+    p.add_argument("--env-steps", type=int, default=1_000_000, help="env-step budget per variant")
+    p.add_argument("--minutes", type=float, default=6.0, help="wall-clock limit per variant")
+    p.add_argument("--num-envs", type=int, default=32)
+    p.add_argument("--rollout", type=int, default=HORIZON)
+    p.add_argument("--shaping-anneal-steps", type=int, default=2_500_000,
+                   help="as in bench/mappo_overcooked.py's 5M-step runs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--summarize-only", action="store_true", help="recompute the summary of the results file and exit")
+    args = p.parse_args(argv)
+    stem = f"time_limits_{args.layout}"
+    json_path, png_path = RESULTS_DIR / f"{stem}.json", RESULTS_DIR / f"{stem}.png"
+    if args.summarize_only:
+        results = json.loads(json_path.read_text(encoding="utf-8"))
+        summarize(results)
+        _write_json(json_path, results)
+        plot(results, png_path)
+        return
+
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    results: dict[str, Any] = {"name": stem, "layout": args.layout, "machine": machine_info(), "args": vars(args),
+                               "reference": REFERENCE, "variants": {}}
+
+    def save() -> None:
+        _write_json(json_path, results)
+        plot(results, png_path)
+
+    for name, proper in VARIANTS.items():
+        results["variants"][name] = rec = {"load_avg_start": os.getloadavg()}
+        train_layout(args.layout, args, rec, save, extra_options={"use_proper_time_limits": proper})
+        rec["load_avg_end"] = os.getloadavg()
+        rec["steps_to"] = {str(t): steps_to(rec["curve"], t) for t in THRESHOLDS}
+        save()
+    ray.shutdown()
+
+    summarize(results)
     save()
     print(f"results: {json_path}\nplot: {png_path}")
 

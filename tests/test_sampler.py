@@ -654,6 +654,11 @@ def test_vector_runner_episodes_equal_stock_runner_episodes(ray_local, use_gru, 
             eps.sort(key=lambda c: c.env_t_started)
             if eps[0].env_t_started != 0 or not eps[-1].is_done:
                 continue
+            for c in eps:  # RLlib's env-step accessors work on every chunk (they map to global agent steps)
+                last_obs, infos = c.get_observations(-1), c.get_infos()
+                for agent, sa in c.agent_episodes.items():
+                    np.testing.assert_array_equal(last_obs[agent]["obs"], sa.get_observations(-1)["obs"])
+                    assert len(infos[agent]) == len(sa) + 1
             data = _episode_data(eps)
             ref = reference.get(_start_key(data))
             if ref is None:

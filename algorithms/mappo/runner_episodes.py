@@ -206,10 +206,9 @@ class EpisodeAssembler:
                 multi_agent_episode_id=ep.id_,
             )
             ep.agent_t_started[a] = meta.agent_t[a]
-            local = list(range(k + 1)) if act_mask.all() else _env_to_agent_t(obs_idx - s, e - s)
-            # absolute agent steps: RLlib reads buffer position = agent_t - agent_t_started (chunks after the first)
-            ep.env_t_to_agent_t[a].data = [t if t == MultiAgentEpisode.SKIP_ENV_TS_TAG else t + meta.agent_t[a]
-                                           for t in local]
+            # RLlib maps env steps to the agent's *global* steps (the chunk starts at agent_t[a])
+            ep.env_t_to_agent_t[a].data = (list(range(meta.agent_t[a], meta.agent_t[a] + k + 1)) if act_mask.all()
+                                           else _env_to_agent_t(obs_idx - s, e - s, meta.agent_t[a]))
             meta.agent_t[a] += k
             meta.returns[a] += float(rewards.sum())
         meta.env_t += e - s
@@ -240,9 +239,9 @@ def _stack_filled(steps: list, num_steps: int) -> Any:
     return tree.map_structure(lambda *xs: np.stack(xs, axis=1), *steps)
 
 
-def _env_to_agent_t(obs_times: np.ndarray, chunk_len: int) -> list:
+def _env_to_agent_t(obs_times: np.ndarray, chunk_len: int, first_agent_t: int) -> list:
     """Env-step -> agent-step map of a chunk (RLlib's "S" = the agent has no obs at that env step)."""
     out: list = [MultiAgentEpisode.SKIP_ENV_TS_TAG] * (chunk_len + 1)
     for k, t in enumerate(obs_times.tolist()):
-        out[t] = k
+        out[t] = first_agent_t + k
     return out

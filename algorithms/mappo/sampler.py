@@ -62,6 +62,7 @@ from ray.rllib.utils.metrics import (
 )
 from ray.rllib.utils.typing import StateDict
 
+from diverse_marl.algorithms.mappo.networks import MASK_KEY, OBS_KEY
 from diverse_marl.algorithms.mappo.runner_env import (
     DICT_STATE,
     as_obs,
@@ -72,7 +73,6 @@ from diverse_marl.algorithms.mappo.runner_env import (
     module_input,
     module_obs_space,
 )
-from diverse_marl.algorithms.mappo.networks import MASK_KEY, OBS_KEY
 from diverse_marl.algorithms.mappo.runner_episodes import EpisodeAssembler, EpisodeMeta, Rollout
 from diverse_marl.algorithms.mappo.runner_inference import SAMPLER_TORCH_THREADS, module_outputs, torch_threads
 from diverse_marl.algorithms.mappo.runner_metrics import (
@@ -92,6 +92,8 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
     """EnvRunner stepping a batched env with one RLModule forward pass per module per step."""
 
     supports_partners = True  # plays ``config.partners_spec`` (checked by MAPPOConfig.validate)
+    supports_recurrent = True  # GRU state per env copy, reset at that copy's episode start
+    supports_action_masks = True  # masks from the env's Dict observation or SyncBatchedEnv's infos
 
     def __init__(self, *, config: Any, **kwargs: Any) -> None:
         super().__init__(config=config, **kwargs)
