@@ -14,11 +14,11 @@ it fills (one forward pass per policy per step), so N x N cross-play costs N for
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from diverse_marl.agents import Agent, BatchActor
+from diverse_marl.agents import Agent, BatchActor, wants_state
 from diverse_marl.envs.batched import derive_seed, make_batched
 from diverse_marl.episode_info import episode_stats, team_sparse_reward
 from diverse_marl.errors import ConfigError
@@ -27,6 +27,11 @@ from diverse_marl.progress import Progress
 DEFAULT_MAX_ROWS = 4096          # rows (episodes) stepped together; bounds memory per chunk
 DEFAULT_MAX_STEPS = 100_000      # a batch whose episodes never end is an error, not a hang
 PLAYER_SEED_OFFSET = 1 << 20     # player seeds are derived apart from the env copies' seeds
+# Recorder(first_row, states, actions, original_rewards, infos, live): called after every batched step with
+# the global states the step started from ({agent: (n, ...)}), the actions and original rewards
+# ({agent: (n,)}), the step's infos and which rows were still in their episode; ``first_row`` is the
+# chunk's first row in play_rows' numbering (see diverse_marl.analysis.rollouts).
+Recorder = Callable[..., None]
 # per-row totals of batched envs' infos["episode"] already reported outside "stats" (as are "return/<agent>")
 RETURN_STATS = ("length", "sparse_return", "original_return")
 
@@ -42,7 +47,7 @@ def run_episode(env: Any, agents: Mapping[str, Agent], seed: int | None = None,
     if frames is not None:
         frames.append(env.render())
     while env.agents:
-        actions = {a: agents[a].act(obs[a]) for a in env.agents}
+        actions = {a: agents[a].act(env.state(a) if wants_state(agents[a]) else obs[a]) for a in env.agents}
         obs, rewards, terms, truncs, infos = env.step(actions)
         length += 1
         for a, r in rewards.items():
@@ -84,7 +89,7 @@ def summarize_episodes(episodes: list[dict[str, Any]]) -> dict[str, Any]:
 def play_rows(env_name: str, env_config: Mapping[str, Any] | None, players: Sequence[Any],
               rows: Sequence[Mapping[str, int]], seed: int = 0, deterministic: bool = False,
               max_rows: int = DEFAULT_MAX_ROWS, max_steps: int = DEFAULT_MAX_STEPS,
-              quiet: bool = True) -> list[dict[str, Any]]:
+              quiet: bool = True, recorder: "Recorder | None" = None) -> list[dict[str, Any]]:
     """Play one episode per row; ``rows[r] = {agent: index into players}`` seats every agent.
 
     ``players`` are torch policies (``p(obs_batch, deterministic) -> (B,)``) or Agents. Rows are
@@ -92,6 +97,8 @@ def play_rows(env_name: str, env_config: Mapping[str, Any] | None, players: Sequ
     ``derive_seed(seed, c)`` (copy ``i`` then follows the env's own per-copy rule) and seeds
     player ``k`` with ``derive_seed(derive_seed(seed, c), PLAYER_SEED_OFFSET + k)``: same
     arguments, same episodes. Returns episodes in row order, each with its ``"seats"``.
+    Players with ``view = "state"`` (:func:`~diverse_marl.agents.wants_state`) get the env's global
+    state instead of observations. ``recorder``, if given, sees every step (see :data:`Recorder`).
     """
     if not rows:
         raise ConfigError("no episodes to play; episodes must be >= 1")
@@ -104,13 +111,17 @@ def play_rows(env_name: str, env_config: Mapping[str, Any] | None, players: Sequ
     with Progress(total=len(rows), desc=f"play {env_name}", unit="ep", quiet=quiet) as bar:
         for c in range(n_chunks):
             chunk = rows[bounds[c]:bounds[c + 1]]
-            out += _play_chunk(env_name, dict(env_config or {}), actors, chunk, derive_seed(seed, c), max_steps, bar)
+            chunk_recorder = None if recorder is None else \
+                (lambda *step, start=int(bounds[c]): recorder(start, *step))  # noqa: E731
+            out += _play_chunk(env_name, dict(env_config or {}), actors, chunk, derive_seed(seed, c), max_steps, bar,
+                               chunk_recorder)
     return out
 
 
 def play_batched(env_name: str, env_config: Mapping[str, Any] | None, seat_policies: Mapping[str, Any],
                  episodes: int, seed: int = 0, deterministic: bool = False,
-                 max_rows: int = DEFAULT_MAX_ROWS, quiet: bool = True) -> list[dict[str, Any]]:
+                 max_rows: int = DEFAULT_MAX_ROWS, quiet: bool = True,
+                 recorder: "Recorder | None" = None) -> list[dict[str, Any]]:
     """Play ``episodes`` episodes with a fixed seating ``{agent: policy or Agent}`` (see ``play_rows``).
 
     The same object in several seats acts once per step for all of them.
@@ -125,15 +136,17 @@ def play_batched(env_name: str, env_config: Mapping[str, Any] | None, seat_polic
             players.append(player)
             k = len(players) - 1
         seating[agent] = k
-    return play_rows(env_name, env_config, players, [seating] * episodes, seed, deterministic, max_rows, quiet=quiet)
+    return play_rows(env_name, env_config, players, [seating] * episodes, seed, deterministic, max_rows, quiet=quiet,
+                     recorder=recorder)
 
 
 def _play_chunk(env_name: str, env_config: dict[str, Any], actors: list[BatchActor],
-                rows: Sequence[Mapping[str, int]], seed: int, max_steps: int, bar: Progress) -> list[dict[str, Any]]:
+                rows: Sequence[Mapping[str, int]], seed: int, max_steps: int, bar: Progress,
+                recorder: Callable[..., None] | None = None) -> list[dict[str, Any]]:
     n = len(rows)
     env = make_batched(env_name, n, **env_config)
     try:
-        returns, sparse, lengths, stats = _step_until_done(env, actors, rows, seed, max_steps, bar)
+        returns, sparse, lengths, stats = _step_until_done(env, actors, rows, seed, max_steps, bar, recorder)
     finally:
         if callable(getattr(env, "close", None)):  # the batched protocol does not require close()
             env.close()
@@ -149,7 +162,7 @@ def _play_chunk(env_name: str, env_config: dict[str, Any], actors: list[BatchAct
 
 
 def _step_until_done(env: Any, actors: list[BatchActor], rows: Sequence[Mapping[str, int]], seed: int,
-                     max_steps: int, bar: Progress):
+                     max_steps: int, bar: Progress, recorder: Callable[..., None] | None = None):
     """Step all rows until each has finished one episode -> (returns, sparse or None, lengths, stats)."""
     n = len(rows)
     agents = list(env.possible_agents)
@@ -163,10 +176,13 @@ def _step_until_done(env: Any, actors: list[BatchActor], rows: Sequence[Mapping[
     lengths = np.zeros(n, dtype=np.int64)
     finished = np.zeros(n, dtype=bool)
     stats: list[dict[str, float]] = [{} for _ in range(n)]
+    need_state = recorder is not None or any(actors[k].wants_state for k in seating)
     for _ in range(max_steps):
+        states = env.state() if need_state else None
         actions = {a: np.zeros(n, dtype=np.int64) for a in agents}
         for k, seats in seating.items():
-            batch = _concat([_take(obs[a], idx) for a, idx in seats])
+            view = states if actors[k].wants_state else obs
+            batch = _concat([_take(view[a], idx) for a, idx in seats])
             acts = actors[k].act(batch)
             start = 0
             for a, idx in seats:
@@ -177,6 +193,8 @@ def _step_until_done(env: Any, actors: list[BatchActor], rows: Sequence[Mapping[
         original = infos.get("original_reward", rewards)
         for a in agents:
             returns[a][live] += np.asarray(original[a], dtype=np.float64)[live]
+        if recorder is not None:
+            recorder(states, actions, original, infos, live)
         if "sparse_reward" in infos:
             has_sparse = True
             sparse[live] += np.asarray(infos["sparse_reward"], dtype=np.float64)[live]
