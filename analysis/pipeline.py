@@ -24,8 +24,9 @@ import numpy as np
 from diverse_marl.agents import Agent, PolicyAgent
 from diverse_marl.analysis import plots
 from diverse_marl.analysis.clustering import StrategyClusters, cluster_stability
-from diverse_marl.analysis.descriptors import DescriptorSet, default_descriptors
+from diverse_marl.analysis.descriptors import DescriptorSet, FunctionDescriptor, default_descriptors
 from diverse_marl.analysis.distances import crossplay_distance, descriptor_distances, state_distances
+from diverse_marl.analysis.members import FactoryMember, build_population
 from diverse_marl.analysis.report import write_population_report
 from diverse_marl.analysis.rollouts import PopulationRollouts, collect_rollouts, default_env
 from diverse_marl.crossplay import CrossplayResult, crossplay_matrix, write_crossplay
@@ -246,3 +247,38 @@ def write_outputs(result: PopulationAnalysis, members: Sequence[Any], out: Path,
     result.files.append(summary)
     result.report = write_population_report(result, out, figs)
     result.files.append(result.report)
+
+
+def analyze_paths(sources: Sequence[str], out: str | os.PathLike | None = None, env: str | None = None,
+                  env_updates: Mapping[str, Any] | None = None, copies: int = 1, descriptor_fns: Sequence[str] = (),
+                  **options: Any) -> PopulationAnalysis:
+    """What ``diverse-marl analyze`` does with populations: sources -> members -> :func:`analyze_population`.
+
+    ``sources``: run dirs, population / RPG / other method dirs (any folder of run dirs) and
+    ``[name=]pkg.module:factory`` members (``copies`` seeded copies each). The env is ``env`` or the
+    first run member's evaluation env, its config updated by ``env_updates``. Writes into ``out``
+    (default: ``<the one given folder>/analysis``, else ``./population-analysis``).
+    """
+    population = build_population(sources, env_updates, copies=copies, seed=options.get("seed", 0))
+    if env is None:
+        if all(getattr(m, "path", None) is None for m in population):
+            raise ConfigError("scripted members only: name the env with --env (and its options with --set "
+                              "env_config.KEY=VALUE)")
+        env, base = default_env(population)
+        env_config = {**base, **dict(env_updates or {})}
+    else:
+        env_config = dict(env_updates or {})
+    for m in population:  # factory members build their players for this env
+        if isinstance(m, FactoryMember):
+            m.env_config = dict(env_config)
+    if out is None:
+        out = Path(sources[0]) / "analysis" if len(sources) == 1 and Path(sources[0]).is_dir() \
+            else Path("population-analysis")
+    descriptors = default_descriptors([FunctionDescriptor(fn) for fn in descriptor_fns])
+    return analyze_population(population, env, env_config, out=out, descriptors=descriptors, **options)
+
+
+def is_single_run(source: str | os.PathLike) -> bool:
+    """A run directory by itself (config.yaml + checkpoints/), not a folder of runs."""
+    path = Path(source)
+    return (path / "config.yaml").is_file() and (path / "checkpoints").is_dir()

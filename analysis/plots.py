@@ -6,6 +6,7 @@ one per strategy cluster, the same in every figure (:func:`cluster_colors`).
 """
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -61,8 +62,11 @@ def embed(distances: np.ndarray, random_state: int = 0) -> np.ndarray:
     D = np.asarray(distances, dtype=np.float64)
     if len(D) < 3:
         return np.column_stack([np.arange(len(D), dtype=float), np.zeros(len(D))])
-    return MDS(n_components=2, dissimilarity="precomputed", random_state=random_state, n_init=4,
-               normalized_stress="auto").fit_transform(D)
+    if "metric_mds" in inspect.signature(MDS).parameters:  # scikit-learn >= 1.8 renamed the options
+        mds = MDS(n_components=2, metric="precomputed", init="classical_mds", random_state=random_state)
+    else:
+        mds = MDS(n_components=2, dissimilarity="precomputed", random_state=random_state, n_init=4)
+    return mds.fit_transform(D)
 
 
 def plot_embedding(points: np.ndarray, labels: Sequence[int], names: Sequence[str], title: str = "",
