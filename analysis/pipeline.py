@@ -39,6 +39,7 @@ DISTANCES = ("descriptors", "mmd", "wasserstein", "sliced_wasserstein", "crosspl
 DEFAULT_EPISODES = 8             # self-play rollouts per member
 DEFAULT_CROSSPLAY_EPISODES = 4   # episodes per cross-play cell
 GIF_FPS = 8
+GIF_MAX_FRAMES = 150             # an episode's first steps: enough to see a strategy, small enough to embed
 RETURN_KEYS = ("episode/sparse_return", "episode/original_return", "episode_return_mean")
 
 
@@ -198,7 +199,7 @@ def record_gif(member: Any, env: str, env_config: Mapping[str, Any], path: Path,
     frames: list = []
     run_episode(game, agents, seed=seed, frames=frames)
     game.close()
-    frames = [f for f in frames if f is not None]
+    frames = [f for f in frames if f is not None][:GIF_MAX_FRAMES]
     if not frames:
         return None
     path.parent.mkdir(parents=True, exist_ok=True)

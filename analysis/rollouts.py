@@ -22,7 +22,7 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from diverse_marl.crossplay import eval_env_config
+from diverse_marl.crossplay import TRAINING_ONLY_ENV_KEYS, eval_env_config
 from diverse_marl.envs import make as make_env
 from diverse_marl.errors import CheckpointError, ConfigError
 from diverse_marl.rollout import play_batched
@@ -201,9 +201,16 @@ def cache_key(member: Any, env: str, env_config: Mapping[str, Any], episodes: in
 
 
 def default_env(population: Any) -> tuple[str, dict[str, Any]]:
-    """The first run member's evaluation env (its config without ``reward_weights``)."""
+    """The first run member's evaluation env: its config without training-only keys (``reward_weights``).
+
+    Read from the member's metadata (its config.yaml), so no trainer module (nor Ray) is imported.
+    """
     for m in population:
         if getattr(m, "path", None) is not None:
+            meta = getattr(m, "metadata", {})
+            if meta.get("env"):
+                return meta["env"], {k: v for k, v in (meta.get("env_config") or {}).items()
+                                     if k not in TRAINING_ONLY_ENV_KEYS}
             return eval_env_config(m.path)
     raise ConfigError("no run directory among the members to take the env from; give env and env_config")
 

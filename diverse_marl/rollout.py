@@ -13,7 +13,9 @@ it fills (one forward pass per policy per step), so N x N cross-play costs N for
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -27,6 +29,9 @@ from diverse_marl.progress import Progress
 DEFAULT_MAX_ROWS = 4096          # rows (episodes) stepped together; bounds memory per chunk
 DEFAULT_MAX_STEPS = 100_000      # a batch whose episodes never end is an error, not a hang
 PLAYER_SEED_OFFSET = 1 << 20     # player seeds are derived apart from the env copies' seeds
+# per-step policy inference on a few rows is latency-bound: more torch threads only add
+# synchronization (10x slower on a busy 2-core machine), so play caps them, then restores them
+INFERENCE_TORCH_THREADS = 1
 # Recorder(first_row, states, actions, original_rewards, infos, live): called after every batched step with
 # the global states the step started from ({agent: (n, ...)}), the actions and original rewards
 # ({agent: (n,)}), the step's infos and which rows were still in their episode; ``first_row`` is the
@@ -108,7 +113,7 @@ def play_rows(env_name: str, env_config: Mapping[str, Any] | None, players: Sequ
     n_chunks = math.ceil(len(rows) / max_rows)
     bounds = np.linspace(0, len(rows), n_chunks + 1).round().astype(int)  # even chunks
     out: list[dict[str, Any]] = []
-    with Progress(total=len(rows), desc=f"play {env_name}", unit="ep", quiet=quiet) as bar:
+    with _inference_threads(), Progress(total=len(rows), desc=f"play {env_name}", unit="ep", quiet=quiet) as bar:
         for c in range(n_chunks):
             chunk = rows[bounds[c]:bounds[c + 1]]
             chunk_recorder = None if recorder is None else \
@@ -116,6 +121,20 @@ def play_rows(env_name: str, env_config: Mapping[str, Any] | None, players: Sequ
             out += _play_chunk(env_name, dict(env_config or {}), actors, chunk, derive_seed(seed, c), max_steps, bar,
                                chunk_recorder)
     return out
+
+
+@contextlib.contextmanager
+def _inference_threads():
+    """Cap torch's intra-op threads while playing (only if a policy already imported torch)."""
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else 0
+    if before > INFERENCE_TORCH_THREADS:
+        torch.set_num_threads(INFERENCE_TORCH_THREADS)
+    try:
+        yield
+    finally:
+        if before > INFERENCE_TORCH_THREADS:
+            torch.set_num_threads(before)
 
 
 def play_batched(env_name: str, env_config: Mapping[str, Any] | None, seat_policies: Mapping[str, Any],
