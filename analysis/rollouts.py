@@ -144,7 +144,9 @@ class _Recorder:
         self.actions.append(np.stack([np.where(live, actions[a], 0) for a in self.agents], axis=-1))
         self.rewards.append(np.stack([np.where(live, np.asarray(rewards[a], np.float64), 0.0)
                                       for a in self.agents], axis=-1).astype(np.float32))
+        finals = infos.get("final_env_infos") or [None] * live.shape[0]
         for i, env_info in enumerate(infos.get("env_infos") or ()):  # wrapped PettingZoo envs: per-copy infos
+            env_info = finals[i] if finals[i] is not None else env_info  # an episode's last step, not the reset
             if not live[i] or not isinstance(env_info, Mapping):
                 continue
             for j, a in enumerate(self.agents):
