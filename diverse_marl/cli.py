@@ -110,9 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--single", action="store_true", help="per-run training curves and reports only (the old analysis)")
     _add_common(p)
 
-    p = sub.add_parser("demo", help="the main job end to end: train, evaluate, record, analyse (make demo)",
-                       description="Train examples/demo.yaml on a local Ray, evaluate, record an episode GIF, "
-                       "write plots and a report, and print the run directory.")
+    p = sub.add_parser("demo", help="the main job end to end: a diverse population, cross-played and clustered (make demo)",
+                       description="Train examples/demo.yaml (RPG: a small population in Overcooked) on a local Ray, "
+                       "then analyse it without Ray: self-play and cross-play, strategy clusters, figures, an "
+                       "episode GIF per cluster and a report; prints each member's sparse return and cluster.")
     p.add_argument("config", nargs="?", help="a config to use instead of examples/demo.yaml")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     _add_common(p)
