@@ -27,7 +27,7 @@ from diverse_marl.analysis.clustering import StrategyClusters, cluster_stability
 from diverse_marl.analysis.descriptors import DescriptorSet, FunctionDescriptor, default_descriptors
 from diverse_marl.analysis.distances import crossplay_distance, descriptor_distances, state_distances
 from diverse_marl.analysis.members import FactoryMember, build_population
-from diverse_marl.analysis.report import write_population_report
+from diverse_marl.analysis.report import DISTANCE_LABELS, write_population_report
 from diverse_marl.analysis.rollouts import PopulationRollouts, collect_rollouts, default_env
 from diverse_marl.crossplay import CrossplayResult, crossplay_matrix, write_crossplay
 from diverse_marl.envs import make as make_env
@@ -36,6 +36,7 @@ from diverse_marl.rollout import run_episode
 from diverse_marl.run_dir import RunDir, atomic_write_json
 
 DISTANCES = ("descriptors", "mmd", "wasserstein", "sliced_wasserstein", "crossplay")
+
 DEFAULT_EPISODES = 8             # self-play rollouts per member
 DEFAULT_CROSSPLAY_EPISODES = 4   # episodes per cross-play cell
 GIF_FPS = 8
@@ -223,7 +224,7 @@ def write_outputs(result: PopulationAnalysis, members: Sequence[Any], out: Path,
         figs[name] = paths[0]
 
     keep("population_map", plots.plot_embedding(plots.embed(result.distances, seed), labels, result.names,
-                                                title=f"population map (MDS of {result.distance} distances)"))
+                                                title=f"population map (MDS of {DISTANCE_LABELS[result.distance]} distances)"))
     if result.clusters.method == "hierarchical" and getattr(result.clusters, "linkage_", None) is not None:
         keep("dendrogram", plots.plot_dendrogram(result.clusters.linkage_, result.names, labels))
     if result.clusters.silhouette_:

@@ -183,6 +183,9 @@ def analyze_runs(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike |
 DISTINGUISHING_PER_CLUSTER = 4   # descriptors named per cluster in report.md
 MIN_EFFECT_SD = 0.5              # a descriptor is named when its cluster mean differs by this many sds
 DESCRIPTOR_LINE = "- {direction} `{name}`: {inside:.3g} vs {outside:.3g} in the other clusters ({effect:+.1f} sd)"
+DISTANCE_LABELS = {"descriptors": "standardized descriptor", "mmd": "state-distribution (RBF MMD)",
+                   "wasserstein": "state-distribution (Wasserstein)",
+                   "sliced_wasserstein": "state-distribution (sliced Wasserstein)", "crossplay": "cross-play"}
 FIGURE_TITLES = {"population_map": "population map", "dendrogram": "dendrogram", "silhouette": "choice of k",
                  "descriptor_profiles": "descriptor profiles", "crossplay_clusters": "cross-play by cluster",
                  "learning_curves": "learning curves"}
@@ -217,7 +220,8 @@ def write_population_report(result: Any, out_dir: Path, figures: dict[str, Path]
         how = "HDBSCAN's own number of clusters"
     lines = [f"# Strategy analysis: {len(names)} members", "",
              f"Env `{result.env}` {result.env_config or ''}; {episodes} self-play episodes per member; "
-             f"clustered on {result.distance} distances with {result.clusters.method} clustering ({how}).", "",
+             f"clustered on {DISTANCE_LABELS.get(result.distance, result.distance)} distances with "
+             f"{result.clusters.method} clustering ({how}).", "",
              f"**{k} strateg{'y' if k == 1 else 'ies'} found.**"
              + (f" Stability over rollout seeds: mean adjusted Rand index {result.stability:.2f}."
                 if result.stability is not None else "")]
