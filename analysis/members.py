@@ -51,15 +51,22 @@ def is_member_factory(spec: str) -> bool:
 
 def build_population(sources: Sequence[str | os.PathLike], env_config: Mapping[str, Any] | None = None,
                      copies: int = 1, seed: int = 0) -> Population:
-    """Run dirs, population folders and ``[name=]pkg.module:factory`` entries -> one Population.
+    """``[name=]`` run dirs, population folders and ``pkg.module:factory`` entries -> one Population.
 
     Each factory entry gives ``copies`` members (``name#0``, ``name#1``, ... seeded ``seed + k``;
     just ``name`` when ``copies`` is 1).
     """
     if copies < 1:
         raise ConfigError(f"copies must be >= 1, got {copies}")
-    paths = [s for s in sources if not is_member_factory(str(s))]
-    members: list[Any] = list(load_population(paths)) if paths else []
+    members: list[Any] = []
+    for source in (str(s) for s in sources if not is_member_factory(str(s))):
+        name, sep, path = source.partition(NAME_SEP)
+        if not (sep and os.path.exists(path)) or os.path.exists(source):
+            name, path = "", source
+        found = list(load_population(path))
+        for m in found:  # "name=RUN_DIR" names a run; "name=POP_DIR" prefixes its members
+            m.name = (name if len(found) == 1 else f"{name}/{m.name}") if name else m.name
+        members += found
     for spec in (str(s) for s in sources if is_member_factory(str(s))):
         name, source = parse_member_spec(spec)
         for k in range(copies):

@@ -59,6 +59,7 @@ class PopulationAnalysis:
     clusters: StrategyClusters
     headline: dict[str, float]                 # member -> mean self-play headline return
     headline_name: str
+    deterministic: bool = False
     crossplay: CrossplayResult | None = None
     crossplay_distances: np.ndarray | None = None
     stability: float | None = None
@@ -80,7 +81,7 @@ class PopulationAnalysis:
             "method": self.clusters.method, "n_clusters": self.clusters.n_clusters_,
             "labels": {n: int(c) for n, c in zip(self.names, self.labels.tolist())},
             "silhouette": {str(k): v for k, v in self.clusters.silhouette_.items()},
-            "headline": self.headline_name, "self_play": self.headline, "stability_ari": self.stability,
+            "headline": self.headline_name, "self_play": self.headline, "deterministic": self.deterministic, "stability_ari": self.stability,
             "descriptor_names": self.descriptor_names, "descriptors": self.descriptors.tolist(),
             "distances": self.distances.tolist(),
         }
@@ -113,13 +114,15 @@ def analyze_population(population: Any, env: str | None = None, env_config: Mapp
                        descriptors: DescriptorSet | None = None, distance: str = "descriptors",
                        method: str = "hierarchical", n_clusters: int | str = "auto",
                        crossplay_episodes: int = DEFAULT_CROSSPLAY_EPISODES, stability_seeds: Sequence[int] = (),
-                       gifs: bool = True, deterministic: bool = False, cache_dir: str | os.PathLike | None = None,
-                       quiet: bool = True) -> PopulationAnalysis:
+                       gifs: bool = True, deterministic: bool | None = None,
+                       cache_dir: str | os.PathLike | None = None, quiet: bool = True) -> PopulationAnalysis:
     """Analyse ``population`` (a Population, or anything iterable of members with ``name``/``policy``).
 
     ``env``/``env_config`` default to the first run member's evaluation env. ``distance``: what
     members are clustered on (:data:`DISTANCES`). ``stability_seeds``: further rollout seeds whose
-    clusterings are compared with this one (mean adjusted Rand index). With ``out``, writes the
+    clusterings are compared with this one (mean adjusted Rand index). ``deterministic``: greedy or
+    sampled actions; None follows the first run member's ``evaluation.deterministic`` (sampled for
+    scripted-only populations). With ``out``, writes the
     figures (PNG + SVG), ``analysis.json``, ``crossplay.json`` and ``report.md`` there.
     """
     if distance not in DISTANCES:
@@ -131,6 +134,8 @@ def analyze_population(population: Any, env: str | None = None, env_config: Mapp
         env, base = default_env(members)
         env_config = {**base, **dict(env_config or {})}
     env_config = dict(env_config or {})
+    if deterministic is None:
+        deterministic = _run_setting(members, "deterministic", False)
     rollouts = collect_rollouts(members, env, env_config, episodes, seed, deterministic, cache_dir, quiet)
     descriptor_set = descriptors or default_descriptors()
     X = descriptor_set.fit_transform(rollouts)
@@ -157,11 +162,20 @@ def analyze_population(population: Any, env: str | None = None, env_config: Mapp
         names=[m.name for m in members], env=env, env_config=env_config, rollouts=rollouts, descriptors=X,
         descriptor_names=descriptor_names, distances=D, distance=distance, clusters=clusters,
         headline={n: float(r.headline_returns().mean()) for n, r in rollouts.items()}, headline_name=headline_name,
-        crossplay=xplay, crossplay_distances=None if xplay is None else crossplay_distance(xplay),
+        deterministic=bool(deterministic), crossplay=xplay, crossplay_distances=None if xplay is None else crossplay_distance(xplay),
         stability=stability, groups=rollouts.groups)
     if out is not None:
         write_outputs(result, members, Path(out), gifs=gifs, seed=seed)
     return result
+
+
+def _run_setting(members: Sequence[Any], key: str, default: Any) -> Any:
+    """An ``evaluation:`` setting of the first run member's config (``default`` if none has one)."""
+    for m in members:
+        evaluation = (getattr(m, "metadata", {}).get("config") or {}).get("evaluation") or {}
+        if evaluation.get(key) is not None:
+            return evaluation[key]
+    return default
 
 
 def learning_curves(members: Sequence[Any]) -> tuple[dict[str, tuple[list[float], list[float]]], str]:

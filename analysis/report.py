@@ -218,8 +218,10 @@ def write_population_report(result: Any, out_dir: Path, figures: dict[str, Path]
     how = "k chosen by silhouette" if result.clusters.n_clusters == "auto" else f"k = {result.clusters.n_clusters}"
     if result.clusters.method == "hdbscan":
         how = "HDBSCAN's own number of clusters"
+    mode = "greedy" if result.deterministic else "sampled"
     lines = [f"# Strategy analysis: {len(names)} members", "",
-             f"Env `{result.env}` {result.env_config or ''}; {episodes} self-play episodes per member; "
+             f"Env `{result.env}` {result.env_config or ''}; {episodes} self-play episodes per member ({mode} "
+             "actions); "
              f"clustered on {DISTANCE_LABELS.get(result.distance, result.distance)} distances with "
              f"{result.clusters.method} clustering ({how}).", "",
              f"**{k} strateg{'y' if k == 1 else 'ies'} found.**"

@@ -105,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--copies", type=int, default=1, help="seeded copies of each scripted member (default: 1)")
     p.add_argument("--descriptor", dest="descriptors", action="append", default=[], metavar="pkg.module:function",
                    help="a user descriptor: function(MemberRollouts) -> {name: value} (repeatable)")
-    p.add_argument("--deterministic", action="store_true", help="greedy actions instead of sampling")
+    p.add_argument("--deterministic", action="store_true", default=None,
+                   help="greedy actions (default: the first run's evaluation.deterministic; scripted-only: sampled)")
+    p.add_argument("--sampled", dest="deterministic", action="store_false", help="sampled actions")
     p.add_argument("--no-gifs", action="store_true", help="skip the episode GIF per cluster")
     p.add_argument("--single", action="store_true", help="per-run training curves and reports only (the old analysis)")
     _add_common(p)
