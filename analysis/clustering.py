@@ -135,7 +135,7 @@ class StrategyClusters:
 
         if len(D) < max(self.min_cluster_size, 2):
             return np.zeros(len(D), dtype=np.int64)
-        return HDBSCAN(min_cluster_size=self.min_cluster_size, metric="precomputed").fit_predict(D)
+        return HDBSCAN(min_cluster_size=self.min_cluster_size, metric="precomputed", copy=True).fit_predict(D)
 
     # ---- new members -----------------------------------------------------------------------
     def predict(self, X: np.ndarray) -> np.ndarray:

@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="greedy actions (default: the first run's evaluation.deterministic; scripted-only: sampled)")
     p.add_argument("--sampled", dest="deterministic", action="store_false", help="sampled actions")
     p.add_argument("--no-gifs", action="store_true", help="skip the episode GIF per cluster")
+    p.add_argument("--cache-dir", metavar="DIR",
+                   help="where rollouts are cached (default: each run's rollouts/ folder; use for read-only runs)")
     p.add_argument("--single", action="store_true", help="per-run training curves and reports only (the old analysis)")
     _add_common(p)
 
@@ -203,7 +205,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                            descriptor_fns=args.descriptors, episodes=args.episodes, seed=args.seed,
                            distance=args.distance, method=args.method, n_clusters=clusters,
                            crossplay_episodes=args.crossplay_episodes, stability_seeds=args.stability_seeds,
-                           gifs=not args.no_gifs, deterministic=args.deterministic, quiet=args.quiet)
+                           gifs=not args.no_gifs, deterministic=args.deterministic, cache_dir=args.cache_dir,
+                           quiet=args.quiet)
     k = result.clusters.n_clusters_
     print(f"{len(result.names)} members, {k} strateg{'y' if k == 1 else 'ies'} "
           f"(self-play {result.headline_name} by cluster):")
