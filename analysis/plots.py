@@ -98,15 +98,14 @@ def plot_dendrogram(linkage_matrix: np.ndarray, names: Sequence[str], labels: Se
     colors = cluster_colors(int(labels.max(initial=-1)) + 1)
     with plt.rc_context(PAPER_RC):
         fig, ax = plt.subplots(figsize=(max(SINGLE_COLUMN, 0.3 * len(names) + 1.5), SINGLE_COLUMN))
-        tree = dendrogram(linkage_matrix, labels=list(names), ax=ax, color_threshold=0, above_threshold_color="black",
-                          leaf_rotation=60)
+        dendrogram(linkage_matrix, labels=list(names), ax=ax, color_threshold=0, above_threshold_color="black",
+                   leaf_rotation=60, leaf_font_size=PAPER_RC["xtick.labelsize"])
         index = {n: i for i, n in enumerate(names)}
         for tick in ax.get_xticklabels():
             tick.set_color(_color(int(labels[index[tick.get_text()]]), colors))
             tick.set_ha("right")
         ax.set(ylabel="distance", title=title or "strategy dendrogram")
         fig.tight_layout()
-        del tree
     return _finish(fig, out)
 
 
