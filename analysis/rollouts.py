@@ -139,20 +139,22 @@ class _Recorder:
                  rewards: Mapping[str, np.ndarray], infos: Mapping[str, Any], live: np.ndarray) -> None:
         if first_row != 0:
             raise ConfigError("analysis rollouts play all episodes of a member in one batch; lower episodes")
-        self.states.append(np.where(live.reshape(-1, *[1] * (np.ndim(states[self.state_agent]) - 1)),
-                                    states[self.state_agent], 0).astype(np.float32))
+        state = np.asarray(states[self.state_agent], dtype=np.float32)
+        self.states.append(state * live.reshape(-1, *[1] * (state.ndim - 1)))  # zeros after an episode's end
         self.actions.append(np.stack([np.where(live, actions[a], 0) for a in self.agents], axis=-1))
-        self.rewards.append(np.stack([np.where(live, np.asarray(rewards[a], np.float64), 0.0)
-                                      for a in self.agents], axis=-1).astype(np.float32))
+        self.rewards.append(np.stack([np.where(live, rewards[a], 0.0) for a in self.agents], axis=-1).astype(np.float32))
         finals = infos.get("final_env_infos") or [None] * live.shape[0]
         for i, env_info in enumerate(infos.get("env_infos") or ()):  # wrapped PettingZoo envs: per-copy infos
             env_info = finals[i] if finals[i] is not None else env_info  # an episode's last step, not the reset
-            if not live[i] or not isinstance(env_info, Mapping):
-                continue
-            for j, a in enumerate(self.agents):
-                feats = (env_info.get(a) or {}).get(REWARD_FEATURES_KEY) if isinstance(env_info.get(a), Mapping) else None
-                for key, value in (feats or {}).items():
-                    self.features.setdefault(key, np.zeros((self.n, len(self.agents))))[i, j] += float(value)
+            if live[i] and isinstance(env_info, Mapping):
+                self._add_features(i, env_info)
+
+    def _add_features(self, row: int, env_info: Mapping[str, Any]) -> None:
+        for j, a in enumerate(self.agents):
+            info = env_info.get(a)
+            features = info.get(REWARD_FEATURES_KEY) if isinstance(info, Mapping) else None
+            for key, value in (features or {}).items():
+                self.features.setdefault(key, np.zeros((self.n, len(self.agents))))[row, j] += float(value)
 
 
 def collect_member(member: Any, env: str, env_config: Mapping[str, Any], episodes: int, seed: int = 0,
