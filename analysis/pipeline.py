@@ -143,7 +143,8 @@ def analyze_population(population: Any, env: str | None = None, env_config: Mapp
     xplay = None
     if crossplay_episodes > 0:
         xplay = crossplay_matrix({m.name: m for m in members}, env, env_config, episodes=crossplay_episodes,
-                                 seed=seed, deterministic=deterministic, quiet=quiet)
+                                 seed=seed, deterministic=deterministic, seats=crossplay_seats(first_agents(rollouts)),
+                                 quiet=quiet)
     D = _distances(distance, rollouts, X, xplay, seed)
     clusters = StrategyClusters(method, n_clusters=n_clusters, metric="precomputed", random_state=seed).fit(D)
     stability = None
@@ -167,6 +168,24 @@ def analyze_population(population: Any, env: str | None = None, env_config: Mapp
     if out is not None:
         write_outputs(result, members, Path(out), gifs=gifs, seed=seed)
     return result
+
+
+def first_agents(rollouts: PopulationRollouts) -> list[str]:
+    return list(next(iter(rollouts.values())).agents)
+
+
+def crossplay_seats(agents: Sequence[str]) -> list[list[str]]:
+    """The two sides of cross-play: the two agents, or two teams named by prefix (``hider_0, hider_1`` vs
+    ``seeker_0, seeker_1``): member i plays the first side, member j the second."""
+    if len(agents) == 2:
+        return [[agents[0]], [agents[1]]]
+    teams: dict[str, list[str]] = {}
+    for a in agents:
+        teams.setdefault(a.rsplit("_", 1)[0], []).append(a)
+    if len(teams) != 2:
+        raise ConfigError(f"cross-play needs two sides; agents {', '.join(agents)} form {len(teams)} teams by name "
+                          "prefix; use crossplay_episodes=0 (--crossplay-episodes 0)")
+    return list(teams.values())
 
 
 def _run_setting(members: Sequence[Any], key: str, default: Any) -> Any:

@@ -69,6 +69,20 @@ def embed(distances: np.ndarray, random_state: int = 0) -> np.ndarray:
     return mds.fit_transform(D)
 
 
+def pca_embed(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """2-D PCA (scikit-learn) of standardized descriptors and the explained variance ratios."""
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    Z = StandardScaler().fit_transform(np.asarray(X, dtype=np.float64))
+    k = min(2, *Z.shape)
+    pca = PCA(n_components=k).fit(Z)
+    points = pca.transform(Z)
+    if k < 2:
+        points = np.column_stack([points, np.zeros((len(points), 2 - k))])
+    return points, pca.explained_variance_ratio_
+
+
 def plot_embedding(points: np.ndarray, labels: Sequence[int], names: Sequence[str], title: str = "",
                    xlabel: str = "MDS 1", ylabel: str = "MDS 2", out: str | os.PathLike | None = None) -> Any:
     """Members as points (e.g. :func:`embed` of distances, or PCA of descriptors) coloured by cluster."""

@@ -216,3 +216,30 @@ def test_analyze_bad_input_is_one_line(args, message):
     proc = subprocess.run([sys.executable, "-m", "diverse_marl", "analyze", *args, "--quiet"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+class Still:
+    """A policy for any env: always the same action."""
+
+    def __call__(self, obs, deterministic=False):
+        return np.zeros(len(obs), dtype=np.int64)
+
+
+def still(seat=None):
+    return Still()
+
+
+def test_team_games_cross_play_team_against_team(tmp_path):
+    """Hide-and-seek: member i's hiders against member j's seekers; statistics as descriptors; PCA map."""
+    from diverse_marl.analysis.pipeline import analyze_population, crossplay_seats
+    from diverse_marl.analysis.plots import pca_embed
+
+    assert crossplay_seats(["hider_0", "hider_1", "seeker_0", "seeker_1"]) == [["hider_0", "hider_1"],
+                                                                            ["seeker_0", "seeker_1"]]
+    pop = build_population(["a=tests.test_analysis:still", "b=tests.test_analysis:still"])
+    result = analyze_population(pop, "hide_and_seek", {"horizon": 20}, episodes=2, crossplay_episodes=1,
+                                gifs=False, out=tmp_path)
+    assert result.crossplay.seats == [["hider_0", "hider_1"], ["seeker_0", "seeker_1"]]
+    assert any(n.startswith("hider_0/") for n in result.descriptor_names)
+    points, ratios = pca_embed(result.descriptors)
+    assert points.shape == (2, 2) and (tmp_path / "report.md").exists()
