@@ -175,3 +175,97 @@ def analyze_runs(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike |
     if len(runs) > 1:
         written.append(plot_comparison(runs, Path(out or ".") / "comparison.png"))
     return written
+
+
+# ---------------------------------------------------------------------------------------
+# populations: strategy clusters in words
+# ---------------------------------------------------------------------------------------
+DISTINGUISHING_PER_CLUSTER = 4   # descriptors named per cluster in report.md
+MIN_EFFECT_SD = 0.5              # a descriptor is named when its cluster mean differs by this many sds
+DESCRIPTOR_LINE = "- {direction} `{name}`: {inside:.3g} vs {outside:.3g} in the other clusters ({effect:+.1f} sd)"
+DISTANCE_LABELS = {"descriptors": "standardized descriptor", "mmd": "state-distribution (RBF MMD)",
+                   "wasserstein": "state-distribution (Wasserstein)",
+                   "sliced_wasserstein": "state-distribution (sliced Wasserstein)", "crossplay": "cross-play"}
+FIGURE_TITLES = {"population_map": "population map", "dendrogram": "dendrogram", "silhouette": "choice of k",
+                 "descriptor_profiles": "descriptor profiles", "crossplay_clusters": "cross-play by cluster",
+                 "learning_curves": "learning curves"}
+
+
+def cluster_differences(X: Any, labels: Any, names: Sequence[str], cluster: int,
+                        top: int = DISTINGUISHING_PER_CLUSTER) -> list[dict[str, Any]]:
+    """The descriptors whose mean in ``cluster`` differs most from the other members', in sd units."""
+    import numpy as np
+
+    X, labels = np.asarray(X, dtype=float), np.asarray(labels)
+    inside, outside = X[labels == cluster], X[labels != cluster]
+    if not len(inside) or not len(outside):
+        return []
+    sd = X.std(axis=0)
+    effect = (inside.mean(axis=0) - outside.mean(axis=0)) / np.where(sd > 0, sd, np.inf)
+    order = [j for j in np.argsort(-np.abs(effect), kind="stable")[:top] if abs(effect[j]) >= MIN_EFFECT_SD]
+    return [{"name": names[j], "inside": float(inside[:, j].mean()), "outside": float(outside[:, j].mean()),
+             "effect": float(effect[j]), "direction": "higher" if effect[j] > 0 else "lower"} for j in order]
+
+
+def write_population_report(result: Any, out_dir: Path, figures: dict[str, Path]) -> Path:
+    """``report.md`` of a :class:`~diverse_marl.analysis.pipeline.PopulationAnalysis`: clusters, sizes,
+    what sets each apart (in words from :data:`DESCRIPTOR_LINE`), cross-play within and across."""
+    import numpy as np
+
+    labels, names, k = result.labels, result.names, result.clusters.n_clusters_
+    headline = result.headline
+    episodes = next(iter(result.rollouts.values())).episodes
+    how = "k chosen by silhouette" if result.clusters.n_clusters == "auto" else f"k = {result.clusters.n_clusters}"
+    if result.clusters.method == "hdbscan":
+        how = "HDBSCAN's own number of clusters"
+    mode = "greedy" if result.deterministic else "sampled"
+    lines = [f"# Strategy analysis: {len(names)} members", "",
+             f"Env `{result.env}` {result.env_config or ''}; {episodes} self-play episodes per member ({mode} "
+             "actions); "
+             f"clustered on {DISTANCE_LABELS.get(result.distance, result.distance)} distances with "
+             f"{result.clusters.method} clustering ({how}).", "",
+             f"**{k} strateg{'y' if k == 1 else 'ies'} found.**"
+             + (f" Stability over rollout seeds: mean adjusted Rand index {result.stability:.2f}."
+                if result.stability is not None else "")]
+    summary = result.summary()
+    if "ari_vs_groups" in summary:
+        lines.append(f"Agreement with the members' known groups: adjusted Rand index {summary['ari_vs_groups']:.2f}.")
+    lines += ["", f"| cluster | size | members | self-play {result.headline_name} (mean over members) |",
+              "|---|---|---|---|"]
+    for c in range(k):
+        members = result.members_of(c)
+        lines.append(f"| {c + 1} | {len(members)} | {', '.join(members)} | "
+                     f"{np.mean([headline[m] for m in members]):.1f} |")
+    noise = result.members_of(-1)
+    if noise:
+        lines.append(f"| noise | {len(noise)} | {', '.join(noise)} | {np.mean([headline[m] for m in noise]):.1f} |")
+    V = None if result.crossplay is None else np.asarray(result.crossplay.value_mean)
+    for c in range(k):
+        members = result.members_of(c)
+        best = max(members, key=lambda m: headline[m])
+        lines += ["", f"## Cluster {c + 1}: {len(members)} member{'s' if len(members) != 1 else ''}", "",
+                  f"Members: {', '.join(members)}. Best self-play {result.headline_name}: {headline[best]:.1f} ({best})."]
+        diffs = cluster_differences(result.descriptors, labels, result.descriptor_names, c)
+        if diffs:
+            lines += ["Compared with the other members, this cluster has"]
+            lines += [DESCRIPTOR_LINE.format(**d) for d in diffs]
+        elif k > 1:
+            lines.append(f"No descriptor differs by {MIN_EFFECT_SD} sd or more from the other members.")
+        if V is not None and k > 1:
+            idx, rest = np.flatnonzero(labels == c), np.flatnonzero(labels != c)
+            within = V[np.ix_(idx, idx)].mean()
+            across = (V[np.ix_(idx, rest)].mean() + V[np.ix_(rest, idx)].mean()) / 2
+            lines.append(f"Cross-play {result.crossplay.metric}: {within:.1f} within the cluster, {across:.1f} "
+                         "with members of other clusters.")
+        gif = figures.get(f"cluster_{c + 1}.gif")
+        if gif is not None:
+            lines.append(f"Representative episode: [{gif.name}]({os.path.relpath(gif, out_dir)}).")
+    lines += ["", "## Members", "", f"| member | cluster | self-play {result.headline_name} |", "|---|---|---|"]
+    lines += [f"| {n} | {'noise' if c < 0 else c + 1} | {headline[n]:.1f} |" for n, c in zip(names, labels.tolist())]
+    shown = [(key, path) for key, path in figures.items() if key in FIGURE_TITLES]
+    if shown:
+        lines += ["", "## Figures", ""]
+        lines += [f"![{FIGURE_TITLES[key]}]({os.path.relpath(path, out_dir)})" for key, path in shown]
+    report = Path(out_dir) / "report.md"
+    atomic_write_text(report, "\n".join(lines) + "\n")
+    return report

@@ -34,7 +34,7 @@ from bench.harness import Bench  # noqa: E402
 ENV = "overcooked"
 ENV_CONFIG = {"layout": "cramped_room", "horizon": 400}
 TARGET_SECONDS = 60.0
-TRAIN_OVERRIDES = ["stop.iterations=1", "stop.time_s=null", "training.num_envs_per_env_runner=4",
+TRAIN_OVERRIDES = ["stop.iterations=1", "stop.env_steps=null", "training.num_envs_per_env_runner=4",
                    "training.train_batch_size=1600", "env_config.horizon=400"]
 
 
@@ -47,7 +47,7 @@ def make_runs(root: Path, policies: int, distinct: int) -> list[Path]:
         return runs[:policies]
     trained = []
     for seed in range(distinct):
-        result = diverse_marl.train("examples/demo.yaml", overrides=[
+        result = diverse_marl.train("examples/overcooked_cramped_room.yaml", overrides=[
             *TRAIN_OVERRIDES, f"runs_dir={root / 'trained'}", f"seed={seed}", f"name=tiny{seed}"], quiet=True)
         trained.append(result.run_dir)
     for k in range(policies):

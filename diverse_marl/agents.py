@@ -17,6 +17,13 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 MASK_KEY = "action_mask"
+STATE_VIEW = "state"  # an agent with ``view = STATE_VIEW`` acts on the env's global state, not its observation
+
+
+def wants_state(player: Any) -> bool:
+    """Whether ``player`` reads the env's agent-specific global state (``env.state(agent)``) instead of
+    its observation: privileged scripted agents (e.g. Overcooked's roles) that need the full kitchen."""
+    return getattr(player, "view", None) == STATE_VIEW
 
 
 @runtime_checkable
@@ -154,6 +161,7 @@ class BatchActor:
         self.player = player
         self.deterministic = deterministic
         self.is_agent = isinstance(player, Agent)
+        self.wants_state = wants_state(player)
         if not self.is_agent and not callable(player):
             raise TypeError(f"{player!r} is neither a policy (callable on observation batches) nor an Agent")
         self._seed = 0

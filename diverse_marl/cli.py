@@ -4,7 +4,7 @@
     diverse-marl train --resume RUN_DIR [--set stop.iterations=40]   (a run or a population)
     diverse-marl eval RUN_DIR [--episodes 20] [--seat agent_1=OTHER_RUN_DIR|random|llm:CONFIG|pkg.module:factory]
     diverse-marl crossplay RUN_DIR... [llm:CONFIG] [--episodes 10] [--layout NAME] [--set env_config.k=v] [--out DIR]
-    diverse-marl analyze RUN_DIR [RUN_DIR ...]
+    diverse-marl analyze RUN_DIR|POPULATION_DIR|pkg.module:factory ... [--out DIR] [--episodes 8]
     diverse-marl demo
     diverse-marl envs
     diverse-marl options [ALGORITHM]
@@ -82,16 +82,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="where to write (default: ./crossplay)")
     _add_common(p)
 
-    p = sub.add_parser("analyze", help="plots and a text report for one or more runs",
-                       description="Training curves, behaviour statistics and a report.md for each run; "
-                       "with several runs also a comparison plot.")
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
-    p.add_argument("--out", metavar="DIR", help="where to write (default: each run's analysis/ folder)")
+    p = sub.add_parser("analyze", help="strategy clusters, cross-play, plots and a report for runs or populations",
+                       description="One run: training curves, behaviour statistics and report.md. Several runs, a "
+                       "population / RPG / method dir, or scripted members (pkg.module:factory): self-play "
+                       "rollouts -> behaviour descriptors -> distances -> strategy clusters, a cross-play matrix "
+                       "grouped by cluster, figures (PNG + SVG), a GIF per cluster and report.md.")
+    p.add_argument("run_dirs", nargs="+", metavar="SOURCE",
+                   help="run dir, population dir, or [name=]package.module:factory (a scripted member)")
+    p.add_argument("--out", metavar="DIR", help="where to write (default: the run's or population's analysis/ folder)")
+    p.add_argument("--episodes", type=int, default=8, help="self-play episodes per member (default: 8)")
+    p.add_argument("--crossplay-episodes", type=int, default=4, help="episodes per cross-play cell (0: no cross-play)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--distance", default="descriptors",
+                   help="what members are clustered on: descriptors, mmd, wasserstein, sliced_wasserstein, crossplay")
+    p.add_argument("--method", default="hierarchical", help="hierarchical, kmeans or hdbscan")
+    p.add_argument("--clusters", default="auto", help="number of clusters, or 'auto' (chosen by silhouette)")
+    p.add_argument("--stability-seeds", type=int, nargs="*", default=[], metavar="SEED",
+                   help="more rollout seeds: report how stable the clusters are (adjusted Rand index)")
+    p.add_argument("--env", help="env to play in (default: the first run's); required for scripted members only")
+    p.add_argument("--layout", help="shorthand for --set env_config.layout=NAME")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="env_config.KEY=VALUE",
+                   help="override an env option (repeatable)")
+    p.add_argument("--copies", type=int, default=1, help="seeded copies of each scripted member (default: 1)")
+    p.add_argument("--descriptor", dest="descriptors", action="append", default=[], metavar="pkg.module:function",
+                   help="a user descriptor: function(MemberRollouts) -> {name: value} (repeatable)")
+    p.add_argument("--deterministic", action="store_true", default=None,
+                   help="greedy actions (default: the first run's evaluation.deterministic; scripted-only: sampled)")
+    p.add_argument("--sampled", dest="deterministic", action="store_false", help="sampled actions")
+    p.add_argument("--no-gifs", action="store_true", help="skip the episode GIF per cluster")
+    p.add_argument("--cache-dir", metavar="DIR",
+                   help="where rollouts are cached (default: each run's rollouts/ folder; use for read-only runs)")
+    p.add_argument("--single", action="store_true", help="per-run training curves and reports only (the old analysis)")
     _add_common(p)
 
-    p = sub.add_parser("demo", help="the main job end to end: train, evaluate, record, analyse (make demo)",
-                       description="Train examples/demo.yaml on a local Ray, evaluate, record an episode GIF, "
-                       "write plots and a report, and print the run directory.")
+    p = sub.add_parser("demo", help="the main job end to end: a diverse population, cross-played and clustered (make demo)",
+                       description="Train examples/demo.yaml (RPG: a small population in Overcooked) on a local Ray, "
+                       "then analyse it without Ray: self-play and cross-play, strategy clusters, figures, an "
+                       "episode GIF per cluster and a report; prints each member's sparse return and cluster.")
     p.add_argument("config", nargs="?", help="a config to use instead of examples/demo.yaml")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     _add_common(p)
@@ -172,12 +199,46 @@ def cmd_crossplay(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    from diverse_marl.analysis.pipeline import analyze_paths, is_single_run
     from diverse_marl.analysis.report import analyze_runs
+    from diverse_marl.config import parse_override
 
-    outputs = analyze_runs(args.run_dirs, out=args.out)
-    for path in outputs:
-        print(f"wrote {path}")
+    if args.single or (len(args.run_dirs) == 1 and is_single_run(args.run_dirs[0])):
+        for path in analyze_runs(args.run_dirs, out=args.out):
+            print(f"wrote {path}")
+        return 0
+    updates = {}
+    for text in list(args.overrides) + ([f"env_config.layout={args.layout}"] if args.layout else []):
+        keys, value = parse_override(text)
+        if len(keys) != 2 or keys[0] != "env_config":
+            raise DiverseMarlError(f"analyze --set takes env_config.KEY=VALUE, got {text!r}")
+        updates[keys[1]] = value
+    clusters = args.clusters if args.clusters == "auto" else _positive_int(args.clusters, "--clusters")
+    result = analyze_paths(args.run_dirs, out=args.out, env=args.env, env_updates=updates, copies=args.copies,
+                           descriptor_fns=args.descriptors, episodes=args.episodes, seed=args.seed,
+                           distance=args.distance, method=args.method, n_clusters=clusters,
+                           crossplay_episodes=args.crossplay_episodes, stability_seeds=args.stability_seeds,
+                           gifs=not args.no_gifs, deterministic=args.deterministic, cache_dir=args.cache_dir,
+                           quiet=args.quiet)
+    k = result.clusters.n_clusters_
+    print(f"{len(result.names)} members, {k} strateg{'y' if k == 1 else 'ies'} "
+          f"(self-play {result.headline_name} by cluster):")
+    for c in range(k):
+        members = result.members_of(c)
+        mean = sum(result.headline[m] for m in members) / len(members)
+        print(f"  cluster {c + 1}: {mean:8.2f}  {', '.join(members)}")
+    print(f"report: {result.report}")
     return 0
+
+
+def _positive_int(text: str, flag: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise DiverseMarlError(f"{flag} must be 'auto' or a positive integer, got {text!r}")
+    return value
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

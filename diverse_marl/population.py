@@ -27,6 +27,7 @@ from typing import Any, Iterator, Sequence, Union
 import yaml
 
 from diverse_marl import load_policy
+from diverse_marl.analysis.rollouts import PopulationRollouts, collect_rollouts
 from diverse_marl.crossplay import crossplay_matrix, eval_env_config
 from diverse_marl.errors import CheckpointError, ConfigError
 from diverse_marl.run_dir import RunDir
@@ -119,6 +120,16 @@ class Population:
         default_env, config = eval_env_config(self.members[0].path, env_config)
         return crossplay_matrix({m.name: m for m in self.members}, env_name or default_env, config,
                                 episodes=episodes, seed=seed, deterministic=deterministic)
+
+    def rollouts(self, env: str | None = None, episodes: int = 10, seed: int = 0, *, deterministic: bool = False,
+                 cache_dir: PathLike | None = None, quiet: bool = True, **env_config: Any) -> PopulationRollouts:
+        """Self-play rollouts of every member, cached on disk (:func:`diverse_marl.analysis.rollouts.collect_rollouts`).
+
+        ``env`` and its config default to the first member's evaluation env; keyword arguments
+        override single env_config entries.
+        """
+        return collect_rollouts(self, env, env_config, episodes=episodes, seed=seed, deterministic=deterministic,
+                                cache_dir=cache_dir, quiet=quiet)
 
     def __repr__(self) -> str:
         rows = [("#", "name", "seed", "status", "return", "reward_weights")]

@@ -13,12 +13,14 @@ it fills (one forward pass per policy per step), so N x N cross-play costs N for
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from diverse_marl.agents import MASK_KEY, Agent, BatchActor, TextObservation, reads_text
+from diverse_marl.agents import MASK_KEY, Agent, BatchActor, TextObservation, reads_text, wants_state
 from diverse_marl.envs.batched import derive_seed, make_batched
 from diverse_marl.episode_info import episode_stats, team_sparse_reward
 from diverse_marl.errors import ConfigError
@@ -28,6 +30,14 @@ DEFAULT_MAX_ROWS = 4096          # rows (episodes) stepped together; bounds memo
 DEFAULT_MAX_STEPS = 100_000      # a batch whose episodes never end is an error, not a hang
 PLAYER_SEED_OFFSET = 1 << 20     # player seeds are derived apart from the env copies' seeds
 TEXT_PROGRESS_EVERY = 10         # steps between progress notes when agents that read text (LLMs) play
+# per-step policy inference on a few rows is latency-bound: more torch threads only add
+# synchronization (10x slower on a busy 2-core machine), so play caps them, then restores them
+INFERENCE_TORCH_THREADS = 1
+# Recorder(first_row, states, actions, original_rewards, infos, live): called after every batched step with
+# the global states the step started from ({agent: (n, ...)}), the actions and original rewards
+# ({agent: (n,)}), the step's infos and which rows were still in their episode; ``first_row`` is the
+# chunk's first row in play_rows' numbering (see diverse_marl.analysis.rollouts).
+Recorder = Callable[..., None]
 # per-row totals of batched envs' infos["episode"] already reported outside "stats" (as are "return/<agent>")
 RETURN_STATS = ("length", "sparse_return", "original_return")
 OBS_KEY = "obs"  # the observation's key beside MASK_KEY in masked batches (as in MAPPO's observation dicts)
@@ -45,7 +55,8 @@ def run_episode(env: Any, agents: Mapping[str, Agent], seed: int | None = None,
         frames.append(env.render())
     view = text_view(env) if any(reads_text(p) for p in agents.values()) else None
     while env.agents:
-        actions = {a: agents[a].act(obs[a], view(a, 0)) if reads_text(agents[a]) else agents[a].act(obs[a])
+        inputs = {a: env.state(a) if wants_state(agents[a]) else obs[a] for a in env.agents}
+        actions = {a: agents[a].act(inputs[a], view(a, 0)) if reads_text(agents[a]) else agents[a].act(inputs[a])
                    for a in env.agents}
         obs, rewards, terms, truncs, infos = env.step(actions)
         length += 1
@@ -88,7 +99,7 @@ def summarize_episodes(episodes: list[dict[str, Any]]) -> dict[str, Any]:
 def play_rows(env_name: str, env_config: Mapping[str, Any] | None, players: Sequence[Any],
               rows: Sequence[Mapping[str, int]], seed: int = 0, deterministic: bool = False,
               max_rows: int = DEFAULT_MAX_ROWS, max_steps: int = DEFAULT_MAX_STEPS,
-              quiet: bool = True) -> list[dict[str, Any]]:
+              quiet: bool = True, recorder: "Recorder | None" = None) -> list[dict[str, Any]]:
     """Play one episode per row; ``rows[r] = {agent: index into players}`` seats every agent.
 
     ``players`` are torch policies (``p(obs_batch, deterministic) -> (B,)``) or Agents. Rows are
@@ -96,6 +107,8 @@ def play_rows(env_name: str, env_config: Mapping[str, Any] | None, players: Sequ
     ``derive_seed(seed, c)`` (copy ``i`` then follows the env's own per-copy rule) and seeds
     player ``k`` with ``derive_seed(derive_seed(seed, c), PLAYER_SEED_OFFSET + k)``: same
     arguments, same episodes. Returns episodes in row order, each with its ``"seats"``.
+    Players with ``view = "state"`` (:func:`~diverse_marl.agents.wants_state`) get the env's global
+    state instead of observations. ``recorder``, if given, sees every step (see :data:`Recorder`).
     """
     if not rows:
         raise ConfigError("no episodes to play; episodes must be >= 1")
@@ -105,16 +118,34 @@ def play_rows(env_name: str, env_config: Mapping[str, Any] | None, players: Sequ
     n_chunks = math.ceil(len(rows) / max_rows)
     bounds = np.linspace(0, len(rows), n_chunks + 1).round().astype(int)  # even chunks
     out: list[dict[str, Any]] = []
-    with Progress(total=len(rows), desc=f"play {env_name}", unit="ep", quiet=quiet) as bar:
+    with _inference_threads(), Progress(total=len(rows), desc=f"play {env_name}", unit="ep", quiet=quiet) as bar:
         for c in range(n_chunks):
             chunk = rows[bounds[c]:bounds[c + 1]]
-            out += _play_chunk(env_name, dict(env_config or {}), actors, chunk, derive_seed(seed, c), max_steps, bar)
+            chunk_recorder = None if recorder is None else \
+                (lambda *step, start=int(bounds[c]): recorder(start, *step))  # noqa: E731
+            out += _play_chunk(env_name, dict(env_config or {}), actors, chunk, derive_seed(seed, c), max_steps, bar,
+                               chunk_recorder)
     return out
+
+
+@contextlib.contextmanager
+def _inference_threads():
+    """Cap torch's intra-op threads while playing (only if a policy already imported torch)."""
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else 0
+    if before > INFERENCE_TORCH_THREADS:
+        torch.set_num_threads(INFERENCE_TORCH_THREADS)
+    try:
+        yield
+    finally:
+        if before > INFERENCE_TORCH_THREADS:
+            torch.set_num_threads(before)
 
 
 def play_batched(env_name: str, env_config: Mapping[str, Any] | None, seat_policies: Mapping[str, Any],
                  episodes: int, seed: int = 0, deterministic: bool = False,
-                 max_rows: int = DEFAULT_MAX_ROWS, quiet: bool = True) -> list[dict[str, Any]]:
+                 max_rows: int = DEFAULT_MAX_ROWS, quiet: bool = True,
+                 recorder: "Recorder | None" = None) -> list[dict[str, Any]]:
     """Play ``episodes`` episodes with a fixed seating ``{agent: policy or Agent}`` (see ``play_rows``).
 
     The same object in several seats acts once per step for all of them.
@@ -129,15 +160,17 @@ def play_batched(env_name: str, env_config: Mapping[str, Any] | None, seat_polic
             players.append(player)
             k = len(players) - 1
         seating[agent] = k
-    return play_rows(env_name, env_config, players, [seating] * episodes, seed, deterministic, max_rows, quiet=quiet)
+    return play_rows(env_name, env_config, players, [seating] * episodes, seed, deterministic, max_rows, quiet=quiet,
+                     recorder=recorder)
 
 
 def _play_chunk(env_name: str, env_config: dict[str, Any], actors: list[BatchActor],
-                rows: Sequence[Mapping[str, int]], seed: int, max_steps: int, bar: Progress) -> list[dict[str, Any]]:
+                rows: Sequence[Mapping[str, int]], seed: int, max_steps: int, bar: Progress,
+                recorder: Callable[..., None] | None = None) -> list[dict[str, Any]]:
     n = len(rows)
     env = make_batched(env_name, n, **env_config)
     try:
-        returns, sparse, lengths, stats = _step_until_done(env, actors, rows, seed, max_steps, bar)
+        returns, sparse, lengths, stats = _step_until_done(env, actors, rows, seed, max_steps, bar, recorder)
     finally:
         if callable(getattr(env, "close", None)):  # the batched protocol does not require close()
             env.close()
@@ -153,7 +186,7 @@ def _play_chunk(env_name: str, env_config: dict[str, Any], actors: list[BatchAct
 
 
 def _step_until_done(env: Any, actors: list[BatchActor], rows: Sequence[Mapping[str, int]], seed: int,
-                     max_steps: int, bar: Progress):
+                     max_steps: int, bar: Progress, recorder: Callable[..., None] | None = None):
     """Step all rows until each has finished one episode -> (returns, sparse or None, lengths, stats)."""
     n = len(rows)
     agents = list(env.possible_agents)
@@ -169,12 +202,15 @@ def _step_until_done(env: Any, actors: list[BatchActor], rows: Sequence[Mapping[
     lengths = np.zeros(n, dtype=np.int64)
     finished = np.zeros(n, dtype=bool)
     stats: list[dict[str, float]] = [{} for _ in range(n)]
+    need_state = recorder is not None or any(actors[k].wants_state for k in seating)
     for t in range(max_steps):
         if view is not None and t % TEXT_PROGRESS_EVERY == 0:  # LLM play is slow: show the step, not only episodes
             bar.note(step=t)
+        states = env.state() if need_state else None
         actions = {a: np.zeros(n, dtype=np.int64) for a in agents}
         for k, seats in seating.items():
-            batch = _concat([_take(obs[a], idx) for a, idx in seats])
+            source = states if actors[k].wants_state else obs
+            batch = _concat([_take(source[a], idx) for a, idx in seats])
             texts = None
             if view is not None and actors[k].reads_text:  # rows already finished need no decision
                 texts = [None if finished[r] else view(a, int(r)) for a, idx in seats for r in idx]
@@ -189,6 +225,8 @@ def _step_until_done(env: Any, actors: list[BatchActor], rows: Sequence[Mapping[
         original = infos.get("original_reward", rewards)
         for a in agents:
             returns[a][live] += np.asarray(original[a], dtype=np.float64)[live]
+        if recorder is not None:
+            recorder(states, actions, original, infos, live)
         if "sparse_reward" in infos:
             has_sparse = True
             sparse[live] += np.asarray(infos["sparse_reward"], dtype=np.float64)[live]

@@ -198,6 +198,7 @@ class SyncBatchedEnv:
         episode[ORIGINAL_RETURN_KEY] = np.zeros(n, np.float64)
         original = {a: np.zeros(n, np.float32) for a in self.possible_agents}
         final_mask = {a: np.ones_like(m) for a, m in self._masks.items()}
+        final_env_infos: list[dict | None] = [None] * n  # a finished copy's last-step infos (env_infos has its reset's)
         for i, env in enumerate(self.envs):
             acting = [a for a in self.possible_agents if self._alive[a][i]]
             env_actions = {a: self._check_action(a, actions, i) for a in acting}
@@ -231,12 +232,14 @@ class SyncBatchedEnv:
                 self._lengths[i] = 0
                 for key, value in episode_stats(info or {}).items():
                     episode.setdefault(key, np.full(n, np.nan))[i] = value
+                final_env_infos[i] = info
                 new_obs, new_info = env.reset()
                 self._write_obs(i, new_obs, env)
                 self._last_env_infos[i] = new_info
         infos = {"final_obs": final_obs, "final_state": final_state, "done": done, "episode": episode,
                  ORIGINAL_KEY: original,
-                 "alive": self._copy_alive(), "env_infos": list(self._last_env_infos)}
+                 "alive": self._copy_alive(), "env_infos": list(self._last_env_infos),
+                 "final_env_infos": final_env_infos}
         if self._masks:
             infos["action_mask"], infos["final_action_mask"] = self._copy_masks(), final_mask
         return self._copy_obs(), rewards, terms, truncs, infos

@@ -89,8 +89,8 @@ def runs(ray_local, tmp_path_factory):
     out = []
     for seed in (0, 1):
         result = diverse_marl.train(
-            "examples/demo.yaml",
-            overrides=["stop.iterations=1", "stop.time_s=null", f"runs_dir={root}", f"seed={seed}",
+            "examples/overcooked_cramped_room.yaml",
+            overrides=["stop.iterations=1", "stop.env_steps=null", f"runs_dir={root}", f"seed={seed}",
                        f"name=member{seed}", "training.num_envs_per_env_runner=4",
                        "training.train_batch_size=800", f"env_config.horizon={HORIZON}",
                        "evaluation.episodes=3"],

@@ -1,4 +1,5 @@
-"""The main job end to end on real parts: MAPPO in Overcooked -> checkpoint -> eval (no Ray) -> GIF -> report."""
+"""The main job end to end on real parts: MAPPO in Overcooked -> checkpoint -> eval (no Ray) -> GIF -> report,
+and ``make demo`` (an RPG population -> cross-play, clusters, figures, report) at a tiny scale."""
 from __future__ import annotations
 
 import json
@@ -19,15 +20,15 @@ from diverse_marl.envs.overcooked import EVENT_NAMES
 def overcooked_run(ray_local, tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
     return diverse_marl.train(
-        "examples/demo.yaml",
-        overrides=["stop.iterations=1", "stop.time_s=null", f"runs_dir={runs}", "evaluation.episodes=2",
+        "examples/overcooked_cramped_room.yaml",
+        overrides=["stop.iterations=1", "stop.env_steps=null", f"runs_dir={runs}", "evaluation.episodes=2",
                    "training.num_envs_per_env_runner=4", "training.train_batch_size=1600",
                    "env_config.horizon=400"],
         quiet=True,
     )
 
 
-def test_demo_config_trains_and_reports_sparse_return(overcooked_run):
+def test_overcooked_config_trains_and_reports_sparse_return(overcooked_run):
     row = overcooked_run.metrics[-1]
     assert row["iteration"] == 1 and row["env_steps"] == 1600
     assert "episode/sparse_return" in row and row["episode_len_mean"] == 400
@@ -82,8 +83,8 @@ def test_random_agents_baseline_has_no_deliveries_on_average():
 def test_stock_runner_logs_env_episode_totals(ray_local, tmp_path):
     """RLlib's own env runner path: the callback turns Overcooked's infos into episode metrics."""
     result = diverse_marl.train(
-        "examples/demo.yaml",
-        overrides=["stop.iterations=1", "stop.time_s=null", f"runs_dir={tmp_path}",
+        "examples/overcooked_cramped_room.yaml",
+        overrides=["stop.iterations=1", "stop.env_steps=null", f"runs_dir={tmp_path}",
                    "training.num_envs_per_env_runner=2", "training.train_batch_size=800",
                    "training.env_runner_cls=null"],
         quiet=True,
@@ -91,3 +92,28 @@ def test_stock_runner_logs_env_episode_totals(ray_local, tmp_path):
     row = result.metrics[-1]
     assert "episode/sparse_return" in row and "episode/agent_0/stay" in row
     assert row["episode/agent_0/stay"] > 0  # a fresh policy stays sometimes in 400 steps
+
+
+TINY_DEMO = ["stop.iterations=1", "stop.env_steps=null", "training.num_envs_per_env_runner=2",
+             "training.train_batch_size=400", "env_config.horizon=200", "evaluation.episodes=2",
+             "method.eval_episodes=2", "method.finetune.iterations=1", "checkpoint_every=1",
+             "method.sampler.list=[{sparse: 1.0, shaped: 1.0, onion_pickup_dispenser: 1.0}]"]  # + the original: 2
+
+
+def test_demo_trains_a_population_and_analyses_it(ray_local, tmp_path, capsys):
+    """make demo's path at a tiny scale: RPG members -> ranked population -> clusters, cross-play, report."""
+    from diverse_marl.demo import run_demo
+
+    run_dir = run_demo(overrides=[*TINY_DEMO, f"runs_dir={tmp_path}"], quiet=True, analysis_episodes=2,
+                       crossplay_episodes=1)
+    out = capsys.readouterr().out
+    assert "strateg" in out and "sparse_return" in out and "report:" in out
+    analysis = json.loads((run_dir / "analysis" / "analysis.json").read_text())
+    assert len(analysis["members"]) == 2 and analysis["headline"] == "sparse_return"
+    assert set(analysis["labels"]) == set(analysis["members"])
+    assert np.shape(analysis["crossplay"]) == (2, 2)
+    report = (run_dir / "analysis" / "report.md").read_text()
+    assert "## Cluster 1" in report and "self-play sparse_return" in report
+    for figure in ("population_map", "descriptor_profiles", "crossplay_clusters", "learning_curves"):
+        assert (run_dir / "analysis" / f"{figure}.png").stat().st_size > 5_000
+        assert (run_dir / "analysis" / f"{figure}.svg").exists()

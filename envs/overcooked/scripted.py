@@ -3,7 +3,9 @@
 Used to drive play that reaches cooking and delivery (differential tests, benchmarks, sanity checks of
 training). It works on any layout, including split kitchens (forced_coordination): items needed on the
 other side are put on a counter both cooks can reach. With probability ``epsilon`` it acts randomly,
-which also breaks deadlocks in corridors.
+which also breaks deadlocks in corridors. ``tasks`` restricts which jobs it starts with empty hands
+(``"pot"``: fetch ingredients, fill and start pots; ``"serve"``: fetch dishes, plate and deliver soups);
+scripted roles (``roles.py``) are cooks with one of the two.
 """
 from __future__ import annotations
 
@@ -17,16 +19,22 @@ from diverse_marl.envs.overcooked.core import (
 from diverse_marl.envs.overcooked.layouts import (
     COUNTER, DISH_DISPENSER, FLOOR, ONION_DISPENSER, POT, SERVING, TOMATO_DISPENSER, Layout,
 )
+from diverse_marl.errors import ConfigError
 
 UNREACHABLE = 10**6
+TASKS = ("pot", "serve")
 
 
 class ScriptedCook:
     """Greedy cook for player ``p``; ``act(state, i)`` returns an action for env ``i`` of a BatchState."""
 
     def __init__(self, layout: Layout, player: int, old_dynamics: bool = False, epsilon: float = 0.1,
-                 seed: int | None = None):
+                 seed: int | None = None, tasks: tuple[str, ...] = TASKS):
+        unknown = sorted(set(tasks) - set(TASKS))
+        if unknown or not tasks:
+            raise ConfigError(f"unknown scripted cook tasks {unknown or list(tasks)}; allowed: {', '.join(TASKS)}")
         self.layout, self.p, self.old_dynamics, self.epsilon = layout, player, old_dynamics, epsilon
+        self.pots, self.serves = "pot" in tasks, "serve" in tasks
         self.rng = np.random.default_rng(seed)
         h, w = layout.height, layout.width
         self.h, self.w = h, w
@@ -163,22 +171,25 @@ class ScriptedCook:
             return None
 
         action = None
-        if held == SOUP:
+        if (held == DISH and not self.serves) or (held in (ONION, TOMATO) and not self.pots):
+            action = go([c for c in self.cells[COUNTER] if obj[c[1], c[0]] == NOTHING])  # not our job: put it down
+        elif held == SOUP:
             action = go(self.cells[SERVING], handoff)
         elif held == DISH:
             action = go(ready, started, handoff if started and not self._reachable(me, started) else [])
-            if action is None and not started:
+            if action is None and not started and self.pots:  # a server alone would block the pot
                 action = go([c for c in pots if info[c][0] > 0])
         elif held in (ONION, TOMATO):
             action = go(fillable, handoff if fillable and not self._reachable(me, fillable) else [])
         else:
-            to_start = [] if self.old_dynamics else [c for c in pots if info[c][1] < 0 and info[c][0] == 3]
+            to_start = [] if self.old_dynamics or not self.pots else \
+                [c for c in pots if info[c][1] < 0 and info[c][0] == 3]
             dishes = int((s.held[i] == DISH).sum()) + len(counters_with(DISH))
-            need_dish = len(started) > dishes
-            dish_sources = counters_with(DISH) + self.cells[DISH_DISPENSER]
+            need_dish = self.serves and len(started) > dishes
+            dish_sources = counters_with(DISH) + self.cells[DISH_DISPENSER] if self.serves else []
             ingredient_sources = counters_with(ONION) + counters_with(TOMATO) + \
-                self.cells[ONION_DISPENSER] + self.cells[TOMATO_DISPENSER]
-            soups_on_counters = counters_with(SOUP)
+                self.cells[ONION_DISPENSER] + self.cells[TOMATO_DISPENSER] if self.pots else []
+            soups_on_counters = counters_with(SOUP) if self.serves else []
             if need_dish:
                 action = go(to_start, soups_on_counters, dish_sources, ingredient_sources)
             else:
