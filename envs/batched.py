@@ -60,6 +60,7 @@ class BatchedEnv(Protocol):
 
 # Sub-seeds of copy i are derived from (seed, i) so that copies never share a random stream.
 _SEED_BITS = 31
+DIVERSITY_STATE_KEY = "diversity_state"  # infos[agent][...]: the compact state SIPO measures (optional)
 
 
 def derive_seed(seed: int, index: int) -> int:
@@ -227,6 +228,18 @@ class SyncBatchedEnv:
             for a, s in self._states_of(i, env).items():
                 out[a][i] = s
         return out
+
+    def diversity_state(self) -> dict[str, np.ndarray]:
+        """(N, D) per agent: each copy's latest ``infos[agent]["diversity_state"]`` (SIPO's state);
+        {} when the env reports none (agents without one in a copy get zeros)."""
+        found = [{a: i[a][DIVERSITY_STATE_KEY] for a in self.possible_agents
+                  if isinstance(i.get(a), dict) and DIVERSITY_STATE_KEY in i[a]} for i in self._last_env_infos]
+        template = next((v for f in found for v in f.values()), None)
+        if template is None:
+            return {}
+        shape = np.shape(template)
+        return {a: np.stack([np.asarray(f.get(a, np.zeros(shape)), np.float32) for f in found])
+                for a in self.possible_agents}
 
     def close(self) -> None:
         for env in self.envs:

@@ -23,6 +23,8 @@ from ray.rllib.utils.metrics import WEIGHTS_SEQ_NO
 from diverse_marl.algorithms.mappo.networks import OBS_KEY, STATE_KEY
 from diverse_marl.algorithms.mappo.runner_env import DICT_STATE, PLAIN
 
+DIVERSITY_STATE_KEY = "diversity_state"
+
 
 @dataclass
 class EpisodeMeta:
@@ -52,6 +54,8 @@ class Rollout:
     final_obs: dict = field(default_factory=dict)                       # (t, agent) -> (N,...)
     final_state: dict = field(default_factory=dict)
     metas: list = field(default_factory=list)  # copy -> metas of the episodes it ran, in order
+    # agent -> [T+1 x (N, D)]: the env's diversity_state per observation, kept when SIPO asks (sampler)
+    diversity_state: dict = field(default_factory=lambda: defaultdict(list))
 
     @property
     def num_steps(self) -> int:
@@ -75,6 +79,7 @@ class Rollout:
             terms=per_agent(self.terms), truncs=per_agent(self.truncs),
             extra={a: {c: _stack_filled(v, T) for c, v in self.extra[a].items()} for a in agents},
             done=np.stack(self.done, axis=1),
+            diversity_state={a: np.stack(v, axis=1) for a, v in self.diversity_state.items()},
         )
 
 
@@ -91,6 +96,7 @@ class Stacked:
     truncs: dict
     extra: dict
     done: np.ndarray
+    diversity_state: dict = field(default_factory=dict)
 
 
 class EpisodeAssembler:
@@ -170,7 +176,7 @@ class EpisodeAssembler:
                 id_=meta.sa_ids[a],
                 observations=observations,
                 observation_space=ep.observation_space[a],
-                infos=[{} for _ in range(k + 1)],
+                infos=_infos(arr.diversity_state.get(a), i, obs_idx),
                 actions=arr.actions[a][i, steps],
                 action_space=ep.action_space[a],
                 rewards=rewards,
@@ -192,6 +198,13 @@ class EpisodeAssembler:
         ep.is_truncated = is_done and not ep.is_terminated
         ep._start_time, ep._last_step_time = meta.start_time, time.perf_counter()
         return ep
+
+
+def _infos(diversity_state: Optional[np.ndarray], i: int, obs_idx: np.ndarray) -> list[dict]:
+    """Per-observation infos of a chunk: empty, or the ``diversity_state`` the SIPO connector reads."""
+    if diversity_state is None:
+        return [{} for _ in obs_idx]
+    return [{DIVERSITY_STATE_KEY: row} for row in diversity_state[i, obs_idx]]
 
 
 def _stack_filled(steps: list, num_steps: int) -> np.ndarray:
