@@ -171,7 +171,7 @@ def test_archive_round_trip_and_corrupt_file(tmp_path):
 
 
 def test_examples_load(monkeypatch):
-    monkeypatch.chdir(ROOT / "examples")
+    monkeypatch.syspath_prepend(str(ROOT / "examples"))  # the user env example's module, as PYTHONPATH=examples does
     names = sorted(p.name for p in (ROOT / "examples").glob("*.yaml") if p.name.startswith(("sipo_", "rspo_")))
     assert {"sipo_multigoal.yaml", "sipo_overcooked.yaml", "sipo_hide_and_seek.yaml", "rspo_multigoal.yaml",
             "sipo_user_env.yaml"} <= set(names)
@@ -191,6 +191,7 @@ def _diversity_rows(run_dir: Path) -> list[dict]:
             | {"iteration": r["iteration"]} for r in RunDir(run_dir).read_metrics()]
 
 
+@pytest.mark.slow  # ~80 s: two CLI processes, each starting Ray
 def test_sipo_two_iterations_archive_policies_and_resume_after_sigkill(tmp_path):
     """K=2 SIPO-RBF on a 3x3 grid with the fast runner. Killed once iteration_01 has checkpointed
     iteration 2; --resume continues it from that checkpoint with the checkpointed lambdas: the
@@ -200,7 +201,7 @@ def test_sipo_two_iterations_archive_policies_and_resume_after_sigkill(tmp_path)
     method = {"name": "sipo", "iterations": 2, "delta": delta, "lambda_lr": lr, "lambda_max": 100.0,
               "archive_size": 50, "archive_episodes": 4, "state": "diversity_state"}
     path = tmp_path / "sipo.yaml"
-    path.write_text(yaml.safe_dump({**TINY_MG, "stop": {"iterations": 300}, "method": method}))
+    path.write_text(yaml.safe_dump({**TINY_MG, "stop": {"iterations": 8}, "method": method}))
     root = tmp_path / "sipo"
     second = RunDir(root / "iteration_01")
     proc = _train_cli([str(path), "--run-dir", str(root)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -210,17 +211,18 @@ def test_sipo_two_iterations_archive_policies_and_resume_after_sigkill(tmp_path)
                                               read_checkpoint_meta(second.latest_checkpoint())["iteration"] >= 2):
             if proc.poll() is not None:
                 pytest.fail(f"training exited early: {proc.stderr.read().decode()[-3000:]}")
-            time.sleep(0.2)
+            time.sleep(0.05)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         proc.stderr.close()
     time.sleep(2)
+    killed_at = read_checkpoint_meta(second.latest_checkpoint())["iteration"]
+    assert 2 <= killed_at <= 6, "killed too late to test a resume mid-iteration"
     assert (root / "iteration_00" / ARCHIVE_FILE).is_file() and not (root / "iteration_01" / ARCHIVE_FILE).exists()
     assert json.loads((root / "sipo.json").read_text())["best_run_dir"] is None
     archive, meta = load_archive(root / "iteration_00" / ARCHIVE_FILE)
     assert archive.shape == (48, 4) and meta["source"] == "diversity_state"  # 4 episodes x 6 steps x 2 agents
-    killed_at = read_checkpoint_meta(second.latest_checkpoint())["iteration"]
     saved = {r["iteration"]: r for r in _diversity_rows(second.path)}[killed_at]
     assert saved["lambda_0"] > 0 and saved["distance_0"] < delta
 
