@@ -272,3 +272,29 @@ def test_sipo_wasserstein_and_rspo_run_in_both_runners(tmp_path, ray_local, runn
     rows = run_single(load_config({**base, "diversity": rspo}), tmp_path / "rspo", quiet=True).metrics
     assert all(0 <= r["learner/diversity/switched_fraction"] <= 1 for r in rows)
     assert all(0 < r["learner/diversity/likelihood_0"] < 1 for r in rows)
+
+
+@pytest.mark.parametrize("env_name, kw", [("overcooked", {"layout": "coordination_ring"}),
+                                          ("hide_and_seek", {"horizon": 30})])
+def test_native_batched_envs_give_the_single_envs_diversity_state(env_name, kw):
+    """The compact state SIPO measures is the same vector in the single env's infos and the batched env."""
+    from diverse_marl.envs.batched import make_batched
+    from diverse_marl.envs.hide_and_seek.batched import env_seed
+
+    n, steps = 3, 20
+    batched = make_batched(env_name, n, **kw)
+    singles = [make(env_name, **kw) for _ in range(n)]
+    batched.reset(seed=5)
+    infos = [env.reset(seed=env_seed(5, i) if env_name == "hide_and_seek" else None)[1] for i, env in enumerate(singles)]
+    agents = batched.possible_agents
+    rng = np.random.default_rng(0)
+    for _ in range(steps):
+        ds = batched.diversity_state()
+        for i in range(n):
+            for a in agents:
+                assert np.array_equal(ds[a][i], infos[i][a]["diversity_state"])
+        actions = {a: rng.integers(0, batched.action_space(a).n, size=n) for a in agents}
+        batched.step(actions)
+        infos = [env.step({a: int(actions[a][i]) for a in agents})[4] for i, env in enumerate(singles)]
+    width = 22 if env_name == "overcooked" else 2 * (len(agents) + len(singles[0].obj_pos))
+    assert ds[agents[0]].shape == (n, width) and 0 <= ds[agents[0]].min() and ds[agents[0]].max() <= 1
