@@ -52,6 +52,7 @@ REPORT_FILE = "report.md"
 RANKED_FILE = "population.json"
 ITERATION_DIR = "iteration_{:02d}"
 DIVERSITY_METRICS = "learner/diversity/"
+REPORT_STATS = 12  # episode-statistic columns in report.md
 
 
 @dataclass
@@ -177,18 +178,27 @@ def run(cfg: ExperimentConfig, run_dir: str | os.PathLike, *, resume: bool = Fal
 def report_markdown(name: str, result: dict[str, Any]) -> str:
     """``report.md``: one row per iteration: task return, final multipliers / distances, descriptors."""
     its = result["iterations"]
-    stats = sorted({k for it in its for k in it["stats_mean"]})
+    stats = _most_varied([it["stats_mean"] for it in its], REPORT_STATS)
     terms = sorted({k for it in its for k in it["diversity"] if not k.startswith("time")})
     lines = [f"# {result['method'].upper()} report: {name}", "",
              f"env `{result['env']}`, seed {result['seed']}, {len(its)} iterations; settings "
              f"{', '.join(f'{k}={v}' for k, v in result['settings'].items()) or 'defaults'}. Returns are task "
-             f"returns (team) from batched self-play; lambdas / distances are each iteration's last training values.",
+             f"returns (team) from batched self-play; lambdas / distances are each iteration's last training values; "
+             f"the columns after them are the {REPORT_STATS} episode statistics that differ most between iterations "
+             f"(all of them are in {result['method']}.json).",
              "", f"**Best task return: {its[result['best']]['name']}**.", "",
              "| iteration | return | " + " | ".join(terms + stats) + " |", "|---" * (2 + len(terms) + len(stats)) + "|"]
     for it in its:
         cells = [_fmt(it["diversity"].get(k)) for k in terms] + [_fmt(it["stats_mean"].get(k)) for k in stats]
         lines.append(f"| {it['name']} | {_fmt(it['return'])} | " + " | ".join(cells) + " |")
     return "\n".join(lines + [""])
+
+
+def _most_varied(stats: list[dict[str, float]], n: int) -> list[str]:
+    """The ``n`` statistics with the largest range over the iterations (ties: by name), sorted by name."""
+    keys = sorted({k for s in stats for k in s})
+    spread = {k: max(s.get(k, 0.0) for s in stats) - min(s.get(k, 0.0) for s in stats) for k in keys}
+    return sorted(sorted(keys, key=lambda k: -spread[k])[:n])
 
 
 def _fmt(value: Any) -> str:
