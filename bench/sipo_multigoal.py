@@ -20,6 +20,7 @@ Finished runs in ``--out`` are kept, so an interrupted demo continues where it s
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import time
@@ -63,36 +64,49 @@ def goal_of(run_dir: Path) -> int:
     return int(np.argmax(rates)) if max(rates) >= REACHED else -1
 
 
-def run_seed(seed: int, out: Path) -> dict[str, Any]:
-    """Train (or reuse) one seed's MAPPO runs, SIPO and RSPO; return their goals and the overhead."""
+def mappo_dirs(seed: int, out: Path) -> list[Path]:
+    return [out / f"seed{seed}" / "mappo" / f"seed_{seed + i}" for i in range(GOALS)]
+
+
+def train_seed(seed: int, out: Path) -> dict[str, float]:
+    """Train (or continue) one seed's MAPPO runs, SIPO and RSPO; their wall times."""
     times: dict[str, float] = {}
-    mappo_dirs = []
-    for i in range(GOALS):
-        d = out / f"seed{seed}" / "mappo" / f"seed_{seed + i}"
+    for i, d in enumerate(mappo_dirs(seed, out)):
         cfg = load_config(_mappo_config(seed + i))
         if not reached_stop(cfg, d):
             t0 = time.time()
             run_single(cfg, d, resume=RunDir(d).latest_checkpoint() is not None, quiet=True)
             times[f"mappo_{i}"] = time.time() - t0
-        mappo_dirs.append(d)
-    result: dict[str, Any] = {"seed": seed, "mappo_goals": [goal_of(d) for d in mappo_dirs]}
     for name in METHODS:
         root = out / f"seed{seed}" / name
-        first = root / "iteration_00"
-        if not first.exists():  # identical to the first MAPPO run (same config and seed)
-            shutil.copytree(mappo_dirs[0], first)
+        if not (root / "iteration_00").exists():  # identical to the first MAPPO run (same config and seed)
+            shutil.copytree(mappo_dirs(seed, out)[0], root / "iteration_00")
         cfg = load_config(_method_config(name, seed))
         t0 = time.time()
         get_method(cfg.method).run(cfg, root, resume=True, quiet=True)
         times[name] = time.time() - t0
+    return times
+
+
+def finished(seed: int, out: Path) -> bool:
+    return all((out / f"seed{seed}" / name / f"{name}.json").is_file() and
+               json.loads((out / f"seed{seed}" / name / f"{name}.json").read_text())["best_run_dir"] is not None
+               for name in METHODS)
+
+
+def summarize_seed(seed: int, out: Path) -> dict[str, Any]:
+    """Goals of every policy of a finished seed, SIPO's overhead and the method settings used."""
+    result: dict[str, Any] = {"seed": seed, "mappo_goals": [goal_of(d) for d in mappo_dirs(seed, out)]}
+    for name in METHODS:
+        root = out / f"seed{seed}" / name
         dirs = [root / f"iteration_{k:02d}" for k in range(GOALS)]
         result[f"{name}_goals"] = [goal_of(d) for d in dirs]
+        result[f"{name}_settings"] = json.loads((root / f"{name}.json").read_text())["settings"]
         if name == "sipo":
             rows = [r for d in dirs[1:] for r in RunDir(d).read_metrics()]
             div = sum(r.get("learner/diversity/time_s", 0.0) for r in rows)
             wall = sum(r.get("iteration_time_s", 0.0) for r in rows)
             result["sipo_overhead"] = div / wall if wall else float("nan")
-    result["wall_s"] = times
     return result
 
 
@@ -143,9 +157,11 @@ def main(argv: list[str] | None = None) -> None:
     init_ray(RayConfig(num_cpus=2))
     results = []
     for seed in args.seeds:
-        if args.summarize_only and not (out / f"seed{seed}" / "sipo" / "sipo.json").is_file():
+        wall = {} if args.summarize_only else train_seed(seed, out)
+        if not finished(seed, out):
+            print(f"seed {seed}: not finished, left out", flush=True)
             continue
-        results.append(run_seed(seed, out))
+        results.append({**summarize_seed(seed, out), "wall_s": wall})
         print(f"seed {seed}: {results[-1]}", flush=True)
     bench = Bench("sipo_multigoal")
     n = len(results)
