@@ -3,7 +3,7 @@
 Per seed: SIPO (``examples/sipo_multigoal.yaml``, K=4 iterations, RBF distance on both agents'
 positions), RSPO (``examples/rspo_multigoal.yaml``, K=4) and 4 independent MAPPO seeds, every run
 with the same budget per policy. A policy's goal is the corner its greedy self-play reaches (the
-``goal_k`` episode statistics); the figure is the number of distinct corners among a method's 4
+``goal_k`` episode statistics of sampled self-play, as trained); the figure is the number of distinct corners among a method's 4
 policies. Target: SIPO finds all 4 in at least 4 of 5 seeds.
 
 Shared work, stated plainly: iteration 0 of SIPO and of RSPO is plain MAPPO with the seed's own
@@ -47,7 +47,7 @@ METHODS = ("sipo", "rspo")
 def _method_config(name: str, seed: int) -> dict[str, Any]:
     data = yaml.safe_load((REPO_ROOT / "examples" / f"{name}_multigoal.yaml").read_text())
     data["seed"] = seed
-    data["evaluation"] = {"episodes": EVAL_EPISODES, "deterministic": True}
+    data["evaluation"] = {"episodes": EVAL_EPISODES, "deterministic": False}
     return data
 
 
@@ -58,8 +58,11 @@ def _mappo_config(seed: int) -> dict[str, Any]:
 
 
 def goal_of(run_dir: Path) -> int:
-    """The corner the run's greedy policy reaches (-1: none)."""
-    stats = evaluate_run(run_dir, EVAL_EPISODES, True, 0, quiet=True)["stats_mean"]
+    """The corner the run's policy reaches (sampled actions, as trained; -1: none in most episodes).
+
+    Greedy play is no good judge here: both agents start with the same observation, and a policy
+    trained stochastically can loop when both take its argmax (seen in both directions)."""
+    stats = evaluate_run(run_dir, EVAL_EPISODES, False, 0, quiet=True)["stats_mean"]
     rates = [stats.get(f"agent_0/goal_{k}", 0.0) for k in range(GOALS)]
     return int(np.argmax(rates)) if max(rates) >= REACHED else -1
 
