@@ -13,6 +13,11 @@ The overhead figure is the learner's time in the diversity terms over the iterat
 
     .venv/bin/python -m bench.sipo_overcooked --env overcooked --env-steps 250000 --out runs/bench/sipo_overcooked
     .venv/bin/python -m bench.sipo_overcooked --env hide_and_seek --env-steps 150000 --out runs/bench/sipo_hide_and_seek
+    .venv/bin/python -m bench.sipo_overcooked --env overcooked --overhead-only   # ~1 min: the overhead figure alone
+
+``--overhead-only`` times ``OVERHEAD_ITERATIONS`` training iterations of the example's full batch with
+SIPO terms against three archives (states of a 1-iteration policy, three seeds) and, as the
+reference in the same process, the same iterations without them.
 
 Finished runs are kept, so an interrupted demo continues. Writes ``bench/results/sipo_<env>.json``,
 ``sipo_<env>.png`` and ``sipo_<env>_iteration_0k.gif``.
@@ -39,6 +44,7 @@ from diverse_marl.run_dir import RunDir
 from diverse_marl.training import reached_stop, run_single
 
 K = 4
+OVERHEAD_ITERATIONS = 3
 EXAMPLES = {"overcooked": "sipo_overcooked.yaml", "hide_and_seek": "sipo_hide_and_seek.yaml"}
 
 
@@ -93,6 +99,42 @@ def plot(env: str, names: list[str], desc: np.ndarray, returns: list[float], pat
     plt.close(fig)
 
 
+def overhead_only(env: str, out: Path) -> None:
+    """Iteration wall time with SIPO's terms (3 archives) vs plain MAPPO, same config, same process."""
+    from diverse_marl.algorithms.diversity.archive import collect_states, save_archive
+
+    data = yaml.safe_load((REPO_ROOT / "examples" / EXAMPLES[env]).read_text())
+    method = data.pop("method")
+    data.pop("reward_schedule", None)
+    data["stop"] = {"iterations": 1}
+    first = out / "overhead" / "policy"
+    if not reached_stop(load_config(data), first):
+        run_single(load_config(data), first, quiet=True)
+    archives = []
+    for k in range(K - 1):
+        states, source = collect_states(first, data["env"], data["env_config"], method["state"],
+                                        episodes=method["archive_episodes"], size=method["archive_size"], seed=k)
+        archives.append(str(save_archive(out / "overhead" / f"archive_{k}.npz", states, {"source": source})))
+    data["stop"] = {"iterations": OVERHEAD_ITERATIONS}
+    terms = {k: v for k, v in method.items() if k not in ("name", "iterations", "archive_size", "archive_episodes")}
+    timings = {}
+    for label, diversity in (("plain", {}), ("sipo", {"kind": "sipo", **terms, "archives": archives})):
+        shutil.rmtree(out / "overhead" / label, ignore_errors=True)
+        rows = run_single(load_config({**data, "diversity": diversity}), out / "overhead" / label, quiet=True).metrics
+        timings[label] = {"iteration_s": float(np.mean([r["iteration_time_s"] for r in rows])),
+                          "diversity_s": float(np.mean([r.get("learner/diversity/time_s", 0.0) for r in rows]))}
+    bench = Bench(f"sipo_{env}_overhead")
+    bench.add("MAPPO iteration", timings["plain"]["iteration_s"], "s", higher_is_better=False)
+    bench.add(f"MAPPO + SIPO terms ({K - 1} archives) iteration", timings["sipo"]["iteration_s"], "s",
+              ref="MAPPO iteration", higher_is_better=False)
+    bench.add("SIPO diversity terms / iteration wall time",
+              100 * timings["sipo"]["diversity_s"] / timings["sipo"]["iteration_s"], "%", higher_is_better=False,
+              note="target <= 15%")
+    bench.meta = {"config": f"examples/{EXAMPLES[env]}", "iterations": OVERHEAD_ITERATIONS, "timings": timings,
+                  "train_batch_size": data["training"]["train_batch_size"], "loadavg": os.getloadavg()}
+    bench.report()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", choices=sorted(EXAMPLES), default="overcooked")
@@ -100,10 +142,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--overhead-only", action="store_true", help="only time the diversity terms (about a minute)")
     args = parser.parse_args(argv)
     out = Path(args.out or f"runs/bench/sipo_{args.env}")
     load_before = os.getloadavg()
     init_ray(RayConfig(num_cpus=2))
+    if args.overhead_only:
+        overhead_only(args.env, out)
+        return
     sipo_data, mappo_data = configs(args.env, args.env_steps, args.seed)
     wall: dict[str, float] = {}
     mappo_dirs = []
