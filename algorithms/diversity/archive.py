@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from diverse_marl import envs, load_policy
 from diverse_marl.algorithms.diversity.states import episode_states, resolve_source
 from diverse_marl.errors import CheckpointError
 
@@ -24,8 +25,7 @@ ARCHIVE_FILE = "archive.npz"
 def collect_states(run_dir: str | os.PathLike, env: str, env_config: dict[str, Any], source: str,
                    *, episodes: int, size: int, seed: int) -> tuple[np.ndarray, str]:
     """(rows, D) states of ``run_dir``'s policy in ``episodes`` episodes, at most ``size`` rows; and the source used."""
-    from diverse_marl import envs, load_policy
-    from diverse_marl.algorithms.mappo.env import MAPPOObservationAdapter
+    from diverse_marl.algorithms.mappo.env import MAPPOObservationAdapter  # imports ray: only when archiving
 
     par_env = envs.make(env, **dict(env_config))
     adapter = MAPPOObservationAdapter(par_env, "state")

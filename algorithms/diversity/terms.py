@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from diverse_marl import load_policy
 from diverse_marl.algorithms.diversity.archive import load_archive
 from diverse_marl.algorithms.diversity.distances import WassersteinCritic, median_bandwidth, rbf_intrinsic
 from diverse_marl.algorithms.diversity.lagrange import DualAscent
@@ -92,8 +93,6 @@ class RSPOTerms:
         self._policies: dict[tuple[int, str], Any] = {}
 
     def _policy(self, j: int, module_id: str) -> Any:
-        from diverse_marl import load_policy
-
         key = (j, module_id)
         if key not in self._policies:
             self._policies[key] = load_policy(self.spec.references[j], module_id)
