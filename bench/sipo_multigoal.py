@@ -15,7 +15,7 @@ run is trained once and copied into both. Overhead: the learner's time in the di
     .venv/bin/python -m bench.sipo_multigoal --seeds 0 1 2 3 4 --out runs/bench/sipo_multigoal --summarize-only
 
 Finished runs in ``--out`` are kept, so an interrupted demo continues where it stopped. Writes
-``bench/results/sipo_multigoal.json`` and ``bench/results/sipo_multigoal.png``.
+``bench/results/sipo_multigoal.json``, ``sipo_multigoal.png`` and one GIF per SIPO policy of the first seed.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ import yaml
 from bench.harness import REPO_ROOT, RESULTS_DIR, Bench
 from diverse_marl.algorithms.methods import get_method
 from diverse_marl.config import RayConfig, load_config
-from diverse_marl.evaluation import evaluate_run
+from diverse_marl.evaluation import evaluate_run, record_episode_gif
 from diverse_marl.ray_setup import init_ray
 from diverse_marl.run_dir import RunDir
 from diverse_marl.training import reached_stop, run_single
@@ -179,6 +179,12 @@ def main(argv: list[str] | None = None) -> None:
                   "configs": ["examples/sipo_multigoal.yaml", "examples/rspo_multigoal.yaml"]}
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     plot(results, RESULTS_DIR / "sipo_multigoal.png")
+    if results:  # one episode GIF per SIPO policy of the first seed shown (sampled actions, as trained)
+        seed = results[0]["seed"]
+        bench.meta["gifs"] = [
+            str(record_episode_gif(out / f"seed{seed}" / "sipo" / f"iteration_{k:02d}",
+                                   RESULTS_DIR / f"sipo_multigoal_seed{seed}_iteration_{k:02d}.gif").relative_to(REPO_ROOT))
+            for k in range(GOALS)]
     bench.report()
 
 

@@ -215,6 +215,9 @@ def random_team_return(env: CreditAssignmentEnv) -> float:
 # ---------------------------------------------------------------------------------------
 MOVES = np.array([[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1]], dtype=np.int64)  # stay, up, down, left, right
 DIVERSITY_STATE_KEY = "diversity_state"  # infos[agent][...]: the compact state SIPO measures distances on
+GOAL_COLOURS = np.array([[120, 200, 120], [230, 200, 90], [150, 170, 230], [220, 150, 200]], dtype=np.uint8)
+AGENT_COLOURS = np.array([[200, 40, 40], [40, 60, 200]], dtype=np.uint8)
+RENDER_CELL = 32  # pixels per grid cell
 
 
 class MultiGoalEnv(WeightedReward, ParallelEnv):
@@ -236,11 +239,11 @@ class MultiGoalEnv(WeightedReward, ParallelEnv):
     """
 
     FEATURE_NAMES = ("goal_0", "goal_1", "goal_2", "goal_3")
-    metadata = {"name": "multi_goal_v0", "render_modes": []}
+    metadata = {"name": "multi_goal_v0", "render_modes": ["rgb_array"]}
     possible_agents = ["agent_0", "agent_1"]
 
     def __init__(self, size: int = 5, horizon: int = 16, goal_reward: float = 1.0,
-                 reward_weights: dict[str, float] | None = None) -> None:
+                 reward_weights: dict[str, float] | None = None, render_mode: str | None = None) -> None:
         if int(size) < 3:
             raise ConfigError(f"size must be >= 3, got {size!r}")
         if int(horizon) < 1:
@@ -248,6 +251,9 @@ class MultiGoalEnv(WeightedReward, ParallelEnv):
         self.size = int(size)
         self.horizon = int(horizon)
         self.goal_reward = float(goal_reward)
+        if render_mode not in (None, "rgb_array"):
+            raise ConfigError(f"unknown render_mode {render_mode!r}; allowed: rgb_array (or none)")
+        self.render_mode = render_mode
         self._init_weights(reward_weights)
         last = self.size - 1
         self.goals = np.array([[0, 0], [0, last], [last, 0], [last, last]], dtype=np.int64)
@@ -282,6 +288,19 @@ class MultiGoalEnv(WeightedReward, ParallelEnv):
 
     def _infos(self) -> dict[str, dict]:
         return {a: {DIVERSITY_STATE_KEY: self.diversity_state()} for a in self.agents}
+
+    def render(self) -> np.ndarray | None:
+        """RGB frame (``render_mode="rgb_array"``): goals in their colours, agent_0 red, agent_1 blue."""
+        if self.render_mode != "rgb_array":
+            return None
+        grid = np.full((self.size, self.size, 3), 235, dtype=np.uint8)
+        grid[self.goals[:, 0], self.goals[:, 1]] = GOAL_COLOURS
+        img = np.repeat(np.repeat(grid, RENDER_CELL, 0), RENDER_CELL, 1)
+        q, h = RENDER_CELL // 4, RENDER_CELL // 2
+        for i, (r, c) in enumerate(self._pos):  # each agent fills half of its cell: both visible when together
+            left = c * RENDER_CELL + i * h
+            img[r * RENDER_CELL + q:(r + 1) * RENDER_CELL - q, left:left + h] = AGENT_COLOURS[i]
+        return img
 
     def reset(self, seed: int | None = None, options: dict | None = None):
         self.agents = list(self.possible_agents)

@@ -298,3 +298,15 @@ def test_native_batched_envs_give_the_single_envs_diversity_state(env_name, kw):
         infos = [env.step({a: int(actions[a][i]) for a in agents})[4] for i, env in enumerate(singles)]
     width = 22 if env_name == "overcooked" else 2 * (len(agents) + len(singles[0].obj_pos))
     assert ds[agents[0]].shape == (n, width) and 0 <= ds[agents[0]].min() and ds[agents[0]].max() <= 1
+
+
+def test_multi_goal_renders_goals_and_both_agents():
+    env = make("multi_goal", size=3, render_mode="rgb_array")
+    env.reset()
+    frame = env.render()
+    assert frame.shape == (96, 96, 3) and frame.dtype == np.uint8
+    centre = frame[32:64, 32:64].reshape(-1, 3)
+    assert {(200, 40, 40), (40, 60, 200)} <= {tuple(p) for p in centre}  # both agents drawn in the centre cell
+    assert make("multi_goal").render() is None
+    with pytest.raises(ConfigError, match="render_mode"):
+        make("multi_goal", render_mode="human")
