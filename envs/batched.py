@@ -14,7 +14,7 @@ import gymnasium as gym
 import numpy as np
 
 from diverse_marl.envs.global_state import GlobalStateRule
-from diverse_marl.envs.reward import ORIGINAL_KEY, ORIGINAL_RETURN_KEY
+from diverse_marl.envs.reward import DIVERSITY_STATE_KEY, ORIGINAL_KEY, ORIGINAL_RETURN_KEY
 from diverse_marl.episode_info import episode_stats
 from diverse_marl.errors import ConfigError
 
@@ -60,7 +60,6 @@ class BatchedEnv(Protocol):
 
 # Sub-seeds of copy i are derived from (seed, i) so that copies never share a random stream.
 _SEED_BITS = 31
-DIVERSITY_STATE_KEY = "diversity_state"  # infos[agent][...]: the compact state SIPO measures (optional)
 
 
 def derive_seed(seed: int, index: int) -> int:

@@ -24,7 +24,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from diverse_marl.envs.reward import FEATURES_KEY, ORIGINAL_KEY, WeightedReward
+from diverse_marl.envs.reward import DIVERSITY_STATE_KEY, FEATURES_KEY, ORIGINAL_KEY, WeightedReward
 from diverse_marl.errors import ConfigError
 
 # reward features of each agent and step: the team reward, whether the whole team matched
@@ -214,7 +214,6 @@ def random_team_return(env: CreditAssignmentEnv) -> float:
 # multi-goal grid: four equally good strategies
 # ---------------------------------------------------------------------------------------
 MOVES = np.array([[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1]], dtype=np.int64)  # stay, up, down, left, right
-DIVERSITY_STATE_KEY = "diversity_state"  # infos[agent][...]: the compact state SIPO measures distances on
 GOAL_COLOURS = np.array([[120, 200, 120], [230, 200, 90], [150, 170, 230], [220, 150, 200]], dtype=np.uint8)
 AGENT_COLOURS = np.array([[200, 40, 40], [40, 60, 200]], dtype=np.uint8)
 RENDER_CELL = 32  # pixels per grid cell

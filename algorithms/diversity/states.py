@@ -19,9 +19,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from diverse_marl.algorithms.mappo.module import OBS_KEY, STATE_KEY
+from diverse_marl.envs.reward import DIVERSITY_STATE_KEY
 from diverse_marl.errors import ConfigError
-
-DIVERSITY_STATE_KEY = "diversity_state"
 
 
 def resolve_source(source: str, infos: Mapping[str, Any] | None, obs: Any) -> str:

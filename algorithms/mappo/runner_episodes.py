@@ -22,8 +22,7 @@ from ray.rllib.utils.metrics import WEIGHTS_SEQ_NO
 
 from diverse_marl.algorithms.mappo.networks import OBS_KEY, STATE_KEY
 from diverse_marl.algorithms.mappo.runner_env import DICT_STATE, PLAIN
-
-DIVERSITY_STATE_KEY = "diversity_state"
+from diverse_marl.envs.reward import DIVERSITY_STATE_KEY
 
 
 @dataclass

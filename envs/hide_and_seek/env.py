@@ -36,10 +36,8 @@ from diverse_marl.envs.hide_and_seek.config import (
 from diverse_marl.envs.hide_and_seek.fort import hiders_enclosed
 from diverse_marl.envs.hide_and_seek.geometry import between, in_view
 from diverse_marl.envs.hide_and_seek.maps import EpisodeInit, MapSpec
-from diverse_marl.envs.reward import FEATURES_KEY, ORIGINAL_KEY, WeightedReward
+from diverse_marl.envs.reward import DIVERSITY_STATE_KEY, FEATURES_KEY, ORIGINAL_KEY, WeightedReward
 from diverse_marl.errors import ConfigError
-
-DIVERSITY_STATE_KEY = "diversity_state"  # infos[agent][...]: agents' and objects' positions (SIPO)
 
 Cell = tuple[int, int]
 

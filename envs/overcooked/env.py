@@ -28,11 +28,10 @@ from diverse_marl.envs.overcooked.core import (
 from diverse_marl.envs.overcooked.events import EVENT_NAMES, NUM_EVENTS
 from diverse_marl.envs.overcooked.layouts import Layout, get_layout
 from diverse_marl.envs.overcooked.state_dict import state_from_dict, state_to_dict
-from diverse_marl.envs.reward import FEATURES_KEY, ORIGINAL_KEY, ORIGINAL_RETURN_KEY, WeightedReward
+from diverse_marl.envs.reward import DIVERSITY_STATE_KEY, FEATURES_KEY, ORIGINAL_KEY, ORIGINAL_RETURN_KEY, WeightedReward
 from diverse_marl.errors import ConfigError
 
 AGENTS = ("agent_0", "agent_1")
-DIVERSITY_STATE_KEY = "diversity_state"
 NUM_OBJECTS = 5  # held object codes 0 nothing, 1 onion, 2 tomato, 3 dish, 4 soup (core.py)
 NUM_ORIENTATIONS = 4
 
