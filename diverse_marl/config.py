@@ -132,6 +132,9 @@ class ExperimentConfig:
     # a diversity method deciding which runs to make: {name: rpg, samples: 8, sampler: {...}, ...}
     # (algorithms/methods/; each method validates its own block)
     method: dict = field(default_factory=dict)
+    # intrinsic rewards keeping this run away from earlier strategies (SIPO / RSPO terms):
+    #   {kind: sipo, distance: rbf, archives: [...], delta: 1.0, ...} (algorithms/diversity/spec.py)
+    diversity: dict = field(default_factory=dict)
     ray: RayConfig = field(default_factory=RayConfig)
     runs_dir: str = "runs"
 
@@ -159,6 +162,10 @@ class ExperimentConfig:
             rllib_config.partners(self.partners)  # frozen partners (diverse_marl.partners)
         if self.reward_schedule:
             with_reward_schedule(rllib_config, self.parsed_reward_schedule())
+        if self.diversity:
+            from diverse_marl.algorithms.diversity import with_diversity
+
+            with_diversity(rllib_config, self.diversity, self.seed)
         return rllib_config
 
     def parsed_reward_schedule(self) -> RewardSchedule:
@@ -192,6 +199,10 @@ class ExperimentConfig:
             resolve_init_from(self.init_from, self.algorithm)
         validate_partners(self)
         self._check_population()
+        if self.diversity:
+            from diverse_marl.algorithms.diversity import parse_diversity
+
+            parse_diversity(self.diversity)
         if self.method:
             get_method(self.method).validate(self)
         return self

@@ -31,6 +31,11 @@ register(
     description="Tiny cooperative game where only a centralized critic assigns credit (MAPPO test)",
 )
 register(
+    "multi_goal",
+    "diverse_marl.envs.testbeds:MultiGoalEnv",
+    description="Grid with a goal in each corner, all paying the same: four equally good strategies (SIPO testbed)",
+)
+register(
     "stag_hunt",
     "diverse_marl.envs.matrix_games:StagHuntEnv",
     description="Iterated Stag Hunt: payoff-dominant (stag) vs risk-dominant (hare) equilibria (RPG testbed)",

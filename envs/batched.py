@@ -15,7 +15,7 @@ import numpy as np
 
 from diverse_marl.agents import MASK_KEY
 from diverse_marl.envs.global_state import GlobalStateRule
-from diverse_marl.envs.reward import ORIGINAL_KEY, ORIGINAL_RETURN_KEY
+from diverse_marl.envs.reward import DIVERSITY_STATE_KEY, ORIGINAL_KEY, ORIGINAL_RETURN_KEY
 from diverse_marl.episode_info import episode_stats
 from diverse_marl.errors import ConfigError
 
@@ -251,6 +251,18 @@ class SyncBatchedEnv:
             for a, s in self._states_of(i, env).items():
                 out[a][i] = s
         return out
+
+    def diversity_state(self) -> dict[str, np.ndarray]:
+        """(N, D) per agent: each copy's latest ``infos[agent]["diversity_state"]`` (SIPO's state);
+        {} when the env reports none (agents without one in a copy get zeros)."""
+        found = [{a: i[a][DIVERSITY_STATE_KEY] for a in self.possible_agents
+                  if isinstance(i.get(a), dict) and DIVERSITY_STATE_KEY in i[a]} for i in self._last_env_infos]
+        template = next((v for f in found for v in f.values()), None)
+        if template is None:
+            return {}
+        shape = np.shape(template)
+        return {a: np.stack([np.asarray(f.get(a, np.zeros(shape)), np.float32) for f in found])
+                for a in self.possible_agents}
 
     def close(self) -> None:
         for env in self.envs:

@@ -30,6 +30,7 @@ FEATURES_KEY = "reward_features"      # infos[agent][FEATURES_KEY]: {name: float
 ORIGINAL_KEY = "original_reward"      # infos[agent][ORIGINAL_KEY]: the env's own reward of this step
 WEIGHTS_OPTION = "reward_weights"     # env option {name: w}
 ORIGINAL_RETURN_KEY = "original_return"  # batched infos["episode"][...]: team sum of original rewards
+DIVERSITY_STATE_KEY = "diversity_state"  # infos[agent][...]: optional compact state SIPO measures distances on
 PROBE_SEED = 0                        # seed of the reset + random step that reveals a user env's features
 
 

@@ -10,6 +10,10 @@ changes the variance of the policy gradient, so independent PPO learns this game
 defaults both reach the optimum at the tests' budget. With 3 agents and rare high stakes
 (``num_agents=3, stakes=(0, 0, 0, 0, 10)``) and 3k env steps, ``bench/mappo_credit_assignment.py``
 measured MAPPO 21.0 vs IPPO 18.4 mean greedy return (5 seeds; one IPPO seed stuck at 5.6).
+
+``MultiGoalEnv`` is the strategy-diversity testbed of SIPO (Fu et al. 2023): two agents on a
+grid with a goal in every corner; every goal pays the same, so there are four equally good
+strategies and the question is how many of them a method finds.
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from diverse_marl.envs.reward import FEATURES_KEY, ORIGINAL_KEY, WeightedReward
+from diverse_marl.envs.reward import DIVERSITY_STATE_KEY, FEATURES_KEY, ORIGINAL_KEY, WeightedReward
 from diverse_marl.errors import ConfigError
 
 # reward features of each agent and step: the team reward, whether the whole team matched
@@ -204,3 +208,137 @@ def random_team_return(env: CreditAssignmentEnv) -> float:
         return env.episode_length * mean_stake * p_all
     half = env.episode_length // 2
     return mean_stake * (half * p_all + (env.episode_length - half) / env.num_cues)
+
+
+# ---------------------------------------------------------------------------------------
+# multi-goal grid: four equally good strategies
+# ---------------------------------------------------------------------------------------
+MOVES = np.array([[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1]], dtype=np.int64)  # stay, up, down, left, right
+GOAL_COLOURS = np.array([[120, 200, 120], [230, 200, 90], [150, 170, 230], [220, 150, 200]], dtype=np.uint8)
+AGENT_COLOURS = np.array([[200, 40, 40], [40, 60, 200]], dtype=np.uint8)
+RENDER_CELL = 32  # pixels per grid cell
+
+
+class MultiGoalEnv(WeightedReward, ParallelEnv):
+    """Two agents, a ``size`` x ``size`` grid, one goal in each corner (goal k: top-left, top-right,
+    bottom-left, bottom-right). Both start in the centre.
+
+    Each step both agents move (stay / up / down / left / right; off-grid moves stay). Whenever
+    both stand on the same goal, each is paid ``goal_reward``: the best strategies walk to one
+    corner together and stay, and all four corners pay the same. Episodes truncate after
+    ``horizon`` steps.
+
+    Observation of agent i (float32 in [0, 1]): own (row, col), partner's (row, col), both divided by
+    ``size - 1``, then ``t / horizon``. ``state()`` is both positions and the progress (global;
+    MAPPO adds the agent's one-hot id). ``infos[agent]["diversity_state"]`` (at reset and every
+    step) is both scaled positions, the compact state SIPO measures distances on.
+    Reward features per agent and step: ``goal_k`` = 1 while both stand on goal k. Episode
+    statistics on the last step: ``goal`` (the first goal both reached, -1 for none) and
+    ``goal_k`` (1 if goal k was reached together).
+    """
+
+    FEATURE_NAMES = ("goal_0", "goal_1", "goal_2", "goal_3")
+    metadata = {"name": "multi_goal_v0", "render_modes": ["rgb_array"]}
+    possible_agents = ["agent_0", "agent_1"]
+
+    def __init__(self, size: int = 5, horizon: int = 16, goal_reward: float = 1.0,
+                 reward_weights: dict[str, float] | None = None, render_mode: str | None = None) -> None:
+        if int(size) < 3:
+            raise ConfigError(f"size must be >= 3, got {size!r}")
+        if int(horizon) < 1:
+            raise ConfigError(f"horizon must be >= 1, got {horizon!r}")
+        self.size = int(size)
+        self.horizon = int(horizon)
+        self.goal_reward = float(goal_reward)
+        if render_mode not in (None, "rgb_array"):
+            raise ConfigError(f"unknown render_mode {render_mode!r}; allowed: rgb_array (or none)")
+        self.render_mode = render_mode
+        self._init_weights(reward_weights)
+        last = self.size - 1
+        self.goals = np.array([[0, 0], [0, last], [last, 0], [last, last]], dtype=np.int64)
+        self.agents: list[str] = []
+        self._pos = np.zeros((2, 2), dtype=np.int64)
+        self._t = 0
+        self._first_goal = -1
+        self._reached = np.zeros(4, dtype=bool)
+
+    @functools.lru_cache(maxsize=None)
+    def observation_space(self, agent: str) -> spaces.Box:
+        return spaces.Box(0.0, 1.0, shape=(5,), dtype=np.float32)
+
+    @functools.lru_cache(maxsize=None)
+    def action_space(self, agent: str) -> spaces.Discrete:
+        return spaces.Discrete(len(MOVES))
+
+    @property
+    def state_space(self) -> spaces.Box:
+        return spaces.Box(0.0, 1.0, shape=(5,), dtype=np.float32)
+
+    def diversity_state(self) -> np.ndarray:
+        """Both agents' (row, col), scaled to [0, 1]."""
+        return (self._pos.reshape(-1) / (self.size - 1)).astype(np.float32)
+
+    def state(self) -> np.ndarray:
+        return np.append(self.diversity_state(), np.float32(self._t / self.horizon)).astype(np.float32)
+
+    def _obs(self, i: int) -> np.ndarray:
+        pos = self._pos[[i, 1 - i]].reshape(-1) / (self.size - 1)
+        return np.append(pos, self._t / self.horizon).astype(np.float32)
+
+    def _infos(self) -> dict[str, dict]:
+        return {a: {DIVERSITY_STATE_KEY: self.diversity_state()} for a in self.agents}
+
+    def render(self) -> np.ndarray | None:
+        """RGB frame (``render_mode="rgb_array"``): goals in their colours, agent_0 red, agent_1 blue."""
+        if self.render_mode != "rgb_array":
+            return None
+        grid = np.full((self.size, self.size, 3), 235, dtype=np.uint8)
+        grid[self.goals[:, 0], self.goals[:, 1]] = GOAL_COLOURS
+        img = np.repeat(np.repeat(grid, RENDER_CELL, 0), RENDER_CELL, 1)
+        q, h = RENDER_CELL // 4, RENDER_CELL // 2
+        for i, (r, c) in enumerate(self._pos):  # each agent fills half of its cell: both visible when together
+            left = c * RENDER_CELL + i * h
+            img[r * RENDER_CELL + q:(r + 1) * RENDER_CELL - q, left:left + h] = AGENT_COLOURS[i]
+        return img
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        self.agents = list(self.possible_agents)
+        self._pos[:] = self.size // 2
+        self._t = 0
+        self._first_goal = -1
+        self._reached[:] = False
+        return {a: self._obs(i) for i, a in enumerate(self.agents)}, self._infos()
+
+    def step(self, actions: dict[str, Any]):
+        for i, a in enumerate(self.possible_agents):
+            if a not in actions:
+                raise ConfigError(f"missing action for agent {a!r}; agents: {', '.join(self.possible_agents)}")
+            act = int(actions[a])
+            if not 0 <= act < len(MOVES):
+                raise ConfigError(f"illegal action {act} for agent {a!r}; allowed: 0..{len(MOVES) - 1}")
+            self._pos[i] = np.clip(self._pos[i] + MOVES[act], 0, self.size - 1)
+        self._t += 1
+        together = bool((self._pos[0] == self._pos[1]).all())
+        on_goal = np.flatnonzero((self.goals == self._pos[0]).all(axis=1)) if together else []
+        features = {f"goal_{k}": 0.0 for k in range(len(self.goals))}
+        if len(on_goal):
+            k = int(on_goal[0])
+            features[f"goal_{k}"] = 1.0
+            self._reached[k] = True
+            if self._first_goal < 0:
+                self._first_goal = k
+        original = self.goal_reward * float(len(on_goal) > 0)
+        reward = original if self.weights is None else self.weights.dot(features)
+        truncated = self._t >= self.horizon
+        obs = {a: self._obs(i) for i, a in enumerate(self.agents)}
+        infos = self._infos()
+        for a in self.agents:
+            infos[a].update({FEATURES_KEY: dict(features), ORIGINAL_KEY: original})
+            if truncated:
+                infos[a]["episode_stats"] = {"goal": float(self._first_goal),
+                                             **{f"goal_{k}": float(r) for k, r in enumerate(self._reached)}}
+        agents = list(self.agents)
+        if truncated:
+            self.agents = []
+        return (obs, {a: reward for a in agents}, {a: False for a in agents},
+                {a: truncated for a in agents}, infos)

@@ -27,6 +27,7 @@ from ray.rllib.utils.metrics import WEIGHTS_SEQ_NO
 from diverse_marl.algorithms.mappo.connectors import TIME_LIMIT_KEY
 from diverse_marl.algorithms.mappo.networks import MASK_KEY, OBS_KEY, STATE_KEY
 from diverse_marl.algorithms.mappo.runner_env import DICT_STATE, PLAIN
+from diverse_marl.envs.reward import DIVERSITY_STATE_KEY
 
 
 @dataclass
@@ -60,6 +61,8 @@ class Rollout:
     final_state: dict = field(default_factory=dict)
     final_mask: dict = field(default_factory=dict)
     metas: list = field(default_factory=list)  # copy -> metas of the episodes it ran, in order
+    # agent -> [T+1 x (N, D)]: the env's diversity_state per observation, kept when SIPO asks (sampler)
+    diversity_state: dict = field(default_factory=lambda: defaultdict(list))
 
     @property
     def num_steps(self) -> int:
@@ -84,6 +87,7 @@ class Rollout:
             terms=per_agent(self.terms), truncs=per_agent(self.truncs),
             extra={a: {c: _stack_filled(v, T) for c, v in self.extra[a].items()} for a in agents},
             done=np.stack(self.done, axis=1),
+            diversity_state={a: np.stack(v, axis=1) for a, v in self.diversity_state.items()},
         )
 
 
@@ -101,6 +105,7 @@ class Stacked:
     truncs: dict
     extra: dict
     done: np.ndarray
+    diversity_state: dict = field(default_factory=dict)
 
 
 class EpisodeAssembler:
@@ -185,9 +190,9 @@ class EpisodeAssembler:
                 extra[Columns.STATE_OUT] = _with_state_lookback(extra[Columns.STATE_OUT], meta, a)
             else:
                 meta.state_out.pop(a, None)  # random actions: no module ran
-            infos: list[dict] = [{} for _ in range(k + 1)]
+            infos = _infos(arr.diversity_state.get(a), i, obs_idx)
             if trunc:  # the env's time limit (or the env for everyone) cut this agent's episode
-                infos[-1] = {TIME_LIMIT_KEY: True}
+                infos[-1] = {**infos[-1], TIME_LIMIT_KEY: True}
             ep.agent_episodes[a] = SingleAgentEpisode(
                 id_=meta.sa_ids[a],
                 observations=observations,
@@ -229,6 +234,13 @@ def _with_state_lookback(state_outs: Any, meta: EpisodeMeta, agent: str) -> Any:
         prev = tree.map_structure(lambda x: np.zeros_like(x[0]), state_outs)
     data = tree.map_structure(lambda p, x: np.concatenate([p[None], x]), prev, state_outs)
     return InfiniteLookbackBuffer(data=data, lookback=1)
+
+
+def _infos(diversity_state: Optional[np.ndarray], i: int, obs_idx: np.ndarray) -> list[dict]:
+    """Per-observation infos of a chunk: empty, or the ``diversity_state`` the SIPO connector reads."""
+    if diversity_state is None:
+        return [{} for _ in obs_idx]
+    return [{DIVERSITY_STATE_KEY: row} for row in diversity_state[i, obs_idx]]
 
 
 def _stack_filled(steps: list, num_steps: int) -> Any:

@@ -393,6 +393,10 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
                 ro.state[a].append(self._cur_state[a])
             if a in self._cur_mask:
                 ro.mask[a].append(self._cur_mask[a])
+        # SIPO's connector reads the env's diversity_state (algorithms/diversity/states.py)
+        if getattr(self.config, "diversity_spec", None) and hasattr(self.env, "diversity_state"):
+            for a, v in self.env.diversity_state().items():
+                ro.diversity_state[a].append(np.asarray(v, np.float32))
 
     # ---- episodes ----------------------------------------------------------------------
     def _build_episodes(self, ro: Rollout, complete_only: bool, max_episodes: Optional[int]

@@ -499,6 +499,13 @@ class HideAndSeekBatchedEnv(WeightedReward):
         return (vis & inwin).any(axis=(1, 2))
 
     # ---- global state ------------------------------------------------------------------------
+    def diversity_state(self) -> dict[str, np.ndarray]:
+        """(N, 2 (agents + objects)) per agent: the single env's ``diversity_state`` of every copy."""
+        flat = np.concatenate([self.pos, self.obj_pos], axis=1)  # (N, A + O) cell indices
+        rc = np.stack([flat // self.cols, flat % self.cols], axis=2).astype(np.float32)
+        ds = (rc / np.array([self.rows - 1, self.cols - 1], dtype=np.float32)).reshape(self.num_envs, -1)
+        return {a: ds for a in self.possible_agents}
+
     def state(self) -> dict[str, np.ndarray]:
         """Agent-specific global state, (N, state_size) per agent; same layout as ``HideAndSeekEnv``."""
         cfg, N, A, C = self.cfg, self.num_envs, self.n_agents, self.cells

@@ -37,7 +37,7 @@ from diverse_marl.envs.hide_and_seek.config import (
 from diverse_marl.envs.hide_and_seek.fort import hiders_enclosed
 from diverse_marl.envs.hide_and_seek.geometry import between, in_view
 from diverse_marl.envs.hide_and_seek.maps import EpisodeInit, MapSpec
-from diverse_marl.envs.reward import FEATURES_KEY, ORIGINAL_KEY, WeightedReward
+from diverse_marl.envs.reward import DIVERSITY_STATE_KEY, FEATURES_KEY, ORIGINAL_KEY, WeightedReward
 from diverse_marl.errors import ConfigError
 
 Cell = tuple[int, int]
@@ -104,7 +104,8 @@ class HideAndSeekEnv(WeightedReward, ParallelEnv):
         if seed is not None:
             self._rng = np.random.default_rng(seed)
         self.load(self.map_spec.sample(self._rng))
-        return self._all_obs(), {a: {} for a in self.agents}
+        ds = self.diversity_state()
+        return self._all_obs(), {a: {DIVERSITY_STATE_KEY: ds} for a in self.agents}
 
     def load(self, init: EpisodeInit) -> None:
         """Start an episode from a given map and positions (tests build scenes this way)."""
@@ -158,6 +159,7 @@ class HideAndSeekEnv(WeightedReward, ParallelEnv):
         if done:
             info["episode_stats"] = self.episode_stats()
         rewards, infos = {}, {}
+        info[DIVERSITY_STATE_KEY] = self.diversity_state()
         for i, a in enumerate(self.possible_agents):
             hider = cfg.team_of(i) == HIDERS
             features = {"win": hidden if hider else seen_f, "lose": seen_f if hider else hidden, "hidden": hidden,
@@ -373,6 +375,12 @@ class HideAndSeekEnv(WeightedReward, ParallelEnv):
         team[cfg.team_of(i)] = 1.0
         tail = feats + [float(self.t < cfg.prep_steps), self.t / cfg.horizon] + ident + team
         return np.concatenate([grid.ravel(), np.array(tail, dtype=np.float32)])
+
+    def diversity_state(self) -> np.ndarray:
+        """Compact state for state-distance diversity (SIPO): every agent's then every object's
+        (row, col), scaled to [0, 1] (``infos[agent]["diversity_state"]``)."""
+        cells = np.array([*self.pos, *self.obj_pos], dtype=np.float32).reshape(-1, 2)
+        return (cells / np.array([self.rows - 1, self.cols - 1], dtype=np.float32)).reshape(-1)
 
     def state(self) -> dict[str, np.ndarray]:
         """Agent-specific global states, one per agent (see ``state_space``)."""

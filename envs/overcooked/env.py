@@ -29,10 +29,23 @@ from diverse_marl.envs.overcooked.events import EVENT_NAMES, NUM_EVENTS
 from diverse_marl.envs.overcooked.layouts import Layout, get_layout
 from diverse_marl.envs.overcooked.state_dict import state_from_dict, state_to_dict
 from diverse_marl.envs.overcooked.text import text_observation
-from diverse_marl.envs.reward import FEATURES_KEY, ORIGINAL_KEY, ORIGINAL_RETURN_KEY, WeightedReward
+from diverse_marl.envs.reward import DIVERSITY_STATE_KEY, FEATURES_KEY, ORIGINAL_KEY, ORIGINAL_RETURN_KEY, WeightedReward
 from diverse_marl.errors import ConfigError
 
 AGENTS = ("agent_0", "agent_1")
+NUM_OBJECTS = 5  # held object codes 0 nothing, 1 onion, 2 tomato, 3 dish, 4 soup (core.py)
+NUM_ORIENTATIONS = 4
+
+
+def diversity_state(s: BatchState, layout: Layout) -> np.ndarray:
+    """(N, 22) compact state for state-distance diversity (SIPO): per cook its (x, y) scaled to
+    [0, 1], one-hot orientation and one-hot held object; the same vector for both agents."""
+    n = s.pos.shape[0]
+    scale = np.array([max(layout.width - 1, 1), max(layout.height - 1, 1)], dtype=np.float32)
+    pos = s.pos.astype(np.float32) / scale                                    # (N, 2, 2)
+    ori = np.eye(NUM_ORIENTATIONS, dtype=np.float32)[s.ori]                   # (N, 2, 4)
+    held = np.eye(NUM_OBJECTS, dtype=np.float32)[np.clip(s.held, 0, NUM_OBJECTS - 1)]  # (N, 2, 5)
+    return np.concatenate([pos, ori, held], axis=2).reshape(n, -1)
 OBS_TYPES = ("featurized", "lossless")
 RENDER_MODES = ("ansi", "rgb_array")
 DEFAULT_HORIZON = 400
@@ -217,7 +230,8 @@ class OvercookedEnv(_OvercookedReward, ParallelEnv):
         self._s = BatchState.initial(self.layout, 1)
         self._episode_events[:] = 0
         self.agents = list(AGENTS)
-        return self._observations(), {a: {} for a in AGENTS}
+        ds = diversity_state(self._s, self.layout)[0]
+        return self._observations(), {a: {DIVERSITY_STATE_KEY: ds} for a in AGENTS}
 
     def step(self, actions: dict[str, int]):
         if not self.agents:
@@ -237,12 +251,14 @@ class OvercookedEnv(_OvercookedReward, ParallelEnv):
         done = int(self._s.timestep[0]) >= self.horizon
         ev_float = ev.astype(np.float64).tolist()
         rewards, infos = {}, {}
+        ds = diversity_state(self._s, self.layout)[0]
         for p, agent in enumerate(AGENTS):
             rewards[agent] = rew[p]
             ev_float[p] += (team_sparse, sh[p])
             features = dict(zip(FEATURE_NAMES, ev_float[p]))
             infos[agent] = {"sparse_reward": team_sparse, "shaped_reward": sh[p], "shaping_factor": factor,
-                            "events": ev[p], FEATURES_KEY: features, ORIGINAL_KEY: original[p]}
+                            "events": ev[p], FEATURES_KEY: features, ORIGINAL_KEY: original[p],
+                            DIVERSITY_STATE_KEY: ds}
             if done:
                 # episode totals by name: what metrics, eval reports and descriptors read
                 infos[agent]["episode_events"] = dict(zip(EVENT_NAMES, self._episode_events[p].tolist()))
@@ -407,6 +423,11 @@ class OvercookedBatchedEnv(_OvercookedReward):
 
     def state(self) -> dict[str, np.ndarray]:
         return self._obs_dict(self._encode_state(self.s))
+
+    def diversity_state(self) -> dict[str, np.ndarray]:
+        """(N, 22) per agent: the compact state SIPO measures (:func:`diversity_state`), current step."""
+        ds = diversity_state(self.s, self.layout)
+        return {a: ds for a in AGENTS}
 
     def get_state(self, i: int = 0) -> dict[str, Any]:
         return state_to_dict(self.layout, self.s, i)

@@ -1,0 +1,73 @@
+"""Archives of finished policies' states: what later SIPO iterations keep their distance from.
+
+After an iteration, its policy plays ``episodes`` seeded episodes in the plain env (stochastic
+actions, as it was trained); the states it acted in (``states.py`` decides which vector) are
+pooled over agents and a seeded sample of at most ``size`` rows is kept. The file is an ``.npz``
+written atomically (temp file, then rename) into the iteration's run dir.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from diverse_marl import envs, load_policy
+from diverse_marl.algorithms.diversity.states import episode_states, resolve_source
+from diverse_marl.errors import CheckpointError
+
+ARCHIVE_FILE = "archive.npz"
+
+
+def collect_states(run_dir: str | os.PathLike, env: str, env_config: dict[str, Any], source: str,
+                   *, episodes: int, size: int, seed: int) -> tuple[np.ndarray, str]:
+    """(rows, D) states of ``run_dir``'s policy in ``episodes`` episodes, at most ``size`` rows; and the source used."""
+    from diverse_marl.algorithms.mappo.env import MAPPOObservationAdapter  # imports ray: only when archiving
+
+    par_env = envs.make(env, **dict(env_config))
+    adapter = MAPPOObservationAdapter(par_env, "state")
+    policies = {a: load_policy(run_dir, a, seed=seed) for a in par_env.possible_agents}
+    rows: list[np.ndarray] = []
+    resolved = None
+    for ep in range(episodes):
+        obs, infos = par_env.reset(seed=seed + ep)
+        while obs and par_env.agents:
+            mobs = adapter(par_env, obs)
+            for a in mobs:
+                resolved = resolved or resolve_source(source, infos.get(a), mobs[a])
+                single = {k: v[None] for k, v in mobs[a].items()}
+                rows.append(episode_states(resolved, single, [infos.get(a, {})], 1))
+            actions = {a: int(policies[a](mobs[a])) for a in par_env.agents if a in mobs}
+            obs, _, _, _, infos = par_env.step(actions)
+    par_env.close()
+    states = np.concatenate(rows).astype(np.float32)
+    if len(states) > size:
+        states = states[np.sort(np.random.default_rng(seed).choice(len(states), size, replace=False))]
+    return states, str(resolved)
+
+
+def save_archive(path: str | os.PathLike, states: np.ndarray, meta: dict[str, Any]) -> Path:
+    """Write ``states`` and ``meta`` (JSON) to ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, states=np.asarray(states, np.float32), meta=np.array(json.dumps(meta)))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_archive(path: str | os.PathLike) -> tuple[np.ndarray, dict[str, Any]]:
+    """``(states, meta)`` of an archive file; CheckpointError if missing or corrupt."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return np.asarray(data["states"], np.float32), json.loads(str(data["meta"]))
+    except (OSError, KeyError, ValueError) as exc:
+        raise CheckpointError(f"archive {str(path)!r} is missing or corrupt: {exc}") from None

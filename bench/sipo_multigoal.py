@@ -1,0 +1,192 @@
+"""SIPO demonstration on the multi-goal grid: how many of the four equally good corners each method finds.
+
+Per seed: SIPO (``examples/sipo_multigoal.yaml``, K=4 iterations, RBF distance on both agents'
+positions), RSPO (``examples/rspo_multigoal.yaml``, K=4) and 4 independent MAPPO seeds, every run
+with the same budget per policy. A policy's goal is the corner its greedy self-play reaches (the
+``goal_k`` episode statistics of sampled self-play, as trained); the figure is the number of distinct corners among a method's 4
+policies. Target: SIPO finds all 4 in at least 4 of 5 seeds.
+
+Shared work, stated plainly: iteration 0 of SIPO and of RSPO is plain MAPPO with the seed's own
+seed, i.e. exactly the MAPPO baseline's first run (same config, same seed, same numbers), so that
+run is trained once and copied into both. Overhead: the learner's time in the diversity terms
+(``learner/diversity/time_s``) over the iterations' wall time, SIPO iterations 1..3.
+
+    .venv/bin/python -m bench.sipo_multigoal --seeds 0 1 2 3 4 --out runs/bench/sipo_multigoal
+    .venv/bin/python -m bench.sipo_multigoal --seeds 0 1 2 3 4 --out runs/bench/sipo_multigoal --summarize-only
+
+Finished runs in ``--out`` are kept, so an interrupted demo continues where it stopped. Writes
+``bench/results/sipo_multigoal.json``, ``sipo_multigoal.png`` and one GIF per SIPO policy of the first seed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from bench.harness import REPO_ROOT, RESULTS_DIR, Bench
+from diverse_marl.algorithms.methods import get_method
+from diverse_marl.config import RayConfig, load_config
+from diverse_marl.evaluation import evaluate_run, record_episode_gif
+from diverse_marl.ray_setup import init_ray
+from diverse_marl.run_dir import RunDir
+from diverse_marl.training import reached_stop, run_single
+
+GOALS = 4
+EVAL_EPISODES = 20
+REACHED = 0.5  # a policy "goes to" corner k if its greedy episodes reach k at least this often
+METHODS = ("sipo", "rspo")
+
+
+def _method_config(name: str, seed: int) -> dict[str, Any]:
+    data = yaml.safe_load((REPO_ROOT / "examples" / f"{name}_multigoal.yaml").read_text())
+    data["seed"] = seed
+    data["evaluation"] = {"episodes": EVAL_EPISODES, "deterministic": False}
+    return data
+
+
+def _mappo_config(seed: int) -> dict[str, Any]:
+    data = _method_config("sipo", seed)
+    data["method"] = {}
+    return data
+
+
+def goal_of(run_dir: Path) -> int:
+    """The corner the run's policy reaches (sampled actions, as trained; -1: none in most episodes).
+
+    Greedy play is no good judge here: both agents start with the same observation, and a policy
+    trained stochastically can loop when both take its argmax (seen in both directions)."""
+    stats = evaluate_run(run_dir, EVAL_EPISODES, False, 0, quiet=True)["stats_mean"]
+    rates = [stats.get(f"agent_0/goal_{k}", 0.0) for k in range(GOALS)]
+    return int(np.argmax(rates)) if max(rates) >= REACHED else -1
+
+
+def mappo_dirs(seed: int, out: Path) -> list[Path]:
+    return [out / f"seed{seed}" / "mappo" / f"seed_{seed + i}" for i in range(GOALS)]
+
+
+def train_seed(seed: int, out: Path) -> dict[str, float]:
+    """Train (or continue) one seed's MAPPO runs, SIPO and RSPO; their wall times."""
+    times: dict[str, float] = {}
+    for i, d in enumerate(mappo_dirs(seed, out)):
+        cfg = load_config(_mappo_config(seed + i))
+        if not reached_stop(cfg, d):
+            t0 = time.time()
+            run_single(cfg, d, resume=RunDir(d).latest_checkpoint() is not None, quiet=True)
+            times[f"mappo_{i}"] = time.time() - t0
+    for name in METHODS:
+        root = out / f"seed{seed}" / name
+        if not (root / "iteration_00").exists():  # identical to the first MAPPO run (same config and seed)
+            shutil.copytree(mappo_dirs(seed, out)[0], root / "iteration_00")
+        cfg = load_config(_method_config(name, seed))
+        t0 = time.time()
+        get_method(cfg.method).run(cfg, root, resume=True, quiet=True)
+        times[name] = time.time() - t0
+    return times
+
+
+def finished(seed: int, out: Path) -> bool:
+    return all((out / f"seed{seed}" / name / f"{name}.json").is_file() and
+               json.loads((out / f"seed{seed}" / name / f"{name}.json").read_text())["best_run_dir"] is not None
+               for name in METHODS)
+
+
+def summarize_seed(seed: int, out: Path) -> dict[str, Any]:
+    """Goals of every policy of a finished seed, SIPO's overhead and the method settings used."""
+    result: dict[str, Any] = {"seed": seed, "mappo_goals": [goal_of(d) for d in mappo_dirs(seed, out)]}
+    for name in METHODS:
+        root = out / f"seed{seed}" / name
+        dirs = [root / f"iteration_{k:02d}" for k in range(GOALS)]
+        result[f"{name}_goals"] = [goal_of(d) for d in dirs]
+        result[f"{name}_settings"] = json.loads((root / f"{name}.json").read_text())["settings"]
+        if name == "sipo":
+            rows = [r for d in dirs[1:] for r in RunDir(d).read_metrics()]
+            div = sum(r.get("learner/diversity/time_s", 0.0) for r in rows)
+            wall = sum(r.get("iteration_time_s", 0.0) for r in rows)
+            result["sipo_overhead"] = div / wall if wall else float("nan")
+    return result
+
+
+def distinct(goals: list[int]) -> int:
+    return len({g for g in goals if g >= 0})
+
+
+def plot(results: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = ["MAPPO x4", "RSPO K=4", "SIPO K=4"]
+    keys = ["mappo_goals", "rspo_goals", "sipo_goals"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    x = np.arange(len(results))
+    for j, (label, key) in enumerate(zip(labels, keys)):
+        axes[0].bar(x + (j - 1) * 0.27, [distinct(r[key]) for r in results], 0.27, label=label)
+    axes[0].set_xticks(x, [f"seed {r['seed']}" for r in results])
+    axes[0].set_ylabel("distinct corners found (of 4)")
+    axes[0].set_ylim(0, 4.5)
+    axes[0].legend(loc="lower right", fontsize=8)
+    grid = np.full((len(results) * 3, GOALS), np.nan)
+    for i, r in enumerate(results):
+        for j, key in enumerate(keys):
+            grid[i * 3 + j] = r[key]
+    axes[1].imshow(grid, cmap="tab10", vmin=-1, vmax=8, aspect="auto")
+    for (i, k), g in np.ndenumerate(grid):
+        axes[1].text(k, i, "-" if g < 0 else f"goal {int(g)}", ha="center", va="center", fontsize=7)
+    axes[1].set_yticks(range(len(grid)), [f"s{r['seed']} {l}" for r in results for l in ("MAPPO", "RSPO", "SIPO")],
+                       fontsize=7)
+    axes[1].set_xticks(range(GOALS), ["policy 1", "policy 2", "policy 3", "policy 4"])
+    axes[1].set_title("corner reached by each policy")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--out", default="runs/bench/sipo_multigoal")
+    parser.add_argument("--summarize-only", action="store_true", help="use the finished runs only")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    load_before = os.getloadavg()
+    init_ray(RayConfig(num_cpus=2))
+    results = []
+    for seed in args.seeds:
+        wall = {} if args.summarize_only else train_seed(seed, out)
+        if not finished(seed, out):
+            print(f"seed {seed}: not finished, left out", flush=True)
+            continue
+        results.append({**summarize_seed(seed, out), "wall_s": wall})
+        print(f"seed {seed}: {results[-1]}", flush=True)
+    bench = Bench("sipo_multigoal")
+    n = len(results)
+    for label, key in (("MAPPO x4", "mappo_goals"), ("RSPO K=4", "rspo_goals"), ("SIPO K=4", "sipo_goals")):
+        bench.add(f"{label}: distinct corners (mean over {n} seeds)", float(np.mean([distinct(r[key]) for r in results])),
+                  "corners", ref=None if label == "MAPPO x4" else f"MAPPO x4: distinct corners (mean over {n} seeds)")
+        bench.add(f"{label}: seeds with all 4 corners", float(sum(distinct(r[key]) == GOALS for r in results)), "seeds")
+    overhead = [r["sipo_overhead"] for r in results if np.isfinite(r.get("sipo_overhead", np.nan))]
+    bench.add("SIPO diversity terms / iteration wall time", 100 * float(np.mean(overhead)), "%", higher_is_better=False,
+              note="target <= 15%")
+    bench.meta = {"seeds": args.seeds, "results": results, "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+                  "configs": ["examples/sipo_multigoal.yaml", "examples/rspo_multigoal.yaml"]}
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    plot(results, RESULTS_DIR / "sipo_multigoal.png")
+    if results:  # one episode GIF per SIPO policy of the first seed shown (sampled actions, as trained)
+        seed = results[0]["seed"]
+        bench.meta["gifs"] = [
+            str(record_episode_gif(out / f"seed{seed}" / "sipo" / f"iteration_{k:02d}",
+                                   RESULTS_DIR / f"sipo_multigoal_seed{seed}_iteration_{k:02d}.gif").relative_to(REPO_ROOT))
+            for k in range(GOALS)]
+    bench.report()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,312 @@
+"""SIPO / RSPO: the RBF reward against a direct numpy computation, the multipliers' dual ascent, the
+Wasserstein critic, the multi-goal testbed, config errors, and real 2-iteration runs (both env
+runners) that leave archives and policies and resume after a SIGKILL mid-iteration with the same lambdas."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+import diverse_marl
+from diverse_marl.algorithms.diversity.archive import ARCHIVE_FILE, load_archive, save_archive
+from diverse_marl.algorithms.diversity.distances import WassersteinCritic, median_bandwidth, rbf_intrinsic
+from diverse_marl.algorithms.diversity.lagrange import DualAscent
+from diverse_marl.algorithms.diversity.spec import parse_diversity
+from diverse_marl.config import load_config
+from diverse_marl.envs import make
+from diverse_marl.errors import CheckpointError, ConfigError
+from diverse_marl.run_dir import RunDir, read_checkpoint_meta
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST_RUNNER = "diverse_marl.algorithms.mappo.sampler:VectorMultiAgentEnvRunner"
+TINY_MG = {
+    "name": "sipo-tiny", "algorithm": "mappo", "env": "multi_goal", "env_config": {"size": 3, "horizon": 6},
+    "seed": 1, "stop": {"iterations": 4}, "checkpoint_every": 1, "keep_checkpoints": 5,
+    "training": {"train_batch_size": 240, "num_epochs": 1, "hidden_sizes": [16],
+                 "num_envs_per_env_runner": 4, "env_runner_cls": FAST_RUNNER},
+    "evaluation": {"episodes": 4, "deterministic": True},
+}
+
+
+# ---- the math ----------------------------------------------------------------------------------------
+def test_rbf_intrinsic_equals_a_direct_numpy_computation():
+    rng = np.random.default_rng(0)
+    for states, archive in [(rng.random((300, 6)), rng.random((200, 6))),
+                            (rng.integers(0, 3, (400, 4)) / 2, rng.integers(0, 3, (150, 4)) / 2)]:  # with repeats
+        h = median_bandwidth(archive)
+        d2 = ((states[:, None, :] - archive[None, :, :]) ** 2).sum(-1)
+        direct = -np.log(np.exp(-d2 / (2 * h ** 2)).mean(axis=1))
+        assert np.allclose(rbf_intrinsic(states, archive, h), direct, rtol=1e-5, atol=1e-5)
+        pair = np.sqrt(((archive[:, None] - archive[None]) ** 2).sum(-1))[np.triu_indices(len(archive), 1)]
+        assert h == pytest.approx(np.median(pair[pair > 0]))
+    # far from the archive -> large, on it -> small
+    archive = np.zeros((50, 2))
+    assert rbf_intrinsic(np.array([[3.0, 3.0]]), archive, 1.0)[0] == pytest.approx(9.0)
+    assert rbf_intrinsic(np.array([[0.0, 0.0]]), archive, 1.0)[0] == pytest.approx(0.0)
+
+
+def test_lambda_rises_while_the_constraint_is_violated_and_falls_when_it_holds():
+    dual = DualAscent(2, delta=1.0, lr=0.5, lambda_max=2.0, init=0.2)
+    seen = [dual.lambdas.copy()]
+    for _ in range(3):  # constraint 0 violated (distance 0.4 < 1), constraint 1 holds (3 > 1)
+        seen.append(dual.update([0.4, 3.0]).copy())
+    seen = np.array(seen)
+    assert np.all(np.diff(seen[:, 0]) > 0) and seen[1, 0] == pytest.approx(0.2 + 0.5 * 0.6)
+    assert seen[1, 1] == 0.0 and np.all(seen[:, 1][1:] == 0.0)  # fell to zero and stays projected there
+    for _ in range(10):
+        dual.update([0.0, 3.0])
+    assert dual.lambdas[0] == 2.0  # clipped to lambda_max
+    for _ in range(3):
+        before = dual.lambdas[0]
+        assert dual.update([1.5, 3.0])[0] < before  # now it holds: falls
+    restored = DualAscent(2, delta=1.0, lr=0.5, lambda_max=2.0)
+    restored.set_state(json.loads(json.dumps(dual.get_state())))
+    assert np.array_equal(restored.lambdas, dual.lambdas)
+
+
+def test_wasserstein_critic_measures_how_far_the_distributions_are():
+    import torch
+
+    torch.set_num_threads(1)  # tiny MLP: more threads only contend
+    rng = np.random.default_rng(0)
+    archive = rng.normal(0.0, 0.3, (800, 2))
+    estimates = {}
+    for shift in (0.0, 2.0):
+        critic = WassersteinCritic(2, archive, steps=300, lr=3e-3, seed=0)
+        states = rng.normal(0.0, 0.3, (800, 2)) + np.array([shift, 0.0])
+        critic.fit(states)
+        estimates[shift] = critic.intrinsic(states).mean()
+    assert estimates[2.0] > 1.4 and abs(estimates[0.0]) < 0.4, estimates
+
+
+# ---- the testbed ---------------------------------------------------------------------------------------
+def test_multi_goal_grid_pays_every_corner_the_same_and_reports_the_goal():
+    from pettingzoo.test import parallel_api_test
+
+    parallel_api_test(make("multi_goal"), num_cycles=30)
+    up, down, left, right = 1, 2, 3, 4
+    for goal, (a, b) in enumerate([(up, left), (up, right), (down, left), (down, right)]):
+        env = make("multi_goal", size=5, horizon=8)
+        obs, infos = env.reset(seed=0)
+        assert np.allclose(infos["agent_0"]["diversity_state"], 0.5) and env.state().shape == (5,)
+        total = 0.0
+        plan = [a, a, b, b] + [0] * 4
+        for act in plan:
+            obs, rew, term, trunc, infos = env.step({"agent_0": act, "agent_1": act})
+            total += rew["agent_0"]
+        assert total == 5.0  # both on goal from step 4 to 8
+        stats = infos["agent_0"]["episode_stats"]
+        assert stats["goal"] == goal and stats[f"goal_{goal}"] == 1.0 and sum(stats[f"goal_{k}"] for k in range(4)) == 1
+        assert infos["agent_1"]["reward_features"][f"goal_{goal}"] == 1.0 and trunc["agent_0"] and not env.agents
+    env = make("multi_goal", reward_weights={"goal_0": 2.0})
+    env.reset()
+    for _ in range(2):
+        _, rew, _, _, infos = env.step({"agent_0": up, "agent_1": up})
+    for _ in range(2):
+        _, rew, _, _, infos = env.step({"agent_0": left, "agent_1": left})
+    assert rew["agent_0"] == 2.0 and infos["agent_0"]["original_reward"] == 1.0
+    with pytest.raises(ConfigError, match="illegal action 7"):
+        env.step({"agent_0": 7, "agent_1": 0})
+
+
+def test_batched_multi_goal_gives_the_diversity_state_of_every_copy():
+    from diverse_marl.envs.batched import make_batched
+
+    env = make_batched("multi_goal", 3, size=5)
+    env.reset(seed=0)
+    env.step({"agent_0": np.array([1, 2, 0]), "agent_1": np.array([0, 0, 4])})
+    ds = env.diversity_state()
+    assert ds["agent_0"].shape == (3, 4)
+    assert np.allclose(ds["agent_0"][:, :2], [[0.25, 0.5], [0.75, 0.5], [0.5, 0.5]])
+    assert np.allclose(ds["agent_0"][:, 2:], [[0.5, 0.5], [0.5, 0.5], [0.5, 0.75]])
+    ca = make_batched("credit_assignment", 2)
+    ca.reset(seed=0)
+    assert ca.diversity_state() == {}
+
+
+# ---- configs -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("block, fragment", [
+    ({"distanse": "rbf"}, "unknown key diversity.distanse (did you mean 'distance'?)"),
+    ({"distance": "l2"}, "unknown diversity.distance 'l2'; allowed: rbf, wasserstein"),
+    ({"state": "pixels"}, "allowed: auto, diversity_state, state, obs"),
+    ({"delta": -1}, "diversity.delta must be >= 0"),
+    ({"archives": ["nope.npz"]}, "no archive file 'nope.npz'"),
+    ({"kind": "rspo", "threshold": 1.5}, "threshold must be a likelihood in (0, 1)"),
+])
+def test_bad_diversity_blocks_fail_with_one_clear_error(block, fragment):
+    with pytest.raises(ConfigError) as err:
+        parse_diversity(block)
+    assert fragment in str(err.value)
+
+
+@pytest.mark.parametrize("method, fragment", [
+    ({"name": "sipo", "iterations": 0}, "method.iterations must be >= 1"),
+    ({"name": "sipo", "archives": []}, "method.archives is set by method sipo itself"),
+    ({"name": "sipo", "distance": "cosine"}, "unknown method.distance 'cosine'"),
+    ({"name": "sipo", "archive_sise": 3}, "archive_sise"),
+])
+def test_bad_sipo_blocks_fail_with_one_clear_error(method, fragment):
+    with pytest.raises(ConfigError) as err:
+        load_config({**TINY_MG, "method": method}).validate()
+    assert fragment in str(err.value)
+
+
+def test_archive_round_trip_and_corrupt_file(tmp_path):
+    states = np.arange(12, dtype=np.float32).reshape(6, 2)
+    save_archive(tmp_path / "a.npz", states, {"source": "obs"})
+    got, meta = load_archive(tmp_path / "a.npz")
+    assert np.array_equal(got, states) and meta == {"source": "obs"}
+    assert [p.name for p in tmp_path.iterdir()] == ["a.npz"]  # no temp file left
+    (tmp_path / "b.npz").write_bytes(b"not a zip")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_archive(tmp_path / "b.npz")
+
+
+def test_examples_load(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "examples"))  # the user env example's module, as PYTHONPATH=examples does
+    names = sorted(p.name for p in (ROOT / "examples").glob("*.yaml") if p.name.startswith(("sipo_", "rspo_")))
+    assert {"sipo_multigoal.yaml", "sipo_overcooked.yaml", "sipo_hide_and_seek.yaml", "rspo_multigoal.yaml",
+            "sipo_user_env.yaml"} <= set(names)
+    for name in names:
+        cfg = load_config(ROOT / "examples" / name).validate()
+        assert cfg.method["name"] in ("sipo", "rspo")
+
+
+# ---- real runs -----------------------------------------------------------------------------------------
+def _train_cli(args: list[str], **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "diverse_marl", "train", *args, "--quiet"],
+                            env={**os.environ, "CI": "true"}, start_new_session=True, **kwargs)
+
+
+def _diversity_rows(run_dir: Path) -> list[dict]:
+    return [{k.rsplit("/", 1)[1]: v for k, v in r.items() if k.startswith("learner/diversity/")}
+            | {"iteration": r["iteration"]} for r in RunDir(run_dir).read_metrics()]
+
+
+@pytest.mark.slow  # ~80 s: two CLI processes, each starting Ray
+def test_sipo_two_iterations_archive_policies_and_resume_after_sigkill(tmp_path):
+    """K=2 SIPO-RBF on a 3x3 grid with the fast runner. Killed once iteration_01 has checkpointed
+    iteration 2; --resume continues it from that checkpoint with the checkpointed lambdas: the
+    first resumed row's lambda is one dual-ascent step from the last saved one (delta is out of
+    reach, so the multiplier keeps rising; a fresh multiplier would restart from 0)."""
+    delta, lr = 50.0, 0.01
+    method = {"name": "sipo", "iterations": 2, "delta": delta, "lambda_lr": lr, "lambda_max": 100.0,
+              "archive_size": 50, "archive_episodes": 4, "state": "diversity_state"}
+    path = tmp_path / "sipo.yaml"
+    path.write_text(yaml.safe_dump({**TINY_MG, "stop": {"iterations": 8}, "method": method}))
+    root = tmp_path / "sipo"
+    second = RunDir(root / "iteration_01")
+    proc = _train_cli([str(path), "--run-dir", str(root)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and not (second.latest_checkpoint() and
+                                              read_checkpoint_meta(second.latest_checkpoint())["iteration"] >= 2):
+            if proc.poll() is not None:
+                pytest.fail(f"training exited early: {proc.stderr.read().decode()[-3000:]}")
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        proc.stderr.close()
+    time.sleep(2)
+    killed_at = read_checkpoint_meta(second.latest_checkpoint())["iteration"]
+    assert 2 <= killed_at <= 6, "killed too late to test a resume mid-iteration"
+    assert (root / "iteration_00" / ARCHIVE_FILE).is_file() and not (root / "iteration_01" / ARCHIVE_FILE).exists()
+    assert json.loads((root / "sipo.json").read_text())["best_run_dir"] is None
+    archive, meta = load_archive(root / "iteration_00" / ARCHIVE_FILE)
+    assert archive.shape == (48, 4) and meta["source"] == "diversity_state"  # 4 episodes x 6 steps x 2 agents
+    saved = {r["iteration"]: r for r in _diversity_rows(second.path)}[killed_at]
+    assert saved["lambda_0"] > 0 and saved["distance_0"] < delta
+
+    target = killed_at + 2
+    out = subprocess.run([sys.executable, "-m", "diverse_marl", "train", "--resume", str(root),
+                          "--set", f"stop.iterations={target}", "--quiet"],
+                         capture_output=True, text=True, env={**os.environ, "CI": "true"}, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = _diversity_rows(second.path)
+    assert [r["iteration"] for r in rows] == list(range(1, target + 1))
+    nxt = rows[killed_at]
+    assert nxt["lambda_0"] == pytest.approx(saved["lambda_0"] + lr * (delta - nxt["distance_0"]), rel=1e-6)
+    assert {"intrinsic_mean", "time_s"} <= set(nxt)
+    assert (root / "iteration_01" / ARCHIVE_FILE).is_file()
+
+    population = diverse_marl.load_population(root)
+    assert population.names == ["iteration_00", "iteration_01"]
+    result = json.loads((root / "sipo.json").read_text())
+    assert result["best_run_dir"] in population.names and len(result["iterations"]) == 2
+    assert "lambda_0" in result["iterations"][1]["diversity"] and result["iterations"][0]["diversity"] == {}
+    report = (root / "report.md").read_text()
+    assert "| iteration_01 |" in report and "lambda_0" in report
+    assert diverse_marl.load_policy(root).policy_id == "shared"
+
+
+@pytest.mark.parametrize("runner", ["rllib", "fast"])
+def test_sipo_wasserstein_and_rspo_run_in_both_runners(tmp_path, ray_local, runner):
+    """One trained iteration, then SIPO-WD (reading the state column) and RSPO against it, in each env runner."""
+    from diverse_marl.training import run_single
+    from diverse_marl.algorithms.diversity.archive import collect_states
+
+    training = dict(TINY_MG["training"])
+    if runner == "rllib":
+        training.pop("env_runner_cls")
+        training["num_envs_per_env_runner"] = 1
+    base = {**TINY_MG, "training": training, "stop": {"iterations": 2}}
+    first = tmp_path / "first"
+    run_single(load_config(base), first, quiet=True)
+    states, source = collect_states(first, "multi_goal", base["env_config"], "auto", episodes=3, size=100, seed=0)
+    assert source == "diversity_state" and states.shape == (36, 4)
+    save_archive(first / ARCHIVE_FILE, states, {"source": source})
+    sipo = {"kind": "sipo", "distance": "wasserstein", "archives": [str(first / ARCHIVE_FILE)], "lambda_init": 0.5}
+    rows = run_single(load_config({**base, "diversity": sipo}), tmp_path / "wd", quiet=True).metrics
+    assert all(np.isfinite(r["learner/diversity/distance_0"]) for r in rows)
+    assert rows[0]["learner/diversity/lambda_0"] != 0.5  # one dual-ascent step per update
+    rspo = {"kind": "rspo", "references": [str(first)], "threshold": 0.01}
+    rows = run_single(load_config({**base, "diversity": rspo}), tmp_path / "rspo", quiet=True).metrics
+    assert all(0 <= r["learner/diversity/switched_fraction"] <= 1 for r in rows)
+    assert all(0 < r["learner/diversity/likelihood_0"] < 1 for r in rows)
+
+
+@pytest.mark.parametrize("env_name, kw", [("overcooked", {"layout": "coordination_ring"}),
+                                          ("hide_and_seek", {"horizon": 30})])
+def test_native_batched_envs_give_the_single_envs_diversity_state(env_name, kw):
+    """The compact state SIPO measures is the same vector in the single env's infos and the batched env."""
+    from diverse_marl.envs.batched import make_batched
+    from diverse_marl.envs.hide_and_seek.batched import env_seed
+
+    n, steps = 3, 20
+    batched = make_batched(env_name, n, **kw)
+    singles = [make(env_name, **kw) for _ in range(n)]
+    batched.reset(seed=5)
+    infos = [env.reset(seed=env_seed(5, i) if env_name == "hide_and_seek" else None)[1] for i, env in enumerate(singles)]
+    agents = batched.possible_agents
+    rng = np.random.default_rng(0)
+    for _ in range(steps):
+        ds = batched.diversity_state()
+        for i in range(n):
+            for a in agents:
+                assert np.array_equal(ds[a][i], infos[i][a]["diversity_state"])
+        actions = {a: rng.integers(0, batched.action_space(a).n, size=n) for a in agents}
+        batched.step(actions)
+        infos = [env.step({a: int(actions[a][i]) for a in agents})[4] for i, env in enumerate(singles)]
+    width = 22 if env_name == "overcooked" else 2 * (len(agents) + len(singles[0].obj_pos))
+    assert ds[agents[0]].shape == (n, width) and 0 <= ds[agents[0]].min() and ds[agents[0]].max() <= 1
+
+
+def test_multi_goal_renders_goals_and_both_agents():
+    env = make("multi_goal", size=3, render_mode="rgb_array")
+    env.reset()
+    frame = env.render()
+    assert frame.shape == (96, 96, 3) and frame.dtype == np.uint8
+    centre = frame[32:64, 32:64].reshape(-1, 3)
+    assert {(200, 40, 40), (40, 60, 200)} <= {tuple(p) for p in centre}  # both agents drawn in the centre cell
+    assert make("multi_goal").render() is None
+    with pytest.raises(ConfigError, match="render_mode"):
+        make("multi_goal", render_mode="human")
