@@ -10,7 +10,7 @@ TORCH  := torch==2.13.0
 # the long differential sweeps are marked slow: `make test PYTEST_ARGS=` runs them too
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: demo test venv clean
+.PHONY: demo test venv clean human-data
 
 venv: $(STAMP)
 
@@ -26,6 +26,20 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# `make human-data`: the 2019 human-human Overcooked trials (Carroll et al.), shipped in overcooked-ai 1.1.0's
+# source distribution as pandas pickles, converted into data/human/ (git-ignored). pandas lives only in a
+# throwaway venv under .human-data/ (git-ignored); the conversion itself runs in the project venv.
+HUMAN_BUILD := .human-data
+HUMAN_SDIST := overcooked_ai-1.1.0
+human-data: $(STAMP)
+	@test -x $(HUMAN_BUILD)/venv/bin/python || $(PYTHON) -m venv $(HUMAN_BUILD)/venv
+	$(HUMAN_BUILD)/venv/bin/python -m pip install --quiet pandas
+	$(HUMAN_BUILD)/venv/bin/python -m pip download --quiet --no-deps --no-binary :all: overcooked-ai==1.1.0 -d $(HUMAN_BUILD)
+	tar -xzf $(HUMAN_BUILD)/$(HUMAN_SDIST).tar.gz -C $(HUMAN_BUILD)
+	$(HUMAN_BUILD)/venv/bin/python tools/human_data.py extract \
+		$(HUMAN_BUILD)/$(HUMAN_SDIST)/src/overcooked_ai_py/data/human_data $(HUMAN_BUILD)/raw
+	$(PY) tools/human_data.py convert $(HUMAN_BUILD)/raw data/human
 
 clean:
 	rm -rf $(VENV) build *.egg-info
