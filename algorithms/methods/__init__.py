@@ -23,7 +23,11 @@ from typing import Any
 from diverse_marl.errors import CheckpointError, ConfigError
 
 # the values of ``method.name``
-METHODS: dict[str, str] = {"rpg": "diverse_marl.algorithms.methods.rpg"}
+METHODS: dict[str, str] = {
+    "rpg": "diverse_marl.algorithms.methods.rpg",
+    "hsp": "diverse_marl.algorithms.methods.hsp",
+    "fcp": "diverse_marl.algorithms.methods.fcp",
+}
 BEST_KEY = "best_run_dir"
 
 
