@@ -112,7 +112,7 @@ def test_converted_sample_featurizes_like_the_env():
 
 
 # ---- BC ------------------------------------------------------------------------------------------
-def _scripted_dataset(path: Path, episodes: int, seed: int, steps: int = 150) -> None:
+def _scripted_dataset(path: Path, episodes: int, seed: int, steps: int) -> None:
     """Scripted cooks' play on cramped_room, written in the converted human-data format."""
     env = OvercookedEnv(layout="cramped_room", old_dynamics=True, horizon=steps)
     trials = []
@@ -138,12 +138,14 @@ def _bc_config(data_dir: Path, **training) -> dict:
 
 
 def test_bc_learns_a_scripted_cooks_actions(tmp_path):
-    _scripted_dataset(tmp_path / "cramped_room_train.json.gz", episodes=3, seed=0)
-    _scripted_dataset(tmp_path / "cramped_room_test.json.gz", episodes=1, seed=50)
-    result = diverse_marl.train(_bc_config(tmp_path), run_dir=tmp_path / "bc", quiet=True)
+    _scripted_dataset(tmp_path / "cramped_room_train.json.gz", episodes=4, seed=0, steps=100)
+    _scripted_dataset(tmp_path / "cramped_room_test.json.gz", episodes=1, seed=50, steps=100)
+    result = diverse_marl.train({**_bc_config(tmp_path), "stop": {"iterations": 15}}, run_dir=tmp_path / "bc", quiet=True)
     report = json.loads((tmp_path / "bc" / "bc_report.json").read_text())
-    assert report["test_accuracy"] > report["test_majority_accuracy"] + 0.2, report
-    assert report["test_accuracy"] > 0.6, report
+    # the cook is goal-directed but falls back to random moves when blocked: well above the majority
+    # action on an unseen episode, not perfect
+    majority = report["test_majority_accuracy"]
+    assert report["test_accuracy"] > max(2 * majority, majority + 0.2), report
     assert "test action accuracy" in (tmp_path / "bc" / "report.md").read_text()
     rows = result.metrics
     assert rows[-1]["train_loss"] < rows[0]["train_loss"]

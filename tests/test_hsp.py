@@ -88,18 +88,13 @@ def test_descriptors_sum_both_seats_event_counts():
 
 
 # ---- stage configs -----------------------------------------------------------------------------------
-def test_stage_configs_partners_on_their_weights_adaptive_with_frozen_partners(tmp_path):
+def test_partners_config_trains_each_partner_on_its_weights_for_the_partner_stop():
     cfg = _cfg()
     spec = hsp.parse_spec(cfg)
     weights = hsp.sample_event_weights(3, spec.events, spec.weight_values, cfg.seed)
     pcfg = hsp.partners_config(cfg, weights, hsp.stage_stop(cfg, spec.partner_stop, "x"))
     assert [m["env_config"]["reward_weights"] for m in pcfg.population.members] == weights
     assert pcfg.stop.iterations == 1 and pcfg.reward_schedule == {} and pcfg.method == {}
-    acfg = hsp.adaptive_config(cfg, [tmp_path / "p0", tmp_path / "p1"], 0.2)
-    assert acfg.partners == {"from": [str(tmp_path / "p0"), str(tmp_path / "p1")], "seats": ["agent_1"],
-                             "sample": "per_episode", "self_play": 0.2}
-    assert acfg.stop.iterations == 2 and acfg.reward_schedule == TINY["reward_schedule"]
-    assert "reward_weights" not in acfg.env_config and not acfg.population.enabled
 
 
 @pytest.mark.parametrize("method, fragment", [
@@ -116,7 +111,7 @@ def test_bad_method_blocks_fail_with_one_clear_error(method, fragment):
 
 def test_hsp_owns_partners_population_and_weights():
     with pytest.raises(ConfigError, match="drop the partners block"):
-        load_config({**TINY, "partners": {"from": "x.y:z", "seats": ["agent_1"]}, "method": METHOD})
+        load_config({**TINY, "partners": {"from": "test_partners:stag_hunter", "seats": ["agent_1"]}, "method": METHOD})
     with pytest.raises(ConfigError, match="drop env_config.reward_weights"):
         load_config({**TINY, "env_config": {**TINY["env_config"], "reward_weights": {"sparse": 1}}, "method": METHOD})
 
@@ -179,8 +174,9 @@ def test_hsp_three_stages_resume_after_sigkill(tmp_path):
     for p, d in zip(result["partners"], partners):
         assert load_config(RunDir(d).config_path).env_config["reward_weights"] == p["weights"]
     acfg = load_config(adaptive.config_path)
-    assert acfg.partners["from"] == [str(partners[i].resolve()) for i in result["selected"]]
-    assert "reward_weights" not in acfg.env_config
+    assert acfg.partners == {"from": [str(partners[i].resolve()) for i in result["selected"]], "seats": ["agent_1"],
+                             "sample": "per_episode", "self_play": 0.2}
+    assert "reward_weights" not in acfg.env_config and acfg.reward_schedule == TINY["reward_schedule"]
     # the descriptors are the evaluation's event counts, and selection is the greedy one on them
     evaluation = json.loads((root / "evaluation.json").read_text())["partners"]
     desc = hsp.descriptors([e["stats_mean"] for e in evaluation], hsp.HSP_EVENTS)
