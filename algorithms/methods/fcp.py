@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from diverse_marl.algorithms.methods import BEST_KEY
-from diverse_marl.algorithms.methods.hsp import _base, _stop_dict, adaptive_config, check_base, stage_stop, train_stage
+from diverse_marl.algorithms.methods.hsp import (
+    _base, _stop_dict, adaptive_config, check_base, open_method_dir, stage_stop, train_stage,
+)
 from diverse_marl.config import ExperimentConfig, StopConfig, _build, load_config
 from diverse_marl.errors import CheckpointError, ConfigError
 from diverse_marl.run_dir import RunDir, atomic_write_json, atomic_write_text, read_checkpoint_meta
@@ -103,9 +105,7 @@ def validate(cfg: ExperimentConfig) -> None:
 def run(cfg: ExperimentConfig, run_dir: str | os.PathLike, *, resume: bool = False, quiet: bool = False) -> TrainResult:
     """Self-play seeds, the pool, the agent against it, results; with ``resume`` what is done is kept."""
     spec = parse_spec(cfg)
-    root = Path(run_dir).resolve()  # population members run in Tune trials, whose working dir differs
-    root.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(root / "config.yaml", cfg.to_yaml())
+    root = open_method_dir(cfg, run_dir)
     atomic_write_json(root / RESULT_FILE, {"method": "fcp", "stage": "seeds", BEST_KEY: None})
     if spec.seeds_from:
         seed_dirs, seed_rows = [Path(d).resolve() for d in spec.seeds_from], []

@@ -43,7 +43,7 @@ from typing import Any, Sequence, Union
 import numpy as np
 
 from diverse_marl.algorithms.methods import BEST_KEY
-from diverse_marl.algorithms.methods.rpg import Evaluator
+from diverse_marl.algorithms.methods.rpg import Evaluator, _base
 from diverse_marl.config import ExperimentConfig, StopConfig, _build, load_config
 from diverse_marl.envs import reward_feature_names
 from diverse_marl.envs.reward import WEIGHTS_OPTION, check_reward_weights
@@ -146,12 +146,6 @@ def _key(w: dict[str, float], events: Sequence[str]) -> tuple[float, ...]:
     return tuple(float(w.get(e, 0.0)) for e in events)
 
 
-def _base(cfg: ExperimentConfig) -> dict[str, Any]:
-    data = cfg.to_dict()
-    data["method"] = {}
-    return data
-
-
 def partners_config(cfg: ExperimentConfig, weights: Sequence[dict[str, float]], stop: StopConfig) -> ExperimentConfig:
     """Stage 1: one member per weight vector, trained on ``w . features`` (no shaping schedule)."""
     data = _base(cfg)
@@ -236,12 +230,19 @@ def validate(cfg: ExperimentConfig) -> None:
     partners_config(cfg, weights, stage_stop(cfg, spec.partner_stop, "method.partner_stop"))
 
 
+def open_method_dir(cfg: ExperimentConfig, run_dir: str | os.PathLike) -> Path:
+    """The method's run dir, absolute (population members run in Tune trials, whose working dir differs),
+    with its config.yaml."""
+    root = Path(run_dir).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(root / "config.yaml", cfg.to_yaml())
+    return root
+
+
 def run(cfg: ExperimentConfig, run_dir: str | os.PathLike, *, resume: bool = False, quiet: bool = False) -> TrainResult:
     """Partners, evaluation + selection, adaptive agent, report; with ``resume`` what is done is kept."""
     spec = parse_spec(cfg)
-    root = Path(run_dir).resolve()  # population members run in Tune trials, whose working dir differs
-    root.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(root / "config.yaml", cfg.to_yaml())
+    root = open_method_dir(cfg, run_dir)
 
     def stage(name: str) -> None:
         atomic_write_json(root / RESULT_FILE, {"method": "hsp", "stage": name, BEST_KEY: None})
