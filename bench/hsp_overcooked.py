@@ -61,6 +61,14 @@ def mappo_base(layout: str, seed: int, steps: int, horizon: int, smoke: bool) ->
     return data
 
 
+def bc_config(layout: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The human proxy: ``examples/bc_<layout>.yaml``'s settings on ``--data-dir``."""
+    return {"name": f"bench-bc-{layout}", "algorithm": "bc", "env": "overcooked", "seed": args.seed,
+            "env_config": {"layout": layout, "old_dynamics": True, "horizon": args.horizon},
+            "stop": {"iterations": 5 if args.smoke else 200},
+            "checkpoint_every": 10, "training": {"data_dir": str(Path(args.data_dir).resolve()), "patience": 15}}
+
+
 def train(cfg: dict[str, Any], run_dir: Path) -> float:
     """Train (or resume an unfinished) run / method into ``run_dir``; returns the wall time of this call."""
     t0 = time.time()
@@ -77,11 +85,7 @@ def run_layout(layout: str, args: argparse.Namespace, walls: dict[str, float]) -
     base = mappo_base(layout, args.seed, args.sp_steps, args.horizon, args.smoke)
     walls["sp"] = train(base, sp_dir)
 
-    bc = {"name": f"bench-bc-{layout}", "algorithm": "bc", "env": "overcooked", "seed": args.seed,
-          "env_config": {"layout": layout, "old_dynamics": True, "horizon": args.horizon},
-          "stop": {"iterations": 5 if args.smoke else 200},
-          "checkpoint_every": 10, "training": {"data_dir": str(Path(args.data_dir).resolve()), "patience": 15}}
-    walls["bc"] = train(bc, work / "bc")
+    walls["bc"] = train(bc_config(layout, args), work / "bc")
 
     tuned = {**base, "init_from": str(sp_dir), "stop": {"env_steps": args.agent_steps}, "checkpoint_every": 5,
              "keep_checkpoints": 2, "reward_schedule": {"shaping_factor": [[0, 1.0], [args.agent_steps, 0.0]]}}
