@@ -203,6 +203,9 @@ def main() -> None:
                    "results go to --results-dir")
     p.add_argument("--results-dir", default=str(RESULTS_DIR))
     args = p.parse_args()
+    import torch
+
+    torch.set_num_threads(1)  # evaluation's small forward passes: extra threads only spin on 2 shared cores
     results: dict[str, Any] = {}
     walls: dict[str, dict[str, float]] = {}
     for layout in args.layouts:
