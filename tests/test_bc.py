@@ -24,7 +24,7 @@ from diverse_marl.config import load_config
 from diverse_marl.envs.overcooked.core import ACTION_INTERACT, ACTION_STAY, DIRECTIONS
 from diverse_marl.envs.overcooked.env import OvercookedEnv
 from diverse_marl.envs.overcooked.scripted import ScriptedCook
-from diverse_marl.errors import ConfigError
+from diverse_marl.errors import CheckpointError, ConfigError
 from diverse_marl.run_dir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,6 +170,10 @@ def test_bc_is_reproducible_and_resumes(tmp_path):
     rows_a = [r["val_loss"] for r in RunDir(tmp_path / "a").read_metrics()]
     rows_b = [r["val_loss"] for r in RunDir(tmp_path / "b").read_metrics()]
     assert rows_a == rows_b and len(rows_a) == 6
+    # a torn training state is one clear error, not a traceback from torch
+    (RunDir(tmp_path / "b").latest_checkpoint() / "bc_state.pt").write_bytes(b"not a torch file")
+    with pytest.raises(CheckpointError, match="is corrupt: cannot resume from bc_state.pt"):
+        diverse_marl.train(resume=tmp_path / "b", overrides=["stop.iterations=8"], quiet=True)
 
 
 class _FixedPolicy:

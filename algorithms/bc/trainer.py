@@ -27,7 +27,7 @@ from diverse_marl.config import ExperimentConfig
 from diverse_marl.envs.overcooked.core import NUM_ACTIONS
 from diverse_marl.envs.overcooked.env import AGENTS
 from diverse_marl.envs.overcooked.layouts import list_layouts
-from diverse_marl.errors import ConfigError
+from diverse_marl.errors import CheckpointError, ConfigError
 from diverse_marl.progress import Progress
 from diverse_marl.run_dir import RunDir, atomic_write_json, atomic_write_text, read_checkpoint_meta
 from diverse_marl.training import TrainHooks, TrainResult, should_stop
@@ -96,11 +96,15 @@ def _train(cfg: ExperimentConfig, run_dir: str | os.PathLike, hooks: TrainHooks 
     metrics: list[dict[str, Any]] = []
     checkpoint = rd.latest_checkpoint() if resume else None
     if checkpoint is not None:
-        saved = torch.load(checkpoint / STATE_FILE, map_location="cpu", weights_only=True)
-        net.load_state_dict(saved["net"])
-        best.load_state_dict(saved["best"])
-        optim.load_state_dict(saved["optimizer"])
-        state.update(saved["counters"])
+        try:
+            saved = torch.load(checkpoint / STATE_FILE, map_location="cpu", weights_only=True)
+            net.load_state_dict(saved["net"])
+            best.load_state_dict(saved["best"])
+            optim.load_state_dict(saved["optimizer"])
+            state.update(saved["counters"])
+        except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file; all mean corrupt
+            raise CheckpointError(f"checkpoint {str(checkpoint)!r} is corrupt: cannot resume from {STATE_FILE} "
+                                  f"({type(exc).__name__}: {exc})") from None
         metrics = [r for r in rd.read_metrics() if r.get("iteration", 0) <= state["epoch"]]
 
     def save() -> Path:
