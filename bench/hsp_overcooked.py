@@ -47,6 +47,7 @@ from diverse_marl.run_dir import RunDir, atomic_write_json
 NAME = "hsp_overcooked"
 AGENTS = ("SP", "FCP", "HSP")
 EXAMPLES = REPO_ROOT / "examples"
+HELDOUT_SEED_OFFSET = 1000
 
 
 def mappo_base(layout: str, seed: int, steps: int, horizon: int, smoke: bool) -> dict[str, Any]:
@@ -79,6 +80,13 @@ def train(cfg: dict[str, Any], run_dir: Path) -> float:
     return time.time() - t0
 
 
+def heldout_weights(args: argparse.Namespace) -> list[dict[str, float]]:
+    """The held-out partners' weights: another seed's draws, HSP's own vectors excluded."""
+    events, values = list(hsp.HSP_EVENTS), [-10.0, 0.0, 10.0]
+    used = hsp.sample_event_weights(args.partners, events, values, args.seed)
+    return hsp.sample_event_weights(args.heldout, events, values, args.seed + HELDOUT_SEED_OFFSET, exclude=used)
+
+
 def run_layout(layout: str, args: argparse.Namespace, walls: dict[str, float]) -> dict[str, Any]:
     work = Path(args.work).resolve() / layout
     sp_dir = work / "sp"
@@ -93,10 +101,7 @@ def run_layout(layout: str, args: argparse.Namespace, walls: dict[str, float]) -
                   "partner_stop": {"env_steps": args.partner_steps}, "eval_episodes": args.episodes}
     walls["hsp"] = train({**tuned, "name": f"bench-hsp-{layout}", "method": method_hsp}, work / "hsp")
 
-    spec = hsp.parse_spec(diverse_marl.load_config({**tuned, "method": method_hsp}))
-    used = hsp.sample_event_weights(spec.partners, spec.events, spec.weight_values, args.seed, spec.sparse_weight)
-    unseen = hsp.sample_event_weights(args.heldout, spec.events, spec.weight_values, args.seed + 1000,
-                                      spec.sparse_weight, exclude=used)
+    unseen = heldout_weights(args)
     held_cfg = hsp.partners_config(diverse_marl.load_config({**tuned, "name": f"bench-heldout-{layout}", "seed": args.seed + 1000}),
                                    unseen, hsp.stage_stop(diverse_marl.load_config(tuned), {"env_steps": args.partner_steps}, "heldout"))
     t0 = time.time()
@@ -121,7 +126,7 @@ def run_layout(layout: str, args: argparse.Namespace, walls: dict[str, float]) -
 def summarize(layout: str, xp: Any, unseen: list[dict[str, float]], args: argparse.Namespace) -> dict[str, Any]:
     """Per agent: (a) held-out partners, (b) BC, (c) the other agents; seat 0 = agent, and swapped."""
     idx = {n: i for i, n in enumerate(xp.names)}
-    v = np.asarray(xp.value_mean)
+    v, sd = np.asarray(xp.value_mean), np.asarray(xp.value_std)
     held = [n for n in xp.names if n.startswith("heldout_")]
     out: dict[str, Any] = {"names": xp.names, "matrix": xp.value_mean, "heldout_weights": unseen, "agents": {}}
     for a in AGENTS:
@@ -129,6 +134,9 @@ def summarize(layout: str, xp: Any, unseen: list[dict[str, float]], args: argpar
         others = [idx[b] for b in AGENTS if b != a]
         out["agents"][a] = {
             "heldout": float(np.mean([v[i, idx[h]] for h in held])),
+            # standard error of that mean: episodes are independent, partners weigh equally
+            "heldout_se": float(np.sqrt(np.mean([sd[i, idx[h]] ** 2 for h in held]) / (len(held) * xp.episodes))),
+            "bc_se": float(sd[i, idx["BC"]] / np.sqrt(xp.episodes)),
             "heldout_per_partner": [float(v[i, idx[h]]) for h in held],
             "heldout_swapped": float(np.mean([v[idx[h], i] for h in held])),
             "bc": float(v[i, idx["BC"]]),
@@ -147,9 +155,11 @@ def report(results: dict[str, Any], args: argparse.Namespace, walls: dict[str, d
         for what in ("heldout", "bc", "agents"):
             for a in AGENTS:
                 ref = None if a == "SP" else f"{layout} {what} SP"
+                se = r["agents"][a].get(f"{what}_se")
+                note = {"heldout": "mean over held-out biased partners", "bc": "with the BC human proxy",
+                        "agents": "with the other two agents"}[what]
                 bench.add(f"{layout} {what} {a}", r["agents"][a][what], "sparse return", ref=ref,
-                          note={"heldout": "mean over held-out biased partners", "bc": "with the BC human proxy",
-                                "agents": "with the other two agents"}[what])
+                          note=note + ("" if se is None else f" (± {se:.1f} s.e.)"))
     bench.meta = {
         "scale": {"sp_steps": args.sp_steps, "partners": args.partners, "keep": args.keep, "heldout": args.heldout,
                   "partner_steps": args.partner_steps, "agent_steps": args.agent_steps, "episodes": args.episodes,
@@ -202,12 +212,25 @@ def main() -> None:
     p.add_argument("--smoke", action="store_true", help="toy scale (4 kitchens, small nets) to check the pipeline; "
                    "results go to --results-dir")
     p.add_argument("--results-dir", default=str(RESULTS_DIR))
+    p.add_argument("--summarize-only", action="store_true", help="rebuild table, JSON and plot from --work's cross-play files")
     args = p.parse_args()
     import torch
 
     torch.set_num_threads(1)  # evaluation's small forward passes: extra threads only spin on 2 shared cores
     results: dict[str, Any] = {}
     walls: dict[str, dict[str, float]] = {}
+    if args.summarize_only:  # the tables again from the cross-play files of a finished bench
+        import json
+
+        from diverse_marl.crossplay import CrossplayResult
+
+        previous = Path(args.results_dir) / f"{NAME}.json"
+        walls = json.loads(previous.read_text())["meta"]["wall_s"] if previous.is_file() else {}
+        for layout in args.layouts:
+            xp = CrossplayResult.from_dict(json.loads((Path(args.work) / layout / "crossplay.json").read_text()))
+            results[layout] = summarize(layout, xp, heldout_weights(args), args)
+        report(results, args, walls)
+        return
     for layout in args.layouts:
         walls[layout] = {}
         results[layout] = run_layout(layout, args, walls[layout])
