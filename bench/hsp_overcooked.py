@@ -149,7 +149,8 @@ def summarize(layout: str, xp: Any, unseen: list[dict[str, float]], args: argpar
     return out
 
 
-def report(results: dict[str, Any], args: argparse.Namespace, walls: dict[str, dict[str, float]]) -> None:
+def report(results: dict[str, Any], args: argparse.Namespace, walls: dict[str, dict[str, float]],
+           load: dict[str, list[float]]) -> None:
     bench = Bench(NAME, results_dir=args.results_dir)
     for layout, r in results.items():
         for what in ("heldout", "bc", "agents"):
@@ -165,7 +166,7 @@ def report(results: dict[str, Any], args: argparse.Namespace, walls: dict[str, d
                   "partner_steps": args.partner_steps, "agent_steps": args.agent_steps, "episodes": args.episodes,
                   "seed": args.seed, "horizon": args.horizon, "old_dynamics": True,
                   "warm_start": "HSP partners, held-out partners and all three agents start from the SP run"},
-        "wall_s": walls, "load_average": list(os.getloadavg()), "results": results,
+        "wall_s": walls, **load, "results": results,
     }
     bench.report()
     plot(results, Path(args.results_dir) / f"{NAME}.png")
@@ -225,16 +226,20 @@ def main() -> None:
         from diverse_marl.crossplay import CrossplayResult
 
         previous = Path(args.results_dir) / f"{NAME}.json"
-        walls = json.loads(previous.read_text())["meta"]["wall_s"] if previous.is_file() else {}
+        meta = json.loads(previous.read_text())["meta"] if previous.is_file() else {}
+        walls = meta.get("wall_s", {})
+        load = {k: v for k, v in meta.items() if k.startswith("load_average")}
         for layout in args.layouts:
             xp = CrossplayResult.from_dict(json.loads((Path(args.work) / layout / "crossplay.json").read_text()))
             results[layout] = summarize(layout, xp, heldout_weights(args), args)
-        report(results, args, walls)
+        report(results, args, walls, load)
         return
+    load = {"load_average_start": list(os.getloadavg())}
     for layout in args.layouts:
         walls[layout] = {}
         results[layout] = run_layout(layout, args, walls[layout])
-        report(results, args, walls)  # partial results after every layout
+        load["load_average"] = list(os.getloadavg())
+        report(results, args, walls, load)  # partial results after every layout
 
 
 if __name__ == "__main__":
