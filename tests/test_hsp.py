@@ -125,7 +125,7 @@ def test_hsp_examples_load(layout):
 
 
 # ---- end to end --------------------------------------------------------------------------------------
-@pytest.mark.slow  # two Ray sessions and three stages: 240 s measured on 2 busy cores (load ~15)
+# two Ray sessions and three stages: 59 s measured on 2 cores at load ~3 (240 s at load ~15)
 def test_hsp_three_stages_resume_after_sigkill(tmp_path):
     """3 partners train (1 iteration each), are evaluated and 2 kept; the adaptive agent is killed after
     its first checkpoint. --resume keeps the partners and their evaluation, continues the adaptive run
