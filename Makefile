@@ -11,7 +11,7 @@ TORCH  := torch==2.13.0
 # the long differential sweeps are marked slow: `make test PYTEST_ARGS=` runs them too
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: demo test venv ref-venv clean
+.PHONY: demo test venv ref-venv human-data clean
 
 venv: $(STAMP)
 
@@ -43,6 +43,20 @@ $(REF_STAMP): Makefile
 	$(REF_VENV)/bin/python -m pip install --quiet $(REF_PKGS)
 	$(REF_VENV)/bin/python -c "import overcooked_ai_py.mdp.overcooked_mdp"
 	@touch $(REF_STAMP)
+
+# `make human-data`: the 2019 human-human Overcooked trials (Carroll et al.), shipped in overcooked-ai 1.1.0's
+# source distribution as pandas pickles, converted into data/human/ (git-ignored). pandas lives only in a
+# throwaway venv under .human-data/ (git-ignored); the conversion itself runs in the project venv.
+HUMAN_BUILD := .human-data
+HUMAN_SDIST := overcooked_ai-1.1.0
+human-data: $(STAMP)
+	@test -x $(HUMAN_BUILD)/venv/bin/python || $(PYTHON) -m venv $(HUMAN_BUILD)/venv
+	$(HUMAN_BUILD)/venv/bin/python -m pip install --quiet pandas
+	$(HUMAN_BUILD)/venv/bin/python -m pip download --quiet --no-deps --no-binary :all: overcooked-ai==1.1.0 -d $(HUMAN_BUILD)
+	tar -xzf $(HUMAN_BUILD)/$(HUMAN_SDIST).tar.gz -C $(HUMAN_BUILD)
+	$(HUMAN_BUILD)/venv/bin/python tools/human_data.py extract \
+		$(HUMAN_BUILD)/$(HUMAN_SDIST)/src/overcooked_ai_py/data/human_data $(HUMAN_BUILD)/raw
+	$(PY) tools/human_data.py convert $(HUMAN_BUILD)/raw data/human
 
 clean:
 	rm -rf $(VENV) $(REF_VENV) build *.egg-info

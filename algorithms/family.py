@@ -18,6 +18,7 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from diverse_marl.algorithms.bc.family import BC
 from diverse_marl.errors import ConfigError
 
 if TYPE_CHECKING:  # type hints only
@@ -86,8 +87,8 @@ PPO = OptionsFamily(
     policy_loader="diverse_marl.algorithms.ppo_baseline:load_ppo_policy",
 )
 
-# the values of the config's ``algorithm:`` key
-ALGORITHMS: dict[str, AlgorithmFamily] = {family.name: family for family in (MAPPO, PPO)}
+# the values of the config's ``algorithm:`` key (bc: behaviour cloning of human play, no RLlib)
+ALGORITHMS: dict[str, AlgorithmFamily] = {family.name: family for family in (MAPPO, PPO, BC)}
 
 
 def get_family(name: str) -> AlgorithmFamily:

@@ -104,6 +104,9 @@ def run_single(
     """
     from diverse_marl.ray_setup import init_ray
 
+    own_loop = getattr(cfg.family(), "run_single", None)
+    if own_loop is not None:  # a family that trains without RLlib (bc) runs its own loop
+        return own_loop(cfg, run_dir, hooks, resume=resume, quiet=quiet)
     rllib_config = cfg.to_rllib()  # validates algorithm options before Ray starts
     rd = RunDir(run_dir)
     rd.path.mkdir(parents=True, exist_ok=True)

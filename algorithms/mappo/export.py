@@ -12,6 +12,7 @@ layer list written at save time. Both become a :class:`TorchPolicy`.
 """
 from __future__ import annotations
 
+import importlib
 import os
 from typing import Any, Callable, Mapping, Sequence
 
@@ -239,7 +240,10 @@ def _layer_list_actor(desc: Mapping[str, Any], state: Mapping[str, torch.Tensor]
 ACTOR_BUILDERS: dict[str, Callable[[Mapping[str, Any], Mapping[str, torch.Tensor]], nn.Module]] = {
     "mappo": _mappo_actor,
     "ppo": _layer_list_actor,
+    "bc": _layer_list_actor,
 }
+# family -> "module:function(policy, description, seed)" wrapping the loaded policy (bc: its anti-stuck rule)
+POLICY_WRAPPERS: dict[str, str] = {"bc": "diverse_marl.algorithms.bc.policy:with_stuck_rule"}
 
 
 def load_policy(run_dir_or_checkpoint: str | os.PathLike, policy_id: str | None = None, seed: int | None = None) -> TorchPolicy:
@@ -268,9 +272,13 @@ def load_policy(run_dir_or_checkpoint: str | os.PathLike, policy_id: str | None 
     except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:  # missing/mismatched entries or weights
         raise CheckpointError(f"checkpoint {meta['checkpoint']!r}: policy {pid!r} does not match its "
                               f"description in policies.json ({exc})") from None
-    return TorchPolicy(actor, policy_id=pid, obs_shape=obs_shape, num_actions=num_actions,
-                       has_mask=bool(desc.get("has_mask", False)), raw_space=raw_space,
-                       gru_hidden=int(desc.get("model_config", {}).get("gru_hidden", 0)), seed=seed)
+    policy = TorchPolicy(actor, policy_id=pid, obs_shape=obs_shape, num_actions=num_actions,
+                         has_mask=bool(desc.get("has_mask", False)), raw_space=raw_space,
+                         gru_hidden=int(desc.get("model_config", {}).get("gru_hidden", 0)), seed=seed)
+    if family in POLICY_WRAPPERS:
+        module, _, fn = POLICY_WRAPPERS[family].partition(":")
+        return getattr(importlib.import_module(module), fn)(policy, desc, seed)
+    return policy
 
 
 # ---------------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ METHODS: dict[str, str] = {
     "rpg": "diverse_marl.algorithms.methods.rpg",
     "sipo": "diverse_marl.algorithms.methods.sipo",
     "rspo": "diverse_marl.algorithms.methods.rspo",
+    "hsp": "diverse_marl.algorithms.methods.hsp",
+    "fcp": "diverse_marl.algorithms.methods.fcp",
 }
 BEST_KEY = "best_run_dir"
 

@@ -233,7 +233,7 @@ def run(cfg: ExperimentConfig, run_dir: str | os.PathLike, *, resume: bool = Fal
     mcfg = members_config(cfg, weights, spec.include_original)
     members = _train_stage(mcfg, root, MEMBERS_DIR, resume, quiet)
     stage("evaluation")
-    evaluator = _Evaluator(root, cfg, spec, quiet)
+    evaluator = Evaluator(root, cfg, spec, quiet)
     before = evaluator.evaluate(MEMBERS_DIR, members.members)
 
     selected = select_top_k([e["return"] for e in before], spec.top_k)
@@ -281,7 +281,7 @@ def _check_same_selection(finetune_dir: Path, fcfg: ExperimentConfig) -> None:
                           "evaluation changed); move that folder away to fine-tune the new selection")
 
 
-class _Evaluator:
+class Evaluator:
     """Stage 2 (and the after-fine-tuning scores): batched self-play on the original reward, per run.
 
     Results are kept in ``evaluation.json`` keyed by stage, run dir and checkpoint, so a resumed RPG

@@ -41,7 +41,7 @@ from typing import Any, Callable, Union
 from diverse_marl.algorithms.diversity.archive import ARCHIVE_FILE, collect_states, save_archive
 from diverse_marl.algorithms.diversity.spec import parse_diversity
 from diverse_marl.algorithms.methods import BEST_KEY
-from diverse_marl.algorithms.methods.rpg import _Evaluator, select_top_k
+from diverse_marl.algorithms.methods.rpg import Evaluator, select_top_k
 from diverse_marl.config import ExperimentConfig, _build, load_config
 from diverse_marl.errors import ConfigError
 from diverse_marl.run_dir import RunDir, atomic_write_json, atomic_write_text
@@ -129,7 +129,7 @@ def run_iterations(cfg: ExperimentConfig, root: Path, block: Callable[[int, list
 def finish(cfg: ExperimentConfig, root: Path, dirs: list[Path], quiet: bool) -> TrainResult:
     """Evaluate every iteration on the task reward; write the result, report and population files."""
     spec, terms = split_block(cfg)
-    evaluator = _Evaluator(root, cfg, spec, quiet)
+    evaluator = Evaluator(root, cfg, spec, quiet)
     scores = evaluator.evaluate("iterations", dirs)
     best = select_top_k([s["return"] for s in scores], 1)[0]
     entries = []

@@ -1,0 +1,60 @@
+"""``algorithm: bc`` as an algorithm family: its options, its own training loop, its policies.
+
+BC is supervised and needs no RLlib: the family has no RLlib config to ``build``; instead it offers
+``run_single`` (``diverse_marl.training.run_single`` hands it the run), which trains in this process.
+"""
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from diverse_marl.errors import ConfigError
+
+if TYPE_CHECKING:  # type hints only
+    from diverse_marl.config import ExperimentConfig
+    from diverse_marl.training import TrainHooks, TrainResult
+
+# option -> (default, one line of documentation)
+OPTIONS: dict[str, tuple[Any, str]] = {
+    "data_dir": ("data/human", "folder of converted trials <layout>_<split>.json.gz (`make human-data`)"),
+    "train_split": ("train", "split the policy is fitted on (Carroll et al. 2019: train)"),
+    "test_split": ("test", "split the report's action accuracy is measured on (skipped if its file is absent)"),
+    "hidden_sizes": ([64, 64], "MLP hidden layers (Carroll et al. 2019: two layers of 64)"),
+    "lr": (1e-3, "Adam learning rate"),
+    "weight_decay": (0.0, "Adam weight decay"),
+    "batch_size": (64, "samples per gradient step"),
+    "validation_fraction": (0.15, "share of the train split held out for early stopping"),
+    "patience": (20, "epochs without a lower validation loss before training stops (best weights kept)"),
+    "stuck_steps": (3, "anti-stuck rule: steps unchanged before the actions tried are masked (0: off)"),
+    "eval_episodes": (10, "episodes of the policy paired with itself for the report"),
+}
+
+
+class BCFamily:
+    """The ``bc`` algorithm family (see ``diverse_marl.algorithms.family.AlgorithmFamily``)."""
+
+    name = "bc"
+
+    def build(self, cfg: "ExperimentConfig") -> Any:
+        raise ConfigError("algorithm bc trains without RLlib, one run at a time: use it as a single run "
+                          "(no population, partners or reward_schedule)")
+
+    def option_defaults(self) -> dict[str, Any]:
+        return {k: v[0] for k, v in OPTIONS.items()}
+
+    def option_docs(self) -> dict[str, str]:
+        return {k: v[1] for k, v in OPTIONS.items()}
+
+    def load_policy(self, path: Any, policy_id: str | None = None) -> Any:
+        from diverse_marl import load_policy
+
+        return load_policy(path, policy_id)
+
+    def run_single(self, cfg: "ExperimentConfig", run_dir: str | os.PathLike, hooks: "TrainHooks | None" = None,
+                   *, resume: bool = False, quiet: bool = False) -> "TrainResult":
+        from diverse_marl.algorithms.bc.trainer import train_bc
+
+        return train_bc(cfg, run_dir, hooks, resume=resume, quiet=quiet)
+
+
+BC = BCFamily()
