@@ -8,7 +8,10 @@
 - ``hdbscan``: scikit-learn ``HDBSCAN`` (finds its own number of clusters; noise is label -1).
 
 With ``n_clusters="auto"`` the number of clusters is the k in 2..max_clusters with the best mean
-silhouette (scikit-learn ``silhouette_score``); when no k reaches ``min_silhouette`` (0.5, from
+silhouette (scikit-learn ``silhouette_score``). Given the rollout noise (``fit(D, noise_scale)``,
+as the analysis pipeline does), one cluster means no two members differ beyond it; otherwise the
+best-silhouette k stands even when singleton clusters (which silhouette scores 0) pull it low.
+Without it, when no k reaches ``min_silhouette`` (0.5, from
 which Kaufman & Rousseeuw call structure "reasonable") the population is one cluster. Silhouettes
 of a structureless population can still reach 0.5 when it is small (tested: 12-30 Gaussian
 points, 1 in 4 samples), so read a two-cluster answer on few members with its silhouette.
@@ -67,7 +70,10 @@ class StrategyClusters:
         self.min_cluster_size, self.random_state = min_cluster_size, random_state
 
     # ---- fitting ---------------------------------------------------------------------------
-    def fit(self, X: np.ndarray) -> "StrategyClusters":
+    def fit(self, X: np.ndarray, noise_scale: float | None = None) -> "StrategyClusters":
+        """``noise_scale``: the distance two rollouts of one member show (e.g. between halves of its
+        episodes). With it, ``n_clusters="auto"`` is one cluster when no two members are farther apart
+        than that, else the best-silhouette k with no threshold (singleton clusters welcome)."""
         from scipy.spatial.distance import pdist, squareform
 
         X = np.asarray(X, dtype=np.float64)
@@ -89,6 +95,7 @@ class StrategyClusters:
             self.linkage_ = linkage(self._X if self.linkage == "ward" else squareform(D, checks=False),
                                     method=self.linkage) if n > 1 else None
         self.silhouette_: dict[int, float] = {}
+        self.noise_scale_ = noise_scale
         if self.method == "hdbscan":
             labels = self._hdbscan(D)
         elif self.n_clusters != "auto":
@@ -119,6 +126,8 @@ class StrategyClusters:
         from sklearn.metrics import silhouette_score
 
         n = len(D)
+        if self.noise_scale_ is not None and (n < 2 or D.max() <= self.noise_scale_):
+            return self._labels(D, 1)  # members differ no more than a member from itself
         best_k, best = 1, -np.inf
         for k in range(2, min(self.max_clusters, n - 1) + 1):
             labels = self._labels(D, k)
@@ -128,7 +137,10 @@ class StrategyClusters:
             self.silhouette_[k] = score
             if score > best:
                 best_k, best = k, score
-        return self._labels(D, best_k if best >= self.min_silhouette else 1)
+        structured = best >= self.min_silhouette or self.noise_scale_ is not None
+        if n == 2 and self.noise_scale_ is not None:  # no silhouette for two members: they differ beyond noise
+            return self._labels(D, 2)
+        return self._labels(D, best_k if structured else 1)
 
     def _hdbscan(self, D: np.ndarray) -> np.ndarray:
         from sklearn.cluster import HDBSCAN

@@ -146,7 +146,9 @@ def analyze_population(population: Any, env: str | None = None, env_config: Mapp
                                  seed=seed, deterministic=deterministic, seats=crossplay_seats(first_agents(rollouts)),
                                  quiet=quiet)
     D = _distances(distance, rollouts, X, xplay, seed)
-    clusters = StrategyClusters(method, n_clusters=n_clusters, metric="precomputed", random_state=seed).fit(D)
+    noise = descriptor_noise(rollouts, descriptor_set, X) if distance == "descriptors" else None
+    clusters = StrategyClusters(method, n_clusters=n_clusters, metric="precomputed",
+                                random_state=seed).fit(D, noise_scale=noise)
     stability = None
     if stability_seeds:
         labelings = [clusters.labels_]
@@ -168,6 +170,25 @@ def analyze_population(population: Any, env: str | None = None, env_config: Mapp
     if out is not None:
         write_outputs(result, members, Path(out), gifs=gifs, seed=seed)
     return result
+
+
+def descriptor_noise(rollouts: PopulationRollouts, descriptor_set: Any, X: np.ndarray) -> float | None:
+    """Rollout noise in standardized-descriptor distance: the median over members of the distance
+    between the descriptors of their even and odd episodes (None with fewer than 2 episodes).
+
+    Columns are scaled as in :func:`descriptor_distances` (z-scores over members); columns constant
+    over members carry no member differences and are left out. Two halves of n/2 episodes differ by
+    about sqrt(2) times what two rollouts of n episodes of one strategy would, so this is generous.
+    """
+    if min(r.episodes for r in rollouts.values()) < 2:
+        return None
+    halves = [{n: r.subset(slice(k, None, 2)) for n, r in rollouts.items()} for k in (0, 1)]
+    A, B = (np.asarray(descriptor_set.transform(h), dtype=np.float64) for h in halves)
+    sd = X.std(axis=0)
+    keep = sd > 0
+    if not keep.any():
+        return None
+    return float(np.median(np.linalg.norm((A[:, keep] - B[:, keep]) / sd[keep], axis=1)))
 
 
 def first_agents(rollouts: PopulationRollouts) -> list[str]:

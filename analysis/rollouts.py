@@ -79,6 +79,12 @@ class MemberRollouts:
         """(E,) sparse team returns where the env reports them, else team original returns."""
         return self.sparse_returns if not np.isnan(self.sparse_returns).any() else self.returns.sum(axis=1)
 
+    def subset(self, episodes: Any) -> "MemberRollouts":
+        """The same member restricted to some episodes (an index array or slice), e.g. to measure noise."""
+        arrays = {k: getattr(self, k)[episodes] for k in _ARRAYS}
+        return MemberRollouts(name=self.name, agents=self.agents, stat_names=self.stat_names,
+                              feature_names=self.feature_names, meta=dict(self.meta), **arrays)
+
     def save(self, path: str | os.PathLike) -> Path:
         """Write one compressed ``.npz`` (temp file, then rename)."""
         out = Path(path)

@@ -1,4 +1,4 @@
-"""``make demo`` / ``diverse-marl demo``: the point of the toolkit, end to end, in about 10 minutes.
+"""``make demo`` / ``diverse-marl demo``: the point of the toolkit, end to end, in a few minutes.
 
 Trains ``examples/demo.yaml``: RPG in Overcooked's cramped_room, a small population of MAPPO
 members on randomized event rewards (plus the game's own), each scored on the sparse game reward
@@ -31,7 +31,7 @@ def run_demo(config: str | Path | None = None, quiet: bool = False, overrides: S
         raise ConfigError(f"demo config {path} not found (run from a source checkout, or pass a config)")
     t0 = time.time()
     print(f"[1/2] training {path.name}: a population, each member evaluated on the sparse reward "
-          "(progress below; about 8 minutes on 2 cores)")
+          "(progress below; about 3 minutes on 2 quiet cores)")
     result = train(path, overrides=list(overrides or []), quiet=quiet)
     trained = time.time() - t0
     print(f"[2/2] analysing the population: {analysis_episodes} self-play episodes per member, "

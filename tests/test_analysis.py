@@ -116,6 +116,10 @@ def test_clustering_on_known_data():
     assert StrategyClusters().fit(blob).n_clusters_ == 1  # no reasonable structure (best silhouette < 0.5)
     same = StrategyClusters(random_state=1).fit_predict(X)
     assert cluster_stability([truth, (truth + 1) % 3, same])[0] == 1.0  # label names do not matter
+    # with the rollout noise: one cluster when no members differ beyond it, a far singleton its own cluster
+    D = np.array([[0.0, 1.0, 1.2, 9.0], [1.0, 0.0, 1.1, 9.5], [1.2, 1.1, 0.0, 8.8], [9.0, 9.5, 8.8, 0.0]])
+    assert StrategyClusters(metric="precomputed").fit(D, noise_scale=2.0).labels_.tolist() == [0, 0, 0, 1]
+    assert StrategyClusters(metric="precomputed").fit(D, noise_scale=10.0).n_clusters_ == 1
     with pytest.raises(ConfigError, match="unknown clustering method 'dbscan'; allowed: hierarchical, kmeans, hdbscan"):
         StrategyClusters("dbscan")
     with pytest.raises(ConfigError, match="kmeans needs descriptor vectors"):
