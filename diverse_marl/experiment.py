@@ -41,8 +41,9 @@ def train(
     """
     if resume is not None and run_dir is not None:
         raise ConfigError("resume continues a run (or population) in its own directory; drop run_dir / --run-dir")
+    # absolute from here on: Tune runs each trial in its own working directory
     if resume is not None:
-        target = Path(resume)
+        target = Path(resume).resolve()
         if not RunDir(target).exists():
             raise ConfigError(f"--resume {resume}: not a run directory (no config.yaml)")
         cfg = load_config(config if config is not None else RunDir(target).config_path, overrides)
@@ -57,7 +58,7 @@ def train(
     if run_dir is not None and RunDir(run_dir).exists():
         raise ConfigError(f"run dir {str(run_dir)!r} already holds a run (config.yaml); continue it with "
                           "--resume, or pick a new directory (nothing there is overwritten)")
-    target = Path(run_dir) if run_dir is not None else new_run_dir(cfg.runs_dir, cfg.name)
+    target = (Path(run_dir) if run_dir is not None else new_run_dir(cfg.runs_dir, cfg.name)).resolve()
     if cfg.method:
         return get_method(cfg.method).run(cfg, target, quiet=quiet)
     if cfg.population.enabled:

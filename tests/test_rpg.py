@@ -241,14 +241,15 @@ def test_rpg_end_to_end_resumes_after_sigkill(tmp_path):
 
 
 def test_rpg_on_a_user_env_by_import_path(tmp_path):
-    """The user-env example's env (examples/rendezvous_env.py) through the CLI, as its YAML says to run it."""
+    """The user-env example's env (examples/rendezvous_env.py) through the CLI, as its YAML says to run it,
+    with a relative --run-dir (Tune trials run in their own working directories)."""
     cfg = {**TINY, "algorithm": "mappo", "env": "rendezvous_env:RendezvousEnv", "stop": {"iterations": 1},
            "method": {"name": "rpg", "samples": 1, "sampler": {"grid": {"met_at_museum": [5.0, 10.0]}},
                       "top_k": 1, "finetune": {"iterations": 1}, "eval_episodes": 10}}
     path = tmp_path / "user.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    proc = _train_cli([str(path), "--run-dir", str(tmp_path / "rpg")], env={"PYTHONPATH": str(EXAMPLES)},
-                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = _train_cli([str(path), "--run-dir", "rpg"], env={"PYTHONPATH": str(EXAMPLES)},
+                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-3000:]
     result = json.loads((tmp_path / "rpg" / "rpg.json").read_text())
