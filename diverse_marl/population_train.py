@@ -195,3 +195,14 @@ def _quiet_logger(name: str):
         yield
     finally:
         logger.setLevel(before)
+
+
+def train_stage(cfg: ExperimentConfig, root: Path, stage: str, method: str, resume: bool = False,
+                quiet: bool = False) -> TrainResult:
+    """One population stage (``root/stage``) of a multi-stage method (RPG, HSP, FCP): a crashed
+    member's error tells to resume the whole method run, not the stage."""
+    try:
+        return train_population(cfg, root / stage, resume=resume, quiet=quiet)
+    except MemberFailedError as exc:
+        raise MemberFailedError(f"{method} stage {stage}: " + str(exc).replace(
+            f"--resume {root / stage}", f"--resume {root}")) from None

@@ -30,10 +30,11 @@ from typing import Any, Sequence
 
 from diverse_marl.algorithms.methods import BEST_KEY
 from diverse_marl.algorithms.methods.hsp import (
-    _base, _stop_dict, adaptive_config, check_base, open_method_dir, stage_stop, train_stage,
+    _base, _stop_dict, adaptive_config, check_base, open_method_dir, stage_stop,
 )
 from diverse_marl.config import ExperimentConfig, StopConfig, _build, load_config
 from diverse_marl.errors import CheckpointError, ConfigError
+from diverse_marl.population_train import train_stage
 from diverse_marl.run_dir import RunDir, atomic_write_json, atomic_write_text, read_checkpoint_meta
 from diverse_marl.training import TrainResult, run_single
 

@@ -47,8 +47,8 @@ from diverse_marl.algorithms.methods.rpg import Evaluator, _base
 from diverse_marl.config import ExperimentConfig, StopConfig, _build, load_config
 from diverse_marl.envs import reward_feature_names
 from diverse_marl.envs.reward import WEIGHTS_OPTION, check_reward_weights
-from diverse_marl.errors import ConfigError, MemberFailedError
-from diverse_marl.population_train import member_dir_name, train_population
+from diverse_marl.errors import ConfigError
+from diverse_marl.population_train import member_dir_name, train_stage
 from diverse_marl.run_dir import RunDir, atomic_write_json, atomic_write_text
 from diverse_marl.training import TrainResult, run_single
 
@@ -197,14 +197,6 @@ def adaptive_config(cfg: ExperimentConfig, partner_dirs: Sequence[Path], self_pl
                         "sample": "per_episode", "self_play": float(self_play)}
     return load_config(data)
 
-
-def train_stage(cfg: ExperimentConfig, root: Path, stage: str, method: str, resume: bool, quiet: bool) -> TrainResult:
-    """A population stage; a crashed member's error tells to resume the whole method run, not the stage."""
-    try:
-        return train_population(cfg, root / stage, resume=resume, quiet=quiet)
-    except MemberFailedError as exc:
-        raise MemberFailedError(f"{method} stage {stage}: " + str(exc).replace(
-            f"--resume {root / stage}", f"--resume {root}")) from None
 
 
 def check_base(cfg: ExperimentConfig, method: str) -> None:

@@ -54,9 +54,9 @@ from diverse_marl.algorithms.methods import BEST_KEY
 from diverse_marl.config import ExperimentConfig, StopConfig, _build, load_config
 from diverse_marl.envs import reward_feature_names
 from diverse_marl.envs.reward import WEIGHTS_OPTION, check_reward_weights
-from diverse_marl.errors import ConfigError, MemberFailedError
+from diverse_marl.errors import ConfigError
 from diverse_marl.evaluation import evaluate_run
-from diverse_marl.population_train import member_dir_name, train_population
+from diverse_marl.population_train import member_dir_name, train_stage
 from diverse_marl.run_dir import RunDir, atomic_write_json, atomic_write_text
 from diverse_marl.training import TrainResult
 
@@ -231,7 +231,7 @@ def run(cfg: ExperimentConfig, run_dir: str | os.PathLike, *, resume: bool = Fal
 
     stage("members")
     mcfg = members_config(cfg, weights, spec.include_original)
-    members = _train_stage(mcfg, root, MEMBERS_DIR, resume, quiet)
+    members = train_stage(mcfg, root, MEMBERS_DIR, "rpg", resume, quiet)
     stage("evaluation")
     evaluator = Evaluator(root, cfg, spec, quiet)
     before = evaluator.evaluate(MEMBERS_DIR, members.members)
@@ -242,7 +242,7 @@ def run(cfg: ExperimentConfig, run_dir: str | os.PathLike, *, resume: bool = Fal
         stage("finetune")
         fcfg = finetune_config(cfg, spec, [(members.members[i], mcfg.seed + i) for i in selected])
         _check_same_selection(root / FINETUNE_DIR, fcfg)
-        tuned = _train_stage(fcfg, root, FINETUNE_DIR, resume, quiet)
+        tuned = train_stage(fcfg, root, FINETUNE_DIR, "rpg", resume, quiet)
         after = evaluator.evaluate(FINETUNE_DIR, tuned.members)
         best = selected[select_top_k([e["return"] for e in after], 1)[0]]
     else:
@@ -259,14 +259,6 @@ def run(cfg: ExperimentConfig, run_dir: str | os.PathLike, *, resume: bool = Fal
     return TrainResult(run_dir=root, config=cfg, metrics=members.metrics, members=members.members,
                        checkpoint=RunDir(root / best_dir).latest_checkpoint())
 
-
-def _train_stage(cfg: ExperimentConfig, root: Path, stage: str, resume: bool, quiet: bool) -> TrainResult:
-    """A stage's population; a crashed member's error tells to resume the whole RPG run, not the stage."""
-    try:
-        return train_population(cfg, root / stage, resume=resume, quiet=quiet)
-    except MemberFailedError as exc:
-        raise MemberFailedError(f"rpg stage {stage}: " + str(exc).replace(
-            f"--resume {root / stage}", f"--resume {root}")) from None
 
 
 def _check_same_selection(finetune_dir: Path, fcfg: ExperimentConfig) -> None:
