@@ -23,8 +23,8 @@ HORIZON = 12
 def mappo_run(ray_local, tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     result = diverse_marl.train(
-        "examples/demo.yaml",
-        overrides=["stop.iterations=1", "stop.time_s=null", f"runs_dir={root}", "training.num_envs_per_env_runner=4",
+        "examples/overcooked_cramped_room.yaml",  # one MAPPO run (examples/demo.yaml is an RPG population)
+        overrides=["stop.iterations=1", "stop.env_steps=null", f"runs_dir={root}", "training.num_envs_per_env_runner=4",
                    "training.train_batch_size=800", f"env_config.horizon={HORIZON}"],
         quiet=True)
     return result.run_dir
