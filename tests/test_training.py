@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,7 +24,8 @@ def test_train_writes_a_complete_run_dir(ray_local, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a relative runs_dir, as in the examples
     result = diverse_marl.train({**TINY, "runs_dir": "runs"})
     rd = RunDir(result.run_dir)
-    assert result.run_dir.parent == Path("runs") and result.run_dir.name.startswith("tiny-")
+    # under the relative runs_dir, reported as an absolute path (Tune trials change their working dir)
+    assert result.run_dir.parent == (tmp_path / "runs").resolve() and result.run_dir.name.startswith("tiny-")
     assert yaml.safe_load(rd.config_path.read_text())["seed"] == 3
     assert [m["iteration"] for m in result.metrics] == [1, 2]
     assert result.metrics[-1]["env_steps"] == 200
