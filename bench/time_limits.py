@@ -10,7 +10,7 @@ threshold, without / with (above 1: proper time limits learn faster).
 
 Writes ``bench/results/time_limits_<layout>.{json,png}`` (rewritten after every iteration).
 
-Run (hold the shared CPU lock): ``flock /work/wt/cpu.lock .venv/bin/python bench/time_limits.py --minutes 6``
+Run alone on a quiet machine: ``.venv/bin/python bench/time_limits.py --minutes 6``
 """
 from __future__ import annotations
 

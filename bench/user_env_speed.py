@@ -16,7 +16,7 @@ Figure: env steps per second of whole ``algo.train()`` iterations (sampling + le
 warm-up iteration, iterations of the rows interleaved so that load changes hit every row alike;
 also per CPU-second of this process (everything runs in it with ``num_env_runners=0``), which a
 busy shared machine distorts less.
-Hold the CPU lock: ``flock /work/wt/cpu.lock .venv/bin/python -m bench.user_env_speed``
+Run alone on a quiet machine: ``.venv/bin/python -m bench.user_env_speed``
 (``--iters 3`` default; about 2 minutes on 2 cores).
 """
 from __future__ import annotations
