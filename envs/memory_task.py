@@ -25,6 +25,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from diverse_marl.envs.testbeds import check_actions
 from diverse_marl.errors import ConfigError
 
 WAIT = 0
@@ -126,16 +127,8 @@ class MemoryTaskEnv(ParallelEnv):
         return {a: self._obs(a) for a in self.agents}, {a: {} for a in self.agents}
 
     def step(self, actions: dict[str, Any]):
-        n_actions = self.num_cues + 1
-        for a in self.agents:
-            if a not in actions:
-                raise ConfigError(f"missing action for live agent {a!r}; live agents: {', '.join(self.agents)}")
-            act = int(actions[a])
-            if not 0 <= act < n_actions:
-                raise ConfigError(f"illegal action {act} for agent {a!r}; allowed: 0..{n_actions - 1}")
-            if self.action_masking and not self._mask()[act]:
-                allowed = [int(c) for c in np.flatnonzero(self._mask())]
-                raise ConfigError(f"illegal action {act} for agent {a!r}: masked out; allowed now: {allowed}")
+        check_actions(actions, self.agents, self.num_cues + 1,
+                      mask=(lambda a: self._mask()) if self.action_masking else None)
         query = self._t == self.query_step
         rewards = {a: float(query and int(actions[a]) == 1 + self._cues[self._index[a]]) for a in self.agents}
         self._t += 1

@@ -18,7 +18,7 @@ strategies and the question is how many of them a method finds.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from gymnasium import spaces
@@ -32,6 +32,21 @@ from diverse_marl.errors import ConfigError
 FEATURE_NAMES = ("team_reward", "team_success", "own_match")
 DEFAULT_STAKES = (0.0, 0.5, 1.0, 2.0, 4.0)
 EXTRA_OBS_DIMS_HETEROGENEOUS = 3  # the "scout" team sees a few extra (uninformative) features
+
+
+def check_actions(actions: dict[str, Any], live_agents: list[str], num_actions: int,
+                  mask: Callable[[str], np.ndarray] | None = None) -> None:
+    """The small testbeds' step-time check: every live agent acts, in range, and (given ``mask(agent)``,
+    1 = allowed) never a masked-out action; one ConfigError naming the agent and the allowed values."""
+    for a in live_agents:
+        if a not in actions:
+            raise ConfigError(f"missing action for live agent {a!r}; live agents: {', '.join(live_agents)}")
+        act = int(actions[a])
+        if not 0 <= act < num_actions:
+            raise ConfigError(f"illegal action {act} for agent {a!r}; allowed: 0..{num_actions - 1}")
+        if mask is not None and mask(a)[act] <= 0:
+            allowed = [int(c) for c in np.flatnonzero(mask(a))]
+            raise ConfigError(f"illegal action {act} for agent {a!r}: masked out; allowed now: {allowed}")
 
 
 class CreditAssignmentEnv(WeightedReward, ParallelEnv):
@@ -173,15 +188,7 @@ class CreditAssignmentEnv(WeightedReward, ParallelEnv):
         return {a: self._obs(a) for a in self.agents}, {a: {} for a in self.agents}
 
     def step(self, actions: dict[str, Any]):
-        for a in self.agents:
-            if a not in actions:
-                raise ConfigError(f"missing action for live agent {a!r}; live agents: {', '.join(self.agents)}")
-            act = int(actions[a])
-            if not 0 <= act < self.num_cues:
-                raise ConfigError(f"illegal action {act} for agent {a!r}; allowed: 0..{self.num_cues - 1}")
-            if self._masks[self._index[a], act] <= 0:
-                allowed = [int(c) for c in np.flatnonzero(self._masks[self._index[a]])]
-                raise ConfigError(f"illegal action {act} for agent {a!r}: masked out; allowed now: {allowed}")
+        check_actions(actions, self.agents, self.num_cues, mask=lambda a: self._masks[self._index[a]])
         matched = {a: int(actions[a]) == self._cues[self._index[a]] for a in self.agents}
         success = all(matched.values())
         reward = self._stake * float(success)
