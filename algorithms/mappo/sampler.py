@@ -146,6 +146,9 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
             self.partners = PartnerSeats(PartnerSpec.from_dict(spec), self.agents, self.num_envs,
                                          self.config.env_config, seed=int(self.config.seed or 0),
                                          worker_index=self.worker_index or 0)
+        # SIPO's connector reads the env's diversity_state (algorithms/diversity/states.py)
+        self._records_diversity_state = bool(getattr(self.config, "diversity_spec", None)) and \
+            hasattr(self.env, "diversity_state")
         self._needs_initial_reset = True
 
     def _agent_obs_space(self, agent: str) -> gym.Space:
@@ -393,8 +396,7 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
                 ro.state[a].append(self._cur_state[a])
             if a in self._cur_mask:
                 ro.mask[a].append(self._cur_mask[a])
-        # SIPO's connector reads the env's diversity_state (algorithms/diversity/states.py)
-        if getattr(self.config, "diversity_spec", None) and hasattr(self.env, "diversity_state"):
+        if self._records_diversity_state:
             for a, v in self.env.diversity_state().items():
                 ro.diversity_state[a].append(np.asarray(v, np.float32))
 
