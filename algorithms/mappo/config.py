@@ -41,6 +41,7 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from diverse_marl.algorithms.mappo.env import CRITIC_INPUTS, MAPPOObservationAdapter, make_pettingzoo_env, register_mappo_env
 from diverse_marl.algorithms.mappo.export import write_mappo_policies
 from diverse_marl.algorithms.mappo.module import ACTIVATIONS, MASK_KEY, MODEL_DEFAULTS, OBS_KEY, MAPPOTorchRLModule
+from diverse_marl.algorithms.mappo.runner_env import names_diverse_marl_env
 from diverse_marl.algorithms.mappo.sampler import VectorMultiAgentEnvRunner
 from diverse_marl.algorithms.safe_checkpoint import learner_module_states
 from diverse_marl.errors import ConfigError
@@ -147,13 +148,6 @@ def _import_path(path: str, what: str) -> Any:
     except (ImportError, AttributeError, ValueError) as exc:
         raise ConfigError(f"cannot import {what} {path!r} (expected 'package.module:Name'): {exc}") from None
 
-
-def names_diverse_marl_env(env: Any) -> bool:
-    """Whether ``env`` is a diverse-marl env reference (registered name or ``pkg.module:factory``)
-    rather than an RLlib one (a Tune-registered name, a class, a gym id)."""
-    from diverse_marl import envs
-
-    return isinstance(env, str) and (env in envs.list_envs() or (":" in env and "/" not in env))
 
 
 def fast_runner_obstacle(env: Any, adapter: MAPPOObservationAdapter, o: dict[str, Any]) -> str | None:

@@ -26,6 +26,14 @@ from diverse_marl.errors import ConfigError
 PLAIN, DICT, DICT_STATE = "plain", "dict", "dict_state"
 
 
+def names_diverse_marl_env(env: Any) -> bool:
+    """Whether ``env`` is a diverse-marl env reference (registered name or ``pkg.module:factory``)
+    rather than an RLlib one (a Tune-registered name, a class, a gym id)."""
+    from diverse_marl import envs
+
+    return isinstance(env, str) and (env in envs.list_envs() or (":" in env and "/" not in env))
+
+
 def make_batched_env_from_config(config: Any, num_envs: int, worker_index: int = 0) -> tuple[Any, Optional[str]]:
     """Build the batched env an AlgorithmConfig describes; also return MAPPO's ``critic_input``.
 
@@ -43,7 +51,7 @@ def make_batched_env_from_config(config: Any, num_envs: int, worker_index: int =
 
     env_id = config.env
     env_config = dict(config.env_config or {})
-    if isinstance(env_id, str) and (env_id in registry.list_envs() or (":" in env_id and "/" not in env_id)):
+    if names_diverse_marl_env(env_id):
         return make_batched(env_id, num_envs, **env_config), None
     if isinstance(env_id, str) and _global_registry.contains(ENV_CREATOR, env_id):
         creator = _global_registry.get(ENV_CREATOR, env_id)
