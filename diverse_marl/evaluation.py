@@ -125,8 +125,12 @@ def _seat_players(checkpoint: Path, env: Any, env_config: Mapping[str, Any], sea
 
 
 def record_episode_gif(run_dir: str | os.PathLike, path: str | os.PathLike | None = None,
-                       seed: int = 0, fps: int = 8) -> Path | None:
-    """Render one episode of the trained policies to ``RUN_DIR/episode.gif`` (if the env renders RGB)."""
+                       seed: int = 0, fps: int = 8, checkpoint: str | os.PathLike | None = None) -> Path | None:
+    """Render one episode of the trained policies to ``RUN_DIR/episode.gif`` (if the env renders RGB).
+
+    ``checkpoint`` (one of the run's ``checkpoints/iter_*``) records an earlier policy instead of
+    the latest, e.g. one GIF per phase of training.
+    """
     import imageio.v2 as imageio
 
     from diverse_marl import envs
@@ -137,7 +141,7 @@ def record_episode_gif(run_dir: str | os.PathLike, path: str | os.PathLike | Non
         env = envs.make(cfg.env, **{**cfg.env_config, "render_mode": "rgb_array"})
     except Exception:  # env without RGB rendering: nothing to record
         return None
-    agents = policy_agents(resolve_checkpoint(run_dir), list(env.possible_agents),
+    agents = policy_agents(resolve_checkpoint(checkpoint or run_dir), list(env.possible_agents),
                            deterministic=cfg.evaluation.deterministic)
     frames: list = []
     run_episode(env, agents, seed=seed, frames=frames)
