@@ -14,8 +14,11 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "hide_and_seek_s
 
 def shelter_env(**overrides):
     cfg = yaml.safe_load(EXAMPLE.read_text())["env_config"]
-    # one hider, on the cell above the box, so the scripted moves below are the whole story
-    cfg["scenario"] = cfg["scenario"].replace("#H.H#", "#.H.#")
+    # one hider, spawned two cells west and one north of the box, so the scripted moves are the story
+    rows = cfg["scenario"].strip("\n").split("\n")
+    assert rows[1] == "#...HH#..#" and rows[3] == "#..B..#S.#" and rows[4] == "####.##..#"
+    rows[1], rows[2] = "#.....#..#", "#.H...#..#"
+    cfg["scenario"] = "\n".join(rows)
     return make("hide_and_seek", **{**cfg, "n_hiders": 1, **overrides})
 
 
@@ -31,13 +34,13 @@ def play(env, hider_moves: list[int]) -> dict[str, float]:
 
 
 def test_pushing_the_box_into_the_doorway_and_locking_it_encloses_the_hider():
-    stats = play(shelter_env(), [2, 2, 6])  # push south twice (box into the doorway), lock
+    stats = play(shelter_env(), [2, 3, 6])  # step south, push the box east above the doorway, lock
     assert stats["hiders_enclosed_prep_end"] == 1.0
     assert stats["locks_hiders_prep"] == 1.0
 
 
-def test_an_unlocked_box_in_the_doorway_is_no_shelter():
-    stats = play(shelter_env(), [2, 2])  # same pushes, no lock: seekers could push it away
+def test_an_unlocked_box_above_the_doorway_is_no_shelter():
+    stats = play(shelter_env(), [2, 3])  # same push, no lock: seekers could push it away
     assert stats["hiders_enclosed_prep_end"] == 0.0
 
 
