@@ -112,9 +112,11 @@ def plot(rows: list[dict[str, Any]], phases: list[dict[str, Any]], out: Path) ->
     import matplotlib.pyplot as plt
 
     x = np.asarray([r["env_steps"] for r in rows], dtype=np.float64) / 1e6
-    fig, axes = plt.subplots(len(CURVES), 1, figsize=(8, 2.3 * len(CURVES)), sharex=True)
+    curves = {t: ks for t, ks in CURVES.items()  # maps without ramps: no empty ramp panel
+              if any(np.nansum(np.abs(series(rows, k))) > 0 for k in ks) or "ramp" not in t}
+    fig, axes = plt.subplots(len(curves), 1, figsize=(8, 2.3 * len(curves)), sharex=True)
     shades = {"random": "#eeeeee", "chasing": "#fde0c5", "shelter": "#d4ecd4", "ramp": "#d6e4f5"}
-    for ax, (title, keys) in zip(axes, CURVES.items()):
+    for ax, (title, keys) in zip(axes, curves.items()):
         for ph in phases:
             ax.axvspan(ph["env_steps_start"] / 1e6, ph["env_steps_end"] / 1e6, color=shades[ph["phase"]], lw=0)
             ax.axvline(ph["env_steps_start"] / 1e6, color="k", lw=0.8, ls="--")
@@ -124,8 +126,8 @@ def plot(rows: list[dict[str, Any]], phases: list[dict[str, Any]], out: Path) ->
         ax.legend(fontsize=7, loc="upper left")
         ax.grid(alpha=0.3)
     for ph in phases:
-        axes[0].text(ph["env_steps_start"] / 1e6, 1.02, f" {ph['phase']}", transform=axes[0].get_xaxis_transform(),
-                     fontsize=8)
+        axes[0].text(ph["env_steps_start"] / 1e6, 0.5, f" {ph['phase']}", transform=axes[0].get_xaxis_transform(),
+                     fontsize=9, fontweight="bold")
     axes[-1].set_xlabel(f"env steps (millions); trailing mean over {WINDOW} iterations")
     fig.tight_layout()
     fig.savefig(out, dpi=100)
@@ -169,6 +171,7 @@ def main() -> None:
     fd, tmp = tempfile.mkstemp(dir=RESULTS_DIR, suffix=".json")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(result, f, indent=1)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, RESULTS_DIR / f"{args.name}.json")
     print(f"{'phase':<9} {'iterations':>13} {'env steps (M)':>15} {'hidden':>7} {'enclosed':>9} {'locks prep':>10}  gif")
     for ph in phases:
