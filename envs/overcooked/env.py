@@ -16,6 +16,7 @@ objects and the time-to-horizon "urgency" layer).
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import gymnasium as gym
@@ -37,10 +38,29 @@ NUM_OBJECTS = 5  # held object codes 0 nothing, 1 onion, 2 tomato, 3 dish, 4 sou
 NUM_ORIENTATIONS = 4
 
 
+@functools.lru_cache(maxsize=64)
+def _position_divisor(width: int, height: int) -> np.ndarray:
+    """(22,) float32 divisor of ``diversity_state``'s row: the position scales, 1 elsewhere."""
+    block = 2 + NUM_ORIENTATIONS + NUM_OBJECTS
+    divisor = np.ones(NUM_PLAYERS * block, dtype=np.float32)
+    for p in range(NUM_PLAYERS):
+        divisor[p * block:p * block + 2] = (max(width - 1, 1), max(height - 1, 1))
+    divisor.flags.writeable = False
+    return divisor
+
+
 def diversity_state(s: BatchState, layout: Layout) -> np.ndarray:
     """(N, 22) compact state for state-distance diversity (SIPO): per cook its (x, y) scaled to
     [0, 1], one-hot orientation and one-hot held object; the same vector for both agents."""
     n = s.pos.shape[0]
+    if n == 1:  # one env: Python lists, then the same float32 division (numpy's per-call overhead dominates)
+        row: list[int] = []
+        for (x, y), o, h in zip(s.pos[0].tolist(), s.ori[0].tolist(), s.held[0].tolist()):
+            block = [x, y] + [0] * (NUM_ORIENTATIONS + NUM_OBJECTS)
+            block[2 + o] = 1
+            block[2 + NUM_ORIENTATIONS + min(max(h, 0), NUM_OBJECTS - 1)] = 1
+            row += block
+        return (np.array(row, dtype=np.float32) / _position_divisor(layout.width, layout.height))[None]
     scale = np.array([max(layout.width - 1, 1), max(layout.height - 1, 1)], dtype=np.float32)
     pos = s.pos.astype(np.float32) / scale                                    # (N, 2, 2)
     ori = np.eye(NUM_ORIENTATIONS, dtype=np.float32)[s.ori]                   # (N, 2, 4)

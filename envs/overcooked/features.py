@@ -325,6 +325,8 @@ class Featurizer:
         Starts from the static terrain planes and scatters the few non-zero entries (players, objects,
         held objects), so the cost per env is the copy plus O(#objects), not O(#cells * #channels).
         """
+        if state.num_envs == 1:
+            return self._lossless_one(state)
         n = state.num_envs
         out = np.empty((n, 2, self.w, self.h, NUM_LOSSLESS_CHANNELS), dtype=np.float32)
         out[...] = self._lossless_template
@@ -369,4 +371,47 @@ class Featurizer:
         urgent = self.horizon - state.timestep < URGENCY_STEPS
         if urgent.any():
             out[urgent, ..., _L_URGENCY] = 1.0
+        return out
+
+    def _lossless_one(self, state: BatchState) -> np.ndarray:
+        """N = 1 path of ``lossless``: the same entries, set one by one from Python scalars (numpy's
+        fancy-indexing overhead is most of the cost of a single env)."""
+        out = self._lossless_template.copy()[None]                         # (1, 2, W, H, C)
+        grid = out[0]
+        (p0, p1), (o0, o1) = state.pos[0].tolist(), state.ori[0].tolist()
+        for me, ((mx, my), mo, (ox, oy), oo) in enumerate((((p0, o0, p1, o1)), (p1, o1, p0, o0))):
+            g = grid[me]
+            g[mx, my, _L_PLAYER] = 1.0
+            g[ox, oy, _L_OTHER] = 1.0
+            g[mx, my, _L_ORI + mo] = 1.0
+            g[ox, oy, _L_OTHER_ORI + oo] = 1.0
+        obj = state.obj[0]
+        channel = self._l_object_channel
+        for cell in np.flatnonzero(obj).tolist():
+            gy, gx = divmod(cell, self.w)
+            code = int(obj[gy, gx])
+            grid[:, gx, gy, channel[code]] = 1.0
+            if code != SOUP:
+                continue
+            on, to, tick = int(state.soup_onions[0, gy, gx]), int(state.soup_tomatoes[0, gy, gx]), \
+                int(state.soup_tick[0, gy, gx])
+            in_pot = bool(self._is_pot_cell[gy, gx])
+            idle, started = in_pot and tick < 0, in_pot and tick >= 0
+            cook = int(self._recipe_time[min(on, MAX_INGREDIENTS), min(to, MAX_INGREDIENTS)])
+            cell_planes = grid[:, gx, gy]
+            cell_planes[:, _L_ON_POT if idle else _L_ON_SOUP] = on
+            cell_planes[:, _L_TOM_POT if idle else _L_TOM_SOUP] = to
+            cell_planes[:, _L_COOK] = cook - tick if started else 0
+            cell_planes[:, _L_DONE] = 1.0 if (started and tick >= cook) or not in_pot else 0.0
+        held = state.held[0].tolist()
+        for p, code in enumerate(held):
+            if not code:
+                continue
+            px, py = (p0, p1)[p]
+            grid[:, px, py, channel[code]] = 1.0
+            if code == SOUP:
+                grid[:, px, py, _L_ON_SOUP] = int(state.held_onions[0, p])
+                grid[:, px, py, _L_TOM_SOUP] = int(state.held_tomatoes[0, p])
+        if self.horizon - int(state.timestep[0]) < URGENCY_STEPS:
+            grid[..., _L_URGENCY] = 1.0
         return out
