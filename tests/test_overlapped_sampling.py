@@ -4,8 +4,6 @@ Real (tiny) MAPPO runs on CreditAssignmentEnv with one remote VectorMultiAgentEn
 """
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import pytest
 import torch
@@ -18,16 +16,7 @@ ray = pytest.importorskip("ray")
 from ray.rllib.core.columns import Columns  # noqa: E402
 
 ENV = "credit_assignment"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def ray_session():
-    if ray.is_initialized():
-        yield
-        return
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-    yield
-    ray.shutdown()
+pytestmark = pytest.mark.usefixtures("ray_local")  # conftest: one local Ray (2 CPUs)
 
 
 def build(seed: int = 0, **options):
