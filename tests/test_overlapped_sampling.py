@@ -19,9 +19,9 @@ ENV = "credit_assignment"
 pytestmark = pytest.mark.usefixtures("ray_local")  # conftest: one local Ray (2 CPUs)
 
 
-def build(seed: int = 0, **options):
+def build(seed: int = 0, num_env_runners: int = 0, **options):
     opts = {"train_batch_size": 400, "num_epochs": 4, "async_sampling": True, **options}
-    return MAPPOConfig.from_options(ENV, {}, opts, seed=seed).build_algo()
+    return MAPPOConfig.from_options(ENV, {}, opts, seed=seed, num_env_runners=num_env_runners).build_algo()
 
 
 def actor_state(state: dict) -> dict[str, np.ndarray]:
@@ -56,6 +56,17 @@ def test_async_sampling_uses_a_remote_runner_and_samples_one_version_stale():
             runner = runner_actor_weights(algo)
             for k in before:
                 np.testing.assert_allclose(runner[k], before[k], rtol=0, atol=0, err_msg=f"iteration {i}: {k}")
+    finally:
+        algo.stop()
+
+
+def test_async_sampling_with_two_runners_gathers_both_batches():
+    algo = build(seed=2, num_env_runners=2)
+    try:
+        assert algo.env_runner_group.num_remote_workers() == 2
+        for _ in range(2):
+            result = algo.train()
+            assert result["env_runners"]["num_env_steps_sampled"] == 400  # 200 from each runner
     finally:
         algo.stop()
 

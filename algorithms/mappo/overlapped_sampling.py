@@ -25,6 +25,7 @@ afresh with the restored weights.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ray.rllib.utils.metrics import (
@@ -40,6 +41,7 @@ from ray.rllib.utils.metrics import (
 )
 
 SAMPLE_TAG = "mappo_overlapped_sample"
+logger = logging.getLogger(__name__)
 
 
 def _sample_with_metrics(env_runner: Any) -> tuple[list[Any], dict]:
@@ -60,14 +62,18 @@ class OverlappedSampler:
 
     def collect(self, group: Any, timeout_s: float | None) -> tuple[list[Any], list[dict]]:
         """Wait for the batch in flight (launching one first if none is); episodes and metrics,
-        concatenated in runner order."""
+        concatenated in runner order. Waits as long as it takes, warning every ``timeout_s``."""
         if self._in_flight == 0:
             self.launch(group)
-        results = group.fetch_ready_async_reqs(tags=SAMPLE_TAG, timeout_seconds=timeout_s)
+        results: list[tuple[int, Any]] = []
+        while len(results) < self._in_flight:
+            results += group.fetch_ready_async_reqs(tags=SAMPLE_TAG, timeout_seconds=timeout_s)
+            if len(results) < self._in_flight:
+                if group.num_healthy_remote_workers() < self._in_flight:
+                    raise RuntimeError("async_sampling: an env runner failed while sampling")
+                logger.warning("async_sampling: %d of %d env runners returned their batch after %s s; waiting",
+                               len(results), self._in_flight, timeout_s)
         self._in_flight = 0
-        if not results:
-            raise TimeoutError(f"async_sampling: no batch from the env runners within {timeout_s} s "
-                               "(config sample_timeout_s)")
         results.sort(key=lambda r: r[0])
         episodes = [ep for _, (eps, _) in results for ep in eps]
         return episodes, [metrics for _, (_, metrics) in results]
