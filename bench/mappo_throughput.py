@@ -1,21 +1,33 @@
 """Training throughput: stock RLlib PPO vs our MAPPO with the vectorized env runner.
 
 Same env (Overcooked cramped_room, horizon 400, featurized obs), same train batch (env
-steps), same epochs and minibatch size, 64x64 networks, one process (``num_env_runners=0``).
-Figure: env steps per second of whole ``algo.train()`` iterations (sampling + learning),
-after warm-up iterations; iterations of all rows are interleaved so that load changes on
-the shared machine hit every row alike. Wall-clock and process CPU time are both reported.
+steps), same epochs and minibatch size, 64x64 networks. Figure: env steps per second of whole
+``algo.train()`` iterations (sampling + learning), after warm-up iterations; iterations of all
+rows are interleaved so that load changes on the shared machine hit every row alike.
+Wall-clock and process CPU time (of the driver) are both reported.
 
-Rows:
-- ``stock_ppo_1thread`` (reference): RLlib's PPO as a user gets it (default MultiAgentEnvRunner,
-  RLlib's PettingZoo wrapper, default RLModule, shared policy) with ``torch.set_num_threads(1)``;
-- ``stock_ppo_8envs_1thread``: the same with RLlib's own vectorization (8 envs per runner);
-- ``stock_ppo`` (``--with-default-threads``): the same with torch's default thread count, which on
-  a busy 2-core machine is many times slower (thread contention), so it is not the reference;
+Rows (reference: ``stock_ppo_8envs_1thread``, what an RLlib user gets with 8 envs per runner):
+- ``stock_ppo_8envs_1thread``: RLlib's PPO as a user gets it (default MultiAgentEnvRunner with
+  RLlib's own vectorization of 8 envs, RLlib's PettingZoo wrapper, default RLModule, shared
+  policy), one process, ``torch.set_num_threads(1)``;
+- ``stock_ppo_1thread`` (``--with-single-env``): the same with one env per runner (slow: ~40 s
+  per 8k-step iteration);
+- ``stock_ppo`` (``--with-default-threads``): torch's default thread count (thread contention);
 - ``stock_ppo_vec_runner``: stock PPO module/learner, our VectorMultiAgentEnvRunner (isolates the runner);
-- ``mappo_vec_runner``: our MAPPO (centralized critic, value norm) with the vectorized runner.
+- ``mappo_vec_runner``: our MAPPO (centralized critic, value norm) with the vectorized runner,
+  one process (``num_env_runners=0``), pinned to one core;
+- ``mappo_async_1core``: MAPPO with ``async_sampling`` (a remote env runner samples the next
+  batch while the learner updates), driver and env runner pinned to the same core;
+- ``mappo_async_2cores``: the same on both cores (the overlap pays off).
 
-Run: ``.venv/bin/python bench/mappo_throughput.py [--batch 8000] [--iters 3] [--num-envs 40]``
+An async row's iteration is timed until the batch it launched is sampled too (steady state:
+one sample and one update per timed iteration; the interleaved rows cannot hide its sampling).
+Pinning uses ``os.sched_setaffinity`` on the driver and on the remote runner process for each
+row's own iterations (like ``taskset -c 0``), so the 1- and 2-core figures come from one run.
+
+Run (on a quiet machine; record ``uptime``; ~6 min)::
+
+    .venv/bin/python bench/mappo_throughput.py [--batch 8000] [--iters 3] [--num-envs 40]
 """
 from __future__ import annotations
 
@@ -38,11 +50,15 @@ RUNNER = "diverse_marl.algorithms.mappo.sampler:VectorMultiAgentEnvRunner"
 HIDDEN = [64, 64]
 UNIT = "env steps/s"
 STOCK_VECTOR_ENVS = 8  # RLlib's own env vectorization (gymnasium vector env inside the stock runner)
+REFERENCE = f"stock_ppo_{STOCK_VECTOR_ENVS}envs_1thread"
 
 
-def build_rows(batch: int, num_envs: int, epochs: int, minibatch: int, seed: int,
-               with_default_threads: bool = False) -> dict[str, tuple[Any, int]]:
-    """label -> (algorithm, torch threads during its iterations)."""
+ONE_CORE = {0}
+
+
+def build_rows(batch: int, num_envs: int, epochs: int, minibatch: int, seed: int, with_single_env: bool = False,
+               with_default_threads: bool = False) -> dict[str, tuple[Any, int, set[int] | None]]:
+    """label -> (algorithm, torch threads during its iterations, CPUs to pin it to or None = all)."""
     from diverse_marl.algorithms.mappo.config import MAPPOConfig
     from diverse_marl.algorithms.ppo_baseline import SharedPPOConfig
 
@@ -51,16 +67,20 @@ def build_rows(batch: int, num_envs: int, epochs: int, minibatch: int, seed: int
     stock = SharedPPOConfig.from_options(ENV, ENV_CONFIG, {**common, "num_envs_per_env_runner": 1}, seed)
     stock_vec = SharedPPOConfig.from_options(ENV, ENV_CONFIG, {**common, "num_envs_per_env_runner": num_envs}, seed)
     stock_vec.env_runners(env_runner_cls=_import(RUNNER))
-    mappo = MAPPOConfig.from_options(
-        ENV, ENV_CONFIG, {**common, "num_envs_per_env_runner": num_envs, "env_runner_cls": RUNNER}, seed)
+    mappo_opts = {**common, "num_envs_per_env_runner": num_envs, "env_runner_cls": RUNNER}
+    mappo = MAPPOConfig.from_options(ENV, ENV_CONFIG, mappo_opts, seed)
     stock_envs = SharedPPOConfig.from_options(
         ENV, ENV_CONFIG, {**common, "num_envs_per_env_runner": STOCK_VECTOR_ENVS}, seed)
-    rows = {"stock_ppo_1thread": (stock.build_algo(), 1),
-            f"stock_ppo_{STOCK_VECTOR_ENVS}envs_1thread": (stock_envs.build_algo(), 1)}
+    rows = {f"stock_ppo_{STOCK_VECTOR_ENVS}envs_1thread": (stock_envs.build_algo(), 1, None)}
+    if with_single_env:
+        rows["stock_ppo_1thread"] = (stock.build_algo(), 1, None)
     if with_default_threads:
-        rows["stock_ppo"] = (stock.copy(copy_frozen=False).build_algo(), default_threads)
-    rows["stock_ppo_vec_runner"] = (stock_vec.build_algo(), 1)
-    rows["mappo_vec_runner"] = (mappo.build_algo(), 1)
+        rows["stock_ppo"] = (stock.copy(copy_frozen=False).build_algo(), default_threads, None)
+    rows["stock_ppo_vec_runner"] = (stock_vec.build_algo(), 1, None)
+    rows["mappo_vec_runner"] = (mappo.build_algo(), 1, ONE_CORE)
+    for label, cpus in (("mappo_async_1core", ONE_CORE), ("mappo_async_2cores", None)):
+        cfg = MAPPOConfig.from_options(ENV, ENV_CONFIG, {**mappo_opts, "async_sampling": True}, seed)
+        rows[label] = (cfg.build_algo(), 1, cpus)
     return rows
 
 
@@ -71,16 +91,34 @@ def _import(path: str) -> Any:
     return getattr(importlib.import_module(mod), attr)
 
 
-def timed_train(algo: Any, threads: int) -> tuple[float, float, int, float]:
+def _set_affinity(cpus: set[int]) -> None:
+    os.sched_setaffinity(0, cpus)
+
+
+def pin(algo: Any, cpus: set[int] | None) -> None:
+    """Pin the driver and the algorithm's remote env runners to ``cpus`` (None: every CPU)."""
+    cpus = set(range(os.cpu_count() or 1)) if cpus is None else cpus
+    _set_affinity(cpus)
+    if algo.env_runner_group.num_remote_workers():
+        algo.env_runner_group.foreach_env_runner(lambda r, c=cpus: _set_affinity(c), local_env_runner=False)
+
+
+def timed_train(algo: Any, threads: int, cpus: set[int] | None) -> tuple[float, float, int, float]:
     """(wall s, CPU s, env steps, sample s) of one ``algo.train()`` with ``threads`` torch threads."""
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
+    pin(algo, cpus)
     try:
         w0, c0 = time.perf_counter(), time.process_time()
         res = algo.train()
+        if getattr(algo.config, "async_sampling", False):
+            # the timed window must also hold the next batch's sampling (launched during this
+            # iteration): else it would finish for free while other rows run
+            algo.env_runner_group.foreach_env_runner(lambda r: None, local_env_runner=False)
         wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     finally:
         torch.set_num_threads(before)
+        pin(algo, None)
     steps = int(res["env_runners"]["num_env_steps_sampled"])
     sample_s = float(res.get("timers", {}).get("env_runner_sampling_timer", float("nan")))
     return wall, cpu, steps, sample_s
@@ -96,6 +134,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--iters", type=int, default=3, help="measured iterations per row")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", nargs="*", default=None, help="subset of row labels")
+    p.add_argument("--with-single-env", action="store_true",
+                   help="add the stock_ppo_1thread row (RLlib's runner with one env; ~40 s per iteration)")
     p.add_argument("--with-default-threads", action="store_true",
                    help="add the stock_ppo row with torch's default thread count (very slow on a busy machine)")
     args = p.parse_args(argv)
@@ -103,20 +143,23 @@ def main(argv: list[str] | None = None) -> None:
     import ray
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    rows = build_rows(args.batch, args.num_envs, args.epochs, args.minibatch, args.seed, args.with_default_threads)
+    load_before = os.getloadavg()
+    rows = build_rows(args.batch, args.num_envs, args.epochs, args.minibatch, args.seed, args.with_single_env,
+                      args.with_default_threads)
     if args.only:
         rows = {k: v for k, v in rows.items() if k in args.only}
-    for label, (algo, threads) in rows.items():
+    for label, (algo, threads, cpus) in rows.items():
         for _ in range(args.warmup):
-            timed_train(algo, threads)
+            timed_train(algo, threads, cpus)
         print(f"warmed up {label}", flush=True)
     stats: dict[str, list[tuple[float, float, int, float]]] = {k: [] for k in rows}
     for it in range(args.iters):  # interleaved: every row sees the same machine load
-        for label, (algo, threads) in rows.items():
-            stats[label].append(timed_train(algo, threads))
+        for label, (algo, threads, cpus) in rows.items():
+            stats[label].append(timed_train(algo, threads, cpus))
             w, c, n, s = stats[label][-1]
             print(f"iter {it} {label:22s} wall {w:6.2f}s cpu {c:6.2f}s steps {n} sample {s:5.2f}s", flush=True)
-    for algo, _ in rows.values():
+    load_after = os.getloadavg()
+    for algo, *_ in rows.values():
         algo.stop()
     ray.shutdown()
 
@@ -124,8 +167,9 @@ def main(argv: list[str] | None = None) -> None:
     bench.meta.update({"env": ENV, "env_config": ENV_CONFIG, "train_batch_env_steps": args.batch,
                        "num_envs_vectorized": args.num_envs, "num_epochs": args.epochs,
                        "minibatch_size": args.minibatch, "warmup_iters": args.warmup, "measured_iters": args.iters,
-                       "num_env_runners": 0, "hidden_sizes": HIDDEN})
-    ref = "stock_ppo_1thread" if "stock_ppo_1thread" in stats else None
+                       "num_env_runners": "0 (async rows: 1)", "hidden_sizes": HIDDEN,
+                       "load_average_1_5_15_before": load_before, "load_average_1_5_15_after": load_after})
+    ref = REFERENCE if REFERENCE in stats else None
     order = sorted(stats, key=lambda k: k != ref)  # the reference row first
     for label in order:
         st = stats[label]
@@ -134,9 +178,10 @@ def main(argv: list[str] | None = None) -> None:
         steps = sum(x[2] for x in st)
         sample = float(np.nanmedian([x[3] for x in st]))
         bench.add(label, steps / wall, UNIT, ref=ref if label != ref else None,
-                  note=f"cpu {steps / cpu:,.0f} steps/s; RLlib sampling-timer EMA {sample:.1f}s",
+                  note=f"driver cpu {steps / cpu:,.0f} steps/s; sampling timer EMA {sample:.1f}s",
                   wall_s=wall, cpu_s=cpu, env_steps=steps, per_iter_wall_s=[x[0] for x in st],
-                  sample_s_median=sample, torch_threads=rows[label][1])
+                  sample_s_median=sample, torch_threads=rows[label][1],
+                  cpus="all" if rows[label][2] is None else sorted(rows[label][2]))
     bench.report()
 
 

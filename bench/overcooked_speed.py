@@ -1,27 +1,35 @@
-"""Overcooked steps/s with featurized observations: overcooked-ai 1.1.0 vs our single and batched envs.
+"""Overcooked steps/s: the reference implementations vs our single and batched envs.
 
 One run measures, on one layout, with random actions and one thread (OMP_NUM_THREADS=1 etc.):
 
-* reference: overcooked-ai 1.1.0 in its separate venv, in a worker subprocess timing its own loop
-  (``env.step`` + ``env.featurize_state_mdp`` for both agents, ``reset(regen_mdp=False)`` at the
-  horizon so its motion planner is kept). If that venv is missing, the script says how to create it
-  and falls back to the ``overcooked==0.2.1`` package of the project venv, *dynamics only* (no
-  featurization), clearly labelled.
-* ours: the PettingZoo ``OvercookedEnv`` (one env) and ``OvercookedBatchedEnv`` at N = 1, 64, 1024
-  (env steps/s = N x batched steps/s), the N = 64 env with ``reward_weights`` on every feature (ratio
-  against the N = 64 row without weights; target >= 0.9), plus breakdown rows at N = 1024 (dynamics
-  only, featurize only, lossless only) showing where a batched step spends its time.
+* references, each in a worker subprocess timing its own loop (``reset(regen_mdp=False)`` at the
+  horizon, so motion planners are kept):
+  - ``reference 1.1.0 step+featurize``: overcooked-ai 1.1.0 (venv ``.venv-ocai``, built by
+    ``make ref-venv``): ``env.step`` + ``env.featurize_state_mdp`` (both agents);
+  - ``reference 0.2.1 step+lossless``: PyPI ``overcooked==0.2.1`` (in the project venv, the
+    package the differential tests compare against): ``OvercookedEnv.step`` +
+    ``mdp.lossless_state_encoding`` (both agents; 0.2.1 has no ``lossless_state_encoding_mdp``
+    on the env, the mdp method is what it calls);
+  - ``reference 1.1.0 step+lossless``: 1.1.0's ``env.step`` + ``env.lossless_state_encoding_mdp``,
+    its ratio is given in the note of our lossless row.
+  Without ``.venv-ocai`` the script says how to build it and the featurized rows fall back to 0.2.1
+  *dynamics only* (no featurization), clearly labelled.
+* ours: the PettingZoo ``OvercookedEnv`` (one env) with featurized and with lossless observations,
+  ``OvercookedBatchedEnv`` at N = 1, 64, 1024 (env steps/s = N x batched steps/s), the N = 64 env
+  with ``reward_weights`` on every feature (ratio against the N = 64 row without weights; target
+  >= 0.9), plus breakdown rows at N = 1024 (dynamics only, featurize only, lossless only).
 
 The machine is shared, so every figure is env steps per *CPU second of the measuring process*
 (``time.process_time``; all runs are single-threaded), and the rows are measured in ``--rounds``
-interleaved rounds (reference, then each of ours) with the median kept; wall-clock rates are stored
-in the JSON too.
+interleaved rounds (references, then each of ours) with the median kept; wall-clock rates and the
+load average are stored in the JSON too.
 
-Usage (from the repo root)::
+Usage (from a fresh clone, at the repo root)::
 
+    make venv && make ref-venv      # .venv (with overcooked==0.2.1) and .venv-ocai (overcooked-ai 1.1.0)
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.overcooked_speed [--layout cramped_room] [--seconds 1.5] [--rounds 3]
 
-Targets: single env >= 3x reference; batched >= 50x reference per env step.
+Targets: single env >= 3x its reference (featurized: 1.1.0; lossless: 0.2.1); batched >= 50x per env step.
 """
 from __future__ import annotations
 
@@ -52,23 +60,39 @@ TARGET_SINGLE, TARGET_BATCHED = 3.0, 50.0
 WEIGHTS_N, TARGET_WEIGHTS = 64, 0.9  # batched N=64 with reward_weights vs without, same run
 WEIGHTS_LABEL, WEIGHTS_REF = f"ours batched N={WEIGHTS_N} with reward_weights", f"ours batched N={WEIGHTS_N}"
 UNIT = "env steps/cpu-s"
+SINGLE_LABEL, SINGLE_LOSSLESS_LABEL = "ours PettingZoo env", "ours PettingZoo env, lossless obs"
+REF_FEATURIZE = "reference 1.1.0 step+featurize"
+REF_LOSSLESS = "reference 0.2.1 step+lossless"      # the issue's reference for lossless observations
+REF_LOSSLESS_110 = "reference 1.1.0 step+lossless"
 
-# Worker run in the reference venv: for every line "<seconds>" on stdin, times its loop for that long
+# Worker run by a reference python: for every line "<seconds>" on stdin, times its loop for that long
 # and prints {"cpu": steps per CPU second, "wall": steps per wall second}.
+# argv: layout, horizon, package ("overcooked_ai_py" = overcooked-ai 1.1.0, "overcooked" = overcooked 0.2.1),
+# encoding ("featurize" or "lossless", both players).
 REFERENCE_WORKER = r"""
 import json, random, sys, time, warnings
 warnings.filterwarnings("ignore")
-from overcooked_ai_py.mdp.actions import Action
-from overcooked_ai_py.mdp.overcooked_env import OvercookedEnv
-from overcooked_ai_py.mdp.overcooked_mdp import OvercookedGridworld
-layout, horizon = sys.argv[1], int(sys.argv[2])
-env = OvercookedEnv.from_mdp(OvercookedGridworld.from_layout_name(layout), horizon=horizon, info_level=0)
-env.featurize_state_mdp(env.state)          # builds / loads the motion planner outside the timing
+layout, horizon, package, encoding = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+if package == "overcooked_ai_py":
+    from overcooked_ai_py.mdp.actions import Action
+    from overcooked_ai_py.mdp.overcooked_env import OvercookedEnv
+    from overcooked_ai_py.mdp.overcooked_mdp import OvercookedGridworld
+else:
+    from overcooked.mdp import Action, OvercookedEnv, OvercookedGridworld
+mdp = OvercookedGridworld.from_layout_name(layout)
+env = OvercookedEnv.from_mdp(mdp, horizon=horizon, info_level=0)
+if encoding == "featurize":
+    encode = env.featurize_state_mdp
+    encode(env.state)                       # builds / loads the motion planner outside the timing
+elif package == "overcooked_ai_py":
+    encode = env.lossless_state_encoding_mdp
+else:                                       # 0.2.1 has the mdp method only (same encoding, both players)
+    encode = lambda s: mdp.lossless_state_encoding(s, horizon=horizon)
 rng = random.Random(0)
 acts = Action.ALL_ACTIONS
 def step():
     state, _, done, _ = env.step((rng.choice(acts), rng.choice(acts)))
-    env.featurize_state_mdp(state)
+    encode(state)
     if done:
         env.reset(regen_mdp=False)
 def run(limit):
@@ -100,11 +124,11 @@ def measure(step_fn: Callable[[], object], seconds: float, env_steps_per_call: i
 
 
 class ReferenceWorker:
-    """overcooked-ai 1.1.0 timing loop in its own venv, kept alive across rounds."""
+    """A reference's timing loop in its own process (and venv), kept alive across rounds."""
 
-    def __init__(self, layout_ref_name: str) -> None:
+    def __init__(self, python: str, layout_ref_name: str, package: str, encoding: str) -> None:
         env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-        self.proc = subprocess.Popen([REFERENCE_PYTHON, "-c", REFERENCE_WORKER, layout_ref_name, str(HORIZON)],
+        self.proc = subprocess.Popen([python, "-c", REFERENCE_WORKER, layout_ref_name, str(HORIZON), package, encoding],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, env=env, cwd="/tmp")
         line = self.proc.stdout.readline()
@@ -147,18 +171,19 @@ def our_rows(layout, rng: np.random.Generator) -> list[tuple[str, Callable[[], o
     from diverse_marl.envs.overcooked.features import Featurizer
 
     rows = []
-    env = OvercookedEnv(layout=layout, horizon=HORIZON, obs="featurized")
-    env.reset(seed=0)
-    acts = rng.integers(0, 6, size=(ACTION_CHUNK, 2)).tolist()
-    k = {"i": 0}
+    for obs, label in (("featurized", SINGLE_LABEL), ("lossless", SINGLE_LOSSLESS_LABEL)):
+        env = OvercookedEnv(layout=layout, horizon=HORIZON, obs=obs)
+        env.reset(seed=0)
+        acts = rng.integers(0, 6, size=(ACTION_CHUNK, 2)).tolist()
+        k = {"i": 0}
 
-    def single_step() -> None:
-        i = k["i"] = (k["i"] + 1) % ACTION_CHUNK
-        _, _, _, trunc, _ = env.step({"agent_0": acts[i][0], "agent_1": acts[i][1]})
-        if trunc["agent_0"]:
-            env.reset()
+        def single_step(env=env, acts=acts, k=k) -> None:
+            i = k["i"] = (k["i"] + 1) % ACTION_CHUNK
+            _, _, _, trunc, _ = env.step({"agent_0": acts[i][0], "agent_1": acts[i][1]})
+            if trunc["agent_0"]:
+                env.reset()
 
-    rows.append(("ours PettingZoo env", single_step, 1, f"target >= {TARGET_SINGLE:g}x"))
+        rows.append((label, single_step, 1, f"target >= {TARGET_SINGLE:g}x"))
 
     names = OvercookedEnv.FEATURE_NAMES
     weights = {name: float(w) for name, w in zip(names, rng.normal(size=len(names)))}  # every feature weighted
@@ -216,45 +241,63 @@ def main(argv: list[str] | None = None) -> None:
     name = "overcooked_speed" if layout.name == "cramped_room" else f"overcooked_speed_{layout.name}"
     bench = Bench(name)
     bench.meta.update(layout=layout.name, cpu_seconds_per_row=args.seconds, rounds=args.rounds, horizon=HORIZON,
-                      figure="env steps per CPU second of the measuring process, median over rounds")
+                      figure="env steps per CPU second of the measuring process, median over rounds",
+                      load_average_1_5_15_before=os.getloadavg())
     rng = np.random.default_rng(0)
 
-    worker = None
+    # references, each timing itself in its own process: label -> (python, package, encoding)
+    specs = {REF_LOSSLESS: (sys.executable, "overcooked", "lossless")}
     if Path(REFERENCE_PYTHON).exists():
-        try:
-            worker = ReferenceWorker(layout.reference_name)
-        except (OSError, RuntimeError) as exc:
-            print(f"!! {exc}", file=sys.stderr)
-    if worker is not None:
-        ref, ref_note, ref_run = "reference 1.1.0 step+featurize", "", worker.run
-    else:
-        print(f"!! overcooked-ai 1.1.0 venv python {REFERENCE_PYTHON} not usable; create it with:\n"
-              f"   python3 -m venv {REFERENCE_VENV} && {REFERENCE_VENV}/bin/pip install 'overcooked-ai==1.1.0' "
-              "'numpy<2' scipy\n!! falling back to overcooked 0.2.1 DYNAMICS ONLY (no featurization)", file=sys.stderr)
-        ref, ref_note = "reference 0.2.1 dynamics only (FALLBACK)", "no featurization in this reference"
-        ref_run = fallback_measure(layout.reference_name)
-
-    rows = our_rows(layout, rng)
-    results: dict[str, list[dict[str, float]]] = {ref: []} | {label: [] for label, *_ in rows}
+        specs[REF_FEATURIZE] = (REFERENCE_PYTHON, "overcooked_ai_py", "featurize")
+        specs[REF_LOSSLESS_110] = (REFERENCE_PYTHON, "overcooked_ai_py", "lossless")
+    workers: dict[str, ReferenceWorker] = {}
+    refs: dict[str, Callable[[float], dict[str, float]]] = {}
+    notes: dict[str, str] = {}
     try:
+        for label, (python, package, encoding) in specs.items():
+            try:
+                workers[label] = ReferenceWorker(python, layout.reference_name, package, encoding)
+                refs[label] = workers[label].run
+            except (OSError, RuntimeError) as exc:
+                print(f"!! {label}: {exc}", file=sys.stderr)
+        if REF_FEATURIZE not in refs:
+            print(f"!! overcooked-ai 1.1.0 venv python {REFERENCE_PYTHON} not usable; create it with `make ref-venv`"
+                  f"\n!! the featurized rows fall back to overcooked 0.2.1 DYNAMICS ONLY (no featurization)",
+                  file=sys.stderr)
+            fallback = "reference 0.2.1 dynamics only (FALLBACK)"
+            refs[fallback], notes[fallback] = fallback_measure(layout.reference_name), "no featurization in this reference"
+        featurize_ref = REF_FEATURIZE if REF_FEATURIZE in refs else "reference 0.2.1 dynamics only (FALLBACK)"
+
+        rows = our_rows(layout, rng)
+        results: dict[str, list[dict[str, float]]] = {label: [] for label in refs} | {label: [] for label, *_ in rows}
         for _ in range(args.rounds):
-            results[ref].append(ref_run(args.seconds))
+            for label, run in refs.items():
+                results[label].append(run(args.seconds))
             for label, fn, per_call, _ in rows:
                 results[label].append(measure(fn, args.seconds, per_call))
     finally:
-        if worker is not None:
+        for worker in workers.values():
             worker.close()
+
+    def median(label: str) -> float:
+        return float(np.median([r["cpu"] for r in results[label]]))
 
     def add(label: str, ref_label: str | None, note: str) -> None:
         runs = results[label]
-        bench.add(label, float(np.median([r["cpu"] for r in runs])), UNIT, ref=ref_label, note=note,
+        bench.add(label, median(label), UNIT, ref=ref_label, note=note,
                   cpu_runs=[r["cpu"] for r in runs], wall_runs=[r["wall"] for r in runs])
 
-    add(ref, None, ref_note)
+    for label in refs:
+        add(label, None, notes.get(label, ""))
     for label, _, _, note in rows:
-        add(label, WEIGHTS_REF if label == WEIGHTS_LABEL else ref, note)
+        if label == SINGLE_LOSSLESS_LABEL:
+            if REF_LOSSLESS_110 in refs:
+                note += f"; vs {REF_LOSSLESS_110}: {median(label) / median(REF_LOSSLESS_110):.2f}x"
+            add(label, REF_LOSSLESS if REF_LOSSLESS in refs else None, note)
+        else:
+            add(label, WEIGHTS_REF if label == WEIGHTS_LABEL else featurize_ref, note)
+    bench.meta["load_average_1_5_15_after"] = os.getloadavg()
     bench.report()
-
 
 if __name__ == "__main__":
     main()

@@ -174,6 +174,13 @@ PRIVATE_METHODS = [
      "MAPPOTorchLearner._create_iterator_if_necessary calls it"),
     ("ray.rllib.core.learner.learner:Learner", "_set_slicing_by_batch_id", "(self, batch, *, value)",
      "MAPPOTorchLearner._create_iterator_if_necessary calls it"),
+    # public but young: async_sampling's request bookkeeping relies on their tag semantics
+    ("ray.rllib.env.env_runner_group:EnvRunnerGroup", "foreach_env_runner_async",
+     "(self, func, tag=None, *, kwargs=None, healthy_only=True, remote_worker_ids=None)",
+     "overlapped_sampling.OverlappedSampler.launch calls it"),
+    ("ray.rllib.env.env_runner_group:EnvRunnerGroup", "fetch_ready_async_reqs",
+     "(self, *, tags=None, timeout_seconds=0.0, return_obj_refs=False, mark_healthy=False)",
+     "overlapped_sampling.OverlappedSampler.collect calls it"),
 ]
 
 

@@ -3,8 +3,7 @@
 The reference is upstream ``overcooked-ai==1.1.0`` (module ``overcooked_ai_py``), which needs
 numpy<2 and scipy, so it cannot live in the project venv. Create its own venv once (git-ignored, beside .venv)::
 
-    python3 -m venv .venv-ocai
-    .venv-ocai/bin/pip install "overcooked-ai==1.1.0" "numpy<2" scipy
+    make ref-venv        # = python3 -m venv .venv-ocai && .venv-ocai/bin/pip install "overcooked-ai==1.1.0" "numpy<2" scipy
     # (resolved here to numpy 1.26.4, scipy 1.17.1, gym 0.26.2; nothing else needed pinning)
 
 then, from the repo root::

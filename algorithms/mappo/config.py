@@ -41,6 +41,7 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from diverse_marl.algorithms.mappo.env import CRITIC_INPUTS, MAPPOObservationAdapter, make_pettingzoo_env, register_mappo_env
 from diverse_marl.algorithms.mappo.export import write_mappo_policies
 from diverse_marl.algorithms.mappo.module import ACTIVATIONS, MASK_KEY, MODEL_DEFAULTS, OBS_KEY, MAPPOTorchRLModule
+from diverse_marl.algorithms.mappo.overlapped_sampling import OverlappedSampler, overlapped_training_step
 from diverse_marl.algorithms.mappo.runner_env import names_diverse_marl_env
 from diverse_marl.algorithms.mappo.sampler import VectorMultiAgentEnvRunner
 from diverse_marl.algorithms.safe_checkpoint import learner_module_states
@@ -93,6 +94,9 @@ OPTIONS: dict[str, tuple[Any, str]] = {
     "num_envs_per_env_runner": (8, "env copies stepped together by each env runner (one forward pass for all of them in the fast runner)"),
     "rollout_fragment_length": ("auto", "steps per env per sample call; 'auto' derives it from train_batch_size"),
     "torch_num_threads": (1, "torch intra-op threads in the driver (local env runner + learner); null = torch default. 1 avoids thread thrashing with tiny MLPs"),
+    "async_sampling": (False, "sample the next batch in a remote env runner while the learner updates on this one "
+                       "(uses 2 cores; batches are one policy version stale, see overlapped_sampling.py); "
+                       "num_env_runners 0 becomes 1"),
     "env_runner_cls": ("auto", "auto = the fast batched VectorMultiAgentEnvRunner wherever it applies (else RLlib's); null = RLlib's MultiAgentEnvRunner; or 'pkg.mod:Class'"),
 }
 AUTO_RUNNER = "auto"
@@ -109,7 +113,7 @@ _ATTRIBUTES = {
     "train_batch_size": "train_batch_size_per_learner",  # MAPPO trains on one local learner
     "grad_clip": "grad_clip", "num_envs_per_env_runner": "num_envs_per_env_runner",
     "rollout_fragment_length": "rollout_fragment_length", "torch_num_threads": "torch_num_threads",
-    "use_proper_time_limits": "use_proper_time_limits",
+    "use_proper_time_limits": "use_proper_time_limits", "async_sampling": "async_sampling",
 }
 _BUILD_KEYS = tuple(k for k in OPTIONS if k not in _ATTRIBUTES)
 # options that go straight into the RLModule's model_config under the same name
@@ -274,11 +278,22 @@ class MAPPOConfig(PPOConfig):
 
     def validate(self) -> None:
         self.resolve()
+        if self.async_sampling:
+            self._overlap_sampling()
         super().validate()
         if self.partners_spec and not getattr(self.env_runner_cls, "supports_partners", False):
             runner = getattr(self.env_runner_cls, "__name__", "RLlib's default MultiAgentEnvRunner")
             raise ConfigError(f"partners need env_runner_cls=VectorMultiAgentEnvRunner "
                               f"(diverse_marl.algorithms.mappo.sampler); {runner} cannot play frozen partners")
+
+    def _overlap_sampling(self) -> None:
+        """Settings ``async_sampling`` needs: a remote env runner to sample in, and no blocking
+        env-runner state sync after each iteration (it would wait for the batch in flight; the
+        fast runner has no connector states to merge)."""
+        if not self.num_env_runners:
+            self.num_env_runners = 1
+        self.merge_env_runner_states = False
+        self.broadcast_env_runner_states = False
 
     # ---- diverse-marl contract ----
     @staticmethod
@@ -429,6 +444,14 @@ class MAPPO(PPO):
 
             torch.set_num_threads(int(threads))
         super().setup(config)  # the env creator was (re-)registered by config.validate() -> resolve()
+        self._overlapped = OverlappedSampler() if getattr(self.config, "async_sampling", False) else None
+
+    def training_step(self) -> None:
+        """PPO's iteration, or with ``async_sampling`` the overlapped one (``overlapped_sampling.py``)."""
+        if self._overlapped is None:
+            return super().training_step()
+        overlapped_training_step(self, self._overlapped)
+        return None
 
     def learner_module(self, policy_id: str) -> MAPPOTorchRLModule:
         """The training copy of a policy (with critic and value normalizer); local learner only.

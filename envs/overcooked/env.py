@@ -16,6 +16,7 @@ objects and the time-to-horizon "urgency" layer).
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import gymnasium as gym
@@ -37,10 +38,29 @@ NUM_OBJECTS = 5  # held object codes 0 nothing, 1 onion, 2 tomato, 3 dish, 4 sou
 NUM_ORIENTATIONS = 4
 
 
+@functools.lru_cache(maxsize=64)
+def _scaled_positions(width: int, height: int) -> tuple[list[float], list[float]]:
+    """x -> x / (width - 1) and y -> y / (height - 1) as float32 values (computed in float32, as the
+    batched path does), kept as Python floats for the one-env path of ``diversity_state``."""
+    scale = np.array([max(width - 1, 1), max(height - 1, 1)], dtype=np.float32)
+    xs = (np.arange(width, dtype=np.float32) / scale[0]).tolist()
+    ys = (np.arange(height, dtype=np.float32) / scale[1]).tolist()
+    return xs, ys
+
+
 def diversity_state(s: BatchState, layout: Layout) -> np.ndarray:
     """(N, 22) compact state for state-distance diversity (SIPO): per cook its (x, y) scaled to
     [0, 1], one-hot orientation and one-hot held object; the same vector for both agents."""
     n = s.pos.shape[0]
+    if n == 1:  # one env: Python lists (numpy's per-call overhead dominates); same float32 values
+        xs, ys = _scaled_positions(layout.width, layout.height)
+        row: list[float] = []
+        for (x, y), o, h in zip(s.pos[0].tolist(), s.ori[0].tolist(), s.held[0].tolist()):
+            block = [xs[x], ys[y]] + [0.0] * (NUM_ORIENTATIONS + NUM_OBJECTS)
+            block[2 + o] = 1.0
+            block[2 + NUM_ORIENTATIONS + min(max(h, 0), NUM_OBJECTS - 1)] = 1.0
+            row += block
+        return np.array([row], dtype=np.float32)
     scale = np.array([max(layout.width - 1, 1), max(layout.height - 1, 1)], dtype=np.float32)
     pos = s.pos.astype(np.float32) / scale                                    # (N, 2, 2)
     ori = np.eye(NUM_ORIENTATIONS, dtype=np.float32)[s.ori]                   # (N, 2, 4)

@@ -200,6 +200,7 @@ class Featurizer:
         self._l_is_ori = np.array([0, 0, 1, 1] * 2)
         # object code -> channel set to 1 (soups: "soup_done" is decided separately, nothing: unused)
         self._l_object_channel = np.array([_L_URGENCY, _L_ONION, _L_TOMATO, _L_DISH, _L_DONE])
+        self._object_channel_list = self._l_object_channel.tolist()
 
     # ---------------------------------------------------------------------------------------------
     # featurized encoding
@@ -325,6 +326,8 @@ class Featurizer:
         Starts from the static terrain planes and scatters the few non-zero entries (players, objects,
         held objects), so the cost per env is the copy plus O(#objects), not O(#cells * #channels).
         """
+        if state.num_envs == 1:
+            return self._lossless_one(state)
         n = state.num_envs
         out = np.empty((n, 2, self.w, self.h, NUM_LOSSLESS_CHANNELS), dtype=np.float32)
         out[...] = self._lossless_template
@@ -370,3 +373,52 @@ class Featurizer:
         if urgent.any():
             out[urgent, ..., _L_URGENCY] = 1.0
         return out
+
+    def _lossless_one(self, state: BatchState) -> np.ndarray:
+        """N = 1 path of ``lossless``: the same entries, collected as flat indices from Python scalars
+        and written with one numpy call (numpy's per-call overhead is most of the cost of one env)."""
+        W, H, C = self.w, self.h, NUM_LOSSLESS_CHANNELS
+        plane = W * H * C  # one viewer's grid
+        idx: list[int] = []
+        val: list[float] = []
+
+        def put_both(x: int, y: int, channel: int, value: float) -> None:
+            i = (x * H + y) * C + channel
+            idx.extend((i, plane + i))
+            val.extend((value, value))
+
+        (p0, p1), (o0, o1) = state.pos[0].tolist(), state.ori[0].tolist()
+        for me, ((mx, my), mo, (ox, oy), oo) in enumerate(((p0, o0, p1, o1), (p1, o1, p0, o0))):
+            base = me * plane
+            idx.extend((base + (mx * H + my) * C + _L_PLAYER, base + (ox * H + oy) * C + _L_OTHER,
+                        base + (mx * H + my) * C + _L_ORI + mo, base + (ox * H + oy) * C + _L_OTHER_ORI + oo))
+            val.extend((1.0, 1.0, 1.0, 1.0))
+        obj = state.obj[0]
+        channel = self._object_channel_list
+        for cell in np.flatnonzero(obj).tolist():
+            gy, gx = divmod(cell, W)
+            code = int(obj[gy, gx])
+            if code != SOUP:
+                put_both(gx, gy, channel[code], 1.0)
+                continue
+            on, to, tick = int(state.soup_onions[0, gy, gx]), int(state.soup_tomatoes[0, gy, gx]), \
+                int(state.soup_tick[0, gy, gx])
+            in_pot = bool(self._is_pot_cell[gy, gx])
+            idle, started = in_pot and tick < 0, in_pot and tick >= 0
+            cook = int(self._recipe_time[min(on, MAX_INGREDIENTS), min(to, MAX_INGREDIENTS)])
+            put_both(gx, gy, _L_ON_POT if idle else _L_ON_SOUP, on)
+            put_both(gx, gy, _L_TOM_POT if idle else _L_TOM_SOUP, to)
+            put_both(gx, gy, _L_COOK, cook - tick if started else 0)
+            put_both(gx, gy, _L_DONE, 1.0 if (started and tick >= cook) or not in_pot else 0.0)
+        for p, code in enumerate(state.held[0].tolist()):
+            if code:  # held objects sit on their player's cell; a held soup counts as a finished soup
+                px, py = (p0, p1)[p]
+                put_both(px, py, channel[code], 1.0)
+                if code == SOUP:
+                    put_both(px, py, _L_ON_SOUP, int(state.held_onions[0, p]))
+                    put_both(px, py, _L_TOM_SOUP, int(state.held_tomatoes[0, p]))
+        out = self._lossless_template.copy()
+        out.reshape(-1)[idx] = val  # no index repeats: players, objects and held objects use distinct entries
+        if self.horizon - int(state.timestep[0]) < URGENCY_STEPS:
+            out[..., _L_URGENCY] = 1.0
+        return out[None]
