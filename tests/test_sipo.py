@@ -138,6 +138,20 @@ def test_multi_goal_grid_pays_every_corner_the_same_and_reports_the_goal():
         env.step({"agent_0": 7, "agent_1": 0})
 
 
+def test_multi_goal_own_diversity_state_is_each_agents_own_position():
+    up, left = 1, 3
+    joint, own = make("multi_goal", size=5), make("multi_goal", size=5, diversity_state="own")
+    for env in (joint, own):
+        env.reset(seed=0)
+    for env in (joint, own):
+        _, _, _, _, infos = env.step({"agent_0": up, "agent_1": left})
+    assert np.allclose(joint._infos()["agent_0"]["diversity_state"], [0.25, 0.5, 0.5, 0.25])
+    assert np.allclose(infos["agent_0"]["diversity_state"], [0.25, 0.5])
+    assert np.allclose(infos["agent_1"]["diversity_state"], [0.5, 0.25])
+    with pytest.raises(ConfigError, match="unknown diversity_state 'both'; allowed: joint, own"):
+        make("multi_goal", diversity_state="both")
+
+
 def test_batched_multi_goal_gives_the_diversity_state_of_every_copy():
     from diverse_marl.envs.batched import make_batched
 
