@@ -1,7 +1,7 @@
 """SIPO demonstration on the multi-goal grid: how many of the four equally good corners each method finds.
 
 Per seed: SIPO (``examples/sipo_multigoal.yaml``, K=4 iterations, RBF distance on each agent's own
-positions), RSPO (``examples/rspo_multigoal.yaml``, K=4) and 4 independent MAPPO seeds, every run
+cell), RSPO (``examples/rspo_multigoal.yaml``, K=4) and 4 independent MAPPO seeds, every run
 with the same budget per policy. A policy's goal is the corner its greedy self-play reaches (the
 ``goal_k`` episode statistics of sampled self-play, as trained); the figure is the number of distinct corners among a method's 4
 policies. Target: SIPO finds all 4 in at least 4 of 5 seeds.
