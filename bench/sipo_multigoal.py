@@ -1,7 +1,7 @@
 """SIPO demonstration on the multi-goal grid: how many of the four equally good corners each method finds.
 
-Per seed: SIPO (``examples/sipo_multigoal.yaml``, K=4 iterations, RBF distance on both agents'
-positions), RSPO (``examples/rspo_multigoal.yaml``, K=4) and 4 independent MAPPO seeds, every run
+Per seed: SIPO (``examples/sipo_multigoal.yaml``, K=4 iterations, RBF distance on each agent's own
+cell), RSPO (``examples/rspo_multigoal.yaml``, K=4) and 4 independent MAPPO seeds, every run
 with the same budget per policy. A policy's goal is the corner its greedy self-play reaches (the
 ``goal_k`` episode statistics of sampled self-play, as trained); the figure is the number of distinct corners among a method's 4
 policies. Target: SIPO finds all 4 in at least 4 of 5 seeds.
@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--out", default="runs/bench/sipo_multigoal")
     parser.add_argument("--summarize-only", action="store_true", help="use the finished runs only")
+    parser.add_argument("--note", default="", help="how the runs in --out were made (kept in the JSON)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     load_before = os.getloadavg()
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     bench.add("SIPO diversity terms / iteration wall time", 100 * float(np.mean(overhead)), "%", higher_is_better=False,
               note="target <= 15%")
     bench.meta = {"seeds": args.seeds, "results": results, "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
-                  "configs": ["examples/sipo_multigoal.yaml", "examples/rspo_multigoal.yaml"]}
+                  "configs": ["examples/sipo_multigoal.yaml", "examples/rspo_multigoal.yaml"], "note": args.note}
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     plot(results, RESULTS_DIR / "sipo_multigoal.png")
     if results:  # one episode GIF per SIPO policy of the first seed shown (sampled actions, as trained)

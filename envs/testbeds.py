@@ -238,7 +238,9 @@ class MultiGoalEnv(WeightedReward, ParallelEnv):
     Observation of agent i (float32 in [0, 1]): own (row, col), partner's (row, col), both divided by
     ``size - 1``, then ``t / horizon``. ``state()`` is both positions and the progress (global;
     MAPPO adds the agent's one-hot id). ``infos[agent]["diversity_state"]`` (at reset and every
-    step) is both scaled positions, the compact state SIPO measures distances on.
+    step) is both scaled positions, the compact state SIPO measures distances on; with
+    ``diversity_state="own"`` only the agent's own position (the archive then pools cells, and
+    one agent parked on an earlier strategy's path while the other wanders is not "far").
     Reward features per agent and step: ``goal_k`` = 1 while both stand on goal k. Episode
     statistics on the last step: ``goal`` (the first goal both reached, -1 for none) and
     ``goal_k`` (1 if goal k was reached together).
@@ -248,8 +250,14 @@ class MultiGoalEnv(WeightedReward, ParallelEnv):
     metadata = {"name": "multi_goal_v0", "render_modes": ["rgb_array"]}
     possible_agents = ["agent_0", "agent_1"]
 
+    DIVERSITY_STATES = ("joint", "own")
+
     def __init__(self, size: int = 5, horizon: int = 16, goal_reward: float = 1.0,
-                 reward_weights: dict[str, float] | None = None, render_mode: str | None = None) -> None:
+                 reward_weights: dict[str, float] | None = None, render_mode: str | None = None,
+                 diversity_state: str = "joint") -> None:
+        if diversity_state not in self.DIVERSITY_STATES:
+            raise ConfigError(f"unknown diversity_state {diversity_state!r}; allowed: {', '.join(self.DIVERSITY_STATES)}")
+        self.diversity_state_kind = diversity_state
         if int(size) < 3:
             raise ConfigError(f"size must be >= 3, got {size!r}")
         if int(horizon) < 1:
@@ -293,6 +301,8 @@ class MultiGoalEnv(WeightedReward, ParallelEnv):
         return np.append(pos, self._t / self.horizon).astype(np.float32)
 
     def _infos(self) -> dict[str, dict]:
+        if self.diversity_state_kind == "own":
+            return {a: {DIVERSITY_STATE_KEY: self.diversity_state()[2 * i:2 * i + 2]} for i, a in enumerate(self.agents)}
         return {a: {DIVERSITY_STATE_KEY: self.diversity_state()} for a in self.agents}
 
     def render(self) -> np.ndarray | None:

@@ -53,6 +53,27 @@ def test_rbf_intrinsic_equals_a_direct_numpy_computation():
     assert rbf_intrinsic(np.array([[0.0, 0.0]]), archive, 1.0)[0] == pytest.approx(0.0)
 
 
+def test_sipo_rbf_term_is_zero_on_the_archived_policy_itself_and_capped_far_away(tmp_path):
+    """r_j is centred on j's own states (j is at distance 0 from itself) and clipped at max_intrinsic."""
+    from diverse_marl.algorithms.diversity.terms import SIPOTerms
+
+    rng = np.random.default_rng(1)
+    archive = rng.normal(0.0, 0.2, (300, 2))
+    path = save_archive(tmp_path / "a.npz", archive, {"source": "obs"})
+    terms = SIPOTerms(parse_diversity({"kind": "sipo", "archives": [str(path)], "max_intrinsic": 2.0}))
+    h = median_bandwidth(archive)
+    floor = rbf_intrinsic(archive, archive, h).mean()
+    assert floor > 0.1  # the raw estimate has a floor: j is not at 0 from itself
+    own = terms.distances(archive)[0]
+    assert own.mean() == pytest.approx(0.0, abs=1e-6)
+    near = terms.distances(rng.normal(0.0, 0.2, (300, 2)))[0].mean()  # same distribution, fresh samples
+    shifted = terms.distances(archive + [0.3, 0.0])[0]
+    assert abs(near) < 0.1 and shifted.mean() > near + 0.2
+    assert np.allclose(shifted, np.clip(rbf_intrinsic(archive + [0.3, 0.0], archive, h) - floor, -2.0, 2.0), atol=1e-5)
+    far = terms.distances(archive + [5.0, 5.0])[0]
+    assert np.all(far == 2.0)  # the per-state cap: farther pays nothing extra
+
+
 def test_lambda_rises_while_the_constraint_is_violated_and_falls_when_it_holds():
     dual = DualAscent(2, delta=1.0, lr=0.5, lambda_max=2.0, init=0.2)
     seen = [dual.lambdas.copy()]
@@ -117,6 +138,20 @@ def test_multi_goal_grid_pays_every_corner_the_same_and_reports_the_goal():
         env.step({"agent_0": 7, "agent_1": 0})
 
 
+def test_multi_goal_own_diversity_state_is_each_agents_own_position():
+    up, left = 1, 3
+    joint, own = make("multi_goal", size=5), make("multi_goal", size=5, diversity_state="own")
+    for env in (joint, own):
+        env.reset(seed=0)
+    for env in (joint, own):
+        _, _, _, _, infos = env.step({"agent_0": up, "agent_1": left})
+    assert np.allclose(joint._infos()["agent_0"]["diversity_state"], [0.25, 0.5, 0.5, 0.25])
+    assert np.allclose(infos["agent_0"]["diversity_state"], [0.25, 0.5])
+    assert np.allclose(infos["agent_1"]["diversity_state"], [0.5, 0.25])
+    with pytest.raises(ConfigError, match="unknown diversity_state 'both'; allowed: joint, own"):
+        make("multi_goal", diversity_state="both")
+
+
 def test_batched_multi_goal_gives_the_diversity_state_of_every_copy():
     from diverse_marl.envs.batched import make_batched
 
@@ -139,7 +174,7 @@ def test_batched_multi_goal_gives_the_diversity_state_of_every_copy():
     ({"state": "pixels"}, "allowed: auto, diversity_state, state, obs"),
     ({"delta": -1}, "diversity.delta must be >= 0"),
     ({"archives": ["nope.npz"]}, "no archive file 'nope.npz'"),
-    ({"kind": "rspo", "threshold": 1.5}, "threshold must be a likelihood in (0, 1)"),
+    ({"kind": "rspo", "threshold": 1.5}, "threshold must be a likelihood ratio in"),
 ])
 def test_bad_diversity_blocks_fail_with_one_clear_error(block, fragment):
     with pytest.raises(ConfigError) as err:
@@ -271,7 +306,7 @@ def test_sipo_wasserstein_and_rspo_run_in_both_runners(tmp_path, ray_local, runn
     rspo = {"kind": "rspo", "references": [str(first)], "threshold": 0.01}
     rows = run_single(load_config({**base, "diversity": rspo}), tmp_path / "rspo", quiet=True).metrics
     assert all(0 <= r["learner/diversity/switched_fraction"] <= 1 for r in rows)
-    assert all(0 < r["learner/diversity/likelihood_0"] < 1 for r in rows)
+    assert all(0 < r["learner/diversity/likelihood_ratio_0"] < np.inf for r in rows)
 
 
 @pytest.mark.parametrize("env_name, kw", [("overcooked", {"layout": "coordination_ring"}),

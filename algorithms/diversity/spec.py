@@ -14,9 +14,10 @@ single run to stay away from archived strategies::
       lambda_max: 1.0            # multipliers are clipped to [0, lambda_max]
       lambda_init: 0.0
       bandwidth: null            # rbf: kernel bandwidth; null = median heuristic on the archive
-      max_intrinsic: 10.0        # each r_j(s) is clipped to [-max_intrinsic, max_intrinsic]
+      max_intrinsic: 10.0        # per-state cap: each r_j(s) is clipped to [-max_intrinsic, max_intrinsic];
+                                 # near delta, wandering farther than needed pays nothing extra
       wd_hidden: 64, wd_lr: 0.001, wd_steps: 5, wd_gp: 10.0   # wasserstein critic
-      threshold: 0.5             # rspo: per-step (geometric mean) likelihood that counts as "the same"
+      threshold: 0.5             # rspo: per-step (geometric mean) likelihood ratio pi_j / mu that counts as j's
       novelty_coef: 1.0          # rspo: weight of the novelty reward -log pi_j(a|s)
 
 This module imports nothing from the config module (which checks the block through it).
@@ -106,7 +107,7 @@ def parse_diversity(block: Any, where: str = "diversity") -> DiversitySpec:
         if getattr(spec, key) <= 0:
             raise ConfigError(f"{where}.{key} must be > 0, got {getattr(spec, key)}")
     if not 0 < spec.threshold < 1:
-        raise ConfigError(f"{where}.threshold must be a likelihood in (0, 1), got {spec.threshold}")
+        raise ConfigError(f"{where}.threshold must be a likelihood ratio in (0, 1), got {spec.threshold}")
     if spec.kind == "sipo":
         for p in spec.archives:
             if not Path(p).is_file():

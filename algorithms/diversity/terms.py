@@ -5,20 +5,26 @@ metrics; their state (multipliers, critics) goes into the learner's checkpoint.
 
 - :class:`SIPOTerms`: ``reward + sum_j lambda_j r_j(s)`` with ``r_j`` from ``distances.py``
   (RBF or Wasserstein), then one dual-ascent step of the lambdas on ``mean r_j >= delta``.
-- :class:`RSPOTerms` (Zhou et al., ICLR 2022, reward switching): a chunk whose actions an
-  earlier policy j would likely have taken (per-step geometric-mean likelihood above
-  ``threshold``) is trained on the novelty reward ``novelty_coef * -log pi_j(a|s)`` instead of the
-  task reward; other chunks keep the task reward.
+- :class:`RSPOTerms` (Zhou et al., ICLR 2022, reward switching): a chunk that an earlier policy j
+  would likely have produced is trained on the novelty reward ``novelty_coef * -log pi_j(a|s)``
+  instead of the task reward; other chunks keep the task reward. "Likely" is a likelihood-ratio
+  test against the policy that acted: the chunk's per-step geometric-mean ratio
+  ``pi_j(a|s) / mu(a|s)`` (``mu``: the stored ``action_logp``) above ``threshold``. An absolute
+  likelihood does not separate stochastic policies (a near-uniform policy makes every chunk look
+  unlikely, a peaked one every chunk likely); the ratio asks whether j explains the actions about
+  as well as the policy that took them, i.e. whether the chunk follows j's strategy.
 """
 from __future__ import annotations
 
 from typing import Any, Sequence
 
 import numpy as np
+from ray.rllib.core.columns import Columns
 
 from diverse_marl import load_policy
 from diverse_marl.algorithms.diversity.archive import load_archive
-from diverse_marl.algorithms.diversity.distances import WassersteinCritic, median_bandwidth, rbf_intrinsic
+from diverse_marl.algorithms.diversity.distances import (WassersteinCritic, median_bandwidth, rbf_intrinsic,
+                                                        rbf_self_distance)
 from diverse_marl.algorithms.diversity.lagrange import DualAscent
 from diverse_marl.algorithms.diversity.spec import DiversitySpec
 from diverse_marl.algorithms.diversity.states import episode_states, resolve_source
@@ -34,6 +40,7 @@ class SIPOTerms:
         self.dual = DualAscent(len(self.archives), delta=spec.delta, lr=spec.lambda_lr,
                                lambda_max=spec.lambda_max, init=spec.lambda_init)
         self.bandwidths = [spec.bandwidth or median_bandwidth(a, spec.seed) for a in self.archives]
+        self.self_distances = [rbf_self_distance(a, h) for a, h in zip(self.archives, self.bandwidths)]
         self.critics = []
         if spec.distance == "wasserstein":
             self.critics = [WassersteinCritic(a.shape[1], a, hidden=spec.wd_hidden, lr=spec.wd_lr,
@@ -42,13 +49,14 @@ class SIPOTerms:
         self.source: str | None = None
 
     def distances(self, states: np.ndarray) -> np.ndarray:
-        """(J, N) clipped ``r_j(s)`` of every archived policy j and state row."""
+        """(J, N) ``r_j(s)`` of every archived policy j and state row, clipped to ``max_intrinsic``: the
+        per-state cap, so that a state already far enough from j pays no more than one barely far enough."""
         if self.critics:
             for critic in self.critics:
                 critic.fit(states)
             r = [c.intrinsic(states) for c in self.critics]
         else:
-            r = [rbf_intrinsic(states, a, h) for a, h in zip(self.archives, self.bandwidths)]
+            r = [rbf_intrinsic(states, a, h) - c for a, h, c in zip(self.archives, self.bandwidths, self.self_distances)]
         return np.clip(np.asarray(r).reshape(len(self.archives), len(states)),
                        -self.spec.max_intrinsic, self.spec.max_intrinsic)
 
@@ -116,12 +124,13 @@ class RSPOTerms:
     def __call__(self, chunks: Sequence[Any]) -> tuple[list[np.ndarray], dict[str, float]]:
         if not self.spec.references or not chunks:
             return [c.get_rewards() for c in chunks], {}
-        out, switched, likelihood = [], 0, []
+        out, switched, ratios = [], 0, []
         for c in chunks:
             logp = self.log_likelihoods(c)
-            per_step = np.exp(logp.mean(axis=1))  # geometric-mean likelihood of each earlier policy
-            likelihood.append(per_step)
-            similar = per_step > self.spec.threshold
+            behaviour = np.asarray(c.get_extra_model_outputs(Columns.ACTION_LOGP), np.float64)[:len(c)]
+            ratio = np.exp((logp - behaviour).mean(axis=1))  # geometric-mean pi_j / mu per earlier policy
+            ratios.append(ratio)
+            similar = ratio > self.spec.threshold
             if similar.any():
                 switched += 1
                 novelty = np.clip(-logp[similar], 0.0, self.spec.max_intrinsic).mean(axis=0)
@@ -129,8 +138,8 @@ class RSPOTerms:
             else:
                 out.append(c.get_rewards())
         stats = {"switched_fraction": switched / len(chunks)}
-        for j, lik in enumerate(np.mean(likelihood, axis=0)):
-            stats[f"likelihood_{j}"] = float(lik)
+        for j, ratio in enumerate(np.mean(ratios, axis=0)):
+            stats[f"likelihood_ratio_{j}"] = float(ratio)
         return out, stats
 
     def get_state(self) -> dict[str, Any]:

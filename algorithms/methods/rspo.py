@@ -1,14 +1,16 @@
 """RSPO, reward-switching policy optimization (Zhou et al., ICLR 2022), as iterations of MAPPO runs.
 
-Iteration k trains on the task reward, except that an episode chunk whose actions an earlier
-iteration's policy would likely have taken (per-step geometric-mean likelihood above
-``threshold``) is trained on a novelty reward ``novelty_coef * -log pi_j(a|s)`` instead, pushing
-the policy off the earlier strategies' trajectories (``algorithms/diversity/terms.py``)::
+Iteration k trains on the task reward, except that an episode chunk an earlier iteration's policy
+would likely have produced is trained on a novelty reward ``novelty_coef * -log pi_j(a|s)`` instead,
+pushing the policy off the earlier strategies' trajectories (``algorithms/diversity/terms.py``).
+"Likely" is a likelihood ratio against the policy that acted: the chunk's per-step geometric mean
+of ``pi_j(a|s) / mu(a|s)`` above ``threshold`` (the paper's test on an earlier policy's trajectory
+likelihood; against ``mu`` instead of a fixed level so that it separates stochastic policies)::
 
     method:
       name: rspo
       iterations: 4
-      threshold: 0.5          # likelihood above which a chunk counts as an earlier strategy's
+      threshold: 0.5          # likelihood ratio pi_j / mu above which a chunk counts as j's
       novelty_coef: 1.0
       eval_episodes: null
 

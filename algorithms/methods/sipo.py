@@ -11,8 +11,10 @@ learner connector). Every other key of the block is a ``diversity:`` setting
       iterations: 4              # K strategies
       distance: rbf              # rbf | wasserstein
       state: auto                # auto | diversity_state | state | obs
-      delta: 1.5                 # required distance from every earlier strategy
-      lambda_lr: 0.1
+      delta: 1.0                 # required distance from every earlier strategy (centred: j is at 0 from itself)
+      max_intrinsic: 1.5         # per-state cap on each r_j(s), near delta
+      lambda_init: 0.5
+      lambda_lr: 0.2
       lambda_max: 1.0
       archive_size: 2000         # states kept per strategy (a seeded sample)
       archive_episodes: 20       # episodes rolled out to fill the archive
