@@ -169,6 +169,33 @@ def plot(results: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def plot_events(variants: dict[str, Any], path: Path) -> None:
+    """Onions potted and pots started per episode against env steps, one panel per recorded variant
+    (the ``counter_circuit_variants`` block: what the cooks did in the runs that stayed at 0)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [k for k, v in variants.items() if isinstance(v, dict) and v.get("curve")]
+    fig, axes = plt.subplots(1, len(names), figsize=(4.4 * len(names), 3.4), squeeze=False, sharey=True)
+    for ax, name in zip(axes[0], names):
+        curve = [p for p in variants[name]["curve"] if "events" in p]
+        xs = [p["env_steps"] / 1e6 for p in curve]
+        for event, label in (("potting_onion", "onions potted"), ("pot_start", "pots started"),
+                             ("soup_delivery", "soups delivered")):
+            ax.plot(xs, [p["events"][event] for p in curve], lw=1.2, label=label)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("env steps (M)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("per episode (both cooks)")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("counter_circuit, new dynamics: what the cooks do (sparse return 0 in all)", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--layouts", nargs="+", default=CLASSIC_LAYOUTS, help=f"default: {' '.join(CLASSIC_LAYOUTS)}")
@@ -186,7 +213,10 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.plot_only:
         path = RESULTS_DIR / f"{args.name}.json"
-        plot(json.loads(path.read_text(encoding="utf-8")), path.with_suffix(".png"))
+        results = json.loads(path.read_text(encoding="utf-8"))
+        plot(results, path.with_suffix(".png"))
+        if results.get("counter_circuit_variants"):
+            plot_events(results["counter_circuit_variants"], path.with_name(f"{args.name}_counter_circuit_events.png"))
         return
 
     from diverse_marl.envs.overcooked.layouts import list_layouts
@@ -207,6 +237,8 @@ def main(argv: list[str] | None = None) -> None:
             {"args": earlier.get("args"), "machine": earlier.get("machine")}]
         mine = {layout + (OLD_DYNAMICS_SUFFIX if args.old_dynamics else "") for layout in args.layouts}
         results["layouts"] = {k: v for k, v in earlier.get("layouts", {}).items() if k not in mine}
+        if "counter_circuit_variants" in earlier:
+            results["counter_circuit_variants"] = earlier["counter_circuit_variants"]
 
     def save() -> None:
         _write_json(json_path, results)
