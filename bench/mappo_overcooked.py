@@ -1,15 +1,18 @@
 """Self-play MAPPO on the classic Overcooked layouts: learning curves of the sparse return.
 
 Trains one MAPPO policy (shared by both cooks, centralized critic, vectorized env runner) per
-layout with the shaped reward annealed linearly to zero, and records the mean *sparse*
-episode return (20 per delivered soup, per 400-step episode) against env steps. Results go to
+layout with the settings of ``examples/overcooked_<layout>.yaml`` (env config, shaping anneal,
+MAPPO options: the YAML is the one place they live), and records the mean *sparse* episode
+return (20 per delivered soup, per 400-step episode) against env steps, with the team's event
+counts (onions potted, pots started, soups delivered). Results go to
 ``bench/results/mappo_overcooked.json`` (rewritten after every iteration, so a stopped run
 keeps its curve) and ``bench/results/mappo_overcooked.png``.
 
 Targets: cramped_room >= 200 within 5M env steps; every layout >= 150 within the budget.
 A layout stops at ``--env-steps`` or ``--minutes``, whichever comes first; when the time limit
 stops it early, the JSON records the steps reached and the wall time 5M steps would take at
-the measured rate.
+the measured rate. ``--old-dynamics`` trains the 2019 dynamics (pots start cooking by
+themselves); those curves are kept under ``<layout>@old_dynamics``.
 
 Run: ``.venv/bin/python bench/mappo_overcooked.py --layouts cramped_room --env-steps 5000000 --minutes 25``
 """
@@ -27,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.harness import RESULTS_DIR, machine_info  # noqa: E402
+from bench.harness import REPO_ROOT, RESULTS_DIR, machine_info  # noqa: E402
 
 CLASSIC_LAYOUTS = ["cramped_room", "asymmetric_advantages", "coordination_ring", "forced_coordination",
                    "counter_circuit"]
@@ -36,20 +39,10 @@ TARGETS = {"cramped_room": 200.0}
 DEFAULT_TARGET = 150.0
 TARGET_BUDGET = 5_000_000
 SPARSE_KEY = "episode/sparse_return"  # logged by the vectorized runner from the env's episode totals
-RUNNER = "diverse_marl.algorithms.mappo.sampler:VectorMultiAgentEnvRunner"
-
-# MAPPO hyperparameters for Overcooked (close to the MAPPO/HSP Overcooked runs: lr 5e-4,
-# entropy 0.01, gamma 0.99, GAE 0.95, 64-unit MLPs, whole 400-step episodes per rollout).
-MAPPO_OPTIONS: dict[str, Any] = {
-    "lr": 5e-4,
-    "critic_lr": 5e-4,
-    "entropy_coeff": 0.01,
-    "gamma": 0.99,
-    "lambda_": 0.95,
-    "num_epochs": 5,
-    "num_minibatches": 2,
-    "hidden_sizes": [64, 64],
-}
+EXAMPLES_DIR = REPO_ROOT / "examples"
+OLD_DYNAMICS_SUFFIX = "@old_dynamics"
+# team event counts per episode recorded with the curve (both cooks summed): what the cooks do
+EVENTS = ("potting_onion", "pot_start", "soup_pickup_pot", "soup_delivery")
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -69,24 +62,50 @@ def _val(x: Any) -> float:
     return v
 
 
+def _anneals_to_zero(points: Any) -> bool:
+    return isinstance(points, list) and len(points) == 2 and points[0][0] == 0 and points[1][1] == 0
+
+
+def layout_config(layout: str, args: argparse.Namespace, extra_options: dict[str, Any] | None = None):
+    """The ExperimentConfig of ``examples/overcooked_<layout>.yaml`` with this run's changes.
+
+    ``--num-envs`` / ``--rollout`` set the batch; ``--shaping-anneal-steps`` moves the end of every
+    schedule that anneals a reward term to zero (``[[0, v], [T, 0]]``); ``--old-dynamics`` switches
+    the dynamics; ``extra_options`` override MAPPO options (other benchmarks compare one option's values).
+    """
+    from diverse_marl.config import load_config, read_yaml
+
+    path = EXAMPLES_DIR / f"overcooked_{layout}.yaml"
+    data = read_yaml(path)
+    data["seed"] = args.seed
+    data["env_config"] = {**data.get("env_config", {}), "horizon": HORIZON}
+    if getattr(args, "old_dynamics", False):
+        data["env_config"]["old_dynamics"] = True
+    training = dict(data.get("training", {}))
+    num_envs = args.num_envs if args.num_envs is not None else training.get("num_envs_per_env_runner", 32)
+    if args.num_envs is not None or args.rollout is not None:
+        training["num_envs_per_env_runner"] = num_envs
+        training["train_batch_size"] = num_envs * (args.rollout if args.rollout is not None else HORIZON)
+    data["training"] = {**training, **(extra_options or {})}
+    if args.shaping_anneal_steps is not None:
+        data["reward_schedule"] = {k: ([[0, v[0][1]], [int(args.shaping_anneal_steps), 0.0]] if _anneals_to_zero(v) else v)
+                                   for k, v in data.get("reward_schedule", {}).items()}
+    return load_config(data)
+
+
+def _events(er: dict[str, Any]) -> dict[str, float]:
+    """Team event counts per episode (both cooks) from the runner's episode metrics."""
+    return {e: round(sum(_val(er.get(f"episode/{a}/{e}")) for a in ("agent_0", "agent_1")), 2) for e in EVENTS}
+
+
 def train_layout(layout: str, args: argparse.Namespace, record: dict[str, Any], save: Any,
                  extra_options: dict[str, Any] | None = None) -> None:
-    """Train on one layout, appending curve points to ``record`` and calling ``save()`` often.
-
-    ``extra_options`` override MAPPO options (other benchmarks compare one option's values)."""
-    from diverse_marl.algorithms.mappo.config import MAPPOConfig
-    from diverse_marl.callbacks import with_reward_schedule
-    from diverse_marl.reward_schedule import RewardSchedule
-
-    anneal = int(args.shaping_anneal_steps if args.shaping_anneal_steps is not None else args.env_steps // 2)
-    env_config = {"layout": layout, "horizon": HORIZON, "shaping_factor": 1.0}
-    schedule = {"shaping_factor": [[0, 1.0], [anneal, 0.0]]}  # over the trainer's global env steps
-    options = {**MAPPO_OPTIONS, "num_envs_per_env_runner": args.num_envs,
-               "train_batch_size": args.num_envs * args.rollout, "env_runner_cls": RUNNER, **(extra_options or {})}
-    config = MAPPOConfig.from_options("overcooked", env_config, options, args.seed)
-    algo = with_reward_schedule(config, RewardSchedule.parse(schedule)).build_algo()
-    record.update({"env_config": env_config, "reward_schedule": schedule, "options": options, "curve": [],
-                   "status": "running"})
+    """Train on one layout, appending curve points to ``record`` and calling ``save()`` often."""
+    cfg = layout_config(layout, args, extra_options)
+    algo = cfg.to_rllib().build_algo()
+    record.update({"config_file": f"examples/overcooked_{layout}.yaml", "env_config": cfg.env_config,
+                   "reward_schedule": cfg.reward_schedule, "options": cfg.training, "curve": [],
+                   "status": "running", "load_avg_start": [round(x, 2) for x in os.getloadavg()]})
     start = time.perf_counter()
     steps = 0
     try:
@@ -95,10 +114,14 @@ def train_layout(layout: str, args: argparse.Namespace, record: dict[str, Any], 
             er = res["env_runners"]
             steps = int(_val(er.get("num_env_steps_sampled_lifetime", steps)))
             point = {"env_steps": steps, "wall_s": round(time.perf_counter() - start, 1),
-                     "sparse_return": _val(er.get(SPARSE_KEY)), "shaped_return": _val(er.get("episode_return_mean"))}
+                     "sparse_return": _val(er.get(SPARSE_KEY)), "shaped_return": _val(er.get("episode_return_mean")),
+                     "events": _events(er)}
             record["curve"].append(point)
+            ev = point["events"]
             print(f"{layout:22s} steps {steps:>9,d} wall {point['wall_s']:7.1f}s "
-                  f"sparse {point['sparse_return']:6.1f} shaped(2 agents) {point['shaped_return']:7.1f}", flush=True)
+                  f"sparse {point['sparse_return']:6.1f} shaped(2 agents) {point['shaped_return']:7.1f} "
+                  f"potted {ev['potting_onion']:5.1f} started {ev['pot_start']:4.1f} "
+                  f"delivered {ev['soup_delivery']:4.1f}", flush=True)
             save()
             if args.minutes and time.perf_counter() - start > 60 * args.minutes:
                 record["status"] = "stopped early (time limit)"
@@ -108,6 +131,7 @@ def train_layout(layout: str, args: argparse.Namespace, record: dict[str, Any], 
     finally:
         algo.stop()
     wall = time.perf_counter() - start
+    record["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     finite = [p["sparse_return"] for p in record["curve"] if math.isfinite(p["sparse_return"])]
     target = TARGETS.get(layout, DEFAULT_TARGET)
     reached = next((p for p in record["curve"] if math.isfinite(p["sparse_return"]) and p["sparse_return"] >= target), None)
@@ -133,8 +157,8 @@ def plot(results: dict[str, Any], path: Path) -> None:
         xs = [p["env_steps"] / 1e6 for p in curve if math.isfinite(p["sparse_return"])]
         ys = [p["sparse_return"] for p in curve if math.isfinite(p["sparse_return"])]
         ax.plot(xs, ys, marker=".", lw=1.2)
-        ax.axhline(TARGETS.get(layout, DEFAULT_TARGET), color="gray", ls="--", lw=0.8, label="target")
-        ax.set_title(layout)
+        ax.axhline(TARGETS.get(layout.split(OLD_DYNAMICS_SUFFIX)[0], DEFAULT_TARGET), color="gray", ls="--", lw=0.8, label="target")
+        ax.set_title(layout.replace(OLD_DYNAMICS_SUFFIX, " (old dynamics)"), fontsize=10)
         ax.set_xlabel("env steps (M)")
         ax.set_ylabel("mean sparse return / episode")
         ax.grid(alpha=0.3)
@@ -145,14 +169,43 @@ def plot(results: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def plot_events(variants: dict[str, Any], path: Path) -> None:
+    """Onions potted and pots started per episode against env steps, one panel per recorded variant
+    (the ``counter_circuit_variants`` block: what the cooks did in the runs that stayed at 0)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [k for k, v in variants.items() if isinstance(v, dict) and v.get("curve")]
+    fig, axes = plt.subplots(1, len(names), figsize=(4.4 * len(names), 3.4), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        curve = [p for p in variants[name]["curve"] if "events" in p]
+        xs = [p["env_steps"] / 1e6 for p in curve]
+        for event, label in (("potting_onion", "onions potted"), ("pot_start", "pots started (new dynamics)"),
+                             ("soup_pickup_pot", "soups served from a pot"), ("soup_delivery", "soups delivered")):
+            ax.plot(xs, [p["events"][event] for p in curve], lw=1.2, label=label)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("env steps (M)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("per episode (both cooks)")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("counter_circuit: what the cooks do in the runs that stayed at sparse return 0", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--layouts", nargs="+", default=CLASSIC_LAYOUTS, help=f"default: {' '.join(CLASSIC_LAYOUTS)}")
     p.add_argument("--env-steps", type=int, default=TARGET_BUDGET, help="env-step budget per layout")
     p.add_argument("--minutes", type=float, default=None, help="wall-clock limit per layout (stops early)")
-    p.add_argument("--num-envs", type=int, default=32, help="kitchens stepped together")
-    p.add_argument("--rollout", type=int, default=HORIZON, help="steps per kitchen per iteration")
-    p.add_argument("--shaping-anneal-steps", type=int, default=None, help="default: half the env-step budget")
+    p.add_argument("--num-envs", type=int, default=None, help="kitchens stepped together (default: the YAML's)")
+    p.add_argument("--rollout", type=int, default=None, help=f"steps per kitchen per iteration (default {HORIZON})")
+    p.add_argument("--shaping-anneal-steps", type=int, default=None,
+                   help="end every anneal-to-zero schedule of the YAML here instead (default: the YAML's)")
+    p.add_argument("--old-dynamics", action="store_true", help="pots start cooking by themselves (2019 dynamics)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default="mappo_overcooked", help="results file stem in bench/results/")
     p.add_argument("--append", action="store_true", help="keep other layouts already in the results file")
@@ -160,7 +213,10 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.plot_only:
         path = RESULTS_DIR / f"{args.name}.json"
-        plot(json.loads(path.read_text(encoding="utf-8")), path.with_suffix(".png"))
+        results = json.loads(path.read_text(encoding="utf-8"))
+        plot(results, path.with_suffix(".png"))
+        if results.get("counter_circuit_variants"):
+            plot_events(results["counter_circuit_variants"], path.with_name(f"{args.name}_counter_circuit_events.png"))
         return
 
     from diverse_marl.envs.overcooked.layouts import list_layouts
@@ -179,22 +235,26 @@ def main(argv: list[str] | None = None) -> None:
         earlier = json.loads(json_path.read_text(encoding="utf-8"))
         results["earlier_runs"] = earlier.get("earlier_runs", []) + [
             {"args": earlier.get("args"), "machine": earlier.get("machine")}]
-        results["layouts"] = {k: v for k, v in earlier.get("layouts", {}).items() if k not in args.layouts}
+        mine = {layout + (OLD_DYNAMICS_SUFFIX if args.old_dynamics else "") for layout in args.layouts}
+        results["layouts"] = {k: v for k, v in earlier.get("layouts", {}).items() if k not in mine}
+        if "counter_circuit_variants" in earlier:
+            results["counter_circuit_variants"] = earlier["counter_circuit_variants"]
 
     def save() -> None:
         _write_json(json_path, results)
         plot(results, png_path)
 
     for layout in args.layouts:
-        results["layouts"][layout] = {}
-        train_layout(layout, args, results["layouts"][layout], save)
+        key = layout + (OLD_DYNAMICS_SUFFIX if args.old_dynamics else "")
+        results["layouts"][key] = {}
+        train_layout(layout, args, results["layouts"][key], save)
     ray.shutdown()
-    print("\nlayout                  env steps   wall s   best sparse  final sparse  target  reached@")
+    print("\nlayout                               env steps   wall s   best sparse  final sparse  target  reached@")
     for layout, r in results["layouts"].items():
         if "env_steps" not in r:
             continue
         best, final = (float("nan") if r[k] is None else r[k] for k in ("best_sparse_return", "final_sparse_return"))
-        print(f"{layout:22s} {r['env_steps']:>10,d} {r['wall_s']:8.0f} {best:12.1f} {final:13.1f} "
+        print(f"{layout:35s} {r['env_steps']:>10,d} {r['wall_s']:8.0f} {best:12.1f} {final:13.1f} "
               f"{r['target']:7.0f}  {r['target_reached_at_env_steps']}")
     print(f"results: {json_path}\nplot: {png_path}")
 
