@@ -72,6 +72,10 @@ class OptionsFamily:
     def option_docs(self) -> dict[str, str]:
         return self.config_class().option_docs()
 
+    def schedule_options(self) -> tuple[str, ...]:
+        """Options that also take a schedule ``[[env_step, value], ...]``."""
+        return tuple(getattr(self.config_class(), "SCHEDULE_OPTIONS", ()))
+
     def load_policy(self, path: Any, policy_id: str | None = None) -> Any:
         return _import(self.policy_loader)(path, policy_id)
 

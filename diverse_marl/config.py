@@ -187,7 +187,10 @@ class ExperimentConfig:
         for key, value in self.training.items():
             if key not in defaults:
                 raise ConfigError(_unknown_key_message(f"training.{key}", key, defaults, f"{self.algorithm} option"))
-            self.training[key] = _coerce(value, _type_of_default(defaults[key]), f"training.{key}")
+            if key in getattr(family, "schedule_options", lambda: ())() and isinstance(value, list):
+                self.training[key] = _coerce_schedule(value, f"training.{key}")
+            else:
+                self.training[key] = _coerce(value, _type_of_default(defaults[key]), f"training.{key}")
         if all(v is None for v in (self.stop.iterations, self.stop.env_steps, self.stop.time_s)):
             raise ConfigError("stop: set at least one of iterations, env_steps, time_s")
         for key in ("checkpoint_every", "keep_checkpoints"):
@@ -353,6 +356,20 @@ def _type_of_default(default: Any) -> Any:
     if default is None or isinstance(default, str):
         return Any
     return type(default)
+
+
+def _coerce_schedule(value: list, path: str) -> list[list[float]]:
+    """``[[env_step, value], ...]`` from step 0, steps increasing (RLlib interpolates linearly)."""
+    pairs = []
+    for item in value:
+        if not (isinstance(item, (list, tuple)) and len(item) == 2
+                and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in item)):
+            raise ConfigError(f"{path}: a schedule is a list of [env_step, value] pairs, got {item!r} in {value!r}")
+        pairs.append([int(item[0]), float(item[1])])
+    steps = [s for s, _ in pairs]
+    if not pairs or steps[0] != 0 or steps != sorted(set(steps)):
+        raise ConfigError(f"{path}: a schedule starts at env_step 0 and its steps increase, got {value!r}")
+    return pairs
 
 
 def _coerce(value: Any, tp: Any, path: str) -> Any:

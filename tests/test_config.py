@@ -48,6 +48,8 @@ def test_defaults_and_types():
         ({**BASE, "algorithm": "mapo"}, "unknown algorithm 'mapo' (did you mean 'mappo'?); allowed: bc, mappo, ppo"),
         ({**BASE, "training": {"lrr": 0.1}}, "unknown ppo option 'training.lrr' (did you mean 'lr'?)"),
         ({**BASE, "training": {"lr": "fast"}}, "training.lr: expected float, got 'fast'"),
+        ({**BASE, "algorithm": "mappo", "training": {"lr": [[0, 1e-3], [5, "x"]]}}, "training.lr: a schedule is a list of"),
+        ({**BASE, "algorithm": "mappo", "training": {"lr": [[10, 1e-3]]}}, "a schedule starts at env_step 0"),
         ({**BASE, "seed": "zero"}, "seed: expected int, got 'zero'"),
         ({**BASE, "env_config": {"horizn": 5}}, "unknown option of env 'stag_hunt' 'env_config.horizn'"),
         ({**BASE, "stop": {"iterations": None}}, "stop: set at least one of"),

@@ -65,7 +65,7 @@ OPTIONS: dict[str, tuple[Any, str]] = {
     "use_huber_loss": (True, "Huber instead of squared value error (MAPPO: True)"),
     "huber_delta": (10.0, "Huber loss delta (MAPPO: 10)"),
     "vf_loss_coeff": (1.0, "weight of the value loss (MAPPO: 1)"),
-    "entropy_coeff": (0.01, "entropy bonus weight (MAPPO: 0.01)"),
+    "entropy_coeff": (0.01, "entropy bonus weight (MAPPO: 0.01); or a schedule [[env_step, coeff], ...]"),
     "normalize_advantages": (True, "standardize advantages over each train batch"),
     "use_proper_time_limits": (True, "at a time-limit truncation bootstrap from V(final state) instead of ending the "
                                "return (MAPPO's flag; its default False). True: observations seldom show the time left"),
@@ -175,6 +175,8 @@ def fast_runner_obstacle(env: Any, adapter: MAPPOObservationAdapter, o: dict[str
 
 class MAPPOConfig(PPOConfig):
     """PPOConfig with MAPPO's module, learner, loss options and defaults."""
+
+    SCHEDULE_OPTIONS = ("lr", "entropy_coeff")  # RLlib takes [[env_step, value], ...] for these
 
     def __init__(self, algo_class: type | None = None) -> None:
         super().__init__(algo_class=algo_class or MAPPO)
