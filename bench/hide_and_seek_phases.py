@@ -22,16 +22,14 @@ the run must keep its checkpoints: ``keep_checkpoints`` in the config).
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from bench.harness import RESULTS_DIR, machine_info
+from diverse_marl.run_dir import RunDir, atomic_write_json
 
 WINDOW = 10          # iterations in the trailing mean
 DROP = 0.15          # hidden fraction this far below its start: seekers chase
@@ -78,10 +76,10 @@ def detect_phases(hidden: Sequence[float], enclosed: Sequence[float],
 
 
 def load_rows(run: Path) -> list[dict[str, Any]]:
-    path = run / "metrics.jsonl"
-    if not path.exists():
+    rows = RunDir(run).read_metrics()
+    if not rows:
         sys.exit(f"error: no metrics.jsonl in {run} (train it first: see this script's docstring)")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return rows
 
 
 def series(rows: list[dict[str, Any]], key: str) -> np.ndarray:
@@ -135,9 +133,8 @@ def plot(rows: list[dict[str, Any]], phases: list[dict[str, Any]], out: Path) ->
 
 
 def last_checkpoint(run: Path, first: int, last: int) -> Path | None:
-    """The run's latest ``checkpoints/iter_*`` with an iteration in ``[first, last]``."""
-    found = [p for p in sorted((run / "checkpoints").glob("iter_*"))
-             if first <= int(p.name.split("_")[1]) <= last and (p / "meta.json").exists()]
+    """The run's latest complete ``checkpoints/iter_*`` with an iteration in ``[first, last]``."""
+    found = [p for p in RunDir(run).checkpoint_dirs() if first <= int(p.name.split("_")[1]) <= last]
     return found[-1] if found else None
 
 
@@ -168,11 +165,7 @@ def main() -> None:
               "wall_s": round(float(rows[-1].get("time_s", np.nan)), 1),
               "rules": {"window": WINDOW, "drop": DROP, "rise": RISE, "enclosed_on": ENCLOSED_ON, "ramp_on": RAMP_ON},
               "phases": phases}
-    fd, tmp = tempfile.mkstemp(dir=RESULTS_DIR, suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=1)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, RESULTS_DIR / f"{args.name}.json")
+    atomic_write_json(RESULTS_DIR / f"{args.name}.json", result)
     print(f"{'phase':<9} {'iterations':>13} {'env steps (M)':>15} {'hidden':>7} {'enclosed':>9} {'locks prep':>10}  gif")
     for ph in phases:
         m = ph["means"]

@@ -302,7 +302,8 @@ class MultiGoalEnv(WeightedReward, ParallelEnv):
 
     def _infos(self) -> dict[str, dict]:
         if self.diversity_state_kind == "own":
-            return {a: {DIVERSITY_STATE_KEY: self.diversity_state()[2 * i:2 * i + 2]} for i, a in enumerate(self.agents)}
+            state = self.diversity_state()
+            return {a: {DIVERSITY_STATE_KEY: state[2 * i:2 * i + 2]} for i, a in enumerate(self.agents)}
         return {a: {DIVERSITY_STATE_KEY: self.diversity_state()} for a in self.agents}
 
     def render(self) -> np.ndarray | None:
