@@ -42,6 +42,7 @@ SPARSE_KEY = "episode/sparse_return"  # logged by the vectorized runner from the
 EXAMPLES_DIR = REPO_ROOT / "examples"
 OLD_DYNAMICS_SUFFIX = "@old_dynamics"
 # team event counts per episode recorded with the curve (both cooks summed): what the cooks do
+TARGET_HOLD_POINTS = 5  # --stop-at-target: stop once the last 5 iterations average at least the target
 EVENTS = ("potting_onion", "pot_start", "soup_pickup_pot", "soup_delivery")
 
 
@@ -93,6 +94,12 @@ def layout_config(layout: str, args: argparse.Namespace, extra_options: dict[str
     return load_config(data)
 
 
+def _holds_target(curve: list[dict[str, Any]], target: float) -> bool:
+    """The mean sparse return of the last TARGET_HOLD_POINTS iterations is at least ``target``."""
+    last = [p["sparse_return"] for p in curve[-TARGET_HOLD_POINTS:]]
+    return len(last) == TARGET_HOLD_POINTS and all(map(math.isfinite, last)) and sum(last) / len(last) >= target
+
+
 def _events(er: dict[str, Any]) -> dict[str, float]:
     """Team event counts per episode (both cooks) from the runner's episode metrics."""
     return {e: round(sum(_val(er.get(f"episode/{a}/{e}")) for a in ("agent_0", "agent_1")), 2) for e in EVENTS}
@@ -123,6 +130,9 @@ def train_layout(layout: str, args: argparse.Namespace, record: dict[str, Any], 
                   f"potted {ev['potting_onion']:5.1f} started {ev['pot_start']:4.1f} "
                   f"delivered {ev['soup_delivery']:4.1f}", flush=True)
             save()
+            if args.stop_at_target and _holds_target(record["curve"], TARGETS.get(layout, DEFAULT_TARGET)):
+                record["status"] = f"target held for {TARGET_HOLD_POINTS} points (--stop-at-target)"
+                break
             if args.minutes and time.perf_counter() - start > 60 * args.minutes:
                 record["status"] = "stopped early (time limit)"
                 break
@@ -206,6 +216,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--shaping-anneal-steps", type=int, default=None,
                    help="end every anneal-to-zero schedule of the YAML here instead (default: the YAML's)")
     p.add_argument("--old-dynamics", action="store_true", help="pots start cooking by themselves (2019 dynamics)")
+    p.add_argument("--stop-at-target", action="store_true",
+                   help=f"stop a layout once its last {TARGET_HOLD_POINTS} iterations average at least the target")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default="mappo_overcooked", help="results file stem in bench/results/")
     p.add_argument("--append", action="store_true", help="keep other layouts already in the results file")

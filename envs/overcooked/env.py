@@ -28,12 +28,14 @@ from diverse_marl.envs.overcooked.core import (
 )
 from diverse_marl.envs.overcooked.events import EVENT_NAMES, NUM_EVENTS
 from diverse_marl.envs.overcooked.layouts import Layout, get_layout
+from diverse_marl.envs.overcooked.potential import DEFAULT_POTENTIAL_GAMMA, SoupPotential
 from diverse_marl.envs.overcooked.state_dict import state_from_dict, state_to_dict
 from diverse_marl.envs.overcooked.text import text_observation
 from diverse_marl.envs.reward import DIVERSITY_STATE_KEY, FEATURES_KEY, ORIGINAL_KEY, ORIGINAL_RETURN_KEY, WeightedReward
 from diverse_marl.errors import ConfigError
 
 AGENTS = ("agent_0", "agent_1")
+SHAPING_KINDS = ("events", "potential")  # overcooked_ai's event shaping, or potential-based (potential.py)
 NUM_OBJECTS = 5  # held object codes 0 nothing, 1 onion, 2 tomato, 3 dish, 4 soup (core.py)
 NUM_ORIENTATIONS = 4
 
@@ -115,6 +117,40 @@ class _OvercookedReward(WeightedReward):
     FEATURE_NAMES = FEATURE_NAMES
     REWARD_PARAMS = ("shaping_factor",)
 
+    def _init_shaping(self, shaping: str, potential_gamma: float, reward_shaping: dict | None) -> None:
+        if shaping not in SHAPING_KINDS:
+            raise ConfigError(f"unknown shaping {shaping!r}; allowed: {', '.join(SHAPING_KINDS)}")
+        if shaping == "potential" and reward_shaping:
+            raise ConfigError("reward_shaping sets overcooked_ai's event shaping; it has no effect with "
+                              "shaping: potential (remove one of them)")
+        if not isinstance(potential_gamma, (int, float)) or not 0.0 < potential_gamma <= 1.0:
+            raise ConfigError(f"potential_gamma must be a number in (0, 1], got {potential_gamma!r}")
+        self.shaping = shaping
+        self._potential = SoupPotential(self.layout, self.old_dynamics, float(potential_gamma)) \
+            if shaping == "potential" else None
+        self._phi: np.ndarray | None = None
+
+    def _potential_shaping(self, s: BatchState, shaped: np.ndarray) -> np.ndarray:
+        """The step's (N, 2) shaped reward: the events' one, or gamma * phi(s') - phi(s) for both cooks.
+
+        Call right after the dynamics' step, before any reset; ``_phi`` holds phi of the state the step
+        started from and is updated here (``_reset_phi`` refreshes it for kitchens that restart).
+        """
+        if self._potential is None:
+            return shaped
+        phi_after = self._potential(s)
+        team = self._potential.shaped_reward(self._phi, phi_after)
+        self._phi = phi_after
+        return np.repeat(team[:, None], NUM_PLAYERS, axis=1)
+
+    def _reset_phi(self, s: BatchState, rows: np.ndarray | None = None) -> None:
+        if self._potential is None:
+            return
+        if rows is None or self._phi is None:
+            self._phi = self._potential(s)
+        else:
+            self._phi[rows] = self._potential(s.select(rows))
+
     def _rewards(self, events: np.ndarray, team: np.ndarray, shaped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(rewards, original rewards), both (N, 2)."""
         original = team[:, None] + self.shaping_factor * shaped
@@ -179,6 +215,10 @@ class OvercookedEnv(_OvercookedReward, ParallelEnv):
         obs: "featurized" (overcooked_ai's 96 features per agent) or "lossless" (grid encoding).
         reward_shaping: overrides of overcooked_ai's shaping params (PLACEMENT_IN_POT_REW, DISH_PICKUP_REWARD,
             SOUP_PICKUP_REWARD).
+        shaping: "events" (overcooked_ai's event shaping, the default) or "potential": the shaped reward is
+            ``potential_gamma * phi(s') - phi(s)`` for both cooks, phi = discounted value of the soups on
+            their way to delivery (potential.py); it cannot be farmed with worthless soups.
+        potential_gamma: discount of the potential (set it to the trainer's gamma).
         shaping_factor: weight of the shaped reward (a ``reward_schedule`` can anneal it during training).
         reward_weights: ``{feature: w}`` over ``FEATURE_NAMES``; the reward becomes ``w . features``.
         render_mode: None, "ansi" or "rgb_array".
@@ -202,6 +242,8 @@ class OvercookedEnv(_OvercookedReward, ParallelEnv):
         shaping_factor: float = 1.0,
         reward_weights: dict[str, float] | None = None,
         render_mode: str | None = None,
+        shaping: str = "events",
+        potential_gamma: float = DEFAULT_POTENTIAL_GAMMA,
     ):
         _check_common(horizon, obs, render_mode)
         self.layout = get_layout(layout)
@@ -212,6 +254,7 @@ class OvercookedEnv(_OvercookedReward, ParallelEnv):
         self.dynamics = OvercookedDynamics(self.layout, old_dynamics, reward_shaping)
         self.shaping_factor = float(shaping_factor)
         self._init_weights(reward_weights)
+        self._init_shaping(shaping, potential_gamma, reward_shaping)
         self.possible_agents = list(AGENTS)
         self.agents: list[str] = []
         self._encode, obs_shape, self._encode_state, state_shape = make_encoders(obs, self.layout, self.horizon)
@@ -248,6 +291,7 @@ class OvercookedEnv(_OvercookedReward, ParallelEnv):
     def reset(self, seed: int | None = None, options: dict | None = None):
         """Start state of the layout (deterministic; ``seed`` is accepted for the API)."""
         self._s = BatchState.initial(self.layout, 1)
+        self._reset_phi(self._s)
         self._episode_events[:] = 0
         self.agents = list(AGENTS)
         ds = diversity_state(self._s, self.layout)[0]
@@ -261,6 +305,7 @@ class OvercookedEnv(_OvercookedReward, ParallelEnv):
             unknown = sorted(set(actions) - set(AGENTS))
             raise ConfigError(f"actions for unknown agent(s) {unknown}; agents: {', '.join(AGENTS)}")
         sparse, shaped, events = self.dynamics.step_scalar(self._s, [joint])
+        shaped = self._potential_shaping(self._s, shaped)
         ev = events[0]
         self._episode_events += ev
         sp, sh = sparse[0].tolist(), shaped[0].tolist()
@@ -309,6 +354,7 @@ class OvercookedEnv(_OvercookedReward, ParallelEnv):
     def set_state(self, state: dict[str, Any]) -> None:
         """Load an overcooked_ai state dict (e.g. from ``get_state`` or ``OvercookedState.to_dict()``)."""
         state_from_dict(self.layout, state, self._s, 0)
+        self._reset_phi(self._s)
         self.agents = list(AGENTS) if self._s.timestep[0] < self.horizon else []
 
     @property
@@ -356,6 +402,8 @@ class OvercookedBatchedEnv(_OvercookedReward):
         shaping_factor: float = 1.0,
         reward_weights: dict[str, float] | None = None,
         render_mode: str | None = None,
+        shaping: str = "events",
+        potential_gamma: float = DEFAULT_POTENTIAL_GAMMA,
     ):
         if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ConfigError(f"num_envs must be a positive int, got {num_envs!r}")
@@ -368,11 +416,13 @@ class OvercookedBatchedEnv(_OvercookedReward):
         self.dynamics = OvercookedDynamics(self.layout, old_dynamics, reward_shaping)
         self.shaping_factor = float(shaping_factor)
         self._init_weights(reward_weights)
+        self._init_shaping(shaping, potential_gamma, reward_shaping)
         self.possible_agents = list(AGENTS)
         self._encode, obs_shape, self._encode_state, state_shape = make_encoders(obs, self.layout, self.horizon)
         self._obs_space = gym.spaces.Box(-np.inf, np.inf, obs_shape, np.float32)
         self._state_space = gym.spaces.Box(-np.inf, np.inf, state_shape, np.float32)
         self.s = BatchState.initial(self.layout, self.num_envs)
+        self._reset_phi(self.s)
         self._reset_totals()
 
     def _reset_totals(self) -> None:
@@ -395,6 +445,7 @@ class OvercookedBatchedEnv(_OvercookedReward):
     def reset(self, seed: int | None = None) -> tuple[dict[str, np.ndarray], dict]:
         """All envs to the layout's start state (the start is deterministic; ``seed`` is accepted)."""
         self.s = BatchState.initial(self.layout, self.num_envs)
+        self._reset_phi(self.s)
         self._reset_totals()
         return self._obs_dict(self._encode(self.s)), {}
 
@@ -405,6 +456,7 @@ class OvercookedBatchedEnv(_OvercookedReward):
         joint = np.stack([_as_action_array(actions[a] if a in actions else _missing(a), a, self.num_envs)
                           for a in AGENTS], axis=1)
         sparse, shaped, events = self.dynamics.step(self.s, joint)
+        shaped = self._potential_shaping(self.s, shaped)
         team = sparse.sum(1)
         rew, original = self._rewards(events, team, shaped)
         self._ret += rew
@@ -430,6 +482,7 @@ class OvercookedBatchedEnv(_OvercookedReward):
                     ep[f"{a}/{name}"] = self._ep_events[:, p, e].copy()
             infos["episode"] = ep
             self.s.reset_rows(done, self.layout)
+            self._reset_phi(self.s, done)
             self._ret[done] = 0
             self._original_ret[done] = 0
             self._sparse_ret[done] = 0
@@ -454,6 +507,7 @@ class OvercookedBatchedEnv(_OvercookedReward):
 
     def set_state(self, state: dict[str, Any], i: int = 0) -> None:
         state_from_dict(self.layout, state, self.s, i)
+        self._reset_phi(self.s, np.array([i]))
 
     def text_observation(self, agent: str, i: int = 0):
         """``agent``'s view of kitchen ``i`` as text, for agents that read (see ``text.py``)."""
