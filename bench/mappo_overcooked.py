@@ -138,6 +138,8 @@ def train_layout(layout: str, args: argparse.Namespace, record: dict[str, Any], 
                 break
         else:
             record["status"] = "budget reached"
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM (main): keep the curve and write the summary below
+        record["status"] = "stopped by a signal"
     finally:
         algo.stop()
     wall = time.perf_counter() - start
@@ -206,6 +208,23 @@ def plot_events(variants: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def merge_results(name: str, sources: list[str]) -> None:
+    """Copy each source file's layouts into ``name``'s results; a replaced curve moves to ``replaced``."""
+    path = RESULTS_DIR / f"{name}.json"
+    results = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"name": name, "layouts": {}}
+    for source in sources:
+        other = json.loads((RESULTS_DIR / f"{source}.json").read_text(encoding="utf-8"))
+        for layout, record in other.get("layouts", {}).items():
+            old = results["layouts"].get(layout)
+            if old:
+                results.setdefault("replaced", {}).setdefault(layout, []).append(old)
+            results["layouts"][layout] = {**record, "source": {"file": f"bench/results/{source}.json",
+                                                                "args": other.get("args"), "machine": other.get("machine")}}
+        print(f"merged {', '.join(other.get('layouts', {}))} from {source}")
+    _write_json(path, results)
+    plot(results, path.with_suffix(".png"))
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--layouts", nargs="+", default=CLASSIC_LAYOUTS, help=f"default: {' '.join(CLASSIC_LAYOUTS)}")
@@ -222,7 +241,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--name", default="mappo_overcooked", help="results file stem in bench/results/")
     p.add_argument("--append", action="store_true", help="keep other layouts already in the results file")
     p.add_argument("--plot-only", action="store_true", help="redraw the plot from the results file and exit")
+    p.add_argument("--merge-from", nargs="+", default=None, metavar="NAME",
+                   help="copy the layouts of bench/results/NAME.json (runs made side by side) into --name's file, "
+                        "keep the curves they replace under 'replaced', redraw the plot and exit")
     args = p.parse_args(argv)
+    if args.merge_from:
+        merge_results(args.name, args.merge_from)
+        return
     if args.plot_only:
         path = RESULTS_DIR / f"{args.name}.json"
         results = json.loads(path.read_text(encoding="utf-8"))
@@ -238,8 +263,11 @@ def main(argv: list[str] | None = None) -> None:
         if layout not in list_layouts():
             raise ConfigError(f"unknown layout {layout!r}; allowed: {', '.join(list_layouts())}")
 
+    import signal
+
     import ray
 
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a SIGTERM stops like Ctrl-C: summary kept
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     json_path, png_path = RESULTS_DIR / f"{args.name}.json", RESULTS_DIR / f"{args.name}.png"
     results: dict[str, Any] = {"name": args.name, "machine": machine_info(), "args": vars(args), "layouts": {}}
