@@ -129,3 +129,38 @@ def test_joint_obs_same_seed_same_numbers():
         finally:
             algo.stop()
     assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+
+
+@pytest.mark.parametrize("use_gru", [False, True])
+def test_folded_input_layernorm_equals_the_plain_layers(use_gru):
+    """The critic/actor torso folds the input LayerNorm's affine into the first linear layer
+    (``Torso._base``): same outputs and same gradients for every parameter as running the
+    layers one by one; an input that needs a gradient gets the plain path (and its gradient)."""
+    from diverse_marl.algorithms.mappo.networks import MODEL_DEFAULTS, make_critic
+
+    torch.manual_seed(0)
+    critic = make_critic(520, {**MODEL_DEFAULTS, "use_gru": use_gru, "gru_hidden": 8})
+    with torch.no_grad():  # move the LayerNorm affine away from its identity init
+        for p in critic.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    x = torch.randn(64, 3, 520) if use_gru else torch.randn(64, 520)
+    h0 = torch.zeros(64, 8) if use_gru else None
+
+    def grads(out):
+        critic.zero_grad()
+        out.square().mean().backward()
+        return [p.grad.clone() for p in critic.parameters()]
+
+    folded = critic(x, h0)[0]
+    g_folded = grads(folded)
+    plain = critic.base(x)
+    if use_gru:
+        plain = critic.gru(plain, h0.unsqueeze(0))[0]
+    plain = critic.head(plain)
+    g_plain = grads(plain)
+    torch.testing.assert_close(folded, plain, rtol=1e-5, atol=1e-5)
+    for a, b in zip(g_folded, g_plain):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    x_grad = x.clone().requires_grad_()
+    critic(x_grad, h0)[0].sum().backward()
+    assert x_grad.grad is not None and x_grad.grad.abs().sum() > 0
