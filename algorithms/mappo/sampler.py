@@ -347,7 +347,7 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
                     if col == Columns.ACTIONS:
                         continue
                     if col not in extra[a]:
-                        extra[a][col] = tree.map_structure(lambda v: np.zeros((n, *v.shape[1:]), v.dtype), val)
+                        extra[a][col] = _zeros_like_rows(val, n)
                     _put_rows(extra[a][col], rows, val, start, end)
                 if state_in is not None:
                     _put_rows(self._recurrent_state(a, mid), rows, out[Columns.STATE_OUT], start, end)
@@ -500,7 +500,17 @@ def _random_legal(num_actions: int, rows: int, mask: Optional[np.ndarray]) -> np
 
 def _put_rows(dst: Any, rows: np.ndarray, src: Any, start: int, end: int) -> None:
     """``dst[rows] = src[start:end]`` for an array or a structure of arrays (recurrent states)."""
+    if isinstance(dst, np.ndarray):  # the common case, every step: skip tree's per-call overhead
+        dst[rows] = src[start:end]
+        return
     tree.map_structure(lambda d, v: d.__setitem__(rows, v[start:end]), dst, src)
+
+
+def _zeros_like_rows(val: Any, n: int) -> Any:
+    """Zeros of ``n`` rows shaped like ``val``'s rows (an array or a structure of arrays)."""
+    if isinstance(val, np.ndarray):
+        return np.zeros((n, *val.shape[1:]), val.dtype)
+    return tree.map_structure(lambda v: np.zeros((n, *v.shape[1:]), v.dtype), val)
 
 
 def _force_list(x: Any) -> list:
