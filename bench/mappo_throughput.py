@@ -161,7 +161,11 @@ def main(argv: list[str] | None = None) -> None:
 
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # one logical CPU per remote env runner (each async row holds one) plus the driver; the
+    # real cores each row may use are set by pinning, not by Ray's scheduler
+    num_async = sum(1 for label, (extra, _) in MAPPO_ROWS.items()
+                    if extra.get("async_sampling") and (not args.only or label in args.only))
+    ray.init(num_cpus=max(2, num_async + 1), include_dashboard=False, log_to_driver=False)
     load_before = os.getloadavg()
     rows = build_rows(args.batch, args.num_envs, args.epochs, args.minibatch, args.seed, args.with_single_env,
                       args.with_default_threads, args.only)
