@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         final = curve[-1]
         bench.add(label, float(steps) if steps is not None else float("inf"), UNIT, ref=REFERENCE,
                   higher_is_better=False, note=f"sparse {final[1]:.1f} at {final[0]:,} env steps",
-                  options=options, curve=curve)
+                  options=options, run_dir=path, curve=curve)
     bench.report()
 
 

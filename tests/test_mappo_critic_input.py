@@ -5,8 +5,6 @@ state after an episode's last step), for learning, reproducibility and bad value
 """
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import pytest
 import torch
@@ -17,21 +15,16 @@ from diverse_marl.algorithms.mappo.module import OBS_KEY, STATE_KEY, critic_inpu
 from diverse_marl.envs import make
 from diverse_marl.errors import ConfigError
 
-ray = pytest.importorskip("ray")
+pytest.importorskip("ray")
 
 ENV = "credit_assignment"
 RUNNER = "diverse_marl.algorithms.mappo.sampler:VectorMultiAgentEnvRunner"
 
 
 @pytest.fixture(scope="module", autouse=True)
-def ray_session():
-    """Local Ray for this module; reuses (and leaves running) a Ray another fixture started."""
-    if ray.is_initialized():
-        yield
-        return
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+def _ray(ray_local):
+    """Local Ray for every test here (the shared conftest fixture)."""
     yield
-    ray.shutdown()
 
 
 def joint(obs: dict[str, np.ndarray], agents: list[str], agent: str) -> np.ndarray:
