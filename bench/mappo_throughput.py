@@ -14,20 +14,26 @@ Rows (reference: ``stock_ppo_8envs_1thread``, what an RLlib user gets with 8 env
   per 8k-step iteration);
 - ``stock_ppo`` (``--with-default-threads``): torch's default thread count (thread contention);
 - ``stock_ppo_vec_runner``: stock PPO module/learner, our VectorMultiAgentEnvRunner (isolates the runner);
-- ``mappo_vec_runner``: our MAPPO (centralized critic, value norm) with the vectorized runner,
-  one process (``num_env_runners=0``), pinned to one core;
+- ``mappo_vec_runner``: our MAPPO as configured by default (centralized critic on the env's
+  agent-specific global state - Overcooked's 520-value lossless grid in cramped_room -, value
+  norm, LayerNorms) with the vectorized runner, one process (``num_env_runners=0``), pinned to
+  one core;
+- ``mappo_joint_obs_vec_runner``: the same with ``critic_input: joint_obs`` (the critic reads
+  both cooks' featurized observations + agent id, 2 x 96 + 2 values: the MAPPO paper's "CL"
+  state); everything else as above. The issue's 5x row;
 - ``mappo_async_1core``: MAPPO with ``async_sampling`` (a remote env runner samples the next
   batch while the learner updates), driver and env runner pinned to the same core;
-- ``mappo_async_2cores``: the same on both cores (the overlap pays off).
+- ``mappo_async_2cores``: the same on both cores (the overlap pays off);
+- ``mappo_joint_obs_async_2cores``: ``critic_input: joint_obs`` with ``async_sampling`` on both cores.
 
 An async row's iteration is timed until the batch it launched is sampled too (steady state:
 one sample and one update per timed iteration; the interleaved rows cannot hide its sampling).
 Pinning uses ``os.sched_setaffinity`` on the driver and on the remote runner process for each
 row's own iterations (like ``taskset -c 0``), so the 1- and 2-core figures come from one run.
 
-Run (on a quiet machine; record ``uptime``; ~6 min)::
+Run (on a quiet machine; record ``uptime``; ~8 min with ``--iters 6``)::
 
-    .venv/bin/python bench/mappo_throughput.py [--batch 8000] [--iters 3] [--num-envs 40]
+    .venv/bin/python bench/mappo_throughput.py --iters 6 [--batch 8000] [--num-envs 40] [--only LABEL ...]
 """
 from __future__ import annotations
 
@@ -54,11 +60,23 @@ REFERENCE = f"stock_ppo_{STOCK_VECTOR_ENVS}envs_1thread"
 
 
 ONE_CORE = {0}
+JOINT_OBS = {"critic_input": "joint_obs"}
+ASYNC = {"async_sampling": True}
+# MAPPO rows: label -> (options beyond the common ones, CPUs to pin to or None = all)
+MAPPO_ROWS: dict[str, tuple[dict[str, Any], set[int] | None]] = {
+    "mappo_vec_runner": ({}, ONE_CORE),
+    "mappo_joint_obs_vec_runner": (JOINT_OBS, ONE_CORE),
+    "mappo_async_1core": (ASYNC, ONE_CORE),
+    "mappo_async_2cores": (ASYNC, None),
+    "mappo_joint_obs_async_2cores": ({**JOINT_OBS, **ASYNC}, None),
+}
 
 
 def build_rows(batch: int, num_envs: int, epochs: int, minibatch: int, seed: int, with_single_env: bool = False,
-               with_default_threads: bool = False) -> dict[str, tuple[Any, int, set[int] | None]]:
-    """label -> (algorithm, torch threads during its iterations, CPUs to pin it to or None = all)."""
+               with_default_threads: bool = False, only: list[str] | None = None
+               ) -> dict[str, tuple[Any, int, set[int] | None]]:
+    """label -> (algorithm, torch threads during its iterations, CPUs to pin it to or None = all);
+    ``only``: build just these rows (and the reference)."""
     from diverse_marl.algorithms.mappo.config import MAPPOConfig
     from diverse_marl.algorithms.ppo_baseline import SharedPPOConfig
 
@@ -68,7 +86,6 @@ def build_rows(batch: int, num_envs: int, epochs: int, minibatch: int, seed: int
     stock_vec = SharedPPOConfig.from_options(ENV, ENV_CONFIG, {**common, "num_envs_per_env_runner": num_envs}, seed)
     stock_vec.env_runners(env_runner_cls=_import(RUNNER))
     mappo_opts = {**common, "num_envs_per_env_runner": num_envs, "env_runner_cls": RUNNER}
-    mappo = MAPPOConfig.from_options(ENV, ENV_CONFIG, mappo_opts, seed)
     stock_envs = SharedPPOConfig.from_options(
         ENV, ENV_CONFIG, {**common, "num_envs_per_env_runner": STOCK_VECTOR_ENVS}, seed)
     rows = {f"stock_ppo_{STOCK_VECTOR_ENVS}envs_1thread": (stock_envs.build_algo(), 1, None)}
@@ -76,10 +93,12 @@ def build_rows(batch: int, num_envs: int, epochs: int, minibatch: int, seed: int
         rows["stock_ppo_1thread"] = (stock.build_algo(), 1, None)
     if with_default_threads:
         rows["stock_ppo"] = (stock.copy(copy_frozen=False).build_algo(), default_threads, None)
-    rows["stock_ppo_vec_runner"] = (stock_vec.build_algo(), 1, None)
-    rows["mappo_vec_runner"] = (mappo.build_algo(), 1, ONE_CORE)
-    for label, cpus in (("mappo_async_1core", ONE_CORE), ("mappo_async_2cores", None)):
-        cfg = MAPPOConfig.from_options(ENV, ENV_CONFIG, {**mappo_opts, "async_sampling": True}, seed)
+    if not only or "stock_ppo_vec_runner" in only:
+        rows["stock_ppo_vec_runner"] = (stock_vec.build_algo(), 1, None)
+    for label, (extra, cpus) in MAPPO_ROWS.items():
+        if only and label not in only:
+            continue
+        cfg = MAPPOConfig.from_options(ENV, ENV_CONFIG, {**mappo_opts, **extra}, seed)
         rows[label] = (cfg.build_algo(), 1, cpus)
     return rows
 
@@ -133,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--iters", type=int, default=3, help="measured iterations per row")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--only", nargs="*", default=None, help="subset of row labels")
+    p.add_argument("--only", nargs="*", default=None, help="subset of row labels (the reference row is always run)")
     p.add_argument("--with-single-env", action="store_true",
                    help="add the stock_ppo_1thread row (RLlib's runner with one env; ~40 s per iteration)")
     p.add_argument("--with-default-threads", action="store_true",
@@ -142,12 +161,14 @@ def main(argv: list[str] | None = None) -> None:
 
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # one logical CPU per remote env runner (each async row holds one) plus the driver; the
+    # real cores each row may use are set by pinning, not by Ray's scheduler
+    num_async = sum(1 for label, (extra, _) in MAPPO_ROWS.items()
+                    if extra.get("async_sampling") and (not args.only or label in args.only))
+    ray.init(num_cpus=max(2, num_async + 1), include_dashboard=False, log_to_driver=False)
     load_before = os.getloadavg()
     rows = build_rows(args.batch, args.num_envs, args.epochs, args.minibatch, args.seed, args.with_single_env,
-                      args.with_default_threads)
-    if args.only:
-        rows = {k: v for k, v in rows.items() if k in args.only}
+                      args.with_default_threads, args.only)
     for label, (algo, threads, cpus) in rows.items():
         for _ in range(args.warmup):
             timed_train(algo, threads, cpus)
@@ -181,6 +202,7 @@ def main(argv: list[str] | None = None) -> None:
                   note=f"driver cpu {steps / cpu:,.0f} steps/s; sampling timer EMA {sample:.1f}s",
                   wall_s=wall, cpu_s=cpu, env_steps=steps, per_iter_wall_s=[x[0] for x in st],
                   sample_s_median=sample, torch_threads=rows[label][1],
+                  mappo_options=MAPPO_ROWS[label][0] if label in MAPPO_ROWS else None,
                   cpus="all" if rows[label][2] is None else sorted(rows[label][2]))
     bench.report()
 

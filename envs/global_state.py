@@ -12,6 +12,10 @@ observation adapter (``diverse_marl.algorithms.mappo.env``) and the generic batc
 3. ``concat``: all agents' flattened observations (``possible_agents`` order, zeros for agents
    without an observation), followed by the agent's one-hot id.
 
+``concat`` can also be chosen over an env's own state (``source=CONCAT``): MAPPO's
+``critic_input: joint_obs``, the MAPPO paper's "CL" state, far smaller than some env states
+(Overcooked's lossless grid).
+
 States are flat float32 vectors. Native batched envs (Overcooked, hide-and-seek) compute theirs
 in vectorized numpy; their ``state_space(agent)`` agrees with rule 1 on the single env.
 """
@@ -31,12 +35,15 @@ class GlobalStateRule:
     """Where one env's agent-specific global state comes from, its size, and how to read it.
 
     ``obs_sizes``: agent -> size of the agent's flattened (actor) observation, used by ``concat``.
+    ``source``: None = the first branch of the rule the env supports; ``CONCAT`` = always concat.
     """
 
-    def __init__(self, env: Any, obs_sizes: Mapping[str, int]) -> None:
+    def __init__(self, env: Any, obs_sizes: Mapping[str, int], source: str | None = None) -> None:
+        if source not in (None, CONCAT):
+            raise ConfigError(f"unknown global-state source {source!r}; allowed: None (the rule), {CONCAT!r}")
         self.agents: list[str] = list(env.possible_agents)
         self.obs_sizes = {a: int(obs_sizes[a]) for a in self.agents}
-        space = getattr(env, "state_space", None)
+        space = None if source == CONCAT else getattr(env, "state_space", None)
         n = len(self.agents)
         if callable(space) and not isinstance(space, gym.Space):
             self.source = ENV_AGENT

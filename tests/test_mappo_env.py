@@ -80,7 +80,7 @@ def test_env_global_state_gets_agent_id_and_obs_critic_has_no_state():
     local = MAPPOObservationAdapter(env, "obs")
     assert STATE_KEY not in local.observation_space("a_0").spaces
     assert STATE_KEY not in local(env, obs)["a_0"]
-    with pytest.raises(ConfigError, match="critic_input 'joint'.*state, obs"):
+    with pytest.raises(ConfigError, match="critic_input 'joint'.*state, joint_obs, obs"):
         MAPPOObservationAdapter(env, "joint")
 
 

@@ -89,7 +89,9 @@ OPTIONS: dict[str, tuple[Any, str]] = {
     "value_norm_beta": (0.99999, "ValueNorm EMA weight (MAPPO: 0.99999)"),
     # --- multi-agent ---
     "policy_mapping": ("shared", "shared (one policy) | team (prefix before last '_') | agent (one per agent)"),
-    "critic_input": ("state", "state (centralized: env global state or all observations) | obs (local, i.e. IPPO)"),
+    "critic_input": ("state", "state (centralized: the env's agent-specific/global state, else all observations) | "
+                     "joint_obs (all agents' observations + agent id, the paper's CL state: cheaper than a large "
+                     "env state such as Overcooked's lossless grid) | obs (local, i.e. IPPO)"),
     # --- sampling ---
     "num_envs_per_env_runner": (8, "env copies stepped together by each env runner (one forward pass for all of them in the fast runner)"),
     "rollout_fragment_length": ("auto", "steps per env per sample call; 'auto' derives it from train_batch_size"),

@@ -8,7 +8,13 @@ Every agent's observation becomes a dict (see ``MAPPOObservationAdapter``)::
 
 The global state follows the one rule in ``diverse_marl.envs.global_state`` (the env's
 per-agent state, else its global state + the agent's one-hot id, else all agents' observations
-+ one-hot id), the same rule the generic batched env uses.
++ one-hot id), the same rule the generic batched env uses. ``critic_input``:
+
+- ``state``: that rule (MAPPO's agent-specific global state where the env has one);
+- ``joint_obs``: always all agents' (actor) observations + one-hot id (the MAPPO paper's
+  concatenated local observations, "CL"): cheaper when the env's state is large, e.g.
+  Overcooked's lossless grid (520 values in cramped_room) vs 2 x 96 featurized + 2;
+- ``obs``: no state; the critic reads the agent's own observation (independent PPO).
 
 A custom (vectorized) env runner can reuse ``MAPPOObservationAdapter`` directly: for Box
 observation spaces it works on batched arrays ``(N, *shape)`` as well.
@@ -26,10 +32,11 @@ from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
 from diverse_marl.algorithms.mappo.connectors import TIME_LIMIT_KEY
 from diverse_marl.algorithms.mappo.module import MASK_KEY, OBS_KEY, STATE_KEY
-from diverse_marl.envs.global_state import GlobalStateRule
+from diverse_marl.envs.global_state import CONCAT, GlobalStateRule
 from diverse_marl.errors import ConfigError
 
-CRITIC_INPUTS = ("state", "obs")
+CRITIC_INPUTS = ("state", "joint_obs", "obs")
+JOINT_OBS = "joint_obs"
 MASK_KEY_ALIASES = (MASK_KEY,)
 OBS_KEY_ALIASES = ("observation", "observations", "obs")
 
@@ -67,7 +74,13 @@ class MAPPOObservationAdapter:
             a: isinstance(s, spaces.Dict) and MASK_KEY in s.spaces for a, s in self.raw_spaces.items()
         }
         self.num_actions = {a: int(getattr(env.action_space(a), "n", 0)) for a in self.agents}
-        self.state_rule = GlobalStateRule(env, {a: int(np.prod(b.shape)) for a, b in self.boxed.items()})
+        self.state_rule = GlobalStateRule(env, {a: int(np.prod(b.shape)) for a, b in self.boxed.items()},
+                                          source=CONCAT if critic_input == JOINT_OBS else None)
+
+    @property
+    def has_state(self) -> bool:
+        """Whether observations carry a critic state (every critic input but ``obs``)."""
+        return self.critic_input != "obs"
 
     @property
     def state_source(self) -> str:
@@ -76,7 +89,7 @@ class MAPPOObservationAdapter:
 
     def observation_space(self, agent: str) -> spaces.Dict:
         d: dict[str, gym.Space] = {OBS_KEY: self.boxed[agent]}
-        if self.critic_input == "state":
+        if self.has_state:
             d[STATE_KEY] = spaces.Box(-np.inf, np.inf, shape=(self.state_rule.sizes[agent],), dtype=np.float32)
         if self.has_mask[agent]:
             d[MASK_KEY] = spaces.Box(0.0, 1.0, shape=(self.num_actions[agent],), dtype=np.float32)
@@ -102,7 +115,7 @@ class MAPPOObservationAdapter:
 
     def __call__(self, env: Any, raw_obs: dict[str, Any]) -> dict[str, dict[str, np.ndarray]]:
         actor = {a: self.actor_obs(a, o) for a, o in raw_obs.items()}
-        states = self.global_states(env, actor) if self.critic_input == "state" and actor else {}
+        states = self.global_states(env, actor) if self.has_state and actor else {}
         out = {}
         for a, o in actor.items():
             d = {OBS_KEY: o}

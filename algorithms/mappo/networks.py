@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 OBS_KEY = "obs"
 STATE_KEY = "state"
@@ -122,12 +123,36 @@ class Torso(nn.Module):
 
     def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x: (B, D) or, with a GRU, (B, T, D) plus h0 (B, H); returns (output, new GRU state or None)."""
-        z = self.base(x)
+        z = self._base(x)
         h = None
         if self.use_gru:
             z, h = self.gru(z, h0.unsqueeze(0))
             h = h.squeeze(0)
         return self.head(z), h
+
+
+    def _base(self, x: torch.Tensor) -> torch.Tensor:
+        """``self.base(x)``, with the input LayerNorm (``feature_norm``) computed in a cheaper, equal way.
+
+        LayerNorm(x) = x_hat * g + b with x_hat the row-standardized input; followed by the
+        linear layer (W, c) it is x_hat @ (W * g)^T + (W @ b + c). The inputs (observations,
+        states) need no gradient, so x_hat is computed without autograd and the affine is folded
+        into the layer's weights: the same function and the same gradients for W, c, g, b, but
+        no backward pass through the normalization and no gradient w.r.t. the (wide) input - the
+        bulk of a centralized critic's cost on a large state. Inputs that require a gradient
+        take the plain path.
+        """
+        layers = list(self.base)
+        if x.requires_grad or len(layers) < 2 or not isinstance(layers[0], nn.LayerNorm) \
+                or not isinstance(layers[1], nn.Linear):
+            return self.base(x)
+        norm, linear = layers[0], layers[1]
+        with torch.no_grad():
+            x_hat = F.layer_norm(x, norm.normalized_shape, None, None, norm.eps)
+        z = F.linear(x_hat, linear.weight * norm.weight, torch.addmv(linear.bias, linear.weight, norm.bias))
+        for layer in layers[2:]:
+            z = layer(z)
+        return z
 
 
 def make_actor(obs_dim: int, num_actions: int, cfg: dict[str, Any]) -> Torso:

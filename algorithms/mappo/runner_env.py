@@ -6,7 +6,8 @@ Observation layouts handed to the module:
 - ``dict``: ``{"obs": obs}`` (MAPPO with ``critic_input="obs"``);
 - ``dict_state``: ``{"obs": obs, "state": state}`` where ``state`` is the batched env's
   agent-specific global state (MAPPO's centralized critic), see
-  ``diverse_marl.algorithms.mappo.module``.
+  ``diverse_marl.algorithms.mappo.module``; with ``critic_input="joint_obs"`` the runner builds
+  it from all agents' observations instead (``JointObsState``) and never asks the env for one.
 MAPPO layouts add ``"action_mask"`` for agents whose batched env reports masks
 (``has_action_mask(agent)``); stock modules cannot read masks, so the plain layout refuses them.
 """
@@ -21,9 +22,11 @@ from ray.rllib.env.env_context import EnvContext
 
 from diverse_marl.algorithms.mappo.networks import MASK_KEY, OBS_KEY, STATE_KEY
 from diverse_marl.envs.batched import SyncBatchedEnv, make_batched
+from diverse_marl.envs.global_state import CONCAT, GlobalStateRule
 from diverse_marl.errors import ConfigError
 
 PLAIN, DICT, DICT_STATE = "plain", "dict", "dict_state"
+JOINT_OBS = "joint_obs"  # MAPPO's critic_input reading all agents' observations (see env.py)
 
 
 def names_diverse_marl_env(env: Any) -> bool:
@@ -104,7 +107,26 @@ def layout_for(critic_input: Optional[str]) -> str:
     """The observation layout for MAPPO's ``critic_input`` (None: a stock module)."""
     if critic_input is None:
         return PLAIN
-    return DICT_STATE if critic_input == STATE_KEY else DICT
+    return DICT_STATE if critic_input in (STATE_KEY, JOINT_OBS) else DICT
+
+
+class JointObsState:
+    """``critic_input="joint_obs"`` on batched arrays: every agent's state is all agents'
+    flattened observations + its one-hot id (``GlobalStateRule``'s concat branch, the rule
+    ``MAPPOObservationAdapter`` applies to single envs)."""
+
+    def __init__(self, env: Any) -> None:
+        sizes = {a: int(np.prod(env.observation_space(a).shape)) for a in env.possible_agents}
+        self.rule = GlobalStateRule(env, sizes, source=CONCAT)
+
+    def size(self, agent: str) -> int:
+        return self.rule.sizes[agent]
+
+    def states(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """agent -> (N, state size) float32 from agent -> (N, *obs shape) for every agent."""
+        n = len(next(iter(obs.values())))
+        flat = {a: np.asarray(o, np.float32).reshape(n, -1) for a, o in obs.items()}
+        return self.rule.states(None, flat, self.rule.agents, (n,))
 
 
 def has_action_mask(env: Any, agent: str) -> bool:
@@ -113,8 +135,9 @@ def has_action_mask(env: Any, agent: str) -> bool:
     return bool(check(agent)) if callable(check) else False
 
 
-def module_obs_space(env: Any, agent: str, layout: str) -> gym.Space:
-    """The observation space the module sees for ``agent`` under ``layout``."""
+def module_obs_space(env: Any, agent: str, layout: str, joint: Optional[JointObsState] = None) -> gym.Space:
+    """The observation space the module sees for ``agent`` under ``layout`` (``joint``: the
+    state is built from observations, not read from the env)."""
     masked = has_action_mask(env, agent)
     if layout == PLAIN:
         if masked:
@@ -123,7 +146,7 @@ def module_obs_space(env: Any, agent: str, layout: str) -> gym.Space:
         return env.observation_space(agent)
     spaces = {OBS_KEY: gym.spaces.Box(-np.inf, np.inf, env.observation_space(agent).shape, np.float32)}
     if layout == DICT_STATE:
-        size = int(np.prod(env.state_space(agent).shape))
+        size = joint.size(agent) if joint is not None else int(np.prod(env.state_space(agent).shape))
         spaces[STATE_KEY] = gym.spaces.Box(-np.inf, np.inf, (size,), np.float32)
     if masked:
         spaces[MASK_KEY] = gym.spaces.Box(0.0, 1.0, (int(env.action_space(agent).n),), np.float32)

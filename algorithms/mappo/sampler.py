@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from typing import Any, Collection, Optional, Union
+from typing import Any, Callable, Collection, Optional, Union
 
 import gymnasium as gym
 import numpy as np
@@ -65,6 +65,8 @@ from ray.rllib.utils.typing import StateDict
 from diverse_marl.algorithms.mappo.networks import MASK_KEY, OBS_KEY
 from diverse_marl.algorithms.mappo.runner_env import (
     DICT_STATE,
+    JOINT_OBS,
+    JointObsState,
     as_obs,
     as_state,
     critic_input_from_specs,
@@ -107,6 +109,7 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
         self._callbacks = [cls() for cls in _force_list(self.config.callbacks_class)]
         self.num_envs = int(self.config.num_envs_per_env_runner)
         self.env = None
+        self._joint: Optional[JointObsState] = None  # critic_input="joint_obs": states from observations
         if (self.worker_index is None or self.worker_index > 0 or self.config.create_env_on_local_worker
                 or self.config.num_env_runners == 0):
             self.make_env()
@@ -135,6 +138,7 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
         if critic_input is None:
             critic_input = critic_input_from_specs(self.config)
         self._layout = layout_for(critic_input)
+        self._joint = JointObsState(self.env) if critic_input == JOINT_OBS else None
         self._episodes = EpisodeAssembler(
             self.agents, self._layout, self.config.policy_mapping_fn,
             obs_spaces={a: self._agent_obs_space(a) for a in self.agents},
@@ -153,7 +157,7 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
 
     def _agent_obs_space(self, agent: str) -> gym.Space:
         """The observation space the module sees for ``agent`` (see ``runner_env``)."""
-        return module_obs_space(self.env, agent, self._layout)
+        return module_obs_space(self.env, agent, self._layout, self._joint)
 
     def get_spaces(self) -> dict:
         if self.env is None:
@@ -261,10 +265,15 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
     def _observe(self, obs: dict, infos: dict) -> None:
         """Keep what the next step acts on: observations, states (MAPPO critic), alive masks."""
         self._cur_obs = {a: as_obs(obs[a], self._layout) for a in self.agents}
-        self._cur_state = ({a: as_state(v) for a, v in self.env.state().items()}
-                           if self._layout == DICT_STATE else {})
+        self._cur_state = self._states(self._cur_obs, self.env.state) if self._layout == DICT_STATE else {}
         self._cur_mask = {a: np.asarray(m, np.float32) for a, m in infos.get("action_mask", {}).items()}
         self._cur_alive = self._alive_from(infos)
+
+    def _states(self, obs: dict[str, np.ndarray], env_states: Callable[[], dict]) -> dict[str, np.ndarray]:
+        """The critic's (N, size) states: from all agents' observations (``joint_obs``) or the env's."""
+        if self._joint is not None:
+            return self._joint.states(obs)
+        return {a: as_state(v) for a, v in env_states().items()}
 
     def _start_episode(self, i: int) -> EpisodeMeta:
         """New episode in copy ``i`` (its agent->module mapping applies from its first step on)."""
@@ -338,7 +347,7 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
                     if col == Columns.ACTIONS:
                         continue
                     if col not in extra[a]:
-                        extra[a][col] = tree.map_structure(lambda v: np.zeros((n, *v.shape[1:]), v.dtype), val)
+                        extra[a][col] = _zeros_like_rows(val, n)
                     _put_rows(extra[a][col], rows, val, start, end)
                 if state_in is not None:
                     _put_rows(self._recurrent_state(a, mid), rows, out[Columns.STATE_OUT], start, end)
@@ -371,10 +380,12 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
             if self.partners is not None:  # partner returns are reported in the env's own reward
                 self.partners.add_rewards(infos.get(ORIGINAL_KEY, rewards))
             if done.any():
+                final_states = (self._states(infos["final_obs"], lambda: infos["final_state"])
+                                if self._layout == DICT_STATE else {})
                 for a in self.agents:
                     ro.final_obs[(t, a)] = as_obs(infos["final_obs"][a], self._layout)
-                    if self._layout == DICT_STATE:
-                        ro.final_state[(t, a)] = as_state(infos["final_state"][a])
+                    if a in final_states:
+                        ro.final_state[(t, a)] = final_states[a]
                     if a in self._cur_mask:
                         ro.final_mask[(t, a)] = np.asarray(infos["final_action_mask"][a], np.float32)
                 episodes_done += int(done.sum())
@@ -489,7 +500,17 @@ def _random_legal(num_actions: int, rows: int, mask: Optional[np.ndarray]) -> np
 
 def _put_rows(dst: Any, rows: np.ndarray, src: Any, start: int, end: int) -> None:
     """``dst[rows] = src[start:end]`` for an array or a structure of arrays (recurrent states)."""
+    if isinstance(dst, np.ndarray):  # the common case, every step: skip tree's per-call overhead
+        dst[rows] = src[start:end]
+        return
     tree.map_structure(lambda d, v: d.__setitem__(rows, v[start:end]), dst, src)
+
+
+def _zeros_like_rows(val: Any, n: int) -> Any:
+    """Zeros of ``n`` rows shaped like ``val``'s rows (an array or a structure of arrays)."""
+    if isinstance(val, np.ndarray):
+        return np.zeros((n, *val.shape[1:]), val.dtype)
+    return tree.map_structure(lambda v: np.zeros((n, *v.shape[1:]), v.dtype), val)
 
 
 def _force_list(x: Any) -> list:
