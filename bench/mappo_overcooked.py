@@ -74,7 +74,10 @@ def layout_config(layout: str, args: argparse.Namespace, extra_options: dict[str
     schedule that anneals a reward term to zero (``[[0, v], [T, 0]]``); ``--old-dynamics`` switches
     the dynamics; ``extra_options`` override MAPPO options (other benchmarks compare one option's values).
     """
+    import yaml
+
     from diverse_marl.config import load_config, read_yaml
+    from diverse_marl.errors import ConfigError
 
     path = EXAMPLES_DIR / f"overcooked_{layout}.yaml"
     data = read_yaml(path)
@@ -82,6 +85,11 @@ def layout_config(layout: str, args: argparse.Namespace, extra_options: dict[str
     data["env_config"] = {**data.get("env_config", {}), "horizon": HORIZON}
     if getattr(args, "old_dynamics", False):
         data["env_config"]["old_dynamics"] = True
+    for item in getattr(args, "env_config", None) or []:  # --env-config KEY=VALUE (a YAML value)
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--env-config expects KEY=VALUE, got {item!r}")
+        data["env_config"][key] = yaml.safe_load(value)
     training = dict(data.get("training", {}))
     num_envs = args.num_envs if args.num_envs is not None else training.get("num_envs_per_env_runner", 32)
     if args.num_envs is not None or args.rollout is not None:
@@ -237,6 +245,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--old-dynamics", action="store_true", help="pots start cooking by themselves (2019 dynamics)")
     p.add_argument("--stop-at-target", action="store_true",
                    help=f"stop a layout once its last {TARGET_HOLD_POINTS} iterations average at least the target")
+    p.add_argument("--env-config", nargs="+", default=None, metavar="KEY=VALUE",
+                   help="override env_config entries of the YAML (values parsed as YAML)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default="mappo_overcooked", help="results file stem in bench/results/")
     p.add_argument("--append", action="store_true", help="keep other layouts already in the results file")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from diverse_marl.envs.overcooked.env import AGENTS, OvercookedBatchedEnv, OvercookedEnv
-from diverse_marl.envs.overcooked.potential import ONION_IN_POT, TOWARDS
+from diverse_marl.envs.overcooked.potential import ONION_IN_POT, PLATED_SOUP, TOWARDS
 from diverse_marl.envs.overcooked.scripted import ScriptedCook
 from diverse_marl.errors import ConfigError
 
@@ -87,11 +87,17 @@ def test_every_stage_of_a_soup_raises_the_potential_and_delivery_still_pays():
     while env.batch_state.held[0, 0] != 4:  # wait for the soup, then plate it
         joint(INTERACT, STAY)
     stages["plated"] = phi()
-    for a in (S, E, S):                    # to (3, 2), facing the window at (3, 3)
+    joint(S, STAY)                         # to (2, 2)
+    joint(S, STAY)                         # faces the counter at (2, 3)
+    joint(INTERACT, STAY)                  # parks the soup there: its credit goes back
+    parked = phi()
+    joint(INTERACT, STAY)                  # and picks it up again
+    for a in (E, S):                       # to (3, 2), facing the window at (3, 3)
         joint(a, STAY)
     infos = joint(INTERACT, STAY)
     values = list(stages.values())
     assert all(a < b for a, b in zip(values, values[1:])), stages
+    assert parked < stages["plated"] - PLATED_SOUP + 1
     assert stages["3 onions"] == pytest.approx(3 * ONION_IN_POT)
     assert infos["agent_0"]["sparse_reward"] == 20 and phi() == 0
     assert infos["agent_0"]["sparse_reward"] + infos["agent_0"]["shaped_reward"] > 0

@@ -17,7 +17,7 @@ as a *state* instead of an event, so whatever is paid is taken back when undone:
     phi(s) = ONION_IN_POT * onions in pots that can still make a soup worth something
            + COOKING      * full soups cooking or ready in a pot (on top of their 3 onions)
            + DISH_HELD    * dishes held while some pot holds a full soup
-           + PLATED_SOUP  * soups worth something, held or on a counter (everything above, plus 5)
+           + PLATED_SOUP  * soups worth something in a cook's hands (everything above, plus 3)
            + ONION_HELD   * onions held while some pot can take one
            + TOWARDS      * (1 - d / d_max) for each useful item held or put on a counter,
                             d = steps until it is where it goes next (a pot, or the window)
@@ -25,7 +25,9 @@ as a *state* instead of an event, so whatever is paid is taken back when undone:
 Starting a 1-onion pot turns it into a soup worth 0: phi loses the onion's credit. Plating that
 soup, or putting an onion down where nobody uses it, is no gain either. The distance term pays each
 step that brings a useful item closer to its pot or window (counter_circuit's long ring); an item
-put on a counter keeps the pull of that counter, so handing it over is neutral. It uses
+put on a counter keeps only the pull of that counter, so handing an onion or a dish over is neutral
+and parking a plated soup on a counter gives its credit back (with ``potential_gamma = 1``, credit
+never taken back would be kept at the horizon: the cooks learned to plate soups and park them). It uses
 shortest-path tables (``planning.py``) in which an item may also be handed over a counter
 (forced_coordination's split kitchen).
 """
@@ -75,6 +77,7 @@ class SoupPotential:
                 cell_to_cell[c] = self.to_cell[goals].min(axis=0)
         self.counter_to_cell = cell_to_cell[self.counters]
         self.counter_to_pot = self.counter_to_cell[:, self.pots][None]  # (1, counters, pots)
+        self.counter_to_serve = self.counter_to_cell[:, self.serving].min(axis=1)  # (counters,)
         targets = np.concatenate([self.pots, self.serving])
         finite = self.to_cell[:, targets][np.isfinite(self.to_cell[:, targets])]
         self.d_max = float(finite.max()) + HAND_OVER if finite.size else 1.0
@@ -116,14 +119,17 @@ class SoupPotential:
             pull = np.where(np.isfinite(d), 1.0 - d / self.d_max, 0.0)
             phi += np.where(useful, credit + TOWARDS * pull, 0.0).sum(axis=1)
 
-        # -- items put down on counters: soups keep their credit, onions and dishes their pull ------------
+        # -- items put down on counters keep only their pull: a soup parked on a counter is not progress --
         c_obj, c_on, c_to = obj[:, self.counters], on[:, self.counters], to[:, self.counters]
-        phi += PLATED_SOUP * ((c_obj == SOUP) & (self.recipe_value[c_on, c_to] > 0)).sum(axis=1)
-        for item, wanted in ((ONION, takes_onion), (DISH, full)):
-            lying = c_obj == item
+        worth_serving = np.isfinite(self.counter_to_serve)[None] & (self.recipe_value[c_on, c_to] > 0)
+        for lying, d in (
+            (c_obj == ONION, np.where(takes_onion[:, None, :], self.counter_to_pot, np.inf).min(axis=2)),
+            (c_obj == DISH, np.where(full[:, None, :], self.counter_to_pot, np.inf).min(axis=2)),
+            ((c_obj == SOUP) & worth_serving, np.broadcast_to(self.counter_to_serve, c_obj.shape)),
+        ):
             if lying.any():
-                d = np.where(wanted[:, None, :], self.counter_to_pot + HAND_OVER / 2, np.inf).min(axis=2)
-                phi += np.where(lying & np.isfinite(d), TOWARDS * (1.0 - d / self.d_max), 0.0).sum(axis=1)
+                pull = 1.0 - (d + HAND_OVER / 2) / self.d_max
+                phi += np.where(lying & np.isfinite(d), TOWARDS * pull, 0.0).sum(axis=1)
         return phi
 
     def _with_hand_over(self, dist: np.ndarray) -> np.ndarray:
