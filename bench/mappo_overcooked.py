@@ -170,9 +170,17 @@ def plot(results: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    layouts = list(results["layouts"])
-    fig, axes = plt.subplots(1, len(layouts), figsize=(max(6.0, 4.2 * len(layouts)), 3.6), squeeze=False)
-    for ax, layout in zip(axes[0], layouts):
+    # one row per dynamics, one column per layout
+    rows = [[k for k in results["layouts"] if not k.endswith(OLD_DYNAMICS_SUFFIX)],
+            [k for k in results["layouts"] if k.endswith(OLD_DYNAMICS_SUFFIX)]]
+    order = {name: i for i, name in enumerate(CLASSIC_LAYOUTS)}
+    rows = [sorted(r, key=lambda k: order.get(k.split(OLD_DYNAMICS_SUFFIX)[0], len(order))) for r in rows if r]
+    cols = max(len(r) for r in rows)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(max(6.0, 4.2 * cols), 3.4 * len(rows)), squeeze=False)
+    for ax in axes.flat:
+        ax.set_visible(False)
+    for ax, layout in ((axes[i][j], k) for i, r in enumerate(rows) for j, k in enumerate(r)):
+        ax.set_visible(True)
         curve = results["layouts"][layout].get("curve", [])
         xs = [p["env_steps"] / 1e6 for p in curve if math.isfinite(p["sparse_return"])]
         ys = [p["sparse_return"] for p in curve if math.isfinite(p["sparse_return"])]
@@ -182,7 +190,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
         ax.set_xlabel("env steps (M)")
         ax.set_ylabel("mean sparse return / episode")
         ax.grid(alpha=0.3)
-    fig.suptitle("MAPPO self-play, Overcooked (shaping annealed)", fontsize=11)
+    fig.suptitle("MAPPO self-play, Overcooked (shaping as in examples/overcooked_<layout>.yaml)", fontsize=11)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -277,8 +285,8 @@ def main(argv: list[str] | None = None) -> None:
 
     import ray
 
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a SIGTERM stops like Ctrl-C: summary kept
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # after ray.init (which sets its own): stop like Ctrl-C
     json_path, png_path = RESULTS_DIR / f"{args.name}.json", RESULTS_DIR / f"{args.name}.png"
     results: dict[str, Any] = {"name": args.name, "machine": machine_info(), "args": vars(args), "layouts": {}}
     if args.append and json_path.exists():  # keep the curves of layouts run earlier (other invocations)
