@@ -95,6 +95,11 @@ def layout_config(layout: str, args: argparse.Namespace, extra_options: dict[str
     if args.num_envs is not None or args.rollout is not None:
         training["num_envs_per_env_runner"] = num_envs
         training["train_batch_size"] = num_envs * (args.rollout if args.rollout is not None else HORIZON)
+    for item in getattr(args, "training", None) or []:  # --training KEY=VALUE (a YAML value)
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--training expects KEY=VALUE, got {item!r}")
+        training[key] = yaml.safe_load(value)
     data["training"] = {**training, **(extra_options or {})}
     if args.shaping_anneal_steps is not None:
         data["reward_schedule"] = {k: ([[0, v[0][1]], [int(args.shaping_anneal_steps), 0.0]] if _anneals_to_zero(v) else v)
@@ -255,6 +260,8 @@ def main(argv: list[str] | None = None) -> None:
                    help=f"stop a layout once its last {TARGET_HOLD_POINTS} iterations average at least the target")
     p.add_argument("--env-config", nargs="+", default=None, metavar="KEY=VALUE",
                    help="override env_config entries of the YAML (values parsed as YAML)")
+    p.add_argument("--training", nargs="+", default=None, metavar="KEY=VALUE",
+                   help="override MAPPO options of the YAML's training block (values parsed as YAML)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default="mappo_overcooked", help="results file stem in bench/results/")
     p.add_argument("--append", action="store_true", help="keep other layouts already in the results file")
