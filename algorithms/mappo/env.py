@@ -32,11 +32,11 @@ from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
 from diverse_marl.algorithms.mappo.connectors import TIME_LIMIT_KEY
 from diverse_marl.algorithms.mappo.module import MASK_KEY, OBS_KEY, STATE_KEY
+from diverse_marl.algorithms.mappo.runner_env import JOINT_OBS
 from diverse_marl.envs.global_state import CONCAT, GlobalStateRule
 from diverse_marl.errors import ConfigError
 
-CRITIC_INPUTS = ("state", "joint_obs", "obs")
-JOINT_OBS = "joint_obs"
+CRITIC_INPUTS = ("state", JOINT_OBS, "obs")
 MASK_KEY_ALIASES = (MASK_KEY,)
 OBS_KEY_ALIASES = ("observation", "observations", "obs")
 

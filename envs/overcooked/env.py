@@ -126,7 +126,7 @@ class _OvercookedReward(WeightedReward):
         if not isinstance(potential_gamma, (int, float)) or not 0.0 < potential_gamma <= 1.0:
             raise ConfigError(f"potential_gamma must be a number in (0, 1], got {potential_gamma!r}")
         self.shaping = shaping
-        self._potential = SoupPotential(self.layout, self.old_dynamics, float(potential_gamma)) \
+        self._potential = SoupPotential(self.layout, float(potential_gamma)) \
             if shaping == "potential" else None
         self._phi: np.ndarray | None = None
 

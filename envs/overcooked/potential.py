@@ -55,10 +55,10 @@ HAND_OVER = 2  # steps to put an item on a counter and pick it up from the other
 class SoupPotential:
     """``phi(s)`` for N kitchens of one layout (``__call__``), and the shaped reward of a step."""
 
-    def __init__(self, layout: Layout, old_dynamics: bool, gamma: float = DEFAULT_POTENTIAL_GAMMA):
+    def __init__(self, layout: Layout, gamma: float = DEFAULT_POTENTIAL_GAMMA):
         if not 0.0 < gamma <= 1.0:
             raise ValueError(f"potential gamma must be in (0, 1], got {gamma!r}")
-        self.gamma, self.old_dynamics = float(gamma), bool(old_dynamics)
+        self.gamma = float(gamma)
         w, h = layout.width, layout.height
         self.w = w
         flat = lambda p: (np.asarray(p)[:, 1] * w + np.asarray(p)[:, 0]).astype(np.int64)  # noqa: E731
@@ -121,11 +121,11 @@ class SoupPotential:
 
         # -- items put down on counters keep only their pull: a soup parked on a counter is not progress --
         c_obj, c_on, c_to = obj[:, self.counters], on[:, self.counters], to[:, self.counters]
-        worth_serving = np.isfinite(self.counter_to_serve)[None] & (self.recipe_value[c_on, c_to] > 0)
         for lying, d in (
             (c_obj == ONION, np.where(takes_onion[:, None, :], self.counter_to_pot, np.inf).min(axis=2)),
             (c_obj == DISH, np.where(full[:, None, :], self.counter_to_pot, np.inf).min(axis=2)),
-            ((c_obj == SOUP) & worth_serving, np.broadcast_to(self.counter_to_serve, c_obj.shape)),
+            ((c_obj == SOUP) & (self.recipe_value[c_on, c_to] > 0),
+             np.broadcast_to(self.counter_to_serve, c_obj.shape)),
         ):
             if lying.any():
                 pull = 1.0 - (d + HAND_OVER / 2) / self.d_max
