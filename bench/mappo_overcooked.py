@@ -67,6 +67,17 @@ def _anneals_to_zero(points: Any) -> bool:
     return isinstance(points, list) and len(points) == 2 and points[0][0] == 0 and points[1][1] == 0
 
 
+def config_path(layout: str, args: argparse.Namespace) -> Path:
+    """The YAML a layout trains with: ``--config``, else ``examples/overcooked_<layout>_old_dynamics.yaml``
+    with ``--old-dynamics`` when that file exists, else ``examples/overcooked_<layout>.yaml``."""
+    if getattr(args, "config", None):
+        return Path(args.config).resolve()
+    old = EXAMPLES_DIR / f"overcooked_{layout}_old_dynamics.yaml"
+    if getattr(args, "old_dynamics", False) and old.exists():
+        return old
+    return EXAMPLES_DIR / f"overcooked_{layout}.yaml"
+
+
 def layout_config(layout: str, args: argparse.Namespace, extra_options: dict[str, Any] | None = None):
     """The ExperimentConfig of ``examples/overcooked_<layout>.yaml`` with this run's changes.
 
@@ -79,7 +90,7 @@ def layout_config(layout: str, args: argparse.Namespace, extra_options: dict[str
     from diverse_marl.config import load_config, read_yaml
     from diverse_marl.errors import ConfigError
 
-    path = EXAMPLES_DIR / f"overcooked_{layout}.yaml"
+    path = config_path(layout, args)
     data = read_yaml(path)
     data["seed"] = args.seed
     data["env_config"] = {**data.get("env_config", {}), "horizon": HORIZON}
@@ -123,7 +134,8 @@ def train_layout(layout: str, args: argparse.Namespace, record: dict[str, Any], 
     """Train on one layout, appending curve points to ``record`` and calling ``save()`` often."""
     cfg = layout_config(layout, args, extra_options)
     algo = cfg.to_rllib().build_algo()
-    record.update({"config_file": f"examples/overcooked_{layout}.yaml", "env_config": cfg.env_config,
+    path = config_path(layout, args)
+    record.update({"config_file": str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path), "env_config": cfg.env_config,
                    "reward_schedule": cfg.reward_schedule, "options": cfg.training, "curve": [],
                    "status": "running", "load_avg_start": [round(x, 2) for x in os.getloadavg()]})
     start = time.perf_counter()
@@ -262,6 +274,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="override env_config entries of the YAML (values parsed as YAML)")
     p.add_argument("--training", nargs="+", default=None, metavar="KEY=VALUE",
                    help="override MAPPO options of the YAML's training block (values parsed as YAML)")
+    p.add_argument("--config", default=None, metavar="YAML",
+                   help="train with this YAML instead of examples/overcooked_<layout>[_old_dynamics].yaml")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default="mappo_overcooked", help="results file stem in bench/results/")
     p.add_argument("--append", action="store_true", help="keep other layouts already in the results file")

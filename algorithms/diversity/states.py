@@ -33,7 +33,7 @@ def resolve_source(source: str, infos: Mapping[str, Any] | None, obs: Any) -> st
     if source == "auto":
         return next(k for k, ok in has.items() if ok)
     if not has[source]:
-        where = "infos[agent]['diversity_state']" if source == "diversity_state" else "a critic state (critic_input: state)"
+        where = "infos[agent]['diversity_state']" if source == "diversity_state" else "critic state (training.critic_input: state or joint_obs)"
         raise ConfigError(f"diversity.state is {source!r} but the env gives no {where}; "
                           f"available here: {', '.join(k for k, ok in has.items() if ok)}")
     return source

@@ -177,9 +177,8 @@ class OvercookedDynamics:
         self.h, self.w = h, w
         self.terrain_flat = layout.terrain.reshape(-1).astype(np.int64)
         self.floor_flat = self.terrain_flat == FLOOR
-        flat = lambda p: (p[:, 1] * w + p[:, 0]).astype(np.int64)  # noqa: E731
-        self.pot_flat = flat(layout.pot_positions)
-        self.counter_flat = flat(layout.counter_positions)
+        self.pot_flat = layout.flat_index(layout.pot_positions)
+        self.counter_flat = layout.flat_index(layout.counter_positions)
         self.counter_mask = self.terrain_flat == COUNTER
         self.recipe_time = np.asarray(layout.recipe_time, dtype=np.int64)
         self.recipe_value = np.asarray(layout.recipe_value, dtype=np.float64)

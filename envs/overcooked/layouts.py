@@ -157,6 +157,11 @@ class Layout:
         """(width, height), like overcooked_ai's ``mdp.shape``."""
         return (self.width, self.height)
 
+    def flat_index(self, positions: np.ndarray) -> np.ndarray:
+        """(k,) int64 row-major cell indices ``y * width + x`` of (k, 2) (x, y) positions."""
+        p = np.asarray(positions, dtype=np.int64).reshape(-1, 2)
+        return p[:, 1] * self.width + p[:, 0]
+
     @property
     def num_pots(self) -> int:
         return int(len(self.pot_positions))

@@ -61,10 +61,9 @@ class SoupPotential:
         self.gamma = float(gamma)
         w, h = layout.width, layout.height
         self.w = w
-        flat = lambda p: (np.asarray(p)[:, 1] * w + np.asarray(p)[:, 0]).astype(np.int64)  # noqa: E731
-        self.pots = flat(layout.pot_positions)
-        self.counters = flat(layout.counter_positions)
-        self.serving = flat(layout.serving_positions)
+        self.pots = layout.flat_index(layout.pot_positions)
+        self.counters = layout.flat_index(layout.counter_positions)
+        self.serving = layout.flat_index(layout.serving_positions)
         counter_cells = {tuple(int(v) for v in p) for p in layout.counter_positions}
         tables = distance_tables(layout, counter_goals=counter_cells)
         # steps from a cook's motion state to facing a cell; from facing one cell to facing another
@@ -109,13 +108,14 @@ class SoupPotential:
         dist = self._with_hand_over(self.to_cell[motion_state])                   # (N, 2, cells)
         to_pot = dist[:, :, self.pots]                                              # (N, 2, pots)
         soup_value = self.recipe_value[s.held_onions, s.held_tomatoes]
+        # (held item, its credit, steps to where it goes next, credited even with no reachable goal?)
         goals = (
-            (s.held == ONION, ONION_HELD, np.where(takes_onion[:, None, :], to_pot, np.inf).min(axis=2)),
-            (s.held == DISH, DISH_HELD, np.where(full[:, None, :], to_pot, np.inf).min(axis=2)),
-            ((s.held == SOUP) & (soup_value > 0), PLATED_SOUP, dist[:, :, self.serving].min(axis=2)),
+            (s.held == ONION, ONION_HELD, np.where(takes_onion[:, None, :], to_pot, np.inf).min(axis=2), False),
+            (s.held == DISH, DISH_HELD, np.where(full[:, None, :], to_pot, np.inf).min(axis=2), False),
+            ((s.held == SOUP) & (soup_value > 0), PLATED_SOUP, dist[:, :, self.serving].min(axis=2), True),
         )
-        for holds, credit, d in goals:
-            useful = holds & (np.isfinite(d) | (credit == PLATED_SOUP))
+        for holds, credit, d, always in goals:
+            useful = holds & (np.isfinite(d) | always)
             pull = np.where(np.isfinite(d), 1.0 - d / self.d_max, 0.0)
             phi += np.where(useful, credit + TOWARDS * pull, 0.0).sum(axis=1)
 
