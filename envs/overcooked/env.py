@@ -35,7 +35,8 @@ from diverse_marl.envs.reward import DIVERSITY_STATE_KEY, FEATURES_KEY, ORIGINAL
 from diverse_marl.errors import ConfigError
 
 AGENTS = ("agent_0", "agent_1")
-SHAPING_KINDS = ("events", "potential")  # overcooked_ai's event shaping, or potential-based (potential.py)
+# overcooked_ai's event shaping, potential-based shaping (potential.py), or the sum of both
+SHAPING_KINDS = ("events", "potential", "events+potential")
 NUM_OBJECTS = 5  # held object codes 0 nothing, 1 onion, 2 tomato, 3 dish, 4 soup (core.py)
 NUM_ORIENTATIONS = 4
 
@@ -127,11 +128,11 @@ class _OvercookedReward(WeightedReward):
             raise ConfigError(f"potential_gamma must be a number in (0, 1], got {potential_gamma!r}")
         self.shaping = shaping
         self._potential = SoupPotential(self.layout, float(potential_gamma)) \
-            if shaping == "potential" else None
+            if shaping != "events" else None
         self._phi: np.ndarray | None = None
 
     def _potential_shaping(self, s: BatchState, shaped: np.ndarray) -> np.ndarray:
-        """The step's (N, 2) shaped reward: the events' one, or gamma * phi(s') - phi(s) for both cooks.
+        """The step's (N, 2) shaped reward: the events' one, gamma * phi(s') - phi(s) for both cooks, or their sum.
 
         Call right after the dynamics' step, before any reset; ``_phi`` holds phi of the state the step
         started from and is updated here (``_reset_phi`` refreshes it for kitchens that restart).
@@ -141,7 +142,8 @@ class _OvercookedReward(WeightedReward):
         phi_after = self._potential(s)
         team = self._potential.shaped_reward(self._phi, phi_after)
         self._phi = phi_after
-        return np.repeat(team[:, None], NUM_PLAYERS, axis=1)
+        both = np.repeat(team[:, None], NUM_PLAYERS, axis=1)
+        return both if self.shaping == "potential" else shaped + both
 
     def _reset_phi(self, s: BatchState, rows: np.ndarray | None = None) -> None:
         if self._potential is None:
@@ -215,9 +217,10 @@ class OvercookedEnv(_OvercookedReward, ParallelEnv):
         obs: "featurized" (overcooked_ai's 96 features per agent) or "lossless" (grid encoding).
         reward_shaping: overrides of overcooked_ai's shaping params (PLACEMENT_IN_POT_REW, DISH_PICKUP_REWARD,
             SOUP_PICKUP_REWARD).
-        shaping: "events" (overcooked_ai's event shaping, the default) or "potential": the shaped reward is
+        shaping: "events" (overcooked_ai's event shaping, the default), "potential": the shaped reward is
             ``potential_gamma * phi(s') - phi(s)`` for both cooks, phi = discounted value of the soups on
-            their way to delivery (potential.py); it cannot be farmed with worthless soups.
+            their way to delivery (potential.py); it cannot be farmed with worthless soups; or
+            "events+potential", the sum of both (events to find the first stages, phi to carry soups to the window).
         potential_gamma: discount of the potential (set it to the trainer's gamma).
         shaping_factor: weight of the shaped reward (a ``reward_schedule`` can anneal it during training).
         reward_weights: ``{feature: w}`` over ``FEATURE_NAMES``; the reward becomes ``w . features``.
