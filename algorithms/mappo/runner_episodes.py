@@ -30,6 +30,35 @@ from diverse_marl.algorithms.mappo.runner_env import DICT_STATE, PLAIN
 from diverse_marl.envs.reward import DIVERSITY_STATE_KEY
 
 
+class AgentIds(frozenset):
+    """A frozenset of agent ids that iterates in the env's agent order.
+
+    Why: RLlib builds the train batch by iterating ``episode.agent_ids``, a set; a set of strings
+    iterates in an order that changes with ``PYTHONHASHSEED``, so the rows of the batch (and with
+    them the minibatches and the learned weights) differed from one process to the next under the
+    same seed.
+    """
+
+    def __new__(cls, ordered: Any) -> "AgentIds":
+        ids = super().__new__(cls, ordered)
+        ids._order = tuple(ordered)
+        return ids
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._order)
+
+    def __reduce__(self):
+        return (type(self), (self._order,))
+
+
+class OrderedAgentsEpisode(MultiAgentEpisode):
+    """A ``MultiAgentEpisode`` whose ``agent_ids`` iterate in insertion (env agent) order."""
+
+    @property
+    def agent_ids(self) -> AgentIds:
+        return AgentIds(self.agent_episodes)
+
+
 @dataclass
 class EpisodeMeta:
     """What must survive between sample() calls for the episode running in one env copy."""
@@ -120,7 +149,7 @@ class EpisodeAssembler:
         self.action_spaces = action_spaces
 
     def new_meta(self) -> EpisodeMeta:
-        ep = MultiAgentEpisode(observation_space=dict(self.obs_spaces), action_space=dict(self.action_spaces),
+        ep = OrderedAgentsEpisode(observation_space=dict(self.obs_spaces), action_space=dict(self.action_spaces),
                                agent_to_module_mapping_fn=self.mapping_fn)
         meta = EpisodeMeta(episode=ep)
         for a in self.agents:
@@ -144,7 +173,7 @@ class EpisodeAssembler:
     def _chunk(self, i: int, s: int, e: int, is_done: bool, meta: EpisodeMeta, arr: Stacked, ro: Rollout,
                weights_seq_no: int) -> MultiAgentEpisode:
         """One MultiAgentEpisode chunk: copy ``i``, rollout steps ``s..e-1`` of episode ``meta``."""
-        ep = MultiAgentEpisode(
+        ep = OrderedAgentsEpisode(
             id_=meta.episode.id_,
             observation_space=meta.episode.observation_space,
             action_space=meta.episode.action_space,
