@@ -301,6 +301,34 @@ def test_same_seed_same_numbers():
     assert losses[0] == pytest.approx(losses[1], rel=1e-6)
 
 
+def test_same_seed_same_numbers_in_processes_with_different_string_hashes():
+    """RLlib iterates an episode's agent ids as a set; the train batch must not depend on that set's order,
+    which changes with PYTHONHASHSEED (0 and 2 order {"agent_0", "agent_1"} differently)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import logging, ray, torch\n"
+        "from diverse_marl.algorithms.mappo import MAPPOConfig\n"
+        "ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)\n"
+        f"algo = MAPPOConfig.from_options({ENV!r}, {{}}, {TINY!r}, seed=3).build_algo()\n"
+        "algo.train()\n"
+        "w = algo.get_module('shared').state_dict()\n"
+        "print('ORDER', list({'agent_0', 'agent_1'}))\n"
+        "print('SUM', repr(sum(float(torch.as_tensor(v).double().abs().sum()) for v in w.values())))\n"
+        "algo.stop()\n"
+    )
+    outs = []
+    for hash_seed in ("0", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+        assert "SUM" in out.stdout, out.stderr[-2000:]
+        outs.append(dict(line.split(" ", 1) for line in out.stdout.splitlines() if line.startswith(("ORDER", "SUM"))))
+    assert outs[0]["ORDER"] != outs[1]["ORDER"]  # the two processes really order the agent ids differently
+    assert outs[0]["SUM"] == outs[1]["SUM"]  # and learn exactly the same weights
+
+
 def test_gae_bootstraps_at_chunk_cuts_but_not_at_episode_ends():
     """Value targets at the last real step: r_T at an env time limit with
     ``use_proper_time_limits=False`` (MAPPO's paper default; tests/test_time_limits.py covers
