@@ -135,7 +135,8 @@ def train_layout(layout: str, args: argparse.Namespace, record: dict[str, Any], 
     cfg = layout_config(layout, args, extra_options)
     algo = cfg.to_rllib().build_algo()
     path = config_path(layout, args)
-    record.update({"config_file": str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path), "env_config": cfg.env_config,
+    config_file = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
+    record.update({"config_file": str(config_file), "env_config": cfg.env_config,
                    "reward_schedule": cfg.reward_schedule, "options": cfg.training, "curve": [],
                    "status": "running", "load_avg_start": [round(x, 2) for x in os.getloadavg()]})
     start = time.perf_counter()
