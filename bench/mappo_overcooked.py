@@ -39,6 +39,8 @@ TARGETS = {"cramped_room": 200.0}
 DEFAULT_TARGET = 150.0
 TARGET_BUDGET = 5_000_000
 SPARSE_KEY = "episode/sparse_return"  # logged by the vectorized runner from the env's episode totals
+# the same, of episodes that began at the layout's start (differs only while a random_start curriculum runs)
+LAYOUT_START_SPARSE_KEY = "episode/sparse_return_from_layout_start"
 EXAMPLES_DIR = REPO_ROOT / "examples"
 OLD_DYNAMICS_SUFFIX = "@old_dynamics"
 # team event counts per episode recorded with the curve (both cooks summed): what the cooks do
@@ -147,8 +149,12 @@ def train_layout(layout: str, args: argparse.Namespace, record: dict[str, Any], 
             er = res["env_runners"]
             steps = int(_val(er.get("num_env_steps_sampled_lifetime", steps)))
             point = {"env_steps": steps, "wall_s": round(time.perf_counter() - start, 1),
-                     "sparse_return": _val(er.get(SPARSE_KEY)), "shaped_return": _val(er.get("episode_return_mean")),
+                     "sparse_return": _val(er.get(LAYOUT_START_SPARSE_KEY, er.get(SPARSE_KEY))),
+                     "shaped_return": _val(er.get("episode_return_mean")),
                      "events": _events(er)}
+            if res.get("reward_schedule"):  # the scheduled values this iteration ran with (callbacks.RESULT_KEY)
+                point["schedule"] = {k: round(float(v), 4) for k, v in res["reward_schedule"].items()
+                                     if isinstance(v, (int, float))}
             record["curve"].append(point)
             ev = point["events"]
             print(f"{layout:22s} steps {steps:>9,d} wall {point['wall_s']:7.1f}s "

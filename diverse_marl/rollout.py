@@ -39,7 +39,7 @@ INFERENCE_TORCH_THREADS = 1
 # chunk's first row in play_rows' numbering (see diverse_marl.analysis.rollouts).
 Recorder = Callable[..., None]
 # per-row totals of batched envs' infos["episode"] already reported outside "stats" (as are "return/<agent>")
-RETURN_STATS = ("length", "sparse_return", "original_return")
+RETURN_STATS = ("length", "sparse_return", "original_return", "sparse_return_from_layout_start")
 OBS_KEY = "obs"  # the observation's key beside MASK_KEY in masked batches (as in MAPPO's observation dicts)
 
 

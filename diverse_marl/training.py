@@ -194,10 +194,11 @@ def _train_loop(
 def headline_return(row: Mapping[str, Any]) -> float:
     """The return progress bars and summaries show: the task's own return, not a reshaped one.
 
-    Overcooked's sparse (delivery) return where the env reports it, else the env's original
-    return of a run with ``reward_weights``, else the trained return.
+    Overcooked's sparse (delivery) return where the env reports it (of the episodes that began at the
+    layout's start, when a ``random_start`` curriculum runs), else the env's original return of a run
+    with ``reward_weights``, else the trained return.
     """
-    for key in ("episode/sparse_return", "episode/original_return", "episode_return_mean"):
+    for key in ("episode/sparse_return_from_layout_start", "episode/sparse_return", "episode/original_return", "episode_return_mean"):
         if key in row:
             return row[key]
     return float("nan")

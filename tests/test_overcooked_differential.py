@@ -24,6 +24,7 @@ from diverse_marl.envs.overcooked.core import NUM_ACTIONS, BatchState, Overcooke
 from diverse_marl.envs.overcooked.events import EVENT_INDEX, REFERENCE_EVENTS
 from diverse_marl.envs.overcooked.layouts import get_layout, list_layouts
 from diverse_marl.envs.overcooked.scripted import ScriptedCook
+from diverse_marl.envs.overcooked.start_states import randomize_rows
 from diverse_marl.envs.overcooked.state_dict import state_from_dict, state_to_dict
 
 HORIZON = 400
@@ -66,14 +67,29 @@ def _reference_events(info: dict) -> list[list[int]]:
     return rows
 
 
-def run_lockstep(name: str, old_dynamics: bool, n_transitions: int, policy) -> dict[str, int]:
-    """Step ours and the reference on the same actions; assert equality at every transition."""
+def run_lockstep(name: str, old_dynamics: bool, n_transitions: int, policy,
+                 start_rng: np.random.Generator | None = None) -> dict[str, int]:
+    """Step ours and the reference on the same actions; assert equality at every transition.
+
+    With ``start_rng`` every episode begins from one of our random start states (start_states.py),
+    handed to the reference through its state dict.
+    """
     layout = get_layout(name)
     mdp = _reference_mdp(name, old_dynamics)
     dynamics = OvercookedDynamics(layout, old_dynamics)
     ours = BatchState.initial(layout, PARALLEL)
     scalar = BatchState.initial(layout, PARALLEL)
     refs = [mdp.get_standard_start_state() for _ in range(PARALLEL)]
+
+    def restart(rows: np.ndarray) -> None:
+        if start_rng is not None:
+            randomize_rows(ours, rows, layout, old_dynamics, start_rng)
+            for f in vars(ours):
+                getattr(scalar, f)[rows] = getattr(ours, f)[rows]
+            for i in rows:
+                refs[i] = OvercookedState.from_dict(state_to_dict(layout, ours, i))
+
+    restart(np.arange(PARALLEL))
     stats = {"deliveries": 0, "cooking_starts": 0, "soup_pickups": 0, "shaped": 0}
     pot_y, pot_x = layout.pot_positions[:, 1], layout.pot_positions[:, 0]
     before = [r.to_dict() for r in refs]
@@ -108,6 +124,8 @@ def run_lockstep(name: str, old_dynamics: bool, n_transitions: int, policy) -> d
             scalar.reset_rows(done, layout)
             for i in np.flatnonzero(done):
                 refs[i] = mdp.get_standard_start_state()
+            restart(np.flatnonzero(done))
+            for i in np.flatnonzero(done):
                 before[i] = refs[i].to_dict()
     return stats
 
@@ -133,6 +151,15 @@ def test_random_play_matches_reference(name, old_dynamics):
     policy = lambda s: rng.choice(NUM_ACTIONS, size=(s.num_envs, 2), p=INTERACT_BIASED)  # noqa: E731
     stats = run_lockstep(name, old_dynamics, RANDOM_TRANSITIONS, policy)
     assert stats["shaped"] > 0  # random play at least put something into a pot / picked a useful dish
+
+
+@pytest.mark.parametrize("name,old_dynamics", CASES, ids=CASE_IDS)
+def test_random_start_states_step_like_the_reference(name, old_dynamics):
+    """random_start's states are states the reference accepts and steps exactly as we do."""
+    rng = np.random.default_rng(2000 + CASES.index((name, old_dynamics)))
+    policy = lambda s: rng.choice(NUM_ACTIONS, size=(s.num_envs, 2), p=INTERACT_BIASED)  # noqa: E731
+    stats = run_lockstep(name, old_dynamics, RANDOM_TRANSITIONS // 2, policy, start_rng=np.random.default_rng(7))
+    assert stats["shaped"] > 0
 
 
 @pytest.mark.parametrize("name,old_dynamics", CASES, ids=CASE_IDS)

@@ -29,6 +29,7 @@ from diverse_marl.envs.overcooked.core import (
 from diverse_marl.envs.overcooked.events import EVENT_NAMES, NUM_EVENTS
 from diverse_marl.envs.overcooked.layouts import Layout, get_layout
 from diverse_marl.envs.overcooked.potential import DEFAULT_POTENTIAL_GAMMA, SoupPotential
+from diverse_marl.envs.overcooked.start_states import check_random_start, randomize_rows
 from diverse_marl.envs.overcooked.state_dict import state_from_dict, state_to_dict
 from diverse_marl.envs.overcooked.text import text_observation
 from diverse_marl.envs.reward import DIVERSITY_STATE_KEY, FEATURES_KEY, ORIGINAL_KEY, ORIGINAL_RETURN_KEY, WeightedReward
@@ -116,7 +117,7 @@ class _OvercookedReward(WeightedReward):
     """What both Overcooked classes share: features, shaping factor, weights and the reward rule."""
 
     FEATURE_NAMES = FEATURE_NAMES
-    REWARD_PARAMS = ("shaping_factor",)
+    REWARD_PARAMS = ("shaping_factor", "random_start")  # what a reward_schedule may change during training
 
     def _init_shaping(self, shaping: str, potential_gamma: float, reward_shaping: dict | None) -> None:
         if shaping not in SHAPING_KINDS:
@@ -144,6 +145,21 @@ class _OvercookedReward(WeightedReward):
         self._phi = phi_after
         both = np.repeat(team[:, None], NUM_PLAYERS, axis=1)
         return both if self.shaping == "potential" else shaped + both
+
+    def _init_random_start(self, random_start: float) -> None:
+        self.random_start = check_random_start(random_start)
+        self._rng = np.random.default_rng(0)
+
+    def _start_states(self, s: BatchState, rows: np.ndarray, seed: int | None = None) -> np.ndarray:
+        """Turn each kitchen in ``rows`` (bool mask of kitchens at their layout start) into a random start
+        with probability ``random_start``; returns the (N,) mask of kitchens that now start at random."""
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        chosen = np.zeros(s.num_envs, dtype=bool)
+        if self.random_start > 0.0:
+            chosen = rows & (self._rng.random(s.num_envs) < self.random_start)
+            randomize_rows(s, np.flatnonzero(chosen), self.layout, self.old_dynamics, self._rng)
+        return chosen
 
     def _reset_phi(self, s: BatchState, rows: np.ndarray | None = None) -> None:
         if self._potential is None:
@@ -225,6 +241,9 @@ class OvercookedEnv(_OvercookedReward, ParallelEnv):
         shaping_factor: weight of the shaped reward (a ``reward_schedule`` can anneal it during training).
         reward_weights: ``{feature: w}`` over ``FEATURE_NAMES``; the reward becomes ``w . features``.
         render_mode: None, "ansi" or "rgb_array".
+        random_start: probability that an episode starts from a random state (cooks anywhere, objects in
+            hands and pots; ``start_states.py``) instead of the layout's start: an exploration curriculum
+            that a ``reward_schedule`` anneals to 0. The random draws follow ``reset(seed)``.
 
     ``infos[agent]`` at every step: "sparse_reward" (team), "shaped_reward" (this agent, unscaled),
     "shaping_factor", "events" ((len(EVENT_NAMES),) int counts of this step), "reward_features"
@@ -247,6 +266,7 @@ class OvercookedEnv(_OvercookedReward, ParallelEnv):
         render_mode: str | None = None,
         shaping: str = "events",
         potential_gamma: float = DEFAULT_POTENTIAL_GAMMA,
+        random_start: float = 0.0,
     ):
         _check_common(horizon, obs, render_mode)
         self.layout = get_layout(layout)
@@ -258,6 +278,7 @@ class OvercookedEnv(_OvercookedReward, ParallelEnv):
         self.shaping_factor = float(shaping_factor)
         self._init_weights(reward_weights)
         self._init_shaping(shaping, potential_gamma, reward_shaping)
+        self._init_random_start(random_start)
         self.possible_agents = list(AGENTS)
         self.agents: list[str] = []
         self._encode, obs_shape, self._encode_state, state_shape = make_encoders(obs, self.layout, self.horizon)
@@ -292,8 +313,9 @@ class OvercookedEnv(_OvercookedReward, ParallelEnv):
 
     # ---- episode -------------------------------------------------------------------------------------
     def reset(self, seed: int | None = None, options: dict | None = None):
-        """Start state of the layout (deterministic; ``seed`` is accepted for the API)."""
+        """Start state of the layout (or, with ``random_start``, a random one drawn from ``seed``'s stream)."""
         self._s = BatchState.initial(self.layout, 1)
+        self._start_states(self._s, np.ones(1, dtype=bool), seed)
         self._reset_phi(self._s)
         self._episode_events[:] = 0
         self.agents = list(AGENTS)
@@ -407,6 +429,7 @@ class OvercookedBatchedEnv(_OvercookedReward):
         render_mode: str | None = None,
         shaping: str = "events",
         potential_gamma: float = DEFAULT_POTENTIAL_GAMMA,
+        random_start: float = 0.0,
     ):
         if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ConfigError(f"num_envs must be a positive int, got {num_envs!r}")
@@ -420,11 +443,13 @@ class OvercookedBatchedEnv(_OvercookedReward):
         self.shaping_factor = float(shaping_factor)
         self._init_weights(reward_weights)
         self._init_shaping(shaping, potential_gamma, reward_shaping)
+        self._init_random_start(random_start)
         self.possible_agents = list(AGENTS)
         self._encode, obs_shape, self._encode_state, state_shape = make_encoders(obs, self.layout, self.horizon)
         self._obs_space = gym.spaces.Box(-np.inf, np.inf, obs_shape, np.float32)
         self._state_space = gym.spaces.Box(-np.inf, np.inf, state_shape, np.float32)
         self.s = BatchState.initial(self.layout, self.num_envs)
+        self._random = np.zeros(self.num_envs, dtype=bool)  # kitchens whose episode began at a random start
         self._reset_phi(self.s)
         self._reset_totals()
 
@@ -446,8 +471,9 @@ class OvercookedBatchedEnv(_OvercookedReward):
         return self._state_space
 
     def reset(self, seed: int | None = None) -> tuple[dict[str, np.ndarray], dict]:
-        """All envs to the layout's start state (the start is deterministic; ``seed`` is accepted)."""
+        """All envs to the layout's start state (with ``random_start``, some to random ones from ``seed``'s stream)."""
         self.s = BatchState.initial(self.layout, self.num_envs)
+        self._random = self._start_states(self.s, np.ones(self.num_envs, dtype=bool), seed)
         self._reset_phi(self.s)
         self._reset_totals()
         return self._obs_dict(self._encode(self.s)), {}
@@ -476,7 +502,10 @@ class OvercookedBatchedEnv(_OvercookedReward):
             infos["final_state"] = self._obs_dict(self._encode_state(self.s))
             ep: dict[str, np.ndarray] = {"length": self.s.timestep.copy(), "sparse_return": self._sparse_ret.copy(),
                                          ORIGINAL_RETURN_KEY: self._original_ret.copy(),
-                                         "events": self._ep_events.copy()}
+                                         "events": self._ep_events.copy(),
+                                         # NaN for random starts: the runner's mean skips them (runner_metrics.py)
+                                         "sparse_return_from_layout_start":
+                                             np.where(self._random, np.nan, self._sparse_ret)}
             for p, a in enumerate(AGENTS):
                 ep[f"return/{a}"] = self._ret[:, p].copy()
                 ep[f"shaped_return/{a}"] = self._shaped_ret[:, p].copy()
@@ -485,6 +514,7 @@ class OvercookedBatchedEnv(_OvercookedReward):
                     ep[f"{a}/{name}"] = self._ep_events[:, p, e].copy()
             infos["episode"] = ep
             self.s.reset_rows(done, self.layout)
+            self._random[done] = self._start_states(self.s, done)[done]
             self._reset_phi(self.s, done)
             self._ret[done] = 0
             self._original_ret[done] = 0
