@@ -116,6 +116,8 @@ def test_random_start_is_a_schedulable_parameter():
 def test_bad_random_start_is_named(bad):
     with pytest.raises(ConfigError, match="random_start must be a probability"):
         OvercookedEnv(layout=LAYOUT, random_start=bad)
+    with pytest.raises(ConfigError, match="random_start must be a probability"):
+        OvercookedBatchedEnv(2, layout=LAYOUT).set_reward_params(random_start=bad)
 
 
 def test_a_mappo_run_anneals_random_starts_and_reports_layout_start_returns(ray_local):

@@ -62,7 +62,7 @@ def test_scheduled_weights_merge_into_the_fixed_ones():
     ({"shaping_factor": [[0, "high"]]}, "got the point \\[0, 'high'\\]"),
     ({"shaping_factr": [[0, 1.0]]}, "unknown reward_schedule parameter 'shaping_factr' \\(did you mean "
                                     "'shaping_factor'\\?\\) for env 'overcooked'; allowed: shaping_factor, "
-                                    "reward_weights.onion_pickup_dispenser"),
+                                    "random_start, reward_weights.onion_pickup_dispenser"),
     ({"reward_weights.sparse": [[0, 1.0]]}, "env_config.reward_weights is not set"),
 ])
 def test_bad_schedules_fail_in_config_validation(spec, message):

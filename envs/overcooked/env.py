@@ -146,6 +146,11 @@ class _OvercookedReward(WeightedReward):
         both = np.repeat(team[:, None], NUM_PLAYERS, axis=1)
         return both if self.shaping == "potential" else shaped + both
 
+    def set_reward_params(self, **values: Any) -> None:
+        if "random_start" in values:  # a schedule's points are checked like the env option
+            values["random_start"] = check_random_start(values["random_start"])
+        super().set_reward_params(**values)
+
     def _init_random_start(self, random_start: float) -> None:
         self.random_start = check_random_start(random_start)
         self._rng = np.random.default_rng(0)
