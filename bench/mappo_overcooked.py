@@ -31,6 +31,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.harness import REPO_ROOT, RESULTS_DIR, machine_info  # noqa: E402
+from diverse_marl.envs.overcooked.start_states import LAYOUT_START_SPARSE_RETURN  # noqa: E402
 
 CLASSIC_LAYOUTS = ["cramped_room", "asymmetric_advantages", "coordination_ring", "forced_coordination",
                    "counter_circuit"]
@@ -40,7 +41,7 @@ DEFAULT_TARGET = 150.0
 TARGET_BUDGET = 5_000_000
 SPARSE_KEY = "episode/sparse_return"  # logged by the vectorized runner from the env's episode totals
 # the same, of episodes that began at the layout's start (differs only while a random_start curriculum runs)
-LAYOUT_START_SPARSE_KEY = "episode/sparse_return_from_layout_start"
+LAYOUT_START_SPARSE_KEY = f"episode/{LAYOUT_START_SPARSE_RETURN}"
 EXAMPLES_DIR = REPO_ROOT / "examples"
 OLD_DYNAMICS_SUFFIX = "@old_dynamics"
 # team event counts per episode recorded with the curve (both cooks summed): what the cooks do

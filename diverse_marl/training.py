@@ -198,7 +198,8 @@ def headline_return(row: Mapping[str, Any]) -> float:
     layout's start, when a ``random_start`` curriculum runs), else the env's original return of a run
     with ``reward_weights``, else the trained return.
     """
-    for key in ("episode/sparse_return_from_layout_start", "episode/sparse_return", "episode/original_return", "episode_return_mean"):
+    for key in ("episode/sparse_return_from_layout_start", "episode/sparse_return", "episode/original_return",
+                "episode_return_mean"):
         if key in row:
             return row[key]
     return float("nan")

@@ -29,7 +29,7 @@ from diverse_marl.envs.overcooked.core import (
 from diverse_marl.envs.overcooked.events import EVENT_NAMES, NUM_EVENTS
 from diverse_marl.envs.overcooked.layouts import Layout, get_layout
 from diverse_marl.envs.overcooked.potential import DEFAULT_POTENTIAL_GAMMA, SoupPotential
-from diverse_marl.envs.overcooked.start_states import check_random_start, randomize_rows
+from diverse_marl.envs.overcooked.start_states import LAYOUT_START_SPARSE_RETURN, check_random_start, randomize_rows
 from diverse_marl.envs.overcooked.state_dict import state_from_dict, state_to_dict
 from diverse_marl.envs.overcooked.text import text_observation
 from diverse_marl.envs.reward import DIVERSITY_STATE_KEY, FEATURES_KEY, ORIGINAL_KEY, ORIGINAL_RETURN_KEY, WeightedReward
@@ -509,8 +509,7 @@ class OvercookedBatchedEnv(_OvercookedReward):
                                          ORIGINAL_RETURN_KEY: self._original_ret.copy(),
                                          "events": self._ep_events.copy(),
                                          # NaN for random starts: the runner's mean skips them (runner_metrics.py)
-                                         "sparse_return_from_layout_start":
-                                             np.where(self._random, np.nan, self._sparse_ret)}
+                                         LAYOUT_START_SPARSE_RETURN: np.where(self._random, np.nan, self._sparse_ret)}
             for p, a in enumerate(AGENTS):
                 ep[f"return/{a}"] = self._ret[:, p].copy()
                 ep[f"shaped_return/{a}"] = self._shaped_ret[:, p].copy()

@@ -23,6 +23,8 @@ from diverse_marl.errors import ConfigError
 
 OBJECT_PROB = 0.5      # chance that a cook holds something / a pot holds a soup, in a random start
 MAX_INGREDIENTS = 3    # a pot holds at most 3 ingredients (overcooked_ai)
+# batched infos["episode"] key: team sparse return of the episodes that began at the layout's start (NaN otherwise)
+LAYOUT_START_SPARSE_RETURN = "sparse_return_from_layout_start"
 
 
 def check_random_start(value: object) -> float:
@@ -45,15 +47,14 @@ def _ingredients(layout: Layout, rng: np.random.Generator, count: int) -> tuple[
 
 def randomize_rows(s: BatchState, rows: np.ndarray, layout: Layout, old_dynamics: bool,
                    rng: np.random.Generator) -> None:
-    """Replace the kitchens ``rows`` (indices) of ``s`` by random start states, in place (timestep kept)."""
+    """Turn the kitchens ``rows`` (indices) of ``s``, which must be at the layout's start (``reset_rows``),
+    into random start states, in place."""
     floor = np.argwhere(layout.terrain == FLOOR)[:, ::-1]  # (k, 2) as (x, y)
     held_kinds = [ONION] + ([TOMATO] if len(layout.tomato_dispensers) else []) + [DISH, SOUP]
     for n in np.asarray(rows, dtype=np.int64):
         s.pos[n] = floor[rng.choice(len(floor), size=NUM_PLAYERS, replace=False)]
         s.ori[n] = rng.integers(0, 4, size=NUM_PLAYERS)
         for p in range(NUM_PLAYERS):
-            s.held[n, p], s.held_onions[n, p], s.held_tomatoes[n, p] = 0, 0, 0
-            s.held_tick[n, p], s.held_order[n, p] = -1, 0
             if rng.random() >= OBJECT_PROB:
                 continue
             kind = int(rng.choice(held_kinds))
@@ -65,8 +66,6 @@ def randomize_rows(s: BatchState, rows: np.ndarray, layout: Layout, old_dynamics
                 s.held_order[n, p] = (1 << tomatoes) - 1  # tomatoes added first (only the list order changes)
                 s.held_tick[n, p] = layout.recipe_time[onions, tomatoes]
         for x, y in layout.pot_positions:
-            s.obj[n, y, x], s.soup_onions[n, y, x], s.soup_tomatoes[n, y, x] = 0, 0, 0
-            s.soup_tick[n, y, x], s.soup_order[n, y, x] = -1, 0
             if rng.random() >= OBJECT_PROB:
                 continue
             count = int(rng.integers(1, MAX_INGREDIENTS + 1))
