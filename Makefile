@@ -11,11 +11,11 @@ TORCH  := torch==2.13.0
 # the long differential sweeps are marked slow: `make test PYTEST_ARGS=` runs them too
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: demo test venv ref-venv human-data clean
+.PHONY: demo test lint format venv ref-venv human-data clean
 
 venv: $(STAMP)
 
-$(STAMP): setup.py Makefile
+$(STAMP): setup.py pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
 	$(PY) -m pip install --quiet $(TORCH)
@@ -27,6 +27,15 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# ruff's lint rules and format check (settings in pyproject.toml); `make format` applies both fixes
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
 
 # the reference Overcooked of bench/overcooked_speed.py and tools/make_overcooked_fixtures.py:
 # upstream overcooked-ai 1.1.0 needs numpy<2, so it gets its own git-ignored venv in the repo

@@ -4,6 +4,7 @@ The top-level folders ``envs/``, ``algorithms/`` and ``analysis/`` are installed
 ``diverse_marl.envs``, ``diverse_marl.algorithms`` and ``diverse_marl.analysis`` via
 ``package_dir``, so nothing with a generic name lands in site-packages.
 """
+
 from __future__ import annotations
 
 import os
@@ -70,6 +71,8 @@ setup(
         "test": [
             "pytest>=7.0",
             "pytest-timeout>=2.1",
+            # lint and format check (`make lint`, run by CI before the tests); pinned: formatting changes between releases
+            "ruff==0.17.6",
             "overcooked==0.2.1",
             # the notebook is executed in the suite; the LLM agents are tested on a loopback server
             "nbclient>=0.10",

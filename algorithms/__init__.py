@@ -2,9 +2,11 @@
 
 Imports are lazy: ``from diverse_marl.algorithms import load_policy`` does not import Ray.
 """
+
 from __future__ import annotations
 
 from typing import Any
+
 
 def __getattr__(name: str) -> Any:
     """MAPPO's public names, imported on first use (``load_policy`` must work without Ray)."""

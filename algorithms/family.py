@@ -11,6 +11,7 @@ algorithm's name.
 
 This module imports no heavy dependency: each family imports its RLlib classes on first use.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -31,7 +32,7 @@ class AlgorithmFamily(Protocol):
 
     name: str
 
-    def build(self, cfg: "ExperimentConfig") -> Any:
+    def build(self, cfg: ExperimentConfig) -> Any:
         """The RLlib ``AlgorithmConfig`` that trains ``cfg`` (options already validated)."""
 
     def option_defaults(self) -> dict[str, Any]:
@@ -57,7 +58,7 @@ class OptionsFamily:
         """The ``AlgorithmConfig`` subclass ``build`` returns."""
         return _import(self.config_path)
 
-    def build(self, cfg: "ExperimentConfig") -> Any:
+    def build(self, cfg: ExperimentConfig) -> Any:
         return self.config_class().from_options(
             env=cfg.env,
             env_config=dict(cfg.env_config),

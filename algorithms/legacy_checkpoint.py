@@ -7,14 +7,16 @@ they load like new checkpoints, anywhere, without unpickling.
 
     python -m diverse_marl.algorithms.legacy_checkpoint runs/old-run [more run dirs or checkpoints ...]
 """
+
 from __future__ import annotations
 
 import json
 import os
 import pickle
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 
@@ -24,8 +26,8 @@ from diverse_marl.errors import CheckpointError, DiverseMarlError
 
 MODULES_DIR = Path("learner_group") / "learner" / "rl_module"
 MODULE_STATE = "module_state.pkl"
-LEGACY_SIDECAR = "mappo_policies.json"        # what MAPPO checkpoints held before policies.json
-LEGACY_RAW_SPACES = "mappo_raw_spaces.pkl"    # ... and their non-Box observation spaces, pickled
+LEGACY_SIDECAR = "mappo_policies.json"  # what MAPPO checkpoints held before policies.json
+LEGACY_RAW_SPACES = "mappo_raw_spaces.pkl"  # ... and their non-Box observation spaces, pickled
 
 
 def upgrade_checkpoints(path: str | os.PathLike) -> list[Path]:
@@ -36,8 +38,15 @@ def upgrade_checkpoints(path: str | os.PathLike) -> list[Path]:
     root = Path(path)
     if not root.exists():
         raise CheckpointError(f"{str(root)!r} does not exist")
-    found = [root] if (root / "learner_group").is_dir() else sorted(
-        p.parent for p in root.rglob("learner_group") if not any(part.startswith(".") for part in p.parent.parts[len(root.parts):]))
+    found = (
+        [root]
+        if (root / "learner_group").is_dir()
+        else sorted(
+            p.parent
+            for p in root.rglob("learner_group")
+            if not any(part.startswith(".") for part in p.parent.parts[len(root.parts) :])
+        )
+    )
     if not found:
         raise CheckpointError(f"{str(root)!r} holds no RLlib checkpoint (no learner_group/ folder)")
     return [ckpt for ckpt in found if not (ckpt / POLICIES_FILE).exists() and _upgrade(ckpt)]
@@ -47,12 +56,14 @@ def _upgrade(ckpt: Path) -> bool:
     from ray.rllib.core.rl_module.rl_module import RLModule
 
     from diverse_marl.algorithms.mappo.module import MAPPOTorchRLModule
-    from diverse_marl.algorithms.ppo_baseline import SHARED_POLICY, env_agent_ids, describe_stock_module
+    from diverse_marl.algorithms.ppo_baseline import SHARED_POLICY, describe_stock_module, env_agent_ids
 
     modules_dir = ckpt / MODULES_DIR
     pids = sorted(d.name for d in modules_dir.iterdir() if (d / MODULE_STATE).exists()) if modules_dir.is_dir() else []
     if not pids:
-        raise CheckpointError(f"checkpoint {str(ckpt)!r} holds no policy weights ({MODULES_DIR}/<policy>/{MODULE_STATE})")
+        raise CheckpointError(
+            f"checkpoint {str(ckpt)!r} holds no policy weights ({MODULES_DIR}/<policy>/{MODULE_STATE})"
+        )
     try:
         modules = {pid: RLModule.from_checkpoint(str(modules_dir / pid)) for pid in pids}
     except Exception as exc:  # noqa: BLE001 - any failure here means RLlib cannot read the checkpoint
@@ -72,8 +83,9 @@ def _upgrade(ckpt: Path) -> bool:
     config = _run_config(ckpt)
     agents = env_agent_ids(config["env"], config.get("env_config") or {}) if config else []
     policies = {pid: describe_stock_module(m) for pid, m in modules.items()}
-    write_safe_checkpoint(ckpt, "ppo", states, policies, agents={a: SHARED_POLICY for a in agents},
-                          policy_mapping="shared")
+    write_safe_checkpoint(
+        ckpt, "ppo", states, policies, agents={a: SHARED_POLICY for a in agents}, policy_mapping="shared"
+    )
     return True
 
 

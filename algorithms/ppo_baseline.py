@@ -3,6 +3,7 @@
 It uses RLlib's default multi-agent env runner and default PPO RLModule (no centralized
 critic, no value normalization), i.e. what an RLlib user gets out of the box.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -76,7 +77,7 @@ class SharedPPOConfig(PPOConfig):
         options: dict[str, Any],
         seed: int,
         num_env_runners: int = 0,
-    ) -> "SharedPPOConfig":
+    ) -> SharedPPOConfig:
         unknown = sorted(set(options) - set(_DEFAULTS))
         if unknown:
             raise ConfigError(f"unknown ppo option {unknown[0]!r}; allowed: {', '.join(sorted(_DEFAULTS))}")

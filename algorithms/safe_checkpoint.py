@@ -15,14 +15,16 @@ gymnasium spaces. The weights are written first and ``policies.json`` last, each
 
     state = load_module_state("runs/cramped-mappo", "shared")    # warm starts: {name: tensor}
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -114,10 +116,13 @@ def resolve_checkpoint_dir(path: str | os.PathLike) -> Path:
     if latest is not None:
         return latest
     if RunDir(p).checkpoints.is_dir():
-        raise CheckpointError(f"run directory {str(p)!r} holds no complete checkpoint under checkpoints/ "
-                              f"(expected checkpoints/iter_*/ with {POLICIES_FILE} and meta.json)")
-    raise CheckpointError(f"{str(p)!r} is neither a checkpoint (no {POLICIES_FILE}) nor a run directory "
-                          f"(no checkpoints/)")
+        raise CheckpointError(
+            f"run directory {str(p)!r} holds no complete checkpoint under checkpoints/ "
+            f"(expected checkpoints/iter_*/ with {POLICIES_FILE} and meta.json)"
+        )
+    raise CheckpointError(
+        f"{str(p)!r} is neither a checkpoint (no {POLICIES_FILE}) nor a run directory (no checkpoints/)"
+    )
 
 
 def read_policies_meta(checkpoint: str | os.PathLike) -> dict[str, Any]:
@@ -130,7 +135,8 @@ def read_policies_meta(checkpoint: str | os.PathLike) -> dict[str, Any]:
             f"that saved weights only as pickles, which are not loaded because unpickling a file can "
             f"run code from it. If you trust where it came from, add the safe files once with "
             f"`python -m diverse_marl.algorithms.legacy_checkpoint {ckpt}` (this unpickles it); "
-            f"otherwise retrain")
+            f"otherwise retrain"
+        )
     try:
         meta = json.loads(f.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -138,8 +144,10 @@ def read_policies_meta(checkpoint: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("policies"), dict):
         raise CheckpointError(f"checkpoint {str(ckpt)!r}: {POLICIES_FILE} is not a diverse-marl policies file")
     if meta.get("version") != FORMAT_VERSION:
-        raise CheckpointError(f"checkpoint {str(ckpt)!r}: {POLICIES_FILE} has version {meta.get('version')!r}; "
-                              f"this diverse-marl reads version {FORMAT_VERSION}")
+        raise CheckpointError(
+            f"checkpoint {str(ckpt)!r}: {POLICIES_FILE} has version {meta.get('version')!r}; "
+            f"this diverse-marl reads version {FORMAT_VERSION}"
+        )
     meta["checkpoint"] = str(ckpt)
     return meta
 
@@ -169,18 +177,27 @@ def read_weights(meta: Mapping[str, Any], policy_id: str) -> dict[str, torch.Ten
     ckpt = Path(meta["checkpoint"])
     desc = meta["policies"][policy_id]
     rel = desc.get("weights") if isinstance(desc, dict) else None
-    if not isinstance(rel, str) or Path(rel).parts[:1] != (WEIGHTS_DIR,) or ".." in Path(rel).parts or len(Path(rel).parts) != 2:
+    if (
+        not isinstance(rel, str)
+        or Path(rel).parts[:1] != (WEIGHTS_DIR,)
+        or ".." in Path(rel).parts
+        or len(Path(rel).parts) != 2
+    ):
         raise CheckpointError(f"checkpoint {str(ckpt)!r}: policy {policy_id!r} names no valid weights file ({rel!r})")
     path = ckpt / rel
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(ckpt)!r} is incomplete: {rel} is missing")
     if desc.get("sha256") != _sha256(path):
-        raise CheckpointError(f"checkpoint {str(ckpt)!r} is corrupt: {rel} does not match its sha256 in {POLICIES_FILE}")
+        raise CheckpointError(
+            f"checkpoint {str(ckpt)!r} is corrupt: {rel} does not match its sha256 in {POLICIES_FILE}"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for bad files; all mean corrupt
         raise CheckpointError(f"checkpoint {str(ckpt)!r} is corrupt: cannot read {rel} ({exc})") from None
-    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
         raise CheckpointError(f"checkpoint {str(ckpt)!r}: {rel} does not hold a {{name: tensor}} dict")
     return state
 

@@ -18,10 +18,11 @@ points, 1 in 4 samples), so read a two-cluster answer on few members with its si
 ``X`` is a (members, descriptors) array, or with ``metric="precomputed"`` an (n, n) distance matrix.
 :func:`cluster_stability` compares labelings from different rollout seeds (adjusted Rand index).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import combinations
-from typing import Sequence
 
 import numpy as np
 
@@ -51,9 +52,17 @@ class StrategyClusters:
     ``centroids_`` ((k, d) cluster means of the descriptors; None for precomputed distances).
     """
 
-    def __init__(self, method: str = "hierarchical", n_clusters: int | str = "auto",
-                 max_clusters: int = DEFAULT_MAX_CLUSTERS, linkage: str = "average", metric: str = "euclidean",
-                 min_silhouette: float = MIN_SILHOUETTE, min_cluster_size: int = 2, random_state: int = 0) -> None:
+    def __init__(
+        self,
+        method: str = "hierarchical",
+        n_clusters: int | str = "auto",
+        max_clusters: int = DEFAULT_MAX_CLUSTERS,
+        linkage: str = "average",
+        metric: str = "euclidean",
+        min_silhouette: float = MIN_SILHOUETTE,
+        min_cluster_size: int = 2,
+        random_state: int = 0,
+    ) -> None:
         if method not in METHODS:
             raise ConfigError(f"unknown clustering method {method!r}; allowed: {', '.join(METHODS)}")
         if linkage not in LINKAGES:
@@ -61,8 +70,10 @@ class StrategyClusters:
         if n_clusters != "auto" and (not isinstance(n_clusters, (int, np.integer)) or n_clusters < 1):
             raise ConfigError(f"n_clusters must be 'auto' or an int >= 1, got {n_clusters!r}")
         if method == "kmeans" and metric == "precomputed":
-            raise ConfigError("kmeans needs descriptor vectors, not a precomputed distance matrix; "
-                              "use method 'hierarchical' or 'hdbscan'")
+            raise ConfigError(
+                "kmeans needs descriptor vectors, not a precomputed distance matrix; "
+                "use method 'hierarchical' or 'hdbscan'"
+            )
         if linkage == "ward" and metric == "precomputed":
             raise ConfigError("ward linkage needs descriptor vectors; use 'average' or 'complete' with distances")
         self.method, self.n_clusters, self.max_clusters = method, n_clusters, max_clusters
@@ -70,7 +81,7 @@ class StrategyClusters:
         self.min_cluster_size, self.random_state = min_cluster_size, random_state
 
     # ---- fitting ---------------------------------------------------------------------------
-    def fit(self, X: np.ndarray, noise_scale: float | None = None) -> "StrategyClusters":
+    def fit(self, X: np.ndarray, noise_scale: float | None = None) -> StrategyClusters:
         """``noise_scale``: the distance two rollouts of one member show (e.g. between halves of its
         episodes). With it, ``n_clusters="auto"`` is one cluster when no two members are farther apart
         than that, else the best-silhouette k with no threshold (singleton clusters welcome)."""
@@ -92,8 +103,11 @@ class StrategyClusters:
         if self.method == "hierarchical":
             from scipy.cluster.hierarchy import linkage
 
-            self.linkage_ = linkage(self._X if self.linkage == "ward" else squareform(D, checks=False),
-                                    method=self.linkage) if n > 1 else None
+            self.linkage_ = (
+                linkage(self._X if self.linkage == "ward" else squareform(D, checks=False), method=self.linkage)
+                if n > 1
+                else None
+            )
         self.silhouette_: dict[int, float] = {}
         self.noise_scale_ = noise_scale
         if self.method == "hdbscan":
@@ -104,8 +118,11 @@ class StrategyClusters:
             labels = self._auto(D)
         self.labels_ = _relabel(labels)
         self.n_clusters_ = int(self.labels_.max() + 1) if (self.labels_ >= 0).any() else 0
-        self.centroids_ = None if self._X is None else np.array(
-            [self._X[self.labels_ == c].mean(axis=0) for c in range(self.n_clusters_)])
+        self.centroids_ = (
+            None
+            if self._X is None
+            else np.array([self._X[self.labels_ == c].mean(axis=0) for c in range(self.n_clusters_)])
+        )
         return self
 
     def fit_predict(self, X: np.ndarray) -> np.ndarray:

@@ -1,9 +1,11 @@
 """Cross-play heatmap: the N x N matrix a paper shows (annotated cells, policy names on both axes)."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import matplotlib
 
@@ -11,16 +13,20 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-CELL_INCHES = 0.55          # figure grows with N so that annotations stay legible
+CELL_INCHES = 0.55  # figure grows with N so that annotations stay legible
 MIN_SIDE_INCHES = 4.0
-MAX_ANNOTATED = 24          # beyond this many policies, cells are left unannotated
+MAX_ANNOTATED = 24  # beyond this many policies, cells are left unannotated
 DPI = 200
-METRIC_LABELS = {"sparse_return": "mean sparse team return", "return": "mean team return (original reward)",
-                 "seat0_return": "mean return of seat 0 (original reward)"}
+METRIC_LABELS = {
+    "sparse_return": "mean sparse team return",
+    "return": "mean team return (original reward)",
+    "seat0_return": "mean return of seat 0 (original reward)",
+}
 
 
-def crossplay_figure(result: Any, title: str | None = None, order: Sequence[int] | None = None,
-                     boundaries: Sequence[int] = ()) -> Any:
+def crossplay_figure(
+    result: Any, title: str | None = None, order: Sequence[int] | None = None, boundaries: Sequence[int] = ()
+) -> Any:
     """The heatmap of ``result.value_mean`` as a matplotlib figure (the caller saves and closes it).
 
     ``order``: the policies' display order (e.g. grouped by strategy cluster); ``boundaries``:
@@ -44,8 +50,15 @@ def crossplay_figure(result: Any, title: str | None = None, order: Sequence[int]
         size = max(5, min(10, int(140 / max(n, 1))))
         for i in range(n):
             for j in range(n):
-                ax.text(j, i, f"{values[i, j]:.1f}", ha="center", va="center", fontsize=size,
-                        color="black" if values[i, j] > mid else "white")
+                ax.text(
+                    j,
+                    i,
+                    f"{values[i, j]:.1f}",
+                    ha="center",
+                    va="center",
+                    fontsize=size,
+                    color="black" if values[i, j] > mid else "white",
+                )
     for b in boundaries:
         ax.axhline(b - 0.5, color="white", lw=2)
         ax.axvline(b - 0.5, color="white", lw=2)

@@ -14,10 +14,12 @@ the whole population (a state codebook, which statistics exist), ``transform(rol
 - :class:`FunctionDescriptor`: a user function of one member's rollouts (or its import path).
 - :class:`DescriptorSet`: several of them side by side (scikit-learn's FeatureUnion for rollouts).
 """
+
 from __future__ import annotations
 
 import fnmatch
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -26,12 +28,12 @@ from diverse_marl.envs import resolve_factory
 from diverse_marl.errors import ConfigError
 
 Rollouts = Mapping[str, MemberRollouts]
-DEFAULT_CODES = 16            # k-means codewords of StateVisitation
-DEFAULT_MAX_STATES = 500      # states per member used to fit the codebook and to count visits
+DEFAULT_CODES = 16  # k-means codewords of StateVisitation
+DEFAULT_MAX_STATES = 500  # states per member used to fit the codebook and to count visits
 
 
 class Descriptor(Protocol):
-    def fit(self, rollouts: Rollouts) -> "Descriptor": ...
+    def fit(self, rollouts: Rollouts) -> Descriptor: ...
 
     def transform(self, rollouts: Rollouts) -> np.ndarray: ...
 
@@ -85,20 +87,28 @@ class EpisodeStatistics(_Base):
         self.include = list(include) if include is not None else None
         self.exclude = list(exclude) if exclude is not None else (list(self.DEFAULT_EXCLUDE) if include is None else [])
 
-    def fit(self, rollouts: Rollouts) -> "EpisodeStatistics":
+    def fit(self, rollouts: Rollouts) -> EpisodeStatistics:
         names = sorted({k for r in rollouts.values() for k in _member_columns(r)})
-        keep = [n for n in names if (self.include is None or any(fnmatch.fnmatch(n, p) for p in self.include))
-                and not any(fnmatch.fnmatch(n, p) for p in self.exclude)]
+        keep = [
+            n
+            for n in names
+            if (self.include is None or any(fnmatch.fnmatch(n, p) for p in self.include))
+            and not any(fnmatch.fnmatch(n, p) for p in self.exclude)
+        ]
         if not keep and self.include is not None:
-            raise ConfigError(f"no episode statistics match include={self.include} exclude={self.exclude}; "
-                              f"available: {', '.join(names) or '(none)'}")
+            raise ConfigError(
+                f"no episode statistics match include={self.include} exclude={self.exclude}; "
+                f"available: {', '.join(names) or '(none)'}"
+            )
         self.feature_names_ = keep
         return self
 
     def _row(self, r: MemberRollouts) -> list[float]:
         cols = _member_columns(r)
-        return [float(np.nan_to_num(np.nanmean(cols[n]))) if n in cols and not np.isnan(cols[n]).all() else 0.0
-                for n in self.feature_names_]
+        return [
+            float(np.nan_to_num(np.nanmean(cols[n]))) if n in cols and not np.isnan(cols[n]).all() else 0.0
+            for n in self.feature_names_
+        ]
 
 
 class ActionDistribution(_Base):
@@ -107,7 +117,7 @@ class ActionDistribution(_Base):
     def __init__(self, action_names: Sequence[str] | None = None) -> None:
         self.action_names = list(action_names) if action_names is not None else None
 
-    def fit(self, rollouts: Rollouts) -> "ActionDistribution":
+    def fit(self, rollouts: Rollouts) -> ActionDistribution:
         first = next(iter(rollouts.values()))
         n = 1 + max(int(r.actions.max(initial=0)) for r in rollouts.values())
         if self.action_names is not None:
@@ -124,7 +134,7 @@ class ActionDistribution(_Base):
         out: list[float] = []
         for j in range(len(self.agents_)):
             acts = r.actions[..., j][mask]
-            counts = np.bincount(acts, minlength=self.n_actions_)[:self.n_actions_]
+            counts = np.bincount(acts, minlength=self.n_actions_)[: self.n_actions_]
             out += (counts / max(len(acts), 1)).tolist()
         return out
 
@@ -137,14 +147,19 @@ class StateVisitation(_Base):
     discretization the user knows (e.g. grid positions); then ``n_codes`` is the number of cells.
     """
 
-    def __init__(self, n_codes: int = DEFAULT_CODES, max_states: int = DEFAULT_MAX_STATES,
-                 cells: Callable[[np.ndarray], np.ndarray] | str | None = None, random_state: int = 0) -> None:
+    def __init__(
+        self,
+        n_codes: int = DEFAULT_CODES,
+        max_states: int = DEFAULT_MAX_STATES,
+        cells: Callable[[np.ndarray], np.ndarray] | str | None = None,
+        random_state: int = 0,
+    ) -> None:
         if n_codes < 1:
             raise ConfigError(f"n_codes must be >= 1, got {n_codes}")
         self.n_codes, self.max_states, self.random_state = n_codes, max_states, random_state
         self.cells = resolve_factory(cells) if isinstance(cells, str) else cells
 
-    def fit(self, rollouts: Rollouts) -> "StateVisitation":
+    def fit(self, rollouts: Rollouts) -> StateVisitation:
         if self.cells is None:
             from sklearn.cluster import KMeans
 
@@ -161,7 +176,9 @@ class StateVisitation(_Base):
         states = r.visited_states(self.max_states, self.random_state)
         cells = self.codebook_.predict(states) if self.cells is None else np.asarray(self.cells(states), np.int64)
         if cells.size and (cells.min() < 0 or cells.max() >= self.n_cells_):
-            raise ConfigError(f"cells() returned cell ids outside 0..{self.n_cells_ - 1}; set n_codes to the cell count")
+            raise ConfigError(
+                f"cells() returned cell ids outside 0..{self.n_cells_ - 1}; set n_codes to the cell count"
+            )
         return (np.bincount(cells, minlength=self.n_cells_) / max(len(cells), 1)).tolist()
 
 
@@ -184,7 +201,7 @@ class FunctionDescriptor(_Base):
         arr = np.asarray(value, dtype=np.float64).reshape(-1)
         return {f"{self.prefix}_{k}": float(v) for k, v in enumerate(arr)}
 
-    def fit(self, rollouts: Rollouts) -> "FunctionDescriptor":
+    def fit(self, rollouts: Rollouts) -> FunctionDescriptor:
         names: list[str] = []
         for r in rollouts.values():
             names += [n for n in self._call(r) if n not in names]
@@ -202,10 +219,12 @@ class DescriptorSet(_Base):
     def __init__(self, descriptors: Sequence[Any]) -> None:
         if not descriptors:
             raise ConfigError("a DescriptorSet needs at least one descriptor")
-        self.descriptors = [FunctionDescriptor(d) if isinstance(d, str) or (callable(d) and not hasattr(d, "fit"))
-                            else d for d in descriptors]
+        self.descriptors = [
+            FunctionDescriptor(d) if isinstance(d, str) or (callable(d) and not hasattr(d, "fit")) else d
+            for d in descriptors
+        ]
 
-    def fit(self, rollouts: Rollouts) -> "DescriptorSet":
+    def fit(self, rollouts: Rollouts) -> DescriptorSet:
         for d in self.descriptors:
             d.fit(rollouts)
         self.feature_names_ = [n for d in self.descriptors for n in d.get_feature_names_out()]

@@ -11,9 +11,11 @@ All return a symmetric (n, n) matrix with a zero diagonal, ready for clustering
   :func:`state_distances` applies one to every member pair.
 - :func:`crossplay_distance`: how much worse a pair does together than each does with itself.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +24,7 @@ from diverse_marl.errors import ConfigError
 
 DESCRIPTOR_METRICS = ("euclidean", "cosine", "standardized")
 STATE_METRICS = ("mmd", "wasserstein", "sliced_wasserstein")
-DEFAULT_STATE_SAMPLES = 500   # states per member compared (seeded subsample); exact OT is cubic in this
+DEFAULT_STATE_SAMPLES = 500  # states per member compared (seeded subsample); exact OT is cubic in this
 SLICED_PROJECTIONS = 64
 
 
@@ -91,9 +93,13 @@ def wasserstein(A: np.ndarray, B: np.ndarray, sliced: bool = False, random_state
     return float(ot.emd2(ot.unif(len(A)), ot.unif(len(B)), cost))
 
 
-def state_distances(rollouts: Mapping[str, MemberRollouts], metric: str = "mmd",
-                    max_states: int = DEFAULT_STATE_SAMPLES, gamma: float | None = None,
-                    random_state: int = 0) -> np.ndarray:
+def state_distances(
+    rollouts: Mapping[str, MemberRollouts],
+    metric: str = "mmd",
+    max_states: int = DEFAULT_STATE_SAMPLES,
+    gamma: float | None = None,
+    random_state: int = 0,
+) -> np.ndarray:
     """(n, n) distances between members' visited-state distributions (:data:`STATE_METRICS`).
 
     Each member contributes a seeded subsample of at most ``max_states`` of its visited states.
@@ -114,7 +120,9 @@ def state_distances(rollouts: Mapping[str, MemberRollouts], metric: str = "mmd",
             if metric == "mmd":
                 d = mmd_rbf(samples[i], samples[j], gamma)
             else:
-                d = wasserstein(samples[i], samples[j], sliced=metric == "sliced_wasserstein", random_state=random_state)
+                d = wasserstein(
+                    samples[i], samples[j], sliced=metric == "sliced_wasserstein", random_state=random_state
+                )
             D[i, j] = D[j, i] = d
     return D
 

@@ -5,11 +5,13 @@ from ``"pkg.module:factory"`` (the partners / ``--seat`` convention: called with
 accepts among ``seat``, ``env_config`` and ``seed``). :func:`build_population` mixes them with
 run dirs and population folders, so scripted roles, RL members and LLM agents are analysed alike.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from diverse_marl.crossplay import seat_player
 from diverse_marl.errors import ConfigError
@@ -33,8 +35,13 @@ class FactoryMember:
 
     def policy(self, agent: str | None = None, seed: int | None = None) -> Any:
         """A fresh player for ``agent``'s seat (agents keep per-seat state, so one per seat)."""
-        return seat_player(self.source, agent or "", num_actions=0, env_config=self.env_config,
-                           seed=self.seed if seed is None else seed)
+        return seat_player(
+            self.source,
+            agent or "",
+            num_actions=0,
+            env_config=self.env_config,
+            seed=self.seed if seed is None else seed,
+        )
 
 
 def parse_member_spec(spec: str) -> tuple[str, str]:
@@ -49,8 +56,9 @@ def is_member_factory(spec: str) -> bool:
     return is_factory_path(parse_member_spec(str(spec))[1])
 
 
-def build_population(sources: Sequence[str | os.PathLike], env_config: Mapping[str, Any] | None = None,
-                     copies: int = 1, seed: int = 0) -> Population:
+def build_population(
+    sources: Sequence[str | os.PathLike], env_config: Mapping[str, Any] | None = None, copies: int = 1, seed: int = 0
+) -> Population:
     """``[name=]`` run dirs, population folders and ``pkg.module:factory`` entries -> one Population.
 
     Each factory entry gives ``copies`` members (``name#0``, ``name#1``, ... seeded ``seed + k``;
@@ -71,8 +79,16 @@ def build_population(sources: Sequence[str | os.PathLike], env_config: Mapping[s
         name, source = parse_member_spec(spec)
         for k in range(copies):
             member_name = name if copies == 1 else f"{name}#{k}"
-            members.append(FactoryMember(member_name, source, seed + k, len(members), dict(env_config or {}),
-                                         {"source": source, "seed": seed + k, "group": name}))
+            members.append(
+                FactoryMember(
+                    member_name,
+                    source,
+                    seed + k,
+                    len(members),
+                    dict(env_config or {}),
+                    {"source": source, "seed": seed + k, "group": name},
+                )
+            )
     if not members:
         raise ConfigError("no population members given; pass run dirs, population folders or pkg.module:factory")
     for i, m in enumerate(members):

@@ -11,12 +11,14 @@ Every step is also usable alone (``analysis.rollouts``, ``descriptors``, ``dista
 paper would use: standardized descriptor distances, average-linkage hierarchical clustering with
 k chosen by silhouette, and a cross-play matrix with members grouped by cluster.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -37,10 +39,10 @@ from diverse_marl.run_dir import RunDir, atomic_write_json
 
 DISTANCES = ("descriptors", "mmd", "wasserstein", "sliced_wasserstein", "crossplay")
 
-DEFAULT_EPISODES = 8             # self-play rollouts per member
-DEFAULT_CROSSPLAY_EPISODES = 4   # episodes per cross-play cell
+DEFAULT_EPISODES = 8  # self-play rollouts per member
+DEFAULT_CROSSPLAY_EPISODES = 4  # episodes per cross-play cell
 GIF_FPS = 8
-GIF_MAX_FRAMES = 150             # an episode's first steps: enough to see a strategy, small enough to embed
+GIF_MAX_FRAMES = 150  # an episode's first steps: enough to see a strategy, small enough to embed
 RETURN_KEYS = ("episode/sparse_return", "episode/original_return", "episode_return_mean")
 
 
@@ -57,7 +59,7 @@ class PopulationAnalysis:
     distances: np.ndarray
     distance: str
     clusters: StrategyClusters
-    headline: dict[str, float]                 # member -> mean self-play headline return
+    headline: dict[str, float]  # member -> mean self-play headline return
     headline_name: str
     deterministic: bool = False
     crossplay: CrossplayResult | None = None
@@ -77,20 +79,27 @@ class PopulationAnalysis:
     def summary(self) -> dict[str, Any]:
         """JSON-ready numbers (``analysis.json``)."""
         out: dict[str, Any] = {
-            "env": self.env, "env_config": self.env_config, "members": self.names, "distance": self.distance,
-            "method": self.clusters.method, "n_clusters": self.clusters.n_clusters_,
+            "env": self.env,
+            "env_config": self.env_config,
+            "members": self.names,
+            "distance": self.distance,
+            "method": self.clusters.method,
+            "n_clusters": self.clusters.n_clusters_,
             "labels": {n: int(c) for n, c in zip(self.names, self.labels.tolist())},
             "silhouette": {str(k): v for k, v in self.clusters.silhouette_.items()},
-            "headline": self.headline_name, "self_play": self.headline, "deterministic": self.deterministic, "stability_ari": self.stability,
-            "descriptor_names": self.descriptor_names, "descriptors": self.descriptors.tolist(),
+            "headline": self.headline_name,
+            "self_play": self.headline,
+            "deterministic": self.deterministic,
+            "stability_ari": self.stability,
+            "descriptor_names": self.descriptor_names,
+            "descriptors": self.descriptors.tolist(),
             "distances": self.distances.tolist(),
         }
         if self.groups:
             from sklearn.metrics import adjusted_rand_score
 
             out["groups"] = self.groups
-            out["ari_vs_groups"] = float(adjusted_rand_score([self.groups.get(n, n) for n in self.names],
-                                                             self.labels))
+            out["ari_vs_groups"] = float(adjusted_rand_score([self.groups.get(n, n) for n in self.names], self.labels))
         if self.crossplay is not None:
             out["crossplay_metric"] = self.crossplay.metric
             out["crossplay"] = self.crossplay.value_mean
@@ -98,8 +107,9 @@ class PopulationAnalysis:
         return out
 
 
-def _distances(kind: str, rollouts: PopulationRollouts, X: np.ndarray, xplay: CrossplayResult | None,
-               random_state: int) -> np.ndarray:
+def _distances(
+    kind: str, rollouts: PopulationRollouts, X: np.ndarray, xplay: CrossplayResult | None, random_state: int
+) -> np.ndarray:
     if kind == "descriptors":
         return descriptor_distances(X, "standardized")
     if kind == "crossplay":
@@ -109,13 +119,24 @@ def _distances(kind: str, rollouts: PopulationRollouts, X: np.ndarray, xplay: Cr
     return state_distances(rollouts, kind, random_state=random_state)
 
 
-def analyze_population(population: Any, env: str | None = None, env_config: Mapping[str, Any] | None = None,
-                       episodes: int = DEFAULT_EPISODES, seed: int = 0, out: str | os.PathLike | None = None,
-                       descriptors: DescriptorSet | None = None, distance: str = "descriptors",
-                       method: str = "hierarchical", n_clusters: int | str = "auto",
-                       crossplay_episodes: int = DEFAULT_CROSSPLAY_EPISODES, stability_seeds: Sequence[int] = (),
-                       gifs: bool = True, deterministic: bool | None = None,
-                       cache_dir: str | os.PathLike | None = None, quiet: bool = True) -> PopulationAnalysis:
+def analyze_population(
+    population: Any,
+    env: str | None = None,
+    env_config: Mapping[str, Any] | None = None,
+    episodes: int = DEFAULT_EPISODES,
+    seed: int = 0,
+    out: str | os.PathLike | None = None,
+    descriptors: DescriptorSet | None = None,
+    distance: str = "descriptors",
+    method: str = "hierarchical",
+    n_clusters: int | str = "auto",
+    crossplay_episodes: int = DEFAULT_CROSSPLAY_EPISODES,
+    stability_seeds: Sequence[int] = (),
+    gifs: bool = True,
+    deterministic: bool | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    quiet: bool = True,
+) -> PopulationAnalysis:
     """Analyse ``population`` (a Population, or anything iterable of members with ``name``/``policy``).
 
     ``env``/``env_config`` default to the first run member's evaluation env. ``distance``: what
@@ -142,13 +163,21 @@ def analyze_population(population: Any, env: str | None = None, env_config: Mapp
     descriptor_names = descriptor_set.get_feature_names_out()
     xplay = None
     if crossplay_episodes > 0:
-        xplay = crossplay_matrix({m.name: m for m in members}, env, env_config, episodes=crossplay_episodes,
-                                 seed=seed, deterministic=deterministic, seats=crossplay_seats(first_agents(rollouts)),
-                                 quiet=quiet)
+        xplay = crossplay_matrix(
+            {m.name: m for m in members},
+            env,
+            env_config,
+            episodes=crossplay_episodes,
+            seed=seed,
+            deterministic=deterministic,
+            seats=crossplay_seats(first_agents(rollouts)),
+            quiet=quiet,
+        )
     D = _distances(distance, rollouts, X, xplay, seed)
     noise = descriptor_noise(rollouts, descriptor_set, X) if distance == "descriptors" else None
-    clusters = StrategyClusters(method, n_clusters=n_clusters, metric="precomputed",
-                                random_state=seed).fit(D, noise_scale=noise)
+    clusters = StrategyClusters(method, n_clusters=n_clusters, metric="precomputed", random_state=seed).fit(
+        D, noise_scale=noise
+    )
     stability = None
     if stability_seeds:
         labelings = [clusters.labels_]
@@ -156,17 +185,30 @@ def analyze_population(population: Any, env: str | None = None, env_config: Mapp
             again = collect_rollouts(members, env, env_config, episodes, int(s), deterministic, cache_dir, quiet)
             Xs = descriptor_set.fit_transform(again)
             Ds = _distances(distance if distance != "crossplay" else "descriptors", again, Xs, xplay, int(s))
-            labelings.append(StrategyClusters(method, n_clusters=n_clusters, metric="precomputed",
-                                              random_state=seed).fit_predict(Ds))
+            labelings.append(
+                StrategyClusters(method, n_clusters=n_clusters, metric="precomputed", random_state=seed).fit_predict(Ds)
+            )
         stability = cluster_stability(labelings)[0]
     first = next(iter(rollouts.values()))
     headline_name = "sparse_return" if not np.isnan(first.sparse_returns).any() else "team return"
     result = PopulationAnalysis(
-        names=[m.name for m in members], env=env, env_config=env_config, rollouts=rollouts, descriptors=X,
-        descriptor_names=descriptor_names, distances=D, distance=distance, clusters=clusters,
-        headline={n: float(r.headline_returns().mean()) for n, r in rollouts.items()}, headline_name=headline_name,
-        deterministic=bool(deterministic), crossplay=xplay, crossplay_distances=None if xplay is None else crossplay_distance(xplay),
-        stability=stability, groups=rollouts.groups)
+        names=[m.name for m in members],
+        env=env,
+        env_config=env_config,
+        rollouts=rollouts,
+        descriptors=X,
+        descriptor_names=descriptor_names,
+        distances=D,
+        distance=distance,
+        clusters=clusters,
+        headline={n: float(r.headline_returns().mean()) for n, r in rollouts.items()},
+        headline_name=headline_name,
+        deterministic=bool(deterministic),
+        crossplay=xplay,
+        crossplay_distances=None if xplay is None else crossplay_distance(xplay),
+        stability=stability,
+        groups=rollouts.groups,
+    )
     if out is not None:
         write_outputs(result, members, Path(out), gifs=gifs, seed=seed)
     return result
@@ -204,8 +246,10 @@ def crossplay_seats(agents: Sequence[str]) -> list[list[str]]:
     for a in agents:
         teams.setdefault(a.rsplit("_", 1)[0], []).append(a)
     if len(teams) != 2:
-        raise ConfigError(f"cross-play needs two sides; agents {', '.join(agents)} form {len(teams)} teams by name "
-                          "prefix; use crossplay_episodes=0 (--crossplay-episodes 0)")
+        raise ConfigError(
+            f"cross-play needs two sides; agents {', '.join(agents)} form {len(teams)} teams by name "
+            "prefix; use crossplay_episodes=0 (--crossplay-episodes 0)"
+        )
     return list(teams.values())
 
 
@@ -224,8 +268,11 @@ def learning_curves(members: Sequence[Any]) -> tuple[dict[str, tuple[list[float]
     key = next((k for k in RETURN_KEYS if any(k in r for rs in rows.values() for r in rs)), RETURN_KEYS[-1])
     curves = {}
     for name, rs in rows.items():
-        pts = [(r.get("env_steps", r.get("iteration", 0)), float(r[key])) for r in rs
-               if isinstance(r.get(key), (int, float))]
+        pts = [
+            (r.get("env_steps", r.get("iteration", 0)), float(r[key]))
+            for r in rs
+            if isinstance(r.get(key), (int, float))
+        ]
         if pts:
             curves[name] = ([p[0] for p in pts], [p[1] for p in pts])
     return curves, key
@@ -264,8 +311,9 @@ def record_gif(member: Any, env: str, env_config: Mapping[str, Any], path: Path,
     return path
 
 
-def write_outputs(result: PopulationAnalysis, members: Sequence[Any], out: Path, gifs: bool = True,
-                  seed: int = 0) -> None:
+def write_outputs(
+    result: PopulationAnalysis, members: Sequence[Any], out: Path, gifs: bool = True, seed: int = 0
+) -> None:
     """Figures, JSON and the Markdown report of an analysis into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     labels = result.labels
@@ -277,8 +325,15 @@ def write_outputs(result: PopulationAnalysis, members: Sequence[Any], out: Path,
         result.files.extend(paths)
         figs[name] = paths[0]
 
-    keep("population_map", plots.plot_embedding(plots.embed(result.distances, seed), labels, result.names,
-                                                title=f"population map (MDS of {DISTANCE_LABELS[result.distance]} distances)"))
+    keep(
+        "population_map",
+        plots.plot_embedding(
+            plots.embed(result.distances, seed),
+            labels,
+            result.names,
+            title=f"population map (MDS of {DISTANCE_LABELS[result.distance]} distances)",
+        ),
+    )
     if result.clusters.method == "hierarchical" and getattr(result.clusters, "linkage_", None) is not None:
         keep("dendrogram", plots.plot_dendrogram(result.clusters.linkage_, result.names, labels))
     if result.clusters.silhouette_:
@@ -289,8 +344,12 @@ def write_outputs(result: PopulationAnalysis, members: Sequence[Any], out: Path,
         result.files.extend(write_crossplay(result.crossplay, out))
     curves, key = learning_curves(members)
     if curves:
-        keep("learning_curves", plots.plot_learning_curves(
-            curves, {n: int(c) for n, c in zip(result.names, labels.tolist())}, ylabel=key.split("/")[-1]))
+        keep(
+            "learning_curves",
+            plots.plot_learning_curves(
+                curves, {n: int(c) for n, c in zip(result.names, labels.tolist())}, ylabel=key.split("/")[-1]
+            ),
+        )
     if gifs:
         by_name = {m.name: m for m in members}
         for c, name in medoids(result).items():
@@ -305,9 +364,15 @@ def write_outputs(result: PopulationAnalysis, members: Sequence[Any], out: Path,
     result.files.append(result.report)
 
 
-def analyze_paths(sources: Sequence[str], out: str | os.PathLike | None = None, env: str | None = None,
-                  env_updates: Mapping[str, Any] | None = None, copies: int = 1, descriptor_fns: Sequence[str] = (),
-                  **options: Any) -> PopulationAnalysis:
+def analyze_paths(
+    sources: Sequence[str],
+    out: str | os.PathLike | None = None,
+    env: str | None = None,
+    env_updates: Mapping[str, Any] | None = None,
+    copies: int = 1,
+    descriptor_fns: Sequence[str] = (),
+    **options: Any,
+) -> PopulationAnalysis:
     """What ``diverse-marl analyze`` does with populations: sources -> members -> :func:`analyze_population`.
 
     ``sources``: run dirs, population / RPG / other method dirs (any folder of run dirs) and
@@ -318,8 +383,9 @@ def analyze_paths(sources: Sequence[str], out: str | os.PathLike | None = None, 
     population = build_population(sources, env_updates, copies=copies, seed=options.get("seed", 0))
     if env is None:
         if all(getattr(m, "path", None) is None for m in population):
-            raise ConfigError("scripted members only: name the env with --env (and its options with --set "
-                              "env_config.KEY=VALUE)")
+            raise ConfigError(
+                "scripted members only: name the env with --env (and its options with --set env_config.KEY=VALUE)"
+            )
         env, base = default_env(population)
         env_config = {**base, **dict(env_updates or {})}
     else:
@@ -328,8 +394,11 @@ def analyze_paths(sources: Sequence[str], out: str | os.PathLike | None = None, 
         if isinstance(m, FactoryMember):
             m.env_config = dict(env_config)
     if out is None:
-        out = Path(sources[0]) / "analysis" if len(sources) == 1 and Path(sources[0]).is_dir() \
+        out = (
+            Path(sources[0]) / "analysis"
+            if len(sources) == 1 and Path(sources[0]).is_dir()
             else Path("population-analysis")
+        )
     descriptors = default_descriptors([FunctionDescriptor(fn) for fn in descriptor_fns])
     return analyze_population(population, env, env_config, out=out, descriptors=descriptors, **options)
 

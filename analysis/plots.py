@@ -4,12 +4,14 @@ Every ``plot_*`` returns the matplotlib figure, so notebooks show it inline; pas
 without suffix) to also write ``out.png`` and ``out.svg`` (temp file, then rename). Colours are
 one per strategy cluster, the same in every figure (:func:`cluster_colors`).
 """
+
 from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -18,9 +20,15 @@ from diverse_marl.analysis.crossplay_plot import crossplay_figure
 
 FORMATS = ("png", "svg")
 DPI = 200
-PAPER_RC = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
-            "xtick.labelsize": 8, "ytick.labelsize": 8}
-SINGLE_COLUMN, DOUBLE_COLUMN = 3.5, 7.0   # inches: a paper's column / page width
+PAPER_RC = {
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+}
+SINGLE_COLUMN, DOUBLE_COLUMN = 3.5, 7.0  # inches: a paper's column / page width
 NOISE_COLOR = "#999999"
 MAX_PROFILE_DESCRIPTORS = 12
 
@@ -83,8 +91,15 @@ def pca_embed(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return points, pca.explained_variance_ratio_
 
 
-def plot_embedding(points: np.ndarray, labels: Sequence[int], names: Sequence[str], title: str = "",
-                   xlabel: str = "MDS 1", ylabel: str = "MDS 2", out: str | os.PathLike | None = None) -> Any:
+def plot_embedding(
+    points: np.ndarray,
+    labels: Sequence[int],
+    names: Sequence[str],
+    title: str = "",
+    xlabel: str = "MDS 1",
+    ylabel: str = "MDS 2",
+    out: str | os.PathLike | None = None,
+) -> Any:
     """Members as points (e.g. :func:`embed` of distances, or PCA of descriptors) coloured by cluster."""
     labels = np.asarray(labels)
     colors = cluster_colors(int(labels.max(initial=-1)) + 1)
@@ -92,8 +107,15 @@ def plot_embedding(points: np.ndarray, labels: Sequence[int], names: Sequence[st
         fig, ax = plt.subplots(figsize=(SINGLE_COLUMN * 1.4, SINGLE_COLUMN * 1.2))
         for c in sorted(set(labels.tolist())):
             pick = labels == c
-            ax.scatter(points[pick, 0], points[pick, 1], s=40, color=_color(c, colors), edgecolor="black", lw=0.5,
-                       label="noise" if c < 0 else f"cluster {c + 1}")
+            ax.scatter(
+                points[pick, 0],
+                points[pick, 1],
+                s=40,
+                color=_color(c, colors),
+                edgecolor="black",
+                lw=0.5,
+                label="noise" if c < 0 else f"cluster {c + 1}",
+            )
         if len(names) <= 30:
             for (x, y), name in zip(points, names):
                 ax.annotate(name, (x, y), xytext=(3, 3), textcoords="offset points", fontsize=7)
@@ -103,8 +125,13 @@ def plot_embedding(points: np.ndarray, labels: Sequence[int], names: Sequence[st
     return _finish(fig, out)
 
 
-def plot_dendrogram(linkage_matrix: np.ndarray, names: Sequence[str], labels: Sequence[int],
-                    out: str | os.PathLike | None = None, title: str = "") -> Any:
+def plot_dendrogram(
+    linkage_matrix: np.ndarray,
+    names: Sequence[str],
+    labels: Sequence[int],
+    out: str | os.PathLike | None = None,
+    title: str = "",
+) -> Any:
     """scipy's dendrogram of the hierarchical clustering, leaf names coloured by cluster."""
     from scipy.cluster.hierarchy import dendrogram
 
@@ -112,8 +139,15 @@ def plot_dendrogram(linkage_matrix: np.ndarray, names: Sequence[str], labels: Se
     colors = cluster_colors(int(labels.max(initial=-1)) + 1)
     with plt.rc_context(PAPER_RC):
         fig, ax = plt.subplots(figsize=(max(SINGLE_COLUMN, 0.3 * len(names) + 1.5), SINGLE_COLUMN))
-        dendrogram(linkage_matrix, labels=list(names), ax=ax, color_threshold=0, above_threshold_color="black",
-                   leaf_rotation=60, leaf_font_size=PAPER_RC["xtick.labelsize"])
+        dendrogram(
+            linkage_matrix,
+            labels=list(names),
+            ax=ax,
+            color_threshold=0,
+            above_threshold_color="black",
+            leaf_rotation=60,
+            leaf_font_size=PAPER_RC["xtick.labelsize"],
+        )
         index = {n: i for i, n in enumerate(names)}
         for tick in ax.get_xticklabels():
             tick.set_color(_color(int(labels[index[tick.get_text()]]), colors))
@@ -132,8 +166,9 @@ def cluster_order(labels: Sequence[int]) -> tuple[list[int], list[int]]:
     return order, starts
 
 
-def plot_crossplay_clusters(result: Any, labels: Sequence[int], out: str | os.PathLike | None = None,
-                            title: str | None = None) -> Any:
+def plot_crossplay_clusters(
+    result: Any, labels: Sequence[int], out: str | os.PathLike | None = None, title: str | None = None
+) -> Any:
     """The cross-play heatmap with members grouped by cluster (white lines between clusters)."""
     order, starts = cluster_order(labels)
     with plt.rc_context(PAPER_RC):
@@ -141,8 +176,9 @@ def plot_crossplay_clusters(result: Any, labels: Sequence[int], out: str | os.Pa
     return _finish(fig, out)
 
 
-def distinguishing(X: np.ndarray, labels: Sequence[int], names: Sequence[str],
-                   top: int = MAX_PROFILE_DESCRIPTORS) -> tuple[list[int], np.ndarray]:
+def distinguishing(
+    X: np.ndarray, labels: Sequence[int], names: Sequence[str], top: int = MAX_PROFILE_DESCRIPTORS
+) -> tuple[list[int], np.ndarray]:
     """Descriptors that best tell clusters apart: columns ranked by between-cluster spread of the
     standardized cluster means; returns (column indices, (k, len(columns)) z-scored cluster means)."""
     X = np.asarray(X, dtype=np.float64)
@@ -156,8 +192,14 @@ def distinguishing(X: np.ndarray, labels: Sequence[int], names: Sequence[str],
     return cols, means[:, cols]
 
 
-def plot_profiles(X: np.ndarray, labels: Sequence[int], names: Sequence[str], out: str | os.PathLike | None = None,
-                  top: int = MAX_PROFILE_DESCRIPTORS, title: str = "") -> Any:
+def plot_profiles(
+    X: np.ndarray,
+    labels: Sequence[int],
+    names: Sequence[str],
+    out: str | os.PathLike | None = None,
+    top: int = MAX_PROFILE_DESCRIPTORS,
+    title: str = "",
+) -> Any:
     """Per-cluster descriptor profiles: z-scored cluster means of the most distinguishing descriptors."""
     cols, means = distinguishing(X, labels, names, top)
     with plt.rc_context(PAPER_RC):
@@ -165,23 +207,36 @@ def plot_profiles(X: np.ndarray, labels: Sequence[int], names: Sequence[str], ou
         if cols:
             lim = max(float(np.abs(means).max()), 1e-9)
             im = ax.imshow(means, cmap="coolwarm", vmin=-lim, vmax=lim, aspect="auto")
-            ax.set_xticks(range(len(cols)), labels=[names[j] for j in cols], rotation=40, ha="right",
-                          rotation_mode="anchor")
+            ax.set_xticks(
+                range(len(cols)), labels=[names[j] for j in cols], rotation=40, ha="right", rotation_mode="anchor"
+            )
             ax.set_yticks(range(len(means)), labels=[f"cluster {c + 1}" for c in range(len(means))])
             for i in range(means.shape[0]):
                 for j in range(means.shape[1]):
                     ax.text(j, i, f"{means[i, j]:+.1f}", ha="center", va="center", fontsize=7)
             fig.colorbar(im, ax=ax, fraction=0.03, pad=0.02).set_label("cluster mean (z-score)")
         else:
-            ax.text(0.5, 0.5, "no descriptor differs between clusters", ha="center", va="center",
-                    transform=ax.transAxes, color="gray")
+            ax.text(
+                0.5,
+                0.5,
+                "no descriptor differs between clusters",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                color="gray",
+            )
         ax.set_title(title or "what sets the clusters apart")
         fig.tight_layout()
     return _finish(fig, out)
 
 
-def plot_learning_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], labels: Mapping[str, int],
-                         ylabel: str = "return", out: str | os.PathLike | None = None, title: str = "") -> Any:
+def plot_learning_curves(
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    labels: Mapping[str, int],
+    ylabel: str = "return",
+    out: str | os.PathLike | None = None,
+    title: str = "",
+) -> Any:
     """Training curves ``{member: (env steps, return)}`` coloured by the member's cluster."""
     n_clusters = max(labels.values(), default=-1) + 1
     colors = cluster_colors(n_clusters)
@@ -190,12 +245,25 @@ def plot_learning_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[fl
         seen = set()
         for name, (xs, ys) in curves.items():
             c = labels.get(name, -1)
-            ax.plot(xs, ys, color=_color(c, colors), lw=1.2, alpha=0.85,
-                    label=None if c in seen else ("noise" if c < 0 else f"cluster {c + 1}"))
+            ax.plot(
+                xs,
+                ys,
+                color=_color(c, colors),
+                lw=1.2,
+                alpha=0.85,
+                label=None if c in seen else ("noise" if c < 0 else f"cluster {c + 1}"),
+            )
             seen.add(c)
         if not curves:
-            ax.text(0.5, 0.5, "no training curves (members without metrics)", ha="center", va="center",
-                    transform=ax.transAxes, color="gray")
+            ax.text(
+                0.5,
+                0.5,
+                "no training curves (members without metrics)",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                color="gray",
+            )
         ax.set(xlabel="env steps", ylabel=ylabel, title=title or "learning curves by cluster")
         if curves:
             ax.legend(frameon=False)

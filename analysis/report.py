@@ -3,12 +3,14 @@
 Reads only files of the run directory (``metrics.jsonl``, ``config.yaml``, ``eval.json``),
 so it works on runs from any machine without Ray.
 """
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import matplotlib
 
@@ -70,7 +72,9 @@ def plot_training(rows: list[dict[str, Any]], out: Path, title: str = "") -> Pat
         ax.legend(fontsize=8)
 
     ax = axes[1, 0]
-    keys = sorted({k for r in rows for k in r if k.startswith("learner/") and k.endswith(("/entropy", "/vf_explained_var"))})
+    keys = sorted(
+        {k for r in rows for k in r if k.startswith("learner/") and k.endswith(("/entropy", "/vf_explained_var"))}
+    )
     for key in keys:
         ax.plot(*_series(rows, key), label=key.replace("learner/", ""))
     ax.set(title="learner", xlabel="env steps")
@@ -85,8 +89,15 @@ def plot_training(rows: list[dict[str, Any]], out: Path, title: str = "") -> Pat
     if keys:
         ax.legend(fontsize=7, ncol=2)
     else:
-        ax.text(0.5, 0.5, "this env reports no behaviour statistics", ha="center", va="center",
-                transform=ax.transAxes, color="gray")
+        ax.text(
+            0.5,
+            0.5,
+            "this env reports no behaviour statistics",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            color="gray",
+        )
     fig.suptitle(title)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -180,19 +191,29 @@ def analyze_runs(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike |
 # ---------------------------------------------------------------------------------------
 # populations: strategy clusters in words
 # ---------------------------------------------------------------------------------------
-DISTINGUISHING_PER_CLUSTER = 4   # descriptors named per cluster in report.md
-MIN_EFFECT_SD = 0.5              # a descriptor is named when its cluster mean differs by this many sds
+DISTINGUISHING_PER_CLUSTER = 4  # descriptors named per cluster in report.md
+MIN_EFFECT_SD = 0.5  # a descriptor is named when its cluster mean differs by this many sds
 DESCRIPTOR_LINE = "- {direction} `{name}`: {inside:.3g} vs {outside:.3g} in the other clusters ({effect:+.1f} sd)"
-DISTANCE_LABELS = {"descriptors": "standardized descriptor", "mmd": "state-distribution (RBF MMD)",
-                   "wasserstein": "state-distribution (Wasserstein)",
-                   "sliced_wasserstein": "state-distribution (sliced Wasserstein)", "crossplay": "cross-play"}
-FIGURE_TITLES = {"population_map": "population map", "dendrogram": "dendrogram", "silhouette": "choice of k",
-                 "descriptor_profiles": "descriptor profiles", "crossplay_clusters": "cross-play by cluster",
-                 "learning_curves": "learning curves"}
+DISTANCE_LABELS = {
+    "descriptors": "standardized descriptor",
+    "mmd": "state-distribution (RBF MMD)",
+    "wasserstein": "state-distribution (Wasserstein)",
+    "sliced_wasserstein": "state-distribution (sliced Wasserstein)",
+    "crossplay": "cross-play",
+}
+FIGURE_TITLES = {
+    "population_map": "population map",
+    "dendrogram": "dendrogram",
+    "silhouette": "choice of k",
+    "descriptor_profiles": "descriptor profiles",
+    "crossplay_clusters": "cross-play by cluster",
+    "learning_curves": "learning curves",
+}
 
 
-def cluster_differences(X: Any, labels: Any, names: Sequence[str], cluster: int,
-                        top: int = DISTINGUISHING_PER_CLUSTER) -> list[dict[str, Any]]:
+def cluster_differences(
+    X: Any, labels: Any, names: Sequence[str], cluster: int, top: int = DISTINGUISHING_PER_CLUSTER
+) -> list[dict[str, Any]]:
     """The descriptors whose mean in ``cluster`` differs most from the other members', in sd units."""
     import numpy as np
 
@@ -203,8 +224,16 @@ def cluster_differences(X: Any, labels: Any, names: Sequence[str], cluster: int,
     sd = X.std(axis=0)
     effect = (inside.mean(axis=0) - outside.mean(axis=0)) / np.where(sd > 0, sd, np.inf)
     order = [j for j in np.argsort(-np.abs(effect), kind="stable")[:top] if abs(effect[j]) >= MIN_EFFECT_SD]
-    return [{"name": names[j], "inside": float(inside[:, j].mean()), "outside": float(outside[:, j].mean()),
-             "effect": float(effect[j]), "direction": "higher" if effect[j] > 0 else "lower"} for j in order]
+    return [
+        {
+            "name": names[j],
+            "inside": float(inside[:, j].mean()),
+            "outside": float(outside[:, j].mean()),
+            "effect": float(effect[j]),
+            "direction": "higher" if effect[j] > 0 else "lower",
+        }
+        for j in order
+    ]
 
 
 def write_population_report(result: Any, out_dir: Path, figures: dict[str, Path]) -> Path:
@@ -219,23 +248,34 @@ def write_population_report(result: Any, out_dir: Path, figures: dict[str, Path]
     if result.clusters.method == "hdbscan":
         how = "HDBSCAN's own number of clusters"
     mode = "greedy" if result.deterministic else "sampled"
-    lines = [f"# Strategy analysis: {len(names)} members", "",
-             f"Env `{result.env}` {result.env_config or ''}; {episodes} self-play episodes per member ({mode} "
-             "actions); "
-             f"clustered on {DISTANCE_LABELS.get(result.distance, result.distance)} distances with "
-             f"{result.clusters.method} clustering ({how}).", "",
-             f"**{k} strateg{'y' if k == 1 else 'ies'} found.**"
-             + (f" Stability over rollout seeds: mean adjusted Rand index {result.stability:.2f}."
-                if result.stability is not None else "")]
+    lines = [
+        f"# Strategy analysis: {len(names)} members",
+        "",
+        f"Env `{result.env}` {result.env_config or ''}; {episodes} self-play episodes per member ({mode} "
+        "actions); "
+        f"clustered on {DISTANCE_LABELS.get(result.distance, result.distance)} distances with "
+        f"{result.clusters.method} clustering ({how}).",
+        "",
+        f"**{k} strateg{'y' if k == 1 else 'ies'} found.**"
+        + (
+            f" Stability over rollout seeds: mean adjusted Rand index {result.stability:.2f}."
+            if result.stability is not None
+            else ""
+        ),
+    ]
     summary = result.summary()
     if "ari_vs_groups" in summary:
         lines.append(f"Agreement with the members' known groups: adjusted Rand index {summary['ari_vs_groups']:.2f}.")
-    lines += ["", f"| cluster | size | members | self-play {result.headline_name} (mean over members) |",
-              "|---|---|---|---|"]
+    lines += [
+        "",
+        f"| cluster | size | members | self-play {result.headline_name} (mean over members) |",
+        "|---|---|---|---|",
+    ]
     for c in range(k):
         members = result.members_of(c)
-        lines.append(f"| {c + 1} | {len(members)} | {', '.join(members)} | "
-                     f"{np.mean([headline[m] for m in members]):.1f} |")
+        lines.append(
+            f"| {c + 1} | {len(members)} | {', '.join(members)} | {np.mean([headline[m] for m in members]):.1f} |"
+        )
     noise = result.members_of(-1)
     if noise:
         lines.append(f"| noise | {len(noise)} | {', '.join(noise)} | {np.mean([headline[m] for m in noise]):.1f} |")
@@ -243,8 +283,12 @@ def write_population_report(result: Any, out_dir: Path, figures: dict[str, Path]
     for c in range(k):
         members = result.members_of(c)
         best = max(members, key=lambda m: headline[m])
-        lines += ["", f"## Cluster {c + 1}: {len(members)} member{'s' if len(members) != 1 else ''}", "",
-                  f"Members: {', '.join(members)}. Best self-play {result.headline_name}: {headline[best]:.1f} ({best})."]
+        lines += [
+            "",
+            f"## Cluster {c + 1}: {len(members)} member{'s' if len(members) != 1 else ''}",
+            "",
+            f"Members: {', '.join(members)}. Best self-play {result.headline_name}: {headline[best]:.1f} ({best}).",
+        ]
         diffs = cluster_differences(result.descriptors, labels, result.descriptor_names, c)
         if diffs:
             lines += ["Compared with the other members, this cluster has"]
@@ -255,8 +299,10 @@ def write_population_report(result: Any, out_dir: Path, figures: dict[str, Path]
             idx, rest = np.flatnonzero(labels == c), np.flatnonzero(labels != c)
             within = V[np.ix_(idx, idx)].mean()
             across = (V[np.ix_(idx, rest)].mean() + V[np.ix_(rest, idx)].mean()) / 2
-            lines.append(f"Cross-play {result.crossplay.metric}: {within:.1f} within the cluster, {across:.1f} "
-                         "with members of other clusters.")
+            lines.append(
+                f"Cross-play {result.crossplay.metric}: {within:.1f} within the cluster, {across:.1f} "
+                "with members of other clusters."
+            )
         gif = figures.get(f"cluster_{c + 1}.gif")
         if gif is not None:
             lines.append(f"Representative episode: [{gif.name}]({os.path.relpath(gif, out_dir)}).")

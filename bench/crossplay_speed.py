@@ -16,6 +16,7 @@ Usage (from the repo root; target: ours <= 60 s on 2 cores)::
 
     .venv/bin/python -m bench.crossplay_speed [--policies 16] [--episodes 10] [--ref-episodes 6]
 """
+
 from __future__ import annotations
 
 import os
@@ -34,8 +35,13 @@ from bench.harness import Bench  # noqa: E402
 ENV = "overcooked"
 ENV_CONFIG = {"layout": "cramped_room", "horizon": 400}
 TARGET_SECONDS = 60.0
-TRAIN_OVERRIDES = ["stop.iterations=1", "stop.env_steps=null", "training.num_envs_per_env_runner=4",
-                   "training.train_batch_size=1600", "env_config.horizon=400"]
+TRAIN_OVERRIDES = [
+    "stop.iterations=1",
+    "stop.env_steps=null",
+    "training.num_envs_per_env_runner=4",
+    "training.train_batch_size=1600",
+    "env_config.horizon=400",
+]
 
 
 def make_runs(root: Path, policies: int, distinct: int) -> list[Path]:
@@ -47,8 +53,11 @@ def make_runs(root: Path, policies: int, distinct: int) -> list[Path]:
         return runs[:policies]
     trained = []
     for seed in range(distinct):
-        result = diverse_marl.train("examples/overcooked_cramped_room.yaml", overrides=[
-            *TRAIN_OVERRIDES, f"runs_dir={root / 'trained'}", f"seed={seed}", f"name=tiny{seed}"], quiet=True)
+        result = diverse_marl.train(
+            "examples/overcooked_cramped_room.yaml",
+            overrides=[*TRAIN_OVERRIDES, f"runs_dir={root / 'trained'}", f"seed={seed}", f"name=tiny{seed}"],
+            quiet=True,
+        )
         trained.append(result.run_dir)
     for k in range(policies):
         shutil.copytree(trained[k % distinct], root / f"policy_{k:02d}", dirs_exist_ok=True)
@@ -57,15 +66,19 @@ def make_runs(root: Path, policies: int, distinct: int) -> list[Path]:
 
 def time_reference(runs: list[Path], episodes: int) -> tuple[float, float]:
     """(wall, CPU) seconds per episode of the unbatched path, over ``episodes`` episodes of different pairs."""
-    from diverse_marl import envs
+    from diverse_marl import envs, load_policy
     from diverse_marl.agents import PolicyAgent
-    from diverse_marl import load_policy
     from diverse_marl.rollout import run_episode
 
     env = envs.make(ENV, **ENV_CONFIG)
     pairs = [(k % len(runs), (3 * k + 1) % len(runs)) for k in range(episodes)]
-    seats = [{"agent_0": PolicyAgent(load_policy(runs[i], "agent_0")),
-              "agent_1": PolicyAgent(load_policy(runs[j], "agent_1"))} for i, j in pairs]
+    seats = [
+        {
+            "agent_0": PolicyAgent(load_policy(runs[i], "agent_0")),
+            "agent_1": PolicyAgent(load_policy(runs[j], "agent_1")),
+        }
+        for i, j in pairs
+    ]
     start, cpu = time.perf_counter(), time.process_time()
     for k, agents in enumerate(seats):
         run_episode(env, agents, seed=k)
@@ -97,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     policies = {r.name: load_policy(r, "agent_0") for r in runs}  # shared policy: one per run
     load_s = time.perf_counter() - start
 
-    n_episodes = args.policies ** 2 * args.episodes
+    n_episodes = args.policies**2 * args.episodes
     ref_per_episode, ref_cpu_per_episode = time_reference(runs, args.ref_episodes)
 
     start, cpu = time.perf_counter(), time.process_time()
@@ -106,16 +119,43 @@ def main(argv: list[str] | None = None) -> None:
     load_after = os.getloadavg()
 
     b = Bench("crossplay_speed")
-    b.meta.update({"env": ENV, "env_config": ENV_CONFIG, "policies": args.policies, "episodes_per_pair": args.episodes,
-                   "episodes": n_episodes, "reference_episodes_timed": args.ref_episodes, "torch_threads": args.threads,
-                   "loadavg_before": load_before, "loadavg_after": load_after, "target_seconds": TARGET_SECONDS,
-                   "mean_sparse_return": sum(map(sum, result.value_mean)) / args.policies ** 2})
-    b.add("reference_run_episode", ref_per_episode * n_episodes, "s", higher_is_better=False,
-          note=f"{ref_per_episode:.3f} s/episode x {n_episodes} (timed on {args.ref_episodes} episodes)")
-    b.add("batched_crossplay", ours_s, "s", ref="reference_run_episode", higher_is_better=False,
-          note=f"{n_episodes} episodes in one matrix; target <= {TARGET_SECONDS:.0f} s")
-    b.add("reference_run_episode_cpu", ref_cpu_per_episode * n_episodes, "CPU s", higher_is_better=False,
-          note="CPU time of the process (less sensitive to other load)")
+    b.meta.update(
+        {
+            "env": ENV,
+            "env_config": ENV_CONFIG,
+            "policies": args.policies,
+            "episodes_per_pair": args.episodes,
+            "episodes": n_episodes,
+            "reference_episodes_timed": args.ref_episodes,
+            "torch_threads": args.threads,
+            "loadavg_before": load_before,
+            "loadavg_after": load_after,
+            "target_seconds": TARGET_SECONDS,
+            "mean_sparse_return": sum(map(sum, result.value_mean)) / args.policies**2,
+        }
+    )
+    b.add(
+        "reference_run_episode",
+        ref_per_episode * n_episodes,
+        "s",
+        higher_is_better=False,
+        note=f"{ref_per_episode:.3f} s/episode x {n_episodes} (timed on {args.ref_episodes} episodes)",
+    )
+    b.add(
+        "batched_crossplay",
+        ours_s,
+        "s",
+        ref="reference_run_episode",
+        higher_is_better=False,
+        note=f"{n_episodes} episodes in one matrix; target <= {TARGET_SECONDS:.0f} s",
+    )
+    b.add(
+        "reference_run_episode_cpu",
+        ref_cpu_per_episode * n_episodes,
+        "CPU s",
+        higher_is_better=False,
+        note="CPU time of the process (less sensitive to other load)",
+    )
     b.add("batched_crossplay_cpu", ours_cpu, "CPU s", ref="reference_run_episode_cpu", higher_is_better=False)
     b.add("load_policies", load_s, "s", higher_is_better=False, note=f"{args.policies} checkpoints, both paths")
     b.report()

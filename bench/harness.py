@@ -13,6 +13,7 @@ Usage::
     b.add("ours", 5000.0, "steps/s", ref="reference")   # ratio = 5000 / 1200
     b.report()   # prints the table and writes the JSON; returns the path
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -23,9 +24,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -58,10 +60,16 @@ def _cpu_model() -> str:
 
 def _git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return out + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -111,8 +119,17 @@ class Bench:
         self.rows: list[Row] = []
         self.meta: dict[str, Any] = {}
 
-    def add(self, label: str, figure: float, unit: str, ref: str | None = None, *,
-            higher_is_better: bool = True, note: str = "", **extra: Any) -> Row:
+    def add(
+        self,
+        label: str,
+        figure: float,
+        unit: str,
+        ref: str | None = None,
+        *,
+        higher_is_better: bool = True,
+        note: str = "",
+        **extra: Any,
+    ) -> Row:
         """Add a row; ``ref`` names an earlier row of the same unit to compute the ratio against.
 
         For lower-is-better figures (seconds, bytes) the ratio is ref/figure so that a ratio > 1
@@ -140,21 +157,25 @@ class Bench:
     def table(self) -> str:
         """Aligned plain-text table of all rows."""
         head = ("label", "figure", "unit", "ratio", "vs", "note")
-        body = [(r.label, f"{r.figure:,.1f}", r.unit, "" if r.ratio is None else f"{r.ratio:.2f}x",
-                 r.ref or "", r.note) for r in self.rows]
+        body = [
+            (r.label, f"{r.figure:,.1f}", r.unit, "" if r.ratio is None else f"{r.ratio:.2f}x", r.ref or "", r.note)
+            for r in self.rows
+        ]
         widths = [max(len(x[i]) for x in [head, *body]) for i in range(len(head))]
         right = {1, 3}
         lines = []
         for k, cells in enumerate([head, *body]):
-            lines.append("  ".join(c.rjust(w) if i in right else c.ljust(w)
-                                   for i, (c, w) in enumerate(zip(cells, widths))).rstrip())
+            lines.append(
+                "  ".join(
+                    c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+                ).rstrip()
+            )
             if k == 0:
                 lines.append("  ".join("-" * w for w in widths))
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "machine": machine_info(), "meta": self.meta,
-                "rows": [asdict(r) for r in self.rows]}
+        return {"name": self.name, "machine": machine_info(), "meta": self.meta, "rows": [asdict(r) for r in self.rows]}
 
     def write(self) -> Path:
         """Write the JSON atomically (temp file in the same folder, then rename)."""

@@ -19,23 +19,25 @@ the run must keep its checkpoints: ``keep_checkpoints`` in the config).
     diverse-marl train examples/hide_and_seek_shelter.yaml --run-dir runs/shelter   # ~2 h on 2 cores
     .venv/bin/python -m bench.hide_and_seek_phases --run runs/shelter
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from bench.harness import RESULTS_DIR, machine_info
 from diverse_marl.run_dir import RunDir, atomic_write_json
 
-WINDOW = 10          # iterations in the trailing mean
-DROP = 0.15          # hidden fraction this far below its start: seekers chase
-RISE = 0.10          # hidden fraction this far above its low since chasing began (with shelters)
-ENCLOSED_ON = 0.20   # fraction of episodes whose hiders are enclosed when preparation ends
-RAMP_ON = 0.20       # seekers' ramp crossings per episode
+WINDOW = 10  # iterations in the trailing mean
+DROP = 0.15  # hidden fraction this far below its start: seekers chase
+RISE = 0.10  # hidden fraction this far above its low since chasing began (with shelters)
+ENCLOSED_ON = 0.20  # fraction of episodes whose hiders are enclosed when preparation ends
+RAMP_ON = 0.20  # seekers' ramp crossings per episode
 PHASES = ("random", "chasing", "shelter", "ramp")
 CURVES = {
     "hidden fraction / enclosed at prep end": ["hidden_fraction", "hiders_enclosed_prep_end"],
@@ -54,8 +56,12 @@ def trailing_mean(values: Sequence[float], window: int = WINDOW) -> np.ndarray:
     return (c[idx] - c[lo]) / (idx - lo)
 
 
-def detect_phases(hidden: Sequence[float], enclosed: Sequence[float],
-                  ramp_crossings: Sequence[float] | None = None, window: int = WINDOW) -> dict[str, int]:
+def detect_phases(
+    hidden: Sequence[float],
+    enclosed: Sequence[float],
+    ramp_crossings: Sequence[float] | None = None,
+    window: int = WINDOW,
+) -> dict[str, int]:
     """Index of the first iteration of each phase that appears (``random`` is always 0)."""
     h, e = trailing_mean(hidden, window), trailing_mean(enclosed, window)
     starts = {"random": 0}
@@ -93,13 +99,27 @@ def phase_table(rows: list[dict[str, Any]], starts: dict[str, int]) -> list[dict
     out = []
     for p, lo, hi in zip(order, bounds, bounds[1:]):
         inside = rows[lo:hi]
-        means = {k: round(float(np.nanmean(series(inside, k))), 3)
-                 for k in ("hidden_fraction", "hiders_enclosed_prep_end", "locks_hiders_prep",
-                           "box_moves_prep", "return_hiders", "return_seekers")}
-        out.append({"phase": p, "first_iteration": int(rows[lo]["iteration"]),
-                    "last_iteration": int(rows[hi - 1]["iteration"]),
-                    "env_steps_start": int(rows[lo]["env_steps"]), "env_steps_end": int(rows[hi - 1]["env_steps"]),
-                    "means": means})
+        means = {
+            k: round(float(np.nanmean(series(inside, k))), 3)
+            for k in (
+                "hidden_fraction",
+                "hiders_enclosed_prep_end",
+                "locks_hiders_prep",
+                "box_moves_prep",
+                "return_hiders",
+                "return_seekers",
+            )
+        }
+        out.append(
+            {
+                "phase": p,
+                "first_iteration": int(rows[lo]["iteration"]),
+                "last_iteration": int(rows[hi - 1]["iteration"]),
+                "env_steps_start": int(rows[lo]["env_steps"]),
+                "env_steps_end": int(rows[hi - 1]["env_steps"]),
+                "means": means,
+            }
+        )
     return out
 
 
@@ -110,8 +130,11 @@ def plot(rows: list[dict[str, Any]], phases: list[dict[str, Any]], out: Path) ->
     import matplotlib.pyplot as plt
 
     x = np.asarray([r["env_steps"] for r in rows], dtype=np.float64) / 1e6
-    curves = {t: ks for t, ks in CURVES.items()  # maps without ramps: no empty ramp panel
-              if any(np.nansum(np.abs(series(rows, k))) > 0 for k in ks) or "ramp" not in t}
+    curves = {
+        t: ks
+        for t, ks in CURVES.items()  # maps without ramps: no empty ramp panel
+        if any(np.nansum(np.abs(series(rows, k))) > 0 for k in ks) or "ramp" not in t
+    }
     fig, axes = plt.subplots(len(curves), 1, figsize=(8, 2.3 * len(curves)), sharex=True)
     shades = {"random": "#eeeeee", "chasing": "#fde0c5", "shelter": "#d4ecd4", "ramp": "#d6e4f5"}
     for ax, (title, keys) in zip(axes, curves.items()):
@@ -124,8 +147,14 @@ def plot(rows: list[dict[str, Any]], phases: list[dict[str, Any]], out: Path) ->
         ax.legend(fontsize=7, loc="upper left")
         ax.grid(alpha=0.3)
     for ph in phases:
-        axes[0].text(ph["env_steps_start"] / 1e6, 0.5, f" {ph['phase']}", transform=axes[0].get_xaxis_transform(),
-                     fontsize=9, fontweight="bold")
+        axes[0].text(
+            ph["env_steps_start"] / 1e6,
+            0.5,
+            f" {ph['phase']}",
+            transform=axes[0].get_xaxis_transform(),
+            fontsize=9,
+            fontweight="bold",
+        )
     axes[-1].set_xlabel(f"env steps (millions); trailing mean over {WINDOW} iterations")
     fig.tight_layout()
     fig.savefig(out, dpi=100)
@@ -149,8 +178,11 @@ def main() -> None:
 
     rows = load_rows(args.run)
     ramps = series(rows, "ramp_crossings_seekers")
-    starts = detect_phases(series(rows, "hidden_fraction"), series(rows, "hiders_enclosed_prep_end"),
-                           None if np.all(np.isnan(ramps)) else np.nan_to_num(ramps))
+    starts = detect_phases(
+        series(rows, "hidden_fraction"),
+        series(rows, "hiders_enclosed_prep_end"),
+        None if np.all(np.isnan(ramps)) else np.nan_to_num(ramps),
+    )
     phases = phase_table(rows, starts)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     plot(rows, phases, RESULTS_DIR / f"{args.name}.png")
@@ -160,18 +192,27 @@ def main() -> None:
         ph["gif"] = None
         if ckpt is not None and record_episode_gif(args.run, gif, seed=args.gif_seed, checkpoint=ckpt):
             ph["gif"], ph["gif_checkpoint"] = gif.name, ckpt.name
-    result = {"name": args.name, "machine": machine_info(), "run": args.run.name,
-              "iterations": len(rows), "env_steps": int(rows[-1]["env_steps"]),
-              "wall_s": round(float(rows[-1].get("time_s", np.nan)), 1),
-              "rules": {"window": WINDOW, "drop": DROP, "rise": RISE, "enclosed_on": ENCLOSED_ON, "ramp_on": RAMP_ON},
-              "phases": phases}
+    result = {
+        "name": args.name,
+        "machine": machine_info(),
+        "run": args.run.name,
+        "iterations": len(rows),
+        "env_steps": int(rows[-1]["env_steps"]),
+        "wall_s": round(float(rows[-1].get("time_s", np.nan)), 1),
+        "rules": {"window": WINDOW, "drop": DROP, "rise": RISE, "enclosed_on": ENCLOSED_ON, "ramp_on": RAMP_ON},
+        "phases": phases,
+    }
     atomic_write_json(RESULTS_DIR / f"{args.name}.json", result)
-    print(f"{'phase':<9} {'iterations':>13} {'env steps (M)':>15} {'hidden':>7} {'enclosed':>9} {'locks prep':>10}  gif")
+    print(
+        f"{'phase':<9} {'iterations':>13} {'env steps (M)':>15} {'hidden':>7} {'enclosed':>9} {'locks prep':>10}  gif"
+    )
     for ph in phases:
         m = ph["means"]
-        print(f"{ph['phase']:<9} {ph['first_iteration']:>6}-{ph['last_iteration']:<6} "
-              f"{ph['env_steps_start'] / 1e6:>7.2f}-{ph['env_steps_end'] / 1e6:<7.2f} {m['hidden_fraction']:>7.2f} "
-              f"{m['hiders_enclosed_prep_end']:>9.2f} {m['locks_hiders_prep']:>10.2f}  {ph['gif']}")
+        print(
+            f"{ph['phase']:<9} {ph['first_iteration']:>6}-{ph['last_iteration']:<6} "
+            f"{ph['env_steps_start'] / 1e6:>7.2f}-{ph['env_steps_end'] / 1e6:<7.2f} {m['hidden_fraction']:>7.2f} "
+            f"{m['hiders_enclosed_prep_end']:>9.2f} {m['locks_hiders_prep']:>10.2f}  {ph['gif']}"
+        )
     missing = [p for p in PHASES[:3] if p not in starts]
     if missing:
         print(f"not (yet) seen: {', '.join(missing)}")

@@ -7,6 +7,7 @@ core (numpy single-threaded). Target: >= 20,000 agent-steps/s batched.
 
     OMP_NUM_THREADS=1 .venv/bin/python -m bench.hide_and_seek_speed [--seconds 3] [--scenario quadrant]   (repo root)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,10 @@ def single_env_rate(kw: dict, seconds: float) -> float:
     env = HideAndSeekEnv(**kw)
     env.reset(seed=0)
     rng = np.random.default_rng(0)
-    acts = [{a: int(x) for a, x in zip(env.possible_agents, rng.integers(0, 8, len(env.possible_agents)))}
-            for _ in range(N_ACTION_SETS)]
+    acts = [
+        {a: int(x) for a, x in zip(env.possible_agents, rng.integers(0, 8, len(env.possible_agents)))}
+        for _ in range(N_ACTION_SETS)
+    ]
     k = [0]
 
     def one_step() -> None:
@@ -73,8 +76,13 @@ def main() -> None:
         ref = "pettingzoo_env" + suffix
         bench.add(ref, rates["pettingzoo_env"] * scale, unit, note="HideAndSeekEnv.step (reference)")
         for n in BATCH_SIZES:
-            bench.add(f"batched_N{n}{suffix}", rates[f"batched_N{n}"] * scale, unit, ref=ref,
-                      note=f"HideAndSeekBatchedEnv, {n} envs")
+            bench.add(
+                f"batched_N{n}{suffix}",
+                rates[f"batched_N{n}"] * scale,
+                unit,
+                ref=ref,
+                note=f"HideAndSeekBatchedEnv, {n} envs",
+            )
     bench.report()
 
 

@@ -26,6 +26,7 @@ kept in the JSON. Runs already finished under ``--work`` are reused, so an inter
 Writes ``bench/results/hsp_overcooked.json`` (table rows, scale, wall times, load average) and
 ``bench/results/hsp_overcooked.png`` (bar plots), after every layout.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,7 +57,9 @@ def mappo_base(layout: str, seed: int, steps: int, horizon: int, smoke: bool) ->
     data.update(name=f"bench-{layout}", seed=seed, stop={"env_steps": steps}, checkpoint_every=2, keep_checkpoints=1000)
     data["env_config"] = {**data["env_config"], "old_dynamics": True, "horizon": horizon}
     if smoke:  # the pipeline at toy scale: 4 kitchens, one short episode each per iteration
-        data["training"].update(num_envs_per_env_runner=4, train_batch_size=4 * horizon, hidden_sizes=[16], num_epochs=1)
+        data["training"].update(
+            num_envs_per_env_runner=4, train_batch_size=4 * horizon, hidden_sizes=[16], num_epochs=1
+        )
     data["reward_schedule"] = {"shaping_factor": [[0, 1.0], [steps, 0.0]]}
     data["ray"] = {"num_cpus": 2}
     return data
@@ -64,10 +67,16 @@ def mappo_base(layout: str, seed: int, steps: int, horizon: int, smoke: bool) ->
 
 def bc_config(layout: str, args: argparse.Namespace) -> dict[str, Any]:
     """The human proxy: ``examples/bc_<layout>.yaml``'s settings on ``--data-dir``."""
-    return {"name": f"bench-bc-{layout}", "algorithm": "bc", "env": "overcooked", "seed": args.seed,
-            "env_config": {"layout": layout, "old_dynamics": True, "horizon": args.horizon},
-            "stop": {"iterations": 5 if args.smoke else 200},
-            "checkpoint_every": 10, "training": {"data_dir": str(Path(args.data_dir).resolve()), "patience": 15}}
+    return {
+        "name": f"bench-bc-{layout}",
+        "algorithm": "bc",
+        "env": "overcooked",
+        "seed": args.seed,
+        "env_config": {"layout": layout, "old_dynamics": True, "horizon": args.horizon},
+        "stop": {"iterations": 5 if args.smoke else 200},
+        "checkpoint_every": 10,
+        "training": {"data_dir": str(Path(args.data_dir).resolve()), "patience": 15},
+    }
 
 
 def train(cfg: dict[str, Any], run_dir: Path) -> float:
@@ -95,15 +104,30 @@ def run_layout(layout: str, args: argparse.Namespace, walls: dict[str, float]) -
 
     walls["bc"] = train(bc_config(layout, args), work / "bc")
 
-    tuned = {**base, "init_from": str(sp_dir), "stop": {"env_steps": args.agent_steps}, "checkpoint_every": 5,
-             "keep_checkpoints": 2, "reward_schedule": {"shaping_factor": [[0, 1.0], [args.agent_steps, 0.0]]}}
-    method_hsp = {"name": "hsp", "partners": args.partners, "keep": args.keep, "self_play": 0.2,
-                  "partner_stop": {"env_steps": args.partner_steps}, "eval_episodes": args.episodes}
+    tuned = {
+        **base,
+        "init_from": str(sp_dir),
+        "stop": {"env_steps": args.agent_steps},
+        "checkpoint_every": 5,
+        "keep_checkpoints": 2,
+        "reward_schedule": {"shaping_factor": [[0, 1.0], [args.agent_steps, 0.0]]},
+    }
+    method_hsp = {
+        "name": "hsp",
+        "partners": args.partners,
+        "keep": args.keep,
+        "self_play": 0.2,
+        "partner_stop": {"env_steps": args.partner_steps},
+        "eval_episodes": args.episodes,
+    }
     walls["hsp"] = train({**tuned, "name": f"bench-hsp-{layout}", "method": method_hsp}, work / "hsp")
 
     unseen = heldout_weights(args)
-    held_cfg = hsp.partners_config(diverse_marl.load_config({**tuned, "name": f"bench-heldout-{layout}", "seed": args.seed + 1000}),
-                                   unseen, hsp.stage_stop(diverse_marl.load_config(tuned), {"env_steps": args.partner_steps}, "heldout"))
+    held_cfg = hsp.partners_config(
+        diverse_marl.load_config({**tuned, "name": f"bench-heldout-{layout}", "seed": args.seed + 1000}),
+        unseen,
+        hsp.stage_stop(diverse_marl.load_config(tuned), {"env_steps": args.partner_steps}, "heldout"),
+    )
     t0 = time.time()
     held = train_population(held_cfg, work / "heldout", resume=(work / "heldout").exists(), quiet=True)
     walls["heldout"] = time.time() - t0
@@ -116,8 +140,14 @@ def run_layout(layout: str, args: argparse.Namespace, walls: dict[str, float]) -
     players = {"SP": work / "sp_more", "FCP": work / "fcp", "HSP": work / "hsp", "BC": work / "bc"}
     players.update({f"heldout_{i}": d for i, d in enumerate(held.members)})
     env_config = {"layout": layout, "old_dynamics": True, "horizon": args.horizon}
-    xp = crossplay_matrix({k: str(v) for k, v in players.items()}, "overcooked", env_config,
-                          episodes=args.episodes, seed=args.seed, quiet=True)
+    xp = crossplay_matrix(
+        {k: str(v) for k, v in players.items()},
+        "overcooked",
+        env_config,
+        episodes=args.episodes,
+        seed=args.seed,
+        quiet=True,
+    )
     walls["evaluation"] = time.time() - t0
     atomic_write_json(work / "crossplay.json", xp.to_dict())
     return summarize(layout, xp, unseen, args)
@@ -149,24 +179,44 @@ def summarize(layout: str, xp: Any, unseen: list[dict[str, float]], args: argpar
     return out
 
 
-def report(results: dict[str, Any], args: argparse.Namespace, walls: dict[str, dict[str, float]],
-           load: dict[str, list[float]]) -> None:
+def report(
+    results: dict[str, Any], args: argparse.Namespace, walls: dict[str, dict[str, float]], load: dict[str, list[float]]
+) -> None:
     bench = Bench(NAME, results_dir=args.results_dir)
     for layout, r in results.items():
         for what in ("heldout", "bc", "agents"):
             for a in AGENTS:
                 ref = None if a == "SP" else f"{layout} {what} SP"
                 se = r["agents"][a].get(f"{what}_se")
-                note = {"heldout": "mean over held-out biased partners", "bc": "with the BC human proxy",
-                        "agents": "with the other two agents"}[what]
-                bench.add(f"{layout} {what} {a}", r["agents"][a][what], "sparse return", ref=ref,
-                          note=note + ("" if se is None else f" (± {se:.1f} s.e.)"))
+                note = {
+                    "heldout": "mean over held-out biased partners",
+                    "bc": "with the BC human proxy",
+                    "agents": "with the other two agents",
+                }[what]
+                bench.add(
+                    f"{layout} {what} {a}",
+                    r["agents"][a][what],
+                    "sparse return",
+                    ref=ref,
+                    note=note + ("" if se is None else f" (± {se:.1f} s.e.)"),
+                )
     bench.meta = {
-        "scale": {"sp_steps": args.sp_steps, "partners": args.partners, "keep": args.keep, "heldout": args.heldout,
-                  "partner_steps": args.partner_steps, "agent_steps": args.agent_steps, "episodes": args.episodes,
-                  "seed": args.seed, "horizon": args.horizon, "old_dynamics": True,
-                  "warm_start": "HSP partners, held-out partners and all three agents start from the SP run"},
-        "wall_s": walls, **load, "results": results,
+        "scale": {
+            "sp_steps": args.sp_steps,
+            "partners": args.partners,
+            "keep": args.keep,
+            "heldout": args.heldout,
+            "partner_steps": args.partner_steps,
+            "agent_steps": args.agent_steps,
+            "episodes": args.episodes,
+            "seed": args.seed,
+            "horizon": args.horizon,
+            "old_dynamics": True,
+            "warm_start": "HSP partners, held-out partners and all three agents start from the SP run",
+        },
+        "wall_s": walls,
+        **load,
+        "results": results,
     }
     bench.report()
     plot(results, Path(args.results_dir) / f"{NAME}.png")
@@ -210,10 +260,15 @@ def main() -> None:
     p.add_argument("--agent-steps", type=int, default=128_000)
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--horizon", type=int, default=400)
-    p.add_argument("--smoke", action="store_true", help="toy scale (4 kitchens, small nets) to check the pipeline; "
-                   "results go to --results-dir")
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="toy scale (4 kitchens, small nets) to check the pipeline; results go to --results-dir",
+    )
     p.add_argument("--results-dir", default=str(RESULTS_DIR))
-    p.add_argument("--summarize-only", action="store_true", help="rebuild table, JSON and plot from --work's cross-play files")
+    p.add_argument(
+        "--summarize-only", action="store_true", help="rebuild table, JSON and plot from --work's cross-play files"
+    )
     args = p.parse_args()
     import torch
 

@@ -23,6 +23,7 @@ Usage (from the repo root; ~2 min of CPU with the defaults)::
         --run-dir runs/llm_demo/mappo                                      # ~5 min on 2 cores
     .venv/bin/python -m bench.llm_crossplay --run runs/llm_demo/mappo [--episodes 2] [--horizon 200]
 """
+
 from __future__ import annotations
 
 import os
@@ -80,7 +81,7 @@ def _item_dict(words: str, position: tuple[int, int]) -> dict | None:
         tick = -1
         if "ready" in words:
             tick = 10**3
-        elif (m := re.search(r"cooking (\d+)/", words)):
+        elif m := re.search(r"cooking (\d+)/", words):
             tick = int(m.group(1))
         return {"name": "soup", "position": position, "_ingredients": ["onion"] * onions, "cooking_tick": tick}
     name = next(n for n in ("onion", "tomato", "dish") if n in words)
@@ -97,11 +98,11 @@ def read_prompt(text: str):
     width = max(-(-len(line) // CELL) for line in grid)
     rows = []
     for line in grid:
-        cells = [line[k * CELL:k * CELL + 7].strip() for k in range(width)]
+        cells = [line[k * CELL : k * CELL + 7].strip() for k in range(width)]
         row = ""
         for cell in cells:
             if cell and cell[0] in ARROWS:
-                row += str(int(cell[1]) + 1)       # player symbols 1, 2
+                row += str(int(cell[1]) + 1)  # player symbols 1, 2
             else:
                 row += cell[0] if cell else " "
         rows.append(row)
@@ -109,15 +110,18 @@ def read_prompt(text: str):
     players = [None, None]
     for m in re.finditer(r"\(cook (\d)\): at \((\d+), (\d+)\), facing (\w+), holding (.*?), facing ", text):
         p, x, y = int(m.group(1)), int(m.group(2)), int(m.group(3))
-        players[p] = {"position": (x, y), "orientation": FACING[m.group(4)],
-                      "held_object": _item_dict(m.group(5), (x, y))}
+        players[p] = {
+            "position": (x, y),
+            "orientation": FACING[m.group(4)],
+            "held_object": _item_dict(m.group(5), (x, y)),
+        }
     objects = []
     for m in re.finditer(r"Pot at \((\d+), (\d+)\): (.*)\.", text):
         pos = (int(m.group(1)), int(m.group(2)))
         if m.group(3) != "empty":
             objects.append(_item_dict(m.group(3), pos))
     counters = re.search(r"On counters: (.*)\.", text)
-    for part in (counters.group(1).split("; ") if counters else []):
+    for part in counters.group(1).split("; ") if counters else []:
         m = re.match(r"(.*) at \((\d+), (\d+)\)", part)
         objects.append(_item_dict(m.group(1), (int(m.group(2)), int(m.group(3)))))
     step = int(re.search(r"Time: step (\d+)", text).group(1))
@@ -143,8 +147,11 @@ def persona_action(text: str) -> str:
     here, other = (cook.index[tuple(int(v) for v in s.pos[0, p])] for p in (me, 1 - me))
     ori, held = int(s.ori[0, me]), int(s.held[0, me])
     pots = cook.cells[POT]
-    soups = {c: (int(s.soup_onions[0, c[1], c[0]]), int(s.soup_tick[0, c[1], c[0]])) for c in pots
-             if s.obj[0, c[1], c[0]] == SOUP}
+    soups = {
+        c: (int(s.soup_onions[0, c[1], c[0]]), int(s.soup_tick[0, c[1], c[0]]))
+        for c in pots
+        if s.obj[0, c[1], c[0]] == SOUP
+    }
     full_idle = [c for c, (n, tick) in soups.items() if n == 3 and tick < 0]
     started = [c for c, (_, tick) in soups.items() if tick >= 0]
     ready = [c for c, (_, tick) in soups.items() if tick >= layout.recipe_time[3, 0]]
@@ -177,8 +184,13 @@ def stand_in_model(body: dict) -> str:
 
 
 # ---- the benchmark ----------------------------------------------------------------------------------
-DESCRIPTOR_EVENTS = ("onion_pickup_dispenser", "potting_onion", "dish_pickup_dispenser", "soup_pickup_pot",
-                     "soup_delivery")
+DESCRIPTOR_EVENTS = (
+    "onion_pickup_dispenser",
+    "potting_onion",
+    "dish_pickup_dispenser",
+    "soup_pickup_pot",
+    "soup_delivery",
+)
 CLUSTERS = 3
 
 
@@ -189,9 +201,15 @@ def persona_clusters(result) -> tuple[np.ndarray, np.ndarray]:
     n = len(result.names)
     rows = []
     for i in range(n):
-        rows.append([np.mean([result.stats_mean[f"agent_0/{e}"][i][j] for j in range(n)]
-                             + [result.stats_mean[f"agent_1/{e}"][j][i] for j in range(n)])
-                     for e in DESCRIPTOR_EVENTS])
+        rows.append(
+            [
+                np.mean(
+                    [result.stats_mean[f"agent_0/{e}"][i][j] for j in range(n)]
+                    + [result.stats_mean[f"agent_1/{e}"][j][i] for j in range(n)]
+                )
+                for e in DESCRIPTOR_EVENTS
+            ]
+        )
     x = np.asarray(rows)
     scaled = x / np.maximum(x.max(axis=0), 1e-9)
     labels = AgglomerativeClustering(n_clusters=min(CLUSTERS, n)).fit_predict(scaled)
@@ -207,8 +225,12 @@ def early_checkpoint(run: Path, fraction: float) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", type=Path, default=REPO_ROOT / "runs" / "llm_demo" / "mappo",
-                        help="a trained MAPPO run on cramped_room")
+    parser.add_argument(
+        "--run",
+        type=Path,
+        default=REPO_ROOT / "runs" / "llm_demo" / "mappo",
+        help="a trained MAPPO run on cramped_room",
+    )
     parser.add_argument("--early", type=float, default=0.4, help="the early policy's checkpoint, as a fraction")
     parser.add_argument("--episodes", type=int, default=2)
     parser.add_argument("--horizon", type=int, default=200)
@@ -231,8 +253,9 @@ def main() -> None:
     bench = Bench("llm_crossplay")
     passes = []
     for label in ("cold cache", "warm cache"):
-        base = load_llm_config(EXAMPLE, base_url=base_url, model=args.model, concurrency=args.concurrency,
-                               cache_dir=str(cache))
+        base = load_llm_config(
+            EXAMPLE, base_url=base_url, model=args.model, concurrency=args.concurrency, cache_dir=str(cache)
+        )
         pop = persona_population(base)  # the example's personas: block
         policies = {m.name: m for m in pop}
         policies["mappo"] = args.run
@@ -251,25 +274,57 @@ def main() -> None:
 
     (_, wall0, cpu0, result, metrics0), (_, wall1, cpu1, result1, metrics1) = passes
     same = np.allclose(result.value_mean, result1.value_mean)
-    bench.add("cross-play, cold cache", wall0, "s", higher_is_better=False, cpu_s=cpu0,
-              requests=sum(m["requests"] for m in metrics0.values()))
-    bench.add("cross-play, warm cache", wall1, "s", ref="cross-play, cold cache", higher_is_better=False, cpu_s=cpu1,
-              requests=sum(m["requests"] for m in metrics1.values()), note=f"same matrix: {same}")
+    bench.add(
+        "cross-play, cold cache",
+        wall0,
+        "s",
+        higher_is_better=False,
+        cpu_s=cpu0,
+        requests=sum(m["requests"] for m in metrics0.values()),
+    )
+    bench.add(
+        "cross-play, warm cache",
+        wall1,
+        "s",
+        ref="cross-play, cold cache",
+        higher_is_better=False,
+        cpu_s=cpu1,
+        requests=sum(m["requests"] for m in metrics1.values()),
+        note=f"same matrix: {same}",
+    )
     for name, m in metrics0.items():
         lat = m["latency_s"]
-        bench.add(f"{name}: requests", m["requests"], "requests", note=(
-            f"decisions {m['decisions']}, dedup {m['deduplicated']}, fallbacks {m['fallbacks']}, "
-            f"p50 {lat['p50'] * 1e3:.1f} ms, p90 {lat['p90'] * 1e3:.1f} ms, p99 {lat['p99'] * 1e3:.1f} ms, "
-            f"tokens {m['prompt_tokens']}+{m['completion_tokens']}, warm-cache hits {metrics1[name]['cache_hits']}"),
-            metrics=m, warm_cache_metrics=metrics1[name])
-    bench.meta = {"env": ENV, "env_config": env_config, "episodes": args.episodes, "seed": args.seed,
-                  "run": str(args.run.relative_to(REPO_ROOT) if args.run.is_relative_to(REPO_ROOT) else args.run),
-                  "early_checkpoint": early.name, "model": args.model,
-                  "stand_in_model": server is not None, "concurrency": args.concurrency,
-                  "load_avg_before": load_before, "load_avg_after": load_after, "crossplay": result.to_dict()}
+        bench.add(
+            f"{name}: requests",
+            m["requests"],
+            "requests",
+            note=(
+                f"decisions {m['decisions']}, dedup {m['deduplicated']}, fallbacks {m['fallbacks']}, "
+                f"p50 {lat['p50'] * 1e3:.1f} ms, p90 {lat['p90'] * 1e3:.1f} ms, p99 {lat['p99'] * 1e3:.1f} ms, "
+                f"tokens {m['prompt_tokens']}+{m['completion_tokens']}, warm-cache hits {metrics1[name]['cache_hits']}"
+            ),
+            metrics=m,
+            warm_cache_metrics=metrics1[name],
+        )
+    bench.meta = {
+        "env": ENV,
+        "env_config": env_config,
+        "episodes": args.episodes,
+        "seed": args.seed,
+        "run": str(args.run.relative_to(REPO_ROOT) if args.run.is_relative_to(REPO_ROOT) else args.run),
+        "early_checkpoint": early.name,
+        "model": args.model,
+        "stand_in_model": server is not None,
+        "concurrency": args.concurrency,
+        "load_avg_before": load_before,
+        "load_avg_after": load_after,
+        "crossplay": result.to_dict(),
+    }
     width = max(len(n) for n in result.names)
-    print(f"cross-play {result.metric} (rows: agent_0, columns: agent_1), {args.episodes} episodes per cell, "
-          f"horizon {args.horizon}")
+    print(
+        f"cross-play {result.metric} (rows: agent_0, columns: agent_1), {args.episodes} episodes per cell, "
+        f"horizon {args.horizon}"
+    )
     print(" " * (width + 2) + "  ".join(f"{n[:10]:>10}" for n in result.names))
     for name, row in zip(result.names, result.value_mean):
         print(f"  {name:<{width}}" + "  ".join(f"{v:10.1f}" for v in row))
@@ -278,8 +333,11 @@ def main() -> None:
     print(f"  {'':<{width}}" + "".join(f"{e:>24}" for e in DESCRIPTOR_EVENTS) + "  cluster")
     for name, row, label in zip(result.names, descriptors, labels):
         print(f"  {name:<{width}}" + "".join(f"{v:24.2f}" for v in row) + f"  {label}")
-    bench.meta.update(descriptor_events=list(DESCRIPTOR_EVENTS), descriptors=descriptors.tolist(),
-                      clusters=dict(zip(result.names, map(int, labels))))
+    bench.meta.update(
+        descriptor_events=list(DESCRIPTOR_EVENTS),
+        descriptors=descriptors.tolist(),
+        clusters=dict(zip(result.names, map(int, labels))),
+    )
     print(f"load average before {load_before}, after {load_after}")
     bench.report()
     plot_crossplay(result, RESULTS_DIR / "llm_crossplay.png", title=plot_title(server is not None, args.model))

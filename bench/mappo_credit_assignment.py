@@ -10,8 +10,12 @@ With the env's defaults (2 agents, mild stakes) both variants reach the optimum 
 iterations; the gap shows with 3 agents and rare, high stakes, where a local critic's
 advantages are mostly noise:
 
-Run: ``.venv/bin/python bench/mappo_credit_assignment.py --seeds 5 --iterations 3 --env-config '{"num_agents": 3, "stakes": [0, 0, 0, 0, 10]}'``
+Run::
+
+    .venv/bin/python bench/mappo_credit_assignment.py --seeds 5 --iterations 3 \
+        --env-config '{"num_agents": 3, "stakes": [0, 0, 0, 0, 10]}'
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,15 +49,23 @@ def evaluate(act, env_config: dict, episodes: int = EVAL_EPISODES) -> float:
     return total / episodes
 
 
-def train_and_eval(critic_input: str, seed: int, iterations: int, batch: int, runner: str | None,
-                   env_config: dict) -> float:
+def train_and_eval(
+    critic_input: str, seed: int, iterations: int, batch: int, runner: str | None, env_config: dict
+) -> float:
     import torch
     from ray.rllib.core.columns import Columns
 
     from diverse_marl.algorithms import MAPPOConfig
 
-    options = {"critic_input": critic_input, "train_batch_size": batch, "num_epochs": 10, "lr": 1e-3,
-               "critic_lr": 1e-3, "num_envs_per_env_runner": 10, "env_runner_cls": runner}
+    options = {
+        "critic_input": critic_input,
+        "train_batch_size": batch,
+        "num_epochs": 10,
+        "lr": 1e-3,
+        "critic_lr": 1e-3,
+        "num_envs_per_env_runner": 10,
+        "env_runner_cls": runner,
+    }
     algo = MAPPOConfig.from_options(ENV, env_config, options, seed=seed).build_algo()
     try:
         for _ in range(iterations):
@@ -77,7 +89,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=6)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--stock-runner", action="store_true", help="use RLlib's MultiAgentEnvRunner")
-    parser.add_argument("--env-config", type=json.loads, default={}, help='JSON, e.g. \'{"num_agents": 3}\'')
+    parser.add_argument("--env-config", type=json.loads, default={}, help="JSON, e.g. '{\"num_agents\": 3}'")
     args = parser.parse_args()
 
     import ray
@@ -93,19 +105,35 @@ def main() -> None:
 
     results = {}
     for critic_input in ("obs", "state"):
-        results[critic_input] = [train_and_eval(critic_input, s, args.iterations, args.batch, runner, args.env_config)
-                                 for s in range(args.seeds)]
+        results[critic_input] = [
+            train_and_eval(critic_input, s, args.iterations, args.batch, runner, args.env_config)
+            for s in range(args.seeds)
+        ]
         print(critic_input, results[critic_input], flush=True)
     ray.shutdown()
 
     b = Bench("mappo_credit_assignment")
-    b.meta.update(iterations=args.iterations, batch=args.batch, seeds=args.seeds, runner=runner or "rllib",
-                  env_config=args.env_config)
+    b.meta.update(
+        iterations=args.iterations,
+        batch=args.batch,
+        seeds=args.seeds,
+        runner=runner or "rllib",
+        env_config=args.env_config,
+    )
     b.add("random policy", random_return, "team return")
-    b.add("IPPO (critic_input=obs)", float(np.mean(results["obs"])), "team return",
-          note=f"per seed {np.round(results['obs'], 2).tolist()}")
-    b.add("MAPPO (critic_input=state)", float(np.mean(results["state"])), "team return", ref="IPPO (critic_input=obs)",
-          note=f"per seed {np.round(results['state'], 2).tolist()}")
+    b.add(
+        "IPPO (critic_input=obs)",
+        float(np.mean(results["obs"])),
+        "team return",
+        note=f"per seed {np.round(results['obs'], 2).tolist()}",
+    )
+    b.add(
+        "MAPPO (critic_input=state)",
+        float(np.mean(results["state"])),
+        "team return",
+        ref="IPPO (critic_input=obs)",
+        note=f"per seed {np.round(results['state'], 2).tolist()}",
+    )
     b.add("optimum", best, "team return")
     b.report()
 

@@ -18,6 +18,7 @@ then summarized (runs are read from their run dirs; nothing is trained here)::
 Figure per row: env steps until the sparse return first reaches the target (lower is better);
 the curve (every iteration) is kept in the JSON.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,16 +62,29 @@ def run_curve(path: str) -> tuple[list[tuple[int, float]], dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("runs", nargs="+", metavar="LABEL=RUN_DIR", help="runs of examples/overcooked_cramped_room.yaml variants")
+    p.add_argument(
+        "runs", nargs="+", metavar="LABEL=RUN_DIR", help="runs of examples/overcooked_cramped_room.yaml variants"
+    )
     args = p.parse_args(argv)
 
     bench = Bench("mappo_critic_input")
     ref_curve, ref_options = reference_curve()
     ref_steps = first_reaching(ref_curve, TARGET)
-    bench.meta.update({"layout": LAYOUT, "target_sparse_return": TARGET,
-                       "reference": "bench/results/mappo_overcooked.json, layouts.cramped_room (seed 0)"})
-    bench.add(REFERENCE, float(ref_steps), UNIT, higher_is_better=False, options=ref_options,
-              curve=[c for c in ref_curve if c[0] <= 1_100_000])
+    bench.meta.update(
+        {
+            "layout": LAYOUT,
+            "target_sparse_return": TARGET,
+            "reference": "bench/results/mappo_overcooked.json, layouts.cramped_room (seed 0)",
+        }
+    )
+    bench.add(
+        REFERENCE,
+        float(ref_steps),
+        UNIT,
+        higher_is_better=False,
+        options=ref_options,
+        curve=[c for c in ref_curve if c[0] <= 1_100_000],
+    )
     for item in args.runs:
         label, _, path = item.partition("=")
         if not path:
@@ -78,9 +92,17 @@ def main(argv: list[str] | None = None) -> None:
         curve, options = run_curve(path)
         steps = first_reaching(curve, TARGET)
         final = curve[-1]
-        bench.add(label, float(steps) if steps is not None else float("inf"), UNIT, ref=REFERENCE,
-                  higher_is_better=False, note=f"sparse {final[1]:.1f} at {final[0]:,} env steps",
-                  options=options, run_dir=path, curve=curve)
+        bench.add(
+            label,
+            float(steps) if steps is not None else float("inf"),
+            UNIT,
+            ref=REFERENCE,
+            higher_is_better=False,
+            note=f"sparse {final[1]:.1f} at {final[0]:,} env steps",
+            options=options,
+            run_dir=path,
+            curve=curve,
+        )
     bench.report()
 
 

@@ -16,6 +16,7 @@ themselves); those curves are kept under ``<layout>@old_dynamics``.
 
 Run: ``.venv/bin/python bench/mappo_overcooked.py --layouts cramped_room --env-steps 5000000 --minutes 25``
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.harness import REPO_ROOT, RESULTS_DIR, machine_info  # noqa: E402
 from diverse_marl.envs.overcooked.start_states import LAYOUT_START_SPARSE_RETURN  # noqa: E402
 
-CLASSIC_LAYOUTS = ["cramped_room", "asymmetric_advantages", "coordination_ring", "forced_coordination",
-                   "counter_circuit"]
+CLASSIC_LAYOUTS = [
+    "cramped_room",
+    "asymmetric_advantages",
+    "coordination_ring",
+    "forced_coordination",
+    "counter_circuit",
+]
 HORIZON = 400
 TARGETS = {"cramped_room": 200.0}
 DEFAULT_TARGET = 150.0
@@ -116,8 +122,10 @@ def layout_config(layout: str, args: argparse.Namespace, extra_options: dict[str
         training[key] = yaml.safe_load(value)
     data["training"] = {**training, **(extra_options or {})}
     if args.shaping_anneal_steps is not None:
-        data["reward_schedule"] = {k: ([[0, v[0][1]], [int(args.shaping_anneal_steps), 0.0]] if _anneals_to_zero(v) else v)
-                                   for k, v in data.get("reward_schedule", {}).items()}
+        data["reward_schedule"] = {
+            k: ([[0, v[0][1]], [int(args.shaping_anneal_steps), 0.0]] if _anneals_to_zero(v) else v)
+            for k, v in data.get("reward_schedule", {}).items()
+        }
     return load_config(data)
 
 
@@ -132,16 +140,29 @@ def _events(er: dict[str, Any]) -> dict[str, float]:
     return {e: round(sum(_val(er.get(f"episode/{a}/{e}")) for a in ("agent_0", "agent_1")), 2) for e in EVENTS}
 
 
-def train_layout(layout: str, args: argparse.Namespace, record: dict[str, Any], save: Any,
-                 extra_options: dict[str, Any] | None = None) -> None:
+def train_layout(
+    layout: str,
+    args: argparse.Namespace,
+    record: dict[str, Any],
+    save: Any,
+    extra_options: dict[str, Any] | None = None,
+) -> None:
     """Train on one layout, appending curve points to ``record`` and calling ``save()`` often."""
     cfg = layout_config(layout, args, extra_options)
     algo = cfg.to_rllib().build_algo()
     path = config_path(layout, args)
     config_file = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
-    record.update({"config_file": str(config_file), "env_config": cfg.env_config,
-                   "reward_schedule": cfg.reward_schedule, "options": cfg.training, "curve": [],
-                   "status": "running", "load_avg_start": [round(x, 2) for x in os.getloadavg()]})
+    record.update(
+        {
+            "config_file": str(config_file),
+            "env_config": cfg.env_config,
+            "reward_schedule": cfg.reward_schedule,
+            "options": cfg.training,
+            "curve": [],
+            "status": "running",
+            "load_avg_start": [round(x, 2) for x in os.getloadavg()],
+        }
+    )
     start = time.perf_counter()
     steps = 0
     try:
@@ -149,19 +170,26 @@ def train_layout(layout: str, args: argparse.Namespace, record: dict[str, Any], 
             res = algo.train()
             er = res["env_runners"]
             steps = int(_val(er.get("num_env_steps_sampled_lifetime", steps)))
-            point = {"env_steps": steps, "wall_s": round(time.perf_counter() - start, 1),
-                     "sparse_return": _val(er.get(LAYOUT_START_SPARSE_KEY, er.get(SPARSE_KEY))),
-                     "shaped_return": _val(er.get("episode_return_mean")),
-                     "events": _events(er)}
+            point = {
+                "env_steps": steps,
+                "wall_s": round(time.perf_counter() - start, 1),
+                "sparse_return": _val(er.get(LAYOUT_START_SPARSE_KEY, er.get(SPARSE_KEY))),
+                "shaped_return": _val(er.get("episode_return_mean")),
+                "events": _events(er),
+            }
             if res.get("reward_schedule"):  # the scheduled values this iteration ran with (callbacks.RESULT_KEY)
-                point["schedule"] = {k: round(float(v), 4) for k, v in res["reward_schedule"].items()
-                                     if isinstance(v, (int, float))}
+                point["schedule"] = {
+                    k: round(float(v), 4) for k, v in res["reward_schedule"].items() if isinstance(v, (int, float))
+                }
             record["curve"].append(point)
             ev = point["events"]
-            print(f"{layout:22s} steps {steps:>9,d} wall {point['wall_s']:7.1f}s "
-                  f"sparse {point['sparse_return']:6.1f} shaped(2 agents) {point['shaped_return']:7.1f} "
-                  f"potted {ev['potting_onion']:5.1f} started {ev['pot_start']:4.1f} "
-                  f"delivered {ev['soup_delivery']:4.1f}", flush=True)
+            print(
+                f"{layout:22s} steps {steps:>9,d} wall {point['wall_s']:7.1f}s "
+                f"sparse {point['sparse_return']:6.1f} shaped(2 agents) {point['shaped_return']:7.1f} "
+                f"potted {ev['potting_onion']:5.1f} started {ev['pot_start']:4.1f} "
+                f"delivered {ev['soup_delivery']:4.1f}",
+                flush=True,
+            )
             save()
             if args.stop_at_target and _holds_target(record["curve"], TARGETS.get(layout, DEFAULT_TARGET)):
                 record["status"] = f"target held for {TARGET_HOLD_POINTS} points (--stop-at-target)"
@@ -179,13 +207,21 @@ def train_layout(layout: str, args: argparse.Namespace, record: dict[str, Any], 
     record["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     finite = [p["sparse_return"] for p in record["curve"] if math.isfinite(p["sparse_return"])]
     target = TARGETS.get(layout, DEFAULT_TARGET)
-    reached = next((p for p in record["curve"] if math.isfinite(p["sparse_return"]) and p["sparse_return"] >= target), None)
-    record.update({
-        "wall_s": round(wall, 1), "env_steps": steps, "env_steps_per_s": round(steps / wall, 1),
-        "final_sparse_return": finite[-1] if finite else None, "best_sparse_return": max(finite) if finite else None,
-        "target": target, "target_reached_at_env_steps": reached["env_steps"] if reached else None,
-        "est_wall_s_for_5M_steps": round(TARGET_BUDGET / (steps / wall), 0) if steps else None,
-    })
+    reached = next(
+        (p for p in record["curve"] if math.isfinite(p["sparse_return"]) and p["sparse_return"] >= target), None
+    )
+    record.update(
+        {
+            "wall_s": round(wall, 1),
+            "env_steps": steps,
+            "env_steps_per_s": round(steps / wall, 1),
+            "final_sparse_return": finite[-1] if finite else None,
+            "best_sparse_return": max(finite) if finite else None,
+            "target": target,
+            "target_reached_at_env_steps": reached["env_steps"] if reached else None,
+            "est_wall_s_for_5M_steps": round(TARGET_BUDGET / (steps / wall), 0) if steps else None,
+        }
+    )
     save()
 
 
@@ -196,8 +232,10 @@ def plot(results: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     # one row per dynamics, one column per layout
-    rows = [[k for k in results["layouts"] if not k.endswith(OLD_DYNAMICS_SUFFIX)],
-            [k for k in results["layouts"] if k.endswith(OLD_DYNAMICS_SUFFIX)]]
+    rows = [
+        [k for k in results["layouts"] if not k.endswith(OLD_DYNAMICS_SUFFIX)],
+        [k for k in results["layouts"] if k.endswith(OLD_DYNAMICS_SUFFIX)],
+    ]
     order = {name: i for i, name in enumerate(CLASSIC_LAYOUTS)}
     rows = [sorted(r, key=lambda k: order.get(k.split(OLD_DYNAMICS_SUFFIX)[0], len(order))) for r in rows if r]
     cols = max(len(r) for r in rows)
@@ -210,7 +248,13 @@ def plot(results: dict[str, Any], path: Path) -> None:
         xs = [p["env_steps"] / 1e6 for p in curve if math.isfinite(p["sparse_return"])]
         ys = [p["sparse_return"] for p in curve if math.isfinite(p["sparse_return"])]
         ax.plot(xs, ys, marker=".", lw=1.2)
-        ax.axhline(TARGETS.get(layout.split(OLD_DYNAMICS_SUFFIX)[0], DEFAULT_TARGET), color="gray", ls="--", lw=0.8, label="target")
+        ax.axhline(
+            TARGETS.get(layout.split(OLD_DYNAMICS_SUFFIX)[0], DEFAULT_TARGET),
+            color="gray",
+            ls="--",
+            lw=0.8,
+            label="target",
+        )
         ax.set_title(layout.replace(OLD_DYNAMICS_SUFFIX, " (old dynamics)"), fontsize=10)
         ax.set_xlabel("env steps (M)")
         ax.set_ylabel("mean sparse return / episode")
@@ -235,8 +279,12 @@ def plot_events(variants: dict[str, Any], path: Path) -> None:
     for ax, name in zip(axes[0], names):
         curve = [p for p in variants[name]["curve"] if "events" in p]
         xs = [p["env_steps"] / 1e6 for p in curve]
-        for event, label in (("potting_onion", "onions potted"), ("pot_start", "pots started (new dynamics)"),
-                             ("soup_pickup_pot", "soups served from a pot"), ("soup_delivery", "soups delivered")):
+        for event, label in (
+            ("potting_onion", "onions potted"),
+            ("pot_start", "pots started (new dynamics)"),
+            ("soup_pickup_pot", "soups served from a pot"),
+            ("soup_delivery", "soups delivered"),
+        ):
             ax.plot(xs, [p["events"][event] for p in curve], lw=1.2, label=label)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("env steps (M)")
@@ -259,8 +307,14 @@ def merge_results(name: str, sources: list[str]) -> None:
             old = results["layouts"].get(layout)
             if old:
                 results.setdefault("replaced", {}).setdefault(layout, []).append(old)
-            results["layouts"][layout] = {**record, "source": {"file": f"bench/results/{source}.json",
-                                                                "args": other.get("args"), "machine": other.get("machine")}}
+            results["layouts"][layout] = {
+                **record,
+                "source": {
+                    "file": f"bench/results/{source}.json",
+                    "args": other.get("args"),
+                    "machine": other.get("machine"),
+                },
+            }
         print(f"merged {', '.join(other.get('layouts', {}))} from {source}")
     _write_json(path, results)
     plot(results, path.with_suffix(".png"))
@@ -273,24 +327,50 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--minutes", type=float, default=None, help="wall-clock limit per layout (stops early)")
     p.add_argument("--num-envs", type=int, default=None, help="kitchens stepped together (default: the YAML's)")
     p.add_argument("--rollout", type=int, default=None, help=f"steps per kitchen per iteration (default {HORIZON})")
-    p.add_argument("--shaping-anneal-steps", type=int, default=None,
-                   help="end every anneal-to-zero schedule of the YAML here instead (default: the YAML's)")
+    p.add_argument(
+        "--shaping-anneal-steps",
+        type=int,
+        default=None,
+        help="end every anneal-to-zero schedule of the YAML here instead (default: the YAML's)",
+    )
     p.add_argument("--old-dynamics", action="store_true", help="pots start cooking by themselves (2019 dynamics)")
-    p.add_argument("--stop-at-target", action="store_true",
-                   help=f"stop a layout once its last {TARGET_HOLD_POINTS} iterations average at least the target")
-    p.add_argument("--env-config", nargs="+", default=None, metavar="KEY=VALUE",
-                   help="override env_config entries of the YAML (values parsed as YAML)")
-    p.add_argument("--training", nargs="+", default=None, metavar="KEY=VALUE",
-                   help="override MAPPO options of the YAML's training block (values parsed as YAML)")
-    p.add_argument("--config", default=None, metavar="YAML",
-                   help="train with this YAML instead of examples/overcooked_<layout>[_old_dynamics].yaml")
+    p.add_argument(
+        "--stop-at-target",
+        action="store_true",
+        help=f"stop a layout once its last {TARGET_HOLD_POINTS} iterations average at least the target",
+    )
+    p.add_argument(
+        "--env-config",
+        nargs="+",
+        default=None,
+        metavar="KEY=VALUE",
+        help="override env_config entries of the YAML (values parsed as YAML)",
+    )
+    p.add_argument(
+        "--training",
+        nargs="+",
+        default=None,
+        metavar="KEY=VALUE",
+        help="override MAPPO options of the YAML's training block (values parsed as YAML)",
+    )
+    p.add_argument(
+        "--config",
+        default=None,
+        metavar="YAML",
+        help="train with this YAML instead of examples/overcooked_<layout>[_old_dynamics].yaml",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default="mappo_overcooked", help="results file stem in bench/results/")
     p.add_argument("--append", action="store_true", help="keep other layouts already in the results file")
     p.add_argument("--plot-only", action="store_true", help="redraw the plot from the results file and exit")
-    p.add_argument("--merge-from", nargs="+", default=None, metavar="NAME",
-                   help="copy the layouts of bench/results/NAME.json (runs made side by side) into --name's file, "
-                        "keep the curves they replace under 'replaced', redraw the plot and exit")
+    p.add_argument(
+        "--merge-from",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="copy the layouts of bench/results/NAME.json (runs made side by side) into --name's file, "
+        "keep the curves they replace under 'replaced', redraw the plot and exit",
+    )
     args = p.parse_args(argv)
     if args.merge_from:
         merge_results(args.name, args.merge_from)
@@ -321,7 +401,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.append and json_path.exists():  # keep the curves of layouts run earlier (other invocations)
         earlier = json.loads(json_path.read_text(encoding="utf-8"))
         results["earlier_runs"] = earlier.get("earlier_runs", []) + [
-            {"args": earlier.get("args"), "machine": earlier.get("machine")}]
+            {"args": earlier.get("args"), "machine": earlier.get("machine")}
+        ]
         mine = {layout + (OLD_DYNAMICS_SUFFIX if args.old_dynamics else "") for layout in args.layouts}
         results["layouts"] = {k: v for k, v in earlier.get("layouts", {}).items() if k not in mine}
         if "counter_circuit_variants" in earlier:
@@ -341,8 +422,10 @@ def main(argv: list[str] | None = None) -> None:
         if "env_steps" not in r:
             continue
         best, final = (float("nan") if r[k] is None else r[k] for k in ("best_sparse_return", "final_sparse_return"))
-        print(f"{layout:35s} {r['env_steps']:>10,d} {r['wall_s']:8.0f} {best:12.1f} {final:13.1f} "
-              f"{r['target']:7.0f}  {r['target_reached_at_env_steps']}")
+        print(
+            f"{layout:35s} {r['env_steps']:>10,d} {r['wall_s']:8.0f} {best:12.1f} {final:13.1f} "
+            f"{r['target']:7.0f}  {r['target_reached_at_env_steps']}"
+        )
     print(f"results: {json_path}\nplot: {png_path}")
 
 

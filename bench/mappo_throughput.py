@@ -35,13 +35,14 @@ Run (on a quiet machine; record ``uptime``; ~8 min with ``--iters 6``)::
 
     .venv/bin/python bench/mappo_throughput.py --iters 6 [--batch 8000] [--num-envs 40] [--only LABEL ...]
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 import sys
 import time
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -72,9 +73,16 @@ MAPPO_ROWS: dict[str, tuple[dict[str, Any], set[int] | None]] = {
 }
 
 
-def build_rows(batch: int, num_envs: int, epochs: int, minibatch: int, seed: int, with_single_env: bool = False,
-               with_default_threads: bool = False, only: list[str] | None = None
-               ) -> dict[str, tuple[Any, int, set[int] | None]]:
+def build_rows(
+    batch: int,
+    num_envs: int,
+    epochs: int,
+    minibatch: int,
+    seed: int,
+    with_single_env: bool = False,
+    with_default_threads: bool = False,
+    only: list[str] | None = None,
+) -> dict[str, tuple[Any, int, set[int] | None]]:
     """label -> (algorithm, torch threads during its iterations, CPUs to pin it to or None = all);
     ``only``: build just these rows (and the reference)."""
     from diverse_marl.algorithms.mappo.config import MAPPOConfig
@@ -87,7 +95,8 @@ def build_rows(batch: int, num_envs: int, epochs: int, minibatch: int, seed: int
     stock_vec.env_runners(env_runner_cls=_import(RUNNER))
     mappo_opts = {**common, "num_envs_per_env_runner": num_envs, "env_runner_cls": RUNNER}
     stock_envs = SharedPPOConfig.from_options(
-        ENV, ENV_CONFIG, {**common, "num_envs_per_env_runner": STOCK_VECTOR_ENVS}, seed)
+        ENV, ENV_CONFIG, {**common, "num_envs_per_env_runner": STOCK_VECTOR_ENVS}, seed
+    )
     rows = {f"stock_ppo_{STOCK_VECTOR_ENVS}envs_1thread": (stock_envs.build_algo(), 1, None)}
     if with_single_env:
         rows["stock_ppo_1thread"] = (stock.build_algo(), 1, None)
@@ -153,22 +162,39 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--iters", type=int, default=3, help="measured iterations per row")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", nargs="*", default=None, help="subset of row labels (the reference row is always run)")
-    p.add_argument("--with-single-env", action="store_true",
-                   help="add the stock_ppo_1thread row (RLlib's runner with one env; ~40 s per iteration)")
-    p.add_argument("--with-default-threads", action="store_true",
-                   help="add the stock_ppo row with torch's default thread count (very slow on a busy machine)")
+    p.add_argument(
+        "--with-single-env",
+        action="store_true",
+        help="add the stock_ppo_1thread row (RLlib's runner with one env; ~40 s per iteration)",
+    )
+    p.add_argument(
+        "--with-default-threads",
+        action="store_true",
+        help="add the stock_ppo row with torch's default thread count (very slow on a busy machine)",
+    )
     args = p.parse_args(argv)
 
     import ray
 
     # one logical CPU per remote env runner (each async row holds one) plus the driver; the
     # real cores each row may use are set by pinning, not by Ray's scheduler
-    num_async = sum(1 for label, (extra, _) in MAPPO_ROWS.items()
-                    if extra.get("async_sampling") and (not args.only or label in args.only))
+    num_async = sum(
+        1
+        for label, (extra, _) in MAPPO_ROWS.items()
+        if extra.get("async_sampling") and (not args.only or label in args.only)
+    )
     ray.init(num_cpus=max(2, num_async + 1), include_dashboard=False, log_to_driver=False)
     load_before = os.getloadavg()
-    rows = build_rows(args.batch, args.num_envs, args.epochs, args.minibatch, args.seed, args.with_single_env,
-                      args.with_default_threads, args.only)
+    rows = build_rows(
+        args.batch,
+        args.num_envs,
+        args.epochs,
+        args.minibatch,
+        args.seed,
+        args.with_single_env,
+        args.with_default_threads,
+        args.only,
+    )
     for label, (algo, threads, cpus) in rows.items():
         for _ in range(args.warmup):
             timed_train(algo, threads, cpus)
@@ -185,11 +211,22 @@ def main(argv: list[str] | None = None) -> None:
     ray.shutdown()
 
     bench = Bench("mappo_throughput")
-    bench.meta.update({"env": ENV, "env_config": ENV_CONFIG, "train_batch_env_steps": args.batch,
-                       "num_envs_vectorized": args.num_envs, "num_epochs": args.epochs,
-                       "minibatch_size": args.minibatch, "warmup_iters": args.warmup, "measured_iters": args.iters,
-                       "num_env_runners": "0 (async rows: 1)", "hidden_sizes": HIDDEN,
-                       "load_average_1_5_15_before": load_before, "load_average_1_5_15_after": load_after})
+    bench.meta.update(
+        {
+            "env": ENV,
+            "env_config": ENV_CONFIG,
+            "train_batch_env_steps": args.batch,
+            "num_envs_vectorized": args.num_envs,
+            "num_epochs": args.epochs,
+            "minibatch_size": args.minibatch,
+            "warmup_iters": args.warmup,
+            "measured_iters": args.iters,
+            "num_env_runners": "0 (async rows: 1)",
+            "hidden_sizes": HIDDEN,
+            "load_average_1_5_15_before": load_before,
+            "load_average_1_5_15_after": load_after,
+        }
+    )
     ref = REFERENCE if REFERENCE in stats else None
     order = sorted(stats, key=lambda k: k != ref)  # the reference row first
     for label in order:
@@ -198,12 +235,21 @@ def main(argv: list[str] | None = None) -> None:
         cpu = sum(x[1] for x in st)
         steps = sum(x[2] for x in st)
         sample = float(np.nanmedian([x[3] for x in st]))
-        bench.add(label, steps / wall, UNIT, ref=ref if label != ref else None,
-                  note=f"driver cpu {steps / cpu:,.0f} steps/s; sampling timer EMA {sample:.1f}s",
-                  wall_s=wall, cpu_s=cpu, env_steps=steps, per_iter_wall_s=[x[0] for x in st],
-                  sample_s_median=sample, torch_threads=rows[label][1],
-                  mappo_options=MAPPO_ROWS[label][0] if label in MAPPO_ROWS else None,
-                  cpus="all" if rows[label][2] is None else sorted(rows[label][2]))
+        bench.add(
+            label,
+            steps / wall,
+            UNIT,
+            ref=ref if label != ref else None,
+            note=f"driver cpu {steps / cpu:,.0f} steps/s; sampling timer EMA {sample:.1f}s",
+            wall_s=wall,
+            cpu_s=cpu,
+            env_steps=steps,
+            per_iter_wall_s=[x[0] for x in st],
+            sample_s_median=sample,
+            torch_threads=rows[label][1],
+            mappo_options=MAPPO_ROWS[label][0] if label in MAPPO_ROWS else None,
+            cpus="all" if rows[label][2] is None else sorted(rows[label][2]),
+        )
     bench.report()
 
 

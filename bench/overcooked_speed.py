@@ -31,6 +31,7 @@ Usage (from a fresh clone, at the repo root)::
 
 Targets: single env >= 3x its reference (featurized: 1.1.0; lossless: 0.2.1); batched >= 50x per env step.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,8 +44,8 @@ import json  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -54,7 +55,7 @@ from bench.harness import REPO_ROOT, Bench  # noqa: E402
 REFERENCE_VENV = REPO_ROOT / ".venv-ocai"
 REFERENCE_PYTHON = os.environ.get("OVERCOOKED_REF_PYTHON", str(REFERENCE_VENV / "bin" / "python"))
 BATCH_SIZES = (1, 64, 1024)
-ACTION_CHUNK = 4096      # pre-drawn random actions, reused cyclically
+ACTION_CHUNK = 4096  # pre-drawn random actions, reused cyclically
 HORIZON = 400
 TARGET_SINGLE, TARGET_BATCHED = 3.0, 50.0
 WEIGHTS_N, TARGET_WEIGHTS = 64, 0.9  # batched N=64 with reward_weights vs without, same run
@@ -62,7 +63,7 @@ WEIGHTS_LABEL, WEIGHTS_REF = f"ours batched N={WEIGHTS_N} with reward_weights", 
 UNIT = "env steps/cpu-s"
 SINGLE_LABEL, SINGLE_LOSSLESS_LABEL = "ours PettingZoo env", "ours PettingZoo env, lossless obs"
 REF_FEATURIZE = "reference 1.1.0 step+featurize"
-REF_LOSSLESS = "reference 0.2.1 step+lossless"      # the issue's reference for lossless observations
+REF_LOSSLESS = "reference 0.2.1 step+lossless"  # the issue's reference for lossless observations
 REF_LOSSLESS_110 = "reference 1.1.0 step+lossless"
 
 # Worker run by a reference python: for every line "<seconds>" on stdin, times its loop for that long
@@ -128,9 +129,15 @@ class ReferenceWorker:
 
     def __init__(self, python: str, layout_ref_name: str, package: str, encoding: str) -> None:
         env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-        self.proc = subprocess.Popen([python, "-c", REFERENCE_WORKER, layout_ref_name, str(HORIZON), package, encoding],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env=env, cwd="/tmp")
+        self.proc = subprocess.Popen(
+            [python, "-c", REFERENCE_WORKER, layout_ref_name, str(HORIZON), package, encoding],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd="/tmp",
+        )
         line = self.proc.stdout.readline()
         if line.strip() != "ready":
             err = self.proc.stderr.read()[-800:] if self.proc.poll() is not None else ""
@@ -187,8 +194,10 @@ def our_rows(layout, rng: np.random.Generator) -> list[tuple[str, Callable[[], o
 
     names = OvercookedEnv.FEATURE_NAMES
     weights = {name: float(w) for name, w in zip(names, rng.normal(size=len(names)))}  # every feature weighted
-    for n, env_weights, label in [*((n, None, f"ours batched N={n}") for n in BATCH_SIZES),
-                                  (WEIGHTS_N, weights, WEIGHTS_LABEL)]:
+    for n, env_weights, label in [
+        *((n, None, f"ours batched N={n}") for n in BATCH_SIZES),
+        (WEIGHTS_N, weights, WEIGHTS_LABEL),
+    ]:
         benv = OvercookedBatchedEnv(n, layout=layout, horizon=HORIZON, obs="featurized", reward_weights=env_weights)
         benv.reset(seed=0)
         chunk = rng.integers(0, 6, size=(max(8, ACTION_CHUNK // n), n, 2))
@@ -240,9 +249,14 @@ def main(argv: list[str] | None = None) -> None:
     layout = get_layout(args.layout)
     name = "overcooked_speed" if layout.name == "cramped_room" else f"overcooked_speed_{layout.name}"
     bench = Bench(name)
-    bench.meta.update(layout=layout.name, cpu_seconds_per_row=args.seconds, rounds=args.rounds, horizon=HORIZON,
-                      figure="env steps per CPU second of the measuring process, median over rounds",
-                      load_average_1_5_15_before=os.getloadavg())
+    bench.meta.update(
+        layout=layout.name,
+        cpu_seconds_per_row=args.seconds,
+        rounds=args.rounds,
+        horizon=HORIZON,
+        figure="env steps per CPU second of the measuring process, median over rounds",
+        load_average_1_5_15_before=os.getloadavg(),
+    )
     rng = np.random.default_rng(0)
 
     # references, each timing itself in its own process: label -> (python, package, encoding)
@@ -261,11 +275,16 @@ def main(argv: list[str] | None = None) -> None:
             except (OSError, RuntimeError) as exc:
                 print(f"!! {label}: {exc}", file=sys.stderr)
         if REF_FEATURIZE not in refs:
-            print(f"!! overcooked-ai 1.1.0 venv python {REFERENCE_PYTHON} not usable; create it with `make ref-venv`"
-                  f"\n!! the featurized rows fall back to overcooked 0.2.1 DYNAMICS ONLY (no featurization)",
-                  file=sys.stderr)
+            print(
+                f"!! overcooked-ai 1.1.0 venv python {REFERENCE_PYTHON} not usable; create it with `make ref-venv`"
+                f"\n!! the featurized rows fall back to overcooked 0.2.1 DYNAMICS ONLY (no featurization)",
+                file=sys.stderr,
+            )
             fallback = "reference 0.2.1 dynamics only (FALLBACK)"
-            refs[fallback], notes[fallback] = fallback_measure(layout.reference_name), "no featurization in this reference"
+            refs[fallback], notes[fallback] = (
+                fallback_measure(layout.reference_name),
+                "no featurization in this reference",
+            )
         featurize_ref = REF_FEATURIZE if REF_FEATURIZE in refs else "reference 0.2.1 dynamics only (FALLBACK)"
 
         rows = our_rows(layout, rng)
@@ -284,8 +303,15 @@ def main(argv: list[str] | None = None) -> None:
 
     def add(label: str, ref_label: str | None, note: str) -> None:
         runs = results[label]
-        bench.add(label, median(label), UNIT, ref=ref_label, note=note,
-                  cpu_runs=[r["cpu"] for r in runs], wall_runs=[r["wall"] for r in runs])
+        bench.add(
+            label,
+            median(label),
+            UNIT,
+            ref=ref_label,
+            note=note,
+            cpu_runs=[r["cpu"] for r in runs],
+            wall_runs=[r["wall"] for r in runs],
+        )
 
     for label in refs:
         add(label, None, notes.get(label, ""))
@@ -298,6 +324,7 @@ def main(argv: list[str] | None = None) -> None:
             add(label, WEIGHTS_REF if label == WEIGHTS_LABEL else featurize_ref, note)
     bench.meta["load_average_1_5_15_after"] = os.getloadavg()
     bench.report()
+
 
 if __name__ == "__main__":
     main()

@@ -15,6 +15,7 @@ What it shows (issue "Populations", its "done when"):
 
 Writes ``bench/results/population_pipeline.json`` (+ the two heatmaps beside it).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,7 @@ from bench.harness import RESULTS_DIR, Bench
 CLI = [sys.executable, "-m", "diverse_marl"]
 POPULATION_CONFIG = "examples/overcooked_population.yaml"
 SELF_PLAY_CONFIG = "examples/overcooked_cramped_room.yaml"
-SHAPING_ANNEAL_STEPS = 1_500_000       # shaping weight 1 -> 0 over the whole two-phase budget
+SHAPING_ANNEAL_STEPS = 1_500_000  # shaping weight 1 -> 0 over the whole two-phase budget
 CROSSPLAY_EPISODES = 20
 WARM_START_ITERATIONS = 3
 
@@ -50,8 +51,9 @@ def sparse_returns(run_dir: Path) -> list[float]:
 def population_with_a_kill(out: Path) -> dict:
     """Train the population; SIGKILL it once the second wave has a checkpoint; resume it."""
     pop = out / "pop"
-    proc = subprocess.Popen([*CLI, "train", POPULATION_CONFIG, "--run-dir", str(pop), "--quiet"],
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [*CLI, "train", POPULATION_CONFIG, "--run-dir", str(pop), "--quiet"], start_new_session=True
+    )
     t0 = time.time()
     while proc.poll() is None:
         second_wave = [pop / f"member_{i:02d}" / "checkpoints" for i in (2, 3)]
@@ -63,33 +65,72 @@ def population_with_a_kill(out: Path) -> dict:
     killed_after = time.time() - t0
     statuses = [m["status"] for m in json.loads((pop / "population.json").read_text())]
     cli("train", "--resume", str(pop))
-    return {"killed_after_s": round(killed_after, 1), "statuses_at_kill": statuses,
-            "wall_s": round(time.time() - t0, 1)}
+    return {
+        "killed_after_s": round(killed_after, 1),
+        "statuses_at_kill": statuses,
+        "wall_s": round(time.time() - t0, 1),
+    }
 
 
 def run_pipeline(out: Path) -> dict:
     timings = {"population": population_with_a_kill(out)}
     cli("crossplay", str(out / "pop"), "--episodes", str(CROSSPLAY_EPISODES), "--out", str(out / "pop_crossplay"))
 
-    best = max(json.loads((out / "pop" / "population.json").read_text()),
-               key=lambda m: m["final_metrics"].get("episode/sparse_return", 0.0))
+    best = max(
+        json.loads((out / "pop" / "population.json").read_text()),
+        key=lambda m: m["final_metrics"].get("episode/sparse_return", 0.0),
+    )
     for name, extra in (("warm", ["--set", f"init_from={out / 'pop' / best['run_dir']}"]), ("fresh", [])):
-        cli("train", SELF_PLAY_CONFIG, "--run-dir", str(out / name),
-            "--set", f"stop.iterations={WARM_START_ITERATIONS}", *extra)
+        cli(
+            "train",
+            SELF_PLAY_CONFIG,
+            "--run-dir",
+            str(out / name),
+            "--set",
+            f"stop.iterations={WARM_START_ITERATIONS}",
+            *extra,
+        )
 
     half = ARGS.half
     schedule = f"reward_schedule.shaping_factor=[[0,1.0],[{SHAPING_ANNEAL_STEPS},0.0]]"
-    cli("train", SELF_PLAY_CONFIG, "--run-dir", str(out / "selfplay"), "--set", f"stop.env_steps={half}", "--set", schedule)
+    cli(
+        "train",
+        SELF_PLAY_CONFIG,
+        "--run-dir",
+        str(out / "selfplay"),
+        "--set",
+        f"stop.env_steps={half}",
+        "--set",
+        schedule,
+    )
     shutil.copytree(out / "selfplay", out / "selfplay_long")
     cli("train", "--resume", str(out / "selfplay_long"), "--set", f"stop.env_steps={2 * half}")
     left = max(0.0, 1.0 - half / SHAPING_ANNEAL_STEPS)
     members = ", ".join(str(out / "pop" / f"member_{i:02d}") for i in range(4))
-    cli("train", SELF_PLAY_CONFIG, "--run-dir", str(out / "adaptive_ws"), "--set", f"stop.env_steps={half}",
-        "--set", f"init_from={out / 'selfplay'}",
-        "--set", f"reward_schedule.shaping_factor=[[0,{left:.3f}],[{max(1, SHAPING_ANNEAL_STEPS - half)},0.0]]",
-        "--set", f"partners={{from: [{members}], seats: [agent_1], self_play: 0.2}}")
-    cli("crossplay", str(out / "adaptive_ws"), str(out / "selfplay_long"), str(out / "pop"),
-        "--episodes", str(CROSSPLAY_EPISODES), "--out", str(out / "partners_crossplay"))
+    cli(
+        "train",
+        SELF_PLAY_CONFIG,
+        "--run-dir",
+        str(out / "adaptive_ws"),
+        "--set",
+        f"stop.env_steps={half}",
+        "--set",
+        f"init_from={out / 'selfplay'}",
+        "--set",
+        f"reward_schedule.shaping_factor=[[0,{left:.3f}],[{max(1, SHAPING_ANNEAL_STEPS - half)},0.0]]",
+        "--set",
+        f"partners={{from: [{members}], seats: [agent_1], self_play: 0.2}}",
+    )
+    cli(
+        "crossplay",
+        str(out / "adaptive_ws"),
+        str(out / "selfplay_long"),
+        str(out / "pop"),
+        "--episodes",
+        str(CROSSPLAY_EPISODES),
+        "--out",
+        str(out / "partners_crossplay"),
+    )
     return timings
 
 
@@ -98,13 +139,18 @@ def summarize(out: Path, timings: dict | None) -> Path:
     members = json.loads((out / "pop" / "population.json").read_text())
     pop_xp = json.loads((out / "pop_crossplay" / "crossplay.json").read_text())
     for m in members:
-        bench.add(f"{m['name']} self-play sparse return", pop_xp["value_mean"][m["index"]][m["index"]], "sparse",
-                  note=f"reward_weights {m['reward_weights']}")
+        bench.add(
+            f"{m['name']} self-play sparse return",
+            pop_xp["value_mean"][m["index"]][m["index"]],
+            "sparse",
+            note=f"reward_weights {m['reward_weights']}",
+        )
     warm, fresh = sparse_returns(out / "warm"), sparse_returns(out / "fresh")
     source = max(m["final_metrics"].get("episode/sparse_return", 0.0) for m in members)
     bench.add("best member, last iteration", source, "sparse")
-    bench.add("warm-started run, first iteration", warm[0], "sparse", ref="best member, last iteration",
-              iterations=warm)
+    bench.add(
+        "warm-started run, first iteration", warm[0], "sparse", ref="best member, last iteration", iterations=warm
+    )
     bench.add("fresh run, first iteration", fresh[0], "sparse", iterations=fresh)
 
     xp = json.loads((out / "partners_crossplay" / "crossplay.json").read_text())
@@ -118,8 +164,13 @@ def summarize(out: Path, timings: dict | None) -> Path:
     sp_mean, sp_row = with_members("selfplay_long")
     ad_mean, ad_row = with_members("adaptive_ws")
     bench.add("self-play agent with the 4 members (mean)", sp_mean, "sparse", per_member=sp_row)
-    bench.add("partner-trained agent with the 4 members (mean)", ad_mean, "sparse",
-              ref="self-play agent with the 4 members (mean)", per_member=ad_row)
+    bench.add(
+        "partner-trained agent with the 4 members (mean)",
+        ad_mean,
+        "sparse",
+        ref="self-play agent with the 4 members (mean)",
+        per_member=ad_row,
+    )
     for name in ("pop_crossplay", "partners_crossplay"):
         shutil.copyfile(out / name / "crossplay.png", RESULTS_DIR / f"population_pipeline_{name}.png")
     bench.meta["timings"] = timings or "not re-run (--summarize-only)"

@@ -25,14 +25,16 @@ are kept (their wall times too), so an interrupted demo continues where it stopp
 
 Writes ``bench/results/rpg_<demo>.json`` and ``bench/results/rpg_<demo>.png``.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -121,16 +123,22 @@ def run_demo(out: Path, rpg_config: dict[str, Any], seeds: list[int], ray_cpus: 
     timings = Timings(out)
     timings.data.setdefault("load_average_before_runs", os.getloadavg())
     init_ray(RayConfig(num_cpus=ray_cpus))  # started once, before anything is timed
-    timings.run("mappo", lambda: population_done(out / "mappo"),
-                lambda: train(mappo_population(rpg_config, seeds), out / "mappo"))
+    timings.run(
+        "mappo",
+        lambda: population_done(out / "mappo"),
+        lambda: train(mappo_population(rpg_config, seeds), out / "mappo"),
+    )
     for seed in seeds:
         d = out / f"rpg_seed{seed}"
-        timings.run(d.name, lambda: rpg_done(d), lambda: train({**rpg_config, "seed": seed}, d))
+        timings.run(d.name, lambda: rpg_done(d), lambda: train({**rpg_config, "seed": seed}, d))  # noqa: B023
     if cost:
         steps = rpg_env_steps(out / f"rpg_seed{seeds[0]}")
         cost_cfg = {**plain(rpg_config), "seed": seeds[0], "stop": {"env_steps": steps}}
-        timings.run("mappo_cost", lambda: reached_stop(load_config(cost_cfg), out / "mappo_cost"),
-                    lambda: train(cost_cfg, out / "mappo_cost"))
+        timings.run(
+            "mappo_cost",
+            lambda: reached_stop(load_config(cost_cfg), out / "mappo_cost"),
+            lambda: train(cost_cfg, out / "mappo_cost"),
+        )
     timings.data["load_average_after_runs"] = os.getloadavg()
     atomic_write_json(timings.path, timings.data)
 
@@ -158,8 +166,11 @@ def mappo_iterations(rpg_config: dict[str, Any]) -> int:
 def mappo_population(rpg_config: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
     """One plain MAPPO run per seed (member i gets seed ``seeds[i]``), as long as RPG's best member trains."""
     members = [{"seed": s} for s in seeds]
-    return {**plain(rpg_config), "stop": {"iterations": mappo_iterations(rpg_config)},
-            "population": {"members": members, "max_concurrent": rpg_config["population"]["max_concurrent"]}}
+    return {
+        **plain(rpg_config),
+        "stop": {"iterations": mappo_iterations(rpg_config)},
+        "population": {"members": members, "max_concurrent": rpg_config["population"]["max_concurrent"]},
+    }
 
 
 def final_eval(run_dir: Path, deterministic: bool) -> dict[str, Any]:
@@ -177,10 +188,14 @@ def per_agent_mean(stats: dict[str, float], name: str) -> float:
 # ---------------------------------------------------------------------------------------
 def stag_hunt_config(args: argparse.Namespace) -> dict[str, Any]:
     base = example("rpg_stag_hunt.yaml")
-    return merged(base, stop={"iterations": args.iterations}, checkpoint_every=args.iterations,
-                  training={**FAST_SAMPLER, "num_envs_per_env_runner": 10, "lr": STAG_HUNT_LR},
-                  evaluation={"episodes": 20, "deterministic": True},
-                  method={"finetune": {"iterations": args.finetune_iterations}})
+    return merged(
+        base,
+        stop={"iterations": args.iterations},
+        checkpoint_every=args.iterations,
+        training={**FAST_SAMPLER, "num_envs_per_env_runner": 10, "lr": STAG_HUNT_LR},
+        evaluation={"episodes": 20, "deterministic": True},
+        method={"finetune": {"iterations": args.finetune_iterations}},
+    )
 
 
 def summarize_stag_hunt(out: Path, seeds: list[int], walls: dict[str, Any]) -> Bench:
@@ -191,33 +206,55 @@ def summarize_stag_hunt(out: Path, seeds: list[int], walls: dict[str, Any]) -> B
         rpg = final_eval(out / f"rpg_seed{seed}", deterministic=True)
         result = json.loads((out / f"rpg_seed{seed}" / "rpg.json").read_text())
         original = next(s for s in result["samples"] if s["weights"] is None)
-        rows.append({"seed": seed,
-                     "mappo_stag_stag": per_agent_mean(mappo["stats_mean"], "stag_stag_rate"),
-                     "mappo_return": mappo["return_mean"],
-                     "rpg_stag_stag": per_agent_mean(rpg["stats_mean"], "stag_stag_rate"),
-                     "rpg_return": rpg["return_mean"],
-                     "rpg_best_member": result["samples"][result["best"]]["name"],
-                     "rpg_best_weights": result["samples"][result["best"]]["weights"],
-                     "rpg_original_member_stag_stag": per_agent_mean(original["stats_before"], "stag_stag_rate"),
-                     "rpg_members_return_before": [s["return_before"] for s in result["samples"]]})
+        rows.append(
+            {
+                "seed": seed,
+                "mappo_stag_stag": per_agent_mean(mappo["stats_mean"], "stag_stag_rate"),
+                "mappo_return": mappo["return_mean"],
+                "rpg_stag_stag": per_agent_mean(rpg["stats_mean"], "stag_stag_rate"),
+                "rpg_return": rpg["return_mean"],
+                "rpg_best_member": result["samples"][result["best"]]["name"],
+                "rpg_best_weights": result["samples"][result["best"]]["weights"],
+                "rpg_original_member_stag_stag": per_agent_mean(original["stats_before"], "stag_stag_rate"),
+                "rpg_members_return_before": [s["return_before"] for s in result["samples"]],
+            }
+        )
     n = len(rows)
     mappo_stag = sum(r["mappo_stag_stag"] >= STAG_STAG_THRESHOLD - 1e-9 for r in rows)
     rpg_stag = sum(r["rpg_stag_stag"] >= STAG_STAG_THRESHOLD - 1e-9 for r in rows)
     original_stag = sum(r["rpg_original_member_stag_stag"] >= STAG_STAG_THRESHOLD - 1e-9 for r in rows)
     unit = f"runs of {n}"
-    bench.add("MAPPO: greedy policy plays stag-stag", mappo_stag, unit,
-              per_seed=[round(r["mappo_stag_stag"], 3) for r in rows])
-    bench.add("RPG: greedy best policy plays stag-stag", rpg_stag, unit, ref="MAPPO: greedy policy plays stag-stag"
-              if mappo_stag else None, note="" if mappo_stag else "MAPPO: none (no ratio)",
-              per_seed=[round(r["rpg_stag_stag"], 3) for r in rows])
-    bench.add("RPG's original-reward member plays stag-stag", original_stag, unit,
-              note="member trained on the original payoffs, before selection")
+    bench.add(
+        "MAPPO: greedy policy plays stag-stag",
+        mappo_stag,
+        unit,
+        per_seed=[round(r["mappo_stag_stag"], 3) for r in rows],
+    )
+    bench.add(
+        "RPG: greedy best policy plays stag-stag",
+        rpg_stag,
+        unit,
+        ref="MAPPO: greedy policy plays stag-stag" if mappo_stag else None,
+        note="" if mappo_stag else "MAPPO: none (no ratio)",
+        per_seed=[round(r["rpg_stag_stag"], 3) for r in rows],
+    )
+    bench.add(
+        "RPG's original-reward member plays stag-stag",
+        original_stag,
+        unit,
+        note="member trained on the original payoffs, before selection",
+    )
     mappo_ret = sum(r["mappo_return"] for r in rows) / n
-    bench.add("MAPPO: greedy team return (mean)", mappo_ret, "original return",
-              per_seed=[r["mappo_return"] for r in rows])
-    bench.add("RPG: greedy team return (mean)", sum(r["rpg_return"] for r in rows) / n, "original return",
-              ref="MAPPO: greedy team return (mean)" if mappo_ret > 0 else None,
-              per_seed=[r["rpg_return"] for r in rows])
+    bench.add(
+        "MAPPO: greedy team return (mean)", mappo_ret, "original return", per_seed=[r["mappo_return"] for r in rows]
+    )
+    bench.add(
+        "RPG: greedy team return (mean)",
+        sum(r["rpg_return"] for r in rows) / n,
+        "original return",
+        ref="MAPPO: greedy team return (mean)" if mappo_ret > 0 else None,
+        per_seed=[r["rpg_return"] for r in rows],
+    )
     add_cost_rows(bench, walls, seeds)
     bench.meta.update(per_seed=rows, threshold=STAG_STAG_THRESHOLD, eval_episodes=EVAL_EPISODES)
     plot_stag_hunt(rows, RESULTS_DIR / "rpg_stag_hunt.png")
@@ -228,19 +265,36 @@ def add_cost_rows(bench: Bench, walls: dict[str, Any], seeds: list[int]) -> None
     rpg = walls["rpg_wall_s"]
     if "mappo_cost" in walls and seeds[0] in rpg:
         reference = "one MAPPO run of RPG's total env steps: wall"
-        bench.add(reference, walls["mappo_cost"], "s", higher_is_better=False,
-                  note=f"{walls['rpg_env_steps']:,} env steps (RPG seed {seeds[0]}'s), seed {seeds[0]}, one run")
-        bench.add(f"RPG seed {seeds[0]}: wall", rpg[seeds[0]], "s", ref=reference, higher_is_better=False,
-                  note="members 2 at a time; ratio < 1: RPG slower")
+        bench.add(
+            reference,
+            walls["mappo_cost"],
+            "s",
+            higher_is_better=False,
+            note=f"{walls['rpg_env_steps']:,} env steps (RPG seed {seeds[0]}'s), seed {seeds[0]}, one run",
+        )
+        bench.add(
+            f"RPG seed {seeds[0]}: wall",
+            rpg[seeds[0]],
+            "s",
+            ref=reference,
+            higher_is_better=False,
+            note="members 2 at a time; ratio < 1: RPG slower",
+        )
     if rpg:
-        bench.add("RPG wall, mean over seeds", sum(rpg.values()) / len(rpg), "s", higher_is_better=False,
-                  per_seed=list(rpg.values()))
+        bench.add(
+            "RPG wall, mean over seeds",
+            sum(rpg.values()) / len(rpg),
+            "s",
+            higher_is_better=False,
+            per_seed=list(rpg.values()),
+        )
     if "mappo" in walls:
         bench.add("MAPPO population (one run per seed): wall", walls["mappo"], "s", higher_is_better=False)
 
 
 def plot_stag_hunt(rows: list[dict[str, Any]], path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -251,15 +305,30 @@ def plot_stag_hunt(rows: list[dict[str, Any]], path: Path) -> None:
     left.bar([i - width / 2 for i in x], [r["mappo_stag_stag"] for r in rows], width, label="MAPPO")
     left.bar([i + width / 2 for i in x], [r["rpg_stag_stag"] for r in rows], width, label="RPG (best, fine-tuned)")
     left.axhline(STAG_STAG_THRESHOLD, color="grey", lw=0.8, ls="--")
-    left.set(xticks=list(x), xticklabels=seeds, xlabel="seed", ylabel="stag-stag rate (greedy)", ylim=(0, 1.05),
-             title="Stag Hunt: final greedy policy")
+    left.set(
+        xticks=list(x),
+        xticklabels=seeds,
+        xlabel="seed",
+        ylabel="stag-stag rate (greedy)",
+        ylim=(0, 1.05),
+        title="Stag Hunt: final greedy policy",
+    )
     left.legend(loc="center right", fontsize=8)
     members = len(rows[0]["rpg_members_return_before"])
     for k in range(members):
-        right.scatter([i + (k - members / 2) * 0.08 for i in x], [r["rpg_members_return_before"][k] for r in rows],
-                      s=14, label="original reward" if k == members - 1 else f"randomized game {k + 1}")
-    right.set(xticks=list(x), xticklabels=seeds, xlabel="seed", ylabel="team return, original payoffs",
-              title="RPG members before fine-tuning")
+        right.scatter(
+            [i + (k - members / 2) * 0.08 for i in x],
+            [r["rpg_members_return_before"][k] for r in rows],
+            s=14,
+            label="original reward" if k == members - 1 else f"randomized game {k + 1}",
+        )
+    right.set(
+        xticks=list(x),
+        xticklabels=seeds,
+        xlabel="seed",
+        ylabel="team return, original payoffs",
+        title="RPG members before fine-tuning",
+    )
     right.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -271,17 +340,24 @@ def plot_stag_hunt(rows: list[dict[str, Any]], path: Path) -> None:
 # ---------------------------------------------------------------------------------------
 def monster_hunt_config(args: argparse.Namespace) -> dict[str, Any]:
     base = example("rpg_monster_hunt.yaml")
-    return merged(base, stop={"iterations": args.iterations}, checkpoint_every=args.iterations,
-                  training={"policy_mapping": args.policy_mapping},
-                  method={"samples": args.samples, "finetune": {"iterations": args.finetune_iterations}})
+    return merged(
+        base,
+        stop={"iterations": args.iterations},
+        checkpoint_every=args.iterations,
+        training={"policy_mapping": args.policy_mapping},
+        method={"samples": args.samples, "finetune": {"iterations": args.finetune_iterations}},
+    )
 
 
 def strategy(stats: dict[str, float]) -> str:
     """A member's strategy from its descriptors: the event it makes most per episode (per agent)."""
     counts = {name: per_agent_mean(stats, name) for name in ("joint_hunts", "solo_meetings", "apples")}
     top = max(counts, key=counts.get)
-    return {"joint_hunts": "joint hunter", "solo_meetings": "monster chaser", "apples": "apple eater"}[top] \
-        if counts[top] >= STRATEGY_EVENTS else "idle"
+    return (
+        {"joint_hunts": "joint hunter", "solo_meetings": "monster chaser", "apples": "apple eater"}[top]
+        if counts[top] >= STRATEGY_EVENTS
+        else "idle"
+    )
 
 
 def summarize_monster_hunt(out: Path, seeds: list[int], walls: dict[str, Any]) -> Bench:
@@ -291,37 +367,78 @@ def summarize_monster_hunt(out: Path, seeds: list[int], walls: dict[str, Any]) -
         mappo = final_eval(out / "mappo" / f"member_{i:02d}", deterministic=False)
         rpg = final_eval(out / f"rpg_seed{seed}", deterministic=False)
         result = json.loads((out / f"rpg_seed{seed}" / "rpg.json").read_text())
-        rows.append({"seed": seed, "mappo_joint_hunts": per_agent_mean(mappo["stats_mean"], "joint_hunts"),
-                     "mappo_return": mappo["return_mean"],
-                     "rpg_joint_hunts": per_agent_mean(rpg["stats_mean"], "joint_hunts"),
-                     "rpg_return": rpg["return_mean"], "rpg_best_member": result["samples"][result["best"]]["name"]})
+        rows.append(
+            {
+                "seed": seed,
+                "mappo_joint_hunts": per_agent_mean(mappo["stats_mean"], "joint_hunts"),
+                "mappo_return": mappo["return_mean"],
+                "rpg_joint_hunts": per_agent_mean(rpg["stats_mean"], "joint_hunts"),
+                "rpg_return": rpg["return_mean"],
+                "rpg_best_member": result["samples"][result["best"]]["name"],
+            }
+        )
         for s in result["samples"]:
-            members.append({"seed": seed, "member": s["name"], "weights": s["weights"],
-                            "return_before": s["return_before"], "selected": s["selected"],
-                            "return_after": s["return_after"], "strategy": strategy(s["stats_before"]),
-                            **{k: round(per_agent_mean(s["stats_before"], k), 2)
-                               for k in ("joint_hunts", "solo_meetings", "apples")}})
+            members.append(
+                {
+                    "seed": seed,
+                    "member": s["name"],
+                    "weights": s["weights"],
+                    "return_before": s["return_before"],
+                    "selected": s["selected"],
+                    "return_after": s["return_after"],
+                    "strategy": strategy(s["stats_before"]),
+                    **{
+                        k: round(per_agent_mean(s["stats_before"], k), 2)
+                        for k in ("joint_hunts", "solo_meetings", "apples")
+                    },
+                }
+            )
     n = len(rows)
     unit = "joint hunts / episode"
-    bench.add("MAPPO: joint hunts per episode (mean)", sum(r["mappo_joint_hunts"] for r in rows) / n, unit,
-              per_seed=[round(r["mappo_joint_hunts"], 2) for r in rows])
-    bench.add("RPG: joint hunts per episode (mean)", sum(r["rpg_joint_hunts"] for r in rows) / n, unit,
-              ref="MAPPO: joint hunts per episode (mean)", per_seed=[round(r["rpg_joint_hunts"], 2) for r in rows])
+    bench.add(
+        "MAPPO: joint hunts per episode (mean)",
+        sum(r["mappo_joint_hunts"] for r in rows) / n,
+        unit,
+        per_seed=[round(r["mappo_joint_hunts"], 2) for r in rows],
+    )
+    bench.add(
+        "RPG: joint hunts per episode (mean)",
+        sum(r["rpg_joint_hunts"] for r in rows) / n,
+        unit,
+        ref="MAPPO: joint hunts per episode (mean)",
+        per_seed=[round(r["rpg_joint_hunts"], 2) for r in rows],
+    )
     mappo_return = sum(r["mappo_return"] for r in rows) / n
-    bench.add("MAPPO: team return (mean)", mappo_return, "original return",
-              per_seed=[round(r["mappo_return"], 1) for r in rows])
-    bench.add("RPG: team return (mean)", sum(r["rpg_return"] for r in rows) / n, "original return",
-              ref="MAPPO: team return (mean)" if mappo_return > 0 else None,
-              per_seed=[round(r["rpg_return"], 1) for r in rows])
+    bench.add(
+        "MAPPO: team return (mean)",
+        mappo_return,
+        "original return",
+        per_seed=[round(r["mappo_return"], 1) for r in rows],
+    )
+    bench.add(
+        "RPG: team return (mean)",
+        sum(r["rpg_return"] for r in rows) / n,
+        "original return",
+        ref="MAPPO: team return (mean)" if mappo_return > 0 else None,
+        per_seed=[round(r["rpg_return"], 1) for r in rows],
+    )
     hunters = f"runs of {n} with >= {STRATEGY_EVENTS} joint hunt / episode"
     bench.add("MAPPO: joint hunters", sum(r["mappo_joint_hunts"] >= STRATEGY_EVENTS for r in rows), hunters)
     bench.add("RPG: joint hunters", sum(r["rpg_joint_hunts"] >= STRATEGY_EVENTS for r in rows), hunters)
-    bench.add("RPG's original-reward member: joint hunters",
-              sum(m["joint_hunts"] >= STRATEGY_EVENTS for m in members if m["weights"] is None), hunters,
-              note="plain MAPPO inside each RPG run (its last seed; member iterations only)")
+    bench.add(
+        "RPG's original-reward member: joint hunters",
+        sum(m["joint_hunts"] >= STRATEGY_EVENTS for m in members if m["weights"] is None),
+        hunters,
+        note="plain MAPPO inside each RPG run (its last seed; member iterations only)",
+    )
     kinds = sorted({m["strategy"] for m in members})
-    bench.add("distinct strategies among RPG members", len(kinds), "strategies", note=", ".join(kinds),
-              counts={k: sum(m["strategy"] == k for m in members) for k in kinds})
+    bench.add(
+        "distinct strategies among RPG members",
+        len(kinds),
+        "strategies",
+        note=", ".join(kinds),
+        counts={k: sum(m["strategy"] == k for m in members) for k in kinds},
+    )
     add_cost_rows(bench, walls, seeds)
     bench.meta.update(per_seed=rows, members=members, eval_episodes=EVAL_EPISODES, deterministic=False)
     plot_monster_hunt(rows, members, RESULTS_DIR / "rpg_monster_hunt.png")
@@ -330,6 +447,7 @@ def summarize_monster_hunt(out: Path, seeds: list[int], walls: dict[str, Any]) -
 
 def plot_monster_hunt(rows: list[dict[str, Any]], members: list[dict[str, Any]], path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -338,14 +456,22 @@ def plot_monster_hunt(rows: list[dict[str, Any]], members: list[dict[str, Any]],
     width = 0.4
     left.bar([i - width / 2 for i in x], [r["mappo_joint_hunts"] for r in rows], width, label="MAPPO")
     left.bar([i + width / 2 for i in x], [r["rpg_joint_hunts"] for r in rows], width, label="RPG (best)")
-    left.set(xticks=list(x), xticklabels=[r["seed"] for r in rows], xlabel="seed", ylabel="joint hunts / episode",
-             title="Monster-Hunt: final policy")
+    left.set(
+        xticks=list(x),
+        xticklabels=[r["seed"] for r in rows],
+        xlabel="seed",
+        ylabel="joint hunts / episode",
+        title="Monster-Hunt: final policy",
+    )
     left.legend(fontsize=8)
     for kind in sorted({m["strategy"] for m in members}):
         group = [m for m in members if m["strategy"] == kind]
         right.scatter([m["apples"] for m in group], [m["joint_hunts"] for m in group], s=18, label=kind)
-    right.set(xlabel="apples / episode (per agent)", ylabel="joint hunts / episode",
-              title="RPG members' descriptors (all seeds)")
+    right.set(
+        xlabel="apples / episode (per agent)",
+        ylabel="joint hunts / episode",
+        title="RPG members' descriptors (all seeds)",
+    )
     right.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -353,8 +479,10 @@ def plot_monster_hunt(rows: list[dict[str, Any]], members: list[dict[str, Any]],
 
 
 # ---------------------------------------------------------------------------------------
-DEMOS = {"stag_hunt": (stag_hunt_config, summarize_stag_hunt),
-         "monster_hunt": (monster_hunt_config, summarize_monster_hunt)}
+DEMOS = {
+    "stag_hunt": (stag_hunt_config, summarize_stag_hunt),
+    "monster_hunt": (monster_hunt_config, summarize_monster_hunt),
+}
 
 
 def main() -> None:
@@ -381,11 +509,14 @@ def main() -> None:
         run_demo(args.out, config, seeds, args.ray_cpus, cost=not args.skip_cost)
     walls = walls_of(args.out, seeds)
     bench = summarize(args.out, seeds, walls)
-    bench.meta.update(command=f"python -m bench.rpg_demos {args.demo} --seeds {args.seeds} --iterations "
-                              f"{args.iterations} --finetune-iterations {args.finetune_iterations}"
-                              + (f" --samples {args.samples} --policy-mapping {args.policy_mapping}"
-                                 if args.demo == "monster_hunt" else ""),
-                      config=config, timings=walls, load_average_at_summary=os.getloadavg())
+    bench.meta.update(
+        command=f"python -m bench.rpg_demos {args.demo} --seeds {args.seeds} --iterations "
+        f"{args.iterations} --finetune-iterations {args.finetune_iterations}"
+        + (f" --samples {args.samples} --policy-mapping {args.policy_mapping}" if args.demo == "monster_hunt" else ""),
+        config=config,
+        timings=walls,
+        load_average_at_summary=os.getloadavg(),
+    )
     bench.report()
 
 

@@ -3,8 +3,8 @@
 Per seed: SIPO (``examples/sipo_multigoal.yaml``, K=4 iterations, RBF distance on each agent's own
 cell), RSPO (``examples/rspo_multigoal.yaml``, K=4) and 4 independent MAPPO seeds, every run
 with the same budget per policy. A policy's goal is the corner its greedy self-play reaches (the
-``goal_k`` episode statistics of sampled self-play, as trained); the figure is the number of distinct corners among a method's 4
-policies. Target: SIPO finds all 4 in at least 4 of 5 seeds.
+``goal_k`` episode statistics of sampled self-play, as trained); the figure is the number of distinct
+corners among a method's 4 policies. Target: SIPO finds all 4 in at least 4 of 5 seeds.
 
 Shared work, stated plainly: iteration 0 of SIPO and of RSPO is plain MAPPO with the seed's own
 seed, i.e. exactly the MAPPO baseline's first run (same config, same seed, same numbers), so that
@@ -17,6 +17,7 @@ run is trained once and copied into both. Overhead: the learner's time in the di
 Finished runs in ``--out`` are kept, so an interrupted demo continues where it stopped. Writes
 ``bench/results/sipo_multigoal.json``, ``sipo_multigoal.png`` and one GIF per SIPO policy of the first seed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -92,9 +93,11 @@ def train_seed(seed: int, out: Path) -> dict[str, float]:
 
 
 def finished(seed: int, out: Path) -> bool:
-    return all((out / f"seed{seed}" / name / f"{name}.json").is_file() and
-               json.loads((out / f"seed{seed}" / name / f"{name}.json").read_text())["best_run_dir"] is not None
-               for name in METHODS)
+    return all(
+        (out / f"seed{seed}" / name / f"{name}.json").is_file()
+        and json.loads((out / f"seed{seed}" / name / f"{name}.json").read_text())["best_run_dir"] is not None
+        for name in METHODS
+    )
 
 
 def summarize_seed(seed: int, out: Path) -> dict[str, Any]:
@@ -140,8 +143,9 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     axes[1].imshow(grid, cmap="tab10", vmin=-1, vmax=8, aspect="auto")
     for (i, k), g in np.ndenumerate(grid):
         axes[1].text(k, i, "-" if g < 0 else f"goal {int(g)}", ha="center", va="center", fontsize=7)
-    axes[1].set_yticks(range(len(grid)), [f"s{r['seed']} {l}" for r in results for l in ("MAPPO", "RSPO", "SIPO")],
-                       fontsize=7)
+    axes[1].set_yticks(
+        range(len(grid)), [f"s{r['seed']} {name}" for r in results for name in ("MAPPO", "RSPO", "SIPO")], fontsize=7
+    )
     axes[1].set_xticks(range(GOALS), ["policy 1", "policy 2", "policy 3", "policy 4"])
     axes[1].set_title("corner reached by each policy")
     fig.tight_layout()
@@ -170,22 +174,42 @@ def main(argv: list[str] | None = None) -> None:
     bench = Bench("sipo_multigoal")
     n = len(results)
     for label, key in (("MAPPO x4", "mappo_goals"), ("RSPO K=4", "rspo_goals"), ("SIPO K=4", "sipo_goals")):
-        bench.add(f"{label}: distinct corners (mean over {n} seeds)", float(np.mean([distinct(r[key]) for r in results])),
-                  "corners", ref=None if label == "MAPPO x4" else f"MAPPO x4: distinct corners (mean over {n} seeds)")
+        bench.add(
+            f"{label}: distinct corners (mean over {n} seeds)",
+            float(np.mean([distinct(r[key]) for r in results])),
+            "corners",
+            ref=None if label == "MAPPO x4" else f"MAPPO x4: distinct corners (mean over {n} seeds)",
+        )
         bench.add(f"{label}: seeds with all 4 corners", float(sum(distinct(r[key]) == GOALS for r in results)), "seeds")
     overhead = [r["sipo_overhead"] for r in results if np.isfinite(r.get("sipo_overhead", np.nan))]
-    bench.add("SIPO diversity terms / iteration wall time", 100 * float(np.mean(overhead)), "%", higher_is_better=False,
-              note="target <= 15%")
-    bench.meta = {"seeds": args.seeds, "results": results, "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
-                  "configs": ["examples/sipo_multigoal.yaml", "examples/rspo_multigoal.yaml"], "note": args.note}
+    bench.add(
+        "SIPO diversity terms / iteration wall time",
+        100 * float(np.mean(overhead)),
+        "%",
+        higher_is_better=False,
+        note="target <= 15%",
+    )
+    bench.meta = {
+        "seeds": args.seeds,
+        "results": results,
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg(),
+        "configs": ["examples/sipo_multigoal.yaml", "examples/rspo_multigoal.yaml"],
+        "note": args.note,
+    }
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     plot(results, RESULTS_DIR / "sipo_multigoal.png")
     if results:  # one episode GIF per SIPO policy of the first seed shown (sampled actions, as trained)
         seed = results[0]["seed"]
         bench.meta["gifs"] = [
-            str(record_episode_gif(out / f"seed{seed}" / "sipo" / f"iteration_{k:02d}",
-                                   RESULTS_DIR / f"sipo_multigoal_seed{seed}_iteration_{k:02d}.gif").relative_to(REPO_ROOT))
-            for k in range(GOALS)]
+            str(
+                record_episode_gif(
+                    out / f"seed{seed}" / "sipo" / f"iteration_{k:02d}",
+                    RESULTS_DIR / f"sipo_multigoal_seed{seed}_iteration_{k:02d}.gif",
+                ).relative_to(REPO_ROOT)
+            )
+            for k in range(GOALS)
+        ]
     bench.report()
 
 

@@ -22,6 +22,7 @@ reference in the same process, the same iterations without them.
 Finished runs are kept, so an interrupted demo continues. Writes ``bench/results/sipo_<env>.json``,
 ``sipo_<env>.png`` and ``sipo_<env>_iteration_0k.gif``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -112,8 +113,15 @@ def overhead_only(env: str, out: Path) -> None:
         run_single(load_config(data), first, quiet=True)
     archives = []
     for k in range(K - 1):
-        states, source = collect_states(first, data["env"], data["env_config"], method["state"],
-                                        episodes=method["archive_episodes"], size=method["archive_size"], seed=k)
+        states, source = collect_states(
+            first,
+            data["env"],
+            data["env_config"],
+            method["state"],
+            episodes=method["archive_episodes"],
+            size=method["archive_size"],
+            seed=k,
+        )
         archives.append(str(save_archive(out / "overhead" / f"archive_{k}.npz", states, {"source": source})))
     data["stop"] = {"iterations": OVERHEAD_ITERATIONS}
     terms = {k: v for k, v in method.items() if k not in ("name", "iterations", "archive_size", "archive_episodes")}
@@ -121,17 +129,33 @@ def overhead_only(env: str, out: Path) -> None:
     for label, diversity in (("plain", {}), ("sipo", {"kind": "sipo", **terms, "archives": archives})):
         shutil.rmtree(out / "overhead" / label, ignore_errors=True)
         rows = run_single(load_config({**data, "diversity": diversity}), out / "overhead" / label, quiet=True).metrics
-        timings[label] = {"iteration_s": float(np.mean([r["iteration_time_s"] for r in rows])),
-                          "diversity_s": float(np.mean([r.get("learner/diversity/time_s", 0.0) for r in rows]))}
+        timings[label] = {
+            "iteration_s": float(np.mean([r["iteration_time_s"] for r in rows])),
+            "diversity_s": float(np.mean([r.get("learner/diversity/time_s", 0.0) for r in rows])),
+        }
     bench = Bench(f"sipo_{env}_overhead")
     bench.add("MAPPO iteration", timings["plain"]["iteration_s"], "s", higher_is_better=False)
-    bench.add(f"MAPPO + SIPO terms ({K - 1} archives) iteration", timings["sipo"]["iteration_s"], "s",
-              ref="MAPPO iteration", higher_is_better=False)
-    bench.add("SIPO diversity terms / iteration wall time",
-              100 * timings["sipo"]["diversity_s"] / timings["sipo"]["iteration_s"], "%", higher_is_better=False,
-              note="target <= 15%")
-    bench.meta = {"config": f"examples/{EXAMPLES[env]}", "iterations": OVERHEAD_ITERATIONS, "timings": timings,
-                  "train_batch_size": data["training"]["train_batch_size"], "loadavg": os.getloadavg()}
+    bench.add(
+        f"MAPPO + SIPO terms ({K - 1} archives) iteration",
+        timings["sipo"]["iteration_s"],
+        "s",
+        ref="MAPPO iteration",
+        higher_is_better=False,
+    )
+    bench.add(
+        "SIPO diversity terms / iteration wall time",
+        100 * timings["sipo"]["diversity_s"] / timings["sipo"]["iteration_s"],
+        "%",
+        higher_is_better=False,
+        note="target <= 15%",
+    )
+    bench.meta = {
+        "config": f"examples/{EXAMPLES[env]}",
+        "iterations": OVERHEAD_ITERATIONS,
+        "timings": timings,
+        "train_batch_size": data["training"]["train_batch_size"],
+        "loadavg": os.getloadavg(),
+    }
     bench.report()
 
 
@@ -179,29 +203,48 @@ def main(argv: list[str] | None = None) -> None:
     returns = [f["return"] for f in found]
     rows = [r for d in sipo_dirs[1:] for r in RunDir(d).read_metrics()]
     overhead = sum(r.get("learner/diversity/time_s", 0.0) for r in rows) / max(
-        sum(r.get("iteration_time_s", 0.0) for r in rows), 1e-9)
+        sum(r.get("iteration_time_s", 0.0) for r in rows), 1e-9
+    )
 
     name = f"sipo_{args.env}"
     bench = Bench(name)
     bench.add("MAPPO x4: mean pairwise descriptor distance", mean_pairwise(desc[K:]), "scaled")
-    bench.add("SIPO K=4: mean pairwise descriptor distance", mean_pairwise(desc[:K]), "scaled",
-              ref="MAPPO x4: mean pairwise descriptor distance")
+    bench.add(
+        "SIPO K=4: mean pairwise descriptor distance",
+        mean_pairwise(desc[:K]),
+        "scaled",
+        ref="MAPPO x4: mean pairwise descriptor distance",
+    )
     best = max(returns[:K])
-    bench.add("SIPO worst / best task return", 100 * min(returns[:K]) / best if best > 0 else float("nan"), "%",
-              note="target >= 80%")
+    bench.add(
+        "SIPO worst / best task return",
+        100 * min(returns[:K]) / best if best > 0 else float("nan"),
+        "%",
+        note="target >= 80%",
+    )
     bench.add("MAPPO worst / best task return", 100 * min(returns[K:]) / max(max(returns[K:]), 1e-9), "%")
-    bench.add("SIPO diversity terms / iteration wall time", 100 * overhead, "%", higher_is_better=False,
-              note="target <= 15%")
+    bench.add(
+        "SIPO diversity terms / iteration wall time", 100 * overhead, "%", higher_is_better=False, note="target <= 15%"
+    )
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     gifs = []
     for k, d in enumerate(sipo_dirs):
         gif = record_episode_gif(d, RESULTS_DIR / f"{name}_iteration_{k:02d}.gif")
         gifs.append(None if gif is None else gif.relative_to(REPO_ROOT).as_posix())
     plot(args.env, names, desc, returns, RESULTS_DIR / f"{name}.png")
-    bench.meta = {"env_steps_per_policy": args.env_steps, "seed": args.seed, "policies": names, "returns": returns,
-                  "descriptor_keys": keys, "descriptors_raw": raw.tolist(), "gifs": gifs, "wall_s": wall,
-                  "config": f"examples/{EXAMPLES[args.env]}", "loadavg_before": load_before,
-                  "loadavg_after": os.getloadavg()}
+    bench.meta = {
+        "env_steps_per_policy": args.env_steps,
+        "seed": args.seed,
+        "policies": names,
+        "returns": returns,
+        "descriptor_keys": keys,
+        "descriptors_raw": raw.tolist(),
+        "gifs": gifs,
+        "wall_s": wall,
+        "config": f"examples/{EXAMPLES[args.env]}",
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg(),
+    }
     bench.report()
 
 

@@ -12,6 +12,7 @@ Writes ``bench/results/time_limits_<layout>.{json,png}`` (rewritten after every 
 
 Run alone on a quiet machine: ``.venv/bin/python bench/time_limits.py --minutes 6``
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,13 +33,14 @@ from bench.mappo_overcooked import HORIZON, _write_json, train_layout  # noqa: E
 VARIANTS = {"proper_time_limits": True, "time_limit_as_terminal": False}
 REFERENCE = "time_limit_as_terminal"
 THRESHOLDS = (100.0, 200.0)  # sparse return (20 per soup); cramped_room's target is 200
-LAST_STEPS_WINDOW = 64_000   # env steps averaged for the equal-budget comparison
+LAST_STEPS_WINDOW = 64_000  # env steps averaged for the equal-budget comparison
 
 
 def steps_to(curve: list[dict[str, Any]], threshold: float) -> int | None:
     """First env-step count whose mean sparse return reaches ``threshold`` (None: never)."""
-    return next((p["env_steps"] for p in curve
-                 if math.isfinite(p["sparse_return"]) and p["sparse_return"] >= threshold), None)
+    return next(
+        (p["env_steps"] for p in curve if math.isfinite(p["sparse_return"]) and p["sparse_return"] >= threshold), None
+    )
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
@@ -50,8 +52,13 @@ def plot(results: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     for name, rec in results["variants"].items():
         pts = [p for p in rec.get("curve", []) if math.isfinite(p["sparse_return"])]
-        ax.plot([p["env_steps"] / 1e6 for p in pts], [p["sparse_return"] for p in pts], marker=".", lw=1.2,
-                label=f"use_proper_time_limits={VARIANTS[name]}")
+        ax.plot(
+            [p["env_steps"] / 1e6 for p in pts],
+            [p["sparse_return"] for p in pts],
+            marker=".",
+            lw=1.2,
+            label=f"use_proper_time_limits={VARIANTS[name]}",
+        )
     ax.set_xlabel("env steps (M)")
     ax.set_ylabel("mean sparse return / episode")
     ax.set_title(f"MAPPO self-play, {results['layout']} (horizon {HORIZON}, seed {results['args']['seed']})")
@@ -67,13 +74,19 @@ def summarize(results: dict[str, Any]) -> None:
     """Print the table; add steps-to-threshold ratios and the equal-budget comparison to ``results``."""
     ref = results["variants"][REFERENCE]
     results["ratios"] = {}
-    print(f"\n{'variant':24s} {'env steps':>10s} {'wall s':>7s} {'best':>6s} {'final':>6s} "
-          + " ".join(f"{'@' + str(int(t)):>9s}" for t in THRESHOLDS) + "  load(start/end)")
+    print(
+        f"\n{'variant':24s} {'env steps':>10s} {'wall s':>7s} {'best':>6s} {'final':>6s} "
+        + " ".join(f"{'@' + str(int(t)):>9s}" for t in THRESHOLDS)
+        + "  load(start/end)"
+    )
     for name, rec in results["variants"].items():
         at = [rec["steps_to"][str(t)] for t in THRESHOLDS]
-        print(f"{name:24s} {rec['env_steps']:>10,d} {rec['wall_s']:7.0f} {rec['best_sparse_return'] or 0:6.1f} "
-              f"{rec['final_sparse_return'] or 0:6.1f} " + " ".join(f"{a if a else '-':>9}" for a in at)
-              + f"  {rec['load_avg_start'][0]:.2f}/{rec['load_avg_end'][0]:.2f}")
+        print(
+            f"{name:24s} {rec['env_steps']:>10,d} {rec['wall_s']:7.0f} {rec['best_sparse_return'] or 0:6.1f} "
+            f"{rec['final_sparse_return'] or 0:6.1f} "
+            + " ".join(f"{a if a else '-':>9}" for a in at)
+            + f"  {rec['load_avg_start'][0]:.2f}/{rec['load_avg_end'][0]:.2f}"
+        )
     proper = results["variants"]["proper_time_limits"]
     for t in THRESHOLDS:
         mine, theirs = proper["steps_to"][str(t)], ref["steps_to"][str(t)]
@@ -82,16 +95,21 @@ def summarize(results: dict[str, Any]) -> None:
         print(f"steps to {t:.0f}: terminal / proper = {ratio if ratio is None else round(ratio, 2)}")
     # the time limit may stop the two runs at different step counts: compare where both got to
     common = min(proper["env_steps"], ref["env_steps"])
-    late = {name: [p["sparse_return"] for p in rec["curve"] if common - LAST_STEPS_WINDOW < p["env_steps"] <= common]
-            for name, rec in results["variants"].items()}
+    late = {
+        name: [p["sparse_return"] for p in rec["curve"] if common - LAST_STEPS_WINDOW < p["env_steps"] <= common]
+        for name, rec in results["variants"].items()
+    }
     means = {name: float(np.mean(v)) if v else None for name, v in late.items()}
     results["common_env_steps"] = common
     results["sparse_return_near_common_steps"] = means
     if means[REFERENCE]:
         ratio = means["proper_time_limits"] / means[REFERENCE]
         results["ratios"]["sparse_return_near_common_steps_proper_over_terminal"] = ratio
-        print(f"mean sparse return over the last {LAST_STEPS_WINDOW:,d} steps before {common:,d}: "
-              + ", ".join(f"{k} {v:.1f}" for k, v in means.items()) + f"; proper / terminal = {ratio:.2f}")
+        print(
+            f"mean sparse return over the last {LAST_STEPS_WINDOW:,d} steps before {common:,d}: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in means.items())
+            + f"; proper / terminal = {ratio:.2f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -101,8 +119,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--minutes", type=float, default=6.0, help="wall-clock limit per variant")
     p.add_argument("--num-envs", type=int, default=32)
     p.add_argument("--rollout", type=int, default=HORIZON)
-    p.add_argument("--shaping-anneal-steps", type=int, default=2_500_000,
-                   help="as in bench/mappo_overcooked.py's 5M-step runs")
+    p.add_argument(
+        "--shaping-anneal-steps", type=int, default=2_500_000, help="as in bench/mappo_overcooked.py's 5M-step runs"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--summarize-only", action="store_true", help="recompute the summary of the results file and exit")
     args = p.parse_args(argv)
@@ -118,8 +137,14 @@ def main(argv: list[str] | None = None) -> None:
     import ray
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    results: dict[str, Any] = {"name": stem, "layout": args.layout, "machine": machine_info(), "args": vars(args),
-                               "reference": REFERENCE, "variants": {}}
+    results: dict[str, Any] = {
+        "name": stem,
+        "layout": args.layout,
+        "machine": machine_info(),
+        "args": vars(args),
+        "reference": REFERENCE,
+        "variants": {},
+    }
 
     def save() -> None:
         _write_json(json_path, results)

@@ -19,6 +19,7 @@ busy shared machine distorts less.
 Run alone on a quiet machine: ``.venv/bin/python -m bench.user_env_speed``
 (``--iters 3`` default; about 2 minutes on 2 cores).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,11 +66,11 @@ class TwoAgentGrid(ParallelEnv):
         self._goal = np.zeros(2, np.int64)
         self._t = 0
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def observation_space(self, agent: str) -> spaces.Box:
         return spaces.Box(0.0, 1.0, shape=(6,), dtype=np.float32)
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def action_space(self, agent: str) -> spaces.Discrete:
         return spaces.Discrete(len(MOVES))
 
@@ -107,8 +108,13 @@ class TwoAgentGrid(ParallelEnv):
 
 def experiment(label: str, seed: int) -> dict[str, Any]:
     """The config a user writes for their env (plus this row's ``training:`` keys)."""
-    return {"name": f"user-env-{label}", "algorithm": "mappo", "env": ENV_PATH, "seed": seed,
-            "training": dict(ROWS[label])}
+    return {
+        "name": f"user-env-{label}",
+        "algorithm": "mappo",
+        "env": ENV_PATH,
+        "seed": seed,
+        "training": dict(ROWS[label]),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -128,8 +134,11 @@ def main(argv: list[str] | None = None) -> None:
     for label in ROWS:
         cfg = load_config(experiment(label, args.seed))
         rllib_config = cfg.to_rllib()
-        algos[label] = (rllib_config.build_algo(), getattr(rllib_config, "mappo_runner", "?"),
-                        rllib_config.num_envs_per_env_runner)
+        algos[label] = (
+            rllib_config.build_algo(),
+            getattr(rllib_config, "mappo_runner", "?"),
+            rllib_config.num_envs_per_env_runner,
+        )
     steps = {label: 0 for label in ROWS}
     seconds = {label: 0.0 for label in ROWS}
     cpu = {label: 0.0 for label in ROWS}
@@ -144,21 +153,34 @@ def main(argv: list[str] | None = None) -> None:
             steps[label] += int(result["env_runners"]["num_env_steps_sampled"])
             seconds[label] += wall
             cpu[label] += used
-            print(f"iter {it} {label}: {result['env_runners']['num_env_steps_sampled']} steps in {wall:.2f}s", flush=True)
+            print(
+                f"iter {it} {label}: {result['env_runners']['num_env_steps_sampled']} steps in {wall:.2f}s", flush=True
+            )
     load_after = os.getloadavg()
     for algo, _, _ in algos.values():
         algo.stop()
     ray.shutdown()
 
     bench = Bench("user_env_speed", results_dir=args.out)
-    bench.meta.update(env=ENV_PATH, iters=args.iters, loadavg_before=load_before, loadavg_after=load_after,
-                      rows={label: dict(ROWS[label]) for label in ROWS})
+    bench.meta.update(
+        env=ENV_PATH,
+        iters=args.iters,
+        loadavg_before=load_before,
+        loadavg_after=load_after,
+        rows={label: dict(ROWS[label]) for label in ROWS},
+    )
     for unit, spent in ((UNIT, seconds), (CPU_UNIT, cpu)):  # wall clock; process CPU time (less load-bound)
         suffix = "" if unit == UNIT else " (cpu)"
         for label, (_, runner, num_envs) in algos.items():
-            bench.add(label + suffix, steps[label] / max(spent[label], 1e-9), unit,
-                      ref=None if label == "old_default" else "old_default" + suffix,
-                      note=f"{runner}, {num_envs} env(s)", env_steps=steps[label], seconds=spent[label])
+            bench.add(
+                label + suffix,
+                steps[label] / max(spent[label], 1e-9),
+                unit,
+                ref=None if label == "old_default" else "old_default" + suffix,
+                note=f"{runner}, {num_envs} env(s)",
+                env_steps=steps[label],
+                seconds=spent[label],
+            )
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1-min)")
     bench.report()
 

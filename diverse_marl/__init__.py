@@ -7,6 +7,7 @@
 
 Heavy dependencies (Ray, torch) are imported on first use, so ``import diverse_marl`` is fast.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -7,12 +7,14 @@ fill any seat of a team. Agents that can act for many env copies at once also of
 read the game as text (LLM agents) say so with ``reads_text = True``: the rollout code then
 passes each row's :class:`TextObservation` (the env's ``text_observation(agent, i)``) along.
 """
+
 from __future__ import annotations
 
 import copy
 import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 

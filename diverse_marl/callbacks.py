@@ -11,6 +11,7 @@ recreated and after every iteration, it reads the algorithm's lifetime env-step 
 runners, restored with checkpoints) and pushes the schedule's values into the envs of every env
 runner, local and remote.
 """
+
 from __future__ import annotations
 
 import functools
@@ -33,8 +34,12 @@ def episode_info_metrics(last_infos: dict[str, dict], step_infos: list[dict[str,
     sparse = [r for r in map(team_sparse_reward, step_infos or []) if r is not None]
     if sparse:
         out["episode/sparse_return"] = float(sum(sparse))
-    original = [info[ORIGINAL_KEY] for infos in step_infos or [] for info in infos.values()
-                if isinstance(info, dict) and ORIGINAL_KEY in info]
+    original = [
+        info[ORIGINAL_KEY]
+        for infos in step_infos or []
+        for info in infos.values()
+        if isinstance(info, dict) and ORIGINAL_KEY in info
+    ]
     if original:  # the env's own return (all agents) when reward_weights replace the reward
         out[f"episode/{ORIGINAL_RETURN_KEY}"] = float(sum(original))
     return out
@@ -118,10 +123,13 @@ class RewardScheduleCallback(RLlibCallback):
         steps = global_env_steps(algorithm)
         values = self.schedule.values(steps)
         counts = algorithm.env_runner_group.foreach_env_runner(
-            functools.partial(apply_reward_params, values=values), local_env_runner=True)
+            functools.partial(apply_reward_params, values=values), local_env_runner=True
+        )
         if not sum(counts):
-            raise ConfigError(f"reward_schedule: no env of the env runners takes reward parameters "
-                              f"(set_reward_params); scheduled: {', '.join(self.schedule.points)}")
+            raise ConfigError(
+                f"reward_schedule: no env of the env runners takes reward parameters "
+                f"(set_reward_params); scheduled: {', '.join(self.schedule.points)}"
+            )
         return flat_values(values)
 
 

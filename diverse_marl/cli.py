@@ -11,6 +11,7 @@
 
 User errors (bad config, unknown names, corrupt checkpoints) print one line and exit 2.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,8 @@ import inspect
 import json
 import os
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from diverse_marl.errors import DiverseMarlError
 
@@ -37,88 +39,169 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    p = sub.add_parser("train", help="train from a YAML config into a new run directory",
-                       description="Train from a YAML config. Writes runs/<name>-<timestamp>/ "
-                       "(config, metrics.csv, TensorBoard, checkpoints) and prints its path.")
+    p = sub.add_parser(
+        "train",
+        help="train from a YAML config into a new run directory",
+        description="Train from a YAML config. Writes runs/<name>-<timestamp>/ "
+        "(config, metrics.csv, TensorBoard, checkpoints) and prints its path.",
+    )
     p.add_argument("config", nargs="?", help="YAML config file (optional with --resume)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set training.lr=1e-3 (repeatable)")
-    p.add_argument("--resume", metavar="RUN_DIR",
-                   help="continue RUN_DIR from its latest checkpoint; for a population dir, continue its "
-                   "unfinished members and skip finished ones")
-    p.add_argument("--run-dir", metavar="DIR",
-                   help="write into DIR (a run, or a population's parent) instead of runs/<name>-<timestamp>")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set training.lr=1e-3 (repeatable)",
+    )
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue RUN_DIR from its latest checkpoint; for a population dir, continue its "
+        "unfinished members and skip finished ones",
+    )
+    p.add_argument(
+        "--run-dir",
+        metavar="DIR",
+        help="write into DIR (a run, or a population's parent) instead of runs/<name>-<timestamp>",
+    )
     _add_common(p)
 
-    p = sub.add_parser("eval", help="roll out a trained run's policy and report returns",
-                       description="Evaluate a run directory: episodes without Ray, all stepped together in "
-                       "the env's batched form; reports the game's original return (and Overcooked's "
-                       "sparse return) and event means; writes eval.json into the run directory.")
+    p = sub.add_parser(
+        "eval",
+        help="roll out a trained run's policy and report returns",
+        description="Evaluate a run directory: episodes without Ray, all stepped together in "
+        "the env's batched form; reports the game's original return (and Overcooked's "
+        "sparse return) and event means; writes eval.json into the run directory.",
+    )
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--episodes", type=int, default=None, help="episodes to roll out (default: config evaluation.episodes)")
+    p.add_argument(
+        "--episodes", type=int, default=None, help="episodes to roll out (default: config evaluation.episodes)"
+    )
     p.add_argument("--deterministic", action="store_true", help="greedy actions instead of sampling")
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--seat", dest="seats", action="append", default=[], metavar="AGENT=SOURCE",
-                   help="fill AGENT's seat from SOURCE: another run dir or checkpoint, 'random', "
-                   "'llm:CONFIG.yaml' (an LLM agent) or 'package.module:factory' (repeatable)")
+    p.add_argument(
+        "--seat",
+        dest="seats",
+        action="append",
+        default=[],
+        metavar="AGENT=SOURCE",
+        help="fill AGENT's seat from SOURCE: another run dir or checkpoint, 'random', "
+        "'llm:CONFIG.yaml' (an LLM agent) or 'package.module:factory' (repeatable)",
+    )
     p.add_argument("--one-by-one", action="store_true", help="play episodes one at a time (unbatched reference path)")
     _add_common(p)
 
-    p = sub.add_parser("crossplay", help="cross-play matrix of several runs or populations, with a heatmap",
-                       description="Every policy plays with every other (policy i in seat agent_0, j in "
-                       "agent_1) in one batched run; writes crossplay.json and crossplay.png. Env and "
-                       "env_config come from the first run (without reward_weights: the original game).")
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories or population directories; "
-                   "llm:CONFIG.yaml adds LLM players (the config's personas, or its one agent)")
+    p = sub.add_parser(
+        "crossplay",
+        help="cross-play matrix of several runs or populations, with a heatmap",
+        description="Every policy plays with every other (policy i in seat agent_0, j in "
+        "agent_1) in one batched run; writes crossplay.json and crossplay.png. Env and "
+        "env_config come from the first run (without reward_weights: the original game).",
+    )
+    p.add_argument(
+        "run_dirs",
+        nargs="+",
+        metavar="RUN_DIR",
+        help="run directories or population directories; "
+        "llm:CONFIG.yaml adds LLM players (the config's personas, or its one agent)",
+    )
     p.add_argument("--episodes", type=int, default=10, help="episodes per pair (default: 10)")
     p.add_argument("--layout", help="shorthand for --set env_config.layout=NAME")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="env_config.KEY=VALUE",
-                   help="override an env option, e.g. --set env_config.horizon=200 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="env_config.KEY=VALUE",
+        help="override an env option, e.g. --set env_config.horizon=200 (repeatable)",
+    )
     p.add_argument("--deterministic", action="store_true", help="greedy actions instead of sampling")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--metric", default=None,
-                   help="what the heatmap shows: sparse_return, return or seat0_return (default: the sparse team "
-                   "return if the env reports one, else the team return, or seat 0's return in zero-sum games)")
+    p.add_argument(
+        "--metric",
+        default=None,
+        help="what the heatmap shows: sparse_return, return or seat0_return (default: the sparse team "
+        "return if the env reports one, else the team return, or seat 0's return in zero-sum games)",
+    )
     p.add_argument("--out", metavar="DIR", help="where to write (default: ./crossplay)")
     _add_common(p)
 
-    p = sub.add_parser("analyze", help="strategy clusters, cross-play, plots and a report for runs or populations",
-                       description="One run: training curves, behaviour statistics and report.md. Several runs, a "
-                       "population / RPG / method dir, or scripted members (pkg.module:factory): self-play "
-                       "rollouts -> behaviour descriptors -> distances -> strategy clusters, a cross-play matrix "
-                       "grouped by cluster, figures (PNG + SVG), a GIF per cluster and report.md.")
-    p.add_argument("run_dirs", nargs="+", metavar="SOURCE",
-                   help="run dir, population dir, or [name=]package.module:factory (a scripted member)")
+    p = sub.add_parser(
+        "analyze",
+        help="strategy clusters, cross-play, plots and a report for runs or populations",
+        description="One run: training curves, behaviour statistics and report.md. Several runs, a "
+        "population / RPG / method dir, or scripted members (pkg.module:factory): self-play "
+        "rollouts -> behaviour descriptors -> distances -> strategy clusters, a cross-play matrix "
+        "grouped by cluster, figures (PNG + SVG), a GIF per cluster and report.md.",
+    )
+    p.add_argument(
+        "run_dirs",
+        nargs="+",
+        metavar="SOURCE",
+        help="run dir, population dir, or [name=]package.module:factory (a scripted member)",
+    )
     p.add_argument("--out", metavar="DIR", help="where to write (default: the run's or population's analysis/ folder)")
     p.add_argument("--episodes", type=int, default=8, help="self-play episodes per member (default: 8)")
     p.add_argument("--crossplay-episodes", type=int, default=4, help="episodes per cross-play cell (0: no cross-play)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--distance", default="descriptors",
-                   help="what members are clustered on: descriptors, mmd, wasserstein, sliced_wasserstein, crossplay")
+    p.add_argument(
+        "--distance",
+        default="descriptors",
+        help="what members are clustered on: descriptors, mmd, wasserstein, sliced_wasserstein, crossplay",
+    )
     p.add_argument("--method", default="hierarchical", help="hierarchical, kmeans or hdbscan")
     p.add_argument("--clusters", default="auto", help="number of clusters, or 'auto' (chosen by silhouette)")
-    p.add_argument("--stability-seeds", type=int, nargs="*", default=[], metavar="SEED",
-                   help="more rollout seeds: report how stable the clusters are (adjusted Rand index)")
+    p.add_argument(
+        "--stability-seeds",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="SEED",
+        help="more rollout seeds: report how stable the clusters are (adjusted Rand index)",
+    )
     p.add_argument("--env", help="env to play in (default: the first run's); required for scripted members only")
     p.add_argument("--layout", help="shorthand for --set env_config.layout=NAME")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="env_config.KEY=VALUE",
-                   help="override an env option (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="env_config.KEY=VALUE",
+        help="override an env option (repeatable)",
+    )
     p.add_argument("--copies", type=int, default=1, help="seeded copies of each scripted member (default: 1)")
-    p.add_argument("--descriptor", dest="descriptors", action="append", default=[], metavar="pkg.module:function",
-                   help="a user descriptor: function(MemberRollouts) -> {name: value} (repeatable)")
-    p.add_argument("--deterministic", action="store_true", default=None,
-                   help="greedy actions (default: the first run's evaluation.deterministic; scripted-only: sampled)")
+    p.add_argument(
+        "--descriptor",
+        dest="descriptors",
+        action="append",
+        default=[],
+        metavar="pkg.module:function",
+        help="a user descriptor: function(MemberRollouts) -> {name: value} (repeatable)",
+    )
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        default=None,
+        help="greedy actions (default: the first run's evaluation.deterministic; scripted-only: sampled)",
+    )
     p.add_argument("--sampled", dest="deterministic", action="store_false", help="sampled actions")
     p.add_argument("--no-gifs", action="store_true", help="skip the episode GIF per cluster")
-    p.add_argument("--cache-dir", metavar="DIR",
-                   help="where rollouts are cached (default: each run's rollouts/ folder; use for read-only runs)")
+    p.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="where rollouts are cached (default: each run's rollouts/ folder; use for read-only runs)",
+    )
     p.add_argument("--single", action="store_true", help="per-run training curves and reports only (the old analysis)")
     _add_common(p)
 
-    p = sub.add_parser("demo", help="the main job end to end: a diverse population, cross-played and clustered (make demo)",
-                       description="Train examples/demo.yaml (RPG: a small population in Overcooked) on a local Ray, "
-                       "then analyse it without Ray: self-play and cross-play, strategy clusters, figures, an "
-                       "episode GIF per cluster and a report; prints each member's sparse return and cluster.")
+    p = sub.add_parser(
+        "demo",
+        help="the main job end to end: a diverse population, cross-played and clustered (make demo)",
+        description="Train examples/demo.yaml (RPG: a small population in Overcooked) on a local Ray, "
+        "then analyse it without Ray: self-play and cross-play, strategy clusters, figures, an "
+        "episode GIF per cluster and a report; prints each member's sparse return and cluster.",
+    )
     p.add_argument("config", nargs="?", help="a config to use instead of examples/demo.yaml")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     _add_common(p)
@@ -137,8 +220,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.config is None and args.resume is None:
         raise DiverseMarlError("train needs a CONFIG file or --resume RUN_DIR")
-    result = train(args.config, overrides=args.overrides, resume=args.resume, quiet=args.quiet,
-                   run_dir=args.run_dir)
+    result = train(args.config, overrides=args.overrides, resume=args.resume, quiet=args.quiet, run_dir=args.run_dir)
     if result.members:
         print(f"trained a population of {len(result.members)} members")
         for path, final in zip(result.members, result.metrics):
@@ -149,8 +231,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     final = result.final
     ret = headline_return(final)
-    print(f"trained {final.get('iteration', 0)} iterations, {final.get('env_steps', 0)} env steps"
-          + (f", mean return {ret:.2f}" if ret == ret else ""))  # NaN: no episode finished
+    print(
+        f"trained {final.get('iteration', 0)} iterations, {final.get('env_steps', 0)} env steps"
+        + (f", mean return {ret:.2f}" if ret == ret else "")
+    )  # NaN: no episode finished
     print(f"run dir: {result.run_dir}")
     return 0
 
@@ -158,9 +242,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from diverse_marl.evaluation import evaluate_run, parse_seats
 
-    report = evaluate_run(args.run_dir, episodes=args.episodes, deterministic=args.deterministic or None,
-                          seed=args.seed, quiet=args.quiet, seats=parse_seats(args.seats),
-                          batched=not args.one_by_one)
+    report = evaluate_run(
+        args.run_dir,
+        episodes=args.episodes,
+        deterministic=args.deterministic or None,
+        seed=args.seed,
+        quiet=args.quiet,
+        seats=parse_seats(args.seats),
+        batched=not args.one_by_one,
+    )
     line = f"{report['episodes']} episodes: mean return {report['return_mean']:.2f} (std {report['return_std']:.2f})"
     if "sparse_return_mean" in report:
         line += f", mean sparse return {report['sparse_return_mean']:.2f} (std {report['sparse_return_std']:.2f})"
@@ -174,21 +264,32 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def _llm_line(m: dict[str, Any]) -> str:
     """One line of an LLM agent's metrics (requests, cache, fallbacks, latency, tokens)."""
     lat = m.get("latency_s", {})
-    return (f"{m['requests']} requests, {m['cache_hits']} cache hits, {m['fallbacks']} fallbacks, latency p50 "
-            f"{lat.get('p50', float('nan')):.3f}s p99 {lat.get('p99', float('nan')):.3f}s, "
-            f"{m['prompt_tokens']}+{m['completion_tokens']} tokens")
+    return (
+        f"{m['requests']} requests, {m['cache_hits']} cache hits, {m['fallbacks']} fallbacks, latency p50 "
+        f"{lat.get('p50', float('nan')):.3f}s p99 {lat.get('p99', float('nan')):.3f}s, "
+        f"{m['prompt_tokens']}+{m['completion_tokens']} tokens"
+    )
 
 
 def cmd_crossplay(args: argparse.Namespace) -> int:
     from diverse_marl.crossplay import crossplay_from_run_dirs
 
     overrides = list(args.overrides) + ([f"env_config.layout={args.layout}"] if args.layout else [])
-    result, paths = crossplay_from_run_dirs(args.run_dirs, episodes=args.episodes, overrides=overrides,
-                                            deterministic=args.deterministic, seed=args.seed, metric=args.metric,
-                                            out=args.out or "crossplay", quiet=args.quiet)
+    result, paths = crossplay_from_run_dirs(
+        args.run_dirs,
+        episodes=args.episodes,
+        overrides=overrides,
+        deterministic=args.deterministic,
+        seed=args.seed,
+        metric=args.metric,
+        out=args.out or "crossplay",
+        quiet=args.quiet,
+    )
     width = max(len(n) for n in result.names)
-    print(f"cross-play {result.metric} (rows: {'+'.join(result.seats[0])}, columns: {'+'.join(result.seats[1])}), "
-          f"{result.episodes} episodes per cell")
+    print(
+        f"cross-play {result.metric} (rows: {'+'.join(result.seats[0])}, columns: {'+'.join(result.seats[1])}), "
+        f"{result.episodes} episodes per cell"
+    )
     for name, row in zip(result.names, result.value_mean):
         print(f"  {name:<{width}}  " + "  ".join(f"{v:8.2f}" for v in row))
     for name, m in result.player_metrics.items():
@@ -214,15 +315,30 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             raise DiverseMarlError(f"analyze --set takes env_config.KEY=VALUE, got {text!r}")
         updates[keys[1]] = value
     clusters = args.clusters if args.clusters == "auto" else _positive_int(args.clusters, "--clusters")
-    result = analyze_paths(args.run_dirs, out=args.out, env=args.env, env_updates=updates, copies=args.copies,
-                           descriptor_fns=args.descriptors, episodes=args.episodes, seed=args.seed,
-                           distance=args.distance, method=args.method, n_clusters=clusters,
-                           crossplay_episodes=args.crossplay_episodes, stability_seeds=args.stability_seeds,
-                           gifs=not args.no_gifs, deterministic=args.deterministic, cache_dir=args.cache_dir,
-                           quiet=args.quiet)
+    result = analyze_paths(
+        args.run_dirs,
+        out=args.out,
+        env=args.env,
+        env_updates=updates,
+        copies=args.copies,
+        descriptor_fns=args.descriptors,
+        episodes=args.episodes,
+        seed=args.seed,
+        distance=args.distance,
+        method=args.method,
+        n_clusters=clusters,
+        crossplay_episodes=args.crossplay_episodes,
+        stability_seeds=args.stability_seeds,
+        gifs=not args.no_gifs,
+        deterministic=args.deterministic,
+        cache_dir=args.cache_dir,
+        quiet=args.quiet,
+    )
     k = result.clusters.n_clusters_
-    print(f"{len(result.names)} members, {k} strateg{'y' if k == 1 else 'ies'} "
-          f"(self-play {result.headline_name} by cluster):")
+    print(
+        f"{len(result.names)} members, {k} strateg{'y' if k == 1 else 'ies'} "
+        f"(self-play {result.headline_name} by cluster):"
+    )
     for c in range(k):
         members = result.members_of(c)
         mean = sum(result.headline[m] for m in members) / len(members)
@@ -290,8 +406,15 @@ def cmd_options(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"demo": cmd_demo, "train": cmd_train, "eval": cmd_eval, "crossplay": cmd_crossplay,
-            "analyze": cmd_analyze, "envs": cmd_envs, "options": cmd_options}
+COMMANDS = {
+    "demo": cmd_demo,
+    "train": cmd_train,
+    "eval": cmd_eval,
+    "crossplay": cmd_crossplay,
+    "analyze": cmd_analyze,
+    "envs": cmd_envs,
+    "options": cmd_options,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

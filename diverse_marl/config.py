@@ -21,6 +21,7 @@ A config file looks like::
     method: {name: rpg, ...}    # optional: a diversity method's pipeline (algorithms/methods/)
     ray: {address: null}        # null: local embedded Ray; "auto" or "ray://host:10001": a cluster
 """
+
 from __future__ import annotations
 
 import copy
@@ -29,8 +30,9 @@ import difflib
 import os
 import re
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Union
+from typing import Any, Union
 
 import numpy as np
 import yaml
@@ -59,17 +61,17 @@ class StopConfig:
     Without a ``stop`` block training runs 10 iterations; a ``stop`` block sets exactly the
     limits it names."""
 
-    iterations: Union[int, None] = 10
-    env_steps: Union[int, None] = None
-    time_s: Union[float, None] = None
+    iterations: int | None = 10
+    env_steps: int | None = None
+    time_s: float | None = None
 
 
 @dataclass
 class RayConfig:
     """Where Ray runs. ``address: null`` starts a local embedded Ray (dashboard off, quiet logs)."""
 
-    address: Union[str, None] = None
-    num_cpus: Union[int, None] = None  # local Ray only; default: the machine's CPU count
+    address: str | None = None
+    num_cpus: int | None = None  # local Ray only; default: the machine's CPU count
     local_mode_tests: bool = False  # reserved for test fixtures
 
 
@@ -95,7 +97,7 @@ class PopulationConfig:
     """
 
     size: int = 1
-    max_concurrent: Union[int, None] = None
+    max_concurrent: int | None = None
     members: list = field(default_factory=list)
     sample: dict = field(default_factory=dict)
 
@@ -122,7 +124,7 @@ class ExperimentConfig:
     evaluation: EvalConfig = field(default_factory=EvalConfig)
     population: PopulationConfig = field(default_factory=PopulationConfig)
     # warm start: a run dir or checkpoint whose weights (actor, critic, value normalizer) start this run
-    init_from: Union[str, None] = None
+    init_from: str | None = None
     # frozen partners in some seats: {from: RUN_DIR | [RUN_DIR, ...] | "pkg.module:factory",
     #   seats: [agent_1], sample: per_episode, self_play: 0.2}
     partners: dict = field(default_factory=dict)
@@ -171,7 +173,7 @@ class ExperimentConfig:
     def parsed_reward_schedule(self) -> RewardSchedule:
         return RewardSchedule.parse(self.reward_schedule, self.env_config.get(WEIGHTS_OPTION))
 
-    def validate(self) -> "ExperimentConfig":
+    def validate(self) -> ExperimentConfig:
         """Check names and values that need the registries; raises ConfigError."""
         from diverse_marl import envs
 
@@ -255,10 +257,14 @@ def _check_sampler(key: str, spec: Any) -> None:
     where = f"population.sample.{key}"
     if not isinstance(spec, Mapping) or len(spec) != 1 or next(iter(spec)) not in SAMPLERS:
         raise ConfigError(f"{where}: expected {{uniform: [lo, hi]}} or {{choice: [v1, v2, ...]}}, got {spec!r}")
-    (kind, arg), = spec.items()
+    ((kind, arg),) = spec.items()
     if kind == "uniform":
-        ok = (isinstance(arg, (list, tuple)) and len(arg) == 2
-              and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in arg) and arg[0] <= arg[1])
+        ok = (
+            isinstance(arg, (list, tuple))
+            and len(arg) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in arg)
+            and arg[0] <= arg[1]
+        )
         if not ok:
             raise ConfigError(f"{where}: uniform needs [lo, hi] with numbers lo <= hi, got {arg!r}")
     elif not isinstance(arg, (list, tuple)) or not arg:
@@ -266,7 +272,7 @@ def _check_sampler(key: str, spec: Any) -> None:
 
 
 def _draw(rng: np.random.Generator, spec: Mapping[str, Any]) -> Any:
-    (kind, arg), = spec.items()
+    ((kind, arg),) = spec.items()
     if kind == "uniform":
         return float(rng.uniform(float(arg[0]), float(arg[1])))
     return copy.deepcopy(arg[int(rng.integers(len(arg)))])
@@ -291,7 +297,7 @@ def _nest(dotted: str, value: Any) -> dict[str, Any]:
     return node
 
 
-def member_overrides(cfg: "ExperimentConfig") -> list[dict[str, Any]]:
+def member_overrides(cfg: ExperimentConfig) -> list[dict[str, Any]]:
     """Per member, its overrides of the base config: the sampled values, then ``members[i]``.
 
     Draws go member by member, keys in sorted order, from ``default_rng(cfg.seed)``.
@@ -309,7 +315,7 @@ def member_overrides(cfg: "ExperimentConfig") -> list[dict[str, Any]]:
     return out
 
 
-def member_config(cfg: "ExperimentConfig", index: int, overrides: Mapping[str, Any] | None = None) -> "ExperimentConfig":
+def member_config(cfg: ExperimentConfig, index: int, overrides: Mapping[str, Any] | None = None) -> ExperimentConfig:
     """Member ``index``'s validated config: name ``<name>-member<NN>``, seed ``seed + index``
     (unless overridden), its overrides deep-merged, no nested population."""
     if overrides is None:
@@ -331,7 +337,8 @@ def _check_env_config(env: str, env_config: dict) -> None:
         raise ConfigError(
             "env_config.shaping_anneal_steps is replaced by reward_schedule, which anneals on the trainer's "
             f"global env-step count: reward_schedule: {{shaping_factor: [[0, {start}], "
-            f"[{env_config['shaping_anneal_steps']}, 0.0]]}}")
+            f"[{env_config['shaping_anneal_steps']}, 0.0]]}}"
+        )
     spec = envs.env_spec(env)
     options = spec.options()
     for key in env_config:
@@ -362,8 +369,11 @@ def _coerce_schedule(value: list, path: str) -> list[list[float]]:
     """``[[env_step, value], ...]`` from step 0, steps increasing (RLlib interpolates linearly)."""
     pairs = []
     for item in value:
-        if not (isinstance(item, (list, tuple)) and len(item) == 2
-                and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in item)):
+        if not (
+            isinstance(item, (list, tuple))
+            and len(item) == 2
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in item)
+        ):
             raise ConfigError(f"{path}: a schedule is a list of [env_step, value] pairs, got {item!r} in {value!r}")
         pairs.append([int(item[0]), float(item[1])])
     steps = [s for s, _ in pairs]
@@ -497,7 +507,7 @@ def read_yaml(path: str | os.PathLike) -> dict:
 
 
 def load_config(
-    source: "str | os.PathLike | Mapping[str, Any] | ExperimentConfig",
+    source: str | os.PathLike | Mapping[str, Any] | ExperimentConfig,
     overrides: list[str] | None = None,
 ) -> ExperimentConfig:
     """YAML path, dict or ExperimentConfig (+ ``key.sub=value`` overrides) -> validated ExperimentConfig."""

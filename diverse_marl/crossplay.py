@@ -10,20 +10,23 @@ All N*N*episodes episodes run as rows of the env's batched class (see :mod:`dive
 
 writes ``crossplay.json`` and ``crossplay.png`` (annotated heatmap) into ``--out``.
 """
+
 from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from diverse_marl import load_policy, load_population
 from diverse_marl.agents import Agent, RandomAgent
 from diverse_marl.config import load_config, parse_override
-from diverse_marl.envs import make as make_env, resolve_factory
+from diverse_marl.envs import make as make_env
+from diverse_marl.envs import resolve_factory
 from diverse_marl.envs.reward import accepts_keyword
 from diverse_marl.errors import CheckpointError, ConfigError
 from diverse_marl.llm import LLMAgent, llm_players
@@ -46,8 +49,16 @@ METRICS = {
     "seat0_return": "seat 0's original return (zero-sum games, where the team return is always 0)",
 }
 
-__all__ = ["CrossplayResult", "crossplay_matrix", "crossplay_from_run_dirs", "play_batched", "write_crossplay",
-           "eval_env_config", "seat_player", "DEFAULT_SEATS"]
+__all__ = [
+    "CrossplayResult",
+    "crossplay_matrix",
+    "crossplay_from_run_dirs",
+    "play_batched",
+    "write_crossplay",
+    "eval_env_config",
+    "seat_player",
+    "DEFAULT_SEATS",
+]
 
 
 @dataclass
@@ -69,7 +80,7 @@ class CrossplayResult:
     value_std: list[list[float]]
     return_mean: list[list[float]]
     return_std: list[list[float]]
-    seat_return_mean: list[list[list[float]]]          # [seat][i][j]
+    seat_return_mean: list[list[list[float]]]  # [seat][i][j]
     length_mean: list[list[float]]
     stats_mean: dict[str, list[list[float]]] = field(default_factory=dict)
     player_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> metrics() (LLM agents)
@@ -78,18 +89,25 @@ class CrossplayResult:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "CrossplayResult":
+    def from_dict(cls, data: Mapping[str, Any]) -> CrossplayResult:
         try:
             return cls(**{f: data[f] for f in cls.__dataclass_fields__ if f in data})
         except TypeError as exc:
             raise ConfigError(f"not a cross-play result ({exc})") from None
 
 
-def crossplay_matrix(policies: Mapping[str, Any], env_name: str, env_config: Mapping[str, Any] | None = None,
-                     episodes: int = 10, seed: int = 0, deterministic: bool = False,
-                     seats: Sequence[str | Sequence[str]] = DEFAULT_SEATS,
-                     max_rows: int = DEFAULT_MAX_ROWS, metric: str | None = None,
-                     quiet: bool = True) -> CrossplayResult:
+def crossplay_matrix(
+    policies: Mapping[str, Any],
+    env_name: str,
+    env_config: Mapping[str, Any] | None = None,
+    episodes: int = 10,
+    seed: int = 0,
+    deterministic: bool = False,
+    seats: Sequence[str | Sequence[str]] = DEFAULT_SEATS,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    metric: str | None = None,
+    quiet: bool = True,
+) -> CrossplayResult:
     """Play every ordered pair of ``policies`` ``episodes`` times; see :class:`CrossplayResult`.
 
     ``policies``: name -> a policy or Agent (plays every agent of its seat), a run directory or
@@ -111,15 +129,32 @@ def crossplay_matrix(policies: Mapping[str, Any], env_name: str, env_config: Map
     names = list(policies)
     players: list[Any] = []
     seat_players = [_resolve_seats(policies[n], groups, players) for n in names]
-    rows = [{**{a: seat_players[i][a] for a in groups[0]}, **{a: seat_players[j][a] for a in groups[1]}}
-            for i in range(len(names)) for j in range(len(names)) for _ in range(episodes)]
+    rows = [
+        {**{a: seat_players[i][a] for a in groups[0]}, **{a: seat_players[j][a] for a in groups[1]}}
+        for i in range(len(names))
+        for j in range(len(names))
+        for _ in range(episodes)
+    ]
     played = play_rows(env_name, env_config, players, rows, seed, deterministic, max_rows, quiet=quiet)
     if metric == "sparse_return" and not all("sparse_return" in e for e in played):
         raise ConfigError(f"env {env_name!r} reports no sparse reward; use metric 'return' or 'seat0_return'")
-    result = _matrices(played, names, env_name, dict(env_config or {}), groups, episodes, seed, deterministic,
-                       metric or _default_metric(played, groups))
-    result.player_metrics = {name: players[k].metrics() for name, seated in zip(names, seat_players)
-                             for k in sorted(set(seated.values())) if callable(getattr(players[k], "metrics", None))}
+    result = _matrices(
+        played,
+        names,
+        env_name,
+        dict(env_config or {}),
+        groups,
+        episodes,
+        seed,
+        deterministic,
+        metric or _default_metric(played, groups),
+    )
+    result.player_metrics = {
+        name: players[k].metrics()
+        for name, seated in zip(names, seat_players)
+        for k in sorted(set(seated.values()))
+        if callable(getattr(players[k], "metrics", None))
+    }
     return result
 
 
@@ -130,8 +165,9 @@ def _check_seats(env_name: str, env_config: dict[str, Any], groups: list[list[st
     env.close()
     seated = [a for g in groups for a in g]
     if sorted(seated) != sorted(agents):
-        raise ConfigError(f"seats {groups} must hold every agent of env {env_name!r} exactly once; "
-                          f"agents: {', '.join(agents)}")
+        raise ConfigError(
+            f"seats {groups} must hold every agent of env {env_name!r} exactly once; agents: {', '.join(agents)}"
+        )
 
 
 def _resolve_seats(source: Any, groups: list[list[str]], players: list[Any]) -> dict[str, int]:
@@ -174,10 +210,19 @@ def _default_metric(played: list[dict[str, Any]], groups: list[list[str]]) -> st
     return "return"
 
 
-def _matrices(played: list[dict[str, Any]], names: list[str], env_name: str, env_config: dict[str, Any],
-              groups: list[list[str]], episodes: int, seed: int, deterministic: bool, metric: str) -> CrossplayResult:
+def _matrices(
+    played: list[dict[str, Any]],
+    names: list[str],
+    env_name: str,
+    env_config: dict[str, Any],
+    groups: list[list[str]],
+    episodes: int,
+    seed: int,
+    deterministic: bool,
+    metric: str,
+) -> CrossplayResult:
     n = len(names)
-    episodes_of = [[played[(i * n + j) * episodes:(i * n + j + 1) * episodes] for j in range(n)] for i in range(n)]
+    episodes_of = [[played[(i * n + j) * episodes : (i * n + j + 1) * episodes] for j in range(n)] for i in range(n)]
     cells = [[summarize_episodes(episodes_of[i][j]) for j in range(n)] for i in range(n)]
     values = [[[_metric_value(e, metric, groups) for e in episodes_of[i][j]] for j in range(n)] for i in range(n)]
 
@@ -186,11 +231,18 @@ def _matrices(played: list[dict[str, Any]], names: list[str], env_name: str, env
 
     stat_keys = sorted({k for row in cells for c in row for k in c["stats_mean"]})
     return CrossplayResult(
-        names=names, env=env_name, env_config=env_config, seats=groups, episodes=episodes, seed=seed,
-        deterministic=deterministic, metric=metric,
+        names=names,
+        env=env_name,
+        env_config=env_config,
+        seats=groups,
+        episodes=episodes,
+        seed=seed,
+        deterministic=deterministic,
+        metric=metric,
         value_mean=[[float(np.mean(v)) for v in row] for row in values],
         value_std=[[float(np.std(v)) for v in row] for row in values],
-        return_mean=grid(lambda c: c["return_mean"]), return_std=grid(lambda c: c["return_std"]),
+        return_mean=grid(lambda c: c["return_mean"]),
+        return_std=grid(lambda c: c["return_std"]),
         seat_return_mean=[grid(lambda c, g=g: sum(c["agent_return_mean"][a] for a in g)) for g in groups],
         length_mean=grid(lambda c: c["length_mean"]),
         stats_mean={k: grid(lambda c, k=k: c["stats_mean"].get(k, 0.0)) for k in stat_keys},
@@ -219,7 +271,9 @@ def run_dir_of(path: str | os.PathLike) -> Path:
     raise CheckpointError(f"{path} is not a run directory (no config.yaml) nor one of its checkpoints")
 
 
-def eval_env_config(run_dir: str | os.PathLike, overrides: Mapping[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+def eval_env_config(
+    run_dir: str | os.PathLike, overrides: Mapping[str, Any] | None = None
+) -> tuple[str, dict[str, Any]]:
     """(env name, env_config) of a run for evaluation: its config without training-only keys, plus overrides."""
     cfg = load_config(RunDir(run_dir_of(run_dir)).config_path)
     env_config = {k: v for k, v in cfg.env_config.items() if k not in TRAINING_ONLY_ENV_KEYS}
@@ -227,10 +281,16 @@ def eval_env_config(run_dir: str | os.PathLike, overrides: Mapping[str, Any] | N
     return cfg.env, env_config
 
 
-def crossplay_from_run_dirs(paths: Sequence[str | os.PathLike], episodes: int = 10,
-                           overrides: Sequence[str] = (), deterministic: bool = False, seed: int = 0,
-                           out: str | os.PathLike = "crossplay", metric: str | None = None,
-                           quiet: bool = True) -> tuple[CrossplayResult, tuple[Path, Path]]:
+def crossplay_from_run_dirs(
+    paths: Sequence[str | os.PathLike],
+    episodes: int = 10,
+    overrides: Sequence[str] = (),
+    deterministic: bool = False,
+    seed: int = 0,
+    out: str | os.PathLike = "crossplay",
+    metric: str | None = None,
+    quiet: bool = True,
+) -> tuple[CrossplayResult, tuple[Path, Path]]:
     """What ``diverse-marl crossplay`` does: policies of runs / populations -> matrix, JSON and heatmap.
 
     A path ``llm:CONFIG.yaml`` adds LLM players: the config's personas, or the one agent it configures.
@@ -238,11 +298,12 @@ def crossplay_from_run_dirs(paths: Sequence[str | os.PathLike], episodes: int = 
     The env is the first run's, its env_config without training-only keys, changed by
     ``overrides`` (``"env_config.layout=coordination_ring"``; values parsed as YAML).
     """
-    llm_configs = [str(p)[len(LLM_SEAT):] for p in paths if str(p).startswith(LLM_SEAT)]
+    llm_configs = [str(p)[len(LLM_SEAT) :] for p in paths if str(p).startswith(LLM_SEAT)]
     runs = [p for p in paths if not str(p).startswith(LLM_SEAT)]
     if not runs:
-        raise ConfigError("crossplay needs at least one run directory (its env is played); "
-                          f"'{LLM_SEAT}CONFIG' players join the runs")
+        raise ConfigError(
+            f"crossplay needs at least one run directory (its env is played); '{LLM_SEAT}CONFIG' players join the runs"
+        )
     population = load_population(runs)
     env_updates: dict[str, Any] = {}
     for text in overrides:
@@ -254,13 +315,22 @@ def crossplay_from_run_dirs(paths: Sequence[str | os.PathLike], episodes: int = 
     players: dict[str, Any] = {m.name: m for m in population}
     for config in llm_configs:  # an LLM config: its personas (or the agent itself) join as players
         players.update(llm_players(config))
-    result = crossplay_matrix(players, env_name, env_config, episodes=episodes, seed=seed,
-                              deterministic=deterministic, metric=metric, quiet=quiet)
+    result = crossplay_matrix(
+        players,
+        env_name,
+        env_config,
+        episodes=episodes,
+        seed=seed,
+        deterministic=deterministic,
+        metric=metric,
+        quiet=quiet,
+    )
     return result, write_crossplay(result, out)
 
 
-def seat_player(spec: str, agent: str, num_actions: int, env_config: Mapping[str, Any] | None = None,
-                seed: int = 0) -> Any:
+def seat_player(
+    spec: str, agent: str, num_actions: int, env_config: Mapping[str, Any] | None = None, seed: int = 0
+) -> Any:
     """A seat filler from text: ``random``, ``llm:CONFIG.yaml``, a run dir / checkpoint path, or ``pkg.module:factory``.
 
     A factory follows the partners convention (:mod:`diverse_marl.partners`): it is called with
@@ -270,16 +340,20 @@ def seat_player(spec: str, agent: str, num_actions: int, env_config: Mapping[str
     if spec == RANDOM_SEAT:
         return RandomAgent(num_actions, seed=seed)
     if spec.startswith(LLM_SEAT):
-        return LLMAgent(spec[len(LLM_SEAT):], seed=seed)
+        return LLMAgent(spec[len(LLM_SEAT) :], seed=seed)
     if is_factory_path(spec):
         factory = resolve_factory(spec)
         offered = {"seat": agent, "env_config": dict(env_config or {}), "seed": seed}
         try:
             return factory(**{k: v for k, v in offered.items() if accepts_keyword(factory, k)})
         except TypeError as exc:
-            raise ConfigError(f"cannot call seat factory {spec!r} ({exc}); it is called with the keywords it "
-                              f"accepts among {', '.join(FACTORY_KEYWORDS)}") from None
+            raise ConfigError(
+                f"cannot call seat factory {spec!r} ({exc}); it is called with the keywords it "
+                f"accepts among {', '.join(FACTORY_KEYWORDS)}"
+            ) from None
     if Path(spec).exists():
         return load_policy(spec, agent, seed=seed)
-    raise ConfigError(f"unknown seat {spec!r}; allowed: {RANDOM_SEAT!r}, '{LLM_SEAT}CONFIG.yaml', a run directory "
-                      "or checkpoint path, or an import path 'package.module:factory'")
+    raise ConfigError(
+        f"unknown seat {spec!r}; allowed: {RANDOM_SEAT!r}, '{LLM_SEAT}CONFIG.yaml', a run directory "
+        "or checkpoint path, or an import path 'package.module:factory'"
+    )

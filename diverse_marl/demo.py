@@ -7,11 +7,12 @@ behaviour descriptors, strategy clusters, a cross-play matrix grouped by cluster
 episode GIF per cluster and ``RUN_DIR/analysis/report.md``. The headline everywhere is the sparse
 return (20 per delivered soup), not the shaped reward the members trained on.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from diverse_marl.analysis.pipeline import analyze_population
 from diverse_marl.errors import ConfigError
@@ -19,26 +20,41 @@ from diverse_marl.experiment import train
 from diverse_marl.population import load_population
 
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "demo.yaml"
-ANALYSIS_EPISODES = 8        # self-play rollouts per member
-CROSSPLAY_EPISODES = 8       # episodes per cross-play cell
+ANALYSIS_EPISODES = 8  # self-play rollouts per member
+CROSSPLAY_EPISODES = 8  # episodes per cross-play cell
 
 
-def run_demo(config: str | Path | None = None, quiet: bool = False, overrides: Sequence[str] | None = None,
-             analysis_episodes: int = ANALYSIS_EPISODES, crossplay_episodes: int = CROSSPLAY_EPISODES) -> Path:
+def run_demo(
+    config: str | Path | None = None,
+    quiet: bool = False,
+    overrides: Sequence[str] | None = None,
+    analysis_episodes: int = ANALYSIS_EPISODES,
+    crossplay_episodes: int = CROSSPLAY_EPISODES,
+) -> Path:
     """Train the demo population, analyse it, print the headline numbers; returns the run dir."""
     path = Path(config) if config else DEMO_CONFIG
     if not path.exists():
         raise ConfigError(f"demo config {path} not found (run from a source checkout, or pass a config)")
     t0 = time.time()
-    print(f"[1/2] training {path.name}: a population, each member evaluated on the sparse reward "
-          "(progress below; about 3 minutes on 2 quiet cores)")
+    print(
+        f"[1/2] training {path.name}: a population, each member evaluated on the sparse reward "
+        "(progress below; about 3 minutes on 2 quiet cores)"
+    )
     result = train(path, overrides=list(overrides or []), quiet=quiet)
     trained = time.time() - t0
-    print(f"[2/2] analysing the population: {analysis_episodes} self-play episodes per member, "
-          f"cross-play with {crossplay_episodes} episodes per pair, clusters, figures, report")
+    print(
+        f"[2/2] analysing the population: {analysis_episodes} self-play episodes per member, "
+        f"cross-play with {crossplay_episodes} episodes per pair, clusters, figures, report"
+    )
     population = load_population(result.run_dir)
-    analysis = analyze_population(population, episodes=analysis_episodes, crossplay_episodes=crossplay_episodes,
-                                  seed=result.config.seed, out=Path(result.run_dir) / "analysis", quiet=quiet)
+    analysis = analyze_population(
+        population,
+        episodes=analysis_episodes,
+        crossplay_episodes=crossplay_episodes,
+        seed=result.config.seed,
+        out=Path(result.run_dir) / "analysis",
+        quiet=quiet,
+    )
     minutes = (time.time() - t0) / 60
     print()
     print(f"demo finished in {minutes:.1f} min (training {trained / 60:.1f} min)")

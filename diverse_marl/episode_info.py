@@ -4,9 +4,11 @@ Envs report per-step ``"sparse_reward"`` (Overcooked's team reward without shapi
 for every agent) and, on an episode's last step, dicts of totals under ``"episode_events"`` /
 ``"episode_stats"``.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

@@ -7,11 +7,13 @@ trained on), the team sparse return where the env reports one (Overcooked), epis
 the env's episode statistics (events, behaviour stats), averaged over episodes. Any seat can be
 filled by another run's policy, a random agent or an agent factory.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -25,8 +27,7 @@ from diverse_marl.progress import Progress
 from diverse_marl.rollout import play_batched, run_episode, summarize_episodes
 from diverse_marl.run_dir import RunDir, atomic_write_json, resolve_checkpoint
 
-__all__ = ["evaluate_run", "record_episode_gif", "run_episode", "summarize_episodes", "policy_agents",
-           "parse_seats"]
+__all__ = ["evaluate_run", "record_episode_gif", "run_episode", "summarize_episodes", "policy_agents", "parse_seats"]
 
 
 def policy_agents(checkpoint: Path, agent_ids: list[str], deterministic: bool = False) -> dict[str, Agent]:
@@ -40,8 +41,10 @@ def parse_seats(specs: list[str] | None) -> dict[str, str]:
     for spec in specs or []:
         agent, sep, source = spec.partition("=")
         if not sep or not source:
-            raise ConfigError(f"bad --seat {spec!r}; expected AGENT=SOURCE, e.g. agent_1=runs/other-run "
-                              "(SOURCE: a run dir or checkpoint, 'random', 'llm:CONFIG.yaml' or 'package.module:factory')")
+            raise ConfigError(
+                f"bad --seat {spec!r}; expected AGENT=SOURCE, e.g. agent_1=runs/other-run "
+                "(SOURCE: a run dir or checkpoint, 'random', 'llm:CONFIG.yaml' or 'package.module:factory')"
+            )
         seats[agent] = source
     return seats
 
@@ -94,8 +97,15 @@ def evaluate_run(
                 bar.update(1, ret=float(np.mean([sum(r["returns"].values()) for r in results])))
         env.close()
     report = summarize_episodes(results)
-    report.update(checkpoint=str(checkpoint), deterministic=det, seed=base_seed, batched=batched,
-                  seats={a: seats.get(a, str(rd.path)) for a in agent_ids}, env=env_name, env_config=env_config)
+    report.update(
+        checkpoint=str(checkpoint),
+        deterministic=det,
+        seed=base_seed,
+        batched=batched,
+        seats={a: seats.get(a, str(rd.path)) for a in agent_ids},
+        env=env_name,
+        env_config=env_config,
+    )
     agent_metrics = {a: p.metrics() for a, p in players.items() if callable(getattr(p, "metrics", None))}
     if agent_metrics:  # LLM agents: requests, latencies, tokens, cache hits, fallbacks
         report["agent_metrics"] = agent_metrics
@@ -105,8 +115,9 @@ def evaluate_run(
     return report
 
 
-def _seat_players(checkpoint: Path, env: Any, env_config: Mapping[str, Any], seats: Mapping[str, str], seed: int,
-                  share: bool) -> dict[str, Any]:
+def _seat_players(
+    checkpoint: Path, env: Any, env_config: Mapping[str, Any], seats: Mapping[str, str], seed: int, share: bool
+) -> dict[str, Any]:
     """agent -> policy or Agent: the run's own policy unless ``seats`` names another source.
 
     With ``share``, agents trained as one policy get the same object (batched play then runs it
@@ -124,8 +135,13 @@ def _seat_players(checkpoint: Path, env: Any, env_config: Mapping[str, Any], sea
     return players
 
 
-def record_episode_gif(run_dir: str | os.PathLike, path: str | os.PathLike | None = None,
-                       seed: int = 0, fps: int = 8, checkpoint: str | os.PathLike | None = None) -> Path | None:
+def record_episode_gif(
+    run_dir: str | os.PathLike,
+    path: str | os.PathLike | None = None,
+    seed: int = 0,
+    fps: int = 8,
+    checkpoint: str | os.PathLike | None = None,
+) -> Path | None:
     """Render one episode of the trained policies to ``RUN_DIR/episode.gif`` (if the env renders RGB).
 
     ``checkpoint`` (one of the run's ``checkpoints/iter_*``) records an earlier policy instead of
@@ -141,8 +157,9 @@ def record_episode_gif(run_dir: str | os.PathLike, path: str | os.PathLike | Non
         env = envs.make(cfg.env, **{**cfg.env_config, "render_mode": "rgb_array"})
     except Exception:  # env without RGB rendering: nothing to record
         return None
-    agents = policy_agents(resolve_checkpoint(checkpoint or run_dir), list(env.possible_agents),
-                           deterministic=cfg.evaluation.deterministic)
+    agents = policy_agents(
+        resolve_checkpoint(checkpoint or run_dir), list(env.possible_agents), deterministic=cfg.evaluation.deterministic
+    )
     frames: list = []
     run_episode(env, agents, seed=seed, frames=frames)
     env.close()

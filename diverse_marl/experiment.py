@@ -8,11 +8,13 @@ A single run goes to :func:`diverse_marl.training.run_single`; a config with a p
 :func:`diverse_marl.population_train.train_population`, which calls ``run_single`` per member;
 a config with a ``method`` block (e.g. ``rpg``) to that method's ``run`` (``algorithms/methods/``).
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from diverse_marl.algorithms.methods import get_method
 from diverse_marl.config import ExperimentConfig, load_config
@@ -23,12 +25,12 @@ from diverse_marl.training import TrainHooks, TrainResult, run_single
 
 
 def train(
-    config: "str | os.PathLike | Mapping[str, Any] | ExperimentConfig | None" = None,
+    config: str | os.PathLike | Mapping[str, Any] | ExperimentConfig | None = None,
     *,
     overrides: list[str] | None = None,
-    resume: "str | os.PathLike | None" = None,
+    resume: str | os.PathLike | None = None,
     quiet: bool = False,
-    run_dir: "str | os.PathLike | None" = None,
+    run_dir: str | os.PathLike | None = None,
     hooks: TrainHooks | None = None,
 ) -> TrainResult:
     """Train an experiment (or continue ``resume``'s run or population) and return its result.
@@ -56,8 +58,10 @@ def train(
         raise ConfigError("train needs a config (a YAML path, a dict or an ExperimentConfig)")
     cfg = load_config(config, overrides)
     if run_dir is not None and RunDir(run_dir).exists():
-        raise ConfigError(f"run dir {str(run_dir)!r} already holds a run (config.yaml); continue it with "
-                          "--resume, or pick a new directory (nothing there is overwritten)")
+        raise ConfigError(
+            f"run dir {str(run_dir)!r} already holds a run (config.yaml); continue it with "
+            "--resume, or pick a new directory (nothing there is overwritten)"
+        )
     target = (Path(run_dir) if run_dir is not None else new_run_dir(cfg.runs_dir, cfg.name)).resolve()
     if cfg.method:
         return get_method(cfg.method).run(cfg, target, quiet=quiet)

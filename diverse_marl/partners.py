@@ -16,13 +16,15 @@ policy callable ``p(obs_batch, deterministic=False) -> (B,) actions`` or an
 per-episode state). This module is Ray-free; the vector env runner
 (``diverse_marl.algorithms.mappo.runner_partners``) plays the partners.
 """
+
 from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -47,7 +49,7 @@ class PartnerSpec:
     self_play: float = 0.0
 
     @classmethod
-    def from_dict(cls, block: Mapping[str, Any]) -> "PartnerSpec":
+    def from_dict(cls, block: Mapping[str, Any]) -> PartnerSpec:
         """Check keys, types and values of a ``partners`` mapping; raises ConfigError."""
         if not isinstance(block, Mapping):
             raise ConfigError(f"partners: expected a mapping with keys {', '.join(PARTNER_KEYS)}, got {block!r}")
@@ -57,8 +59,10 @@ class PartnerSpec:
         sources = block.get("from")
         sources = [sources] if isinstance(sources, (str, os.PathLike)) else sources
         if not isinstance(sources, (list, tuple)) or not sources:
-            raise ConfigError("partners.from: the partner pool is empty; give a run dir, a checkpoint, "
-                              "'pkg.module:factory', or a list of them")
+            raise ConfigError(
+                "partners.from: the partner pool is empty; give a run dir, a checkpoint, "
+                "'pkg.module:factory', or a list of them"
+            )
         if not all(isinstance(s, (str, os.PathLike)) and str(s) for s in sources):
             raise ConfigError(f"partners.from: every entry must be a path or 'pkg.module:factory', got {sources!r}")
         seats = block.get("seats")
@@ -76,8 +80,12 @@ class PartnerSpec:
         return cls(tuple(sources), tuple(seats), sample, float(self_play))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"from": list(self.sources), "seats": list(self.seats), "sample": self.sample,
-                "self_play": self.self_play}
+        return {
+            "from": list(self.sources),
+            "seats": list(self.seats),
+            "sample": self.sample,
+            "self_play": self.self_play,
+        }
 
     def check_seats(self, agents: Sequence[str]) -> None:
         """Every seat is one of the env's agents, and at least one seat is left to the trained module."""
@@ -85,8 +93,10 @@ class PartnerSpec:
             if seat not in agents:
                 raise ConfigError(f"unknown partners.seats entry {seat!r}; the env's agents: {', '.join(agents)}")
         if set(agents) <= set(self.seats):
-            raise ConfigError(f"partners.seats {list(self.seats)} takes every seat; leave at least one of "
-                              f"{', '.join(agents)} to the trained module")
+            raise ConfigError(
+                f"partners.seats {list(self.seats)} takes every seat; leave at least one of "
+                f"{', '.join(agents)} to the trained module"
+            )
 
 
 class SeatPlayer(Protocol):
@@ -145,8 +155,9 @@ def is_factory_path(source: str) -> bool:
     return bool(sep and module and attr) and "/" not in module and os.sep not in module and not os.path.exists(source)
 
 
-def load_partners(spec: PartnerSpec, num_copies: int, env_config: Mapping[str, Any] | None = None,
-                  seed: int = 0) -> list[Partner]:
+def load_partners(
+    spec: PartnerSpec, num_copies: int, env_config: Mapping[str, Any] | None = None, seed: int = 0
+) -> list[Partner]:
     """The frozen pool: one :class:`Partner` per ``spec.sources`` entry, seeded from ``seed``."""
     names = _unique_names(spec.sources)
     pool = []
@@ -162,8 +173,10 @@ def load_partners(spec: PartnerSpec, num_copies: int, env_config: Mapping[str, A
 def _player(source: str, seat: str, env_config: dict, seed: int, num_copies: int) -> SeatPlayer:
     if not is_factory_path(source):
         if not os.path.exists(source):
-            raise ConfigError(f"partners.from: {source!r} is neither an existing run dir / checkpoint nor an "
-                              "import path 'pkg.module:factory'")
+            raise ConfigError(
+                f"partners.from: {source!r} is neither an existing run dir / checkpoint nor an "
+                "import path 'pkg.module:factory'"
+            )
         return PolicyPlayer(diverse_marl.load_policy(source, seat), seed)
     factory = envs.resolve_factory(source)
     offered = {"seat": seat, "env_config": env_config, "seed": seed}
@@ -171,8 +184,10 @@ def _player(source: str, seat: str, env_config: dict, seed: int, num_copies: int
     try:
         inspect.signature(factory).bind(**kwargs)
     except TypeError as exc:
-        raise ConfigError(f"partners.from: cannot call factory {source!r} ({exc}); it is called with the keywords "
-                          f"it accepts among {', '.join(FACTORY_KEYWORDS)}") from None
+        raise ConfigError(
+            f"partners.from: cannot call factory {source!r} ({exc}); it is called with the keywords "
+            f"it accepts among {', '.join(FACTORY_KEYWORDS)}"
+        ) from None
     except ValueError:
         pass  # no signature to check (some builtins): just call it
     made = factory(**kwargs)
@@ -180,8 +195,10 @@ def _player(source: str, seat: str, env_config: dict, seed: int, num_copies: int
         return AgentPlayer([made] + [factory(**kwargs) for _ in range(num_copies - 1)])
     if callable(made):
         return PolicyPlayer(made, seed)
-    raise ConfigError(f"partners.from: factory {source!r} returned {type(made).__name__}; expected a policy "
-                      "callable p(obs_batch, deterministic=False) -> actions, or an Agent (reset/act)")
+    raise ConfigError(
+        f"partners.from: factory {source!r} returned {type(made).__name__}; expected a policy "
+        "callable p(obs_batch, deterministic=False) -> actions, or an Agent (reset/act)"
+    )
 
 
 def _unique_names(sources: Sequence[str]) -> list[str]:
@@ -218,11 +235,21 @@ def validate_partners(cfg: Any) -> None:
     runner = cfg.training.get("env_runner_cls", cfg.family().option_defaults().get("env_runner_cls"))
     runner_cls = envs.resolve_factory(runner) if runner and runner != "auto" else None
     if runner != "auto" and not getattr(runner_cls, "supports_partners", False):  # auto: MAPPOConfig.validate checks
-        raise ConfigError("partners need an env runner that plays them: algorithm mappo with training.env_runner_cls: "
-                          "diverse_marl.algorithms.mappo.sampler:VectorMultiAgentEnvRunner "
-                          f"(got algorithm {cfg.algorithm!r} with {runner or 'RLlib default MultiAgentEnvRunner'})")
+        raise ConfigError(
+            "partners need an env runner that plays them: algorithm mappo with training.env_runner_cls: "
+            "diverse_marl.algorithms.mappo.sampler:VectorMultiAgentEnvRunner "
+            f"(got algorithm {cfg.algorithm!r} with {runner or 'RLlib default MultiAgentEnvRunner'})"
+        )
     load_partners(spec, 1, cfg.env_config, cfg.seed)
 
 
-__all__ = ["PartnerSpec", "Partner", "PolicyPlayer", "AgentPlayer", "load_partners", "validate_partners",
-           "PARTNER_KEYS", "SAMPLE_MODES"]
+__all__ = [
+    "PartnerSpec",
+    "Partner",
+    "PolicyPlayer",
+    "AgentPlayer",
+    "load_partners",
+    "validate_partners",
+    "PARTNER_KEYS",
+    "SAMPLE_MODES",
+]

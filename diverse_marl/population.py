@@ -16,13 +16,15 @@ checkpoint under ``checkpoints/``). A path may be a run dir, a population parent
 ``population.json``, whose entries give names, indices and status), any folder holding run dirs up
 to ``MAX_DEPTH`` levels down (multi-stage methods), or a list of these.
 """
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence, Union
+from typing import Any, Union
 
 import yaml
 
@@ -106,8 +108,15 @@ class Population:
             return self._by_name[key]
         return self.members[key]
 
-    def crossplay(self, env_name: str | None = None, episodes: int = 10, *, seed: int = 0,
-                  deterministic: bool = False, **env_config: Any) -> Any:
+    def crossplay(
+        self,
+        env_name: str | None = None,
+        episodes: int = 10,
+        *,
+        seed: int = 0,
+        deterministic: bool = False,
+        **env_config: Any,
+    ) -> Any:
         """Cross-play matrix of every member pair (:func:`diverse_marl.crossplay.crossplay_matrix`).
 
         Each member plays its seat with the policy its agent was trained as. ``env_name`` and the
@@ -118,18 +127,41 @@ class Population:
         if not self.members:
             raise ConfigError("cannot cross-play an empty population")
         default_env, config = eval_env_config(self.members[0].path, env_config)
-        return crossplay_matrix({m.name: m for m in self.members}, env_name or default_env, config,
-                                episodes=episodes, seed=seed, deterministic=deterministic)
+        return crossplay_matrix(
+            {m.name: m for m in self.members},
+            env_name or default_env,
+            config,
+            episodes=episodes,
+            seed=seed,
+            deterministic=deterministic,
+        )
 
-    def rollouts(self, env: str | None = None, episodes: int = 10, seed: int = 0, *, deterministic: bool = False,
-                 cache_dir: PathLike | None = None, quiet: bool = True, **env_config: Any) -> PopulationRollouts:
+    def rollouts(
+        self,
+        env: str | None = None,
+        episodes: int = 10,
+        seed: int = 0,
+        *,
+        deterministic: bool = False,
+        cache_dir: PathLike | None = None,
+        quiet: bool = True,
+        **env_config: Any,
+    ) -> PopulationRollouts:
         """Self-play rollouts of every member, cached on disk (:func:`diverse_marl.analysis.rollouts.collect_rollouts`).
 
         ``env`` and its config default to the first member's evaluation env; keyword arguments
         override single env_config entries.
         """
-        return collect_rollouts(self, env, env_config, episodes=episodes, seed=seed, deterministic=deterministic,
-                                cache_dir=cache_dir, quiet=quiet)
+        return collect_rollouts(
+            self,
+            env,
+            env_config,
+            episodes=episodes,
+            seed=seed,
+            deterministic=deterministic,
+            cache_dir=cache_dir,
+            quiet=quiet,
+        )
 
     def __repr__(self) -> str:
         rows = [("#", "name", "seed", "status", "return", "reward_weights")]
@@ -137,8 +169,16 @@ class Population:
             md = m.metadata
             ret = _final_return(md.get("final_metrics") or {})
             weights = ", ".join(f"{k}={_short(v)}" for k, v in (md.get("reward_weights") or {}).items())
-            rows.append((str(m.index), m.name, str(md.get("seed", "")), str(md.get("status", "")),
-                         "" if ret is None else f"{ret:.3g}", weights or "-"))
+            rows.append(
+                (
+                    str(m.index),
+                    m.name,
+                    str(md.get("seed", "")),
+                    str(md.get("status", "")),
+                    "" if ret is None else f"{ret:.3g}",
+                    weights or "-",
+                )
+            )
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
         lines = [f"Population of {len(self)} member{'s' if len(self) != 1 else ''}"]
         lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows]
@@ -183,7 +223,8 @@ def load_population(path_or_paths: PathLike | Sequence[PathLike]) -> Population:
             raise CheckpointError(
                 f"{str(root)!r} holds no trained runs{why}; expected a run directory (config.yaml + "
                 f"checkpoints/iter_*), a population folder with {POPULATION_FILE}, or a folder of run "
-                f"directories up to {MAX_DEPTH} levels down")
+                f"directories up to {MAX_DEPTH} levels down"
+            )
         found.append((root, members, skipped))
     names = [m.name for _, members, _ in found for m in members]
     clash = {n for n in names if names.count(n) > 1} if len(found) > 1 else set()
@@ -212,7 +253,9 @@ def _collect(root: Path, d: Path, depth: int) -> tuple[list[Member], list[tuple[
     members: list[Member] = []
     skipped: list[tuple[str, str]] = []
     if depth < MAX_DEPTH:
-        for sub in sorted(p for p in d.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in _NOT_MEMBERS):
+        for sub in sorted(
+            p for p in d.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in _NOT_MEMBERS
+        ):
             m, s = _collect(root, sub, depth + 1)
             members += m
             skipped += s
@@ -238,8 +281,10 @@ def _from_population_file(parent: Path, prefix: str) -> tuple[list[Member], list
         index = int(entry.get("index", entry.get("member", pos)))
         run = parent / str(entry.get("run_dir") or f"member_{index:02d}")
         if not run.resolve().is_relative_to(parent.resolve()):
-            raise CheckpointError(f"{str(parent / POPULATION_FILE)!r}: member {index} points outside the "
-                                  f"population folder ({entry.get('run_dir')!r})")
+            raise CheckpointError(
+                f"{str(parent / POPULATION_FILE)!r}: member {index} points outside the "
+                f"population folder ({entry.get('run_dir')!r})"
+            )
         if not _is_run_dir(run) or RunDir(run).latest_checkpoint() is None:
             skipped.append((str(run), "no complete checkpoint"))
             continue

@@ -17,6 +17,7 @@ reward_weights, status: finished | unfinished, final_metrics}``. Resuming a popu
 latest checkpoint meets their stop limits and continues the others from their latest
 checkpoints (a raised limit continues every member).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -110,8 +111,13 @@ def train_population(
     atomic_write_text(parent / "config.yaml", cfg.to_yaml())
     record = PopulationRecord(parent, configs, overrides, resume)
     pending = record.unfinished()
-    bar = Progress(total=len(configs), desc=f"population {cfg.name}", unit="member", quiet=quiet,
-                   initial=len(configs) - len(pending))
+    bar = Progress(
+        total=len(configs),
+        desc=f"population {cfg.name}",
+        unit="member",
+        quiet=quiet,
+        initial=len(configs) - len(pending),
+    )
     try:
         if pending:
             failed = _run_trials(cfg, parent, configs, resources, pending, record, bar, resume)
@@ -124,8 +130,9 @@ def train_population(
     finally:
         bar.close()
     members = [parent / member_dir_name(i) for i in range(len(configs))]
-    return TrainResult(run_dir=parent, config=cfg, metrics=[e["final_metrics"] for e in record.entries],
-                       members=members)
+    return TrainResult(
+        run_dir=parent, config=cfg, metrics=[e["final_metrics"] for e in record.entries], members=members
+    )
 
 
 def _run_trials(
@@ -169,7 +176,10 @@ def _run_trials(
         param_space={"member": tune.grid_search(pending)},
         tune_config=tune.TuneConfig(max_concurrent_trials=cfg.population.max_concurrent),
         run_config=tune.RunConfig(
-            name="tune", storage_path=str(parent.resolve()), verbose=0, progress_reporter=None,
+            name="tune",
+            storage_path=str(parent.resolve()),
+            verbose=0,
+            progress_reporter=None,
             callbacks=[MemberTracker()],
         ),
     )
@@ -185,7 +195,6 @@ def root_cause(error: BaseException) -> str:
     return causes[-1] if causes else (lines[-1] if lines and lines[-1] else type(error).__name__)
 
 
-
 @contextlib.contextmanager
 def _quiet_logger(name: str):
     logger = logging.getLogger(name)
@@ -197,12 +206,14 @@ def _quiet_logger(name: str):
         logger.setLevel(before)
 
 
-def train_stage(cfg: ExperimentConfig, root: Path, stage: str, method: str, resume: bool = False,
-                quiet: bool = False) -> TrainResult:
+def train_stage(
+    cfg: ExperimentConfig, root: Path, stage: str, method: str, resume: bool = False, quiet: bool = False
+) -> TrainResult:
     """One population stage (``root/stage``) of a multi-stage method (RPG, HSP, FCP): a crashed
     member's error tells to resume the whole method run, not the stage."""
     try:
         return train_population(cfg, root / stage, resume=resume, quiet=quiet)
     except MemberFailedError as exc:
-        raise MemberFailedError(f"{method} stage {stage}: " + str(exc).replace(
-            f"--resume {root / stage}", f"--resume {root}")) from None
+        raise MemberFailedError(
+            f"{method} stage {stage}: " + str(exc).replace(f"--resume {root / stage}", f"--resume {root}")
+        ) from None

@@ -1,4 +1,5 @@
 """Progress bars for long work; silent with ``--quiet`` or when ``CI=true``."""
+
 from __future__ import annotations
 
 import os
@@ -44,7 +45,7 @@ class Progress:
         if self.bar is not None:
             self.bar.close()
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -1,4 +1,5 @@
 """Start or join Ray: a quiet local embedded Ray by default, or an existing cluster."""
+
 from __future__ import annotations
 
 import logging
@@ -8,8 +9,10 @@ import warnings
 from diverse_marl.config import RayConfig
 from diverse_marl.errors import ConfigError
 
-AUTH_HINT = ("a cluster with token authentication needs RAY_AUTH_MODE=token and the cluster's token "
-             "(RAY_AUTH_TOKEN, or ~/.ray/auth_token) in the environment of every node and of this driver")
+AUTH_HINT = (
+    "a cluster with token authentication needs RAY_AUTH_MODE=token and the cluster's token "
+    "(RAY_AUTH_TOKEN, or ~/.ray/auth_token) in the environment of every node and of this driver"
+)
 
 
 def init_ray(cfg: RayConfig | None = None) -> None:
@@ -51,10 +54,14 @@ def _join_cluster(address: str) -> None:
     except (ConnectionError, AuthenticationError) as exc:
         if _rejected_token(exc):
             mode = os.environ.get("RAY_AUTH_MODE", "unset")
-            raise ConfigError(f"ray.address {address!r}: the cluster rejected this driver's authentication "
-                              f"(RAY_AUTH_MODE={mode}); {AUTH_HINT}") from None
-        raise ConfigError(f"ray.address {address!r}: cannot join a Ray cluster there ({exc}); start one with "
-                          "`ray start --head` or leave ray.address null for a local Ray") from None
+            raise ConfigError(
+                f"ray.address {address!r}: the cluster rejected this driver's authentication "
+                f"(RAY_AUTH_MODE={mode}); {AUTH_HINT}"
+            ) from None
+        raise ConfigError(
+            f"ray.address {address!r}: cannot join a Ray cluster there ({exc}); start one with "
+            "`ray start --head` or leave ray.address null for a local Ray"
+        ) from None
 
 
 def _rejected_token(exc: BaseException) -> bool:

@@ -14,11 +14,13 @@ are an env's ``REWARD_PARAMS`` (Overcooked: ``shaping_factor``) or ``reward_weig
 into every env by ``diverse_marl.callbacks.RewardScheduleCallback`` through the envs'
 ``set_reward_params``; the envs themselves never count steps.
 """
+
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -32,10 +34,10 @@ class RewardSchedule:
     """Piecewise-linear reward parameters; ``values(env_steps)`` is what ``set_reward_params`` receives."""
 
     points: dict[str, tuple[tuple[int, ...], tuple[float, ...]]]  # name -> (steps, values)
-    base_weights: dict[str, float] | None = field(default=None)   # env_config.reward_weights
+    base_weights: dict[str, float] | None = field(default=None)  # env_config.reward_weights
 
     @classmethod
-    def parse(cls, spec: Mapping[str, Any], base_weights: Mapping[str, float] | None = None) -> "RewardSchedule":
+    def parse(cls, spec: Mapping[str, Any], base_weights: Mapping[str, float] | None = None) -> RewardSchedule:
         """Validate a config's ``reward_schedule`` block (shape and numbers only; names: :meth:`check_names`)."""
         if not isinstance(spec, Mapping):
             raise ConfigError(f"reward_schedule must be a mapping parameter -> [[env_steps, value], ...], got {spec!r}")
@@ -43,8 +45,10 @@ class RewardSchedule:
         for name, pts in spec.items():
             points[str(name)] = _parse_points(f"reward_schedule.{name}", pts)
         if any(n.startswith(WEIGHT_PREFIX) for n in points) and base_weights is None:
-            raise ConfigError("reward_schedule schedules reward_weights.<feature> but env_config.reward_weights is not "
-                              "set; give the starting weights there (e.g. reward_weights: {sparse: 1.0})")
+            raise ConfigError(
+                "reward_schedule schedules reward_weights.<feature> but env_config.reward_weights is not "
+                "set; give the starting weights there (e.g. reward_weights: {sparse: 1.0})"
+            )
         return cls(points, None if base_weights is None else dict(base_weights))
 
     def check_names(self, reward_params: Sequence[str], feature_names: Sequence[str], env: str) -> None:
@@ -54,8 +58,10 @@ class RewardSchedule:
             if name not in allowed:
                 hint = difflib.get_close_matches(name, allowed, n=1)
                 did = f" (did you mean {hint[0]!r}?)" if hint else ""
-                raise ConfigError(f"unknown reward_schedule parameter {name!r}{did} for env {env!r}; allowed: "
-                                  f"{', '.join(allowed) or '(none: the env takes no reward parameters)'}")
+                raise ConfigError(
+                    f"unknown reward_schedule parameter {name!r}{did} for env {env!r}; allowed: "
+                    f"{', '.join(allowed) or '(none: the env takes no reward parameters)'}"
+                )
 
     def values(self, env_steps: int) -> dict[str, Any]:
         """Keyword arguments for ``set_reward_params`` at ``env_steps`` global env steps."""
@@ -65,7 +71,7 @@ class RewardSchedule:
             value = float(np.interp(env_steps, steps, vals))
             if name.startswith(WEIGHT_PREFIX):
                 weights = dict(self.base_weights or {}) if weights is None else weights
-                weights[name[len(WEIGHT_PREFIX):]] = value
+                weights[name[len(WEIGHT_PREFIX) :]] = value
             else:
                 out[name] = value
         if weights is not None:

@@ -1,4 +1,5 @@
 """Expose any diverse-marl env (registered name or import path) to RLlib as a MultiAgentEnv."""
+
 from __future__ import annotations
 
 import hashlib
@@ -24,4 +25,3 @@ def rllib_env_name(env: str, env_config: dict[str, Any] | None = None) -> str:
     name = f"diverse_marl/{env.replace(':', '.')}-{digest}"
     register_env(name, creator)
     return name
-

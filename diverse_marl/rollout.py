@@ -11,12 +11,14 @@ evaluation always scores the game, not the training reward.
 (which player sits in which agent seat). Each player acts once per step for all rows and seats
 it fills (one forward pass per policy per step), so N x N cross-play costs N forward passes a step.
 """
+
 from __future__ import annotations
 
 import contextlib
 import math
 import sys
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -26,10 +28,10 @@ from diverse_marl.episode_info import episode_stats, team_sparse_reward
 from diverse_marl.errors import ConfigError
 from diverse_marl.progress import Progress
 
-DEFAULT_MAX_ROWS = 4096          # rows (episodes) stepped together; bounds memory per chunk
-DEFAULT_MAX_STEPS = 100_000      # a batch whose episodes never end is an error, not a hang
-PLAYER_SEED_OFFSET = 1 << 20     # player seeds are derived apart from the env copies' seeds
-TEXT_PROGRESS_EVERY = 10         # steps between progress notes when agents that read text (LLMs) play
+DEFAULT_MAX_ROWS = 4096  # rows (episodes) stepped together; bounds memory per chunk
+DEFAULT_MAX_STEPS = 100_000  # a batch whose episodes never end is an error, not a hang
+PLAYER_SEED_OFFSET = 1 << 20  # player seeds are derived apart from the env copies' seeds
+TEXT_PROGRESS_EVERY = 10  # steps between progress notes when agents that read text (LLMs) play
 # per-step policy inference on a few rows is latency-bound: more torch threads only add
 # synchronization (10x slower on a busy 2-core machine), so play caps them, then restores them
 INFERENCE_TORCH_THREADS = 1
@@ -43,8 +45,9 @@ RETURN_STATS = ("length", "sparse_return", "original_return", "sparse_return_fro
 OBS_KEY = "obs"  # the observation's key beside MASK_KEY in masked batches (as in MAPPO's observation dicts)
 
 
-def run_episode(env: Any, agents: Mapping[str, Agent], seed: int | None = None,
-                frames: list | None = None) -> dict[str, Any]:
+def run_episode(
+    env: Any, agents: Mapping[str, Agent], seed: int | None = None, frames: list | None = None
+) -> dict[str, Any]:
     """Play one episode of a PettingZoo ParallelEnv, agent by agent (the unbatched reference)."""
     obs, _ = env.reset(seed=seed)
     for i, agent in enumerate(agents.values()):
@@ -56,13 +59,17 @@ def run_episode(env: Any, agents: Mapping[str, Agent], seed: int | None = None,
     view = text_view(env) if any(reads_text(p) for p in agents.values()) else None
     while env.agents:
         inputs = {a: env.state(a) if wants_state(agents[a]) else obs[a] for a in env.agents}
-        actions = {a: agents[a].act(inputs[a], view(a, 0)) if reads_text(agents[a]) else agents[a].act(inputs[a])
-                   for a in env.agents}
+        actions = {
+            a: agents[a].act(inputs[a], view(a, 0)) if reads_text(agents[a]) else agents[a].act(inputs[a])
+            for a in env.agents
+        }
         obs, rewards, terms, truncs, infos = env.step(actions)
         length += 1
         for a, r in rewards.items():
             info = infos.get(a)
-            returns[a] += float(info["original_reward"] if isinstance(info, Mapping) and "original_reward" in info else r)
+            returns[a] += float(
+                info["original_reward"] if isinstance(info, Mapping) and "original_reward" in info else r
+            )
         step_sparse = team_sparse_reward(infos)
         if step_sparse is not None:
             sparse = (sparse or 0.0) + step_sparse
@@ -96,10 +103,18 @@ def summarize_episodes(episodes: list[dict[str, Any]]) -> dict[str, Any]:
     return report
 
 
-def play_rows(env_name: str, env_config: Mapping[str, Any] | None, players: Sequence[Any],
-              rows: Sequence[Mapping[str, int]], seed: int = 0, deterministic: bool = False,
-              max_rows: int = DEFAULT_MAX_ROWS, max_steps: int = DEFAULT_MAX_STEPS,
-              quiet: bool = True, recorder: "Recorder | None" = None) -> list[dict[str, Any]]:
+def play_rows(
+    env_name: str,
+    env_config: Mapping[str, Any] | None,
+    players: Sequence[Any],
+    rows: Sequence[Mapping[str, int]],
+    seed: int = 0,
+    deterministic: bool = False,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    quiet: bool = True,
+    recorder: Recorder | None = None,
+) -> list[dict[str, Any]]:
     """Play one episode per row; ``rows[r] = {agent: index into players}`` seats every agent.
 
     ``players`` are torch policies (``p(obs_batch, deterministic) -> (B,)``) or Agents. Rows are
@@ -120,11 +135,11 @@ def play_rows(env_name: str, env_config: Mapping[str, Any] | None, players: Sequ
     out: list[dict[str, Any]] = []
     with _inference_threads(), Progress(total=len(rows), desc=f"play {env_name}", unit="ep", quiet=quiet) as bar:
         for c in range(n_chunks):
-            chunk = rows[bounds[c]:bounds[c + 1]]
-            chunk_recorder = None if recorder is None else \
-                (lambda *step, start=int(bounds[c]): recorder(start, *step))  # noqa: E731
-            out += _play_chunk(env_name, dict(env_config or {}), actors, chunk, derive_seed(seed, c), max_steps, bar,
-                               chunk_recorder)
+            chunk = rows[bounds[c] : bounds[c + 1]]
+            chunk_recorder = None if recorder is None else (lambda *step, start=int(bounds[c]): recorder(start, *step))  # noqa: E731
+            out += _play_chunk(
+                env_name, dict(env_config or {}), actors, chunk, derive_seed(seed, c), max_steps, bar, chunk_recorder
+            )
     return out
 
 
@@ -142,10 +157,17 @@ def _inference_threads():
             torch.set_num_threads(before)
 
 
-def play_batched(env_name: str, env_config: Mapping[str, Any] | None, seat_policies: Mapping[str, Any],
-                 episodes: int, seed: int = 0, deterministic: bool = False,
-                 max_rows: int = DEFAULT_MAX_ROWS, quiet: bool = True,
-                 recorder: "Recorder | None" = None) -> list[dict[str, Any]]:
+def play_batched(
+    env_name: str,
+    env_config: Mapping[str, Any] | None,
+    seat_policies: Mapping[str, Any],
+    episodes: int,
+    seed: int = 0,
+    deterministic: bool = False,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    quiet: bool = True,
+    recorder: Recorder | None = None,
+) -> list[dict[str, Any]]:
     """Play ``episodes`` episodes with a fixed seating ``{agent: policy or Agent}`` (see ``play_rows``).
 
     The same object in several seats acts once per step for all of them.
@@ -160,13 +182,29 @@ def play_batched(env_name: str, env_config: Mapping[str, Any] | None, seat_polic
             players.append(player)
             k = len(players) - 1
         seating[agent] = k
-    return play_rows(env_name, env_config, players, [seating] * episodes, seed, deterministic, max_rows, quiet=quiet,
-                     recorder=recorder)
+    return play_rows(
+        env_name,
+        env_config,
+        players,
+        [seating] * episodes,
+        seed,
+        deterministic,
+        max_rows,
+        quiet=quiet,
+        recorder=recorder,
+    )
 
 
-def _play_chunk(env_name: str, env_config: dict[str, Any], actors: list[BatchActor],
-                rows: Sequence[Mapping[str, int]], seed: int, max_steps: int, bar: Progress,
-                recorder: Callable[..., None] | None = None) -> list[dict[str, Any]]:
+def _play_chunk(
+    env_name: str,
+    env_config: dict[str, Any],
+    actors: list[BatchActor],
+    rows: Sequence[Mapping[str, int]],
+    seed: int,
+    max_steps: int,
+    bar: Progress,
+    recorder: Callable[..., None] | None = None,
+) -> list[dict[str, Any]]:
     n = len(rows)
     env = make_batched(env_name, n, **env_config)
     try:
@@ -177,16 +215,27 @@ def _play_chunk(env_name: str, env_config: dict[str, Any], actors: list[BatchAct
     agents = list(returns)
     episodes = []
     for r in range(n):
-        ep: dict[str, Any] = {"returns": {a: float(returns[a][r]) for a in agents}, "length": int(lengths[r]),
-                              "stats": stats[r], "seats": dict(rows[r])}
+        ep: dict[str, Any] = {
+            "returns": {a: float(returns[a][r]) for a in agents},
+            "length": int(lengths[r]),
+            "stats": stats[r],
+            "seats": dict(rows[r]),
+        }
         if sparse is not None:
             ep["sparse_return"] = float(sparse[r])
         episodes.append(ep)
     return episodes
 
 
-def _step_until_done(env: Any, actors: list[BatchActor], rows: Sequence[Mapping[str, int]], seed: int,
-                     max_steps: int, bar: Progress, recorder: Callable[..., None] | None = None):
+def _step_until_done(
+    env: Any,
+    actors: list[BatchActor],
+    rows: Sequence[Mapping[str, int]],
+    seed: int,
+    max_steps: int,
+    bar: Progress,
+    recorder: Callable[..., None] | None = None,
+):
     """Step all rows until each has finished one episode -> (returns, sparse or None, lengths, stats)."""
     n = len(rows)
     agents = list(env.possible_agents)
@@ -217,7 +266,7 @@ def _step_until_done(env: Any, actors: list[BatchActor], rows: Sequence[Mapping[
             acts = actors[k].act(batch, texts)
             start = 0
             for a, idx in seats:
-                actions[a][idx] = acts[start:start + len(idx)]
+                actions[a][idx] = acts[start : start + len(idx)]
                 start += len(idx)
         obs, rewards, terms, truncs, infos = env.step(actions)
         obs = _with_masks(obs, infos)
@@ -259,18 +308,24 @@ def text_view(env: Any) -> Callable[[str, int], TextObservation]:
     if view is None and copies and hasattr(copies[0], "text_observation"):
         return lambda agent, i: copies[i].text_observation(agent)
     if view is None:
-        raise ConfigError(f"{type(env).__name__} has no text view (a text_observation(agent, i) method), so agents "
-                          "that read text (LLM agents) cannot play it; envs with one: overcooked, hide_and_seek")
+        raise ConfigError(
+            f"{type(env).__name__} has no text view (a text_observation(agent, i) method), so agents "
+            "that read text (LLM agents) cannot play it; envs with one: overcooked, hide_and_seek"
+        )
     return view
 
 
-def _seating(rows: Sequence[Mapping[str, int]], agents: list[str], n_players: int) -> dict[int, list[tuple[str, np.ndarray]]]:
+def _seating(
+    rows: Sequence[Mapping[str, int]], agents: list[str], n_players: int
+) -> dict[int, list[tuple[str, np.ndarray]]]:
     """player -> [(agent, rows where the player sits in that agent's seat)]."""
     table: dict[int, dict[str, list[int]]] = {}
     for r, row in enumerate(rows):
         if set(row) != set(agents):
-            raise ConfigError(f"a seating must name every agent of the env exactly: got {', '.join(sorted(row))}; "
-                              f"agents: {', '.join(agents)}")
+            raise ConfigError(
+                f"a seating must name every agent of the env exactly: got {', '.join(sorted(row))}; "
+                f"agents: {', '.join(agents)}"
+            )
         for a, k in row.items():
             if not 0 <= k < n_players:
                 raise ConfigError(f"seating of {a!r} names player {k}; allowed: 0..{n_players - 1}")

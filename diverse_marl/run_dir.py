@@ -11,6 +11,7 @@ Layout::
 Every file is written to a temporary name and renamed into place, so a crash mid-write
 leaves the previous version intact.
 """
+
 from __future__ import annotations
 
 import csv
@@ -21,8 +22,9 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from diverse_marl.errors import CheckpointError
 
@@ -122,9 +124,7 @@ class RunDir:
 
     def write_metrics(self, rows: list[dict[str, Any]]) -> None:
         """Rewrite metrics.jsonl and metrics.csv (both atomically) from ``rows``."""
-        atomic_write_text(
-            self.metrics_jsonl, "".join(json.dumps(r, default=_json_default) + "\n" for r in rows)
-        )
+        atomic_write_text(self.metrics_jsonl, "".join(json.dumps(r, default=_json_default) + "\n" for r in rows))
         atomic_write_text(self.metrics_csv, rows_to_csv(rows))
 
     # ---- checkpoints ------------------------------------------------------------------
@@ -175,8 +175,10 @@ class RunDir:
 def read_checkpoint_meta(checkpoint: str | os.PathLike) -> dict[str, Any]:
     path = Path(checkpoint) / META_FILE
     if not path.exists():
-        raise CheckpointError(f"{checkpoint} is not a diverse-marl checkpoint (no {META_FILE}); "
-                              "pass a run directory or one of its checkpoints/iter_* folders")
+        raise CheckpointError(
+            f"{checkpoint} is not a diverse-marl checkpoint (no {META_FILE}); "
+            "pass a run directory or one of its checkpoints/iter_* folders"
+        )
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, OSError) as exc:

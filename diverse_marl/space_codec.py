@@ -9,6 +9,7 @@ Dict keys keep their order (it decides how ``spaces.flatten`` lays out an observ
     data = space_to_json(env.observation_space("agent_0"))   # json.dumps-able
     space = space_from_json(data)                              # == the original space
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,20 +21,42 @@ from diverse_marl.errors import CheckpointError, ConfigError
 
 SUPPORTED = ("Box", "Discrete", "MultiDiscrete", "MultiBinary", "Tuple", "Dict")
 # Box/MultiDiscrete dtypes a decoded space may have (names, never arbitrary objects)
-DTYPES = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool")
+DTYPES = (
+    "float16",
+    "float32",
+    "float64",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "bool",
+)
 _NON_FINITE = {"inf": np.inf, "-inf": -np.inf, "nan": np.nan}
 
 
 def space_to_json(space: spaces.Space) -> dict[str, Any]:
     """A gymnasium space -> a JSON-serializable dict. Raises ConfigError for unsupported spaces."""
     if isinstance(space, spaces.Box):
-        return {"type": "Box", "shape": list(space.shape), "dtype": str(space.dtype),
-                "low": _encode_array(space.low), "high": _encode_array(space.high)}
+        return {
+            "type": "Box",
+            "shape": list(space.shape),
+            "dtype": str(space.dtype),
+            "low": _encode_array(space.low),
+            "high": _encode_array(space.high),
+        }
     if isinstance(space, spaces.Discrete):
         return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
     if isinstance(space, spaces.MultiDiscrete):
-        return {"type": "MultiDiscrete", "nvec": space.nvec.tolist(), "start": space.start.tolist(),
-                "dtype": str(space.dtype)}
+        return {
+            "type": "MultiDiscrete",
+            "nvec": space.nvec.tolist(),
+            "start": space.start.tolist(),
+            "dtype": str(space.dtype),
+        }
     if isinstance(space, spaces.MultiBinary):
         return {"type": "MultiBinary", "n": np.asarray(space.n).tolist()}
     if isinstance(space, spaces.Tuple):
@@ -61,8 +84,9 @@ def _decode(data: Any) -> spaces.Space:
     if kind == "Box":
         shape = tuple(_nonneg_int(s) for s in data["shape"])
         dtype = _dtype(data["dtype"])
-        return spaces.Box(low=_decode_array(data["low"], shape), high=_decode_array(data["high"], shape),
-                          shape=shape, dtype=dtype)
+        return spaces.Box(
+            low=_decode_array(data["low"], shape), high=_decode_array(data["high"], shape), shape=shape, dtype=dtype
+        )
     if kind == "Discrete":
         return spaces.Discrete(_nonneg_int(data["n"]), start=int(data.get("start", 0)))
     if kind == "MultiDiscrete":

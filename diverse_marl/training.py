@@ -9,19 +9,22 @@ metrics row per iteration (CSV, JSONL, TensorBoard), checkpoint atomically every
 ``checkpoint_every`` iterations and at the end. ``diverse_marl.experiment.train`` is the
 entry point that also handles populations (which call ``run_single`` once per member).
 """
+
 from __future__ import annotations
 
 import math
 import os
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from diverse_marl.config import ExperimentConfig
 from diverse_marl.progress import Progress
 from diverse_marl.run_dir import RunDir, atomic_write_text, flatten, read_checkpoint_meta
 from diverse_marl.warm_start import apply_warm_start, check_policy_ids, resolve_init_from
+
 
 @dataclass
 class TrainResult:
@@ -46,8 +49,9 @@ class TrainHooks:
     on_iteration: Callable[[dict[str, Any]], None] | None = None  # every metrics row
 
 
-def summarize(result: Mapping[str, Any], iteration: int, env_steps: int, elapsed: float,
-              steps_per_s: float | None = None) -> dict[str, Any]:
+def summarize(
+    result: Mapping[str, Any], iteration: int, env_steps: int, elapsed: float, steps_per_s: float | None = None
+) -> dict[str, Any]:
     """One RLlib result dict -> a flat metrics row.
 
     The front columns come first; then every numeric env-runner statistic (episode returns,
@@ -71,8 +75,11 @@ def summarize(result: Mapping[str, Any], iteration: int, env_steps: int, elapsed
         if isinstance(stats, Mapping):
             row.update(flatten(dict(stats), f"learner/{module}/"))
     row.update(flatten(dict(result.get("reward_schedule") or {}), "reward_schedule/"))  # callbacks.RESULT_KEY
-    return {k: v for k, v in row.items()
-            if not (isinstance(v, float) and not math.isfinite(v)) and not _is_profiling_timer(k)}
+    return {
+        k: v
+        for k, v in row.items()
+        if not (isinstance(v, float) and not math.isfinite(v)) and not _is_profiling_timer(k)
+    }
 
 
 def _is_profiling_timer(key: str) -> bool:
@@ -90,7 +97,7 @@ def _env_steps_of(result: Mapping[str, Any]) -> int:
 
 def run_single(
     cfg: ExperimentConfig,
-    run_dir: "str | os.PathLike",
+    run_dir: str | os.PathLike,
     hooks: TrainHooks | None = None,
     *,
     resume: bool = False,
@@ -198,8 +205,12 @@ def headline_return(row: Mapping[str, Any]) -> float:
     layout's start, when a ``random_start`` curriculum runs), else the env's original return of a run
     with ``reward_weights``, else the trained return.
     """
-    for key in ("episode/sparse_return_from_layout_start", "episode/sparse_return", "episode/original_return",
-                "episode_return_mean"):
+    for key in (
+        "episode/sparse_return_from_layout_start",
+        "episode/sparse_return",
+        "episode/original_return",
+        "episode_return_mean",
+    ):
         if key in row:
             return row[key]
     return float("nan")
@@ -216,7 +227,7 @@ def should_stop(stop: Any, iteration: int, env_steps: int, elapsed: float) -> bo
     return False
 
 
-def reached_stop(cfg: ExperimentConfig, run_dir: "str | os.PathLike") -> bool:
+def reached_stop(cfg: ExperimentConfig, run_dir: str | os.PathLike) -> bool:
     """Whether the run dir's latest complete checkpoint already meets ``cfg.stop``."""
     checkpoint = RunDir(run_dir).latest_checkpoint()
     if checkpoint is None:

@@ -6,11 +6,13 @@ own run directory. The checks that need no Ray run while the config is validated
 weights are loaded into the built algorithm, which hands them to its env runners before the
 first sample.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -25,11 +27,15 @@ def resolve_init_from(path: str | os.PathLike, algorithm: str) -> Path:
     gives its best run."""
     p = best_run_dir(path)
     if not p.exists():
-        raise ConfigError(f"init_from {str(path)!r} does not exist; expected a run directory or its checkpoints/iter_* folder")
+        raise ConfigError(
+            f"init_from {str(path)!r} does not exist; expected a run directory or its checkpoints/iter_* folder"
+        )
     if (p / "population.json").exists():
         members = sorted(m.name for m in p.glob("member_*"))
-        raise ConfigError(f"init_from {str(path)!r} is a population; warm-start from one member run dir "
-                          f"(one of: {', '.join(members) or 'none yet'})")
+        raise ConfigError(
+            f"init_from {str(path)!r} is a population; warm-start from one member run dir "
+            f"(one of: {', '.join(members) or 'none yet'})"
+        )
     from diverse_marl.algorithms.safe_checkpoint import read_policies_meta  # imports torch
 
     try:
@@ -37,8 +43,10 @@ def resolve_init_from(path: str | os.PathLike, algorithm: str) -> Path:
     except CheckpointError as exc:
         raise ConfigError(f"init_from: {exc}") from None
     if meta.get("family") != algorithm:
-        raise ConfigError(f"init_from {str(path)!r} was trained with algorithm {meta.get('family')!r}; "
-                          f"it cannot warm-start a {algorithm!r} run (same algorithm family needed)")
+        raise ConfigError(
+            f"init_from {str(path)!r} was trained with algorithm {meta.get('family')!r}; "
+            f"it cannot warm-start a {algorithm!r} run (same algorithm family needed)"
+        )
     if not meta["policies"]:
         raise ConfigError(f"init_from {str(path)!r}: checkpoint {meta['checkpoint']} describes no policies")
     return Path(meta["checkpoint"])
@@ -55,8 +63,10 @@ def check_policy_ids(checkpoint: Path, policy_ids: Iterable[str]) -> None:
     """The new run must train exactly the policies the checkpoint holds (e.g. same policy_mapping)."""
     have, want = source_policy_ids(checkpoint), sorted(policy_ids)
     if have != want:
-        raise ConfigError(f"init_from {checkpoint}: it holds policies {have} but this run trains {want} "
-                          "(use the same policy_mapping and env agents as the source run)")
+        raise ConfigError(
+            f"init_from {checkpoint}: it holds policies {have} but this run trains {want} "
+            "(use the same policy_mapping and env agents as the source run)"
+        )
 
 
 def apply_warm_start(algo: Any, checkpoint: Path) -> None:
@@ -75,8 +85,10 @@ def apply_warm_start(algo: Any, checkpoint: Path) -> None:
     problems = [p for pid in sorted(target) for p in _mismatches(pid, source[pid], target[pid])]
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise ConfigError(f"init_from {checkpoint}: its networks do not fit this run (different observation/action "
-                          f"spaces or model sizes): {'; '.join(problems[:3])}{more}")
+        raise ConfigError(
+            f"init_from {checkpoint}: its networks do not fit this run (different observation/action "
+            f"spaces or model sizes): {'; '.join(problems[:3])}{more}"
+        )
     algo.learner_group.set_state({"learner": {"rl_module": source}})
     algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
 

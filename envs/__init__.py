@@ -3,17 +3,19 @@
 Every env is a PettingZoo ``ParallelEnv``. Factories are stored as import strings
 (``"package.module:callable"``) so listing envs never imports heavy modules.
 """
+
 from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Union
+from typing import Any
 
 from diverse_marl.envs.reward import WEIGHTS_OPTION, RewardWeightsWrapper, accepts_keyword, probe_feature_names
 from diverse_marl.errors import ConfigError
 
-Factory = Union[str, Callable[..., Any]]
+Factory = str | Callable[..., Any]
 
 
 @dataclass
@@ -36,15 +38,15 @@ class EnvSpec:
             if isinstance(value, str) and "\n" not in value:
                 values = allowed()
                 if value not in values:
-                    raise ConfigError(f"{where}unknown {opt} {value!r} for env {self.name!r}; allowed: {', '.join(values)}")
+                    raise ConfigError(
+                        f"{where}unknown {opt} {value!r} for env {self.name!r}; allowed: {', '.join(values)}"
+                    )
 
     def options(self) -> dict[str, Any]:
         """Keyword options of the factory with their defaults (``inspect.Parameter.empty`` if required)."""
         sig = inspect.signature(self.load())
         return {
-            p.name: p.default
-            for p in sig.parameters.values()
-            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+            p.name: p.default for p in sig.parameters.values() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
         }
 
 
@@ -56,9 +58,7 @@ def resolve_factory(factory: Factory) -> Callable[..., Any]:
     if callable(factory):
         return factory
     if not isinstance(factory, str) or ":" not in factory:
-        raise ConfigError(
-            f"env factory {factory!r} is neither a callable nor an import path 'package.module:factory'"
-        )
+        raise ConfigError(f"env factory {factory!r} is neither a callable nor an import path 'package.module:factory'")
     module_name, _, attr = factory.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -69,7 +69,9 @@ def resolve_factory(factory: Factory) -> Callable[..., Any]:
         for part in attr.split("."):
             obj = getattr(obj, part)
     except (AttributeError, ImportError) as exc:
-        raise ConfigError(f"module {module_name!r} has no usable attribute {attr!r} (env factory {factory!r}): {exc}") from None
+        raise ConfigError(
+            f"module {module_name!r} has no usable attribute {attr!r} (env factory {factory!r}): {exc}"
+        ) from None
     if not callable(obj):
         raise ConfigError(f"env factory {factory!r} is not callable")
     return obj
@@ -100,8 +102,10 @@ def list_envs() -> list[str]:
 
 def env_spec(name: str) -> EnvSpec:
     if name not in _REGISTRY:
-        raise ConfigError(f"unknown env {name!r}; registered envs: {', '.join(list_envs())} "
-                          "(or give an import path 'package.module:factory')")
+        raise ConfigError(
+            f"unknown env {name!r}; registered envs: {', '.join(list_envs())} "
+            "(or give an import path 'package.module:factory')"
+        )
     return _REGISTRY[name]
 
 
@@ -143,14 +147,14 @@ def make(name: str, **kwargs: Any):
     return env if weights is None else RewardWeightsWrapper(env, weights, name)
 
 
-def env_factory(env: "str | Callable[..., Any]") -> Callable[..., Any]:
+def env_factory(env: str | Callable[..., Any]) -> Callable[..., Any]:
     """The factory of a registered name, an import path or a callable."""
     if callable(env):
         return env
     return env_spec(env).load() if env in _REGISTRY else resolve_factory(env)
 
 
-def reward_feature_names(env: "str | Callable[..., Any]", env_config: dict[str, Any] | None = None) -> list[str]:
+def reward_feature_names(env: str | Callable[..., Any], env_config: dict[str, Any] | None = None) -> list[str]:
     """Names of the reward features env ``env`` reports with ``env_config`` ([] if none).
 
     Static names come from the env class (``reward_feature_names(**env_config)``); a user env is
@@ -173,5 +177,13 @@ def reward_feature_names(env: "str | Callable[..., Any]", env_config: dict[str, 
 # ---- built-in envs (import paths: nothing heavy is imported until make) ----
 from diverse_marl.envs import _builtin  # noqa: E402,F401  (registers the built-ins)
 
-__all__ = ["EnvSpec", "register", "make", "list_envs", "env_spec", "env_factory", "resolve_factory",
-           "reward_feature_names"]
+__all__ = [
+    "EnvSpec",
+    "register",
+    "make",
+    "list_envs",
+    "env_spec",
+    "env_factory",
+    "resolve_factory",
+    "reward_feature_names",
+]

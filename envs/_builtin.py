@@ -2,9 +2,10 @@
 
 Factories and layout lists are import strings, so ``diverse-marl envs`` stays fast.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from diverse_marl.envs import register, resolve_factory
 

@@ -6,9 +6,11 @@ needs every copy's data stacked along a leading axis. Envs with a native batched
 copies in vectorized numpy; any other PettingZoo ``ParallelEnv`` is wrapped by
 :class:`SyncBatchedEnv`, which loops over N copies in Python. Both follow :class:`BatchedEnv`.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
@@ -18,6 +20,7 @@ from diverse_marl.envs.global_state import GlobalStateRule
 from diverse_marl.envs.reward import DIVERSITY_STATE_KEY, ORIGINAL_KEY, ORIGINAL_RETURN_KEY
 from diverse_marl.episode_info import episode_stats
 from diverse_marl.errors import ConfigError
+
 
 @runtime_checkable
 class BatchedEnv(Protocol):
@@ -141,14 +144,21 @@ class SyncBatchedEnv:
                 raise ConfigError(f"agent {a!r} has action space {sp}; batched envs support Discrete only")
         # Dict observations {key: Box, "action_mask": Box}: the Box is the observation, the mask goes to infos
         self._obs_keys = {a: _masked_obs_key(a, first.observation_space(a)) for a in self.possible_agents}
-        self._obs_spaces = {a: first.observation_space(a) if k is None else first.observation_space(a)[k]
-                            for a, k in self._obs_keys.items()}
-        self._masks = {a: np.ones((self.num_envs, int(self._act_spaces[a].n)), np.float32)
-                       for a, k in self._obs_keys.items() if k is not None}
+        self._obs_spaces = {
+            a: first.observation_space(a) if k is None else first.observation_space(a)[k]
+            for a, k in self._obs_keys.items()
+        }
+        self._masks = {
+            a: np.ones((self.num_envs, int(self._act_spaces[a].n)), np.float32)
+            for a, k in self._obs_keys.items()
+            if k is not None
+        }
         self._state_rule = GlobalStateRule(first, {a: _flat_size(self._obs_spaces[a]) for a in self.possible_agents})
         self._state_spaces = {a: self._state_rule.space(a) for a in self.possible_agents}
-        self._obs = {a: np.zeros((self.num_envs, *self._obs_spaces[a].shape), self._obs_spaces[a].dtype)
-                     for a in self.possible_agents}
+        self._obs = {
+            a: np.zeros((self.num_envs, *self._obs_spaces[a].shape), self._obs_spaces[a].dtype)
+            for a in self.possible_agents
+        }
         self._alive = {a: np.zeros(self.num_envs, bool) for a in self.possible_agents}
         self._returns = {a: np.zeros(self.num_envs, np.float64) for a in self.possible_agents}
         self._original_return = np.zeros(self.num_envs, np.float64)
@@ -207,8 +217,11 @@ class SyncBatchedEnv:
             for a in acting:
                 rewards[a][i] = float(rew.get(a, 0.0))
                 agent_info = info.get(a) if isinstance(info, dict) else None
-                original[a][i] = (float(agent_info[ORIGINAL_KEY]) if isinstance(agent_info, dict)
-                                  and ORIGINAL_KEY in agent_info else rewards[a][i])
+                original[a][i] = (
+                    float(agent_info[ORIGINAL_KEY])
+                    if isinstance(agent_info, dict) and ORIGINAL_KEY in agent_info
+                    else rewards[a][i]
+                )
                 self._original_return[i] += original[a][i]
                 terms[a][i] = bool(term.get(a, False))
                 truncs[a][i] = bool(trunc.get(a, False))
@@ -236,10 +249,16 @@ class SyncBatchedEnv:
                 new_obs, new_info = env.reset()
                 self._write_obs(i, new_obs, env)
                 self._last_env_infos[i] = new_info
-        infos = {"final_obs": final_obs, "final_state": final_state, "done": done, "episode": episode,
-                 ORIGINAL_KEY: original,
-                 "alive": self._copy_alive(), "env_infos": list(self._last_env_infos),
-                 "final_env_infos": final_env_infos}
+        infos = {
+            "final_obs": final_obs,
+            "final_state": final_state,
+            "done": done,
+            "episode": episode,
+            ORIGINAL_KEY: original,
+            "alive": self._copy_alive(),
+            "env_infos": list(self._last_env_infos),
+            "final_env_infos": final_env_infos,
+        }
         if self._masks:
             infos["action_mask"], infos["final_action_mask"] = self._copy_masks(), final_mask
         return self._copy_obs(), rewards, terms, truncs, infos
@@ -255,14 +274,22 @@ class SyncBatchedEnv:
     def diversity_state(self) -> dict[str, np.ndarray]:
         """(N, D) per agent: each copy's latest ``infos[agent]["diversity_state"]`` (SIPO's state);
         {} when the env reports none (agents without one in a copy get zeros)."""
-        found = [{a: i[a][DIVERSITY_STATE_KEY] for a in self.possible_agents
-                  if isinstance(i.get(a), dict) and DIVERSITY_STATE_KEY in i[a]} for i in self._last_env_infos]
+        found = [
+            {
+                a: i[a][DIVERSITY_STATE_KEY]
+                for a in self.possible_agents
+                if isinstance(i.get(a), dict) and DIVERSITY_STATE_KEY in i[a]
+            }
+            for i in self._last_env_infos
+        ]
         template = next((v for f in found for v in f.values()), None)
         if template is None:
             return {}
         shape = np.shape(template)
-        return {a: np.stack([np.asarray(f.get(a, np.zeros(shape)), np.float32) for f in found])
-                for a in self.possible_agents}
+        return {
+            a: np.stack([np.asarray(f.get(a, np.zeros(shape)), np.float32) for f in found])
+            for a in self.possible_agents
+        }
 
     def close(self) -> None:
         for env in self.envs:
@@ -312,6 +339,8 @@ def _masked_obs_key(agent: str, space: gym.Space) -> str | None:
         return None
     rest = [k for k in space.spaces if k != MASK_KEY]
     if len(rest) != 1 or not isinstance(space[rest[0]], gym.spaces.Box):
-        raise ConfigError(f"agent {agent!r}: batched envs read Dict observations of one Box plus {MASK_KEY!r}, "
-                          f"got keys {sorted(space.spaces)}")
+        raise ConfigError(
+            f"agent {agent!r}: batched envs read Dict observations of one Box plus {MASK_KEY!r}, "
+            f"got keys {sorted(space.spaces)}"
+        )
     return rest[0]

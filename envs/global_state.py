@@ -19,9 +19,11 @@ observation adapter (``diverse_marl.algorithms.mappo.env``) and the generic batc
 States are flat float32 vectors. Native batched envs (Overcooked, hide-and-seek) compute theirs
 in vectorized numpy; their ``state_space(agent)`` agrees with rule 1 on the single env.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -59,8 +61,9 @@ class GlobalStateRule:
     def space(self, agent: str) -> gym.spaces.Box:
         return gym.spaces.Box(-np.inf, np.inf, (self.sizes[agent],), np.float32)
 
-    def states(self, env: Any, flat_obs: Mapping[str, np.ndarray], agents: Sequence[str],
-               lead: tuple[int, ...] = ()) -> dict[str, np.ndarray]:
+    def states(
+        self, env: Any, flat_obs: Mapping[str, np.ndarray], agents: Sequence[str], lead: tuple[int, ...] = ()
+    ) -> dict[str, np.ndarray]:
         """States ``(*lead, size)`` of ``agents``; ``flat_obs``: agent -> ``(*lead, obs_size)``
         float32 for the agents that have an observation (only read by ``concat``)."""
         if self.source == ENV_AGENT:
@@ -69,11 +72,15 @@ class GlobalStateRule:
         if self.source == ENV_GLOBAL:
             shared = np.asarray(env.state(), np.float32).reshape(*lead, -1)
         else:
-            shared = np.concatenate([
-                np.asarray(flat_obs[a], np.float32).reshape(*lead, self.obs_sizes[a]) if a in flat_obs
-                else np.zeros((*lead, self.obs_sizes[a]), np.float32)
-                for a in self.agents
-            ], axis=-1)
+            shared = np.concatenate(
+                [
+                    np.asarray(flat_obs[a], np.float32).reshape(*lead, self.obs_sizes[a])
+                    if a in flat_obs
+                    else np.zeros((*lead, self.obs_sizes[a]), np.float32)
+                    for a in self.agents
+                ],
+                axis=-1,
+            )
         return {a: np.concatenate([shared, self._one_hot(a, lead)], axis=-1) for a in agents}
 
     def _env_agent_states(self, env: Any) -> Mapping[str, Any]:
@@ -85,8 +92,10 @@ class GlobalStateRule:
             return st
         arr = np.asarray(st)
         if arr.ndim == 0 or arr.shape[0] != len(self.agents):
-            raise ConfigError(f"env.state() returned shape {arr.shape}; expected a dict agent -> state or one row "
-                              f"per agent ({len(self.agents)} rows, in possible_agents order)")
+            raise ConfigError(
+                f"env.state() returned shape {arr.shape}; expected a dict agent -> state or one row "
+                f"per agent ({len(self.agents)} rows, in possible_agents order)"
+            )
         return {a: arr[k] for k, a in enumerate(self.agents)}
 
     def _one_hot(self, agent: str, lead: tuple[int, ...]) -> np.ndarray:

@@ -16,6 +16,7 @@ on (scaled back by 10), as ``reward_weights`` over this env's features: a ready 
 reward randomization. They are not stag hunts, which is why any payoffs are accepted (a payoff
 matrix outside the stag-hunt order only raises :class:`PayoffOrderWarning`, naming its class).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -111,9 +112,13 @@ class StagHuntEnv(WeightedReward, ParallelEnv):
         a, b, d, c = _payoffs(payoff_preset, stag_reward, hare_reward, both_hare_reward, alone_penalty)
         kind = game_class(a, b, c, d)
         if kind != "stag hunt":
-            warnings.warn(f"{type(self).__name__}: payoffs a={a} (stag, stag), b={b} (hare vs stag), "
-                          f"c={c} (stag vs hare), d={d} (hare, hare) do not satisfy a > b >= d > c (not a stag hunt); "
-                          f"game class: {kind}", PayoffOrderWarning, stacklevel=2)
+            warnings.warn(
+                f"{type(self).__name__}: payoffs a={a} (stag, stag), b={b} (hare vs stag), "
+                f"c={c} (stag vs hare), d={d} (hare, hare) do not satisfy a > b >= d > c (not a stag hunt); "
+                f"game class: {kind}",
+                PayoffOrderWarning,
+                stacklevel=2,
+            )
         if horizon < 1:
             raise ConfigError(f"horizon must be >= 1, got {horizon}")
         if render_mode not in (None, "ansi"):
@@ -176,8 +181,11 @@ class StagHuntEnv(WeightedReward, ParallelEnv):
             self._counts[i, 2 * mine + other] += 1
             original = float(r[i])
             rewards[agent] = original if self.weights is None else self.weights.dot(features)
-            infos[agent] = {"joint_action": tuple(ACTION_NAMES[x] for x in acts), FEATURES_KEY: features,
-                            ORIGINAL_KEY: original}
+            infos[agent] = {
+                "joint_action": tuple(ACTION_NAMES[x] for x in acts),
+                FEATURES_KEY: features,
+                ORIGINAL_KEY: original,
+            }
             if done:
                 infos[agent]["episode_stats"] = self.episode_stats(i)
         obs = self._obs()

@@ -16,6 +16,7 @@ before the query and only answers at it; an illegal action raises.
 The centralized critic's state (``state()``) shows the agent's cue, the query flag and the
 agent's id at every step: only the actor has to remember.
 """
+
 from __future__ import annotations
 
 import functools
@@ -44,8 +45,14 @@ class MemoryTaskEnv(ParallelEnv):
 
     metadata = {"name": "memory_task_v0", "render_modes": []}
 
-    def __init__(self, num_agents: int = 2, num_cues: int = 2, delay: int = 2, max_delay: int | None = None,
-                 action_masking: bool = False) -> None:
+    def __init__(
+        self,
+        num_agents: int = 2,
+        num_cues: int = 2,
+        delay: int = 2,
+        max_delay: int | None = None,
+        action_masking: bool = False,
+    ) -> None:
         if int(num_agents) < 1:
             raise ConfigError(f"num_agents must be >= 1, got {num_agents!r}")
         if int(num_cues) < 2:
@@ -71,7 +78,7 @@ class MemoryTaskEnv(ParallelEnv):
         return self.delay + 1
 
     # ---- spaces ----
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def observation_space(self, agent: str) -> spaces.Space:
         box = spaces.Box(0.0, 1.0, shape=(self.num_cues + 1,), dtype=np.float32)
         if not self.action_masking:
@@ -79,11 +86,11 @@ class MemoryTaskEnv(ParallelEnv):
         mask = spaces.Box(0, 1, shape=(self.num_cues + 1,), dtype=np.int8)
         return spaces.Dict({"observation": box, "action_mask": mask})
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def action_space(self, agent: str) -> spaces.Discrete:
         return spaces.Discrete(self.num_cues + 1)
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def state_space(self, agent: str) -> spaces.Box:
         return spaces.Box(0.0, 1.0, shape=(self.num_cues + 1 + len(self.possible_agents),), dtype=np.float32)
 
@@ -127,8 +134,9 @@ class MemoryTaskEnv(ParallelEnv):
         return {a: self._obs(a) for a in self.agents}, {a: {} for a in self.agents}
 
     def step(self, actions: dict[str, Any]):
-        check_actions(actions, self.agents, self.num_cues + 1,
-                      mask=(lambda a: self._mask()) if self.action_masking else None)
+        check_actions(
+            actions, self.agents, self.num_cues + 1, mask=(lambda a: self._mask()) if self.action_masking else None
+        )
         query = self._t == self.query_step
         rewards = {a: float(query and int(actions[a]) == 1 + self._cues[self._index[a]]) for a in self.agents}
         self._t += 1

@@ -44,6 +44,7 @@ statistics on the last step (``infos[agent]["episode_stats"]``): ``joint_hunts``
 steps N games at once in numpy (the ``BatchedEnv`` protocol of ``diverse_marl.envs.batched``) and
 is the env's ``batched`` attribute, so ``make_batched`` and the fast MAPPO sampler use it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -89,9 +90,11 @@ class Layout:
         if self.horizon < 1:
             raise ConfigError(f"monster_hunt horizon must be >= 1, got {self.horizon}")
         if self.n_entities > self.size * self.size:
-            raise ConfigError(f"monster_hunt: {self.n_entities} entities (2 agents, the monster, {self.n_apples} "
-                              f"apples) do not fit on a {self.size}x{self.size} grid; allowed n_apples: "
-                              f"0..{self.size * self.size - 3}")
+            raise ConfigError(
+                f"monster_hunt: {self.n_entities} entities (2 agents, the monster, {self.n_apples} "
+                f"apples) do not fit on a {self.size}x{self.size} grid; allowed n_apples: "
+                f"0..{self.size * self.size - 3}"
+            )
 
     @property
     def n_entities(self) -> int:
@@ -162,8 +165,13 @@ class _MonsterHuntGame(WeightedReward):
     FEATURE_NAMES = FEATURE_NAMES
     REWARD_PARAMS = PAYOFF_OPTIONS
 
-    def _init_game(self, layout: Layout, payoffs: tuple[float, float, float],
-                   reward_weights: dict[str, float] | None, render_mode: str | None) -> None:
+    def _init_game(
+        self,
+        layout: Layout,
+        payoffs: tuple[float, float, float],
+        reward_weights: dict[str, float] | None,
+        render_mode: str | None,
+    ) -> None:
         self.layout = layout
         checked = _check_payoffs(dict(zip(PAYOFF_OPTIONS, payoffs)))
         self.joint_hunt_reward, self.solo_meeting_reward, self.apple_reward = checked.values()
@@ -211,8 +219,12 @@ class MonsterHuntEnv(_MonsterHuntGame, ParallelEnv):
         reward_weights: dict[str, float] | None = None,
         render_mode: str | None = None,
     ) -> None:
-        self._init_game(Layout(size, n_apples, horizon), (joint_hunt_reward, solo_meeting_reward, apple_reward),
-                         reward_weights, render_mode)
+        self._init_game(
+            Layout(size, n_apples, horizon),
+            (joint_hunt_reward, solo_meeting_reward, apple_reward),
+            reward_weights,
+            render_mode,
+        )
         self.agents: list[str] = []
         self._rng: np.random.Generator | None = None
         self._pos: list[tuple[int, int]] = []  # agent_0, agent_1, monster, apples
@@ -221,7 +233,7 @@ class MonsterHuntEnv(_MonsterHuntGame, ParallelEnv):
         self._counts = np.zeros((len(AGENTS), len(FEATURE_NAMES)), dtype=np.int64)
 
     @classmethod
-    def batched(cls, num_envs: int, **env_config: Any) -> "MonsterHuntBatchedEnv":
+    def batched(cls, num_envs: int, **env_config: Any) -> MonsterHuntBatchedEnv:
         """The numpy batched form with the same options (used by ``make_batched`` and the fast sampler)."""
         return MonsterHuntBatchedEnv(num_envs=num_envs, **env_config)
 
@@ -240,7 +252,7 @@ class MonsterHuntEnv(_MonsterHuntGame, ParallelEnv):
         acts = [self._action(agent, actions) for agent in AGENTS]
         u = self._uniforms[self._t]
         size = self.layout.size
-        agents, monster, apples = self._pos[:MONSTER], self._pos[MONSTER], self._pos[MONSTER + 1:]
+        agents, monster, apples = self._pos[:MONSTER], self._pos[MONSTER], self._pos[MONSTER + 1 :]
         # (1) the monster moves toward the nearer agent (positions before the agents move)
         dist = [(r - monster[0]) ** 2 + (c - monster[1]) ** 2 for r, c in agents]
         target = 0 if dist[0] < dist[1] else 1 if dist[1] < dist[0] else int(u[U_TARGET] >= 0.5)
@@ -249,8 +261,10 @@ class MonsterHuntEnv(_MonsterHuntGame, ParallelEnv):
             d_row, d_col = (d_row, 0) if u[U_AXIS] < 0.5 else (0, d_col)
         monster = (monster[0] + d_row, monster[1] + d_col)
         # (2) the agents move; a move off the grid stays
-        agents = [(min(max(r + int(MOVES[a][0]), 0), size - 1), min(max(c + int(MOVES[a][1]), 0), size - 1))
-                  for (r, c), a in zip(agents, acts)]
+        agents = [
+            (min(max(r + int(MOVES[a][0]), 0), size - 1), min(max(c + int(MOVES[a][1]), 0), size - 1))
+            for (r, c), a in zip(agents, acts)
+        ]
         # (3) meetings and apples
         features = np.zeros((len(AGENTS), len(FEATURE_NAMES)))
         on_monster = [pos == monster for pos in agents]
@@ -301,13 +315,16 @@ class MonsterHuntEnv(_MonsterHuntGame, ParallelEnv):
             raise ConfigError("place() needs a running episode: call reset() first")
         pos = [tuple(int(x) for x in p) for p in [*agents, monster, *apples]]
         size = self.layout.size
-        if len(pos) != self.layout.n_entities or any(len(p) != 2 or not (0 <= p[0] < size and 0 <= p[1] < size)
-                                                     for p in pos):
-            raise ConfigError(f"place() needs {len(AGENTS)} agent cells, one monster cell and {self.layout.n_apples} "
-                              f"apple cells, each (row, col) in 0..{size - 1}; got {pos}")
+        if len(pos) != self.layout.n_entities or any(
+            len(p) != 2 or not (0 <= p[0] < size and 0 <= p[1] < size) for p in pos
+        ):
+            raise ConfigError(
+                f"place() needs {len(AGENTS)} agent cells, one monster cell and {self.layout.n_apples} "
+                f"apple cells, each (row, col) in 0..{size - 1}; got {pos}"
+            )
         self._pos = pos
         if coins is not None:
-            self._uniforms[self._t:] = float(coins)
+            self._uniforms[self._t :] = float(coins)
         return self._observe()
 
     def _action(self, agent: str, actions: dict[str, Any]) -> int:
@@ -350,9 +367,18 @@ class MonsterHuntBatchedEnv(_MonsterHuntGame):
     ``"<agent>/apples"`` to the protocol's returns, length and ``original_return``.
     """
 
-    def __init__(self, num_envs: int = 64, size: int = 5, n_apples: int = 2, horizon: int = 50,
-                 joint_hunt_reward: float = 5.0, solo_meeting_reward: float = -2.0, apple_reward: float = 2.0,
-                 reward_weights: dict[str, float] | None = None, render_mode: str | None = None) -> None:
+    def __init__(
+        self,
+        num_envs: int = 64,
+        size: int = 5,
+        n_apples: int = 2,
+        horizon: int = 50,
+        joint_hunt_reward: float = 5.0,
+        solo_meeting_reward: float = -2.0,
+        apple_reward: float = 2.0,
+        reward_weights: dict[str, float] | None = None,
+        render_mode: str | None = None,
+    ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ConfigError(f"num_envs={num_envs!r} must be an integer >= 1")
         lay = Layout(size, n_apples, horizon)
@@ -399,7 +425,7 @@ class MonsterHuntBatchedEnv(_MonsterHuntGame):
         joint = on_monster.all(1)
         features[:, :, JOINT] = joint[:, None]
         features[:, :, SOLO] = on_monster & ~joint[:, None]
-        apples = self.pos[:, MONSTER + 1:]
+        apples = self.pos[:, MONSTER + 1 :]
         on_apple = (agents[:, :, None] == apples[:, None]).all(-1)  # (N, agent, apple)
         shared = on_apple.all(1)  # both agents on one apple: the coin picks the eater
         coin = (u[:, U_EATER] >= 0.5)[:, None]
@@ -432,8 +458,13 @@ class MonsterHuntBatchedEnv(_MonsterHuntGame):
             for i in np.nonzero(done)[0]:
                 self._reset_copy(int(i))
             obs = self._observe()
-        infos = {"done": done, "final_obs": final_obs, "final_state": final_state, "episode": episode,
-                 ORIGINAL_KEY: original}
+        infos = {
+            "done": done,
+            "final_obs": final_obs,
+            "final_state": final_state,
+            "episode": episode,
+            ORIGINAL_KEY: original,
+        }
         terms = {agent: np.zeros(N, dtype=bool) for agent in AGENTS}
         truncs = {agent: done.copy() for agent in AGENTS}
         return obs, rewards, terms, truncs, infos
@@ -454,8 +485,10 @@ class MonsterHuntBatchedEnv(_MonsterHuntGame):
             raise ConfigError(f"missing actions for agent {agent!r}; expected keys: {', '.join(AGENTS)}")
         acts = np.asarray(actions[agent]).astype(np.int64).reshape(-1)
         if acts.shape != (self.num_envs,) or ((acts < 0) | (acts >= len(ACTION_NAMES))).any():
-            raise ConfigError(f"actions of {agent!r} must be {self.num_envs} ints in 0..{len(ACTION_NAMES) - 1} "
-                              f"({', '.join(ACTION_NAMES)}), got {actions[agent]!r}")
+            raise ConfigError(
+                f"actions of {agent!r} must be {self.num_envs} ints in 0..{len(ACTION_NAMES) - 1} "
+                f"({', '.join(ACTION_NAMES)}), got {actions[agent]!r}"
+            )
         return acts
 
     def _reset_copy(self, i: int) -> None:
@@ -481,7 +514,9 @@ class MonsterHuntBatchedEnv(_MonsterHuntGame):
 
     def _episode_totals(self) -> dict[str, np.ndarray]:
         """Per-copy episode totals (valid where the episode just ended)."""
-        episode: dict[str, np.ndarray] = {f"return/{agent}": self.returns[:, i].copy() for i, agent in enumerate(AGENTS)}
+        episode: dict[str, np.ndarray] = {
+            f"return/{agent}": self.returns[:, i].copy() for i, agent in enumerate(AGENTS)
+        }
         episode["length"] = self.t.copy()
         episode[ORIGINAL_RETURN_KEY] = self.original_returns.copy()
         for i, agent in enumerate(AGENTS):

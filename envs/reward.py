@@ -16,22 +16,24 @@ Envs whose reward parameters can change during training expose ``set_reward_para
 (``reward_weights`` and the names in the class attribute ``REWARD_PARAMS``, e.g. Overcooked's
 ``shaping_factor``); the trainer's reward schedule (``diverse_marl.reward_schedule``) calls it.
 """
+
 from __future__ import annotations
 
 import difflib
 import inspect
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from diverse_marl.errors import ConfigError
 
-FEATURES_KEY = "reward_features"      # infos[agent][FEATURES_KEY]: {name: float} of this step
-ORIGINAL_KEY = "original_reward"      # infos[agent][ORIGINAL_KEY]: the env's own reward of this step
-WEIGHTS_OPTION = "reward_weights"     # env option {name: w}
+FEATURES_KEY = "reward_features"  # infos[agent][FEATURES_KEY]: {name: float} of this step
+ORIGINAL_KEY = "original_reward"  # infos[agent][ORIGINAL_KEY]: the env's own reward of this step
+WEIGHTS_OPTION = "reward_weights"  # env option {name: w}
 ORIGINAL_RETURN_KEY = "original_return"  # batched infos["episode"][...]: team sum of original rewards
 DIVERSITY_STATE_KEY = "diversity_state"  # infos[agent][...]: optional compact state SIPO measures distances on
-PROBE_SEED = 0                        # seed of the reset + random step that reveals a user env's features
+PROBE_SEED = 0  # seed of the reset + random step that reveals a user env's features
 
 
 def _did_you_mean(name: str, allowed: Iterable[str]) -> str:
@@ -39,19 +41,24 @@ def _did_you_mean(name: str, allowed: Iterable[str]) -> str:
     return f" (did you mean {hint[0]!r}?)" if hint else ""
 
 
-def check_reward_weights(weights: Any, names: Sequence[str], env: str,
-                         where: str = "reward_weights") -> dict[str, float]:
+def check_reward_weights(
+    weights: Any, names: Sequence[str], env: str, where: str = "reward_weights"
+) -> dict[str, float]:
     """``weights`` as ``{name: float}``; every name must be one of the env's feature ``names``."""
     if not isinstance(weights, Mapping):
         raise ConfigError(f"{where} must be a mapping feature name -> weight, got {weights!r}")
     if not names:
-        raise ConfigError(f"{where}: env {env!r} reports no reward features "
-                          f"(infos[agent][{FEATURES_KEY!r}]), so rewards cannot be weighted")
+        raise ConfigError(
+            f"{where}: env {env!r} reports no reward features "
+            f"(infos[agent][{FEATURES_KEY!r}]), so rewards cannot be weighted"
+        )
     out = {}
     for name, value in weights.items():
         if name not in names:
-            raise ConfigError(f"unknown reward feature {name!r} in {where}{_did_you_mean(str(name), names)}; "
-                              f"features of env {env!r}: {', '.join(names)}")
+            raise ConfigError(
+                f"unknown reward feature {name!r} in {where}{_did_you_mean(str(name), names)}; "
+                f"features of env {env!r}: {', '.join(names)}"
+            )
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
             raise ConfigError(f"{where}.{name}: expected a number, got {value!r}")
         out[str(name)] = float(value)
@@ -63,8 +70,10 @@ def check_reward_params(values: Mapping[str, Any], allowed: Sequence[str], env: 
     names = [WEIGHTS_OPTION, *allowed]
     for key in values:
         if key not in names:
-            raise ConfigError(f"unknown reward parameter {key!r} for env {env!r}{_did_you_mean(key, names)}; "
-                              f"allowed: {', '.join(names)}")
+            raise ConfigError(
+                f"unknown reward parameter {key!r} for env {env!r}{_did_you_mean(key, names)}; "
+                f"allowed: {', '.join(names)}"
+            )
 
 
 def dot(weights: Mapping[str, float], features: Mapping[str, float]) -> float:
@@ -153,8 +162,10 @@ class RewardWeightsWrapper:
             info = infos.setdefault(agent, {})
             features = info.get(FEATURES_KEY) if isinstance(info, dict) else None
             if not isinstance(features, Mapping):
-                raise ConfigError(f"env {self._name!r} reports no infos[{agent!r}][{FEATURES_KEY!r}]; "
-                                  f"reward_weights need a dict feature name -> value at every step")
+                raise ConfigError(
+                    f"env {self._name!r} reports no infos[{agent!r}][{FEATURES_KEY!r}]; "
+                    f"reward_weights need a dict feature name -> value at every step"
+                )
             if not self._checked:  # names are checked once, against what the env really reports
                 check_reward_weights(self.reward_weights, list(features), self._name)
                 self._checked = True
@@ -183,8 +194,10 @@ def accepts_keyword(fn: Callable[..., Any], name: str) -> bool:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
         return False
-    return any(p.name == name and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) or p.kind == p.VAR_KEYWORD
-               for p in params)
+    return any(
+        p.name == name and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) or p.kind == p.VAR_KEYWORD
+        for p in params
+    )
 
 
 # ---- what an env class offers ---------------------------------------------------------------------

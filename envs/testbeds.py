@@ -15,10 +15,12 @@ measured MAPPO 21.0 vs IPPO 18.4 mean greedy return (5 seeds; one IPPO seed stuc
 grid with a goal in every corner; every goal pays the same, so there are four equally good
 strategies and the question is how many of them a method finds.
 """
+
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from gymnasium import spaces
@@ -34,8 +36,9 @@ DEFAULT_STAKES = (0.0, 0.5, 1.0, 2.0, 4.0)
 EXTRA_OBS_DIMS_HETEROGENEOUS = 3  # the "scout" team sees a few extra (uninformative) features
 
 
-def check_actions(actions: dict[str, Any], live_agents: list[str], num_actions: int,
-                  mask: Callable[[str], np.ndarray] | None = None) -> None:
+def check_actions(
+    actions: dict[str, Any], live_agents: list[str], num_actions: int, mask: Callable[[str], np.ndarray] | None = None
+) -> None:
     """The small testbeds' step-time check: every live agent acts, in range, and (given ``mask(agent)``,
     1 = allowed) never a masked-out action; one ConfigError naming the agent and the allowed values."""
     for a in live_agents:
@@ -107,9 +110,7 @@ class CreditAssignmentEnv(WeightedReward, ParallelEnv):
         self._masks = np.ones((self.n, self.num_cues), dtype=np.float32)
         if self.heterogeneous:
             half = (self.n + 1) // 2
-            self.possible_agents = [f"scout_{i}" for i in range(half)] + [
-                f"worker_{i}" for i in range(self.n - half)
-            ]
+            self.possible_agents = [f"scout_{i}" for i in range(half)] + [f"worker_{i}" for i in range(self.n - half)]
         else:
             self.possible_agents = [f"agent_{i}" for i in range(self.n)]
         self._index = {a: i for i, a in enumerate(self.possible_agents)}
@@ -124,7 +125,7 @@ class CreditAssignmentEnv(WeightedReward, ParallelEnv):
         extra = EXTRA_OBS_DIMS_HETEROGENEOUS if agent.startswith("scout") else 0
         return self.num_cues + 1 + extra
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def observation_space(self, agent: str) -> spaces.Space:
         box = spaces.Box(0.0, 1.0, shape=(self._obs_dim(agent),), dtype=np.float32)
         if not self.action_masking:
@@ -132,14 +133,14 @@ class CreditAssignmentEnv(WeightedReward, ParallelEnv):
         mask = spaces.Box(0, 1, shape=(self.num_cues,), dtype=np.int8)  # PettingZoo's convention
         return spaces.Dict({"observation": box, "action_mask": mask})
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def action_space(self, agent: str) -> spaces.Discrete:
         return spaces.Discrete(self.num_cues)
 
     def _state_dim(self) -> int:
         return self.n * self.num_cues + 2 + self.n
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def state_space(self, agent: str) -> spaces.Box:
         high = max(1.0, float(self.stakes.max()))
         return spaces.Box(0.0, high, shape=(self._state_dim(),), dtype=np.float32)
@@ -192,8 +193,10 @@ class CreditAssignmentEnv(WeightedReward, ParallelEnv):
         matched = {a: int(actions[a]) == self._cues[self._index[a]] for a in self.agents}
         success = all(matched.values())
         reward = self._stake * float(success)
-        features = {a: {"team_reward": reward, "team_success": float(success), "own_match": float(matched[a])}
-                    for a in self.agents}
+        features = {
+            a: {"team_reward": reward, "team_success": float(success), "own_match": float(matched[a])}
+            for a in self.agents
+        }
         rewards = {a: reward if self.weights is None else self.weights.dot(features[a]) for a in self.agents}
         self._t += 1
         truncated = self._t >= self.episode_length
@@ -209,7 +212,7 @@ class CreditAssignmentEnv(WeightedReward, ParallelEnv):
 
 def random_team_return(env: CreditAssignmentEnv) -> float:
     """Expected episode return of uniformly random actions (closed form, for tests)."""
-    p_all = env.num_cues ** -env.n
+    p_all = env.num_cues**-env.n
     mean_stake = float(env.stakes.mean())
     if not env.early_termination:
         return env.episode_length * mean_stake * p_all
@@ -252,11 +255,19 @@ class MultiGoalEnv(WeightedReward, ParallelEnv):
 
     DIVERSITY_STATES = ("joint", "own")
 
-    def __init__(self, size: int = 5, horizon: int = 16, goal_reward: float = 1.0,
-                 reward_weights: dict[str, float] | None = None, render_mode: str | None = None,
-                 diversity_state: str = "joint") -> None:
+    def __init__(
+        self,
+        size: int = 5,
+        horizon: int = 16,
+        goal_reward: float = 1.0,
+        reward_weights: dict[str, float] | None = None,
+        render_mode: str | None = None,
+        diversity_state: str = "joint",
+    ) -> None:
         if diversity_state not in self.DIVERSITY_STATES:
-            raise ConfigError(f"unknown diversity_state {diversity_state!r}; allowed: {', '.join(self.DIVERSITY_STATES)}")
+            raise ConfigError(
+                f"unknown diversity_state {diversity_state!r}; allowed: {', '.join(self.DIVERSITY_STATES)}"
+            )
         self.diversity_state_kind = diversity_state
         if int(size) < 3:
             raise ConfigError(f"size must be >= 3, got {size!r}")
@@ -277,11 +288,11 @@ class MultiGoalEnv(WeightedReward, ParallelEnv):
         self._first_goal = -1
         self._reached = np.zeros(4, dtype=bool)
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def observation_space(self, agent: str) -> spaces.Box:
         return spaces.Box(0.0, 1.0, shape=(5,), dtype=np.float32)
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def action_space(self, agent: str) -> spaces.Discrete:
         return spaces.Discrete(len(MOVES))
 
@@ -303,7 +314,7 @@ class MultiGoalEnv(WeightedReward, ParallelEnv):
     def _infos(self) -> dict[str, dict]:
         if self.diversity_state_kind == "own":
             state = self.diversity_state()
-            return {a: {DIVERSITY_STATE_KEY: state[2 * i:2 * i + 2]} for i, a in enumerate(self.agents)}
+            return {a: {DIVERSITY_STATE_KEY: state[2 * i : 2 * i + 2]} for i, a in enumerate(self.agents)}
         return {a: {DIVERSITY_STATE_KEY: self.diversity_state()} for a in self.agents}
 
     def render(self) -> np.ndarray | None:
@@ -316,7 +327,7 @@ class MultiGoalEnv(WeightedReward, ParallelEnv):
         q, h = RENDER_CELL // 4, RENDER_CELL // 2
         for i, (r, c) in enumerate(self._pos):  # each agent fills half of its cell: both visible when together
             left = c * RENDER_CELL + i * h
-            img[r * RENDER_CELL + q:(r + 1) * RENDER_CELL - q, left:left + h] = AGENT_COLOURS[i]
+            img[r * RENDER_CELL + q : (r + 1) * RENDER_CELL - q, left : left + h] = AGENT_COLOURS[i]
         return img
 
     def reset(self, seed: int | None = None, options: dict | None = None):
@@ -353,10 +364,11 @@ class MultiGoalEnv(WeightedReward, ParallelEnv):
         for a in self.agents:
             infos[a].update({FEATURES_KEY: dict(features), ORIGINAL_KEY: original})
             if truncated:
-                infos[a]["episode_stats"] = {"goal": float(self._first_goal),
-                                             **{f"goal_{k}": float(r) for k, r in enumerate(self._reached)}}
+                infos[a]["episode_stats"] = {
+                    "goal": float(self._first_goal),
+                    **{f"goal_{k}": float(r) for k, r in enumerate(self._reached)},
+                }
         agents = list(self.agents)
         if truncated:
             self.agents = []
-        return (obs, {a: reward for a in agents}, {a: False for a in agents},
-                {a: truncated for a in agents}, infos)
+        return (obs, {a: reward for a in agents}, {a: False for a in agents}, {a: truncated for a in agents}, infos)

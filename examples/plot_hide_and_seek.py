@@ -8,6 +8,7 @@ seeker ramp crossings (ramp use), ramps locked by hiders (ramp defense).
 
     .venv/bin/python examples/plot_hide_and_seek.py runs/<run dir> [--out plot.png]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,10 +23,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 PANELS = {
     "team return (per agent, per episode)": ["episode/return_hiders", "episode/return_seekers"],
-    "object moves": ["episode/box_moves_prep", "episode/box_moves_after", "episode/ramp_moves_prep",
-                     "episode/ramp_moves_after"],
-    "locks": ["episode/locks_hiders_prep", "episode/locks_hiders_after", "episode/locks_seekers_after",
-              "episode/ramps_locked_hiders_end"],
+    "object moves": [
+        "episode/box_moves_prep",
+        "episode/box_moves_after",
+        "episode/ramp_moves_prep",
+        "episode/ramp_moves_after",
+    ],
+    "locks": [
+        "episode/locks_hiders_prep",
+        "episode/locks_hiders_after",
+        "episode/locks_seekers_after",
+        "episode/ramps_locked_hiders_end",
+    ],
     "ramp crossings": ["episode/ramp_crossings_hiders", "episode/ramp_crossings_seekers"],
     "hiding": ["episode/hidden_fraction", "episode/hiders_enclosed_prep_end", "episode/hiders_enclosed_end"],
 }

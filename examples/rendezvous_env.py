@@ -7,6 +7,7 @@ helps. All an env needs for ``method: rpg`` is to report per-step reward feature
 ``infos[agent]["reward_features"]``; ``episode_stats`` on the last step become the report's
 behaviour descriptors.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Shared fixtures: a local Ray for the whole session, small configs, quiet progress bars."""
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,8 @@ def ray_local():
     if a test module shut it down (init_ray is a no-op while Ray runs)."""
     import ray
 
-    from diverse_marl.ray_setup import init_ray
     from diverse_marl.config import RayConfig
+    from diverse_marl.ray_setup import init_ray
 
     init_ray(RayConfig(num_cpus=2))
     yield ray

@@ -12,15 +12,17 @@ What it answers is scriptable:
 It records every request body (``requests``) and the largest number of requests in flight at
 once (``max_in_flight``). Use as a context manager or through the ``chat_server`` fixture.
 """
+
 from __future__ import annotations
 
 import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -66,7 +68,7 @@ class ChatServer:
             self.requests.clear()
             self.max_in_flight = 0
 
-    def start(self) -> "ChatServer":
+    def start(self) -> ChatServer:
         self._thread.start()
         return self
 
@@ -74,7 +76,7 @@ class ChatServer:
         self._httpd.shutdown()
         self._httpd.server_close()
 
-    def __enter__(self) -> "ChatServer":
+    def __enter__(self) -> ChatServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -144,11 +146,16 @@ def completion(body: dict[str, Any], content: str) -> dict[str, Any]:
     """An OpenAI chat.completion object answering ``body`` with ``content`` (token counts: words)."""
     prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
     return {
-        "id": "chatcmpl-loopback", "object": "chat.completion", "created": int(time.time()),
+        "id": "chatcmpl-loopback",
+        "object": "chat.completion",
+        "created": int(time.time()),
         "model": body.get("model", "loopback"),
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(content.split()),
-                  "total_tokens": prompt_tokens + len(content.split())},
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(content.split()),
+            "total_tokens": prompt_tokens + len(content.split()),
+        },
     }
 
 

@@ -1,5 +1,6 @@
 """Analysis of populations: scripted roles clustered back into their roles, distances and clustering on
 known data, the rollout cache, user envs and descriptors by import path, the CLI and bad input."""
+
 from __future__ import annotations
 
 import subprocess
@@ -11,10 +12,19 @@ from sklearn.metrics import adjusted_rand_score
 
 from diverse_marl.analysis.clustering import StrategyClusters, cluster_stability
 from diverse_marl.analysis.descriptors import (
-    ActionDistribution, DescriptorSet, EpisodeStatistics, FunctionDescriptor, StateVisitation, default_descriptors,
+    ActionDistribution,
+    DescriptorSet,
+    EpisodeStatistics,
+    FunctionDescriptor,
+    StateVisitation,
+    default_descriptors,
 )
 from diverse_marl.analysis.distances import (
-    crossplay_distance, descriptor_distances, mmd_rbf, state_distances, wasserstein,
+    crossplay_distance,
+    descriptor_distances,
+    mmd_rbf,
+    state_distances,
+    wasserstein,
 )
 from diverse_marl.analysis.members import build_population
 from diverse_marl.analysis.rollouts import MemberRollouts, collect_rollouts
@@ -57,8 +67,10 @@ def test_scripted_roles_cluster_back_into_their_roles(roles_population, roles_ro
 
 def test_clusters_are_stable_over_rollout_seeds(roles_population, roles_rollouts):
     again = roles_population.rollouts("overcooked", episodes=6, seed=1, **KITCHEN)
-    labelings = [StrategyClusters(metric="precomputed").fit_predict(
-        descriptor_distances(default_descriptors().fit_transform(r))) for r in (roles_rollouts, again)]
+    labelings = [
+        StrategyClusters(metric="precomputed").fit_predict(descriptor_distances(default_descriptors().fit_transform(r)))
+        for r in (roles_rollouts, again)
+    ]
     mean, matrix = cluster_stability(labelings)
     assert mean >= 0.9 and matrix.shape == (2, 2)
 
@@ -73,8 +85,9 @@ def test_crossplay_distance_of_identical_policies_is_zero():
         def __call__(self, obs, deterministic=False):
             return np.full(len(obs), self.action)
 
-    result = crossplay_matrix({"stag_a": Fixed(0), "stag_b": Fixed(0), "hare": Fixed(1)}, "stag_hunt",
-                              {"horizon": 5}, episodes=2)
+    result = crossplay_matrix(
+        {"stag_a": Fixed(0), "stag_b": Fixed(0), "hare": Fixed(1)}, "stag_hunt", {"horizon": 5}, episodes=2
+    )
     D = crossplay_distance(result)
     assert D[0, 1] == 0.0 and D[1, 0] == 0.0 and np.all(np.diag(D) == 0)
     assert D[0, 2] > 0 and D[0, 2] == D[2, 0]
@@ -174,7 +187,7 @@ def museum_share(rollouts: MemberRollouts) -> dict[str, float]:
 
 
 def test_user_env_and_descriptors_by_import_path():
-    pop = build_population([f"cafe=tests.test_analysis:cafe_goer", f"museum=tests.test_analysis:museum_goer"])
+    pop = build_population(["cafe=tests.test_analysis:cafe_goer", "museum=tests.test_analysis:museum_goer"])
     ro = collect_rollouts(pop, RENDEZVOUS, {"horizon": 6}, episodes=2)
     stats = EpisodeStatistics().fit(ro)
     names = stats.get_feature_names_out()
@@ -183,8 +196,9 @@ def test_user_env_and_descriptors_by_import_path():
     X = stats.transform(ro)
     col = names.index("agent_0/feature/met_at_museum")
     assert X[:, col].tolist() == [0.0, 6.0]
-    desc = DescriptorSet([FunctionDescriptor("tests.test_analysis:museum_share"), ActionDistribution(),
-                          StateVisitation(n_codes=4)])
+    desc = DescriptorSet(
+        [FunctionDescriptor("tests.test_analysis:museum_share"), ActionDistribution(), StateVisitation(n_codes=4)]
+    )
     Y = desc.fit_transform(ro)
     assert desc.get_feature_names_out()[0] == "museum_share" and Y[:, 0].tolist() == [0.0, 1.0]
     assert Y.shape == (2, 1 + 2 * 3 + 4)
@@ -195,10 +209,34 @@ def test_user_env_and_descriptors_by_import_path():
 def test_analyze_cli_on_scripted_members(tmp_path):
     out = tmp_path / "analysis"
     proc = subprocess.run(
-        [sys.executable, "-m", "diverse_marl", "analyze", ROLES + "potter", ROLES + "server", ROLES + "all_rounder",
-         "--copies", "2", "--env", "overcooked", "--set", "env_config.horizon=200", "--episodes", "3",
-         "--clusters", "3", "--crossplay-episodes", "1", "--out", str(out), "--quiet"],
-        capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "diverse_marl",
+            "analyze",
+            ROLES + "potter",
+            ROLES + "server",
+            ROLES + "all_rounder",
+            "--copies",
+            "2",
+            "--env",
+            "overcooked",
+            "--set",
+            "env_config.horizon=200",
+            "--episodes",
+            "3",
+            "--clusters",
+            "3",
+            "--crossplay-episodes",
+            "1",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "6 members, 3 strategies" in proc.stdout
     report = (out / "report.md").read_text()
@@ -209,16 +247,26 @@ def test_analyze_cli_on_scripted_members(tmp_path):
     assert len(list(out.glob("cluster_*.gif"))) == 3
 
 
-@pytest.mark.parametrize("args, message", [
-    (["nope/none"], "population path 'nope/none' does not exist"),
-    ([ROLES + "potter"], "scripted members only: name the env with --env"),
-    ([ROLES + "potter", "--env", "overcooked", "--distance", "vibes"], "unknown distance 'vibes'; allowed: descriptors"),
-    ([ROLES + "potter", "--env", "overcooked", "--clusters", "0"], "--clusters must be 'auto' or a positive integer"),
-    (["tests.test_analysis:no_such_factory", "--env", "overcooked"], "no_such_factory"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["nope/none"], "population path 'nope/none' does not exist"),
+        ([ROLES + "potter"], "scripted members only: name the env with --env"),
+        (
+            [ROLES + "potter", "--env", "overcooked", "--distance", "vibes"],
+            "unknown distance 'vibes'; allowed: descriptors",
+        ),
+        (
+            [ROLES + "potter", "--env", "overcooked", "--clusters", "0"],
+            "--clusters must be 'auto' or a positive integer",
+        ),
+        (["tests.test_analysis:no_such_factory", "--env", "overcooked"], "no_such_factory"),
+    ],
+)
 def test_analyze_bad_input_is_one_line(args, message):
-    proc = subprocess.run([sys.executable, "-m", "diverse_marl", "analyze", *args, "--quiet"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "diverse_marl", "analyze", *args, "--quiet"], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -238,11 +286,14 @@ def test_team_games_cross_play_team_against_team(tmp_path):
     from diverse_marl.analysis.pipeline import analyze_population, crossplay_seats
     from diverse_marl.analysis.plots import pca_embed
 
-    assert crossplay_seats(["hider_0", "hider_1", "seeker_0", "seeker_1"]) == [["hider_0", "hider_1"],
-                                                                            ["seeker_0", "seeker_1"]]
+    assert crossplay_seats(["hider_0", "hider_1", "seeker_0", "seeker_1"]) == [
+        ["hider_0", "hider_1"],
+        ["seeker_0", "seeker_1"],
+    ]
     pop = build_population(["a=tests.test_analysis:still", "b=tests.test_analysis:still"])
-    result = analyze_population(pop, "hide_and_seek", {"horizon": 20}, episodes=2, crossplay_episodes=1,
-                                gifs=False, out=tmp_path)
+    result = analyze_population(
+        pop, "hide_and_seek", {"horizon": 20}, episodes=2, crossplay_episodes=1, gifs=False, out=tmp_path
+    )
     assert result.crossplay.seats == [["hider_0", "hider_1"], ["seeker_0", "seeker_1"]]
     assert any(n.startswith("hider_0/") for n in result.descriptor_names)
     points, ratios = pca_embed(result.descriptors)

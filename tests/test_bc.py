@@ -5,6 +5,7 @@ made by ``tools/human_data.py sample``): states and actions equal the source, an
 dynamics reproduces every recorded next state. BC is checked on a scripted cook's play, whose actions
 are a function of the state, so a working clone must beat the majority action by a wide margin.
 """
+
 from __future__ import annotations
 
 import ast
@@ -131,16 +132,24 @@ def _scripted_dataset(path: Path, episodes: int, seed: int, steps: int) -> None:
 
 
 def _bc_config(data_dir: Path, **training) -> dict:
-    return {"name": "bc-test", "algorithm": "bc", "env": "overcooked", "seed": 0,
-            "env_config": {"layout": "cramped_room", "old_dynamics": True, "horizon": 100},
-            "stop": {"iterations": 25}, "checkpoint_every": 5,
-            "training": {"data_dir": str(data_dir), "patience": 8, "eval_episodes": 2, "batch_size": 32, **training}}
+    return {
+        "name": "bc-test",
+        "algorithm": "bc",
+        "env": "overcooked",
+        "seed": 0,
+        "env_config": {"layout": "cramped_room", "old_dynamics": True, "horizon": 100},
+        "stop": {"iterations": 25},
+        "checkpoint_every": 5,
+        "training": {"data_dir": str(data_dir), "patience": 8, "eval_episodes": 2, "batch_size": 32, **training},
+    }
 
 
 def test_bc_learns_a_scripted_cooks_actions(tmp_path):
     _scripted_dataset(tmp_path / "cramped_room_train.json.gz", episodes=4, seed=0, steps=100)
     _scripted_dataset(tmp_path / "cramped_room_test.json.gz", episodes=1, seed=50, steps=100)
-    result = diverse_marl.train({**_bc_config(tmp_path), "stop": {"iterations": 15}}, run_dir=tmp_path / "bc", quiet=True)
+    result = diverse_marl.train(
+        {**_bc_config(tmp_path), "stop": {"iterations": 15}}, run_dir=tmp_path / "bc", quiet=True
+    )
     report = json.loads((tmp_path / "bc" / "bc_report.json").read_text())
     # the cook is goal-directed but falls back to random moves when blocked: well above the majority
     # action on an unseen episode, not perfect
@@ -204,8 +213,9 @@ def test_bc_config_errors_name_the_problem(tmp_path):
     with pytest.raises(ConfigError, match="make human-data"):
         diverse_marl.train(_bc_config(tmp_path / "nothing"), run_dir=tmp_path / "r", quiet=True)
     with pytest.raises(ConfigError, match="env must be 'overcooked'"):
-        diverse_marl.train({**_bc_config(FIXTURE), "env": "stag_hunt", "env_config": {}}, run_dir=tmp_path / "s",
-                           quiet=True)
+        diverse_marl.train(
+            {**_bc_config(FIXTURE), "env": "stag_hunt", "env_config": {}}, run_dir=tmp_path / "s", quiet=True
+        )
     with pytest.raises(ConfigError, match="unknown bc option 'training.lrr'.*did you mean 'lr'"):
         load_config({**_bc_config(FIXTURE), "training": {"lrr": 0.1}})
 

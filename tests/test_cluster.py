@@ -18,6 +18,7 @@ without the dashboard; ``ray.util.state`` needs the dashboard, i.e. ``ray[defaul
 which the project does not install). Slow (1-3 minutes): ``pytest -m slow tests/test_cluster.py -s``
 prints the nodes and the actors of each run.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,9 +45,15 @@ OBJECT_STORE_BYTES = 200 * 1024 * 1024
 WORKER_PORTS_PER_NODE = 40
 PORTS_PER_NODE = 6  # node manager, object manager, dashboard agent (listen, grpc), runtime env agent, metrics
 
-TINY_MAPPO = {"algorithm": "mappo", "env": "stag_hunt", "env_config": {"horizon": 5}, "seed": 0,
-              "stop": {"iterations": 2}, "checkpoint_every": 1,
-              "training": {"train_batch_size": 40, "num_epochs": 1, "hidden_sizes": [8]}}
+TINY_MAPPO = {
+    "algorithm": "mappo",
+    "env": "stag_hunt",
+    "env_config": {"horizon": 5},
+    "seed": 0,
+    "stop": {"iterations": 2},
+    "checkpoint_every": 1,
+    "training": {"train_batch_size": 40, "num_epochs": 1, "hidden_sizes": [8]},
+}
 
 # run in a driver process of the cluster: nodes and actors as JSON
 STATE_SCRIPT = """
@@ -94,31 +101,44 @@ class LocalCluster:
 
     def __init__(self) -> None:
         self.temp_dir = tempfile.mkdtemp(prefix="dm-ray-", dir="/tmp")  # short: Ray's socket paths
-        self.env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
-                    "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT)}
+        self.env = {
+            **os.environ,
+            "RAY_AUTH_MODE": "token",
+            "RAY_AUTH_TOKEN": secrets.token_hex(32),
+            "RAY_USAGE_STATS_ENABLED": "0",
+            "PYTHONPATH": str(ROOT),
+        }
         self.procs: list[tuple[str, subprocess.Popen, Path]] = []
         ports = free_ports(1 + 2 * PORTS_PER_NODE)  # picked together: all distinct
         self.gcs_port = ports[0]
-        self.node_ports = [ports[1 + i * PORTS_PER_NODE: 1 + (i + 1) * PORTS_PER_NODE] for i in range(2)]
+        self.node_ports = [ports[1 + i * PORTS_PER_NODE : 1 + (i + 1) * PORTS_PER_NODE] for i in range(2)]
         self.worker_ports: set[int] = set()  # the worker port ranges of both nodes (kept apart)
         self.address = f"127.0.0.1:{self.gcs_port}"
 
     def _node_args(self, index: int) -> list[str]:
         node_manager, object_manager, agent_listen, agent_grpc, runtime_env, metrics = self.node_ports[index]
         first = free_port_range(WORKER_PORTS_PER_NODE, self.worker_ports)
-        return ["--node-ip-address=127.0.0.1", "--num-cpus=1", f"--object-store-memory={OBJECT_STORE_BYTES}",
-                f"--node-manager-port={node_manager}", f"--object-manager-port={object_manager}",
-                f"--dashboard-agent-listen-port={agent_listen}", f"--dashboard-agent-grpc-port={agent_grpc}",
-                f"--runtime-env-agent-port={runtime_env}", f"--metrics-export-port={metrics}",
-                f"--min-worker-port={first}", f"--max-worker-port={first + WORKER_PORTS_PER_NODE - 1}",
-                "--disable-usage-stats", "--block"]
+        return [
+            "--node-ip-address=127.0.0.1",
+            "--num-cpus=1",
+            f"--object-store-memory={OBJECT_STORE_BYTES}",
+            f"--node-manager-port={node_manager}",
+            f"--object-manager-port={object_manager}",
+            f"--dashboard-agent-listen-port={agent_listen}",
+            f"--dashboard-agent-grpc-port={agent_grpc}",
+            f"--runtime-env-agent-port={runtime_env}",
+            f"--metrics-export-port={metrics}",
+            f"--min-worker-port={first}",
+            f"--max-worker-port={first + WORKER_PORTS_PER_NODE - 1}",
+            "--disable-usage-stats",
+            "--block",
+        ]
 
     def _start(self, name: str, args: list[str]) -> None:
         log = Path(self.temp_dir) / f"{name}.log"
         cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", *args]
         with open(log, "w") as out:
-            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=self.env,
-                                    start_new_session=True)
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
         self.procs.append((name, proc, log))
         deadline = time.monotonic() + NODE_START_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -131,9 +151,16 @@ class LocalCluster:
         raise RuntimeError(f"ray start ({name}) not up after {NODE_START_TIMEOUT_S}s:\n{log.read_text()[-3000:]}")
 
     def start(self) -> None:
-        self._start("head", ["--head", f"--port={self.gcs_port}", f"--temp-dir={self.temp_dir}",
-                             "--include-dashboard=false",
-                             *self._node_args(0)])
+        self._start(
+            "head",
+            [
+                "--head",
+                f"--port={self.gcs_port}",
+                f"--temp-dir={self.temp_dir}",
+                "--include-dashboard=false",
+                *self._node_args(0),
+            ],
+        )
         self._start("worker", [f"--address={self.address}", *self._node_args(1)])
 
     def run(self, args: list[str], timeout: float = 600, with_token: bool = True) -> subprocess.CompletedProcess:
@@ -145,7 +172,7 @@ class LocalCluster:
         out = self.run([sys.executable, "-c", STATE_SCRIPT.format(address=self.address)], timeout=120)
         lines = [line for line in out.stdout.splitlines() if line.startswith("STATE ")]
         assert lines, f"state query failed:\n{out.stderr[-3000:]}"
-        return json.loads(lines[-1][len("STATE "):])
+        return json.loads(lines[-1][len("STATE ") :])
 
     def stop(self) -> None:
         for _, proc, _ in reversed(self.procs):  # worker first, then head
@@ -188,11 +215,17 @@ def cluster():
         assert not c._leftover_pids(), "cluster processes survived stop()"
 
 
-def train(cluster: LocalCluster, tmp_path: Path, name: str, with_token: bool = True,
-          **overrides) -> subprocess.CompletedProcess:
+def train(
+    cluster: LocalCluster, tmp_path: Path, name: str, with_token: bool = True, **overrides
+) -> subprocess.CompletedProcess:
     """``diverse-marl train`` of a tiny MAPPO config with ``ray.address`` set to the cluster."""
-    config = {**TINY_MAPPO, "name": name, "runs_dir": str(tmp_path / "runs"), "ray": {"address": cluster.address},
-              **overrides}
+    config = {
+        **TINY_MAPPO,
+        "name": name,
+        "runs_dir": str(tmp_path / "runs"),
+        "ray": {"address": cluster.address},
+        **overrides,
+    }
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
     out = cluster.run([sys.executable, "-m", "diverse_marl", "train", str(path), "--quiet"], with_token=with_token)
@@ -211,8 +244,10 @@ def test_population_and_remote_env_runner_use_both_nodes(cluster, tmp_path):
     pop_s = time.monotonic() - t0
     after_pop = cluster.state()["actors"]
     pop_nodes = {a["node_id"] for a in after_pop}
-    print(f"\nnodes: {sorted(alive)}\npopulation ({pop_s:.0f}s) actors: "
-          + ", ".join(sorted(f"{a['class']}@{a['node_id'][:8]}" for a in after_pop)))
+    print(
+        f"\nnodes: {sorted(alive)}\npopulation ({pop_s:.0f}s) actors: "
+        + ", ".join(sorted(f"{a['class']}@{a['node_id'][:8]}" for a in after_pop))
+    )
     assert pop_nodes == alive, f"the two members did not run on both nodes: {after_pop}"
     members = sorted(p.name for p in (tmp_path / "runs").glob("cluster-pop*/member_*"))
     assert len(members) == 2, list((tmp_path / "runs").rglob("*"))
@@ -221,8 +256,7 @@ def test_population_and_remote_env_runner_use_both_nodes(cluster, tmp_path):
     train(cluster, tmp_path, "cluster-remote-runner", num_env_runners=1)
     run_s = time.monotonic() - t0
     new = [a for a in cluster.state()["actors"] if a not in after_pop]
-    print(f"remote env runner run ({run_s:.0f}s) actors: "
-          + ", ".join(f"{a['class']}@{a['node_id'][:8]}" for a in new))
+    print(f"remote env runner run ({run_s:.0f}s) actors: " + ", ".join(f"{a['class']}@{a['node_id'][:8]}" for a in new))
     runners = [a for a in new if a["class"].endswith("EnvRunner")]
     assert runners and all(a["node_id"] in alive for a in runners), new
     metrics = list((tmp_path / "runs").glob("cluster-remote-runner*/metrics.jsonl"))

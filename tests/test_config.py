@@ -1,4 +1,5 @@
 """Configs: YAML -> typed config; every bad input fails before Ray with one clear message."""
+
 from __future__ import annotations
 
 import subprocess
@@ -48,7 +49,10 @@ def test_defaults_and_types():
         ({**BASE, "algorithm": "mapo"}, "unknown algorithm 'mapo' (did you mean 'mappo'?); allowed: bc, mappo, ppo"),
         ({**BASE, "training": {"lrr": 0.1}}, "unknown ppo option 'training.lrr' (did you mean 'lr'?)"),
         ({**BASE, "training": {"lr": "fast"}}, "training.lr: expected float, got 'fast'"),
-        ({**BASE, "algorithm": "mappo", "training": {"lr": [[0, 1e-3], [5, "x"]]}}, "training.lr: a schedule is a list of"),
+        (
+            {**BASE, "algorithm": "mappo", "training": {"lr": [[0, 1e-3], [5, "x"]]}},
+            "training.lr: a schedule is a list of",
+        ),
         ({**BASE, "algorithm": "mappo", "training": {"lr": [[10, 1e-3]]}}, "a schedule starts at env_step 0"),
         ({**BASE, "seed": "zero"}, "seed: expected int, got 'zero'"),
         ({**BASE, "env_config": {"horizn": 5}}, "unknown option of env 'stag_hunt' 'env_config.horizn'"),
@@ -103,8 +107,9 @@ def test_round_trip_through_yaml(tmp_path):
 def test_cli_misspelt_key_is_one_line_and_exit_2(tmp_path):
     path = tmp_path / "typo.yaml"
     path.write_text("algorithm: ppo\nenv: stag_hunt\ntrainig: {lr: 0.1}\n")
-    proc = subprocess.run([sys.executable, "-m", "diverse_marl", "train", str(path)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "diverse_marl", "train", str(path)], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 2
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, proc.stderr
@@ -121,14 +126,19 @@ def test_cli_envs_lists_registered_envs():
 
 @pytest.mark.parametrize("command", ["train", "eval", "crossplay", "analyze", "envs", "options", "demo"])
 def test_cli_help(command):
-    proc = subprocess.run([sys.executable, "-m", "diverse_marl", command, "--help"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "diverse_marl", command, "--help"], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0 and "usage: diverse-marl" in proc.stdout
 
 
 def test_cli_bad_run_dir_exit_2(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "diverse_marl", "analyze", str(tmp_path / "nope")],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "diverse_marl", "analyze", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "does not exist" in proc.stderr and "Traceback" not in proc.stderr
 
 

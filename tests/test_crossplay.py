@@ -1,4 +1,5 @@
 """Batched evaluation and cross-play on real MAPPO checkpoints (tiny budgets), real files, real CLI."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,8 @@ import pytest
 import diverse_marl
 from diverse_marl import envs
 from diverse_marl.agents import PolicyAgent, RandomAgent
-from diverse_marl.envs.overcooked.core import ACTION_STAY
 from diverse_marl.crossplay import CrossplayResult, crossplay_matrix, write_crossplay
+from diverse_marl.envs.overcooked.core import ACTION_STAY
 from diverse_marl.errors import ConfigError
 from diverse_marl.evaluation import evaluate_run
 from diverse_marl.rollout import play_batched, run_episode
@@ -90,10 +91,17 @@ def runs(ray_local, tmp_path_factory):
     for seed in (0, 1):
         result = diverse_marl.train(
             "examples/overcooked_cramped_room.yaml",
-            overrides=["stop.iterations=1", "stop.env_steps=null", f"runs_dir={root}", f"seed={seed}",
-                       f"name=member{seed}", "training.num_envs_per_env_runner=4",
-                       "training.train_batch_size=800", f"env_config.horizon={HORIZON}",
-                       "evaluation.episodes=3"],
+            overrides=[
+                "stop.iterations=1",
+                "stop.env_steps=null",
+                f"runs_dir={root}",
+                f"seed={seed}",
+                f"name=member{seed}",
+                "training.num_envs_per_env_runner=4",
+                "training.train_batch_size=800",
+                f"env_config.horizon={HORIZON}",
+                "evaluation.episodes=3",
+            ],
             quiet=True,
         )
         out.append(result.run_dir)
@@ -109,8 +117,11 @@ def _reference(sources, names, episodes, deterministic=True):
             agents = {}
             for agent, name in (("agent_0", a), ("agent_1", b)):
                 src = sources[name]
-                agents[agent] = (PolicyAgent(diverse_marl.load_policy(src, agent), deterministic=deterministic)
-                                 if isinstance(src, (str, os.PathLike)) else src)
+                agents[agent] = (
+                    PolicyAgent(diverse_marl.load_policy(src, agent), deterministic=deterministic)
+                    if isinstance(src, (str, os.PathLike))
+                    else src
+                )
             out[i, j] = [run_episode(env, agents, seed=e) for e in range(episodes)]
     return out
 
@@ -118,8 +129,9 @@ def _reference(sources, names, episodes, deterministic=True):
 def test_batched_matrix_equals_episode_by_episode_in_deterministic_mode(runs):
     sources = {"run0": runs[0], "run1": runs[1], "linear": LinearAgent(seed=3), "row_by_row": RowByRowAgent(seed=3)}
     names = list(sources)
-    result = crossplay_matrix(sources, "overcooked", ENV_CONFIG, episodes=2, seed=0, deterministic=True,
-                              max_rows=7)  # several uneven chunks
+    result = crossplay_matrix(
+        sources, "overcooked", ENV_CONFIG, episodes=2, seed=0, deterministic=True, max_rows=7
+    )  # several uneven chunks
     ref = _reference(sources, names, episodes=2)
     assert result.names == names and result.metric == "sparse_return"
     moved = 0.0
@@ -149,8 +161,9 @@ def test_sampled_crossplay_is_reproducible_with_a_seed(runs):
 
 def test_play_batched_through_the_generic_batched_path():
     """Stag Hunt has no native batched class: SyncBatchedEnv; returns are the payoffs."""
-    eps = play_batched("stag_hunt", {"horizon": 5}, {"agent_0": AlwaysAgent(0), "agent_1": AlwaysAgent(1)},
-                       episodes=3, seed=0)
+    eps = play_batched(
+        "stag_hunt", {"horizon": 5}, {"agent_0": AlwaysAgent(0), "agent_1": AlwaysAgent(1)}, episodes=3, seed=0
+    )
     assert len(eps) == 3
     for e in eps:
         assert e["length"] == 5 and "sparse_return" not in e
@@ -161,10 +174,12 @@ def test_play_batched_through_the_generic_batched_path():
     single = run_episode(envs.make("stag_hunt", horizon=5), counting, seed=0)
     assert single["returns"] == {"agent_0": 2 * 4.0 + 3 * 1.0, "agent_1": 11.0}
     assert all(e["returns"] == single["returns"] for e in eps)
-    rnd = play_batched("stag_hunt", {"horizon": 5}, {"agent_0": RandomAgent(2), "agent_1": RandomAgent(2)},
-                       episodes=20, seed=1)
-    again = play_batched("stag_hunt", {"horizon": 5}, {"agent_0": RandomAgent(2), "agent_1": RandomAgent(2)},
-                         episodes=20, seed=1)
+    rnd = play_batched(
+        "stag_hunt", {"horizon": 5}, {"agent_0": RandomAgent(2), "agent_1": RandomAgent(2)}, episodes=20, seed=1
+    )
+    again = play_batched(
+        "stag_hunt", {"horizon": 5}, {"agent_0": RandomAgent(2), "agent_1": RandomAgent(2)}, episodes=20, seed=1
+    )
     assert [e["returns"] for e in rnd] == [e["returns"] for e in again]
     assert len({e["returns"]["agent_0"] for e in rnd}) > 1
 
@@ -193,8 +208,9 @@ def test_bad_input_is_one_clear_error(runs):
 
 
 def test_write_crossplay_json_and_heatmap(runs, tmp_path):
-    result = crossplay_matrix({"run0": runs[0], "run1": runs[1], "linear": LinearAgent()}, "overcooked",
-                              ENV_CONFIG, episodes=2, seed=0)
+    result = crossplay_matrix(
+        {"run0": runs[0], "run1": runs[1], "linear": LinearAgent()}, "overcooked", ENV_CONFIG, episodes=2, seed=0
+    )
     json_path, png_path = write_crossplay(result, tmp_path / "xp")
     saved = json.loads(json_path.read_text())
     assert CrossplayResult.from_dict(saved) == result
@@ -208,20 +224,34 @@ def test_write_crossplay_json_and_heatmap(runs, tmp_path):
 
 
 def _cli(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "diverse_marl", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "diverse_marl", *map(str, args)], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_cli_crossplay_on_a_population_dir_and_a_run(runs, tmp_path):
     pop = tmp_path / "pop"
     for k, run in enumerate(runs):
         shutil.copytree(run, pop / f"member_{k:02d}")
-    entries = [{"index": k, "name": f"member_{k:02d}", "run_dir": f"member_{k:02d}", "status": "finished"}
-               for k in range(len(runs))]
+    entries = [
+        {"index": k, "name": f"member_{k:02d}", "run_dir": f"member_{k:02d}", "status": "finished"}
+        for k in range(len(runs))
+    ]
     (pop / "population.json").write_text(json.dumps(entries))
     out = tmp_path / "out"
-    proc = _cli("crossplay", pop, runs[0], "--episodes", 2, "--set", "env_config.horizon=30", "--deterministic",
-                "--out", out, "-q")
+    proc = _cli(
+        "crossplay",
+        pop,
+        runs[0],
+        "--episodes",
+        2,
+        "--set",
+        "env_config.horizon=30",
+        "--deterministic",
+        "--out",
+        out,
+        "-q",
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads((out / "crossplay.json").read_text())
     assert data["names"] == ["member_00", "member_01", runs[0].name]
@@ -258,8 +288,11 @@ def test_eval_batched_equals_one_by_one_and_seats(runs):
     assert "mean sparse return" in proc.stdout
     saved = json.loads((run / "eval.json").read_text())
     assert saved["seats"]["agent_1"] == "random" and saved["stats_mean"]["agent_1/move"] > 0
-    for seat, message in (("agent_7=random", "agents: agent_0, agent_1"), ("agent_1", "AGENT=SOURCE"),
-                          ("agent_1=nothing_like_this", "unknown seat")):
+    for seat, message in (
+        ("agent_7=random", "agents: agent_0, agent_1"),
+        ("agent_1", "AGENT=SOURCE"),
+        ("agent_1=nothing_like_this", "unknown seat"),
+    ):
         bad = _cli("eval", run, "--episodes", 1, "--seat", seat, "-q")
         assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
 

@@ -1,5 +1,6 @@
 """method: fcp — the pool's checkpoints (start / middle / end), the examples, a real tiny FCP run on
 Overcooked (one self-play seed, the agent against its pool), and seeds_from (reusing self-play runs)."""
+
 from __future__ import annotations
 
 import json
@@ -7,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_hsp import TINY
 
 import diverse_marl
 from diverse_marl.algorithms.methods import fcp
 from diverse_marl.config import load_config
 from diverse_marl.errors import ConfigError
 from diverse_marl.run_dir import RunDir, atomic_write_json, read_checkpoint_meta
-from test_hsp import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -37,12 +38,15 @@ def test_pool_takes_the_checkpoints_nearest_each_fraction(tmp_path):
     assert len(fcp.pool_checkpoints(tmp_path / "run", [0.95, 1.0])) == 1
 
 
-@pytest.mark.parametrize("method, fragment", [
-    ({"seeds": 0}, "method.seeds must be >= 1"),
-    ({"checkpoints": [0.0, 1.5]}, "method.checkpoints: expected fractions in"),
-    ({"seeds_from": ["no/such/run"]}, "is not a run directory with checkpoints"),
-    ({"sedes": 2}, "unknown config key 'method.sedes'"),
-])
+@pytest.mark.parametrize(
+    "method, fragment",
+    [
+        ({"seeds": 0}, "method.seeds must be >= 1"),
+        ({"checkpoints": [0.0, 1.5]}, "method.checkpoints: expected fractions in"),
+        ({"seeds_from": ["no/such/run"]}, "is not a run directory with checkpoints"),
+        ({"sedes": 2}, "unknown config key 'method.sedes'"),
+    ],
+)
 def test_bad_fcp_blocks_fail_with_one_clear_error(method, fragment):
     with pytest.raises(ConfigError, match=fragment):
         load_config({**TINY, "method": {**METHOD, **method}})
@@ -76,5 +80,6 @@ def test_fcp_trains_a_seed_and_an_agent_against_its_pool_then_reuses_seeds(tmp_p
     other = tmp_path / "fcp2"
     diverse_marl.train({**TINY, "method": {**METHOD, "seeds_from": [str(seed)]}}, run_dir=other, quiet=True)
     assert not (other / "seeds").exists()
-    assert [e["checkpoint"] for e in json.loads((other / "pool.json").read_text())] == \
-        [str(root / e["checkpoint"]) for e in pool]
+    assert [e["checkpoint"] for e in json.loads((other / "pool.json").read_text())] == [
+        str(root / e["checkpoint"]) for e in pool
+    ]

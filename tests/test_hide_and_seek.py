@@ -2,6 +2,7 @@
 
 Each scene is a text map whose ``H``/``S`` cells (row-major order) are the hiders/seekers.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +12,18 @@ from pettingzoo.test import parallel_api_test
 from diverse_marl.envs import make
 from diverse_marl.envs.hide_and_seek import HideAndSeekBatchedEnv, HideAndSeekEnv, write_gif
 from diverse_marl.envs.hide_and_seek.config import (
-    GRAB, HIDERS, LOCK, MOVE_E, MOVE_N, MOVE_S, MOVE_W, NOOP, OBS_CHANNELS, SEEKERS, UNLOCK, UNLOCKED,
+    GRAB,
+    HIDERS,
+    LOCK,
+    MOVE_E,
+    MOVE_N,
+    MOVE_S,
+    MOVE_W,
+    NOOP,
+    OBS_CHANNELS,
+    SEEKERS,
+    UNLOCK,
+    UNLOCKED,
 )
 from diverse_marl.envs.hide_and_seek.fort import hiders_enclosed, hiders_enclosed_batch
 from diverse_marl.envs.hide_and_seek.maps import EpisodeInit, parse_text_map
@@ -23,10 +35,13 @@ N_, S_, E_, W_ = 0, 1, 2, 3  # facings
 def scene(text: str, facing: list[int] | None = None) -> EpisodeInit:
     tm = parse_text_map(text)
     agents = tm.hider_cells + tm.seeker_cells
-    return EpisodeInit(tm.walls, np.array(tm.boxes + tm.ramps, dtype=np.int64).reshape(-1, 2),
-                       np.array([0] * len(tm.boxes) + [1] * len(tm.ramps), dtype=np.int64),
-                       np.array(agents, dtype=np.int64).reshape(-1, 2),
-                       np.array(facing if facing is not None else [N_] * len(agents), dtype=np.int64))
+    return EpisodeInit(
+        tm.walls,
+        np.array(tm.boxes + tm.ramps, dtype=np.int64).reshape(-1, 2),
+        np.array([0] * len(tm.boxes) + [1] * len(tm.ramps), dtype=np.int64),
+        np.array(agents, dtype=np.int64).reshape(-1, 2),
+        np.array(facing if facing is not None else [N_] * len(agents), dtype=np.int64),
+    )
 
 
 class Single:
@@ -69,8 +84,9 @@ class Batched(Single):
 
     def __init__(self, text: str, facing: list[int] | None = None, **kw) -> None:
         tm = parse_text_map(text)
-        self.env = HideAndSeekBatchedEnv(num_envs=2, scenario=text, n_hiders=len(tm.hider_cells),
-                                         n_seekers=len(tm.seeker_cells), **kw)
+        self.env = HideAndSeekBatchedEnv(
+            num_envs=2, scenario=text, n_hiders=len(tm.hider_cells), n_seekers=len(tm.seeker_cells), **kw
+        )
         self.env.reset(seed=0)
         self.env.load([scene(text, facing)] * 2)
         self.names = self.env.possible_agents
@@ -137,7 +153,7 @@ def test_defaults_agents_spaces_and_state() -> None:
     # agent-specific: same map part, different id one-hot at the end
     assert not np.array_equal(st["hider_0"], st["seeker_0"])
     assert env.state_space("x").contains(st["seeker_2"])
-    tail = st["seeker_2"][-(5 + 2):]
+    tail = st["seeker_2"][-(5 + 2) :]
     assert tail.tolist() == [0, 0, 0, 0, 1, 0, 1]
     # quadrant default objects: 2 boxes, 1 ramp
     assert sorted(env.obj_kind) == [0, 0, 1]
@@ -265,7 +281,7 @@ def test_push_mechanics(impl) -> None:
     assert g.obj(0) == (1, 4) and g.obj(1) == (1, 5) and g.pos(0) == (1, 3)
     g.step(hider_1=MOVE_E)  # box against a wall: neither moves
     assert g.pos(1) == (3, 2) and g.obj(2) == (3, 3)
-    st = g.step()
+    g.step()
     assert g.pos(0) == (1, 3)
 
 
@@ -400,13 +416,13 @@ def test_episode_stats_scripted(impl) -> None:
     ##########
     """
     g = impl(m, facing=[E_, N_], horizon=10, prep_fraction=0.5, view_cone=360, view_radius=3)
-    g.step(hider_0=MOVE_E)            # prep 1: walk
-    g.step(hider_0=MOVE_E)            # prep 2: push box (1,3)->(1,4)
-    g.step(hider_0=MOVE_E)            # prep 3: push box -> (1,5)
-    g.step(hider_0=LOCK)              # prep 4: lock
-    g.step(hider_0=UNLOCK)            # prep 5: unlock
-    g.step(hider_0=MOVE_E)            # after 1: push -> (1,6)
-    g.step(hider_0=LOCK)              # after 2: lock
+    g.step(hider_0=MOVE_E)  # prep 1: walk
+    g.step(hider_0=MOVE_E)  # prep 2: push box (1,3)->(1,4)
+    g.step(hider_0=MOVE_E)  # prep 3: push box -> (1,5)
+    g.step(hider_0=LOCK)  # prep 4: lock
+    g.step(hider_0=UNLOCK)  # prep 5: unlock
+    g.step(hider_0=MOVE_E)  # after 1: push -> (1,6)
+    g.step(hider_0=LOCK)  # after 2: lock
     for _ in range(3):
         g.step()
     st = g.episode_stats()
@@ -438,15 +454,18 @@ def _fort_state(door: str, lock: int, extra: str = ".") -> tuple:
     return init, locks
 
 
-@pytest.mark.parametrize("door,lock,extra,enclosed", [
-    ("B", HIDERS, ".", True),     # doorway blocked by a box the hiders locked: a fort
-    ("B", UNLOCKED, ".", False),  # unlocked box: seekers can push it away
-    ("B", SEEKERS, ".", False),   # locked by the seekers: they can unlock it
-    (".", UNLOCKED, ".", False),  # open doorway
-    ("B", HIDERS, "R", False),    # hider-locked box but an unlocked ramp the seekers can reach
-    ("B", HIDERS, "r", False),    # ... a seeker-locked ramp (they can unlock it)
-    ("B", HIDERS, "x", True),     # ... a hider-locked ramp away from the fort: ramp locked away
-])
+@pytest.mark.parametrize(
+    "door,lock,extra,enclosed",
+    [
+        ("B", HIDERS, ".", True),  # doorway blocked by a box the hiders locked: a fort
+        ("B", UNLOCKED, ".", False),  # unlocked box: seekers can push it away
+        ("B", SEEKERS, ".", False),  # locked by the seekers: they can unlock it
+        (".", UNLOCKED, ".", False),  # open doorway
+        ("B", HIDERS, "R", False),  # hider-locked box but an unlocked ramp the seekers can reach
+        ("B", HIDERS, "r", False),  # ... a seeker-locked ramp (they can unlock it)
+        ("B", HIDERS, "x", True),  # ... a hider-locked ramp away from the fort: ramp locked away
+    ],
+)
 def test_fort_detection(door: str, lock: int, extra: str, enclosed: bool) -> None:
     init, locks = _fort_state(door, lock, "R" if extra in "rx" else extra)
     ramp_lock = {"R": UNLOCKED, "r": SEEKERS, "x": HIDERS}.get(extra)
@@ -454,8 +473,9 @@ def test_fort_detection(door: str, lock: int, extra: str, enclosed: bool) -> Non
         locks[init.obj_kind == 1] = ramp_lock
     got = hiders_enclosed(init.walls, init.obj_pos, init.obj_kind, locks, init.agent_pos, 1)
     assert got is enclosed
-    batch = hiders_enclosed_batch(init.walls[None], init.obj_pos[None], init.obj_kind, locks[None],
-                                  init.agent_pos[None], 1)
+    batch = hiders_enclosed_batch(
+        init.walls[None], init.obj_pos[None], init.obj_kind, locks[None], init.agent_pos[None], 1
+    )
     assert batch.tolist() == [enclosed]
 
 
@@ -466,8 +486,9 @@ def test_fort_ramp_locked_away_vs_at_the_wall() -> None:
         init = scene(text)
         locks = np.full(len(init.obj_kind), HIDERS)  # everything locked by the hiders
         assert hiders_enclosed(init.walls, init.obj_pos, init.obj_kind, locks, init.agent_pos, 1) is enclosed
-        assert hiders_enclosed_batch(init.walls[None], init.obj_pos[None], init.obj_kind, locks[None],
-                                     init.agent_pos[None], 1).tolist() == [enclosed]
+        assert hiders_enclosed_batch(
+            init.walls[None], init.obj_pos[None], init.obj_kind, locks[None], init.agent_pos[None], 1
+        ).tolist() == [enclosed]
 
 
 @IMPLS

@@ -4,6 +4,7 @@ Crowded maps and a biased action distribution make pushes, pulls, locks, ramp cr
 blocked moves frequent; the test also checks that those events really happened, so a silent
 "nothing ever moves" bug cannot pass.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,8 +22,18 @@ CONFIGS = {
     "quadrant_default": dict(horizon=30),
     "random_rooms": dict(scenario="random_rooms", horizon=40),
     "crowded_rooms": dict(scenario="random_rooms", size=10, n_boxes=10, n_ramps=6, horizon=40, view_cone=360),
-    "crowded_no_prep": dict(scenario="quadrant", size=11, n_boxes=4, n_ramps=4, horizon=40, prep_fraction=0.0,
-                            n_hiders=3, n_seekers=1, view_radius=3, view_cone=90),
+    "crowded_no_prep": dict(
+        scenario="quadrant",
+        size=11,
+        n_boxes=4,
+        n_ramps=4,
+        horizon=40,
+        prep_fraction=0.0,
+        n_hiders=3,
+        n_seekers=1,
+        view_radius=3,
+        view_cone=90,
+    ),
 }
 
 
@@ -95,17 +106,37 @@ def test_batched_equals_single_crowded() -> None:
     for name in ("crowded_rooms", "crowded_no_prep"):
         for k, v in _run(CONFIGS[name], n_envs=5, steps=3 * 40 + 7, seed=11).items():
             totals[k] = totals.get(k, 0.0) + v
-    for event in ("box_moves_prep", "box_moves_after", "ramp_moves_after", "locks_hiders_prep",
-                  "locks_hiders_after", "locks_seekers_after", "unlocks_hiders", "unlocks_seekers",
-                  "ramp_crossings_hiders", "ramp_crossings_seekers", "box_displacement_after",
-                  "ramp_displacement_after", "ramps_locked_seekers_end", "seen_steps", "hidden_steps"):
+    for event in (
+        "box_moves_prep",
+        "box_moves_after",
+        "ramp_moves_after",
+        "locks_hiders_prep",
+        "locks_hiders_after",
+        "locks_seekers_after",
+        "unlocks_hiders",
+        "unlocks_seekers",
+        "ramp_crossings_hiders",
+        "ramp_crossings_seekers",
+        "box_displacement_after",
+        "ramp_displacement_after",
+        "ramps_locked_seekers_end",
+        "seen_steps",
+        "hidden_steps",
+    ):
         assert totals[event] > 0, f"no {event}: the differential test would be too weak"
 
 
 def test_batched_equals_single_with_reward_weights() -> None:
     """Weighted rewards (features as arrays in the batched form) equal the single env's ``w . features``."""
-    weights = {"win": 0.5, "lose": -2.0, "prep": 0.25, "box_moves_prep": 1.0, "locks_hiders_prep": 3.0,
-               "ramp_crossings_seekers": -1.5, "unlocks_seekers": 0.7}
+    weights = {
+        "win": 0.5,
+        "lose": -2.0,
+        "prep": 0.25,
+        "box_moves_prep": 1.0,
+        "locks_hiders_prep": 3.0,
+        "ramp_crossings_seekers": -1.5,
+        "unlocks_seekers": 0.7,
+    }
     totals = _run({**CONFIGS["crowded_rooms"], "reward_weights": weights}, n_envs=5, steps=3 * 40 + 7, seed=11)
     for name in weights:  # every weighted feature really occurred, so its weight was tested
         assert totals[f"feature/{name}"] > 0, name
@@ -137,8 +168,14 @@ def test_fort_batch_matches_bfs_on_random_scenes() -> None:
     scenes = [spec.sample(rng) for _ in range(200)]
     locks = rng.choice([-1, 0, 0, 0, 1], size=(200, 19))  # mostly locked by the hiders
     expected = [hiders_enclosed(s.walls, s.obj_pos, s.obj_kind, lk, s.agent_pos, 2) for s, lk in zip(scenes, locks)]
-    got = hiders_enclosed_batch(np.stack([s.walls for s in scenes]), np.stack([s.obj_pos for s in scenes]),
-                                scenes[0].obj_kind, locks, np.stack([s.agent_pos for s in scenes]), 2)
+    got = hiders_enclosed_batch(
+        np.stack([s.walls for s in scenes]),
+        np.stack([s.obj_pos for s in scenes]),
+        scenes[0].obj_kind,
+        locks,
+        np.stack([s.agent_pos for s in scenes]),
+        2,
+    )
     assert got.tolist() == expected
     assert 0 < sum(expected) < 200  # both outcomes occur
 

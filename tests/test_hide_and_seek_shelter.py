@@ -1,4 +1,5 @@
 """The shelter example: its map closes with one push and a lock, and the phase finder reads curves."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -46,18 +47,19 @@ def test_an_unlocked_box_above_the_doorway_is_no_shelter():
 
 def test_trailing_mean_matches_a_direct_computation():
     v = np.arange(12, dtype=float) ** 2
-    direct = [v[max(0, i - 4):i + 1].mean() for i in range(len(v))]
+    direct = [v[max(0, i - 4) : i + 1].mean() for i in range(len(v))]
     np.testing.assert_allclose(trailing_mean(v, 5), direct)
 
 
 def test_phases_are_found_where_the_curves_turn():
     n = 300
-    hidden = np.concatenate([np.full(100, 0.85), np.linspace(0.85, 0.1, 50), np.full(50, 0.1),
-                             np.linspace(0.1, 0.7, 100)])
+    hidden = np.concatenate(
+        [np.full(100, 0.85), np.linspace(0.85, 0.1, 50), np.full(50, 0.1), np.linspace(0.1, 0.7, 100)]
+    )
     enclosed = np.concatenate([np.full(200, 0.05), np.linspace(0.05, 0.8, 100)])
     starts = detect_phases(hidden, enclosed, window=5)
-    assert 100 < starts["chasing"] < 130          # 0.15 below 0.85 is reached ~10 iterations into the fall
-    assert 200 < starts["shelter"] < 240          # enclosed >= 0.2 and hidden 0.1 above its low
+    assert 100 < starts["chasing"] < 130  # 0.15 below 0.85 is reached ~10 iterations into the fall
+    assert 200 < starts["shelter"] < 240  # enclosed >= 0.2 and hidden 0.1 above its low
     assert "ramp" not in starts and len(hidden) == n
 
 

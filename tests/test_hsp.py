@@ -1,5 +1,6 @@
 """method: hsp — seeded event-weight sampling (and held-out sets), greedy max-min selection, the stages'
 configs, the examples, and a real tiny 3-stage run on Overcooked SIGKILLed in stage 3 and resumed."""
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,13 @@ TINY = {
     "stop": {"iterations": 2},
     "checkpoint_every": 1,
     "keep_checkpoints": 2,
-    "training": {"env_runner_cls": RUNNER, "num_envs_per_env_runner": 4, "train_batch_size": 80, "num_epochs": 1,
-                 "hidden_sizes": [16]},
+    "training": {
+        "env_runner_cls": RUNNER,
+        "num_envs_per_env_runner": 4,
+        "train_batch_size": 80,
+        "num_epochs": 1,
+        "hidden_sizes": [16],
+    },
     "reward_schedule": {"shaping_factor": [[0, 1.0], [400, 0.0]]},
     "ray": {"num_cpus": 2},
 }
@@ -75,7 +81,7 @@ def test_greedy_selection_is_deterministic_for_a_seed_and_max_min():
     # each later pick is the farthest (standardized) from those before it
     z = (desc - desc.mean(0)) / np.where(desc.std(0) > 0, desc.std(0), 1)
     for k in range(1, 4):
-        gap = lambda i: min(np.linalg.norm(z[i] - z[j]) for j in picks[:k])  # noqa: E731
+        gap = lambda i: min(np.linalg.norm(z[i] - z[j]) for j in picks[:k])  # noqa: B023, E731
         assert gap(picks[k]) == max(gap(i) for i in range(10) if i not in picks[:k])
     # only eligible rows are picked; fewer eligible than k gives them all
     eligible = [i in (2, 7) for i in range(10)]
@@ -97,13 +103,19 @@ def test_partners_config_trains_each_partner_on_its_weights_for_the_partner_stop
     assert pcfg.stop.iterations == 1 and pcfg.reward_schedule == {} and pcfg.method == {}
 
 
-@pytest.mark.parametrize("method, fragment", [
-    ({"keep": 4}, "method.keep must be between 1 and method.partners"),
-    ({"events": ["stay", "onion_pikcup_dispenser"]}, "unknown reward feature 'onion_pikcup_dispenser'.*did you mean"),
-    ({"self_play": 1.0}, "method.self_play must be in"),
-    ({"partner_stop": {"iterationz": 3}}, "unknown config key 'method.partner_stop.iterationz'"),
-    ({"keeep": 2}, "unknown config key 'method.keeep'"),
-])
+@pytest.mark.parametrize(
+    "method, fragment",
+    [
+        ({"keep": 4}, "method.keep must be between 1 and method.partners"),
+        (
+            {"events": ["stay", "onion_pikcup_dispenser"]},
+            "unknown reward feature 'onion_pikcup_dispenser'.*did you mean",
+        ),
+        ({"self_play": 1.0}, "method.self_play must be in"),
+        ({"partner_stop": {"iterationz": 3}}, "unknown config key 'method.partner_stop.iterationz'"),
+        ({"keeep": 2}, "unknown config key 'method.keeep'"),
+    ],
+)
 def test_bad_method_blocks_fail_with_one_clear_error(method, fragment):
     with pytest.raises(ConfigError, match=fragment):
         _cfg(**method)
@@ -134,9 +146,13 @@ def test_hsp_three_stages_resume_after_sigkill(tmp_path):
     path.write_text(yaml.safe_dump({**TINY, "stop": {"iterations": 400}, "method": METHOD}))
     root = tmp_path / "hsp"
     adaptive = RunDir(root / "adaptive")
-    proc = subprocess.Popen([sys.executable, "-m", "diverse_marl", "train", str(path), "--run-dir", str(root), "--quiet"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-                            env={**os.environ, "CI": "true"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "diverse_marl", "train", str(path), "--run-dir", str(root), "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        env={**os.environ, "CI": "true"},
+    )
     try:
         deadline = time.time() + 300
         while time.time() < deadline and adaptive.latest_checkpoint() is None:
@@ -159,9 +175,23 @@ def test_hsp_three_stages_resume_after_sigkill(tmp_path):
     assert killed_at < 400
 
     target = killed_at + 2
-    out = subprocess.run([sys.executable, "-m", "diverse_marl", "train", "--resume", str(root),
-                          "--set", f"stop.iterations={target}", "--quiet"],
-                         capture_output=True, text=True, env={**os.environ, "CI": "true"}, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "diverse_marl",
+            "train",
+            "--resume",
+            str(root),
+            "--set",
+            f"stop.iterations={target}",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CI": "true"},
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert [RunDir(p).latest_checkpoint() for p in partners] == ckpts
     assert [(c / "meta.json").stat().st_mtime for c in ckpts] == mtimes
@@ -175,8 +205,12 @@ def test_hsp_three_stages_resume_after_sigkill(tmp_path):
     for p, d in zip(result["partners"], partners):
         assert load_config(RunDir(d).config_path).env_config["reward_weights"] == p["weights"]
     acfg = load_config(adaptive.config_path)
-    assert acfg.partners == {"from": [str(partners[i].resolve()) for i in result["selected"]], "seats": ["agent_1"],
-                             "sample": "per_episode", "self_play": 0.2}
+    assert acfg.partners == {
+        "from": [str(partners[i].resolve()) for i in result["selected"]],
+        "seats": ["agent_1"],
+        "sample": "per_episode",
+        "self_play": 0.2,
+    }
     assert "reward_weights" not in acfg.env_config and acfg.reward_schedule == TINY["reward_schedule"]
     # the descriptors are the evaluation's event counts, and selection is the greedy one on them
     evaluation = json.loads((root / "evaluation.json").read_text())["partners"]

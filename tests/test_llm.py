@@ -3,6 +3,7 @@
 Every request goes over HTTP through the official openai client to the loopback server; a guard
 fails the test if any socket connects anywhere else.
 """
+
 from __future__ import annotations
 
 import json
@@ -91,7 +92,7 @@ def test_parse_json_first_then_lenient():
     assert parse_action('Sure!\n```json\n{"action": 5}\n```', names) == (5, "json")
     assert parse_action("My action: interact, because the pot is near.", names) == (5, "lenient")
     assert parse_action("Go north.", names) == (0, "lenient")
-    assert parse_action("north or south?", names) is None          # ambiguous
+    assert parse_action("north or south?", names) is None  # ambiguous
     assert parse_action('{"action": "fly"}', names) is None
     assert parse_action("", names) is None
     assert parse_action('{"Action": "move-w"}', HS_ACTIONS) == (4, "json")
@@ -135,7 +136,9 @@ def test_hide_and_seek_text_view_shows_only_what_the_agent_sees():
 def test_batched_episode_plays_exactly_the_servers_actions(chat_server):
     chat_server.script(*(json.dumps({"action": a}) for a in ONION_TO_POT))
     agent = llm(chat_server)
-    episodes = play_batched("overcooked", {"horizon": len(ONION_TO_POT)}, {"agent_0": agent, "agent_1": AlwaysAgent(STAY)}, 1)
+    episodes = play_batched(
+        "overcooked", {"horizon": len(ONION_TO_POT)}, {"agent_0": agent, "agent_1": AlwaysAgent(STAY)}, 1
+    )
     assert len(chat_server.requests) == len(ONION_TO_POT)
     assert episodes[0]["stats"]["agent_0/potting_onion"] == 1
     # replay the same actions by hand: the server saw exactly these states, one per step
@@ -166,7 +169,7 @@ def test_hide_and_seek_episode_one_by_one(chat_server):
     for k, name in enumerate(moves):
         assert ref.text_observation("hider_0").text in texts[k]
         ref.step({"hider_0": HS_ACTIONS.index(name), **{a: 0 for a in others}})
-    assert "Your last steps: step 0: move_e; step 1: move_e." in texts[2]   # memory of 2 steps
+    assert "Your last steps: step 0: move_e; step 1: move_e." in texts[2]  # memory of 2 steps
     assert "step 0" not in texts[3] and "step 2: grab" in texts[3]
     assert agent.metrics()["parsed"] == {"lenient": len(moves)}
 
@@ -177,13 +180,13 @@ def test_retries_backoff_and_fallbacks(chat_server):
     view = env.text_observation("agent_0")
     agent = llm(chat_server, retries=2, timeout_s=0.3, fallback_action="interact")
     chat_server.script(Reply(status=503), Reply(status=500), '{"action": "west"}')
-    assert agent.act(None, view) == ACTION_NAMES.index("west")          # two 5xx, then success
+    assert agent.act(None, view) == ACTION_NAMES.index("west")  # two 5xx, then success
     chat_server.script(Reply(raw=b"<html>not json"), '{"action": "east"}')
-    assert agent.act(None, view) == ACTION_NAMES.index("east")          # garbage body, retried
+    assert agent.act(None, view) == ACTION_NAMES.index("east")  # garbage body, retried
     chat_server.script(*[Reply(delay_s=1.0)] * 3)
-    assert agent.act(None, view) == ACTION_NAMES.index("interact")      # 3 timeouts: fallback
+    assert agent.act(None, view) == ACTION_NAMES.index("interact")  # 3 timeouts: fallback
     chat_server.script("I would rather not say.")
-    assert agent.act(None, view) == ACTION_NAMES.index("interact")      # unparseable: fallback, no retry
+    assert agent.act(None, view) == ACTION_NAMES.index("interact")  # unparseable: fallback, no retry
     m = agent.metrics()
     assert m["errors"] == {"server_error": 2, "bad_response": 1, "timeout": 3}
     assert m["retries"] == 2 + 1 + 2 and m["requests"] == 3 + 2 + 3 + 1
@@ -211,10 +214,12 @@ def test_cache_makes_the_second_run_free_and_identical(chat_server, tmp_path):
     sent = len(chat_server.requests)
     assert sent == 10 and m1["cache_hits"] == 0 and m1["deduplicated"] == 10  # 2 identical rows: one request each step
     second, m2 = run()
-    assert len(chat_server.requests) == sent                       # no request at all
+    assert len(chat_server.requests) == sent  # no request at all
     assert m2["requests"] == 0 and m2["cache_hits"] == 10 and m2["decisions"] == 20
     assert [e["stats"] for e in first] == [e["stats"] for e in second]
-    agent = llm(chat_server, **{**settings, "temperature": 0.0})  # a changed setting is a new key = llm(chat_server, **{**settings, "temperature": 0.0})
+    agent = llm(
+        chat_server, **{**settings, "temperature": 0.0}
+    )  # a changed setting is a new key = llm(chat_server, **{**settings, "temperature": 0.0})
     play_batched("overcooked", config, {"agent_0": agent, "agent_1": AlwaysAgent(STAY)}, 1)
     assert agent.metrics()["requests"] == 10
 
@@ -226,7 +231,7 @@ def test_corrupt_cache_file_is_a_miss_and_is_rewritten(chat_server, tmp_path):
     chat_server.script('{"action": "east"}', '{"action": "west"}')
     assert llm(chat_server, cache_dir=str(tmp_path)).act(None, view) == ACTION_NAMES.index("east")
     (entry,) = tmp_path.glob("??/*.json")
-    entry.write_text('{"content": ')                                   # torn write
+    entry.write_text('{"content": ')  # torn write
     agent = llm(chat_server, cache_dir=str(tmp_path))
     assert agent.act(None, view) == ACTION_NAMES.index("west") and agent.metrics()["requests"] == 1
     assert json.loads(entry.read_text())["content"] == '{"action": "west"}'
@@ -240,9 +245,9 @@ def test_parallel_episodes_stay_within_the_concurrency_limit(chat_server):
     play_batched("overcooked", {"horizon": 3}, {"agent_0": agent, "agent_1": AlwaysAgent(STAY)}, 8)
     m = agent.metrics()
     assert len(chat_server.requests) == m["requests"] == 24
-    assert chat_server.max_in_flight == 3 and m["max_in_flight"] == 3   # the limit is reached, never passed
+    assert chat_server.max_in_flight == 3 and m["max_in_flight"] == 3  # the limit is reached, never passed
     seeds = {body["seed"] for body in chat_server.requests}
-    assert len(seeds) == 8                                            # distinct rows, distinct seeds
+    assert len(seeds) == 8  # distinct rows, distinct seeds
 
 
 def test_personas_form_a_population_for_crossplay(chat_server):
@@ -264,11 +269,13 @@ def test_personas_form_a_population_for_crossplay(chat_server):
 
 
 def test_llm_extra_is_optional():
-    code = ("import sys; sys.modules['openai'] = None\n"
-            "import diverse_marl, diverse_marl.llm, diverse_marl.crossplay\n"
-            "from diverse_marl.llm import LLMAgent\n"
-            "try:\n    LLMAgent({'base_url': 'http://127.0.0.1:9/v1', 'model': 'm'})\n"
-            "except Exception as e:\n    print(type(e).__name__, e)\n")
+    code = (
+        "import sys; sys.modules['openai'] = None\n"
+        "import diverse_marl, diverse_marl.llm, diverse_marl.crossplay\n"
+        "from diverse_marl.llm import LLMAgent\n"
+        "try:\n    LLMAgent({'base_url': 'http://127.0.0.1:9/v1', 'model': 'm'})\n"
+        "except Exception as e:\n    print(type(e).__name__, e)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "ConfigError LLM agents need the openai client: pip install diverse-marl[llm]"
 

@@ -3,6 +3,7 @@
 A tiny MAPPO run on cramped_room (one iteration; real RLlib on a local Ray), the example config
 ``examples/llm_overcooked.yaml`` pointed at the loopback chat server, the CLI end to end.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,9 +25,16 @@ def mappo_run(ray_local, tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     result = diverse_marl.train(
         "examples/overcooked_cramped_room.yaml",  # one MAPPO run (examples/demo.yaml is an RPG population)
-        overrides=["stop.iterations=1", "stop.env_steps=null", f"runs_dir={root}", "training.num_envs_per_env_runner=4",
-                   "training.train_batch_size=800", f"env_config.horizon={HORIZON}"],
-        quiet=True)
+        overrides=[
+            "stop.iterations=1",
+            "stop.env_steps=null",
+            f"runs_dir={root}",
+            "training.num_envs_per_env_runner=4",
+            "training.train_batch_size=800",
+            f"env_config.horizon={HORIZON}",
+        ],
+        quiet=True,
+    )
     return result.run_dir
 
 
@@ -61,12 +69,17 @@ def test_eval_with_an_llm_seat_writes_agent_metrics(mappo_run, chat_server, tmp_
 def test_eval_llm_seat_errors_are_one_line(mappo_run, chat_server, tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text(f"llm: {{base_url: {chat_server.url}, model: m, max_token: 5}}\n")
-    assert main(["eval", str(mappo_run), "--episodes", "1", "--quiet", "--seat", f"agent_1=llm:{bad}"]) == EXIT_USER_ERROR
+    assert (
+        main(["eval", str(mappo_run), "--episodes", "1", "--quiet", "--seat", f"agent_1=llm:{bad}"]) == EXIT_USER_ERROR
+    )
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "unknown llm config key 'max_token' (did you mean 'max_tokens'?)" in err
     chat_server.responder = lambda body: Reply(status=404)
     config = example_pointing_at(chat_server, tmp_path, cache_dir=None)
-    assert main(["eval", str(mappo_run), "--episodes", "1", "--quiet", "--seat", f"agent_1=llm:{config}"]) == EXIT_USER_ERROR
+    assert (
+        main(["eval", str(mappo_run), "--episodes", "1", "--quiet", "--seat", f"agent_1=llm:{config}"])
+        == EXIT_USER_ERROR
+    )
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "refused the request" in err and "404" in err
 

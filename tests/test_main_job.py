@@ -1,5 +1,6 @@
 """The main job end to end on real parts: MAPPO in Overcooked -> checkpoint -> eval (no Ray) -> GIF -> report,
 and ``make demo`` (an RPG population -> cross-play, clusters, figures, report) at a tiny scale."""
+
 from __future__ import annotations
 
 import json
@@ -10,10 +11,10 @@ import numpy as np
 import pytest
 
 import diverse_marl
-from diverse_marl.evaluation import evaluate_run, record_episode_gif, run_episode
-from diverse_marl.agents import RandomAgent
 from diverse_marl import envs
+from diverse_marl.agents import RandomAgent
 from diverse_marl.envs.overcooked import EVENT_NAMES
+from diverse_marl.evaluation import evaluate_run, record_episode_gif, run_episode
 
 
 @pytest.fixture(scope="module")
@@ -21,9 +22,15 @@ def overcooked_run(ray_local, tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
     return diverse_marl.train(
         "examples/overcooked_cramped_room.yaml",
-        overrides=["stop.iterations=1", "stop.env_steps=null", f"runs_dir={runs}", "evaluation.episodes=2",
-                   "training.num_envs_per_env_runner=4", "training.train_batch_size=1600",
-                   "env_config.horizon=400"],
+        overrides=[
+            "stop.iterations=1",
+            "stop.env_steps=null",
+            f"runs_dir={runs}",
+            "evaluation.episodes=2",
+            "training.num_envs_per_env_runner=4",
+            "training.train_batch_size=1600",
+            "env_config.horizon=400",
+        ],
         quiet=True,
     )
 
@@ -47,16 +54,24 @@ def test_eval_gif_and_report_from_the_run_dir(overcooked_run):
     assert again["return_mean"] == report["return_mean"] and again["stats_mean"] == report["stats_mean"]
     gif = record_episode_gif(overcooked_run.run_dir)
     assert gif is not None and gif.stat().st_size > 10_000
-    proc = subprocess.run([sys.executable, "-m", "diverse_marl", "analyze", str(overcooked_run.run_dir)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "diverse_marl", "analyze", str(overcooked_run.run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     text = (overcooked_run.run_dir / "analysis" / "report.md").read_text()
     assert "sparse_return" in text and "evaluation: 2 episodes" in text
 
 
 def test_cli_eval_and_corrupt_checkpoint(overcooked_run, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "diverse_marl", "eval", str(overcooked_run.run_dir),
-                           "--episodes", "1", "--quiet"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "diverse_marl", "eval", str(overcooked_run.run_dir), "--episodes", "1", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "1 episodes: mean return" in proc.stdout
     # a copy of the run whose policy weights are garbage: one clear line, exit 2
@@ -64,11 +79,17 @@ def test_cli_eval_and_corrupt_checkpoint(overcooked_run, tmp_path):
 
     broken = tmp_path / "broken"
     shutil.copytree(overcooked_run.run_dir, broken)
-    for state in [*broken.glob("checkpoints/iter_*/learner_group/learner/rl_module/*/module_state.pkl"),
-                  *broken.glob("checkpoints/iter_*/weights/*.pt")]:  # RLlib's state and the safe policy files
+    for state in [
+        *broken.glob("checkpoints/iter_*/learner_group/learner/rl_module/*/module_state.pkl"),
+        *broken.glob("checkpoints/iter_*/weights/*.pt"),
+    ]:  # RLlib's state and the safe policy files
         state.write_bytes(b"not a pickle")
-    proc = subprocess.run([sys.executable, "-m", "diverse_marl", "eval", str(broken), "--quiet"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "diverse_marl", "eval", str(broken), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2 and "corrupt" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -84,9 +105,14 @@ def test_stock_runner_logs_env_episode_totals(ray_local, tmp_path):
     """RLlib's own env runner path: the callback turns Overcooked's infos into episode metrics."""
     result = diverse_marl.train(
         "examples/overcooked_cramped_room.yaml",
-        overrides=["stop.iterations=1", "stop.env_steps=null", f"runs_dir={tmp_path}",
-                   "training.num_envs_per_env_runner=2", "training.train_batch_size=800",
-                   "training.env_runner_cls=null"],
+        overrides=[
+            "stop.iterations=1",
+            "stop.env_steps=null",
+            f"runs_dir={tmp_path}",
+            "training.num_envs_per_env_runner=2",
+            "training.train_batch_size=800",
+            "training.env_runner_cls=null",
+        ],
         quiet=True,
     )
     row = result.metrics[-1]
@@ -94,18 +120,27 @@ def test_stock_runner_logs_env_episode_totals(ray_local, tmp_path):
     assert row["episode/agent_0/stay"] > 0  # a fresh policy stays sometimes in 400 steps
 
 
-TINY_DEMO = ["stop.iterations=1", "stop.env_steps=null", "training.num_envs_per_env_runner=2",
-             "training.train_batch_size=400", "env_config.horizon=200", "evaluation.episodes=2",
-             "method.eval_episodes=2", "method.finetune.iterations=1", "checkpoint_every=1",
-             "method.sampler.list=[{sparse: 1.0, shaped: 1.0, onion_pickup_dispenser: 1.0}]"]  # + the original: 2
+TINY_DEMO = [
+    "stop.iterations=1",
+    "stop.env_steps=null",
+    "training.num_envs_per_env_runner=2",
+    "training.train_batch_size=400",
+    "env_config.horizon=200",
+    "evaluation.episodes=2",
+    "method.eval_episodes=2",
+    "method.finetune.iterations=1",
+    "checkpoint_every=1",
+    "method.sampler.list=[{sparse: 1.0, shaped: 1.0, onion_pickup_dispenser: 1.0}]",
+]  # + the original: 2
 
 
 def test_demo_trains_a_population_and_analyses_it(ray_local, tmp_path, capsys):
     """make demo's path at a tiny scale: RPG members -> ranked population -> clusters, cross-play, report."""
     from diverse_marl.demo import run_demo
 
-    run_dir = run_demo(overrides=[*TINY_DEMO, f"runs_dir={tmp_path}"], quiet=True, analysis_episodes=2,
-                       crossplay_episodes=1)
+    run_dir = run_demo(
+        overrides=[*TINY_DEMO, f"runs_dir={tmp_path}"], quiet=True, analysis_episodes=2, crossplay_episodes=1
+    )
     out = capsys.readouterr().out
     assert "strateg" in out and "sparse_return" in out and "report:" in out
     analysis = json.loads((run_dir / "analysis" / "analysis.json").read_text())

@@ -2,6 +2,7 @@
 
 Ray runs locally (num_env_runners=0); every test builds its own algorithm.
 """
+
 from __future__ import annotations
 
 import json
@@ -79,9 +80,24 @@ def team_return(env, act, episodes: int, seed: int) -> float:
 def test_option_defaults_and_docs_cover_the_same_keys():
     defaults, docs = MAPPOConfig.option_defaults(), MAPPOConfig.option_docs()
     assert set(defaults) == set(docs)
-    for key in ("lr", "gamma", "lambda_", "clip_param", "vf_clip_param", "entropy_coeff", "num_epochs",
-                "minibatch_size", "train_batch_size", "grad_clip", "hidden_sizes", "use_gru", "value_norm",
-                "policy_mapping", "num_envs_per_env_runner", "rollout_fragment_length"):
+    for key in (
+        "lr",
+        "gamma",
+        "lambda_",
+        "clip_param",
+        "vf_clip_param",
+        "entropy_coeff",
+        "num_epochs",
+        "minibatch_size",
+        "train_batch_size",
+        "grad_clip",
+        "hidden_sizes",
+        "use_gru",
+        "value_norm",
+        "policy_mapping",
+        "num_envs_per_env_runner",
+        "rollout_fragment_length",
+    ):
         assert key in defaults and docs[key]
     defaults["hidden_sizes"].append(1)  # a fresh copy each call
     assert MAPPOConfig.option_defaults()["hidden_sizes"] == [64, 64]
@@ -114,12 +130,18 @@ def test_critic_reads_global_state_and_actor_reads_only_its_observation():
         assert critic_input_dim(module) == state_dim != obs_dim
 
         batch = obs_batch()
-        perturbed = {**batch, STATE_KEY: batch[STATE_KEY] + np.random.default_rng(1).normal(size=batch[STATE_KEY].shape).astype(np.float32)}
+        perturbed = {
+            **batch,
+            STATE_KEY: batch[STATE_KEY]
+            + np.random.default_rng(1).normal(size=batch[STATE_KEY].shape).astype(np.float32),
+        }
         with torch.no_grad():
             v0 = module.compute_values(torch_batch(batch)).numpy()
             v1 = module.compute_values(torch_batch(perturbed)).numpy()
         assert np.abs(v0 - v1).max() > 1e-3  # the critic depends on the state ...
-        np.testing.assert_array_equal(actor_logits(module, batch), actor_logits(module, perturbed))  # ... the actor does not
+        np.testing.assert_array_equal(
+            actor_logits(module, batch), actor_logits(module, perturbed)
+        )  # ... the actor does not
         other_obs = {**batch, OBS_KEY: batch[OBS_KEY][::-1].copy()}
         assert np.abs(actor_logits(module, batch) - actor_logits(module, other_obs)).max() > 1e-4
     finally:
@@ -142,7 +164,9 @@ def test_critic_input_obs_gives_independent_ppo():
 def test_mappo_learns_credit_assignment(mapping):
     env = make(ENV)
     rng = np.random.default_rng(0)
-    random_return = team_return(env, lambda e, o: {a: int(rng.integers(e.num_cues)) for a in e.agents}, 200, seed=10_000)
+    random_return = team_return(
+        env, lambda e, o: {a: int(rng.integers(e.num_cues)) for a in e.agents}, 200, seed=10_000
+    )
 
     algo = build(policy_mapping=mapping, train_batch_size=1000, num_epochs=10, lr=1e-3, critic_lr=1e-3)
     try:
@@ -177,7 +201,10 @@ def test_agents_that_terminate_early_and_heterogeneous_teams_train():
     try:
         result = algo.train()
         assert {"scout", "worker"} <= set(result["learners"])
-        assert algo.learner_module("scout").observation_space[OBS_KEY].shape != algo.learner_module("worker").observation_space[OBS_KEY].shape
+        assert (
+            algo.learner_module("scout").observation_space[OBS_KEY].shape
+            != algo.learner_module("worker").observation_space[OBS_KEY].shape
+        )
     finally:
         algo.stop()
 
@@ -194,8 +221,10 @@ def test_action_mask_is_respected_in_sampling_and_export(tmp_path):
     env = make(ENV, action_masking=True)
     o, _ = env.reset(seed=3)
     policy = load_policy(path)
-    obs = {"observation": np.stack([o[a]["observation"] for a in env.agents]),
-           "action_mask": np.stack([o[a]["action_mask"] for a in env.agents])}
+    obs = {
+        "observation": np.stack([o[a]["observation"] for a in env.agents]),
+        "action_mask": np.stack([o[a]["action_mask"] for a in env.agents]),
+    }
     probs = policy.action_probs(obs)
     assert np.all(probs[obs["action_mask"] == 0] < 1e-6)
     for _ in range(20):
@@ -218,7 +247,9 @@ def test_checkpoint_restore_gives_identical_actions_and_load_policy_matches(tmp_
         ckpt = str(rd.save_checkpoint(2, algo.save_to_path, {}))
         logits = actor_logits(algo.learner_module("shared"), batch)
         with torch.no_grad():
-            runner_logits = algo.get_module("shared").forward_inference(torch_batch(batch))[Columns.ACTION_DIST_INPUTS].numpy()
+            runner_logits = (
+                algo.get_module("shared").forward_inference(torch_batch(batch))[Columns.ACTION_DIST_INPUTS].numpy()
+            )
         np.testing.assert_allclose(runner_logits, logits, atol=1e-6)  # weights synced to the env runner
         values = algo.learner_module("shared").compute_values(torch_batch(batch)).detach().numpy()
     finally:
@@ -275,10 +306,12 @@ def test_gru_policy_trains_and_exports_the_same_recurrent_actor(tmp_path):
         module = algo.learner_module("shared")
         seq = obs_batch(n=6)
         with torch.no_grad():
-            out = module.forward_inference({
-                Columns.OBS: {k: torch.as_tensor(v)[None] for k, v in seq.items()},  # (B=1, T=6)
-                Columns.STATE_IN: {k: torch.zeros(1, 16) for k in ("actor", "critic")},
-            })
+            out = module.forward_inference(
+                {
+                    Columns.OBS: {k: torch.as_tensor(v)[None] for k, v in seq.items()},  # (B=1, T=6)
+                    Columns.STATE_IN: {k: torch.zeros(1, 16) for k in ("actor", "critic")},
+                }
+            )
         expected = out[Columns.ACTION_DIST_INPUTS][0].numpy()
     finally:
         algo.stop()
@@ -338,8 +371,10 @@ def test_gae_bootstraps_at_chunk_cuts_but_not_at_episode_ends():
         learner = algo.learner_group._learner
         with torch.no_grad():  # a critic predicting ~50 everywhere makes any bootstrap obvious
             learner.module["shared"].unwrapped().critic.head.bias.fill_(50.0)
-        for episodes, cut in ((algo.env_runner.sample(num_episodes=2, explore=True), False),
-                              (algo.env_runner.sample(num_timesteps=5, explore=True, force_reset=True), True)):
+        for episodes, cut in (
+            (algo.env_runner.sample(num_episodes=2, explore=True), False),
+            (algo.env_runner.sample(num_timesteps=5, explore=True, force_reset=True), True),
+        ):
             batch = learner._learner_connector(rl_module=learner.module, batch={}, episodes=episodes, shared_data={})
             b = batch["shared"]
             mask = b[Columns.LOSS_MASK].numpy().astype(bool)
@@ -359,8 +394,9 @@ def test_remote_env_runner_and_from_checkpoint_in_a_fresh_process(tmp_path):
     import subprocess
     import sys
 
-    algo = MAPPOConfig.from_options(ENV, {"early_termination": True}, {**TINY, "policy_mapping": "agent"},
-                                    seed=0, num_env_runners=1).build_algo()
+    algo = MAPPOConfig.from_options(
+        ENV, {"early_termination": True}, {**TINY, "policy_mapping": "agent"}, seed=0, num_env_runners=1
+    ).build_algo()
     try:
         result = algo.train()
         assert result["env_runners"]["num_env_steps_sampled"] >= TINY["train_batch_size"]
@@ -381,8 +417,9 @@ def test_remote_env_runner_and_from_checkpoint_in_a_fresh_process(tmp_path):
 
 def test_any_parallel_env_discrete_obs_concat_state_and_export(tmp_path):
     """A user env without state(): Discrete + Box observations, an agent leaving early."""
-    from diverse_marl.envs import register
     from test_mappo_env import TinyEnv
+
+    from diverse_marl.envs import register
 
     register("tiny_mixed_obs", TinyEnv, overwrite=True)
     algo = MAPPOConfig.from_options("tiny_mixed_obs", {}, {**TINY, "policy_mapping": "agent"}, seed=0).build_algo()
@@ -405,9 +442,19 @@ def test_lr_and_entropy_schedules_from_the_yaml_reach_the_learner(tmp_path):
     """``training.lr: [[env_step, lr], ...]`` (documented) is accepted and interpolated by RLlib."""
     from diverse_marl.experiment import train
 
-    cfg = {"name": "sched", "algorithm": "mappo", "env": ENV, "seed": 0, "stop": {"iterations": 3},
-           "training": {"train_batch_size": 400, "num_epochs": 1, "lr": [[0, 1e-3], [800, 1e-5]],
-                        "entropy_coeff": [[0, 0.1], [800, 0.0]]}}
+    cfg = {
+        "name": "sched",
+        "algorithm": "mappo",
+        "env": ENV,
+        "seed": 0,
+        "stop": {"iterations": 3},
+        "training": {
+            "train_batch_size": 400,
+            "num_epochs": 1,
+            "lr": [[0, 1e-3], [800, 1e-5]],
+            "entropy_coeff": [[0, 0.1], [800, 0.0]],
+        },
+    }
     train(cfg, run_dir=tmp_path / "run", quiet=True)
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     lrs = [r["learner/shared/actor_learning_rate"] for r in rows]

@@ -3,6 +3,7 @@
 Checked on both sampling paths (the single-env adapter and the vector runner, including the
 state after an episode's last step), for learning, reproducibility and bad values.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,9 +61,18 @@ def test_bad_critic_input_is_one_config_error_listing_the_choices():
 def test_vector_runner_states_are_joint_observations_including_episode_ends():
     """Overcooked (native batched env, whose own state is the lossless grid): every stored state of
     every agent - also the one after an episode's last step (``final_obs``) - is the joint obs."""
-    cfg = MAPPOConfig.from_options("overcooked", {"layout": "cramped_room", "horizon": 5}, {
-        "critic_input": "joint_obs", "env_runner_cls": RUNNER, "num_envs_per_env_runner": 3,
-        "train_batch_size": 36, "num_epochs": 1}, seed=0)
+    cfg = MAPPOConfig.from_options(
+        "overcooked",
+        {"layout": "cramped_room", "horizon": 5},
+        {
+            "critic_input": "joint_obs",
+            "env_runner_cls": RUNNER,
+            "num_envs_per_env_runner": 3,
+            "train_batch_size": 36,
+            "num_epochs": 1,
+        },
+        seed=0,
+    )
     algo = cfg.build_algo()
     try:
         module = algo.learner_module("shared")
@@ -96,8 +106,12 @@ def test_joint_obs_critic_learns_credit_assignment():
     env = make(ENV)
     rng = np.random.default_rng(0)
     random_return = _team_return(env, lambda e, o: {a: int(rng.integers(e.num_cues)) for a in e.agents}, 200, 10_000)
-    algo = MAPPOConfig.from_options(ENV, {}, {"critic_input": "joint_obs", "train_batch_size": 1000, "num_epochs": 10,
-                                              "lr": 1e-3, "critic_lr": 1e-3}, seed=0).build_algo()
+    algo = MAPPOConfig.from_options(
+        ENV,
+        {},
+        {"critic_input": "joint_obs", "train_batch_size": 1000, "num_epochs": 10, "lr": 1e-3, "critic_lr": 1e-3},
+        seed=0,
+    ).build_algo()
     try:
         for _ in range(6):
             algo.train()
@@ -105,8 +119,10 @@ def test_joint_obs_critic_learns_credit_assignment():
 
         def greedy(e, o):
             with torch.no_grad():
-                return {a: int(module.actor_logits({"obs": {OBS_KEY: torch.as_tensor(o[a][None])}})[0].argmax())
-                        for a in e.agents}
+                return {
+                    a: int(module.actor_logits({"obs": {OBS_KEY: torch.as_tensor(o[a][None])}})[0].argmax())
+                    for a in e.agents
+                }
 
         trained_return = _team_return(env, greedy, 100, 10_000)
     finally:
@@ -118,8 +134,9 @@ def test_joint_obs_critic_learns_credit_assignment():
 def test_joint_obs_same_seed_same_numbers():
     losses = []
     for _ in range(2):
-        algo = MAPPOConfig.from_options(ENV, {}, {"critic_input": "joint_obs", "train_batch_size": 400,
-                                                  "num_epochs": 2}, seed=7).build_algo()
+        algo = MAPPOConfig.from_options(
+            ENV, {}, {"critic_input": "joint_obs", "train_batch_size": 400, "num_epochs": 2}, seed=7
+        ).build_algo()
         try:
             losses.append(algo.train()["learners"]["shared"]["total_loss"])
         finally:
@@ -167,8 +184,9 @@ def test_joint_obs_on_rllibs_own_env_runner_trains_and_exports(tmp_path):
     runs, and the exported policy records the critic input it was trained with."""
     from diverse_marl.algorithms import load_policy
 
-    algo = MAPPOConfig.from_options(ENV, {}, {"critic_input": "joint_obs", "env_runner_cls": None,
-                                              "train_batch_size": 200, "num_epochs": 1}, seed=0).build_algo()
+    algo = MAPPOConfig.from_options(
+        ENV, {}, {"critic_input": "joint_obs", "env_runner_cls": None, "train_batch_size": 200, "num_epochs": 1}, seed=0
+    ).build_algo()
     try:
         assert type(algo.env_runner).__name__ == "MultiAgentEnvRunner"
         agents = ["agent_0", "agent_1"]
@@ -178,8 +196,9 @@ def test_joint_obs_on_rllibs_own_env_runner_trains_and_exports(tmp_path):
             obs = {a: ep.agent_episodes[a].get_observations() for a in agents if a in ep.agent_episodes}
             if len(obs) == 2:
                 n = min(len(o[OBS_KEY]) for o in obs.values())
-                np.testing.assert_array_equal(obs["agent_1"][STATE_KEY][:n],
-                                              joint({b: obs[b][OBS_KEY][:n] for b in agents}, agents, "agent_1"))
+                np.testing.assert_array_equal(
+                    obs["agent_1"][STATE_KEY][:n], joint({b: obs[b][OBS_KEY][:n] for b in agents}, agents, "agent_1")
+                )
                 checked += n
         assert checked > 0
         assert np.isfinite(algo.train()["learners"]["shared"]["vf_loss"])

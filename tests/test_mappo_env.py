@@ -2,6 +2,7 @@
 
 No Ray is started here (RLlib's MultiAgentEnv base class is only imported).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -58,8 +59,8 @@ def test_concat_state_fallback_one_hot_obs_and_id():
     env = TinyEnv()
     adapter = MAPPOObservationAdapter(env, "state")
     assert adapter.state_source == "concat"
-    assert adapter.observation_space("a_0")[OBS_KEY].shape == (3,)       # Discrete -> one-hot
-    assert adapter.observation_space("b_0")[OBS_KEY].shape == (2, 2)     # Box keeps its shape
+    assert adapter.observation_space("a_0")[OBS_KEY].shape == (3,)  # Discrete -> one-hot
+    assert adapter.observation_space("b_0")[OBS_KEY].shape == (2, 2)  # Box keeps its shape
     assert adapter.observation_space("a_0")[STATE_KEY].shape == (3 + 4 + 2,)
     obs, _ = env.reset()
     out = adapter(env, obs)
@@ -113,8 +114,11 @@ def test_env_agent_state_of_the_wrong_shape_is_a_clear_error():
     adapter = MAPPOObservationAdapter(env, "state")
     assert adapter.state_source == "env_agent"
     obs, _ = env.reset()
-    with pytest.raises(ConfigError, match=r"env.state\(\) returned shape \(5,\); expected a dict agent -> state "
-                                          r"or one row per agent \(2 rows"):
+    with pytest.raises(
+        ConfigError,
+        match=r"env.state\(\) returned shape \(5,\); expected a dict agent -> state "
+        r"or one row per agent \(2 rows",
+    ):
         adapter(env, obs)
 
 

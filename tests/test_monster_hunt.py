@@ -1,6 +1,7 @@
 """Monster-Hunt: the PettingZoo API, the rules on scripted scenes, seeding, reward features and
 weights, and a step-by-step differential test of the numpy batched form against the reference env.
 Ends with a tiny real MAPPO run through the fast sampler, which uses the batched form."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -12,7 +13,11 @@ from pettingzoo.test import parallel_api_test, parallel_seed_test
 from diverse_marl.envs import make, reward_feature_names
 from diverse_marl.envs.batched import SyncBatchedEnv, derive_seed, make_batched
 from diverse_marl.envs.monster_hunt import (
-    ACTION_NAMES, FEATURE_NAMES, STAT_NAMES, MonsterHuntBatchedEnv, MonsterHuntEnv,
+    ACTION_NAMES,
+    FEATURE_NAMES,
+    STAT_NAMES,
+    MonsterHuntBatchedEnv,
+    MonsterHuntEnv,
 )
 from diverse_marl.errors import ConfigError
 
@@ -137,8 +142,14 @@ def test_render_ansi():
     env = MonsterHuntEnv(render_mode="ansi")
     env.reset(seed=0)
     env.place([(0, 0), (0, 0)], (4, 4), [(2, 2), (3, 3)])
-    assert env.render().splitlines() == ["B....", ".....", "..a..", "...a.", "....M",
-                                         "t=0/50 joint_hunts=0, solo_meetings=0, apples=0"]
+    assert env.render().splitlines() == [
+        "B....",
+        ".....",
+        "..a..",
+        "...a.",
+        "....M",
+        "t=0/50 joint_hunts=0, solo_meetings=0, apples=0",
+    ]
     assert MonsterHuntEnv().render() is None
 
 
@@ -208,8 +219,9 @@ def test_batched_reward_params_and_weights_can_change_during_training():
 DIFF_CONFIGS = {
     "default": dict(),
     "crowded": dict(size=3, n_apples=4, horizon=20),  # events (and coin flips) every few steps
-    "weighted": dict(size=4, horizon=15, apple_reward=1.25,
-                     reward_weights={"joint_hunt": 1.5, "solo_meeting": 0.3, "apple": -0.7}),
+    "weighted": dict(
+        size=4, horizon=15, apple_reward=1.25, reward_weights={"joint_hunt": 1.5, "solo_meeting": 0.3, "apple": -0.7}
+    ),
 }
 
 
@@ -221,7 +233,7 @@ def _differential(kw: dict, n: int, episodes: int, seed: int) -> Counter:
     b_obs, _ = native.reset(seed=seed)
     y_obs, _ = sync.reset(seed=seed)
     s_obs = [env.reset(seed=derive_seed(seed, i))[0] for i, env in enumerate(singles)]
-    size, horizon = native.layout.size, native.layout.horizon
+    _size, horizon = native.layout.size, native.layout.horizon
     rng = np.random.default_rng(seed + 1)
     returns, original = np.zeros((n, 2)), np.zeros(n)
     counts: Counter = Counter()
@@ -284,8 +296,11 @@ def test_batched_equals_reference_step_by_step(name):
     counts = _differential(DIFF_CONFIGS[name], n=8, episodes=4, seed=11)
     # small grids make the rules fire (every weighted feature, and in "crowded" the rare cases too),
     # so the comparison is not vacuous
-    events = {"default": (), "weighted": FEATURE_NAMES,
-              "crowded": (*FEATURE_NAMES, "shared_apple", "monster_apple_cell")}[name]
+    events = {
+        "default": (),
+        "weighted": FEATURE_NAMES,
+        "crowded": (*FEATURE_NAMES, "shared_apple", "monster_apple_cell"),
+    }[name]
     for event in events:
         assert counts[event] > 0, (event, counts)
 
@@ -301,10 +316,18 @@ def test_mappo_trains_on_monster_hunt_with_the_fast_sampler(ray_local):
     from diverse_marl.algorithms.mappo.config import MAPPOConfig
 
     horizon, n_envs = 20, 16
-    cfg = MAPPOConfig.from_options("monster_hunt", {"horizon": horizon}, {
-        "env_runner_cls": "diverse_marl.algorithms.mappo.sampler:VectorMultiAgentEnvRunner",
-        "num_envs_per_env_runner": n_envs, "train_batch_size": 2 * n_envs * horizon, "num_epochs": 4,
-        "lr": 1e-3}, seed=0)
+    cfg = MAPPOConfig.from_options(
+        "monster_hunt",
+        {"horizon": horizon},
+        {
+            "env_runner_cls": "diverse_marl.algorithms.mappo.sampler:VectorMultiAgentEnvRunner",
+            "num_envs_per_env_runner": n_envs,
+            "train_batch_size": 2 * n_envs * horizon,
+            "num_epochs": 4,
+            "lr": 1e-3,
+        },
+        seed=0,
+    )
     algo = cfg.build_algo()
     try:
         assert isinstance(algo.env_runner.env, MonsterHuntBatchedEnv)

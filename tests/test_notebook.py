@@ -1,5 +1,6 @@
 """The strategy-diversity notebook executes top to bottom (nbclient, a kernel on this interpreter) and
 shows its figures inline."""
+
 from __future__ import annotations
 
 import sys
@@ -21,9 +22,15 @@ def kernel_on_this_python(tmp_path, monkeypatch):
 
     spec = tmp_path / "kernels" / "python3"
     spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3 (test)", "language": "python"}))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Python 3 (test)",
+                "language": "python",
+            }
+        )
+    )
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     return "python3"
@@ -32,8 +39,12 @@ def kernel_on_this_python(tmp_path, monkeypatch):
 def test_notebook_runs_and_clusters_the_roles(kernel_on_this_python):
     nb = nbformat.read(NOTEBOOK, as_version=4)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "commit the notebook stripped"
-    nbclient.NotebookClient(nb, timeout=TIMEOUT_S, kernel_name=kernel_on_this_python,
-                            resources={"metadata": {"path": str(NOTEBOOK.parents[1])}}).execute()
+    nbclient.NotebookClient(
+        nb,
+        timeout=TIMEOUT_S,
+        kernel_name=kernel_on_this_python,
+        resources={"metadata": {"path": str(NOTEBOOK.parents[1])}},
+    ).execute()
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "3 clusters; adjusted Rand index vs the roles: 1.00" in text
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]

@@ -7,6 +7,7 @@ compares the full next state (overcooked_ai's ``to_dict``), sparse and shaped re
 reference's event log. A second test goes through the public env API: ``set_state(reference state)``,
 one step, ``get_state()`` must equal the reference's next state.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +17,11 @@ try:
     from overcooked.mdp.actions import Action
     from overcooked.mdp.overcooked_mdp import OvercookedGridworld, OvercookedState
 except ImportError as exc:  # the reference is in the `test` extra
-    pytest.skip(f"reference package overcooked==0.2.1 is not importable ({exc}); "
-                "install the test extra: pip install -e .[test]", allow_module_level=True)
+    pytest.skip(
+        f"reference package overcooked==0.2.1 is not importable ({exc}); "
+        "install the test extra: pip install -e .[test]",
+        allow_module_level=True,
+    )
 
 from diverse_marl.envs.overcooked import OvercookedEnv
 from diverse_marl.envs.overcooked.core import NUM_ACTIONS, BatchState, OvercookedDynamics
@@ -28,8 +32,8 @@ from diverse_marl.envs.overcooked.start_states import randomize_rows
 from diverse_marl.envs.overcooked.state_dict import state_from_dict, state_to_dict
 
 HORIZON = 400
-PARALLEL = 4                 # lockstep trajectories per run (our side is stepped as one batch)
-RANDOM_TRANSITIONS = 4000    # per layout and dynamics
+PARALLEL = 4  # lockstep trajectories per run (our side is stepped as one batch)
+RANDOM_TRANSITIONS = 4000  # per layout and dynamics
 SCRIPTED_TRANSITIONS = 6000  # per layout and dynamics -> 10,000 transitions per (layout, dynamics)
 INTERACT_BIASED = np.array([0.15, 0.15, 0.15, 0.15, 0.1, 0.3])  # random play that still fills pots
 POTTING_KINDS = ("optimal", "viable", "catastrophic", "useless")
@@ -67,8 +71,9 @@ def _reference_events(info: dict) -> list[list[int]]:
     return rows
 
 
-def run_lockstep(name: str, old_dynamics: bool, n_transitions: int, policy,
-                 start_rng: np.random.Generator | None = None) -> dict[str, int]:
+def run_lockstep(
+    name: str, old_dynamics: bool, n_transitions: int, policy, start_rng: np.random.Generator | None = None
+) -> dict[str, int]:
     """Step ours and the reference on the same actions; assert equality at every transition.
 
     With ``start_rng`` every episode begins from one of our random start states (start_states.py),
@@ -167,8 +172,10 @@ def test_scripted_play_matches_reference(name, old_dynamics):
     layout = get_layout(name)
     seed = 2000 + 10 * CASES.index((name, old_dynamics))
     epsilons = (0.05, 0.1, 0.2, 0.3)
-    cooks = [[ScriptedCook(layout, p, old_dynamics, epsilon=epsilons[i], seed=seed + 2 * i + p) for p in range(2)]
-             for i in range(PARALLEL)]
+    cooks = [
+        [ScriptedCook(layout, p, old_dynamics, epsilon=epsilons[i], seed=seed + 2 * i + p) for p in range(2)]
+        for i in range(PARALLEL)
+    ]
     policy = lambda s: np.array([[c.act(s, i) for c in cooks[i]] for i in range(s.num_envs)])  # noqa: E731
     stats = run_lockstep(name, old_dynamics, SCRIPTED_TRANSITIONS, policy)
     # the scripted cooks really cook and deliver, so those code paths were compared too
@@ -192,16 +199,24 @@ def random_state(layout, rng, cook_time: int = 20) -> dict:
             n = 3
         names = [str(x) for x in rng.choice(["onion", "tomato"], size=n, p=[0.85, 0.15])]
         tick = {"idle": -1, "cooking": int(rng.integers(0, cook_time)), "ready": cook_time}[phase]
-        return {"name": "soup", "position": pos, "_ingredients": [{"name": x, "position": pos} for x in names],
-                "cooking_tick": tick}
+        return {
+            "name": "soup",
+            "position": pos,
+            "_ingredients": [{"name": x, "position": pos} for x in names],
+            "cooking_tick": tick,
+        }
 
     def item(pos):
         kind = str(rng.choice(["onion", "tomato", "dish", "soup"], p=[0.3, 0.1, 0.3, 0.3]))
         return soup(pos, "ready") if kind == "soup" else {"name": kind, "position": pos}
 
     # half of the cooks stand next to a pot / dispenser / serving window, facing it
-    stations = [(x + dx, y + dy, d) for x, y in floor for d, (dx, dy) in enumerate(dirs)
-                if layout.terrain[y + dy, x + dx] not in (0, 1)]
+    stations = [
+        (x + dx, y + dy, d)
+        for x, y in floor
+        for d, (dx, dy) in enumerate(dirs)
+        if layout.terrain[y + dy, x + dx] not in (0, 1)
+    ]
     players, taken = [], set()
     while len(players) < 2:
         if rng.random() < 0.5:
@@ -222,8 +237,13 @@ def random_state(layout, rng, cook_time: int = 20) -> dict:
     for pos in map(tuple, layout.counter_positions.tolist()):
         if rng.random() < 0.3:
             objects.append(item(pos))
-    return {"players": players, "objects": objects, "bonus_orders": [],
-            "all_orders": [{"ingredients": ("onion", "onion", "onion")}], "timestep": int(rng.integers(0, HORIZON))}
+    return {
+        "players": players,
+        "objects": objects,
+        "bonus_orders": [],
+        "all_orders": [{"ingredients": ("onion", "onion", "onion")}],
+        "timestep": int(rng.integers(0, HORIZON)),
+    }
 
 
 @pytest.mark.parametrize("name,old_dynamics", CASES, ids=CASE_IDS)
@@ -247,8 +267,9 @@ def test_random_situations_match_reference(name, old_dynamics):
         np.testing.assert_array_equal(got, want)
     ref_events = (events @ OURS_TO_REFERENCE).tolist()
     for i, d in enumerate(states):
-        nxt, info = mdp.get_state_transition(OvercookedState.from_dict(d),
-                                             [Action.INDEX_TO_ACTION[int(a)] for a in actions[i]])
+        nxt, info = mdp.get_state_transition(
+            OvercookedState.from_dict(d), [Action.INDEX_TO_ACTION[int(a)] for a in actions[i]]
+        )
         context = f"{name} old_dynamics={old_dynamics} state={d} actions={actions[i].tolist()}"
         assert _canonical(state_to_dict(layout, ours, i)) == _canonical(nxt.to_dict()), context
         assert sparse[i].tolist() == info["sparse_reward_by_agent"], context
@@ -292,8 +313,10 @@ def test_env_set_state_step_get_state_matches_reference(name):
 @pytest.mark.parametrize("name,old_dynamics", CASES, ids=CASE_IDS)
 def test_long_scripted_and_random_play_matches_reference(name, old_dynamics):
     layout = get_layout(name)
-    cooks = [[ScriptedCook(layout, p, old_dynamics, epsilon=0.05 + 0.15 * i, seed=50 + 2 * i + p) for p in range(2)]
-             for i in range(PARALLEL)]
+    cooks = [
+        [ScriptedCook(layout, p, old_dynamics, epsilon=0.05 + 0.15 * i, seed=50 + 2 * i + p) for p in range(2)]
+        for i in range(PARALLEL)
+    ]
     policy = lambda s: np.array([[c.act(s, i) for c in cooks[i]] for i in range(s.num_envs)])  # noqa: E731
     run_lockstep(name, old_dynamics, 40_000, policy)
     rng = np.random.default_rng(5)

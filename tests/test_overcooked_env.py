@@ -1,5 +1,6 @@
 """Overcooked env: PettingZoo API, layouts and their errors, state exchange, shaping factor, events,
 batched env protocol and rendering. (Equality with overcooked_ai is in test_overcooked_differential.py.)"""
+
 from __future__ import annotations
 
 import json
@@ -21,15 +22,24 @@ AGENTS = ("agent_0", "agent_1")
 
 
 def soup(pos, onions=3, tick=-1):
-    return {"name": "soup", "position": pos, "_ingredients": [{"name": "onion", "position": pos}] * onions,
-            "cooking_tick": tick}
+    return {
+        "name": "soup",
+        "position": pos,
+        "_ingredients": [{"name": "onion", "position": pos}] * onions,
+        "cooking_tick": tick,
+    }
 
 
 def cramped(p0, o0, p1=(3, 1), o1=NORTH, held0=None, held1=None, objects=(), timestep=0):
     """A hand-built cramped_room state (pot (2,0), onions (0,1)/(4,1), dish (1,3), serving (3,3))."""
-    return {"players": [{"position": p0, "orientation": o0, "held_object": held0},
-                        {"position": p1, "orientation": o1, "held_object": held1}],
-            "objects": list(objects), "timestep": timestep}
+    return {
+        "players": [
+            {"position": p0, "orientation": o0, "held_object": held0},
+            {"position": p1, "orientation": o1, "held_object": held1},
+        ],
+        "objects": list(objects),
+        "timestep": timestep,
+    }
 
 
 def step_from(state, a0, a1=STAY, **kw):
@@ -59,7 +69,10 @@ def test_two_instances_fed_the_same_actions_stay_identical():
     """Overcooked has no randomness (its reset ignores the seed), so determinism means: no hidden
     state shared between instances or carried over from an earlier episode."""
     rng = np.random.default_rng(0)
-    first, second = OvercookedEnv(layout="coordination_ring", horizon=100), OvercookedEnv(layout="coordination_ring", horizon=100)
+    first, second = (
+        OvercookedEnv(layout="coordination_ring", horizon=100),
+        OvercookedEnv(layout="coordination_ring", horizon=100),
+    )
     second.reset(seed=1)
     for _ in range(50):  # a used instance, mid-episode, before both restart
         second.step({a: int(rng.integers(6)) for a in AGENTS})
@@ -74,8 +87,15 @@ def test_two_instances_fed_the_same_actions_stay_identical():
 
 
 def test_make_with_issue_arguments_and_global_state():
-    env = make("overcooked", layout="cramped_room", horizon=400, old_dynamics=False, obs="featurized",
-               reward_shaping={"PLACEMENT_IN_POT_REW": 3}, render_mode=None)
+    env = make(
+        "overcooked",
+        layout="cramped_room",
+        horizon=400,
+        old_dynamics=False,
+        obs="featurized",
+        reward_shaping={"PLACEMENT_IN_POT_REW": 3},
+        render_mode=None,
+    )
     obs, infos = env.reset(seed=1)
     assert obs["agent_0"].shape == (96,) and obs["agent_0"].dtype == np.float32
     st = env.state("agent_1")
@@ -89,19 +109,27 @@ def test_unknown_layout_lists_allowed_names():
         make("overcooked", layout="not_a_kitchen")
     with pytest.raises(ConfigError, match="counter_circuit"):
         OvercookedEnv(layout="not_a_kitchen")
-    assert list_layouts() == ["cramped_room", "asymmetric_advantages", "coordination_ring",
-                              "forced_coordination", "counter_circuit"]
+    assert list_layouts() == [
+        "cramped_room",
+        "asymmetric_advantages",
+        "coordination_ring",
+        "forced_coordination",
+        "counter_circuit",
+    ]
     assert get_layout("counter_circuit_o_1order").name == "counter_circuit"  # overcooked_ai's name works too
 
 
-@pytest.mark.parametrize("grid,expected", [
-    ("XXPXX\nO  2O\nX1 QX\nXDXSX", r"bad symbol 'Q' at row 2 column 3"),
-    ("XXPXX\nO  2O\nX1  X\nXDXSXX", r"row 3 .* has 6 columns"),
-    ("XXPXX\nO  2O\n 1  X\nXDXSX", r"row 2 column 0 is on the border"),
-    ("XXPXX\nO  2O\nX   X\nXDXSX", r"player '1' is missing"),
-    ("XXPXX\nO  2O\nX11 X\nXDXSX", r"player '1' appears twice \(row 2 column 1 and row 2 column 2\)"),
-    ("XXXXX\nO  2O\nX1  X\nXDXSX", r"no 'P'"),
-])
+@pytest.mark.parametrize(
+    "grid,expected",
+    [
+        ("XXPXX\nO  2O\nX1 QX\nXDXSX", r"bad symbol 'Q' at row 2 column 3"),
+        ("XXPXX\nO  2O\nX1  X\nXDXSXX", r"row 3 .* has 6 columns"),
+        ("XXPXX\nO  2O\n 1  X\nXDXSX", r"row 2 column 0 is on the border"),
+        ("XXPXX\nO  2O\nX   X\nXDXSX", r"player '1' is missing"),
+        ("XXPXX\nO  2O\nX11 X\nXDXSX", r"player '1' appears twice \(row 2 column 1 and row 2 column 2\)"),
+        ("XXXXX\nO  2O\nX1  X\nXDXSX", r"no 'P'"),
+    ],
+)
 def test_malformed_layouts_name_row_and_column(grid, expected):
     with pytest.raises(ConfigError, match=expected):
         OvercookedEnv(layout=grid)
@@ -155,7 +183,7 @@ def test_set_state_get_state_round_trip():
     env.reset()
     cooks = [ScriptedCook(env.layout, p, epsilon=0.1, seed=p) for p in range(2)]
     snapshots = []
-    for t in range(120):
+    for _t in range(120):
         env.step({a: cooks[p].act(env.batch_state) for p, a in enumerate(AGENTS)})
         snapshots.append((env.get_state(), {a: env.state(a) for a in AGENTS}))
     assert any(o["name"] == "soup" for s, _ in snapshots for o in s["objects"])  # pots were used
@@ -196,8 +224,9 @@ def test_shaping_factor_is_set_from_outside_not_annealed_by_the_env():
     batched.set_reward_params(shaping_factor=0.0)
     *_, infos = batched.step({a: np.full(4, STAY) for a in AGENTS})
     assert infos["shaping_factor"] == 0.0
-    with pytest.raises(ConfigError, match="unknown reward parameter 'shaping_anneal_steps'.*allowed: reward_weights, "
-                                          "shaping_factor"):
+    with pytest.raises(
+        ConfigError, match="unknown reward parameter 'shaping_anneal_steps'.*allowed: reward_weights, shaping_factor"
+    ):
         batched.set_reward_params(shaping_anneal_steps=10)
     with pytest.raises(ConfigError, match="unknown option 'shaping_anneal_steps'"):
         make("overcooked", shaping_anneal_steps=100)
@@ -205,14 +234,18 @@ def test_shaping_factor_is_set_from_outside_not_annealed_by_the_env():
 
 def test_custom_reward_shaping_and_delivery_reward():
     held = soup((3, 2), tick=20)
-    _, rew, infos = step_from(cramped((3, 2), SOUTH, p1=(1, 1), held0=held), INTERACT,
-                              reward_shaping={"SOUP_PICKUP_REWARD": 0})
+    _, rew, infos = step_from(
+        cramped((3, 2), SOUTH, p1=(1, 1), held0=held), INTERACT, reward_shaping={"SOUP_PICKUP_REWARD": 0}
+    )
     assert infos["agent_0"]["sparse_reward"] == infos["agent_1"]["sparse_reward"] == 20
     assert rew == {"agent_0": 20, "agent_1": 20}
     assert "soup_delivery" in events_of(infos)
     dish = {"name": "dish", "position": (2, 1)}
-    _, rew, infos = step_from(cramped((2, 1), NORTH, held0=dish, objects=[soup((2, 0), tick=20)]), INTERACT,
-                              reward_shaping={"SOUP_PICKUP_REWARD": 7})
+    _, rew, infos = step_from(
+        cramped((2, 1), NORTH, held0=dish, objects=[soup((2, 0), tick=20)]),
+        INTERACT,
+        reward_shaping={"SOUP_PICKUP_REWARD": 7},
+    )
     assert infos["agent_0"]["shaped_reward"] == 7 and rew["agent_0"] == 7
     assert "soup_pickup_pot" in events_of(infos)
 
@@ -251,8 +284,9 @@ def test_event_potting_and_pot_start_new_dynamics():
 
 def test_old_dynamics_start_cooking_by_themselves():
     onion = {"name": "onion", "position": (2, 1)}
-    env, _, infos = step_from(cramped((2, 1), NORTH, held0=onion, objects=[soup((2, 0), onions=2)]), INTERACT,
-                              old_dynamics=True)
+    env, _, infos = step_from(
+        cramped((2, 1), NORTH, held0=onion, objects=[soup((2, 0), onions=2)]), INTERACT, old_dynamics=True
+    )
     assert env.get_state()["objects"][0]["cooking_tick"] == 1
     *_, infos = env.step({"agent_0": INTERACT, "agent_1": STAY})
     assert "pot_start" not in events_of(infos)
@@ -322,10 +356,10 @@ def test_batched_env_matches_single_envs_and_auto_resets(n):
     batched = OvercookedBatchedEnv(n, layout="forced_coordination", horizon=horizon, obs="featurized")
     singles = [OvercookedEnv(layout="forced_coordination", horizon=horizon, obs="featurized") for _ in range(n)]
     obs_b, _ = batched.reset(seed=0)
-    obs_s = [e.reset(seed=0)[0] for e in singles]
+    [e.reset(seed=0)[0] for e in singles]
     rng = np.random.default_rng(0)
     returns = np.zeros((n, 2))
-    for t in range(horizon + 5):
+    for _t in range(horizon + 5):
         acts = rng.integers(0, 6, size=(n, 2))
         obs_b, rew_b, term_b, trunc_b, info_b = batched.step({a: acts[:, p] for p, a in enumerate(AGENTS)})
         for i, env in enumerate(singles):
@@ -337,7 +371,9 @@ def test_batched_env_matches_single_envs_and_auto_resets(n):
                 if tr[a]:
                     np.testing.assert_array_equal(info_b["final_obs"][a][i], o[a])
                     assert info_b["episode"][f"return/{a}"][i] == pytest.approx(returns[i, p])
-                    np.testing.assert_array_equal(info_b["episode"]["events"][i, p], [inf[a]["episode_events"][n] for n in EVENT_NAMES])
+                    np.testing.assert_array_equal(
+                        info_b["episode"]["events"][i, p], [inf[a]["episode_events"][n] for n in EVENT_NAMES]
+                    )
                     assert {n: int(info_b["episode"][f"{a}/{n}"][i]) for n in EVENT_NAMES} == inf[a]["episode_events"]
                 else:
                     np.testing.assert_array_equal(obs_b[a][i], o[a])
@@ -364,8 +400,14 @@ def test_batched_env_via_make_batched():
 def test_render_ansi_rgb_and_gif(tmp_path):
     env = OvercookedEnv(layout="cramped_room", render_mode="ansi", obs="lossless")
     env.reset()
-    env.set_state(cramped((2, 1), NORTH, held0={"name": "dish", "position": (2, 1)},
-                          objects=[soup((2, 0), tick=7), {"name": "onion", "position": (0, 2)}]))
+    env.set_state(
+        cramped(
+            (2, 1),
+            NORTH,
+            held0={"name": "dish", "position": (2, 1)},
+            objects=[soup((2, 0), tick=7), {"name": "onion", "position": (0, 2)}],
+        )
+    )
     text = env.render()
     assert "↑0d" in text and "P{øøø7" in text and "Xo" in text
     env.render_mode = "rgb_array"
@@ -376,8 +418,9 @@ def test_render_ansi_rgb_and_gif(tmp_path):
 
     env = OvercookedEnv(layout="cramped_room", horizon=10, render_mode="rgb_array", obs="lossless")
     moves = iter([2, 3] * 20)  # agent_0 walks east/west, agent_1 stays
-    path = record_episode_gif(env, lambda obs, agent: next(moves) if agent == "agent_0" else 4,
-                              str(tmp_path / "ep.gif"))
+    path = record_episode_gif(
+        env, lambda obs, agent: next(moves) if agent == "agent_0" else 4, str(tmp_path / "ep.gif")
+    )
     import imageio.v2 as imageio
 
     frames = imageio.mimread(path)  # (identical consecutive frames may be merged by the GIF writer)

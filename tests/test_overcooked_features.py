@@ -4,6 +4,7 @@ Fixtures (``tests/fixtures/overcooked``) hold states saved as ``OvercookedState.
 reference's ``featurize_state_mdp`` / ``lossless_state_encoding_mdp`` outputs; they are made by
 ``tools/make_overcooked_fixtures.py`` in a separate venv (the reference needs numpy<2).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -21,8 +22,13 @@ from diverse_marl.envs.overcooked.state_dict import state_from_dict, state_to_di
 from diverse_marl.errors import ConfigError
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "overcooked"
-LAYOUTS = ["cramped_room", "asymmetric_advantages", "coordination_ring", "forced_coordination",
-           "counter_circuit_o_1order"]
+LAYOUTS = [
+    "cramped_room",
+    "asymmetric_advantages",
+    "coordination_ring",
+    "forced_coordination",
+    "counter_circuit_o_1order",
+]
 CASES = [(layout, dyn) for layout in LAYOUTS for dyn in ("new", "old")]
 FEATURE_TOL = 1e-6
 
@@ -47,8 +53,10 @@ def describe_mismatch(ours: np.ndarray, ref: np.ndarray, states: list[dict]) -> 
     bad = np.argwhere(~np.isclose(ours, ref, atol=FEATURE_TOL))
     i, p = bad[0][:2]
     cols = sorted({int(b[2]) for b in bad if b[0] == i and b[1] == p}) if ours.ndim == 3 else bad[0][2:].tolist()
-    return (f"{len(bad)} mismatches; first: state {i} player {p} at {cols}\n"
-            f"ours={ours[i, p].reshape(-1)[:96]}\nref ={ref[i, p].reshape(-1)[:96]}\nstate={states[i]}")
+    return (
+        f"{len(bad)} mismatches; first: state {i} player {p} at {cols}\n"
+        f"ours={ours[i, p].reshape(-1)[:96]}\nref ={ref[i, p].reshape(-1)[:96]}\nstate={states[i]}"
+    )
 
 
 @pytest.mark.parametrize("layout_name,dynamics", CASES)
@@ -78,7 +86,8 @@ def test_step_then_encode_matches_reference(layout_name: str, dynamics: str) -> 
     layout = get_layout(layout_name)
     batch = to_batch(layout, meta["states"])
     sparse, shaped, _ = OvercookedDynamics(layout, old_dynamics=dynamics == "old").step(
-        batch, ref["actions"].astype(np.int64))
+        batch, ref["actions"].astype(np.int64)
+    )
     assert np.array_equal(sparse, ref["sparse"]) and np.array_equal(shaped, ref["shaped"])
     for i, expected in enumerate(meta["next_states"]):
         got = json.loads(json.dumps(state_to_dict(layout, batch, i)))  # tuples -> lists, as in the file
@@ -86,8 +95,9 @@ def test_step_then_encode_matches_reference(layout_name: str, dynamics: str) -> 
             assert got[key] == expected[key], (i, key, got[key], expected[key])
     feat = Featurizer(layout, horizon=meta["horizon"])
     ours = feat.featurize(batch)
-    assert np.allclose(ours, ref["next_featurized"], atol=FEATURE_TOL), \
-        describe_mismatch(ours, ref["next_featurized"], meta["next_states"])
+    assert np.allclose(ours, ref["next_featurized"], atol=FEATURE_TOL), describe_mismatch(
+        ours, ref["next_featurized"], meta["next_states"]
+    )
     assert np.array_equal(feat.lossless(batch), ref["next_lossless"])
     moved = (ref["next_featurized"] != ref["featurized"]).any(axis=(1, 2))
     assert moved.mean() > 0.5  # the actions do change most states
@@ -100,8 +110,9 @@ def test_counter_goal_planner_matches_reference(layout_name: str, dynamics: str)
     layout = get_layout(layout_name)
     batch = to_batch(layout, meta["states"])
     ours = Featurizer(layout, counter_goals="all").featurize(batch)
-    assert np.allclose(ours, ref["featurized_counters"], atol=FEATURE_TOL), \
-        describe_mismatch(ours, ref["featurized_counters"], meta["states"])
+    assert np.allclose(ours, ref["featurized_counters"], atol=FEATURE_TOL), describe_mismatch(
+        ours, ref["featurized_counters"], meta["states"]
+    )
     # the variant must actually differ from the default somewhere, or this test checks nothing new
     assert not np.array_equal(ref["featurized_counters"], ref["featurized"])
 
@@ -153,8 +164,8 @@ def test_featurizer_follows_env_dynamics() -> None:
         assert np.array_equal(feat.lossless(one)[0], full_l[i])
     # the player-symmetric layout: agent 1's row is agent 0's row with the player blocks swapped
     b = feat.block
-    assert np.array_equal(full_f[:, 0, :b], full_f[:, 1, b:2 * b])
-    assert np.array_equal(full_f[:, 0, 2 * b:2 * b + 2], -full_f[:, 1, 2 * b:2 * b + 2])
+    assert np.array_equal(full_f[:, 0, :b], full_f[:, 1, b : 2 * b])
+    assert np.array_equal(full_f[:, 0, 2 * b : 2 * b + 2], -full_f[:, 1, 2 * b : 2 * b + 2])
 
 
 @pytest.mark.parametrize("layout_name", LAYOUTS)
@@ -176,11 +187,11 @@ def test_planner_distances() -> None:
     tables = distance_tables(layout)
     w = layout.width
     start = ((2 * w + 1) * 4) + 0
-    onion_left = 1 * w + 0          # (0, 1): step north to (1, 1), turn west
+    onion_left = 1 * w + 0  # (0, 1): step north to (1, 1), turn west
     assert tables.to_cell[start, onion_left] == 2
-    pot = 0 * w + 2                 # (2, 0): from (2, 1) facing north: east, north
+    pot = 0 * w + 2  # (2, 0): from (2, 1) facing north: east, north
     assert tables.to_cell[start, pot] == 2
-    counter = 2 * w + 0             # (0, 2): counters are no motion goals by default
+    counter = 2 * w + 0  # (0, 2): counters are no motion goals by default
     assert tables.to_cell[start, counter] == UNREACHABLE
     assert distance_tables(layout, [(0, 2)]).to_cell[start, counter] == 1  # turn west
 

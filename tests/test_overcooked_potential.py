@@ -1,4 +1,5 @@
 """Potential-based shaping in Overcooked (envs/overcooked/potential.py, ``shaping: potential``)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,8 +29,9 @@ def _play(env: OvercookedEnv, moves_agent_1: list[int]) -> list[float]:
 @pytest.mark.parametrize("old_dynamics", [False, True])
 def test_shaped_rewards_telescope_to_the_potential_difference(layout, old_dynamics):
     """sum_t gamma^t F_t = gamma^T phi(s_T) - phi(s_0) along a real episode (scripted cooks deliver soups)."""
-    env = OvercookedEnv(layout=layout, horizon=400, old_dynamics=old_dynamics, shaping="potential",
-                        potential_gamma=GAMMA)
+    env = OvercookedEnv(
+        layout=layout, horizon=400, old_dynamics=old_dynamics, shaping="potential", potential_gamma=GAMMA
+    )
     env.reset()
     phi_0 = env._potential(env.batch_state)[0]
     cooks = [ScriptedCook(env.layout, p, old_dynamics=old_dynamics, epsilon=0.05, seed=p) for p in range(2)]
@@ -37,11 +39,11 @@ def test_shaped_rewards_telescope_to_the_potential_difference(layout, old_dynami
     for t in range(400):
         _, _, _, _, infos = env.step({a: cooks[p].act(env.batch_state, 0) for p, a in enumerate(AGENTS)})
         assert infos["agent_0"]["shaped_reward"] == infos["agent_1"]["shaped_reward"]  # a team potential
-        discounted += GAMMA ** t * infos["agent_0"]["shaped_reward"]
+        discounted += GAMMA**t * infos["agent_0"]["shaped_reward"]
         sparse += infos["agent_0"]["sparse_reward"]
     phi_T = env._potential(env.batch_state)[0]
     assert sparse > 0  # the episode went through cooking and delivery
-    assert discounted == pytest.approx(GAMMA ** 400 * phi_T - phi_0, abs=1e-6)
+    assert discounted == pytest.approx(GAMMA**400 * phi_T - phi_0, abs=1e-6)
 
 
 def test_starting_a_one_onion_soup_is_punished_not_paid():
@@ -51,10 +53,10 @@ def test_starting_a_one_onion_soup_is_punished_not_paid():
     potting = _play(pot, FETCH_AND_POT_ONE_ONION)
     start = _play(pot, [INTERACT])[0]
     assert potting[-1] >= ONION_IN_POT - TOWARDS - 0.1  # an onion in the pot is progress towards a 3-onion soup
-    assert start <= -ONION_IN_POT                  # the pot now holds a soup worth 0: the credit is taken back
+    assert start <= -ONION_IN_POT  # the pot now holds a soup worth 0: the credit is taken back
     # the whole detour earns exactly nothing, discounted: the kitchen is back at phi = 0
     rewards = potting + [start]
-    assert sum(GAMMA ** t * r for t, r in enumerate(rewards)) == pytest.approx(0.0, abs=1e-9)
+    assert sum(GAMMA**t * r for t, r in enumerate(rewards)) == pytest.approx(0.0, abs=1e-9)
 
     events = OvercookedEnv(layout="cramped_room")  # overcooked_ai's event shaping pays the potting, ignores the start
     events.reset()
@@ -78,21 +80,21 @@ def test_every_stage_of_a_soup_raises_the_potential_and_delivery_still_pays():
         stages[f"{k + 1} onions"] = phi()
     joint(STAY, INTERACT)
     stages["cooking"] = phi()
-    joint(STAY, E)                         # agent_1 steps aside to (3, 1)
-    joint(S, STAY)                         # agent_0 at (1, 2) faces the dish dispenser at (1, 3)
+    joint(STAY, E)  # agent_1 steps aside to (3, 1)
+    joint(S, STAY)  # agent_0 at (1, 2) faces the dish dispenser at (1, 3)
     joint(INTERACT, STAY)
     stages["dish"] = phi()
-    for a in (E, N, N):                    # to (2, 1), facing the pot
+    for a in (E, N, N):  # to (2, 1), facing the pot
         joint(a, STAY)
     while env.batch_state.held[0, 0] != 4:  # wait for the soup, then plate it
         joint(INTERACT, STAY)
     stages["plated"] = phi()
-    joint(S, STAY)                         # to (2, 2)
-    joint(S, STAY)                         # faces the counter at (2, 3)
-    joint(INTERACT, STAY)                  # parks the soup there: its credit goes back
+    joint(S, STAY)  # to (2, 2)
+    joint(S, STAY)  # faces the counter at (2, 3)
+    joint(INTERACT, STAY)  # parks the soup there: its credit goes back
     parked = phi()
-    joint(INTERACT, STAY)                  # and picks it up again
-    for a in (E, S):                       # to (3, 2), facing the window at (3, 3)
+    joint(INTERACT, STAY)  # and picks it up again
+    for a in (E, S):  # to (3, 2), facing the window at (3, 3)
         joint(a, STAY)
     infos = joint(INTERACT, STAY)
     values = list(stages.values())
@@ -111,7 +113,7 @@ def test_batched_env_matches_single_env_across_resets():
     batched.reset()
     for env in singles:
         env.reset()
-    for t in range(2 * horizon + 5):
+    for _t in range(2 * horizon + 5):
         actions = rng.integers(0, 6, size=(n, 2))
         _, rew, _, _, infos = batched.step({a: actions[:, p] for p, a in enumerate(AGENTS)})
         for i, env in enumerate(singles):
@@ -134,15 +136,15 @@ def test_handing_an_onion_over_the_counter_keeps_its_credit_in_forced_coordinati
     joint(STAY, W)
     joint(STAY, INTERACT)
     holding = phi()
-    joint(STAY, E)                          # faces the middle counter at (2, 2)
-    joint(STAY, INTERACT)                   # puts the onion on it
+    joint(STAY, E)  # faces the middle counter at (2, 2)
+    joint(STAY, INTERACT)  # puts the onion on it
     on_counter = phi()
-    joint(S, STAY)                          # agent_0 to (3, 2)
-    joint(W, STAY)                          # faces the counter
-    joint(INTERACT, STAY)                   # takes the onion
+    joint(S, STAY)  # agent_0 to (3, 2)
+    joint(W, STAY)  # faces the counter
+    joint(INTERACT, STAY)  # takes the onion
     taken = phi()
     joint(N, STAY)
-    joint(E, STAY)                          # faces the pot
+    joint(E, STAY)  # faces the pot
     joint(INTERACT, STAY)
     assert 0 < holding and 0 < on_counter and 0 < taken < ONION_IN_POT
     assert phi() == pytest.approx(ONION_IN_POT)
@@ -152,8 +154,12 @@ def test_handing_an_onion_over_the_counter_keeps_its_credit_in_forced_coordinati
 def test_events_plus_potential_pays_the_sum_of_both_shapings(old_dynamics):
     """``shaping: events+potential`` = overcooked_ai's event reward + the potential's, step by step."""
     kinds = ("events", "potential", "events+potential")
-    envs = {k: OvercookedBatchedEnv(4, layout="counter_circuit", old_dynamics=old_dynamics, shaping=k,
-                                    potential_gamma=GAMMA, horizon=120) for k in kinds}
+    envs = {
+        k: OvercookedBatchedEnv(
+            4, layout="counter_circuit", old_dynamics=old_dynamics, shaping=k, potential_gamma=GAMMA, horizon=120
+        )
+        for k in kinds
+    }
     for env in envs.values():
         env.reset(seed=3)
     cooks = [ScriptedCook(envs["events"].layout, p, old_dynamics=old_dynamics, epsilon=0.05, seed=p) for p in range(2)]

@@ -1,5 +1,6 @@
 """The single env's N = 1 fast paths (Python scalars instead of numpy fancy indexing) give exactly
 what the batched code gives for the same states: lossless grids and SIPO's diversity state."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -3,6 +3,7 @@
 That the reference overcooked_ai steps these states exactly as we do is checked in
 test_overcooked_differential.py (``test_random_start_states_step_like_the_reference``).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,8 +21,12 @@ KITCHENS = 64
 
 def _differs_from_start(s: BatchState, layout) -> np.ndarray:
     start = BatchState.initial(layout, s.num_envs)
-    return ((s.pos != start.pos).any(axis=(1, 2)) | (s.held != 0).any(axis=1) | (s.obj != 0).any(axis=(1, 2))
-            | (s.ori != start.ori).any(axis=1))
+    return (
+        (s.pos != start.pos).any(axis=(1, 2))
+        | (s.held != 0).any(axis=1)
+        | (s.obj != 0).any(axis=(1, 2))
+        | (s.ori != start.ori).any(axis=1)
+    )
 
 
 def test_without_random_start_every_kitchen_begins_at_the_layout_start():
@@ -38,11 +43,11 @@ def test_random_starts_are_valid_states(old_dynamics):
     assert _differs_from_start(s, layout).mean() > 0.9
     x, y = s.pos[..., 0], s.pos[..., 1]
     assert (layout.terrain[y, x] == FLOOR).all()
-    assert (s.pos[:, 0] != s.pos[:, 1]).any(axis=1).all()            # two cooks never share a cell
+    assert (s.pos[:, 0] != s.pos[:, 1]).any(axis=1).all()  # two cooks never share a cell
     held = s.held[s.held == SOUP]
-    assert len(held) > 0 and set(np.unique(s.held)) <= {0, ONION, DISH, SOUP}   # no tomatoes here
+    assert len(held) > 0 and set(np.unique(s.held)) <= {0, ONION, DISH, SOUP}  # no tomatoes here
     ready = s.held_tick[s.held == SOUP] >= layout.recipe_time[s.held_onions[s.held == SOUP], 0]
-    assert ready.all()                                                   # a soup in hand is cooked
+    assert ready.all()  # a soup in hand is cooked
     pots_x, pots_y = layout.pot_positions[:, 0], layout.pot_positions[:, 1]
     onions, ticks = s.soup_onions[:, pots_y, pots_x], s.soup_tick[:, pots_y, pots_x]
     full = s.obj[:, pots_y, pots_x] == SOUP
@@ -74,7 +79,7 @@ def test_episode_report_keeps_layout_start_returns_apart():
     seen_random, seen_start = 0, 0
     for _ in range(4):  # four episodes per kitchen; auto-resets draw new starts
         random_now = env._random.copy()
-        for t in range(20):
+        for _t in range(20):
             _, _, _, _, infos = env.step({a: rng.integers(0, 6, KITCHENS) for a in AGENTS})
         ep = infos["episode"]
         from_start = ep["sparse_return_from_layout_start"]
@@ -87,6 +92,7 @@ def test_episode_report_keeps_layout_start_returns_apart():
 
 def test_cooks_starting_with_soups_deliver_where_cooks_starting_empty_handed_do_not():
     """The point of the curriculum: random play meets the delivery reward only from random starts."""
+
     def random_play_sparse(random_start):
         env = OvercookedBatchedEnv(KITCHENS, layout=LAYOUT, horizon=400, random_start=random_start)
         env.reset(seed=1)
@@ -102,9 +108,15 @@ def test_cooks_starting_with_soups_deliver_where_cooks_starting_empty_handed_do_
 
 
 def test_random_start_is_a_schedulable_parameter():
-    cfg = load_config({"name": "t", "algorithm": "mappo", "env": "overcooked",
-                       "env_config": {"layout": LAYOUT},
-                       "reward_schedule": {"random_start": [[0, 0.5], [1000, 0.0]]}})
+    cfg = load_config(
+        {
+            "name": "t",
+            "algorithm": "mappo",
+            "env": "overcooked",
+            "env_config": {"layout": LAYOUT},
+            "reward_schedule": {"random_start": [[0, 0.5], [1000, 0.0]]},
+        }
+    )
     assert cfg.parsed_reward_schedule().values(500) == {"random_start": 0.25}
     env = OvercookedBatchedEnv(4, layout=LAYOUT)
     env.set_reward_params(random_start=1.0)
@@ -126,14 +138,23 @@ def test_a_mappo_run_anneals_random_starts_and_reports_layout_start_returns(ray_
     from the third on every episode began at the layout's start."""
     horizon, kitchens = 10, 4
     steps = horizon * kitchens
-    cfg = load_config({
-        "name": "random-start", "algorithm": "mappo", "env": "overcooked", "seed": 0,
-        "env_config": {"layout": LAYOUT, "horizon": horizon},
-        "reward_schedule": {"random_start": [[steps - 1, 1.0], [steps, 0.0]]},
-        "training": {"train_batch_size": steps, "num_envs_per_env_runner": kitchens, "num_epochs": 1,
-                     "hidden_sizes": [16],
-                     "env_runner_cls": "diverse_marl.algorithms.mappo.sampler:VectorMultiAgentEnvRunner"},
-    })
+    cfg = load_config(
+        {
+            "name": "random-start",
+            "algorithm": "mappo",
+            "env": "overcooked",
+            "seed": 0,
+            "env_config": {"layout": LAYOUT, "horizon": horizon},
+            "reward_schedule": {"random_start": [[steps - 1, 1.0], [steps, 0.0]]},
+            "training": {
+                "train_batch_size": steps,
+                "num_envs_per_env_runner": kitchens,
+                "num_epochs": 1,
+                "hidden_sizes": [16],
+                "env_runner_cls": "diverse_marl.algorithms.mappo.sampler:VectorMultiAgentEnvRunner",
+            },
+        }
+    )
     algo = cfg.to_rllib().build_algo()
     key = "episode/sparse_return_from_layout_start"
     try:

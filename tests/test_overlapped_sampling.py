@@ -2,6 +2,7 @@
 
 Real (tiny) MAPPO runs on CreditAssignmentEnv with one remote VectorMultiAgentEnvRunner.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,7 +37,8 @@ def learner_actor_weights(algo) -> dict[str, np.ndarray]:
 def runner_actor_weights(algo) -> dict[str, np.ndarray]:
     """The remote runner's weights (waits for the sample request in flight: calls run in order)."""
     states = algo.env_runner_group.foreach_env_runner(
-        lambda r: r.get_state(components="rl_module")["rl_module"]["shared"], local_env_runner=False)
+        lambda r: r.get_state(components="rl_module")["rl_module"]["shared"], local_env_runner=False
+    )
     assert len(states) == 1
     return actor_state(states[0])
 
@@ -76,8 +78,12 @@ def test_async_sampling_same_seed_same_numbers():
     for _ in range(2):
         algo = build(seed=7)
         try:
-            runs.append([(r["learners"]["shared"]["total_loss"], r["env_runners"]["episode_return_mean"])
-                         for r in (algo.train() for _ in range(3))])
+            runs.append(
+                [
+                    (r["learners"]["shared"]["total_loss"], r["env_runners"]["episode_return_mean"])
+                    for r in (algo.train() for _ in range(3))
+                ]
+            )
         finally:
             algo.stop()
     assert runs[0] == runs[1]
@@ -105,8 +111,10 @@ def test_async_sampling_learns_credit_assignment():
 
         def greedy(obs):
             with torch.no_grad():
-                return {a: int(policy.actor_logits({Columns.OBS: {OBS_KEY: torch.as_tensor(obs[a][None])}})[0].argmax())
-                        for a in env.agents}
+                return {
+                    a: int(policy.actor_logits({Columns.OBS: {OBS_KEY: torch.as_tensor(obs[a][None])}})[0].argmax())
+                    for a in env.agents
+                }
 
         trained_return = team_return(greedy)
     finally:

@@ -3,6 +3,7 @@
 The game is Iterated Stag Hunt: agent_0's observation is the one-hot previous joint action
 (index ``2 * mine + other``), so what the partner did shows up in the trained seat's data.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -51,29 +52,45 @@ def not_a_player():
 
 
 def _config(partners, **over):
-    data = {"algorithm": "mappo", "env": "stag_hunt", "env_config": {"horizon": HORIZON}, "seed": 0,
-            "training": {"env_runner_cls": RUNNER, "num_envs_per_env_runner": 8, "train_batch_size": 80,
-                         "num_epochs": 1}, "partners": partners}
+    data = {
+        "algorithm": "mappo",
+        "env": "stag_hunt",
+        "env_config": {"horizon": HORIZON},
+        "seed": 0,
+        "training": {"env_runner_cls": RUNNER, "num_envs_per_env_runner": 8, "train_batch_size": 80, "num_epochs": 1},
+        "partners": partners,
+    }
     data.update(over)
     return data
 
 
 # ---- validation (no Ray) -----------------------------------------------------------------
-@pytest.mark.parametrize("partners,match", [
-    ({"from": STAG_HUNTER, "seats": ["agent_1"], "mode": "x"}, r"unknown key 'partners.mode'; allowed: from, seats"),
-    ({"from": STAG_HUNTER, "seats": ["agent_7"]}, r"unknown partners.seats entry 'agent_7'.*agent_0, agent_1"),
-    ({"from": [], "seats": ["agent_1"]}, "partner pool is empty"),
-    ({"seats": ["agent_1"]}, "partner pool is empty"),
-    ({"from": STAG_HUNTER, "seats": ["agent_1"], "self_play": 1.5}, r"self_play must be a probability in \[0, 1\]"),
-    ({"from": STAG_HUNTER, "seats": ["agent_1"], "sample": "per_step"}, "unknown partners.sample 'per_step'; allowed: per_episode"),
-    ({"from": STAG_HUNTER, "seats": ["agent_0", "agent_1"]}, "takes every seat"),
-    ({"from": "runs/does-not-exist", "seats": ["agent_1"]}, "neither an existing run dir"),
-    ({"from": "test_partners:not_a_player", "seats": ["agent_1"]}, "returned int; expected a policy callable"),
-    ({"from": "test_partners:no_such_factory", "seats": ["agent_1"]}, "no usable attribute 'no_such_factory'"),
-    ({"from": "diverse_marl.agents:RandomAgent", "seats": ["agent_1"]},
-     r"cannot call factory 'diverse_marl.agents:RandomAgent' \(missing a required argument: 'num_actions'\); "
-     "it is called with the keywords it accepts among seat, env_config, seed"),
-])
+@pytest.mark.parametrize(
+    "partners,match",
+    [
+        (
+            {"from": STAG_HUNTER, "seats": ["agent_1"], "mode": "x"},
+            r"unknown key 'partners.mode'; allowed: from, seats",
+        ),
+        ({"from": STAG_HUNTER, "seats": ["agent_7"]}, r"unknown partners.seats entry 'agent_7'.*agent_0, agent_1"),
+        ({"from": [], "seats": ["agent_1"]}, "partner pool is empty"),
+        ({"seats": ["agent_1"]}, "partner pool is empty"),
+        ({"from": STAG_HUNTER, "seats": ["agent_1"], "self_play": 1.5}, r"self_play must be a probability in \[0, 1\]"),
+        (
+            {"from": STAG_HUNTER, "seats": ["agent_1"], "sample": "per_step"},
+            "unknown partners.sample 'per_step'; allowed: per_episode",
+        ),
+        ({"from": STAG_HUNTER, "seats": ["agent_0", "agent_1"]}, "takes every seat"),
+        ({"from": "runs/does-not-exist", "seats": ["agent_1"]}, "neither an existing run dir"),
+        ({"from": "test_partners:not_a_player", "seats": ["agent_1"]}, "returned int; expected a policy callable"),
+        ({"from": "test_partners:no_such_factory", "seats": ["agent_1"]}, "no usable attribute 'no_such_factory'"),
+        (
+            {"from": "diverse_marl.agents:RandomAgent", "seats": ["agent_1"]},
+            r"cannot call factory 'diverse_marl.agents:RandomAgent' \(missing a required argument: 'num_actions'\); "
+            "it is called with the keywords it accepts among seat, env_config, seed",
+        ),
+    ],
+)
 def test_bad_partner_blocks_fail_before_ray(partners, match):
     import ray
 
@@ -85,16 +102,23 @@ def test_bad_partner_blocks_fail_before_ray(partners, match):
 
 def test_partners_need_the_vector_runner_and_mappo():
     block = {"from": STAG_HUNTER, "seats": ["agent_1"]}
-    with pytest.raises(ConfigError, match="partners need an env runner that plays them: algorithm mappo with "
-                                          "training.env_runner_cls: .*VectorMultiAgentEnvRunner"):
+    with pytest.raises(
+        ConfigError,
+        match="partners need an env runner that plays them: algorithm mappo with "
+        "training.env_runner_cls: .*VectorMultiAgentEnvRunner",
+    ):
         load_config(_config(block, training={"train_batch_size": 80, "env_runner_cls": None}))
     auto = load_config(_config(block, training={"train_batch_size": 80}))  # default runner: the fast one
     assert auto.to_rllib().env_runner_cls.__name__ == "VectorMultiAgentEnvRunner"
     with pytest.raises(ConfigError, match="partners need .* algorithm 'ppo'"):
         load_config(_config(block, algorithm="ppo", training={}))
     cfg = load_config(_config(block))
-    assert cfg.to_rllib().partners_spec == {"from": [STAG_HUNTER], "seats": ["agent_1"], "sample": "per_episode",
-                                            "self_play": 0.0}
+    assert cfg.to_rllib().partners_spec == {
+        "from": [STAG_HUNTER],
+        "seats": ["agent_1"],
+        "sample": "per_episode",
+        "self_play": 0.0,
+    }
 
 
 def test_mappo_config_refuses_partners_on_the_stock_runner():
@@ -112,8 +136,9 @@ def test_spec_paths_are_absolute_and_pool_names_short(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     spec = PartnerSpec.from_dict({"from": ["runs/a", STAG_HUNTER], "seats": "agent_1"})
     assert spec.sources == (str(tmp_path / "runs" / "a"), STAG_HUNTER) and spec.seats == ("agent_1",)
-    pool = load_partners(PartnerSpec.from_dict({"from": [STAG_HUNTER, STAG_HUNTER, HARE_POLICY],
-                                                "seats": ["agent_1"]}), num_copies=3)
+    pool = load_partners(
+        PartnerSpec.from_dict({"from": [STAG_HUNTER, STAG_HUNTER, HARE_POLICY], "seats": ["agent_1"]}), num_copies=3
+    )
     assert [p.name for p in pool] == ["stag_hunter", "stag_hunter#2", "always_hare"]
     assert len(pool[0].seats["agent_1"].agents) == 3  # an Agent factory: one agent per env copy
     actions = pool[2].seats["agent_1"].act(np.zeros((2, 6), np.float32), np.array([0, 2]), deterministic=False)
@@ -154,8 +179,13 @@ def test_partner_steps_never_reach_the_learner(ray_local):
 
 
 def _draw_log(self_play: float, seed: int, batches: int = 20):
-    cfg = load_config(_config({"from": [STAG_HUNTER, HARE_POLICY], "seats": ["agent_1"], "self_play": self_play},
-                              seed=seed, env_config={"horizon": 2})).to_rllib()
+    cfg = load_config(
+        _config(
+            {"from": [STAG_HUNTER, HARE_POLICY], "seats": ["agent_1"], "self_play": self_play},
+            seed=seed,
+            env_config={"horizon": 2},
+        )
+    ).to_rllib()
     from diverse_marl.algorithms.mappo.sampler import VectorMultiAgentEnvRunner
 
     cfg.env_runners(num_envs_per_env_runner=16)
@@ -194,8 +224,11 @@ def test_per_episode_draws_match_self_play_and_are_reproducible(ray_local):
 
 
 def _file_digests(path: Path) -> dict[str, str]:
-    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(path.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(path.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_run_dir_partner_is_frozen_while_the_learner_trains(ray_local, tmp_path):
@@ -224,7 +257,9 @@ def test_run_dir_partner_is_frozen_while_the_learner_trains(ray_local, tmp_path)
         fresh = load_policy(ckpt, "agent_1")
         for k, v in fresh.actor.state_dict().items():
             assert torch_equal(v, start[k]), k
-        moved = [k for k, v in algo.learner_module("shared").state_dict().items() if not torch_equal(v, learner_start[k])]
+        moved = [
+            k for k, v in algo.learner_module("shared").state_dict().items() if not torch_equal(v, learner_start[k])
+        ]
         assert moved  # the trained module did change
     finally:
         algo.stop()
@@ -243,12 +278,24 @@ LEARN_ITERS = 12
 
 
 def _train(partners: dict, seed: int):
-    cfg = load_config({
-        "algorithm": "mappo", "env": "stag_hunt", "env_config": {"horizon": LEARN_HORIZON}, "seed": seed,
-        "training": {"env_runner_cls": RUNNER, "num_envs_per_env_runner": 16, "train_batch_size": 640,
-                     "num_epochs": 5, "lr": 3e-3, "critic_lr": 3e-3, "hidden_sizes": [32]},
-        "partners": partners,
-    }).to_rllib()
+    cfg = load_config(
+        {
+            "algorithm": "mappo",
+            "env": "stag_hunt",
+            "env_config": {"horizon": LEARN_HORIZON},
+            "seed": seed,
+            "training": {
+                "env_runner_cls": RUNNER,
+                "num_envs_per_env_runner": 16,
+                "train_batch_size": 640,
+                "num_epochs": 5,
+                "lr": 3e-3,
+                "critic_lr": 3e-3,
+                "hidden_sizes": [32],
+            },
+            "partners": partners,
+        }
+    ).to_rllib()
     algo = cfg.build_algo()
     try:
         for _ in range(LEARN_ITERS):
@@ -293,8 +340,10 @@ def test_partner_trained_agent_plays_its_partner_better_than_self_play(ray_local
     hunter (per 10-step episode: stag/stag 40 own, 80 joint; hare vs stag 30 own, -70 joint)."""
     scores: dict[str, list] = {"with_partner": [], "self_play": []}
     for seed in LEARN_SEEDS:
-        for name, partners in (("with_partner", {"from": STAG_HUNTER, "seats": ["agent_1"], "self_play": 0.0}),
-                               ("self_play", {})):
+        for name, partners in (
+            ("with_partner", {"from": STAG_HUNTER, "seats": ["agent_1"], "self_play": 0.0}),
+            ("self_play", {}),
+        ):
             algo, module = _train(partners, seed=seed)
             try:
                 scores[name].append(_play_with_stag_hunter(module))
@@ -302,6 +351,8 @@ def test_partner_trained_agent_plays_its_partner_better_than_self_play(ray_local
                 algo.stop()
     mean = {name: tuple(np.mean(v, axis=0).round(2).tolist()) for name, v in scores.items()}
     with capsys.disabled():
-        print(f"\nstag hunt with an always-stag partner, (own, joint) return, seeds {LEARN_SEEDS}: {scores} mean {mean}")
+        print(
+            f"\nstag hunt with an always-stag partner, (own, joint) return, seeds {LEARN_SEEDS}: {scores} mean {mean}"
+        )
     assert mean["with_partner"][0] > mean["self_play"][0] + 0.5 * LEARN_HORIZON
     assert mean["with_partner"][1] > mean["self_play"][1] + 5 * LEARN_HORIZON

@@ -1,4 +1,5 @@
 """load_population: real trained runs in every layout a population comes in, read without Ray."""
+
 from __future__ import annotations
 
 import json
@@ -17,12 +18,21 @@ from diverse_marl.population import Population, load_population
 from diverse_marl.run_dir import RunDir
 
 MAPPO_RUN = {
-    "name": "m", "algorithm": "mappo", "env": "credit_assignment", "stop": {"iterations": 2},
-    "checkpoint_every": 1, "training": {"train_batch_size": 200, "num_epochs": 1},
+    "name": "m",
+    "algorithm": "mappo",
+    "env": "credit_assignment",
+    "stop": {"iterations": 2},
+    "checkpoint_every": 1,
+    "training": {"train_batch_size": 200, "num_epochs": 1},
 }
 PPO_RUN = {
-    "name": "tiny", "algorithm": "ppo", "env": "stag_hunt", "env_config": {"horizon": 5}, "seed": 3,
-    "stop": {"iterations": 1}, "checkpoint_every": 1,
+    "name": "tiny",
+    "algorithm": "ppo",
+    "env": "stag_hunt",
+    "env_config": {"horizon": 5},
+    "seed": 3,
+    "stop": {"iterations": 1},
+    "checkpoint_every": 1,
     "training": {"train_batch_size": 100, "minibatch_size": 50, "num_epochs": 1, "hidden_sizes": [16]},
 }
 
@@ -36,9 +46,18 @@ def trained(ray_local, tmp_path_factory) -> Path:
     for i, seed in enumerate((0, 1)):
         run = parent / f"member_{i:02d}"
         diverse_marl.train({**MAPPO_RUN, "seed": seed}, run_dir=run, quiet=True)
-        entries.append({"index": i, "name": f"member_{i:02d}", "run_dir": run.name, "seed": seed,
-                        "overrides": {"training": {"lr": 1e-3 * (i + 1)}}, "reward_weights": {"sparse": float(i)},
-                        "status": "finished", "final_metrics": RunDir(run).read_metrics()[-1]})
+        entries.append(
+            {
+                "index": i,
+                "name": f"member_{i:02d}",
+                "run_dir": run.name,
+                "seed": seed,
+                "overrides": {"training": {"lr": 1e-3 * (i + 1)}},
+                "reward_weights": {"sparse": float(i)},
+                "status": "finished",
+                "final_metrics": RunDir(run).read_metrics()[-1],
+            }
+        )
     (parent / "population.json").write_text(json.dumps(entries))
     return parent
 
@@ -55,7 +74,12 @@ def test_population_parent_with_population_json(trained):
     m = pop["member_01"]
     assert m.index == 1 and m.path == trained / "member_01"
     md = m.metadata
-    assert md["seed"] == 1 and md["config"]["seed"] == 1 and md["algorithm"] == "mappo" and md["env"] == "credit_assignment"
+    assert (
+        md["seed"] == 1
+        and md["config"]["seed"] == 1
+        and md["algorithm"] == "mappo"
+        and md["env"] == "credit_assignment"
+    )
     assert md["reward_weights"] == {"sparse": 1.0} and md["overrides"] == {"training": {"lr": 2e-3}}
     assert md["final_metrics"] == RunDir(m.path).read_metrics()[-1] and md["final_metrics"]["iteration"] == 2
     assert md["status"] == "finished"
@@ -100,11 +124,17 @@ def test_nested_folders_single_runs_and_lists(trained, tmp_path):
     assert single.names == ["member_01"] and single[0].metadata["seed"] == 1
 
     both = load_population([trained, root / "stage_a", trained / "member_00"])
-    assert both.names == ["pop/member_00", "pop/member_01", "stage_a/member_00", "stage_a/member_01",
-                          "member_00/member_00"]
+    assert both.names == [
+        "pop/member_00",
+        "pop/member_01",
+        "stage_a/member_00",
+        "stage_a/member_01",
+        "member_00/member_00",
+    ]
     assert [m.index for m in both] == [0, 1, 2, 3, 4]
-    np.testing.assert_array_equal(both["stage_a/member_01"].policy().logits(_obs()),
-                                  both["pop/member_01"].policy().logits(_obs()))
+    np.testing.assert_array_equal(
+        both["stage_a/member_01"].policy().logits(_obs()), both["pop/member_01"].policy().logits(_obs())
+    )
 
 
 def test_paths_without_runs_give_clear_errors(trained, tmp_path):

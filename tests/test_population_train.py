@@ -1,4 +1,5 @@
 """Populations: per-member configs (members / seeded sampler), population.json, resume after SIGKILL."""
+
 from __future__ import annotations
 
 import json
@@ -11,13 +12,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tiny_configs import TINY_PPO
 
 import diverse_marl
 from diverse_marl.config import load_config, member_config, member_overrides
 from diverse_marl.envs.matrix_games import StagHuntEnv
 from diverse_marl.errors import ConfigError
 from diverse_marl.run_dir import RunDir, read_checkpoint_meta
-from tiny_configs import TINY_PPO
 
 TINY = {**TINY_PPO, "stop": {"iterations": 1}}
 SAMPLE = {"env_config.stag_reward": {"uniform": [4.5, 6.0]}, "training.lr": {"choice": [1e-3, 1e-4]}}
@@ -51,7 +52,10 @@ def test_listed_members_override_sampled_values_and_set_the_size():
     "population, fragment",
     [
         ({"size": 3, "members": [{}, {}]}, "population.size is 3 but population.members lists 2 members"),
-        ({"members": [{}, {}, {}, {"training": {"lrr": 1e-3}}]}, "population member 3 .*'training.lrr'.*did you mean 'lr'"),
+        (
+            {"members": [{}, {}, {}, {"training": {"lrr": 1e-3}}]},
+            "population member 3 .*'training.lrr'.*did you mean 'lr'",
+        ),
         ({"members": [{}, {"training": {"lr": "fast"}}]}, "population member 1 .*training.lr: expected float"),
         ({"members": [5]}, r"population.members\[0\]: expected a mapping"),
         ({"size": 2, "sample": {"training.lr": {"uniform": [1]}}}, "population.sample.training.lr: uniform needs"),
@@ -73,24 +77,37 @@ def test_bad_algorithm_option_in_a_member_fails_before_ray(tmp_path):
     was_running = ray.is_initialized()
     members = [{}, {"training": {"policy_mapping": "everyone"}}]
     with pytest.raises(ConfigError, match="population member 1 .*unknown policy_mapping 'everyone'"):
-        diverse_marl.train({**TINY, "algorithm": "mappo", "training": {"train_batch_size": 100},
-                            "population": {"members": members}}, run_dir=tmp_path / "pop")
+        diverse_marl.train(
+            {**TINY, "algorithm": "mappo", "training": {"train_batch_size": 100}, "population": {"members": members}},
+            run_dir=tmp_path / "pop",
+        )
     assert ray.is_initialized() == was_running
     assert not (tmp_path / "pop").exists()
 
 
 def test_bad_member_fails_in_the_cli_before_anything_runs(tmp_path):
     path = tmp_path / "pop.yaml"
-    path.write_text(yaml.safe_dump({**TINY, "runs_dir": str(tmp_path / "runs"),
-                                    "population": {"members": [{}, {}, {}, {"training": {"lrr": 1}}]}}))
-    out = subprocess.run([sys.executable, "-m", "diverse_marl", "train", str(path)],
-                         capture_output=True, text=True, timeout=120)
+    path.write_text(
+        yaml.safe_dump(
+            {
+                **TINY,
+                "runs_dir": str(tmp_path / "runs"),
+                "population": {"members": [{}, {}, {}, {"training": {"lrr": 1}}]},
+            }
+        )
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "diverse_marl", "train", str(path)], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 2 and "population member 3" in out.stderr, out.stderr[-2000:]
     assert not (tmp_path / "runs").exists()
 
 
 def test_members_train_with_their_own_configs(ray_local, tmp_path):
-    pop = {"members": [{"env_config": {"horizon": 3}}, {}], "sample": {"env_config.stag_reward": {"uniform": [4.5, 6.0]}}}
+    pop = {
+        "members": [{"env_config": {"horizon": 3}}, {}],
+        "sample": {"env_config.stag_reward": {"uniform": [4.5, 6.0]}},
+    }
     result = diverse_marl.train({**TINY, "population": pop}, run_dir=tmp_path / "pop")
     parent = tmp_path / "pop"
     assert result.run_dir == parent and result.members == [parent / "member_00", parent / "member_01"]
@@ -101,7 +118,9 @@ def test_members_train_with_their_own_configs(ray_local, tmp_path):
     assert [RunDir(m).read_metrics()[-1]["episode_len_mean"] for m in result.members] == [3.0, 5.0]
     entries = json.loads((parent / "population.json").read_text())
     assert [(e["index"], e["name"], e["run_dir"], e["seed"], e["status"]) for e in entries] == [
-        (0, "member_00", "member_00", 3, "finished"), (1, "member_01", "member_01", 4, "finished")]
+        (0, "member_00", "member_00", 3, "finished"),
+        (1, "member_01", "member_01", 4, "finished"),
+    ]
     for e, c in zip(entries, configs):
         assert e["overrides"]["env_config"]["stag_reward"] == c["env_config"]["stag_reward"]
         assert e["final_metrics"]["iteration"] == 1 and e["reward_weights"] is None
@@ -115,8 +134,9 @@ def test_members_train_with_their_own_configs(ray_local, tmp_path):
     resumed = diverse_marl.train(resume=parent, overrides=["stop.iterations=2"])
     assert [m["iteration"] for m in resumed.metrics] == [2, 2]
     assert [r["env_steps"] for r in RunDir(result.members[1]).read_metrics()] == [100, 200]
-    assert [yaml.safe_load((m / "config.yaml").read_text())["env_config"] for m in result.members] == \
-        [c["env_config"] for c in configs]
+    assert [yaml.safe_load((m / "config.yaml").read_text())["env_config"] for m in result.members] == [
+        c["env_config"] for c in configs
+    ]
     assert [e["status"] for e in json.loads((parent / "population.json").read_text())] == ["finished", "finished"]
 
 
@@ -131,8 +151,12 @@ def test_members_with_remote_env_runners_share_the_cpus(ray_local, tmp_path):
 def test_population_resumes_after_sigkill(tmp_path):
     """A 2-member population is SIGKILLed once member 0 finished and member 1 checkpointed;
     --resume skips member 0 and continues member 1 from its checkpoint."""
-    cfg = {**TINY, "stop": {"iterations": 300}, "ray": {"num_cpus": 2},
-           "population": {"members": [{"stop": {"iterations": 2}}, {}]}}
+    cfg = {
+        **TINY,
+        "stop": {"iterations": 300},
+        "ray": {"num_cpus": 2},
+        "population": {"members": [{"stop": {"iterations": 2}}, {}]},
+    }
     path = tmp_path / "pop.yaml"
     path.write_text(yaml.safe_dump(cfg))
     parent = tmp_path / "pop"
@@ -140,7 +164,10 @@ def test_population_resumes_after_sigkill(tmp_path):
     env = {**os.environ, "CI": "true"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "diverse_marl", "train", str(path), "--run-dir", str(parent), "--quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
     )
 
     def status() -> list[str]:
@@ -166,9 +193,21 @@ def test_population_resumes_after_sigkill(tmp_path):
     assert [r["iteration"] for r in first_rows] == [1, 2] and ckpt_iter < 300
     target = ckpt_iter + 2
     out = subprocess.run(
-        [sys.executable, "-m", "diverse_marl", "train", "--resume", str(parent),
-         "--set", f"stop.iterations={target}", "--quiet"],
-        capture_output=True, text=True, env=env, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "diverse_marl",
+            "train",
+            "--resume",
+            str(parent),
+            "--set",
+            f"stop.iterations={target}",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "population of 2 members" in out.stdout
@@ -202,12 +241,20 @@ class _BreaksAfterSomeSteps(StagHuntEnv):
 def test_a_crashing_member_is_one_line_naming_it_and_how_to_resume(tmp_path):
     """The CLI reports a crashed member in one line (no traceback wall), exit 2, and keeps the others."""
     config = tmp_path / "pop.yaml"
-    data = {**TINY, "env": "test_population_train:_BreaksAfterSomeSteps",
-            "population": {"members": [{}, {"env_config": {"break_after": 20}}]}}
+    data = {
+        **TINY,
+        "env": "test_population_train:_BreaksAfterSomeSteps",
+        "population": {"members": [{}, {"env_config": {"break_after": 20}}]},
+    }
     config.write_text(yaml.safe_dump(data))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, "-m", "diverse_marl", "train", str(config), "--run-dir",
-                           str(tmp_path / "pop"), "--quiet"], capture_output=True, text=True, timeout=300, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "diverse_marl", "train", str(config), "--run-dir", str(tmp_path / "pop"), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert proc.returncode == 2, proc.stderr[-2000:]
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("diverse-marl train: error: population members [1] failed"), proc.stderr[-2000:]

@@ -1,10 +1,10 @@
 """Recurrent (GRU) MAPPO policies: they remember where feed-forward ones cannot, in training
 (vector env runner), in exported policies (``load_policy``'s ``TorchPolicy``, per-row state) and
 as frozen partners (state per env copy)."""
+
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
 from diverse_marl import load_policy
@@ -15,7 +15,12 @@ from diverse_marl.algorithms.mappo.sampler import VectorMultiAgentEnvRunner
 from diverse_marl.rollout import play_batched
 
 VECTOR = "diverse_marl.algorithms.mappo.sampler:VectorMultiAgentEnvRunner"
-MEMORY = {"num_agents": 2, "num_cues": 2, "delay": 1, "max_delay": 3}  # best memoryless team return: 2 x 1/2 = 1.0; perfect: 2.0
+MEMORY = {
+    "num_agents": 2,
+    "num_cues": 2,
+    "delay": 1,
+    "max_delay": 3,
+}  # best memoryless team return: 2 x 1/2 = 1.0; perfect: 2.0
 ITERATIONS = 8  # about 4,000 env steps
 
 
@@ -45,9 +50,19 @@ def test_torch_policy_keeps_gru_state_per_row_key_and_resets_single_rows():
 
 
 def _train(use_gru: bool, seed: int = 0):
-    options = {"env_runner_cls": VECTOR, "use_gru": use_gru, "gru_hidden": 32, "hidden_sizes": [32],
-               "max_seq_len": 4, "lr": 3e-3, "critic_lr": 3e-3, "num_envs_per_env_runner": 32,
-               "train_batch_size": 512, "num_epochs": 8, "num_minibatches": 2}
+    options = {
+        "env_runner_cls": VECTOR,
+        "use_gru": use_gru,
+        "gru_hidden": 32,
+        "hidden_sizes": [32],
+        "max_seq_len": 4,
+        "lr": 3e-3,
+        "critic_lr": 3e-3,
+        "num_envs_per_env_runner": 32,
+        "train_batch_size": 512,
+        "num_epochs": 8,
+        "num_minibatches": 2,
+    }
     algo = MAPPOConfig.from_options("memory_task", MEMORY, options, seed=seed).build_algo()
     returns = [algo.train()["env_runners"]["episode_return_mean"] for _ in range(ITERATIONS)]
     return algo, returns
@@ -66,15 +81,16 @@ def test_memory_task_is_solved_by_gru_not_by_feed_forward(ray_local, tmp_path):
 
     # the exported policy remembers too: one GRU state per row of a batched rollout
     policy = load_policy(checkpoint, seed=0)
-    episodes = play_batched("memory_task", MEMORY, {"agent_0": policy, "agent_1": policy}, episodes=64,
-                            seed=3, deterministic=True)
+    episodes = play_batched(
+        "memory_task", MEMORY, {"agent_0": policy, "agent_1": policy}, episodes=64, seed=3, deterministic=True
+    )
     assert np.mean([sum(e["returns"].values()) for e in episodes]) >= 1.9
 
     # ... and as a frozen partner: two pool entries split the env copies anew every episode, so each
     # must keep its state per copy (and forget it when that copy's episode starts)
-    cfg = (MAPPOConfig.from_options("memory_task", MEMORY, {"env_runner_cls": VECTOR, "num_envs_per_env_runner": 8,
-                                                           "hidden_sizes": [8]}, seed=1)
-           .partners({"from": [checkpoint, checkpoint], "seats": ["agent_1"]}))
+    cfg = MAPPOConfig.from_options(
+        "memory_task", MEMORY, {"env_runner_cls": VECTOR, "num_envs_per_env_runner": 8, "hidden_sizes": [8]}, seed=1
+    ).partners({"from": [checkpoint, checkpoint], "seats": ["agent_1"]})
     runner = VectorMultiAgentEnvRunner(config=cfg)
     try:
         runner.sample(num_timesteps=8 * 4 * 8, explore=False)

@@ -1,4 +1,5 @@
 """The env registry: make / register / list_envs, clear errors for unknown names and options."""
+
 from __future__ import annotations
 
 import pytest

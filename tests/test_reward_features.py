@@ -1,6 +1,7 @@
 """Reward features and reward weights: built-in envs (single and batched), user envs through ``make``
 and ``SyncBatchedEnv``, and config validation before Ray. (Hide-and-seek's weighted batched rewards are
 checked against the single env in test_hide_and_seek_batched.py.)"""
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,9 +24,14 @@ AGENTS = ("agent_0", "agent_1")
 
 def kitchen(p0, o0, held0=None, objects=()):
     """cramped_room with cook 0 placed by hand (cook 1 at (3, 1)); onions at (0, 1), serving at (3, 3)."""
-    return {"players": [{"position": p0, "orientation": o0, "held_object": held0},
-                        {"position": (3, 1), "orientation": NORTH, "held_object": None}],
-            "objects": list(objects), "timestep": 0}
+    return {
+        "players": [
+            {"position": p0, "orientation": o0, "held_object": held0},
+            {"position": (3, 1), "orientation": NORTH, "held_object": None},
+        ],
+        "objects": list(objects),
+        "timestep": 0,
+    }
 
 
 def overcooked_step(state, a0, **env_config):
@@ -45,15 +51,23 @@ def test_overcooked_scripted_onion_pickup_is_a_feature_of_that_cook_only():
     assert sum(f0.values()) == 2 and f0["sparse"] == f0["shaped"] == 0
     assert rew == {a: infos[a]["original_reward"] for a in AGENTS} == {"agent_0": 0, "agent_1": 0}
     # weighted: the same step is worth w . features, the original reward is kept
-    _, rew, _, _, infos = overcooked_step(kitchen((1, 1), WEST), INTERACT,
-                                          reward_weights={"onion_pickup_dispenser": 2.5, "stay": -1.0})
+    _, rew, _, _, infos = overcooked_step(
+        kitchen((1, 1), WEST), INTERACT, reward_weights={"onion_pickup_dispenser": 2.5, "stay": -1.0}
+    )
     assert rew == {"agent_0": 2.5, "agent_1": -1.0}
     assert infos["agent_0"]["original_reward"] == infos["agent_1"]["original_reward"] == 0
 
 
 def test_overcooked_delivery_features_and_weights():
-    soup = {"name": "soup", "position": (3, 2), "_ingredients": [{"name": "onion", "position": (3, 2)}] * 3,
-            "cooking_tick": 20, "is_cooking": False, "is_ready": True, "is_idle": False}
+    soup = {
+        "name": "soup",
+        "position": (3, 2),
+        "_ingredients": [{"name": "onion", "position": (3, 2)}] * 3,
+        "cooking_tick": 20,
+        "is_cooking": False,
+        "is_ready": True,
+        "is_idle": False,
+    }
     state = kitchen((3, 2), SOUTH, held0=soup)
     state["players"][1]["position"] = (1, 1)
     weights = {"soup_delivery": 3.0, "sparse": 0.5, "stay": -0.25}
@@ -67,10 +81,18 @@ def test_overcooked_delivery_features_and_weights():
 
 def test_overcooked_shaped_feature_with_default_weights_equals_the_env_reward():
     onion = {"name": "onion", "position": (2, 1)}
-    pot = {"name": "soup", "position": (2, 0), "_ingredients": [{"name": "onion", "position": (2, 0)}],
-           "cooking_tick": -1, "is_cooking": False, "is_ready": False, "is_idle": True}
-    _, rew, _, _, infos = overcooked_step(kitchen((2, 1), NORTH, held0=onion, objects=[pot]), INTERACT,
-                                          shaping_factor=0.5)
+    pot = {
+        "name": "soup",
+        "position": (2, 0),
+        "_ingredients": [{"name": "onion", "position": (2, 0)}],
+        "cooking_tick": -1,
+        "is_cooking": False,
+        "is_ready": False,
+        "is_idle": True,
+    }
+    _, rew, _, _, infos = overcooked_step(
+        kitchen((2, 1), NORTH, held0=onion, objects=[pot]), INTERACT, shaping_factor=0.5
+    )
     features = infos["agent_0"]["reward_features"]
     assert features["potting_onion"] == 1 and features["shaped"] == 3
     default = {"sparse": 1.0, "shaped": 0.5}  # the env's own reward as weights
@@ -89,7 +111,7 @@ def test_overcooked_batched_weights_equal_single_env_w_dot_features(n):
         env.reset(seed=0)
     original_returns, episodes = np.zeros(n), 0
     totals = dict.fromkeys(names, 0.0)
-    for t in range(300):
+    for _t in range(300):
         acts = rng.choice(6, size=(n, 2), p=[0.15, 0.15, 0.15, 0.15, 0.05, 0.35])
         _, rew, _, trunc, infos = batched.step({a: acts[:, p] for p, a in enumerate(AGENTS)})
         for i, env in enumerate(singles):
@@ -115,8 +137,11 @@ def test_overcooked_batched_weights_equal_single_env_w_dot_features(n):
 
 
 def test_overcooked_weights_validated():
-    with pytest.raises(ConfigError, match=r"unknown reward feature 'onion_pickup_dispensr'.*"
-                                          r"did you mean 'onion_pickup_dispenser'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown reward feature 'onion_pickup_dispensr'.*"
+        r"did you mean 'onion_pickup_dispenser'",
+    ):
         OvercookedEnv(reward_weights={"onion_pickup_dispensr": 1.0})
     with pytest.raises(ConfigError, match="expected a number"):
         OvercookedBatchedEnv(2, reward_weights={"sparse": "a lot"})
@@ -183,8 +208,14 @@ class CoinEnv(ParallelEnv):
         self.t += 1
         done = self.t >= self.horizon
         rewards = {a: 10.0 * (actions[a] == coin) for a in self.agents}
-        infos = {a: ({"reward_features": {"right": float(actions[a] == coin), "tails": float(coin)}}
-                     if self.with_features else {}) for a in self.agents}
+        infos = {
+            a: (
+                {"reward_features": {"right": float(actions[a] == coin), "tails": float(coin)}}
+                if self.with_features
+                else {}
+            )
+            for a in self.agents
+        }
         obs = {a: np.full(1, coin, np.float32) for a in self.agents}
         out = obs, rewards, {a: False for a in self.agents}, {a: done for a in self.agents}, infos
         if done:
@@ -216,8 +247,9 @@ def test_user_env_gets_weights_through_make_and_sync_batched():
     env.set_reward_params(reward_weights=None)  # the env's own reward again
     _, rew, _, _, infos = env.step({"a": 0, "b": 1})
     assert rew == {a: 10.0 * infos[a]["reward_features"]["right"] for a in ("a", "b")}
-    with pytest.raises(ConfigError, match="unknown reward parameter 'shaping_factor' for env 'test_coin'; "
-                                          "allowed: reward_weights"):
+    with pytest.raises(
+        ConfigError, match="unknown reward parameter 'shaping_factor' for env 'test_coin'; allowed: reward_weights"
+    ):
         env.set_reward_params(shaping_factor=1.0)
     batched = make_batched("test_coin", 3, reward_weights={"right": 5.0})
     assert isinstance(batched, SyncBatchedEnv)
@@ -251,9 +283,12 @@ def test_unknown_feature_fails_in_config_validation_before_ray():
     import ray
 
     was_running = ray.is_initialized()
-    with pytest.raises(ConfigError, match=r"unknown reward feature 'soup_delivered' in env_config.reward_weights "
-                                          r"\(did you mean 'soup_delivery'\?\); features of env 'overcooked': "
-                                          r"onion_pickup_dispenser, .*, sparse, shaped"):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown reward feature 'soup_delivered' in env_config.reward_weights "
+        r"\(did you mean 'soup_delivery'\?\); features of env 'overcooked': "
+        r"onion_pickup_dispenser, .*, sparse, shaped",
+    ):
         load_config({"env": "overcooked", "env_config": {"reward_weights": {"sparse": 1, "soup_delivered": 1}}})
     with pytest.raises(ConfigError, match="unknown reward feature 'stag'.*features of env 'stag_hunt': stag_stag"):
         load_config({"algorithm": "ppo", "env": "stag_hunt", "env_config": {"reward_weights": {"stag": 1}}})
@@ -265,6 +300,9 @@ def test_unknown_feature_fails_in_config_validation_before_ray():
 
 
 def test_old_shaping_anneal_option_is_a_clear_error():
-    with pytest.raises(ConfigError, match=r"shaping_anneal_steps is replaced by reward_schedule.*"
-                                          r"reward_schedule: \{shaping_factor: \[\[0, 0.5\], \[1000, 0.0\]\]\}"):
+    with pytest.raises(
+        ConfigError,
+        match=r"shaping_anneal_steps is replaced by reward_schedule.*"
+        r"reward_schedule: \{shaping_factor: \[\[0, 0.5\], \[1000, 0.0\]\]\}",
+    ):
         load_config({"env": "overcooked", "env_config": {"shaping_factor": 0.5, "shaping_anneal_steps": 1000}})

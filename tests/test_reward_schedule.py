@@ -1,8 +1,10 @@
 """The reward schedule: piecewise-linear values, validation, and real MAPPO runs where the envs' shaping
 factor follows the trainer's global env-step count (vectorized runner, resume, remote stock runner)."""
+
 from __future__ import annotations
 
 import pytest
+from test_reward_features import CoinEnv  # noqa: F401  (registers the user env "test_coin")
 
 import diverse_marl
 from diverse_marl.callbacks import RESULT_KEY, global_env_steps, reward_targets
@@ -10,7 +12,6 @@ from diverse_marl.config import load_config
 from diverse_marl.errors import ConfigError
 from diverse_marl.reward_schedule import RewardSchedule
 from diverse_marl.run_dir import RunDir, read_checkpoint_meta
-from test_reward_features import CoinEnv  # noqa: F401  (registers the user env "test_coin")
 
 VECTOR_RUNNER = "diverse_marl.algorithms.mappo.sampler:VectorMultiAgentEnvRunner"
 HORIZON, NUM_ENVS = 10, 4
@@ -26,8 +27,13 @@ TINY = {
     "seed": 1,
     "stop": {"iterations": 2},
     "checkpoint_every": 1,
-    "training": {"train_batch_size": STEPS_PER_ITER, "num_envs_per_env_runner": NUM_ENVS, "num_epochs": 1,
-                 "hidden_sizes": [16], "env_runner_cls": VECTOR_RUNNER},
+    "training": {
+        "train_batch_size": STEPS_PER_ITER,
+        "num_envs_per_env_runner": NUM_ENVS,
+        "num_epochs": 1,
+        "hidden_sizes": [16],
+        "env_runner_cls": VECTOR_RUNNER,
+    },
 }
 
 
@@ -38,41 +44,54 @@ def expected(steps: int) -> float:
 def env_factors(algo, local: bool = True) -> list[float]:
     """Shaping factors of every env in the algorithm's env runners."""
     per_runner = algo.env_runner_group.foreach_env_runner(
-        lambda runner: [env.shaping_factor for env in reward_targets(runner)], local_env_runner=local)
+        lambda runner: [env.shaping_factor for env in reward_targets(runner)], local_env_runner=local
+    )
     return [f for factors in per_runner for f in factors]
 
 
 # ---- the schedule itself ---------------------------------------------------------------------------------
 def test_values_are_piecewise_linear_and_clamped():
     s = RewardSchedule.parse({"shaping_factor": [[100, 1.0], [300, 0.0], [400, 0.5]]})
-    assert [s.values(n)["shaping_factor"] for n in (0, 100, 200, 300, 350, 400, 10**9)] == \
-        pytest.approx([1.0, 1.0, 0.5, 0.0, 0.25, 0.5, 0.5])
+    assert [s.values(n)["shaping_factor"] for n in (0, 100, 200, 300, 350, 400, 10**9)] == pytest.approx(
+        [1.0, 1.0, 0.5, 0.0, 0.25, 0.5, 0.5]
+    )
 
 
 def test_scheduled_weights_merge_into_the_fixed_ones():
-    s = RewardSchedule.parse({"reward_weights.sparse": [[0, 0.0], [10, 1.0]], "shaping_factor": [[0, 2.0]]},
-                             base_weights={"sparse": 5.0, "move": -1.0})
+    s = RewardSchedule.parse(
+        {"reward_weights.sparse": [[0, 0.0], [10, 1.0]], "shaping_factor": [[0, 2.0]]},
+        base_weights={"sparse": 5.0, "move": -1.0},
+    )
     assert s.values(5) == {"shaping_factor": 2.0, "reward_weights": {"sparse": 0.5, "move": -1.0}}
 
 
-@pytest.mark.parametrize("spec, message", [
-    ({"shaping_factor": 1.0}, "expected a list of \\[env_steps, value\\] pairs"),
-    ({"shaping_factor": [[0, 1.0], [0, 0.5]]}, "env_steps must increase, got 0 after 0"),
-    ({"shaping_factor": [[-5, 1.0]]}, "env_steps must be integers >= 0"),
-    ({"shaping_factor": [[0, "high"]]}, "got the point \\[0, 'high'\\]"),
-    ({"shaping_factr": [[0, 1.0]]}, "unknown reward_schedule parameter 'shaping_factr' \\(did you mean "
-                                    "'shaping_factor'\\?\\) for env 'overcooked'; allowed: shaping_factor, "
-                                    "random_start, reward_weights.onion_pickup_dispenser"),
-    ({"reward_weights.sparse": [[0, 1.0]]}, "env_config.reward_weights is not set"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"shaping_factor": 1.0}, "expected a list of \\[env_steps, value\\] pairs"),
+        ({"shaping_factor": [[0, 1.0], [0, 0.5]]}, "env_steps must increase, got 0 after 0"),
+        ({"shaping_factor": [[-5, 1.0]]}, "env_steps must be integers >= 0"),
+        ({"shaping_factor": [[0, "high"]]}, "got the point \\[0, 'high'\\]"),
+        (
+            {"shaping_factr": [[0, 1.0]]},
+            "unknown reward_schedule parameter 'shaping_factr' \\(did you mean "
+            "'shaping_factor'\\?\\) for env 'overcooked'; allowed: shaping_factor, "
+            "random_start, reward_weights.onion_pickup_dispenser",
+        ),
+        ({"reward_weights.sparse": [[0, 1.0]]}, "env_config.reward_weights is not set"),
+    ],
+)
 def test_bad_schedules_fail_in_config_validation(spec, message):
     with pytest.raises(ConfigError, match=message):
         load_config({**TINY, "reward_schedule": spec})
 
 
 def test_a_schedule_needs_an_env_that_takes_the_parameter():
-    with pytest.raises(ConfigError, match="unknown reward_schedule parameter 'shaping_factor' for env 'stag_hunt'; "
-                                          "allowed: reward_weights.stag_stag"):
+    with pytest.raises(
+        ConfigError,
+        match="unknown reward_schedule parameter 'shaping_factor' for env 'stag_hunt'; "
+        "allowed: reward_weights.stag_stag",
+    ):
         load_config({**TINY, "env": "stag_hunt", "env_config": {}})
 
 
@@ -101,8 +120,9 @@ def test_resume_continues_the_anneal_where_it_was(ray_local, tmp_path):
     restored_steps = read_checkpoint_meta(checkpoint)["env_steps"]
     assert restored_steps == 2 * STEPS_PER_ITER
     # metrics.csv shows the value pushed after each iteration (the one the next iteration samples with)
-    assert [row["reward_schedule/shaping_factor"] for row in first.metrics] == \
-        pytest.approx([expected(STEPS_PER_ITER), expected(restored_steps)])
+    assert [row["reward_schedule/shaping_factor"] for row in first.metrics] == pytest.approx(
+        [expected(STEPS_PER_ITER), expected(restored_steps)]
+    )
     # what `train(resume=...)` does: build, then load the checkpoint (restores the lifetime count)
     algo = load_config(TINY).to_rllib().build_algo()
     try:
@@ -122,10 +142,17 @@ def test_resume_continues_the_anneal_where_it_was(ray_local, tmp_path):
 
 def test_scheduled_weights_reach_a_user_env_in_the_generic_batched_path(ray_local):
     """A user env (no native batched class: SyncBatchedEnv of RewardWeightsWrapper copies) gets scheduled weights."""
-    cfg = load_config({**TINY, "env": "test_coin", "env_config": {"horizon": 5, "reward_weights": {"tails": 1.0}},
-                       "reward_schedule": {"reward_weights.right": [[0, 0.0], [2 * STEPS_PER_ITER, 4.0]]}})
+    cfg = load_config(
+        {
+            **TINY,
+            "env": "test_coin",
+            "env_config": {"horizon": 5, "reward_weights": {"tails": 1.0}},
+            "reward_schedule": {"reward_weights.right": [[0, 0.0], [2 * STEPS_PER_ITER, 4.0]]},
+        }
+    )
     algo = cfg.to_rllib().build_algo()
     try:
+
         def weights() -> list[dict]:
             return [env.reward_weights for env in reward_targets(algo.env_runner)]
 

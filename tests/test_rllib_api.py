@@ -8,6 +8,7 @@
   MAPPO overrides or calls keep the signatures it was written against, and the private
   attributes it reads exist. A failure names the override to revisit.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -54,10 +55,13 @@ def test_readme_rllib_snippet_runs_as_written(ray_local, tmp_path, monkeypatch, 
 
 # ---- builder chain ------------------------------------------------------------------------------
 def test_builder_resolves_registered_names_with_mappo_options():
-    config = (MAPPOConfig()
-              .environment("stag_hunt", env_config={"horizon": 5})
-              .training(lr=1e-3, train_batch_size=100, hidden_sizes=[16, 8], critic_input="obs",
-                        value_norm=False, critic_lr=2e-3))
+    config = (
+        MAPPOConfig()
+        .environment("stag_hunt", env_config={"horizon": 5})
+        .training(
+            lr=1e-3, train_batch_size=100, hidden_sizes=[16, 8], critic_input="obs", value_norm=False, critic_lr=2e-3
+        )
+    )
     config.validate()
     assert config.env.startswith("diverse_marl_mappo/stag_hunt")
     assert config.train_batch_size_per_learner == 100 and config.lr == 1e-3 and config.critic_lr == 2e-3
@@ -67,9 +71,19 @@ def test_builder_resolves_registered_names_with_mappo_options():
     assert config.env_runner_cls is VectorMultiAgentEnvRunner
     config.validate()  # resolving twice is harmless
     # the YAML path builds the same config
-    same = MAPPOConfig.from_options("stag_hunt", {"horizon": 5}, {
-        "lr": 1e-3, "train_batch_size": 100, "hidden_sizes": [16, 8], "critic_input": "obs",
-        "value_norm": False, "critic_lr": 2e-3}, seed=0)
+    same = MAPPOConfig.from_options(
+        "stag_hunt",
+        {"horizon": 5},
+        {
+            "lr": 1e-3,
+            "train_batch_size": 100,
+            "hidden_sizes": [16, 8],
+            "critic_input": "obs",
+            "value_norm": False,
+            "critic_lr": 2e-3,
+        },
+        seed=0,
+    )
     assert same.option_values() == config.option_values()
     assert same.mappo_export == config.mappo_export
 
@@ -81,8 +95,11 @@ def test_tune_trial_config_round_trip_resolves_module_options():
 
     from diverse_marl.algorithms.mappo.config import MAPPO
 
-    config = (MAPPOConfig().environment("stag_hunt", env_config={"horizon": 5})
-              .training(hidden_sizes=tune.grid_search([[8], [32, 32]]), lr=tune.grid_search([1e-3, 1e-4])))
+    config = (
+        MAPPOConfig()
+        .environment("stag_hunt", env_config={"horizon": 5})
+        .training(hidden_sizes=tune.grid_search([[8], [32, 32]]), lr=tune.grid_search([1e-3, 1e-4]))
+    )
     trial = config.to_dict()
     trial["mappo_build"]["hidden_sizes"], trial["lr"] = [32, 32], 1e-4  # what Tune resolves for one trial
     resolved = MAPPO.get_default_config().update_from_dict(trial)
@@ -93,10 +110,12 @@ def test_tune_trial_config_round_trip_resolves_module_options():
 
 
 def test_builder_import_path_env_trains(ray_local):
-    config = (MAPPOConfig()
-              .environment("diverse_marl.envs.matrix_games:StagHuntEnv", env_config={"horizon": 5})
-              .training(train_batch_size=80, num_epochs=1, hidden_sizes=[8], num_envs_per_env_runner=4)
-              .debugging(seed=1))
+    config = (
+        MAPPOConfig()
+        .environment("diverse_marl.envs.matrix_games:StagHuntEnv", env_config={"horizon": 5})
+        .training(train_batch_size=80, num_epochs=1, hidden_sizes=[8], num_envs_per_env_runner=4)
+        .debugging(seed=1)
+    )
     algo = config.build_algo()
     try:
         result = algo.train()
@@ -124,8 +143,14 @@ def test_user_env_by_import_path_trains_on_the_fast_runner_by_default(ray_local,
     from diverse_marl.config import load_config
 
     monkeypatch.syspath_prepend(str(ROOT / "examples"))
-    cfg = load_config({"algorithm": "mappo", "env": "rendezvous_env:RendezvousEnv", "seed": 0,
-                       "training": {"train_batch_size": 64, "num_epochs": 1, "hidden_sizes": [8]}})
+    cfg = load_config(
+        {
+            "algorithm": "mappo",
+            "env": "rendezvous_env:RendezvousEnv",
+            "seed": 0,
+            "training": {"train_batch_size": 64, "num_epochs": 1, "hidden_sizes": [8]},
+        }
+    )
     config = cfg.to_rllib()
     assert config.env_runner_cls is VectorMultiAgentEnvRunner and config.num_envs_per_env_runner == 8
     algo = config.build_algo()
@@ -138,11 +163,14 @@ def test_user_env_by_import_path_trains_on_the_fast_runner_by_default(ray_local,
     assert runners["num_episodes_lifetime"] >= 8 and "episode/original_return" in runners
 
 
-@pytest.mark.parametrize("options,match", [
-    ({"policy_mapping": "everyone"}, "unknown policy_mapping 'everyone'; allowed: shared, team, agent"),
-    ({"hidden_sizes": []}, "hidden_sizes"),
-    ({"env_runner_cls": "no_such_module:Runner"}, "cannot import env_runner_cls"),
-])
+@pytest.mark.parametrize(
+    "options,match",
+    [
+        ({"policy_mapping": "everyone"}, "unknown policy_mapping 'everyone'; allowed: shared, team, agent"),
+        ({"hidden_sizes": []}, "hidden_sizes"),
+        ({"env_runner_cls": "no_such_module:Runner"}, "cannot import env_runner_cls"),
+    ],
+)
 def test_builder_bad_option_values_fail_at_build(options, match):
     config = MAPPOConfig().environment("stag_hunt").training(**options)
     with pytest.raises(ConfigError, match=match):
@@ -161,26 +189,44 @@ def test_setup_pins_the_tested_ray_minor():
     setup = (ROOT / "setup.py").read_text(encoding="utf-8")
     assert '"ray[rllib]>=2.60.0,<2.61"' in setup
     assert ray.__version__.startswith(TESTED_RAY_MINOR + "."), (
-        f"tests run on ray {ray.__version__}; MAPPO is tested on {TESTED_RAY_MINOR}.x (setup.py pin)")
+        f"tests run on ray {ray.__version__}; MAPPO is tested on {TESTED_RAY_MINOR}.x (setup.py pin)"
+    )
 
 
 # (owner "module:Class", method, expected parameters without annotations, who depends on it)
 PRIVATE_METHODS = [
-    ("ray.rllib.core.learner.learner:Learner", "_create_iterator_if_necessary",
-     "(self, *, training_data, num_total_minibatches=0, num_epochs=1, minibatch_size=None, "
-     "shuffle_batch_per_epoch=False, **kwargs)",
-     "MAPPOTorchLearner._create_iterator_if_necessary overrides it (MAPPO's epoch minibatching)"),
-    ("ray.rllib.core.learner.learner:Learner", "_make_batch_if_necessary", "(self, training_data)",
-     "MAPPOTorchLearner._create_iterator_if_necessary calls it"),
-    ("ray.rllib.core.learner.learner:Learner", "_set_slicing_by_batch_id", "(self, batch, *, value)",
-     "MAPPOTorchLearner._create_iterator_if_necessary calls it"),
+    (
+        "ray.rllib.core.learner.learner:Learner",
+        "_create_iterator_if_necessary",
+        "(self, *, training_data, num_total_minibatches=0, num_epochs=1, minibatch_size=None, "
+        "shuffle_batch_per_epoch=False, **kwargs)",
+        "MAPPOTorchLearner._create_iterator_if_necessary overrides it (MAPPO's epoch minibatching)",
+    ),
+    (
+        "ray.rllib.core.learner.learner:Learner",
+        "_make_batch_if_necessary",
+        "(self, training_data)",
+        "MAPPOTorchLearner._create_iterator_if_necessary calls it",
+    ),
+    (
+        "ray.rllib.core.learner.learner:Learner",
+        "_set_slicing_by_batch_id",
+        "(self, batch, *, value)",
+        "MAPPOTorchLearner._create_iterator_if_necessary calls it",
+    ),
     # public but young: async_sampling's request bookkeeping relies on their tag semantics
-    ("ray.rllib.env.env_runner_group:EnvRunnerGroup", "foreach_env_runner_async",
-     "(self, func, tag=None, *, kwargs=None, healthy_only=True, remote_worker_ids=None)",
-     "overlapped_sampling.OverlappedSampler.launch calls it"),
-    ("ray.rllib.env.env_runner_group:EnvRunnerGroup", "fetch_ready_async_reqs",
-     "(self, *, tags=None, timeout_seconds=0.0, return_obj_refs=False, mark_healthy=False)",
-     "overlapped_sampling.OverlappedSampler.collect calls it"),
+    (
+        "ray.rllib.env.env_runner_group:EnvRunnerGroup",
+        "foreach_env_runner_async",
+        "(self, func, tag=None, *, kwargs=None, healthy_only=True, remote_worker_ids=None)",
+        "overlapped_sampling.OverlappedSampler.launch calls it",
+    ),
+    (
+        "ray.rllib.env.env_runner_group:EnvRunnerGroup",
+        "fetch_ready_async_reqs",
+        "(self, *, tags=None, timeout_seconds=0.0, return_obj_refs=False, mark_healthy=False)",
+        "overlapped_sampling.OverlappedSampler.collect calls it",
+    ),
 ]
 
 
@@ -211,8 +257,10 @@ def test_private_rllib_signatures_unchanged(owner, method, expected, who):
     fn = getattr(resolve(owner), method, None)
     assert fn is not None, f"RLlib's {owner}.{method} is gone; {who}: port that code to the new RLlib"
     got = plain_signature(fn)
-    assert got == expected, (f"RLlib changed the signature of private {owner}.{method}: {got}, was {expected}; "
-                             f"{who}: review that override against the new RLlib")
+    assert got == expected, (
+        f"RLlib changed the signature of private {owner}.{method}: {got}, was {expected}; "
+        f"{who}: review that override against the new RLlib"
+    )
 
 
 def test_mappo_override_matches_and_is_still_called():
@@ -222,10 +270,12 @@ def test_mappo_override_matches_and_is_still_called():
 
     ours = plain_signature(MAPPOTorchLearner._create_iterator_if_necessary)
     assert ours == plain_signature(Learner._create_iterator_if_necessary), (
-        "MAPPOTorchLearner._create_iterator_if_necessary no longer matches RLlib's signature")
+        "MAPPOTorchLearner._create_iterator_if_necessary no longer matches RLlib's signature"
+    )
     assert "self._create_iterator_if_necessary(" in inspect.getsource(Learner.update), (
         "RLlib's Learner.update no longer calls _create_iterator_if_necessary: MAPPO's minibatching "
-        "override (MAPPOTorchLearner._create_iterator_if_necessary) would be silently skipped")
+        "override (MAPPOTorchLearner._create_iterator_if_necessary) would be silently skipped"
+    )
 
 
 def test_private_rllib_attributes_exist(ray_local):
@@ -235,8 +285,9 @@ def test_private_rllib_attributes_exist(ray_local):
     from ray.rllib.policy.sample_batch import SampleBatch
     from ray.tune import registry
 
-    algo = MAPPOConfig.from_options("stag_hunt", {"horizon": 5}, {"train_batch_size": 40, "hidden_sizes": [8]},
-                                    seed=0).build_algo()
+    algo = MAPPOConfig.from_options(
+        "stag_hunt", {"horizon": 5}, {"train_batch_size": 40, "hidden_sizes": [8]}, seed=0
+    ).build_algo()
     try:
         learner = algo.learner_group._learner  # MAPPO.learner_module, safe_checkpoint
         pipeline = getattr(learner, "_learner_connector", None)
@@ -244,23 +295,33 @@ def test_private_rllib_attributes_exist(ray_local):
         checks = {
             "LearnerGroup._learner (MAPPO.learner_module)": learner is not None,
             "Learner._learner_connector (MAPPOTorchLearner.build swaps GAE)": pipeline is not None,
-            "PPO's 'GeneralAdvantageEstimation' piece, replaced by MAPPOTorchLearner.build":
-                "GeneralAdvantageEstimation" not in pieces and "MAPPOGeneralAdvantageEstimation" in pieces,
+            "PPO's 'GeneralAdvantageEstimation' piece, replaced by MAPPOTorchLearner.build": (
+                "GeneralAdvantageEstimation"
+            )
+            not in pieces
+            and "MAPPOGeneralAdvantageEstimation" in pieces,
             "Learner._module (MAPPOTorchLearner.configure_optimizers_for_module)": hasattr(learner, "_module"),
-            "MultiRLModule._rl_modules (VectorMultiAgentEnvRunner.make_module)":
-                hasattr(algo.env_runner.module, "_rl_modules"),
+            "MultiRLModule._rl_modules (VectorMultiAgentEnvRunner.make_module)": hasattr(
+                algo.env_runner.module, "_rl_modules"
+            ),
         }
     finally:
         algo.stop()
-    checks.update({
-        "AlgorithmConfig._env_to_module_connector / _module_to_env_connector (VectorMultiAgentEnvRunner)":
-            all(hasattr(AlgorithmConfig(), a) for a in ("_env_to_module_connector", "_module_to_env_connector")),
-        "MultiAgentEpisode._agent_to_module_mapping (runner_episodes.EpisodeAssembler)":
-            hasattr(MultiAgentEpisode(), "_agent_to_module_mapping"),
-        "SampleBatch._slice_seq_lens_in_B (EpochMinibatchIterator)": hasattr(SampleBatch({}), "_slice_seq_lens_in_B"),
-        "ray.tune.registry._global_registry (runner_env.make_batched_env_from_config)":
-            hasattr(registry, "_global_registry"),
-    })
+    checks.update(
+        {
+            "AlgorithmConfig._env_to_module_connector / _module_to_env_connector (VectorMultiAgentEnvRunner)": all(
+                hasattr(AlgorithmConfig(), a) for a in ("_env_to_module_connector", "_module_to_env_connector")
+            ),
+            "MultiAgentEpisode._agent_to_module_mapping (runner_episodes.EpisodeAssembler)": hasattr(
+                MultiAgentEpisode(), "_agent_to_module_mapping"
+            ),
+            "SampleBatch._slice_seq_lens_in_B (EpochMinibatchIterator)": hasattr(
+                SampleBatch({}), "_slice_seq_lens_in_B"
+            ),
+            "ray.tune.registry._global_registry (runner_env.make_batched_env_from_config)": hasattr(
+                registry, "_global_registry"
+            ),
+        }
+    )
     missing = [name for name, ok in checks.items() if not ok]
     assert not missing, f"private RLlib attributes MAPPO reads are gone: {missing}"
-

@@ -1,4 +1,5 @@
 """Scripted Overcooked roles: the lossless decoding they act on, their division of labour, bad input."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,8 +39,9 @@ def test_decoding_the_lossless_state_recovers_the_kitchen(layout):
 
 def _sparse(a: str, b: str, seed: int = 0) -> float:
     cfg = {"layout": "cramped_room", "horizon": HORIZON}
-    episodes = play_batched("overcooked", cfg, {"agent_0": RoleAgent(a, seed=1), "agent_1": RoleAgent(b, seed=2)},
-                            3, seed=seed)
+    episodes = play_batched(
+        "overcooked", cfg, {"agent_0": RoleAgent(a, seed=1), "agent_1": RoleAgent(b, seed=2)}, 3, seed=seed
+    )
     return float(np.mean([e["sparse_return"] for e in episodes]))
 
 

@@ -1,6 +1,7 @@
 """method: rpg — seeded weight sampling, members' configs, selection, the examples, and a real
 end-to-end RPG run on Stag Hunt that is SIGKILLed while fine-tuning and resumed; RPG on a user env
 given by import path."""
+
 from __future__ import annotations
 
 import json
@@ -67,8 +68,9 @@ def test_grid_is_the_cartesian_product_or_a_seeded_subset_of_it():
     subset = _weights(_cfg(samples=4, sampler=GRID))
     assert len(subset) == 4 and all(w in full for w in subset) and len({tuple(w.values()) for w in subset}) == 4
     assert subset == _weights(_cfg(samples=4, sampler=GRID))
-    assert {tuple(w.values()) for s in range(6) for w in _weights(_cfg(seed=s, samples=4, sampler=GRID))} == \
-        {tuple(w.values()) for w in full}  # other seeds pick other points
+    assert {tuple(w.values()) for s in range(6) for w in _weights(_cfg(seed=s, samples=4, sampler=GRID))} == {
+        tuple(w.values()) for w in full
+    }  # other seeds pick other points
 
 
 def test_list_gives_its_vectors_or_a_seeded_subset():
@@ -110,12 +112,20 @@ def test_selection_picks_by_original_reward_return():
         ({"name": "rgp"}, r"unknown method 'rgp' \(did you mean 'rpg'\?\); allowed: fcp, hsp, rpg"),
         ({"name": "rpg", "sampler": {"normal": {}}}, "method.sampler: expected exactly one of uniform, grid, list"),
         ({"name": "rpg", "sampler": UNIFORM}, "the uniform sampler needs a number of samples"),
-        ({"name": "rpg", "samples": 2, "sampler": {"uniform": {"stag": [0, 1]}}},
-         r"unknown reward feature 'stag' in method.sampler.uniform \(did you mean 'stag_stag'\?\)"),
+        (
+            {"name": "rpg", "samples": 2, "sampler": {"uniform": {"stag": [0, 1]}}},
+            r"unknown reward feature 'stag' in method.sampler.uniform \(did you mean 'stag_stag'\?\)",
+        ),
         ({"name": "rpg", "samples": 2, "sampler": {"uniform": {"stag_stag": [2, 1]}}}, "lo <= hi"),
         ({"name": "rpg", "samples": 7, "sampler": GRID}, "method.samples is 7 but the grid sampler holds 6 vectors"),
-        ({"name": "rpg", "sampler": {"list": [{"hare_hare": "x"}]}}, r"method.sampler.list\[0\].hare_hare: expected a number"),
-        ({"name": "rpg", "sampler": LIST, "top_k": 4}, r"method.top_k must be between 0 and the number of members \(3\)"),
+        (
+            {"name": "rpg", "sampler": {"list": [{"hare_hare": "x"}]}},
+            r"method.sampler.list\[0\].hare_hare: expected a number",
+        ),
+        (
+            {"name": "rpg", "sampler": LIST, "top_k": 4},
+            r"method.top_k must be between 0 and the number of members \(3\)",
+        ),
         ({"name": "rpg", "sampler": LIST, "finetune": {"iters": 2}}, "unknown config key 'method.finetune.iters'"),
         ({"name": "rpg", "sampler": LIST, "topk": 1}, r"unknown config key 'method.topk' \(did you mean 'top_k'\?\)"),
     ],
@@ -129,8 +139,9 @@ def test_rpg_owns_the_population_and_the_reward_weights():
     with pytest.raises(ConfigError, match="method rpg makes its own population"):
         load_config({**TINY, "population": {"size": 2}, "method": {"name": "rpg", "sampler": LIST}})
     with pytest.raises(ConfigError, match="method rpg sets env_config.reward_weights per member"):
-        load_config({**TINY, "env_config": {"reward_weights": {"stag_stag": 1.0}},
-                     "method": {"name": "rpg", "sampler": LIST}})
+        load_config(
+            {**TINY, "env_config": {"reward_weights": {"stag_stag": 1.0}}, "method": {"name": "rpg", "sampler": LIST}}
+        )
 
 
 def test_examples_load(monkeypatch):
@@ -154,16 +165,27 @@ def test_load_policy_of_an_unfinished_rpg_dir_says_so(tmp_path):
 
 # ---- a real RPG run: members, evaluation, fine-tuning, report; SIGKILL and resume ----------------------------
 def _train_cli(args: list[str], env: dict | None = None, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "diverse_marl", "train", *args, "--quiet"],
-                            env={**os.environ, "CI": "true", **(env or {})}, start_new_session=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "diverse_marl", "train", *args, "--quiet"],
+        env={**os.environ, "CI": "true", **(env or {})},
+        start_new_session=True,
+        **kwargs,
+    )
 
 
 def test_rpg_end_to_end_resumes_after_sigkill(tmp_path):
     """2 members (one sampled, one original) train; both are evaluated on the original reward; the
     better is fine-tuned. Killed mid-fine-tuning, --resume reuses the members and their evaluation
     and continues the fine-tuning run from its checkpoint, then writes the report."""
-    method = {"name": "rpg", "samples": 1, "sampler": LIST, "include_original": True, "top_k": 1,
-              "finetune": {"iterations": 300}, "eval_episodes": 20}
+    method = {
+        "name": "rpg",
+        "samples": 1,
+        "sampler": LIST,
+        "include_original": True,
+        "top_k": 1,
+        "finetune": {"iterations": 300},
+        "eval_episodes": 20,
+    }
     path = tmp_path / "rpg.yaml"
     path.write_text(yaml.safe_dump({**TINY, "method": method}))
     root = tmp_path / "rpg"
@@ -193,9 +215,23 @@ def test_rpg_end_to_end_resumes_after_sigkill(tmp_path):
     assert killed_at < 300
 
     target = killed_at + 2
-    out = subprocess.run([sys.executable, "-m", "diverse_marl", "train", "--resume", str(root),
-                          "--set", f"method.finetune.iterations={target}", "--quiet"],
-                         capture_output=True, text=True, env={**os.environ, "CI": "true"}, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "diverse_marl",
+            "train",
+            "--resume",
+            str(root),
+            "--set",
+            f"method.finetune.iterations={target}",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CI": "true"},
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "best policy: " in out.stdout and str(root / "report.md") in out.stdout
 
@@ -243,13 +279,30 @@ def test_rpg_end_to_end_resumes_after_sigkill(tmp_path):
 def test_rpg_on_a_user_env_by_import_path(tmp_path):
     """The user-env example's env (examples/rendezvous_env.py) through the CLI, as its YAML says to run it,
     with a relative --run-dir (Tune trials run in their own working directories)."""
-    cfg = {**TINY, "algorithm": "mappo", "env": "rendezvous_env:RendezvousEnv", "stop": {"iterations": 1},
-           "method": {"name": "rpg", "samples": 1, "sampler": {"grid": {"met_at_museum": [5.0, 10.0]}},
-                      "top_k": 1, "finetune": {"iterations": 1}, "eval_episodes": 10}}
+    cfg = {
+        **TINY,
+        "algorithm": "mappo",
+        "env": "rendezvous_env:RendezvousEnv",
+        "stop": {"iterations": 1},
+        "method": {
+            "name": "rpg",
+            "samples": 1,
+            "sampler": {"grid": {"met_at_museum": [5.0, 10.0]}},
+            "top_k": 1,
+            "finetune": {"iterations": 1},
+            "eval_episodes": 10,
+        },
+    }
     path = tmp_path / "user.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    proc = _train_cli([str(path), "--run-dir", "rpg"], env={"PYTHONPATH": str(EXAMPLES)},
-                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    proc = _train_cli(
+        [str(path), "--run-dir", "rpg"],
+        env={"PYTHONPATH": str(EXAMPLES)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-3000:]
     result = json.loads((tmp_path / "rpg" / "rpg.json").read_text())
@@ -273,11 +326,23 @@ class _CrashingStagHunt(StagHuntEnv):
 def test_a_crashed_member_says_to_resume_the_rpg_run(tmp_path):
     """A failed stage names the stage and the command that continues the whole pipeline (not just the stage)."""
     path = tmp_path / "rpg.yaml"
-    path.write_text(yaml.safe_dump({**TINY, "env": "test_rpg:_CrashingStagHunt",
-                                    "method": {"name": "rpg", "sampler": {"list": LIST["list"][:1]}}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                **TINY,
+                "env": "test_rpg:_CrashingStagHunt",
+                "method": {"name": "rpg", "sampler": {"list": LIST["list"][:1]}},
+            }
+        )
+    )
     root = tmp_path / "rpg"
-    proc = _train_cli([str(path), "--run-dir", str(root)], env={"PYTHONPATH": str(Path(__file__).parent)},
-                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = _train_cli(
+        [str(path), "--run-dir", str(root)],
+        env={"PYTHONPATH": str(Path(__file__).parent)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 2, err[-3000:]
     last = err.strip().splitlines()[-1]

@@ -1,6 +1,7 @@
 """RSPO's switch test: a chunk counts as an earlier policy's when that policy explains its actions about
 as well as the policy that took them (likelihood ratio against the stored ``action_logp``), so the
 same actions switch or not depending on who acted; switched chunks get the novelty reward."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,10 +13,20 @@ from diverse_marl.config import load_config
 
 FAST_RUNNER = "diverse_marl.algorithms.mappo.sampler:VectorMultiAgentEnvRunner"
 TINY = {
-    "name": "rspo-tiny", "algorithm": "mappo", "env": "multi_goal", "env_config": {"size": 3, "horizon": 6},
-    "seed": 2, "stop": {"iterations": 1}, "checkpoint_every": 1,
-    "training": {"train_batch_size": 120, "num_epochs": 1, "hidden_sizes": [16],
-                 "num_envs_per_env_runner": 4, "env_runner_cls": FAST_RUNNER},
+    "name": "rspo-tiny",
+    "algorithm": "mappo",
+    "env": "multi_goal",
+    "env_config": {"size": 3, "horizon": 6},
+    "seed": 2,
+    "stop": {"iterations": 1},
+    "checkpoint_every": 1,
+    "training": {
+        "train_batch_size": 120,
+        "num_epochs": 1,
+        "hidden_sizes": [16],
+        "num_envs_per_env_runner": 4,
+        "env_runner_cls": FAST_RUNNER,
+    },
 }
 
 
@@ -23,9 +34,16 @@ def _chunk(observations: list[dict], actions: np.ndarray, behaviour_logp: np.nda
     """A real RLlib episode chunk, as the learner connector sees it (numpy)."""
     from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 
-    episode = SingleAgentEpisode(observations=observations, actions=list(actions), rewards=list(rewards),
-                                 infos=[{} for _ in observations], extra_model_outputs={"action_logp": list(behaviour_logp)},
-                                 len_lookback_buffer=0, module_id="shared", agent_id="agent_0")
+    episode = SingleAgentEpisode(
+        observations=observations,
+        actions=list(actions),
+        rewards=list(rewards),
+        infos=[{} for _ in observations],
+        extra_model_outputs={"action_logp": list(behaviour_logp)},
+        len_lookback_buffer=0,
+        module_id="shared",
+        agent_id="agent_0",
+    )
     return episode.to_numpy()
 
 
@@ -35,8 +53,17 @@ def test_switch_test_compares_the_earlier_policy_with_the_behaviour_policy(tmp_p
     from diverse_marl.training import run_single
 
     run_single(load_config(TINY), tmp_path / "first", quiet=True)
-    terms = RSPOTerms(parse_diversity({"kind": "rspo", "references": [str(tmp_path / "first")],
-                                       "threshold": 0.5, "novelty_coef": 0.5, "max_intrinsic": 10.0}))
+    terms = RSPOTerms(
+        parse_diversity(
+            {
+                "kind": "rspo",
+                "references": [str(tmp_path / "first")],
+                "threshold": 0.5,
+                "novelty_coef": 0.5,
+                "max_intrinsic": 10.0,
+            }
+        )
+    )
     policy = terms._policy(0, "shared")
 
     env = envs.make("multi_goal", size=3, horizon=6)

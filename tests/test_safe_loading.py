@@ -3,6 +3,7 @@
 Real (tiny) MAPPO and stock-PPO algorithms on local Ray write the checkpoints; the attacks are
 real pickles whose unpickling would create a file.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,13 +18,13 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
+from test_mappo import obs_batch  # a batch of real credit_assignment observations + global states
 
 import diverse_marl
-from diverse_marl.algorithms.mappo.module import OBS_KEY, STATE_KEY
+from diverse_marl.algorithms.mappo.module import OBS_KEY
 from diverse_marl.algorithms.safe_checkpoint import POLICIES_FILE, load_module_state
 from diverse_marl.errors import CheckpointError, ConfigError
 from diverse_marl.space_codec import space_from_json, space_to_json
-from test_mappo import obs_batch  # a batch of real credit_assignment observations + global states
 
 ray = pytest.importorskip("ray")
 from ray.rllib.core.columns import Columns  # noqa: E402
@@ -71,17 +72,25 @@ def _copy(ckpt: Path, tmp_path: Path) -> Path:
 
 
 # ---------------------------------------------------------------- the space codec
-@pytest.mark.parametrize("space", [
-    spaces.Box(-np.inf, np.inf, shape=(3, 2), dtype=np.float32),
-    spaces.Box(low=np.array([0.0, -1.0]), high=np.array([1.0, 5.0]), dtype=np.float64),
-    spaces.Box(0, 255, shape=(4,), dtype=np.uint8),
-    spaces.Discrete(5, start=-2),
-    spaces.MultiDiscrete([3, 4, 2]),
-    spaces.MultiBinary([2, 3]),
-    spaces.Tuple([spaces.Discrete(3), spaces.Box(0.0, 1.0, shape=(2,), dtype=np.float32)]),
-    spaces.Dict([("zeta", spaces.Discrete(2)), ("alpha", spaces.MultiBinary(3)),
-                 ("nested", spaces.Tuple([spaces.Discrete(4)]))]),
-])
+@pytest.mark.parametrize(
+    "space",
+    [
+        spaces.Box(-np.inf, np.inf, shape=(3, 2), dtype=np.float32),
+        spaces.Box(low=np.array([0.0, -1.0]), high=np.array([1.0, 5.0]), dtype=np.float64),
+        spaces.Box(0, 255, shape=(4,), dtype=np.uint8),
+        spaces.Discrete(5, start=-2),
+        spaces.MultiDiscrete([3, 4, 2]),
+        spaces.MultiBinary([2, 3]),
+        spaces.Tuple([spaces.Discrete(3), spaces.Box(0.0, 1.0, shape=(2,), dtype=np.float32)]),
+        spaces.Dict(
+            [
+                ("zeta", spaces.Discrete(2)),
+                ("alpha", spaces.MultiBinary(3)),
+                ("nested", spaces.Tuple([spaces.Discrete(4)])),
+            ]
+        ),
+    ],
+)
 def test_space_codec_round_trips_through_strict_json(space):
     text = json.dumps(space_to_json(space), allow_nan=False)  # strict JSON: no Infinity literals
     back = space_from_json(json.loads(text))
@@ -147,16 +156,24 @@ def test_stock_ppo_checkpoint_loads_without_ray_with_the_modules_actions(ray_loc
         algo.train()
         path = algo.save_to_path(tmp_path / "ck")
         with torch.no_grad():
-            expected = algo.get_module("shared").forward_inference({Columns.OBS: torch.as_tensor(x)})[Columns.ACTION_DIST_INPUTS].numpy()
+            expected = (
+                algo.get_module("shared")
+                .forward_inference({Columns.OBS: torch.as_tensor(x)})[Columns.ACTION_DIST_INPUTS]
+                .numpy()
+            )
     finally:
         algo.stop()
     policy = diverse_marl.load_policy(path, "agent_1")
     np.testing.assert_allclose(policy.logits(x), expected, atol=1e-6)
     assert json.loads((Path(path) / POLICIES_FILE).read_text())["family"] == "ppo"
     assert {k.split(".")[0] for k in load_module_state(path)} == {"encoder", "pi", "vf"}  # critic too
-    for layers, message in ((None, "not a plain MLP"), (["linear"], "is not a mapping"),
-                            ([{"activation": "os.system"}], "unknown layer"), ([{"linear": "nowhere"}], "nowhere.weight")):
-        _edit_meta(Path(path), lambda m: m["policies"]["shared"].update(actor_layers=layers))
+    for layers, message in (
+        (None, "not a plain MLP"),
+        (["linear"], "is not a mapping"),
+        ([{"activation": "os.system"}], "unknown layer"),
+        ([{"linear": "nowhere"}], "nowhere.weight"),
+    ):
+        _edit_meta(Path(path), lambda m: m["policies"]["shared"].update(actor_layers=layers))  # noqa: B023
         with pytest.raises(CheckpointError, match=message):
             diverse_marl.load_policy(path)
 
@@ -231,18 +248,35 @@ def _edit_meta(ckpt: Path, fn) -> None:
     (ckpt / POLICIES_FILE).write_text(json.dumps(meta))
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda c: (c / "weights" / "00_shared.pt").write_bytes((c / "weights" / "00_shared.pt").read_bytes()[:200]),
-     "does not match its sha256"),
-    (lambda c: (c / "weights" / "00_shared.pt").unlink(), "incomplete: weights/00_shared.pt is missing"),
-    (lambda c: (c / POLICIES_FILE).write_text((c / POLICIES_FILE).read_text()[:50]), "corrupt: cannot read policies.json"),
-    (lambda c: (c / POLICIES_FILE).write_text("[1, 2]"), "not a diverse-marl policies file"),
-    (lambda c: _edit_meta(c, lambda m: m.update(version=99)), "version 99"),
-    (lambda c: _edit_meta(c, lambda m: m.update(family="dqn")), "unknown algorithm family 'dqn'.*mappo, ppo"),
-    (lambda c: _edit_meta(c, lambda m: m["policies"]["shared"].update(weights="../../etc/passwd")), "no valid weights file"),
-    (lambda c: _edit_meta(c, lambda m: m["policies"]["shared"].update(num_actions=7)), "does not match its description"),
-    (lambda c: _edit_meta(c, lambda m: m["policies"]["shared"].update(flatten_space={"type": "Evil"})), "unknown space type 'Evil'"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (
+            lambda c: (c / "weights" / "00_shared.pt").write_bytes((c / "weights" / "00_shared.pt").read_bytes()[:200]),
+            "does not match its sha256",
+        ),
+        (lambda c: (c / "weights" / "00_shared.pt").unlink(), "incomplete: weights/00_shared.pt is missing"),
+        (
+            lambda c: (c / POLICIES_FILE).write_text((c / POLICIES_FILE).read_text()[:50]),
+            "corrupt: cannot read policies.json",
+        ),
+        (lambda c: (c / POLICIES_FILE).write_text("[1, 2]"), "not a diverse-marl policies file"),
+        (lambda c: _edit_meta(c, lambda m: m.update(version=99)), "version 99"),
+        (lambda c: _edit_meta(c, lambda m: m.update(family="dqn")), "unknown algorithm family 'dqn'.*mappo, ppo"),
+        (
+            lambda c: _edit_meta(c, lambda m: m["policies"]["shared"].update(weights="../../etc/passwd")),
+            "no valid weights file",
+        ),
+        (
+            lambda c: _edit_meta(c, lambda m: m["policies"]["shared"].update(num_actions=7)),
+            "does not match its description",
+        ),
+        (
+            lambda c: _edit_meta(c, lambda m: m["policies"]["shared"].update(flatten_space={"type": "Evil"})),
+            "unknown space type 'Evil'",
+        ),
+    ],
+)
 def test_corrupt_safe_files_raise_checkpoint_error(mappo_ckpt, tmp_path, damage, message):
     ckpt = _copy(mappo_ckpt["path"], tmp_path)
     damage(ckpt)
@@ -295,18 +329,28 @@ def test_legacy_checkpoints_are_upgraded_on_request_and_then_load(ray_local, tmp
         algo.train()
         ppo = Path(PPO.save_to_path(algo, tmp_path / "ppo_ck"))
         with torch.no_grad():
-            expected_ppo = algo.get_module("shared").forward_inference({Columns.OBS: torch.as_tensor(x)})[Columns.ACTION_DIST_INPUTS].numpy()
+            expected_ppo = (
+                algo.get_module("shared")
+                .forward_inference({Columns.OBS: torch.as_tensor(x)})[Columns.ACTION_DIST_INPUTS]
+                .numpy()
+            )
     finally:
         algo.stop()
 
     for ckpt in (mappo, ppo):
         with pytest.raises(CheckpointError, match="python -m diverse_marl.algorithms.legacy_checkpoint"):
             diverse_marl.load_policy(ckpt)
-    out = subprocess.run([sys.executable, "-m", "diverse_marl.algorithms.legacy_checkpoint", str(tmp_path / "run"), str(ppo)],
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "diverse_marl.algorithms.legacy_checkpoint", str(tmp_path / "run"), str(ppo)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "run: 1 checkpoint(s) upgraded" in out.stdout and "ppo_ck: 1 checkpoint(s) upgraded" in out.stdout
-    np.testing.assert_allclose(diverse_marl.load_policy(tmp_path / "run", "agent_1").logits(batch[OBS_KEY]), expected, atol=1e-5)
+    np.testing.assert_allclose(
+        diverse_marl.load_policy(tmp_path / "run", "agent_1").logits(batch[OBS_KEY]), expected, atol=1e-5
+    )
     np.testing.assert_allclose(diverse_marl.load_policy(ppo).logits(x), expected_ppo, atol=1e-6)
     assert {k.split(".")[0] for k in load_module_state(mappo)} == {"actor", "critic", "value_norm"}
     from diverse_marl.algorithms.legacy_checkpoint import upgrade_checkpoints

@@ -1,4 +1,5 @@
 """Tests for the batched env layer (envs/batched.py) and the fast MAPPO sampler (algorithms/mappo/sampler.py)."""
+
 from __future__ import annotations
 
 import os
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 from pettingzoo import ParallelEnv
 
-from diverse_marl.envs import register, list_envs
+from diverse_marl.envs import list_envs, register
 from diverse_marl.envs.batched import SyncBatchedEnv, derive_seed, make_batched
 from diverse_marl.errors import ConfigError
 
@@ -200,8 +201,9 @@ class _AgentStateToy(ToyEnv):
         return np.array([[self.t, k], [self.x[0], -k]], np.float32)
 
 
-@pytest.mark.parametrize("env_cls,source", [(ToyEnv, "concat"), (_GlobalStateToy, "env_global"),
-                                            (_AgentStateToy, "env_agent")])
+@pytest.mark.parametrize(
+    "env_cls,source", [(ToyEnv, "concat"), (_GlobalStateToy, "env_global"), (_AgentStateToy, "env_agent")]
+)
 def test_one_global_state_rule_for_batched_env_and_mappo_adapter(env_cls, source):
     """SyncBatchedEnv and MAPPO's observation adapter compute the same critic input (one rule)."""
     from diverse_marl.algorithms.mappo.env import MAPPOObservationAdapter
@@ -233,8 +235,10 @@ class _StatsToy(ToyEnv):
         obs, rew, term, trunc, infos = super().step(actions)
         if not self.agents:
             for a in infos:
-                infos[a] = {"episode_stats": {"moves": float(self.t * 10 + len(a)), "label": "not a number"},
-                            "episode_events": {"hits": 2}}
+                infos[a] = {
+                    "episode_stats": {"moves": float(self.t * 10 + len(a)), "label": "not a number"},
+                    "episode_events": {"hits": 2},
+                }
         return obs, rew, term, trunc, infos
 
 
@@ -298,13 +302,16 @@ def _to_shared(agent_id, episode=None, **kwargs):
 
 
 def _ppo_config(num_envs=3, horizon=5, c_life=2, num_env_runners=0, batch=40):
-    return (PPOConfig()
-            .environment("test_toy", env_config={"horizon": horizon, "c_life": c_life})
-            .env_runners(env_runner_cls=VectorMultiAgentEnvRunner, num_env_runners=num_env_runners,
-                         num_envs_per_env_runner=num_envs)
-            .multi_agent(policies={SHARED}, policy_mapping_fn=_to_shared)
-            .training(train_batch_size_per_learner=batch, minibatch_size=batch, num_epochs=1)
-            .debugging(seed=0))
+    return (
+        PPOConfig()
+        .environment("test_toy", env_config={"horizon": horizon, "c_life": c_life})
+        .env_runners(
+            env_runner_cls=VectorMultiAgentEnvRunner, num_env_runners=num_env_runners, num_envs_per_env_runner=num_envs
+        )
+        .multi_agent(policies={SHARED}, policy_mapping_fn=_to_shared)
+        .training(train_batch_size_per_learner=batch, minibatch_size=batch, num_epochs=1)
+        .debugging(seed=0)
+    )
 
 
 class Recorder:
@@ -350,8 +357,12 @@ def _reference_episodes(log, agents, num_envs):
             truncs = {a: bool(trunc[a][i]) and not terms[a] for a in acting}
             terms["__all__"], truncs["__all__"] = all_term, done and not all_term
             eps[i][-1].add_env_step(
-                observations={a: src[a][i] for a in acting}, actions={a: int(actions[a][i]) for a in acting},
-                rewards={a: float(rew[a][i]) for a in acting}, terminateds=terms, truncateds=truncs)
+                observations={a: src[a][i] for a in acting},
+                actions={a: int(actions[a][i]) for a in acting},
+                rewards={a: float(rew[a][i]) for a in acting},
+                terminateds=terms,
+                truncateds=truncs,
+            )
             flags = eps[i][-1].custom_data.setdefault("env_flags", {})
             flags.update({a: (terms[a], truncs[a]) for a in acting})
             if done:
@@ -383,8 +394,12 @@ def ray_local():
     tests_dir = os.path.dirname(os.path.abspath(__file__))
     if ray.is_initialized():  # a Ray started by other tests lacks this runtime_env: restart it
         ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": tests_dir + os.pathsep + os.environ.get("PYTHONPATH", "")}})
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": tests_dir + os.pathsep + os.environ.get("PYTHONPATH", "")}},
+    )
     yield
     ray.shutdown()
 
@@ -409,8 +424,12 @@ def test_bulk_episodes_equal_rllib_step_by_step_episodes(ray_local):
     for chunks in by_id.values():
         chunks.sort(key=lambda c: c.env_t_started)
         first_obs = np.asarray(chunks[0].agent_episodes["a"].get_observations(0))
-        matches = [r for r in ref_flat if np.array_equal(r.agent_episodes["a"].get_observations(0), first_obs)
-                   and len(r) == sum(len(c) for c in chunks)]
+        matches = [
+            r
+            for r in ref_flat
+            if np.array_equal(r.agent_episodes["a"].get_observations(0), first_obs)
+            and len(r) == sum(len(c) for c in chunks)
+        ]
         assert len(matches) >= 1
         r = matches[0]
         assert chunks[-1].is_done == r.is_done and chunks[-1].is_truncated == r.is_truncated
@@ -499,7 +518,8 @@ def test_train_with_remote_runner_syncs_weights(ray_local):
         learner_w = algo.learner_group.get_state(components="learner/rl_module/shared")
         learner_w = learner_w["learner"]["rl_module"][SHARED]
         remote_w = algo.env_runner_group.foreach_env_runner(
-            lambda r: r.get_state(components="rl_module")["rl_module"][SHARED], local_env_runner=False)[0]
+            lambda r: r.get_state(components="rl_module")["rl_module"][SHARED], local_env_runner=False
+        )[0]
         for k, v in remote_w.items():
             np.testing.assert_allclose(v, learner_w[k], rtol=1e-6)
     finally:
@@ -513,9 +533,17 @@ def test_mappo_config_with_vector_runner_matches_mappo_env_observations(ray_loca
     from diverse_marl.envs.testbeds import CreditAssignmentEnv
 
     env_config = {"num_agents": 2, "episode_length": 6, "early_termination": True}
-    cfg = MAPPOConfig.from_options("credit_assignment", env_config, {
-        "env_runner_cls": "diverse_marl.algorithms.mappo.sampler:VectorMultiAgentEnvRunner",
-        "num_envs_per_env_runner": 4, "train_batch_size": 48, "num_epochs": 1}, seed=3)
+    cfg = MAPPOConfig.from_options(
+        "credit_assignment",
+        env_config,
+        {
+            "env_runner_cls": "diverse_marl.algorithms.mappo.sampler:VectorMultiAgentEnvRunner",
+            "num_envs_per_env_runner": 4,
+            "train_batch_size": 48,
+            "num_epochs": 1,
+        },
+        seed=3,
+    )
     algo = cfg.build_algo()
     try:
         runner = algo.env_runner
@@ -571,8 +599,7 @@ def _per_episode_mapping(agent_id, episode=None, **kwargs):
 def test_per_episode_policy_mapping_acts_with_the_mapped_module(ray_local):
     import torch
 
-    cfg = (_ppo_config(num_envs=3, horizon=3)
-           .multi_agent(policies={"p0", "p1"}, policy_mapping_fn=_per_episode_mapping))
+    cfg = _ppo_config(num_envs=3, horizon=3).multi_agent(policies={"p0", "p1"}, policy_mapping_fn=_per_episode_mapping)
     runner = VectorMultiAgentEnvRunner(config=cfg)
     episodes = runner.sample(num_timesteps=3 * 7, explore=True)  # episodes start mid-rollout
     used = set()
@@ -583,8 +610,9 @@ def test_per_episode_policy_mapping_acts_with_the_mapped_module(ray_local):
             obs = torch.as_tensor(np.asarray(sa.get_observations())[:-1])
             with torch.no_grad():
                 logits = runner.module[sa.module_id].forward_inference({Columns.OBS: obs})[Columns.ACTION_DIST_INPUTS]
-            np.testing.assert_allclose(sa.get_extra_model_outputs(Columns.ACTION_DIST_INPUTS), logits.numpy(),
-                                       rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(
+                sa.get_extra_model_outputs(Columns.ACTION_DIST_INPUTS), logits.numpy(), rtol=1e-5, atol=1e-6
+            )
     assert used == {"p0", "p1"}
     runner.stop()
 
@@ -596,10 +624,18 @@ MEMORY_ENV = {"num_agents": 2, "num_cues": 3, "delay": 2}  # 4-step episodes, ra
 def _memory_algo(use_gru: bool, action_masking: bool):
     from diverse_marl.algorithms.mappo.config import MAPPOConfig
 
-    options = {"use_gru": use_gru, "gru_hidden": 8, "hidden_sizes": [8], "max_seq_len": 3,
-               "num_envs_per_env_runner": 1, "train_batch_size": 40, "num_epochs": 1}
-    return MAPPOConfig.from_options("memory_task", {**MEMORY_ENV, "action_masking": action_masking},
-                                    options, seed=0).build_algo()
+    options = {
+        "use_gru": use_gru,
+        "gru_hidden": 8,
+        "hidden_sizes": [8],
+        "max_seq_len": 3,
+        "num_envs_per_env_runner": 1,
+        "train_batch_size": 40,
+        "num_epochs": 1,
+    }
+    return MAPPOConfig.from_options(
+        "memory_task", {**MEMORY_ENV, "action_masking": action_masking}, options, seed=0
+    ).build_algo()
 
 
 def _episode_data(chunks):
@@ -608,11 +644,13 @@ def _episode_data(chunks):
     for agent in chunks[0].agent_episodes:
         parts = [c.agent_episodes[agent] for c in chunks if agent in c.agent_episodes]
         obs = [sa.get_observations() for sa in parts]
-        d = {"obs": {k: np.concatenate([obs[0][k]] + [o[k][1:] for o in obs[1:]]) for k in obs[0]},
-             "actions": np.concatenate([sa.get_actions() for sa in parts]),
-             "rewards": np.concatenate([sa.get_rewards() for sa in parts]),
-             "logits": np.concatenate([sa.get_extra_model_outputs(Columns.ACTION_DIST_INPUTS) for sa in parts]),
-             "terminated": parts[-1].is_terminated}
+        d = {
+            "obs": {k: np.concatenate([obs[0][k]] + [o[k][1:] for o in obs[1:]]) for k in obs[0]},
+            "actions": np.concatenate([sa.get_actions() for sa in parts]),
+            "rewards": np.concatenate([sa.get_rewards() for sa in parts]),
+            "logits": np.concatenate([sa.get_extra_model_outputs(Columns.ACTION_DIST_INPUTS) for sa in parts]),
+            "terminated": parts[-1].is_terminated,
+        }
         if Columns.STATE_OUT in parts[0].extra_model_outputs:
             outs = [sa.get_extra_model_outputs(Columns.STATE_OUT) for sa in parts]
             d["state_out"] = {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
@@ -624,8 +662,9 @@ def _start_key(data):
     return tuple(tuple(np.asarray(d["obs"]["obs"][0]).tolist()) for _, d in sorted(data.items()))
 
 
-@pytest.mark.parametrize("use_gru,action_masking", [(True, False), (False, True), (True, True)],
-                         ids=["gru", "masked", "gru+masked"])
+@pytest.mark.parametrize(
+    "use_gru,action_masking", [(True, False), (False, True), (True, True)], ids=["gru", "masked", "gru+masked"]
+)
 def test_vector_runner_episodes_equal_stock_runner_episodes(ray_local, use_gru, action_masking):
     """Same module weights, greedy actions, deterministic dynamics after the (random) reset: an episode
     is fixed by its start, so the vector runner's episodes - cut into chunks mid-episode, with the
@@ -639,8 +678,9 @@ def test_vector_runner_episodes_equal_stock_runner_episodes(ray_local, use_gru, 
             ep.to_numpy()
             data = _episode_data([ep])
             reference.setdefault(_start_key(data), data)
-        cfg = algo.config.copy(copy_frozen=False).env_runners(env_runner_cls=VectorMultiAgentEnvRunner,
-                                                              num_envs_per_env_runner=3)
+        cfg = algo.config.copy(copy_frozen=False).env_runners(
+            env_runner_cls=VectorMultiAgentEnvRunner, num_envs_per_env_runner=3
+        )
         fast = VectorMultiAgentEnvRunner(config=cfg)
         fast.module.set_state(stock.module.get_state())
         chunks = []
@@ -696,13 +736,22 @@ def test_vector_runner_never_samples_masked_actions_and_trains(ray_local, tmp_pa
     MAPPO module trains on the vector runner's masked episodes."""
     from diverse_marl.algorithms.mappo.config import MAPPOConfig
 
-    options = {"use_gru": True, "gru_hidden": 8, "hidden_sizes": [8], "max_seq_len": 3, "num_envs_per_env_runner": 4,
-               "train_batch_size": 48, "num_epochs": 2, "env_runner_cls": "diverse_marl.algorithms.mappo.sampler:"
-               "VectorMultiAgentEnvRunner"}
+    options = {
+        "use_gru": True,
+        "gru_hidden": 8,
+        "hidden_sizes": [8],
+        "max_seq_len": 3,
+        "num_envs_per_env_runner": 4,
+        "train_batch_size": 48,
+        "num_epochs": 2,
+        "env_runner_cls": "diverse_marl.algorithms.mappo.sampler:VectorMultiAgentEnvRunner",
+    }
     algo = MAPPOConfig.from_options("memory_task", {**MEMORY_ENV, "action_masking": True}, options, seed=1).build_algo()
     try:
         runner = algo.env_runner
-        episodes = runner.sample(num_timesteps=4 * 60, explore=True) + runner.sample(num_timesteps=40, random_actions=True)
+        episodes = runner.sample(num_timesteps=4 * 60, explore=True) + runner.sample(
+            num_timesteps=40, random_actions=True
+        )
         legal = 0
         for ep in episodes:
             for sa in ep.agent_episodes.values():
@@ -721,6 +770,11 @@ def test_vector_runner_never_samples_masked_actions_and_trains(ray_local, tmp_pa
     from diverse_marl.rollout import play_batched
 
     policy = load_policy(checkpoint, seed=0)
-    episodes = play_batched("memory_task", {**MEMORY_ENV, "action_masking": True},
-                            {"agent_0": policy, "agent_1": policy}, episodes=64, seed=2)
+    episodes = play_batched(
+        "memory_task",
+        {**MEMORY_ENV, "action_masking": True},
+        {"agent_0": policy, "agent_1": policy},
+        episodes=64,
+        seed=2,
+    )
     assert len(episodes) == 64 and all(e["length"] == MEMORY_ENV["delay"] + 2 for e in episodes)

@@ -1,6 +1,7 @@
 """SIPO / RSPO: the RBF reward against a direct numpy computation, the multipliers' dual ascent, the
 Wasserstein critic, the multi-goal testbed, config errors, and real 2-iteration runs (both env
 runners) that leave archives and policies and resume after a SIGKILL mid-iteration with the same lambdas."""
+
 from __future__ import annotations
 
 import json
@@ -28,10 +29,21 @@ from diverse_marl.run_dir import RunDir, read_checkpoint_meta
 ROOT = Path(__file__).resolve().parents[1]
 FAST_RUNNER = "diverse_marl.algorithms.mappo.sampler:VectorMultiAgentEnvRunner"
 TINY_MG = {
-    "name": "sipo-tiny", "algorithm": "mappo", "env": "multi_goal", "env_config": {"size": 3, "horizon": 6},
-    "seed": 1, "stop": {"iterations": 4}, "checkpoint_every": 1, "keep_checkpoints": 5,
-    "training": {"train_batch_size": 240, "num_epochs": 1, "hidden_sizes": [16],
-                 "num_envs_per_env_runner": 4, "env_runner_cls": FAST_RUNNER},
+    "name": "sipo-tiny",
+    "algorithm": "mappo",
+    "env": "multi_goal",
+    "env_config": {"size": 3, "horizon": 6},
+    "seed": 1,
+    "stop": {"iterations": 4},
+    "checkpoint_every": 1,
+    "keep_checkpoints": 5,
+    "training": {
+        "train_batch_size": 240,
+        "num_epochs": 1,
+        "hidden_sizes": [16],
+        "num_envs_per_env_runner": 4,
+        "env_runner_cls": FAST_RUNNER,
+    },
     "evaluation": {"episodes": 4, "deterministic": True},
 }
 
@@ -39,11 +51,13 @@ TINY_MG = {
 # ---- the math ----------------------------------------------------------------------------------------
 def test_rbf_intrinsic_equals_a_direct_numpy_computation():
     rng = np.random.default_rng(0)
-    for states, archive in [(rng.random((300, 6)), rng.random((200, 6))),
-                            (rng.integers(0, 3, (400, 4)) / 2, rng.integers(0, 3, (150, 4)) / 2)]:  # with repeats
+    for states, archive in [
+        (rng.random((300, 6)), rng.random((200, 6))),
+        (rng.integers(0, 3, (400, 4)) / 2, rng.integers(0, 3, (150, 4)) / 2),
+    ]:  # with repeats
         h = median_bandwidth(archive)
         d2 = ((states[:, None, :] - archive[None, :, :]) ** 2).sum(-1)
-        direct = -np.log(np.exp(-d2 / (2 * h ** 2)).mean(axis=1))
+        direct = -np.log(np.exp(-d2 / (2 * h**2)).mean(axis=1))
         assert np.allclose(rbf_intrinsic(states, archive, h), direct, rtol=1e-5, atol=1e-5)
         pair = np.sqrt(((archive[:, None] - archive[None]) ** 2).sum(-1))[np.triu_indices(len(archive), 1)]
         assert h == pytest.approx(np.median(pair[pair > 0]))
@@ -168,26 +182,32 @@ def test_batched_multi_goal_gives_the_diversity_state_of_every_copy():
 
 
 # ---- configs -------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("block, fragment", [
-    ({"distanse": "rbf"}, "unknown key diversity.distanse (did you mean 'distance'?)"),
-    ({"distance": "l2"}, "unknown diversity.distance 'l2'; allowed: rbf, wasserstein"),
-    ({"state": "pixels"}, "allowed: auto, diversity_state, state, obs"),
-    ({"delta": -1}, "diversity.delta must be >= 0"),
-    ({"archives": ["nope.npz"]}, "no archive file 'nope.npz'"),
-    ({"kind": "rspo", "threshold": 1.5}, "threshold must be a likelihood ratio in"),
-])
+@pytest.mark.parametrize(
+    "block, fragment",
+    [
+        ({"distanse": "rbf"}, "unknown key diversity.distanse (did you mean 'distance'?)"),
+        ({"distance": "l2"}, "unknown diversity.distance 'l2'; allowed: rbf, wasserstein"),
+        ({"state": "pixels"}, "allowed: auto, diversity_state, state, obs"),
+        ({"delta": -1}, "diversity.delta must be >= 0"),
+        ({"archives": ["nope.npz"]}, "no archive file 'nope.npz'"),
+        ({"kind": "rspo", "threshold": 1.5}, "threshold must be a likelihood ratio in"),
+    ],
+)
 def test_bad_diversity_blocks_fail_with_one_clear_error(block, fragment):
     with pytest.raises(ConfigError) as err:
         parse_diversity(block)
     assert fragment in str(err.value)
 
 
-@pytest.mark.parametrize("method, fragment", [
-    ({"name": "sipo", "iterations": 0}, "method.iterations must be >= 1"),
-    ({"name": "sipo", "archives": []}, "method.archives is set by method sipo itself"),
-    ({"name": "sipo", "distance": "cosine"}, "unknown method.distance 'cosine'"),
-    ({"name": "sipo", "archive_sise": 3}, "archive_sise"),
-])
+@pytest.mark.parametrize(
+    "method, fragment",
+    [
+        ({"name": "sipo", "iterations": 0}, "method.iterations must be >= 1"),
+        ({"name": "sipo", "archives": []}, "method.archives is set by method sipo itself"),
+        ({"name": "sipo", "distance": "cosine"}, "unknown method.distance 'cosine'"),
+        ({"name": "sipo", "archive_sise": 3}, "archive_sise"),
+    ],
+)
 def test_bad_sipo_blocks_fail_with_one_clear_error(method, fragment):
     with pytest.raises(ConfigError) as err:
         load_config({**TINY_MG, "method": method}).validate()
@@ -208,8 +228,13 @@ def test_archive_round_trip_and_corrupt_file(tmp_path):
 def test_examples_load(monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "examples"))  # the user env example's module, as PYTHONPATH=examples does
     names = sorted(p.name for p in (ROOT / "examples").glob("*.yaml") if p.name.startswith(("sipo_", "rspo_")))
-    assert {"sipo_multigoal.yaml", "sipo_overcooked.yaml", "sipo_hide_and_seek.yaml", "rspo_multigoal.yaml",
-            "sipo_user_env.yaml"} <= set(names)
+    assert {
+        "sipo_multigoal.yaml",
+        "sipo_overcooked.yaml",
+        "sipo_hide_and_seek.yaml",
+        "rspo_multigoal.yaml",
+        "sipo_user_env.yaml",
+    } <= set(names)
     for name in names:
         cfg = load_config(ROOT / "examples" / name).validate()
         assert cfg.method["name"] in ("sipo", "rspo")
@@ -217,13 +242,20 @@ def test_examples_load(monkeypatch):
 
 # ---- real runs -----------------------------------------------------------------------------------------
 def _train_cli(args: list[str], **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "diverse_marl", "train", *args, "--quiet"],
-                            env={**os.environ, "CI": "true"}, start_new_session=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "diverse_marl", "train", *args, "--quiet"],
+        env={**os.environ, "CI": "true"},
+        start_new_session=True,
+        **kwargs,
+    )
 
 
 def _diversity_rows(run_dir: Path) -> list[dict]:
-    return [{k.rsplit("/", 1)[1]: v for k, v in r.items() if k.startswith("learner/diversity/")}
-            | {"iteration": r["iteration"]} for r in RunDir(run_dir).read_metrics()]
+    return [
+        {k.rsplit("/", 1)[1]: v for k, v in r.items() if k.startswith("learner/diversity/")}
+        | {"iteration": r["iteration"]}
+        for r in RunDir(run_dir).read_metrics()
+    ]
 
 
 @pytest.mark.slow  # ~80 s: two CLI processes, each starting Ray
@@ -233,8 +265,16 @@ def test_sipo_two_iterations_archive_policies_and_resume_after_sigkill(tmp_path)
     first resumed row's lambda is one dual-ascent step from the last saved one (delta is out of
     reach, so the multiplier keeps rising; a fresh multiplier would restart from 0)."""
     delta, lr = 50.0, 0.01
-    method = {"name": "sipo", "iterations": 2, "delta": delta, "lambda_lr": lr, "lambda_max": 100.0,
-              "archive_size": 50, "archive_episodes": 4, "state": "diversity_state"}
+    method = {
+        "name": "sipo",
+        "iterations": 2,
+        "delta": delta,
+        "lambda_lr": lr,
+        "lambda_max": 100.0,
+        "archive_size": 50,
+        "archive_episodes": 4,
+        "state": "diversity_state",
+    }
     path = tmp_path / "sipo.yaml"
     path.write_text(yaml.safe_dump({**TINY_MG, "stop": {"iterations": 8}, "method": method}))
     root = tmp_path / "sipo"
@@ -242,8 +282,9 @@ def test_sipo_two_iterations_archive_policies_and_resume_after_sigkill(tmp_path)
     proc = _train_cli([str(path), "--run-dir", str(root)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 240
-        while time.time() < deadline and not (second.latest_checkpoint() and
-                                              read_checkpoint_meta(second.latest_checkpoint())["iteration"] >= 2):
+        while time.time() < deadline and not (
+            second.latest_checkpoint() and read_checkpoint_meta(second.latest_checkpoint())["iteration"] >= 2
+        ):
             if proc.poll() is not None:
                 pytest.fail(f"training exited early: {proc.stderr.read().decode()[-3000:]}")
             time.sleep(0.05)
@@ -262,9 +303,23 @@ def test_sipo_two_iterations_archive_policies_and_resume_after_sigkill(tmp_path)
     assert saved["lambda_0"] > 0 and saved["distance_0"] < delta
 
     target = killed_at + 2
-    out = subprocess.run([sys.executable, "-m", "diverse_marl", "train", "--resume", str(root),
-                          "--set", f"stop.iterations={target}", "--quiet"],
-                         capture_output=True, text=True, env={**os.environ, "CI": "true"}, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "diverse_marl",
+            "train",
+            "--resume",
+            str(root),
+            "--set",
+            f"stop.iterations={target}",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CI": "true"},
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     rows = _diversity_rows(second.path)
     assert [r["iteration"] for r in rows] == list(range(1, target + 1))
@@ -286,8 +341,8 @@ def test_sipo_two_iterations_archive_policies_and_resume_after_sigkill(tmp_path)
 @pytest.mark.parametrize("runner", ["rllib", "fast"])
 def test_sipo_wasserstein_and_rspo_run_in_both_runners(tmp_path, ray_local, runner):
     """One trained iteration, then SIPO-WD (reading the state column) and RSPO against it, in each env runner."""
-    from diverse_marl.training import run_single
     from diverse_marl.algorithms.diversity.archive import collect_states
+    from diverse_marl.training import run_single
 
     training = dict(TINY_MG["training"])
     if runner == "rllib":
@@ -309,8 +364,9 @@ def test_sipo_wasserstein_and_rspo_run_in_both_runners(tmp_path, ray_local, runn
     assert all(0 < r["learner/diversity/likelihood_ratio_0"] < np.inf for r in rows)
 
 
-@pytest.mark.parametrize("env_name, kw", [("overcooked", {"layout": "coordination_ring"}),
-                                          ("hide_and_seek", {"horizon": 30})])
+@pytest.mark.parametrize(
+    "env_name, kw", [("overcooked", {"layout": "coordination_ring"}), ("hide_and_seek", {"horizon": 30})]
+)
 def test_native_batched_envs_give_the_single_envs_diversity_state(env_name, kw):
     """The compact state SIPO measures is the same vector in the single env's infos and the batched env."""
     from diverse_marl.envs.batched import make_batched
@@ -320,7 +376,9 @@ def test_native_batched_envs_give_the_single_envs_diversity_state(env_name, kw):
     batched = make_batched(env_name, n, **kw)
     singles = [make(env_name, **kw) for _ in range(n)]
     batched.reset(seed=5)
-    infos = [env.reset(seed=env_seed(5, i) if env_name == "hide_and_seek" else None)[1] for i, env in enumerate(singles)]
+    infos = [
+        env.reset(seed=env_seed(5, i) if env_name == "hide_and_seek" else None)[1] for i, env in enumerate(singles)
+    ]
     agents = batched.possible_agents
     rng = np.random.default_rng(0)
     for _ in range(steps):

@@ -1,5 +1,6 @@
 """Stag Hunt: payoff presets, any payoffs (a warning naming the game's class), RPG's randomized
 games as reward weights, per-episode outcome rates in ``infos[agent]["episode_stats"]``."""
+
 from __future__ import annotations
 
 import warnings
@@ -11,7 +12,14 @@ from diverse_marl.config import load_config
 from diverse_marl.envs import make, reward_feature_names
 from diverse_marl.envs.batched import make_batched
 from diverse_marl.envs.matrix_games import (
-    HARE, PAYOFF_PRESETS, RPG_RANDOMIZED_WEIGHTS, STAG, STAT_NAMES, PayoffOrderWarning, StagHuntEnv, game_class,
+    HARE,
+    PAYOFF_PRESETS,
+    RPG_RANDOMIZED_WEIGHTS,
+    STAG,
+    STAT_NAMES,
+    PayoffOrderWarning,
+    StagHuntEnv,
+    game_class,
 )
 from diverse_marl.errors import ConfigError
 
@@ -36,8 +44,11 @@ def _matrix(env: StagHuntEnv) -> dict[tuple[int, int], tuple[float, float]]:
 def test_presets_classic_is_the_default_and_rpg_punishes_a_lone_stag_hunter_harder():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # both presets are stag hunts: no warning
-        classic, default, rpg = StagHuntEnv(payoff_preset="classic", horizon=4), StagHuntEnv(horizon=4), \
-            StagHuntEnv(payoff_preset="rpg", horizon=4)
+        classic, default, rpg = (
+            StagHuntEnv(payoff_preset="classic", horizon=4),
+            StagHuntEnv(horizon=4),
+            StagHuntEnv(payoff_preset="rpg", horizon=4),
+        )
     expected_classic = {(STAG, STAG): (4, 4), (STAG, HARE): (-10, 3), (HARE, STAG): (3, -10), (HARE, HARE): (1, 1)}
     assert _matrix(classic) == _matrix(default) == expected_classic
     assert _matrix(rpg) == {**expected_classic, (STAG, HARE): (-50, 3), (HARE, STAG): (3, -50)}
@@ -58,17 +69,20 @@ def test_any_payoffs_are_played_with_a_warning_naming_the_game_class():
         make("stag_hunt", stag_reward=3, hare_reward=4, both_hare_reward=0, alone_penalty=1)
 
 
-@pytest.mark.parametrize("a, b, c, d, kind", [
-    (4, 3, -10, 1, "stag hunt"),
-    (4, 3, 1, 3, "stag hunt"),                      # b == d is still a stag hunt
-    (3, 4, 0, 1, "prisoner's dilemma"),
-    (3, 4, 1, 0, "chicken"),
-    (1, 4, 0, 2, "deadlock"),
-    (4, 0, 0, 0, "harmony game (stag is never worse)"),     # RPG's first randomized game
-    (0, 0, 0, 4, "game where hare is never worse"),         # RPG's second
-    (0, 4, 4, 0, "anti-coordination game"),                 # RPG's third
-    (4, 1, 0, 3, "coordination game (a > b and d > c, but not a > b >= d > c)"),
-])
+@pytest.mark.parametrize(
+    "a, b, c, d, kind",
+    [
+        (4, 3, -10, 1, "stag hunt"),
+        (4, 3, 1, 3, "stag hunt"),  # b == d is still a stag hunt
+        (3, 4, 0, 1, "prisoner's dilemma"),
+        (3, 4, 1, 0, "chicken"),
+        (1, 4, 0, 2, "deadlock"),
+        (4, 0, 0, 0, "harmony game (stag is never worse)"),  # RPG's first randomized game
+        (0, 0, 0, 4, "game where hare is never worse"),  # RPG's second
+        (0, 4, 4, 0, "anti-coordination game"),  # RPG's third
+        (4, 1, 0, 3, "coordination game (a > b and d > c, but not a > b >= d > c)"),
+    ],
+)
 def test_game_class(a, b, c, d, kind):
     assert game_class(a, b, c, d) == kind
 
@@ -93,8 +107,10 @@ def test_rpg_randomized_games_as_reward_weights():
             theirs = ("stag" if a1 == STAG else "hare") + "_" + ("stag" if a0 == STAG else "hare")
             assert rew == {"agent_0": weights[mine], "agent_1": weights[theirs]}
             # the game's own (classic) payoff stays in the infos
-            assert infos["agent_0"]["original_reward"] == {
-                (STAG, STAG): 4, (STAG, HARE): -10, (HARE, STAG): 3, (HARE, HARE): 1}[(a0, a1)]
+            assert (
+                infos["agent_0"]["original_reward"]
+                == {(STAG, STAG): 4, (STAG, HARE): -10, (HARE, STAG): 3, (HARE, HARE): 1}[(a0, a1)]
+            )
 
 
 def test_episode_stats_are_outcome_rates_reported_on_the_last_step_only():
@@ -105,9 +121,19 @@ def test_episode_stats_are_outcome_rates_reported_on_the_last_step_only():
     last = steps[-1][1]
     assert list(last["agent_0"]["episode_stats"]) == list(STAT_NAMES)
     assert last["agent_0"]["episode_stats"] == {
-        "stag_stag_rate": 0.5, "stag_hare_rate": 0.25, "hare_stag_rate": 0.0, "hare_hare_rate": 0.25, "stag_rate": 0.75}
+        "stag_stag_rate": 0.5,
+        "stag_hare_rate": 0.25,
+        "hare_stag_rate": 0.0,
+        "hare_hare_rate": 0.25,
+        "stag_rate": 0.75,
+    }
     assert last["agent_1"]["episode_stats"] == {
-        "stag_stag_rate": 0.5, "stag_hare_rate": 0.0, "hare_stag_rate": 0.25, "hare_hare_rate": 0.25, "stag_rate": 0.5}
+        "stag_stag_rate": 0.5,
+        "stag_hare_rate": 0.0,
+        "hare_stag_rate": 0.25,
+        "hare_hare_rate": 0.25,
+        "stag_rate": 0.5,
+    }
     # a new episode starts counting from zero
     steps = _play(env, [(HARE, HARE)] * 4)
     assert steps[-1][1]["agent_0"]["episode_stats"]["hare_hare_rate"] == 1.0

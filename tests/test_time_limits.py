@@ -5,12 +5,12 @@ every agent. Its observations carry the time, so V(final state) is not zero. We 
 episodes with RLlib's stock runner and with the vector runner, run the real MAPPO learner
 connector pipeline and read the value target of every episode's last step.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-
 from ray.rllib.core.columns import Columns
 from ray.rllib.evaluation.postprocessing import Postprocessing
 
@@ -24,11 +24,23 @@ GAMMA = 0.9
 
 
 def _algo(runner: str | None, proper: bool, stakes=(1.0, 2.0), early_termination=False):
-    env_config = {"num_agents": 2, "episode_length": EPISODE_LENGTH, "stakes": list(stakes),
-                  "early_termination": early_termination}
-    options = {"env_runner_cls": runner, "num_envs_per_env_runner": 2, "train_batch_size": 16, "num_epochs": 1,
-               "gamma": GAMMA, "lambda_": 0.95, "use_proper_time_limits": proper, "value_norm": False,
-               "hidden_sizes": [16]}
+    env_config = {
+        "num_agents": 2,
+        "episode_length": EPISODE_LENGTH,
+        "stakes": list(stakes),
+        "early_termination": early_termination,
+    }
+    options = {
+        "env_runner_cls": runner,
+        "num_envs_per_env_runner": 2,
+        "train_batch_size": 16,
+        "num_epochs": 1,
+        "gamma": GAMMA,
+        "lambda_": 0.95,
+        "use_proper_time_limits": proper,
+        "value_norm": False,
+        "hidden_sizes": [16],
+    }
     return MAPPOConfig.from_options("credit_assignment", env_config, options, seed=5).build_algo()
 
 
@@ -45,8 +57,9 @@ def _last_step_targets(algo):
             with torch.no_grad():
                 v_final = float(module.compute_values({Columns.OBS: final})[0])
             expected.append((float(sa.get_rewards(-1)), GAMMA * v_final, sa.get_infos(-1)))
-    batch = learner._learner_connector(rl_module=learner.module, batch={}, episodes=episodes, shared_data={},
-                                       metrics=learner.metrics)
+    batch = learner._learner_connector(
+        rl_module=learner.module, batch={}, episodes=episodes, shared_data={}, metrics=learner.metrics
+    )
     b = batch["shared"]
     mask = b[Columns.LOSS_MASK].numpy().astype(bool)
     targets = b[Postprocessing.VALUE_TARGETS].numpy()[mask]
@@ -75,7 +88,7 @@ def test_time_limit_bootstraps_only_with_proper_time_limits(ray_local, runner):
         # the batch orders agent episodes its own way: compare as sorted sets of values
         if proper:  # target = r + gamma * V(final state)
             np.testing.assert_allclose(np.sort(targets), np.sort(r + boot), rtol=1e-4, atol=1e-5)
-        else:       # the time limit ends the return
+        else:  # the time limit ends the return
             np.testing.assert_allclose(np.sort(targets), np.sort(r), rtol=1e-6, atol=1e-6)
 
 
@@ -87,8 +100,9 @@ def test_real_terminations_never_bootstrap(ray_local):
         learner = algo.learner_group._learner
         terminated = [sa for ep in episodes for sa in ep.agent_episodes.values() if sa.is_terminated]
         assert terminated and not any(sa.get_infos(-1).get(TIME_LIMIT_KEY) for sa in terminated)
-        batch = learner._learner_connector(rl_module=learner.module, batch={}, episodes=episodes, shared_data={},
-                                           metrics=learner.metrics)["shared"]
+        batch = learner._learner_connector(
+            rl_module=learner.module, batch={}, episodes=episodes, shared_data={}, metrics=learner.metrics
+        )["shared"]
         terms = batch[Columns.TERMINATEDS].numpy().astype(bool)
         truncs = batch[Columns.TRUNCATEDS].numpy().astype(bool)
         assert terms.sum() == len(terminated) == 2 and truncs.sum() == 2  # the other agent: time limit

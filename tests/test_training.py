@@ -1,4 +1,5 @@
 """Training runs end to end on real RLlib: run dir contents, checkpoints, resume after SIGKILL, seeds."""
+
 from __future__ import annotations
 
 import os
@@ -10,12 +11,12 @@ import time
 import numpy as np
 import pytest
 import yaml
+from tiny_configs import TINY_PPO
 
 import diverse_marl
+from diverse_marl.errors import CheckpointError
 from diverse_marl.run_dir import RunDir, read_checkpoint_meta, resolve_checkpoint
 from diverse_marl.training import summarize
-from diverse_marl.errors import CheckpointError
-from tiny_configs import TINY_PPO
 
 TINY = TINY_PPO
 
@@ -34,8 +35,12 @@ def test_train_writes_a_complete_run_dir(ray_local, tmp_path, monkeypatch):
     assert csv_lines[0].startswith("iteration,env_steps,time_s,episode_return_mean") and len(csv_lines) == 3
     header = csv_lines[0].split(",")
     # learner diagnostics beyond the losses and env-runner counts reach the CSV; profiling timers do not
-    assert {"learner/shared/curr_kl_coeff", "learner/__all_modules__/num_env_steps_trained",
-            "num_episodes", "agent_episode_returns_mean/agent_0"} <= set(header), header
+    assert {
+        "learner/shared/curr_kl_coeff",
+        "learner/__all_modules__/num_env_steps_trained",
+        "num_episodes",
+        "agent_episode_returns_mean/agent_0",
+    } <= set(header), header
     assert not [c for c in header if "timer" in c]
     assert list((rd.path / "tb").glob("events.out.tfevents*"))
     assert result.checkpoint == rd.latest_checkpoint() and read_checkpoint_meta(result.checkpoint)["iteration"] == 2
@@ -45,7 +50,8 @@ def test_train_writes_a_complete_run_dir(ray_local, tmp_path, monkeypatch):
     family = result.config.family()
     assert isinstance(family, AlgorithmFamily) and family.name == "ppo"
     actions = family.load_policy(result.checkpoint.resolve(), "agent_0")(
-        np.zeros((4, 6), dtype=np.float32), deterministic=True)
+        np.zeros((4, 6), dtype=np.float32), deterministic=True
+    )
     assert actions.shape == (4,) and set(actions.tolist()) <= {0, 1}
     # analysis works on the run dir alone
     from diverse_marl.analysis.report import analyze_runs
@@ -66,16 +72,30 @@ def test_summarize_keeps_every_numeric_statistic():
             "timers": {"connectors": {"numpy_to_tensor": 0.1}},
             "env_step_timer": 0.2,
         },
-        "learners": {"shared": {"my_diagnostic": np.float64(0.25), "hist": [1, 2]},
-                     "__all_modules__": {"num_env_steps_trained": 100}},
+        "learners": {
+            "shared": {"my_diagnostic": np.float64(0.25), "hist": [1, 2]},
+            "__all_modules__": {"num_env_steps_trained": 100},
+        },
     }
     row = summarize(result, iteration=2, env_steps=200, elapsed=3.0, steps_per_s=66.0)
-    assert list(row)[:6] == ["iteration", "env_steps", "time_s", "episode_return_mean", "iteration_time_s", "steps_per_s"]
+    assert list(row)[:6] == [
+        "iteration",
+        "env_steps",
+        "time_s",
+        "episode_return_mean",
+        "iteration_time_s",
+        "steps_per_s",
+    ]
     assert row["episode/sparse_return"] == 20.0 and row["episode/my_env/boxes_moved"] == 2.0
     assert row["learner/shared/my_diagnostic"] == 0.25 and row["learner/__all_modules__/num_env_steps_trained"] == 100
     assert row["num_episodes"] == 4
-    for absent in ("episode/label", "episode_len_mean", "learner/shared/hist", "env_step_timer",
-                   "timers/connectors/numpy_to_tensor"):
+    for absent in (
+        "episode/label",
+        "episode_len_mean",
+        "learner/shared/hist",
+        "env_step_timer",
+        "timers/connectors/numpy_to_tensor",
+    ):
         assert absent not in row
 
 
@@ -97,7 +117,10 @@ def test_resume_after_sigkill_continues_from_checkpoint(tmp_path):
     env = {**os.environ, "CI": "true"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "diverse_marl", "train", str(path), "--run-dir", str(run_dir), "--quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
     )
     try:
         deadline = time.time() + 240
@@ -113,9 +136,21 @@ def test_resume_after_sigkill_continues_from_checkpoint(tmp_path):
     assert ckpt_iter < 200
     target = ckpt_iter + 2
     out = subprocess.run(
-        [sys.executable, "-m", "diverse_marl", "train", "--resume", str(run_dir),
-         "--set", f"stop.iterations={target}", "--quiet"],
-        capture_output=True, text=True, env=env, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "diverse_marl",
+            "train",
+            "--resume",
+            str(run_dir),
+            "--set",
+            f"stop.iterations={target}",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     rows = rd.read_metrics()

@@ -1,4 +1,5 @@
 """Warm start (``init_from``): a new run starts from another run's learner modules, on real RLlib."""
+
 from __future__ import annotations
 
 import json
@@ -8,11 +9,11 @@ import pytest
 import yaml
 
 import diverse_marl
+from diverse_marl.algorithms.safe_checkpoint import FORMAT, FORMAT_VERSION, POLICIES_FILE
 from diverse_marl.config import load_config
 from diverse_marl.errors import ConfigError
 from diverse_marl.run_dir import RunDir
 from diverse_marl.training import TrainHooks
-from diverse_marl.algorithms.safe_checkpoint import FORMAT, FORMAT_VERSION, POLICIES_FILE
 from diverse_marl.warm_start import check_policy_ids
 
 # MAPPO on iterated Stag Hunt learns from about -7 (random play) to about +10 in 8 iterations
@@ -24,8 +25,14 @@ SOURCE = {
     "seed": 3,
     "stop": {"iterations": 8},
     "checkpoint_every": 100,
-    "training": {"train_batch_size": 200, "num_epochs": 4, "hidden_sizes": [16], "lr": 0.01,
-                 "critic_lr": 0.01, "entropy_coeff": 0.0},
+    "training": {
+        "train_batch_size": 200,
+        "num_epochs": 4,
+        "hidden_sizes": [16],
+        "lr": 0.01,
+        "critic_lr": 0.01,
+        "entropy_coeff": 0.0,
+    },
 }
 
 
@@ -45,8 +52,16 @@ def test_warm_start_continues_from_the_source_return(ray_local, tmp_path):
         seen["optimizer_steps"] = {name: len(s["state"]["state"]) for name, s in optim.items()}
         seen["module"] = _module_state(algo)
 
-    warm = diverse_marl.train({**SOURCE, "runs_dir": str(tmp_path), "name": "warm", "stop": {"iterations": 2},
-                               "init_from": str(source.run_dir)}, hooks=TrainHooks(on_start=on_start))
+    warm = diverse_marl.train(
+        {
+            **SOURCE,
+            "runs_dir": str(tmp_path),
+            "name": "warm",
+            "stop": {"iterations": 2},
+            "init_from": str(source.run_dir),
+        },
+        hooks=TrainHooks(on_start=on_start),
+    )
     returns = [m["episode_return_mean"] for m in warm.metrics]
     # the first sample already uses the source's weights: close to its last return, far above a fresh start
     assert abs(returns[0] - src_returns[-1]) < 2.0, (returns, src_returns)
@@ -59,8 +74,13 @@ def test_warm_start_continues_from_the_source_return(ray_local, tmp_path):
     src_ckpt = RunDir(source.run_dir).latest_checkpoint()
     src_state = diverse_marl.load_module_state(src_ckpt, "shared")
     assert float(src_state["value_norm.debiasing_term"][0]) > 0  # the source's value normalizer has statistics
-    for key in ("value_norm.running_mean", "value_norm.running_mean_sq", "value_norm.debiasing_term",
-                "actor.head.weight", "critic.head.weight"):
+    for key in (
+        "value_norm.running_mean",
+        "value_norm.running_mean_sq",
+        "value_norm.debiasing_term",
+        "actor.head.weight",
+        "critic.head.weight",
+    ):
         if key in src_state:
             np.testing.assert_allclose(np.asarray(seen["module"][key]), np.asarray(src_state[key]), rtol=1e-6)
     assert any(k.startswith("critic.") for k in seen["module"])
@@ -72,9 +92,19 @@ def test_warm_start_continues_from_the_source_return(ray_local, tmp_path):
     assert src_policy(obs, deterministic=True).shape == (16,)
 
     # a checkpoint folder works as well as a run dir; other spaces fail with a clear error
-    with pytest.raises(ConfigError, match=r"do not fit this run .*shared\.actor\.\S+ has shape \(16,\) in the source, \(32,\) here"):
-        diverse_marl.train({**SOURCE, "runs_dir": str(tmp_path), "name": "bigger", "stop": {"iterations": 1},
-                            "init_from": str(src_ckpt), "training": {**SOURCE["training"], "hidden_sizes": [32]}})
+    with pytest.raises(
+        ConfigError, match=r"do not fit this run .*shared\.actor\.\S+ has shape \(16,\) in the source, \(32,\) here"
+    ):
+        diverse_marl.train(
+            {
+                **SOURCE,
+                "runs_dir": str(tmp_path),
+                "name": "bigger",
+                "stop": {"iterations": 1},
+                "init_from": str(src_ckpt),
+                "training": {**SOURCE["training"], "hidden_sizes": [32]},
+            }
+        )
 
 
 def _fake_run(path, algorithm="mappo", policies=("shared",), safe_files=True):
@@ -83,8 +113,16 @@ def _fake_run(path, algorithm="mappo", policies=("shared",), safe_files=True):
     ckpt.mkdir(parents=True)
     (ckpt / "meta.json").write_text(json.dumps({"iteration": 1, "algorithm": algorithm}))
     if safe_files:
-        (ckpt / POLICIES_FILE).write_text(json.dumps({"format": FORMAT, "version": FORMAT_VERSION, "family": algorithm,
-                                                      "policies": {pid: {} for pid in policies}}))
+        (ckpt / POLICIES_FILE).write_text(
+            json.dumps(
+                {
+                    "format": FORMAT,
+                    "version": FORMAT_VERSION,
+                    "family": algorithm,
+                    "policies": {pid: {} for pid in policies},
+                }
+            )
+        )
     else:  # an older checkpoint: RLlib's pickles only
         (ckpt / "learner_group").mkdir()
     (path / "config.yaml").write_text(yaml.safe_dump({"algorithm": algorithm}))
@@ -118,14 +156,23 @@ def test_policy_ids_must_match(tmp_path):
 
 def test_stock_ppo_runs_warm_start_too(ray_local, tmp_path):
     """The check and the load are family-agnostic: stock PPO's module (pi, vf) comes over whole."""
-    ppo = {"name": "ppo", "algorithm": "ppo", "env": "stag_hunt", "env_config": {"horizon": 5}, "seed": 3,
-           "stop": {"iterations": 1}, "runs_dir": str(tmp_path),
-           "training": {"train_batch_size": 100, "minibatch_size": 50, "num_epochs": 1, "hidden_sizes": [16]}}
+    ppo = {
+        "name": "ppo",
+        "algorithm": "ppo",
+        "env": "stag_hunt",
+        "env_config": {"horizon": 5},
+        "seed": 3,
+        "stop": {"iterations": 1},
+        "runs_dir": str(tmp_path),
+        "training": {"train_batch_size": 100, "minibatch_size": 50, "num_epochs": 1, "hidden_sizes": [16]},
+    }
     source = diverse_marl.train(ppo)
     src_state = diverse_marl.load_module_state(source.run_dir, "shared")
     seen = {}
-    diverse_marl.train({**ppo, "seed": 4, "init_from": str(source.run_dir)},
-                       hooks=TrainHooks(on_start=lambda algo: seen.update(_module_state(algo))))
+    diverse_marl.train(
+        {**ppo, "seed": 4, "init_from": str(source.run_dir)},
+        hooks=TrainHooks(on_start=lambda algo: seen.update(_module_state(algo))),
+    )
     assert set(seen) == set(src_state) and len(src_state) > 4
     for key, value in src_state.items():
         np.testing.assert_array_equal(np.asarray(seen[key]), value.numpy())

@@ -1,4 +1,5 @@
 """Experiment configs small enough for tests: stock PPO on a 5-step Stag Hunt trains an iteration in a second."""
+
 from __future__ import annotations
 
 TINY_PPO = {

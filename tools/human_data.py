@@ -22,9 +22,11 @@ the old game keeps counting, which we cap at 20); a joint action is
 Output, per layout and split: ``data/human/<layout>_<split>.json.gz`` holding
 ``{"layout", "split", "old_dynamics": true, "source", "trials": [{"id", "worker", "states": [T state
 dicts, overcooked_ai's OvercookedState.to_dict() format], "actions": [[a0, a1] x T] (our action
-indices), "rewards": [T] (as recorded: the 2019 web game scored 5 per soup), "score"}]}`` plus ``summary.json`` (counts, and how many recorded transitions
-our env reproduces under old dynamics). ``states[t]`` is the state in which ``actions[t]`` was taken.
+indices), "rewards": [T] (as recorded: the 2019 web game scored 5 per soup), "score"}]}`` plus
+``summary.json`` (counts, and how many recorded transitions our env reproduces under old dynamics).
+``states[t]`` is the state in which ``actions[t]`` was taken.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +35,9 @@ import gzip
 import json
 import os
 import sys
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 SPLITS = ("train", "test")
 PICKLE_NAME = "clean_{split}_trials.pickle"
@@ -52,8 +55,17 @@ LAYOUT_NAMES = {
     "forced_coordination": "forced_coordination",
     "counter_circuit": "counter_circuit",
 }
-RAW_COLUMNS = ("layout_name", "layout", "workerid_num", "cur_gameloop", "state", "next_state", "joint_action",
-               "reward", "score")
+RAW_COLUMNS = (
+    "layout_name",
+    "layout",
+    "workerid_num",
+    "cur_gameloop",
+    "state",
+    "next_state",
+    "joint_action",
+    "reward",
+    "score",
+)
 # our action indices (envs/overcooked/core.py): 0 north, 1 south, 2 east, 3 west, 4 stay, 5 interact
 ACTION_OF_DIRECTION = {(0, -1): 0, (0, 1): 1, (1, 0): 2, (-1, 0): 3, (0, 0): 4}
 INTERACT = 5
@@ -88,9 +100,12 @@ def convert_object(obj: Mapping[str, Any]) -> dict[str, Any]:
         raise ConversionError(f"soup state {obj['state']!r} is not [onion|tomato, 1..3, cook_time]")
     # a soup under 3 ingredients is idle (-1); a full one has cooked ``cook_time`` ticks (ready from 20 on)
     tick = min(int(cook_time), OLD_COOK_TIME) if int(num_items) == OLD_FULL_POT else -1
-    return {"name": "soup", "position": position,
-            "_ingredients": [{"name": soup_type, "position": position} for _ in range(int(num_items))],
-            "cooking_tick": tick}
+    return {
+        "name": "soup",
+        "position": position,
+        "_ingredients": [{"name": soup_type, "position": position} for _ in range(int(num_items))],
+        "cooking_tick": tick,
+    }
 
 
 def convert_state(old: Any, timestep: int) -> dict[str, Any]:
@@ -100,9 +115,13 @@ def convert_state(old: Any, timestep: int) -> dict[str, Any]:
         players = []
         for p in old["players"]:
             held = p.get("held_object")
-            players.append({"position": [int(v) for v in p["position"]],
-                            "orientation": [int(v) for v in p["orientation"]],
-                            "held_object": None if held is None else convert_object(held)})
+            players.append(
+                {
+                    "position": [int(v) for v in p["position"]],
+                    "orientation": [int(v) for v in p["orientation"]],
+                    "held_object": None if held is None else convert_object(held),
+                }
+            )
         objects = old.get("objects", {})
         objects = objects.values() if isinstance(objects, Mapping) else objects
         converted = sorted((convert_object(o) for o in objects), key=lambda o: (o["position"][1], o["position"][0]))
@@ -120,8 +139,9 @@ def convert_action(action: Any) -> int:
     try:
         return ACTION_OF_DIRECTION[tuple(int(v) for v in action)]
     except (KeyError, TypeError, ValueError):
-        raise ConversionError(f"unknown action {action!r}; expected one of {sorted(ACTION_OF_DIRECTION)} "
-                              "or 'INTERACT'") from None
+        raise ConversionError(
+            f"unknown action {action!r}; expected one of {sorted(ACTION_OF_DIRECTION)} or 'INTERACT'"
+        ) from None
 
 
 def convert_joint_action(joint: Any) -> list[int]:
@@ -146,16 +166,18 @@ def convert_trials(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[dict[str
     out: dict[str, list[dict[str, Any]]] = {}
     for (layout, worker), game in sorted(games.items()):
         game = sorted(game, key=lambda r: float(r["cur_gameloop"]))
-        out.setdefault(layout, []).append({
-            "id": f"{layout}-w{worker}",
-            "worker": worker,
-            "grid": list(parse_literal(game[0]["layout"])),
-            "states": [convert_state(r["state"], t) for t, r in enumerate(game)],
-            "next_states": [convert_state(r["next_state"], t + 1) for t, r in enumerate(game)],
-            "actions": [convert_joint_action(r["joint_action"]) for r in game],
-            "rewards": [float(r["reward"]) for r in game],
-            "score": float(max(float(r["score"]) for r in game)),
-        })
+        out.setdefault(layout, []).append(
+            {
+                "id": f"{layout}-w{worker}",
+                "worker": worker,
+                "grid": list(parse_literal(game[0]["layout"])),
+                "states": [convert_state(r["state"], t) for t, r in enumerate(game)],
+                "next_states": [convert_state(r["next_state"], t + 1) for t, r in enumerate(game)],
+                "actions": [convert_joint_action(r["joint_action"]) for r in game],
+                "rewards": [float(r["reward"]) for r in game],
+                "score": float(max(float(r["score"]) for r in game)),
+            }
+        )
     return out
 
 
@@ -167,7 +189,7 @@ def check_transitions(layout: str, trial: Mapping[str, Any]) -> dict[str, int]:
     with the recorded next state (players, held objects, objects) and the steps that deliver a soup."""
     from diverse_marl.envs.overcooked.env import OvercookedEnv
 
-    env = OvercookedEnv(layout=layout, old_dynamics=True, horizon=10 ** 6)
+    env = OvercookedEnv(layout=layout, old_dynamics=True, horizon=10**6)
     _check_grid(env, trial)
     match = reward_match = 0
     for state, action, nxt, reward in zip(trial["states"], trial["actions"], trial["next_states"], trial["rewards"]):
@@ -190,24 +212,30 @@ def _through_env(env: Any, state: Mapping[str, Any]) -> dict[str, Any]:
 
 def comparable(state: Mapping[str, Any]) -> tuple:
     """What a transition check compares: players (position, orientation, held) and objects, not time."""
+
     def obj(o: Mapping[str, Any] | None) -> tuple:
         if o is None:
             return ()
         ingredients = tuple(sorted(i["name"] if isinstance(i, Mapping) else i for i in o.get("_ingredients", ())))
         return (o["name"], tuple(o["position"]), ingredients, o.get("cooking_tick", -1) if o["name"] == "soup" else -1)
 
-    players = tuple((tuple(p["position"]), tuple(p["orientation"]), obj(p.get("held_object"))) for p in state["players"])
+    players = tuple(
+        (tuple(p["position"]), tuple(p["orientation"]), obj(p.get("held_object"))) for p in state["players"]
+    )
     return players, tuple(sorted(obj(o) for o in state["objects"]))
 
 
 def _check_grid(env: Any, trial: Mapping[str, Any]) -> None:
     """The recorded grid must be our layout's terrain (player start digits may differ)."""
+
     def terrain(rows: Sequence[str]) -> list[str]:
         return [r.replace("1", " ").replace("2", " ") for r in rows]
 
     if terrain(trial["grid"]) != terrain(env.layout.terrain_rows):
-        raise ConversionError(f"trial {trial['id']}: recorded grid {trial['grid']} differs from our "
-                              f"{env.layout.name!r} layout {env.layout.terrain_rows}")
+        raise ConversionError(
+            f"trial {trial['id']}: recorded grid {trial['grid']} differs from our "
+            f"{env.layout.name!r} layout {env.layout.terrain_rows}"
+        )
 
 
 def write_split(out_dir: Path, layout: str, split: str, trials: list[dict[str, Any]], source: str) -> Path:
@@ -234,8 +262,10 @@ def extract(src: Path, out: Path) -> None:
         df = pd.read_pickle(src / PICKLE_NAME.format(split=split))
         missing = [c for c in RAW_COLUMNS if c not in df.columns]
         if missing:
-            raise SystemExit(f"{src / PICKLE_NAME.format(split=split)}: columns {missing} missing; "
-                             "is this overcooked-ai 1.1.0's human data?")
+            raise SystemExit(
+                f"{src / PICKLE_NAME.format(split=split)}: columns {missing} missing; "
+                "is this overcooked-ai 1.1.0's human data?"
+            )
         rows = df[list(RAW_COLUMNS)].to_dict(orient="records")
         for r in rows:
             r["workerid_num"], r["cur_gameloop"] = int(r["workerid_num"]), float(r["cur_gameloop"])
@@ -260,9 +290,11 @@ def convert(raw: Path, out: Path, source: str = "overcooked-ai==1.1.0 clean_{spl
             total = {k: sum(c[k] for c in checks) for k in ("transitions", "state_match", "reward_match")}
             path = write_split(out, layout, split, trials, source.format(split=split))
             summary["splits"][split][layout] = {"trials": len(trials), **total, "file": path.name}
-            print(f"{split:5s} {layout:22s} {len(trials):2d} trials {total['transitions']:6d} steps; our env "
-                  f"reproduces {total['state_match'] / max(total['transitions'], 1):.1%} of next states, "
-                  f"{total['reward_match'] / max(total['transitions'], 1):.1%} of rewards -> {path}")
+            print(
+                f"{split:5s} {layout:22s} {len(trials):2d} trials {total['transitions']:6d} steps; our env "
+                f"reproduces {total['state_match'] / max(total['transitions'], 1):.1%} of next states, "
+                f"{total['reward_match'] / max(total['transitions'], 1):.1%} of rewards -> {path}"
+            )
     tmp = out / f".summary.json.tmp-{os.getpid()}"
     tmp.write_text(json.dumps(summary, indent=1), encoding="utf-8")
     os.replace(tmp, out / "summary.json")
@@ -274,15 +306,18 @@ def sample(raw: Path, out: Path, layout: str, steps: int, raw_rows: int) -> None
     plus ``raw_rows`` source rows of that train trial (from its first delivery on) for the conversion test."""
     out.mkdir(parents=True, exist_ok=True)
     for split in SPLITS:
-        rows = [r for r in json.loads((raw / RAW_NAME.format(split=split)).read_text(encoding="utf-8"))
-                if canonical_layout(r["layout_name"]) == layout]
+        rows = [
+            r
+            for r in json.loads((raw / RAW_NAME.format(split=split)).read_text(encoding="utf-8"))
+            if canonical_layout(r["layout_name"]) == layout
+        ]
         first = min(int(r["workerid_num"]) for r in rows)
         game = sorted((r for r in rows if int(r["workerid_num"]) == first), key=lambda r: float(r["cur_gameloop"]))
         trial = convert_trials(game[:steps])[layout][0]
         write_split(out, layout, split, [trial], f"first {steps} steps of {trial['id']}, {split} split")
         if split == "train":
             start = max(0, next(i for i, r in enumerate(game) if float(r["reward"]) > 0) - raw_rows // 2)
-            excerpt = game[start:start + raw_rows]
+            excerpt = game[start : start + raw_rows]
             (out / f"raw_{layout}.json").write_text(json.dumps(excerpt, indent=0), encoding="utf-8")
 
 

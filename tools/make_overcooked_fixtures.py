@@ -3,7 +3,8 @@
 The reference is upstream ``overcooked-ai==1.1.0`` (module ``overcooked_ai_py``), which needs
 numpy<2 and scipy, so it cannot live in the project venv. Create its own venv once (git-ignored, beside .venv)::
 
-    make ref-venv        # = python3 -m venv .venv-ocai && .venv-ocai/bin/pip install "overcooked-ai==1.1.0" "numpy<2" scipy
+    make ref-venv
+    # = python3 -m venv .venv-ocai && .venv-ocai/bin/pip install "overcooked-ai==1.1.0" "numpy<2" scipy
     # (resolved here to numpy 1.26.4, scipy 1.17.1, gym 0.26.2; nothing else needed pinning)
 
 then, from the repo root::
@@ -37,6 +38,7 @@ reference motion planner's ``min_cost_to_feature`` from every floor (position, o
 Objects in each saved state are put in row-major (y, x) order before encoding: overcooked_ai
 breaks ties between equidistant counter objects by the order of ``state.objects``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,12 +60,17 @@ try:
 except ImportError:  # pragma: no cover - explains how to get the reference
     sys.exit("overcooked_ai_py not importable: run this script with the reference venv, see the docstring")
 
-LAYOUTS = ["cramped_room", "asymmetric_advantages", "coordination_ring", "forced_coordination",
-           "counter_circuit_o_1order"]
+LAYOUTS = [
+    "cramped_room",
+    "asymmetric_advantages",
+    "coordination_ring",
+    "forced_coordination",
+    "counter_circuit_o_1order",
+]
 DYNAMICS = ["new", "old"]
 HORIZON = 400
-EPSILON = 0.15            # probability a scripted cook takes a random action
-PARK_PROB = 0.04          # probability a cook decides to put its object on a counter
+EPSILON = 0.15  # probability a scripted cook takes a random action
+PARK_PROB = 0.04  # probability a cook decides to put its object on a counter
 RANDOM_START_OBJ_PROB = 0.6
 DIRS = Direction.ALL_DIRECTIONS
 MOTIONS = DIRS + [Action.STAY]
@@ -230,9 +237,11 @@ def encode(layout: str, states: list[dict], mdp) -> dict[str, np.ndarray]:
         lossless.append(np.stack(env.lossless_state_encoding_mdp(s)))
     lossless = np.stack(lossless)
     assert lossless.min() >= -128 and lossless.max() <= 127
-    return {"featurized": np.stack(feats).astype(np.float32),
-            "featurized_counters": np.stack(feats_c).astype(np.float32),
-            "lossless": lossless.astype(np.int8)}
+    return {
+        "featurized": np.stack(feats).astype(np.float32),
+        "featurized_counters": np.stack(feats_c).astype(np.float32),
+        "lossless": lossless.astype(np.int8),
+    }
 
 
 def transitions(mdp, states: list[dict], rng: random.Random) -> tuple[np.ndarray, list[dict], np.ndarray, np.ndarray]:
@@ -243,8 +252,9 @@ def transitions(mdp, states: list[dict], rng: random.Random) -> tuple[np.ndarray
         joint = [rng.randrange(len(Action.ALL_ACTIONS)) for _ in range(2)]
         if rng.random() < 0.5:
             joint[rng.randrange(2)] = Action.ACTION_TO_INDEX[Action.INTERACT]
-        nxt, info = mdp.get_state_transition(OvercookedState.from_dict(d),
-                                             tuple(Action.INDEX_TO_ACTION[a] for a in joint))
+        nxt, info = mdp.get_state_transition(
+            OvercookedState.from_dict(d), tuple(Action.INDEX_TO_ACTION[a] for a in joint)
+        )
         actions.append(joint)
         nexts.append(canonical(nxt))
         sparse.append(info["sparse_reward_by_agent"])
@@ -273,8 +283,10 @@ def summarize(states: list[dict]) -> str:
     objs = [o for d in states for o in d["objects"]]
     cooking = sum(o["name"] == "soup" and o["is_cooking"] for o in objs)
     ready = sum(o["name"] == "soup" and o["is_ready"] for o in objs)
-    return (f"held={held} objects={len(objs)} cooking={cooking} ready={ready} "
-            f"late={sum(d['timestep'] > HORIZON - 40 for d in states)}")
+    return (
+        f"held={held} objects={len(objs)} cooking={cooking} ready={ready} "
+        f"late={sum(d['timestep'] > HORIZON - 40 for d in states)}"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -287,8 +299,11 @@ def main(argv: list[str] | None = None) -> None:
     for li, layout in enumerate(LAYOUTS):
         mdp = make_mdp(layout, "new")
         stem = os.path.join(args.out, f"{layout}__planner")
-        np.savez_compressed(stem + ".tmp.npz", default=planner_costs(mdp, []),
-                            all_counters=planner_costs(mdp, mdp.get_counter_locations()))
+        np.savez_compressed(
+            stem + ".tmp.npz",
+            default=planner_costs(mdp, []),
+            all_counters=planner_costs(mdp, mdp.get_counter_locations()),
+        )
         os.replace(stem + ".tmp.npz", stem + ".npz")
         for di, dynamics in enumerate(DYNAMICS):
             rng = random.Random(args.seed * 1000 + li * 10 + di)
@@ -297,11 +312,23 @@ def main(argv: list[str] | None = None) -> None:
             arrays = encode(layout, states, mdp)
             actions, nexts, sparse, shaped = transitions(mdp, states, rng)
             after = encode(layout, nexts, mdp)
-            arrays.update(actions=actions, sparse=sparse, shaped=shaped, next_featurized=after["featurized"],
-                          next_lossless=after["lossless"])
+            arrays.update(
+                actions=actions,
+                sparse=sparse,
+                shaped=shaped,
+                next_featurized=after["featurized"],
+                next_lossless=after["lossless"],
+            )
             stem = os.path.join(args.out, f"{layout}__{dynamics}")
-            meta = {"layout": layout, "dynamics": dynamics, "horizon": HORIZON, "num_pots": 2,
-                    "reference": "overcooked-ai==1.1.0", "states": states, "next_states": nexts}
+            meta = {
+                "layout": layout,
+                "dynamics": dynamics,
+                "horizon": HORIZON,
+                "num_pots": 2,
+                "reference": "overcooked-ai==1.1.0",
+                "states": states,
+                "next_states": nexts,
+            }
             with open(stem + ".json.gz.tmp", "wb") as raw:  # mtime=0: same states -> same bytes
                 with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as f:
                     f.write(json.dumps(meta, separators=(",", ":")).encode("utf-8"))

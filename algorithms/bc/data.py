@@ -4,6 +4,7 @@ A dataset file ``<data_dir>/<layout>_<split>.json.gz`` holds trials of states (o
 dicts) and joint actions. Every (state, player) gives one sample: that player's featurized view of
 the state and the action the player took in it.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -39,7 +40,7 @@ class Samples:
     def __len__(self) -> int:
         return int(self.actions.shape[0])
 
-    def take(self, rows: np.ndarray) -> "Samples":
+    def take(self, rows: np.ndarray) -> Samples:
         return Samples(self.obs[rows], self.actions[rows], self.trial[rows])
 
 
@@ -48,9 +49,10 @@ def read_trials(data_dir: str | os.PathLike, layout: str, split: str) -> dict[st
     path = dataset_path(data_dir, layout, split)
     if not path.is_file():
         have = sorted(p.name for p in Path(data_dir).glob("*.json.gz")) if Path(data_dir).is_dir() else []
-        raise ConfigError(f"no human data for layout {layout!r} ({split} split) at {str(path)!r}; build it with "
-                          f"`make human-data` or point training.data_dir elsewhere"
-                          + (f" (found: {', '.join(have)})" if have else ""))
+        raise ConfigError(
+            f"no human data for layout {layout!r} ({split} split) at {str(path)!r}; build it with "
+            f"`make human-data` or point training.data_dir elsewhere" + (f" (found: {', '.join(have)})" if have else "")
+        )
     try:
         with gzip.open(path, "rt", encoding="utf-8") as f:
             data = json.load(f)
@@ -58,8 +60,10 @@ def read_trials(data_dir: str | os.PathLike, layout: str, split: str) -> dict[st
         if not isinstance(trials, list) or not all("states" in t and "actions" in t for t in trials):
             raise KeyError("trials")
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{str(path)!r} is not a converted human-data file ({type(exc).__name__}: {exc}); "
-                          "rebuild it with `make human-data`") from None
+        raise ConfigError(
+            f"{str(path)!r} is not a converted human-data file ({type(exc).__name__}: {exc}); "
+            "rebuild it with `make human-data`"
+        ) from None
     return data
 
 
@@ -75,8 +79,11 @@ def featurize_trials(trials: list[dict[str, Any]], layout: str) -> Samples:
     for i, state in enumerate(states):
         state_from_dict(lay, state, batch, i)
     obs = Featurizer(lay).featurize(batch)  # (n, 2, 96)
-    return Samples(obs=obs.reshape(-1, obs.shape[-1]).astype(np.float32), actions=actions.reshape(-1),
-                   trial=np.repeat(trial_of.astype(np.int64), NUM_PLAYERS))
+    return Samples(
+        obs=obs.reshape(-1, obs.shape[-1]).astype(np.float32),
+        actions=actions.reshape(-1),
+        trial=np.repeat(trial_of.astype(np.int64), NUM_PLAYERS),
+    )
 
 
 def load_samples(data_dir: str | os.PathLike, layout: str, split: str) -> Samples:

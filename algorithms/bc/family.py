@@ -3,6 +3,7 @@
 BC is supervised and needs no RLlib: the family has no RLlib config to ``build``; instead it offers
 ``run_single`` (``diverse_marl.training.run_single`` hands it the run), which trains in this process.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,9 +36,11 @@ class BCFamily:
 
     name = "bc"
 
-    def build(self, cfg: "ExperimentConfig") -> Any:
-        raise ConfigError("algorithm bc trains without RLlib, one run at a time: use it as a single run "
-                          "(no population, partners or reward_schedule)")
+    def build(self, cfg: ExperimentConfig) -> Any:
+        raise ConfigError(
+            "algorithm bc trains without RLlib, one run at a time: use it as a single run "
+            "(no population, partners or reward_schedule)"
+        )
 
     def option_defaults(self) -> dict[str, Any]:
         return {k: v[0] for k, v in OPTIONS.items()}
@@ -50,8 +53,15 @@ class BCFamily:
 
         return load_policy(path, policy_id)
 
-    def run_single(self, cfg: "ExperimentConfig", run_dir: str | os.PathLike, hooks: "TrainHooks | None" = None,
-                   *, resume: bool = False, quiet: bool = False) -> "TrainResult":
+    def run_single(
+        self,
+        cfg: ExperimentConfig,
+        run_dir: str | os.PathLike,
+        hooks: TrainHooks | None = None,
+        *,
+        resume: bool = False,
+        quiet: bool = False,
+    ) -> TrainResult:
         from diverse_marl.algorithms.bc.trainer import train_bc
 
         return train_bc(cfg, run_dir, hooks, resume=resume, quiet=quiet)

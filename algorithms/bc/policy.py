@@ -8,10 +8,12 @@ the policy puts no mass there). Any change of those features clears the memory. 
 turns the rule off. The rule reads the features from the observation (``key_features``: the
 orientation and held-object one-hots and the own position of the featurized encoding).
 """
+
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,8 +53,14 @@ def actor_layers(net: nn.Sequential) -> list[dict[str, str]]:
     return out
 
 
-def write_checkpoint(checkpoint_dir: str | os.PathLike, net: nn.Sequential, obs_dim: int, num_actions: int,
-                     agents: Sequence[str], stuck_steps: int) -> None:
+def write_checkpoint(
+    checkpoint_dir: str | os.PathLike,
+    net: nn.Sequential,
+    obs_dim: int,
+    num_actions: int,
+    agents: Sequence[str],
+    stuck_steps: int,
+) -> None:
     """``policies.json`` + weights: one policy shared by every agent, with its anti-stuck rule."""
     desc = {
         "obs_shape": [obs_dim],
@@ -63,8 +71,9 @@ def write_checkpoint(checkpoint_dir: str | os.PathLike, net: nn.Sequential, obs_
         "flatten_space": None,
         "stuck_rule": {"steps": int(stuck_steps), "key_features": stuck_key_features(obs_dim)},
     }
-    write_safe_checkpoint(checkpoint_dir, FAMILY, {POLICY_ID: net.state_dict()}, {POLICY_ID: desc},
-                          agents={a: POLICY_ID for a in agents})
+    write_safe_checkpoint(
+        checkpoint_dir, FAMILY, {POLICY_ID: net.state_dict()}, {POLICY_ID: desc}, agents={a: POLICY_ID for a in agents}
+    )
 
 
 class StuckGuardPolicy:

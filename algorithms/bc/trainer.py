@@ -8,6 +8,7 @@ epochs without a lower validation loss. At the end the run writes ``bc_report.js
 ``report.md``: test-split action accuracy (against the majority-action baseline) and the sparse
 return of the policy paired with itself (anti-stuck rule on, as loaded).
 """
+
 from __future__ import annotations
 
 import math
@@ -45,8 +46,9 @@ def check_config(cfg: ExperimentConfig) -> dict[str, Any]:
         raise ConfigError(f"algorithm bc clones human Overcooked play; env must be 'overcooked', got {cfg.env!r}")
     layout = cfg.env_config.get("layout", "cramped_room")
     if layout not in list_layouts():
-        raise ConfigError(f"algorithm bc needs a classic layout with human data; got {layout!r}; "
-                          f"allowed: {', '.join(list_layouts())}")
+        raise ConfigError(
+            f"algorithm bc needs a classic layout with human data; got {layout!r}; allowed: {', '.join(list_layouts())}"
+        )
     if cfg.env_config.get("obs", "featurized") != "featurized":
         raise ConfigError("algorithm bc uses featurized observations (as Carroll et al. 2019); drop env_config.obs")
     for key in ("partners", "reward_schedule", "init_from"):
@@ -65,8 +67,14 @@ def check_config(cfg: ExperimentConfig) -> dict[str, Any]:
     return opts
 
 
-def train_bc(cfg: ExperimentConfig, run_dir: str | os.PathLike, hooks: TrainHooks | None = None, *,
-             resume: bool = False, quiet: bool = False) -> TrainResult:
+def train_bc(
+    cfg: ExperimentConfig,
+    run_dir: str | os.PathLike,
+    hooks: TrainHooks | None = None,
+    *,
+    resume: bool = False,
+    quiet: bool = False,
+) -> TrainResult:
     """Fit, checkpoint and report one BC run (see module docstring); ``resume`` continues from the latest checkpoint."""
     opts = check_config(cfg)
     threads = torch.get_num_threads()
@@ -77,8 +85,14 @@ def train_bc(cfg: ExperimentConfig, run_dir: str | os.PathLike, hooks: TrainHook
         torch.set_num_threads(threads)
 
 
-def _train(cfg: ExperimentConfig, run_dir: str | os.PathLike, hooks: TrainHooks | None, opts: dict[str, Any],
-           resume: bool, quiet: bool) -> TrainResult:
+def _train(
+    cfg: ExperimentConfig,
+    run_dir: str | os.PathLike,
+    hooks: TrainHooks | None,
+    opts: dict[str, Any],
+    resume: bool,
+    quiet: bool,
+) -> TrainResult:
     layout = cfg.env_config.get("layout", "cramped_room")
     samples = load_samples(opts["data_dir"], layout, opts["train_split"])
     train, val = validation_split(samples, opts["validation_fraction"], cfg.seed)
@@ -103,15 +117,24 @@ def _train(cfg: ExperimentConfig, run_dir: str | os.PathLike, hooks: TrainHooks 
             optim.load_state_dict(saved["optimizer"])
             state.update(saved["counters"])
         except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file; all mean corrupt
-            raise CheckpointError(f"checkpoint {str(checkpoint)!r} is corrupt: cannot resume from {STATE_FILE} "
-                                  f"({type(exc).__name__}: {exc})") from None
+            raise CheckpointError(
+                f"checkpoint {str(checkpoint)!r} is corrupt: cannot resume from {STATE_FILE} "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
         metrics = [r for r in rd.read_metrics() if r.get("iteration", 0) <= state["epoch"]]
 
     def save() -> Path:
         def write(path: str) -> None:
             write_checkpoint(path, best, obs_dim, NUM_ACTIONS, AGENTS, opts["stuck_steps"])
-            torch.save({"net": net.state_dict(), "best": best.state_dict(), "optimizer": optim.state_dict(),
-                        "counters": dict(state)}, Path(path) / STATE_FILE)
+            torch.save(
+                {
+                    "net": net.state_dict(),
+                    "best": best.state_dict(),
+                    "optimizer": optim.state_dict(),
+                    "counters": dict(state),
+                },
+                Path(path) / STATE_FILE,
+            )
 
         meta = {"env_steps": 0, "time_s": state["time_s"], "algorithm": cfg.algorithm, "env": cfg.env}
         return rd.save_checkpoint(state["epoch"], write, meta, keep=cfg.keep_checkpoints)
@@ -132,10 +155,17 @@ def _train(cfg: ExperimentConfig, run_dir: str | os.PathLike, hooks: TrainHooks 
                 state["since_best"] += 1
             state["early_stopped"] = state["since_best"] >= opts["patience"]
             state["time_s"] = before + time.time() - start
-            row = {"iteration": state["epoch"], "env_steps": 0, "time_s": round(state["time_s"], 3),
-                   "train_loss": train_loss, "train_accuracy": accuracy(net, train.obs, train.actions),
-                   "val_loss": val_loss, "val_accuracy": accuracy(net, val.obs, val.actions),
-                   "best_val_loss": state["best_val_loss"], "epochs_since_best": state["since_best"]}
+            row = {
+                "iteration": state["epoch"],
+                "env_steps": 0,
+                "time_s": round(state["time_s"], 3),
+                "train_loss": train_loss,
+                "train_accuracy": accuracy(net, train.obs, train.actions),
+                "val_loss": val_loss,
+                "val_accuracy": accuracy(net, val.obs, val.actions),
+                "best_val_loss": state["best_val_loss"],
+                "epochs_since_best": state["since_best"],
+            }
             metrics.append(row)
             rd.write_metrics(metrics)
             if state["epoch"] % cfg.checkpoint_every == 0 or state["early_stopped"]:
@@ -151,14 +181,15 @@ def _train(cfg: ExperimentConfig, run_dir: str | os.PathLike, hooks: TrainHooks 
     return TrainResult(run_dir=rd.path, config=cfg, metrics=metrics, checkpoint=checkpoint)
 
 
-def _epoch(net: nn.Module, optim: torch.optim.Optimizer, loss_fn: nn.Module, data: Samples, batch_size: int,
-           seed: int) -> float:
+def _epoch(
+    net: nn.Module, optim: torch.optim.Optimizer, loss_fn: nn.Module, data: Samples, batch_size: int, seed: int
+) -> float:
     """One pass over ``data`` in seeded random minibatches; the mean loss."""
     order = torch.from_numpy(np.random.default_rng(seed).permutation(len(data)))
     obs, actions = torch.from_numpy(data.obs), torch.from_numpy(data.actions)
     total = 0.0
     for k in range(0, len(order), batch_size):
-        rows = order[k:k + batch_size]
+        rows = order[k : k + batch_size]
         loss = loss_fn(net(obs[rows]), actions[rows])
         optim.zero_grad()
         loss.backward()
@@ -167,43 +198,69 @@ def _epoch(net: nn.Module, optim: torch.optim.Optimizer, loss_fn: nn.Module, dat
     return total / max(len(order), 1)
 
 
-def write_report(cfg: ExperimentConfig, rd: RunDir, opts: dict[str, Any], best: nn.Module, train: Samples,
-                 val: Samples, quiet: bool) -> dict[str, Any]:
+def write_report(
+    cfg: ExperimentConfig, rd: RunDir, opts: dict[str, Any], best: nn.Module, train: Samples, val: Samples, quiet: bool
+) -> dict[str, Any]:
     """``bc_report.json`` + ``report.md``: accuracies (with the majority baseline) and self-play return."""
     from diverse_marl import load_policy
     from diverse_marl.rollout import play_batched, summarize_episodes
 
     layout = cfg.env_config.get("layout", "cramped_room")
-    report: dict[str, Any] = {"layout": layout, "train_samples": len(train), "validation_samples": len(val),
-                              "validation_accuracy": accuracy(best, val.obs, val.actions)}
+    report: dict[str, Any] = {
+        "layout": layout,
+        "train_samples": len(train),
+        "validation_samples": len(val),
+        "validation_accuracy": accuracy(best, val.obs, val.actions),
+    }
     if dataset_path(opts["data_dir"], layout, opts["test_split"]).is_file():
         test = load_samples(opts["data_dir"], layout, opts["test_split"])
         majority = int(np.bincount(train.actions, minlength=NUM_ACTIONS).argmax())
-        report.update(test_samples=len(test), test_accuracy=accuracy(best, test.obs, test.actions),
-                      test_majority_action=majority, test_majority_accuracy=float(np.mean(test.actions == majority)))
+        report.update(
+            test_samples=len(test),
+            test_accuracy=accuracy(best, test.obs, test.actions),
+            test_majority_action=majority,
+            test_majority_accuracy=float(np.mean(test.actions == majority)),
+        )
     policy = load_policy(rd.path, seed=cfg.evaluation.seed)
     env_config = {k: v for k, v in cfg.env_config.items() if k != "reward_weights"}
-    episodes = play_batched(cfg.env, env_config, {a: policy for a in AGENTS}, opts["eval_episodes"],
-                            seed=cfg.evaluation.seed, quiet=quiet)
+    episodes = play_batched(
+        cfg.env, env_config, {a: policy for a in AGENTS}, opts["eval_episodes"], seed=cfg.evaluation.seed, quiet=quiet
+    )
     summary = summarize_episodes(episodes)
-    report.update(self_play_episodes=opts["eval_episodes"], self_play_sparse_return_mean=summary["sparse_return_mean"],
-                  self_play_sparse_return_std=summary["sparse_return_std"], stuck_steps=opts["stuck_steps"])
+    report.update(
+        self_play_episodes=opts["eval_episodes"],
+        self_play_sparse_return_mean=summary["sparse_return_mean"],
+        self_play_sparse_return_std=summary["sparse_return_std"],
+        stuck_steps=opts["stuck_steps"],
+    )
     atomic_write_json(rd.path / REPORT_JSON, report)
     atomic_write_text(rd.path / REPORT_MD, report_markdown(cfg.name, report))
     return report
 
 
 def report_markdown(name: str, r: dict[str, Any]) -> str:
-    lines = [f"# BC report: {name}", "", f"Layout `{r['layout']}`; {r['train_samples']} train samples, "
-             f"{r['validation_samples']} held out for early stopping (both players' steps).", "",
-             "| measure | value |", "|---|---|",
-             f"| validation action accuracy | {r['validation_accuracy']:.3f} |"]
+    lines = [
+        f"# BC report: {name}",
+        "",
+        f"Layout `{r['layout']}`; {r['train_samples']} train samples, "
+        f"{r['validation_samples']} held out for early stopping (both players' steps).",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| validation action accuracy | {r['validation_accuracy']:.3f} |",
+    ]
     if "test_accuracy" in r:
-        lines += [f"| test action accuracy ({r['test_samples']} samples) | {r['test_accuracy']:.3f} |",
-                  f"| test accuracy of always the majority action ({r['test_majority_action']}) | "
-                  f"{r['test_majority_accuracy']:.3f} |"]
+        lines += [
+            f"| test action accuracy ({r['test_samples']} samples) | {r['test_accuracy']:.3f} |",
+            f"| test accuracy of always the majority action ({r['test_majority_action']}) | "
+            f"{r['test_majority_accuracy']:.3f} |",
+        ]
     rule = f"after {r['stuck_steps']} unchanged steps" if r["stuck_steps"] else "off"
-    lines += [f"| sparse return paired with itself ({r['self_play_episodes']} episodes) | "
-              f"{r['self_play_sparse_return_mean']:.1f} ± {r['self_play_sparse_return_std']:.1f} |", "",
-              f"Anti-stuck rule: {rule} (see algorithms/bc/policy.py).", ""]
+    lines += [
+        f"| sparse return paired with itself ({r['self_play_episodes']} episodes) | "
+        f"{r['self_play_sparse_return_mean']:.1f} ± {r['self_play_sparse_return_std']:.1f} |",
+        "",
+        f"Anti-stuck rule: {rule} (see algorithms/bc/policy.py).",
+        "",
+    ]
     return "\n".join(lines)

@@ -12,6 +12,7 @@
 The methods ``sipo`` and ``rspo`` (``algorithms/methods``) run the iterations and write the
 ``diversity:`` block of each.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -5,6 +5,7 @@ actions, as it was trained); the states it acted in (``states.py`` decides which
 pooled over agents and a seeded sample of at most ``size`` rows is kept. The file is an ``.npz``
 written atomically (temp file, then rename) into the iteration's run dir.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,16 @@ from diverse_marl.errors import CheckpointError
 ARCHIVE_FILE = "archive.npz"
 
 
-def collect_states(run_dir: str | os.PathLike, env: str, env_config: dict[str, Any], source: str,
-                   *, episodes: int, size: int, seed: int) -> tuple[np.ndarray, str]:
+def collect_states(
+    run_dir: str | os.PathLike,
+    env: str,
+    env_config: dict[str, Any],
+    source: str,
+    *,
+    episodes: int,
+    size: int,
+    seed: int,
+) -> tuple[np.ndarray, str]:
     """(rows, D) states of ``run_dir``'s policy in ``episodes`` episodes, at most ``size`` rows; and the source used."""
     from diverse_marl.algorithms.mappo.env import MAPPOObservationAdapter  # imports ray: only when archiving
 

@@ -7,6 +7,7 @@ runner stores the env's infos, the vector runner stores ``diversity_state`` when
 (``config.diversity_spec``). Its metrics reach ``metrics.csv`` as ``learner/diversity/<name>``,
 including ``time_s``, the time spent on the diversity terms in this update.
 """
+
 from __future__ import annotations
 
 import time
@@ -24,8 +25,9 @@ class IntrinsicRewardConnector(ConnectorV2):
         super().__init__(input_observation_space, input_action_space)
         self.terms = terms
 
-    def __call__(self, *, rl_module: Any, episodes: list[Any], batch: dict[str, Any],
-                 metrics: Any = None, **kwargs: Any) -> Any:
+    def __call__(
+        self, *, rl_module: Any, episodes: list[Any], batch: dict[str, Any], metrics: Any = None, **kwargs: Any
+    ) -> Any:
         start = time.perf_counter()
         chunks = [e for e in self.single_agent_episode_iterator(episodes, agents_that_stepped_only=False) if len(e)]
         rewards, stats = self.terms(chunks)

@@ -16,6 +16,7 @@ intrinsic reward ``r_j(s)`` whose mean over the current policy's states estimate
   trained alongside the policy to maximize ``E_pi[f_j] - E_j[f_j]`` (the Kantorovich-Rubinstein
   dual of W1); ``r_j(s) = f_j(s) - E_j[f_j]``, whose mean over the policy's states is the W1 estimate.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -23,9 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 
-RBF_CHUNK_ROWS = 1024            # rows of the (states x archive) kernel matrix computed at once
-MEDIAN_SAMPLE = 1000             # archive states the median heuristic looks at (seeded subsample)
-MIN_BANDWIDTH = 1e-3             # floor for degenerate archives (all states equal)
+RBF_CHUNK_ROWS = 1024  # rows of the (states x archive) kernel matrix computed at once
+MEDIAN_SAMPLE = 1000  # archive states the median heuristic looks at (seeded subsample)
+MIN_BANDWIDTH = 1e-3  # floor for degenerate archives (all states equal)
 
 
 def median_bandwidth(archive: np.ndarray, seed: int = 0) -> float:
@@ -48,12 +49,12 @@ def rbf_intrinsic(states: np.ndarray, archive: np.ndarray, bandwidth: float) -> 
     a, counts = np.unique(np.asarray(archive, dtype=np.float64), axis=0, return_counts=True)
     x, y = torch.from_numpy(s).float(), torch.from_numpy(a).float()  # float32: ~2x faster, error ~1e-6
     log_w = torch.from_numpy(np.log(counts / counts.sum())).float()
-    y_sq = (y ** 2).sum(1)
+    y_sq = (y**2).sum(1)
     out = torch.empty(len(x), dtype=torch.float32)
     for start in range(0, len(x), RBF_CHUNK_ROWS):
-        xc = x[start:start + RBF_CHUNK_ROWS]
-        d2 = ((xc ** 2).sum(1)[:, None] - 2.0 * xc @ y.T + y_sq[None, :]).clamp_min(0.0)
-        out[start:start + len(xc)] = -torch.logsumexp(log_w[None, :] - d2 / (2.0 * bandwidth ** 2), dim=1)
+        xc = x[start : start + RBF_CHUNK_ROWS]
+        d2 = ((xc**2).sum(1)[:, None] - 2.0 * xc @ y.T + y_sq[None, :]).clamp_min(0.0)
+        out[start : start + len(xc)] = -torch.logsumexp(log_w[None, :] - d2 / (2.0 * bandwidth**2), dim=1)
     return out.double().numpy()[s_inverse.reshape(-1)]
 
 
@@ -65,13 +66,25 @@ def rbf_self_distance(archive: np.ndarray, bandwidth: float) -> float:
 class WassersteinCritic:
     """One archived policy's critic ``f_j``: an MLP on states, Lipschitz by gradient penalty (WGAN-GP)."""
 
-    def __init__(self, state_dim: int, archive: np.ndarray, *, hidden: int = 64, lr: float = 1e-3,
-                 steps: int = 5, batch: int = 512, gp_coef: float = 10.0, seed: int = 0) -> None:
+    def __init__(
+        self,
+        state_dim: int,
+        archive: np.ndarray,
+        *,
+        hidden: int = 64,
+        lr: float = 1e-3,
+        steps: int = 5,
+        batch: int = 512,
+        gp_coef: float = 10.0,
+        seed: int = 0,
+    ) -> None:
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             self.net = torch.nn.Sequential(
-                torch.nn.Linear(state_dim, hidden), torch.nn.ReLU(),
-                torch.nn.Linear(hidden, hidden), torch.nn.ReLU(),
+                torch.nn.Linear(state_dim, hidden),
+                torch.nn.ReLU(),
+                torch.nn.Linear(hidden, hidden),
+                torch.nn.ReLU(),
                 torch.nn.Linear(hidden, 1),
             )
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=lr)
@@ -87,7 +100,7 @@ class WassersteinCritic:
             y = self.archive[torch.as_tensor(self.rng.integers(len(self.archive), size=self.batch))]
             eps = torch.as_tensor(self.rng.random((self.batch, 1)), dtype=torch.float32)
             mid = (eps * x + (1 - eps) * y).requires_grad_(True)
-            grad, = torch.autograd.grad(self.net(mid).sum(), mid, create_graph=True)
+            (grad,) = torch.autograd.grad(self.net(mid).sum(), mid, create_graph=True)
             penalty = ((grad.norm(dim=1) - 1.0) ** 2).mean()
             loss = -(self.net(x).mean() - self.net(y).mean()) + self.gp_coef * penalty
             self.optimizer.zero_grad()
@@ -101,8 +114,11 @@ class WassersteinCritic:
         return (f - self.net(self.archive).mean()).double().numpy()
 
     def get_state(self) -> dict[str, Any]:
-        return {"net": {k: v.numpy().copy() for k, v in self.net.state_dict().items()},
-                "optimizer": self.optimizer.state_dict(), "rng": self.rng.bit_generator.state}
+        return {
+            "net": {k: v.numpy().copy() for k, v in self.net.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "rng": self.rng.bit_generator.state,
+        }
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.net.load_state_dict({k: torch.as_tensor(v) for k, v in state["net"].items()})

@@ -6,9 +6,11 @@ intrinsic reward ``sum_j lambda_j r_j(s)``) and minimized over ``lambda >= 0``: 
 constraint (distance below delta) raises its multiplier, a satisfied one lowers it toward 0, so
 the policy goes back to the task reward once it is far enough from every earlier strategy.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

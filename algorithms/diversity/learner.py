@@ -1,4 +1,5 @@
 """MAPPO's learner plus the diversity terms: the connector in the pipeline, its state in checkpoints."""
+
 from __future__ import annotations
 
 from typing import Any

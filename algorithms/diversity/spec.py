@@ -22,13 +22,14 @@ single run to stay away from archived strategies::
 
 This module imports nothing from the config module (which checks the block through it).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from diverse_marl.errors import ConfigError
 
@@ -50,7 +51,7 @@ class DiversitySpec:
     lambda_lr: float = 0.05
     lambda_max: float = 1.0
     lambda_init: float = 0.0
-    bandwidth: Union[float, None] = None
+    bandwidth: float | None = None
     max_intrinsic: float = 10.0
     wd_hidden: int = 64
     wd_lr: float = 1e-3

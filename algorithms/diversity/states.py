@@ -12,9 +12,11 @@
 The state of step t is the one the agent acted in (observation t and the infos that came with
 it: the reset infos for t = 0), so the episode's last observation is never needed.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -33,9 +35,15 @@ def resolve_source(source: str, infos: Mapping[str, Any] | None, obs: Any) -> st
     if source == "auto":
         return next(k for k, ok in has.items() if ok)
     if not has[source]:
-        where = "infos[agent]['diversity_state']" if source == "diversity_state" else "critic state (training.critic_input: state or joint_obs)"
-        raise ConfigError(f"diversity.state is {source!r} but the env gives no {where}; "
-                          f"available here: {', '.join(k for k, ok in has.items() if ok)}")
+        where = (
+            "infos[agent]['diversity_state']"
+            if source == "diversity_state"
+            else "critic state (training.critic_input: state or joint_obs)"
+        )
+        raise ConfigError(
+            f"diversity.state is {source!r} but the env gives no {where}; "
+            f"available here: {', '.join(k for k, ok in has.items() if ok)}"
+        )
     return source
 
 

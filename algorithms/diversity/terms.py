@@ -14,17 +14,23 @@ metrics; their state (multipliers, critics) goes into the learner's checkpoint.
   unlikely, a peaked one every chunk likely); the ratio asks whether j explains the actions about
   as well as the policy that took them, i.e. whether the chunk follows j's strategy.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from ray.rllib.core.columns import Columns
 
 from diverse_marl import load_policy
 from diverse_marl.algorithms.diversity.archive import load_archive
-from diverse_marl.algorithms.diversity.distances import (WassersteinCritic, median_bandwidth, rbf_intrinsic,
-                                                        rbf_self_distance)
+from diverse_marl.algorithms.diversity.distances import (
+    WassersteinCritic,
+    median_bandwidth,
+    rbf_intrinsic,
+    rbf_self_distance,
+)
 from diverse_marl.algorithms.diversity.lagrange import DualAscent
 from diverse_marl.algorithms.diversity.spec import DiversitySpec
 from diverse_marl.algorithms.diversity.states import episode_states, resolve_source
@@ -37,15 +43,25 @@ class SIPOTerms:
     def __init__(self, spec: DiversitySpec) -> None:
         self.spec = spec
         self.archives = [load_archive(p)[0] for p in spec.archives]
-        self.dual = DualAscent(len(self.archives), delta=spec.delta, lr=spec.lambda_lr,
-                               lambda_max=spec.lambda_max, init=spec.lambda_init)
+        self.dual = DualAscent(
+            len(self.archives), delta=spec.delta, lr=spec.lambda_lr, lambda_max=spec.lambda_max, init=spec.lambda_init
+        )
         self.bandwidths = [spec.bandwidth or median_bandwidth(a, spec.seed) for a in self.archives]
         self.self_distances = [rbf_self_distance(a, h) for a, h in zip(self.archives, self.bandwidths)]
         self.critics = []
         if spec.distance == "wasserstein":
-            self.critics = [WassersteinCritic(a.shape[1], a, hidden=spec.wd_hidden, lr=spec.wd_lr,
-                                              steps=spec.wd_steps, gp_coef=spec.wd_gp, seed=spec.seed + j)
-                            for j, a in enumerate(self.archives)]
+            self.critics = [
+                WassersteinCritic(
+                    a.shape[1],
+                    a,
+                    hidden=spec.wd_hidden,
+                    lr=spec.wd_lr,
+                    steps=spec.wd_steps,
+                    gp_coef=spec.wd_gp,
+                    seed=spec.seed + j,
+                )
+                for j, a in enumerate(self.archives)
+            ]
         self.source: str | None = None
 
     def distances(self, states: np.ndarray) -> np.ndarray:
@@ -56,9 +72,12 @@ class SIPOTerms:
                 critic.fit(states)
             r = [c.intrinsic(states) for c in self.critics]
         else:
-            r = [rbf_intrinsic(states, a, h) - c for a, h, c in zip(self.archives, self.bandwidths, self.self_distances)]
-        return np.clip(np.asarray(r).reshape(len(self.archives), len(states)),
-                       -self.spec.max_intrinsic, self.spec.max_intrinsic)
+            r = [
+                rbf_intrinsic(states, a, h) - c for a, h, c in zip(self.archives, self.bandwidths, self.self_distances)
+            ]
+        return np.clip(
+            np.asarray(r).reshape(len(self.archives), len(states)), -self.spec.max_intrinsic, self.spec.max_intrinsic
+        )
 
     def __call__(self, chunks: Sequence[Any]) -> tuple[list[np.ndarray], dict[str, float]]:
         if not self.archives or not chunks:
@@ -127,7 +146,7 @@ class RSPOTerms:
         out, switched, ratios = [], 0, []
         for c in chunks:
             logp = self.log_likelihoods(c)
-            behaviour = np.asarray(c.get_extra_model_outputs(Columns.ACTION_LOGP), np.float64)[:len(c)]
+            behaviour = np.asarray(c.get_extra_model_outputs(Columns.ACTION_LOGP), np.float64)[: len(c)]
             ratio = np.exp((logp - behaviour).mean(axis=1))  # geometric-mean pi_j / mu per earlier policy
             ratios.append(ratio)
             similar = ratio > self.spec.threshold

@@ -21,6 +21,7 @@ Usage::
 custom env runner, pass ``env_runner_cls`` (it must fill episodes with the observation dicts
 described in ``module.py``). Imports are lazy so that ``load_policy`` works without Ray.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -26,19 +26,24 @@ losses with a Huber value loss; entropy bonus; per-network gradient clipping; or
 init with a small policy-head gain; LayerNorm on inputs and hidden layers; action masking
 (automatic when the env's Dict observation has ``action_mask``); optional GRU torso.
 """
+
 from __future__ import annotations
 
 import importlib
 from typing import Any
 
 import gymnasium as gym
-
 from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.algorithms.ppo import PPO, PPOConfig
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-from diverse_marl.algorithms.mappo.env import CRITIC_INPUTS, MAPPOObservationAdapter, make_pettingzoo_env, register_mappo_env
+from diverse_marl.algorithms.mappo.env import (
+    CRITIC_INPUTS,
+    MAPPOObservationAdapter,
+    make_pettingzoo_env,
+    register_mappo_env,
+)
 from diverse_marl.algorithms.mappo.export import write_mappo_policies
 from diverse_marl.algorithms.mappo.module import ACTIVATIONS, MASK_KEY, MODEL_DEFAULTS, OBS_KEY, MAPPOTorchRLModule
 from diverse_marl.algorithms.mappo.overlapped_sampling import OverlappedSampler, overlapped_training_step
@@ -54,24 +59,36 @@ SHARED_POLICY_ID = "shared"
 # option -> (default, one-line doc). Defaults follow the MAPPO paper where it has one.
 OPTIONS: dict[str, tuple[Any, str]] = {
     # --- PPO / optimization ---
-    "lr": (5e-4, "actor Adam learning rate (MAPPO: 5e-4); or a schedule [[env_step, lr], ...] (MAPPO: use_linear_lr_decay)"),
+    "lr": (
+        5e-4,
+        "actor Adam learning rate (MAPPO: 5e-4); or a schedule [[env_step, lr], ...] (MAPPO: use_linear_lr_decay)",
+    ),
     "critic_lr": (5e-4, "critic Adam learning rate or schedule (MAPPO: 5e-4); null = same as lr"),
     "adam_eps": (1e-5, "Adam epsilon (MAPPO: 1e-5)"),
     "gamma": (0.99, "discount factor"),
     "lambda_": (0.95, "GAE lambda"),
     "clip_param": (0.2, "PPO ratio clip range"),
-    "vf_clip_param": (0.2, "value clip range around the sampling-time value, in normalized units (MAPPO reuses clip_param)"),
+    "vf_clip_param": (
+        0.2,
+        "value clip range around the sampling-time value, in normalized units (MAPPO reuses clip_param)",
+    ),
     "use_clipped_value_loss": (True, "max(unclipped, clipped) value loss (MAPPO: True)"),
     "use_huber_loss": (True, "Huber instead of squared value error (MAPPO: True)"),
     "huber_delta": (10.0, "Huber loss delta (MAPPO: 10)"),
     "vf_loss_coeff": (1.0, "weight of the value loss (MAPPO: 1)"),
     "entropy_coeff": (0.01, "entropy bonus weight (MAPPO: 0.01); or a schedule [[env_step, coeff], ...]"),
     "normalize_advantages": (True, "standardize advantages over each train batch"),
-    "use_proper_time_limits": (True, "at a time-limit truncation bootstrap from V(final state) instead of ending the "
-                               "return (MAPPO's flag; its default False). True: observations seldom show the time left"),
+    "use_proper_time_limits": (
+        True,
+        "at a time-limit truncation bootstrap from V(final state) instead of ending the "
+        "return (MAPPO's flag; its default False). True: observations seldom show the time left",
+    ),
     "num_epochs": (5, "passes over each train batch (MAPPO: ppo_epoch, 5-15 by env)"),
     "num_minibatches": (1, "minibatches per epoch, each module's batch cut evenly (MAPPO: num_mini_batch=1)"),
-    "minibatch_size": (None, "if set, use RLlib's fixed-size cyclic minibatches (agent steps) instead of num_minibatches"),
+    "minibatch_size": (
+        None,
+        "if set, use RLlib's fixed-size cyclic minibatches (agent steps) instead of num_minibatches",
+    ),
     "train_batch_size": (4000, "env steps sampled per training iteration"),
     "grad_clip": (10.0, "max global gradient norm, applied to actor and critic separately (MAPPO: 10)"),
     # --- model ---
@@ -89,39 +106,77 @@ OPTIONS: dict[str, tuple[Any, str]] = {
     "value_norm_beta": (0.99999, "ValueNorm EMA weight (MAPPO: 0.99999)"),
     # --- multi-agent ---
     "policy_mapping": ("shared", "shared (one policy) | team (prefix before last '_') | agent (one per agent)"),
-    "critic_input": ("state", "state (centralized: the env's agent-specific/global state, else all observations) | "
-                     "joint_obs (all agents' observations + agent id, the paper's CL state: cheaper than a large "
-                     "env state such as Overcooked's lossless grid) | obs (local, i.e. IPPO)"),
+    "critic_input": (
+        "state",
+        "state (centralized: the env's agent-specific/global state, else all observations) | "
+        "joint_obs (all agents' observations + agent id, the paper's CL state: cheaper than a large "
+        "env state such as Overcooked's lossless grid) | obs (local, i.e. IPPO)",
+    ),
     # --- sampling ---
-    "num_envs_per_env_runner": (8, "env copies stepped together by each env runner (one forward pass for all of them in the fast runner)"),
+    "num_envs_per_env_runner": (
+        8,
+        "env copies stepped together by each env runner (one forward pass for all of them in the fast runner)",
+    ),
     "rollout_fragment_length": ("auto", "steps per env per sample call; 'auto' derives it from train_batch_size"),
-    "torch_num_threads": (1, "torch intra-op threads in the driver (local env runner + learner); null = torch default. 1 avoids thread thrashing with tiny MLPs"),
-    "async_sampling": (False, "sample the next batch in a remote env runner while the learner updates on this one "
-                       "(uses 2 cores; batches are one policy version stale, see overlapped_sampling.py); "
-                       "num_env_runners 0 becomes 1"),
-    "env_runner_cls": ("auto", "auto = the fast batched VectorMultiAgentEnvRunner wherever it applies (else RLlib's); null = RLlib's MultiAgentEnvRunner; or 'pkg.mod:Class'"),
+    "torch_num_threads": (
+        1,
+        "torch intra-op threads in the driver (local env runner + learner); null = torch default. "
+        "1 avoids thread thrashing with tiny MLPs",
+    ),
+    "async_sampling": (
+        False,
+        "sample the next batch in a remote env runner while the learner updates on this one "
+        "(uses 2 cores; batches are one policy version stale, see overlapped_sampling.py); "
+        "num_env_runners 0 becomes 1",
+    ),
+    "env_runner_cls": (
+        "auto",
+        "auto = the fast batched VectorMultiAgentEnvRunner wherever it applies (else RLlib's); "
+        "null = RLlib's MultiAgentEnvRunner; or 'pkg.mod:Class'",
+    ),
 }
 AUTO_RUNNER = "auto"
 
 # Where each option lives on the config. Options not listed here are kept in
 # ``MAPPOConfig.mappo_build`` and read by ``resolve()`` (they shape the modules and the runner).
 _ATTRIBUTES = {
-    "lr": "lr", "critic_lr": "critic_lr", "adam_eps": "adam_eps", "gamma": "gamma", "lambda_": "lambda_",
-    "clip_param": "clip_param", "vf_clip_param": "vf_clip_param",
-    "use_clipped_value_loss": "use_clipped_value_loss", "use_huber_loss": "use_huber_loss",
-    "huber_delta": "huber_delta", "vf_loss_coeff": "vf_loss_coeff", "entropy_coeff": "entropy_coeff",
-    "normalize_advantages": "normalize_advantages", "num_epochs": "num_epochs",
-    "num_minibatches": "num_minibatches", "minibatch_size": "minibatch_size",
+    "lr": "lr",
+    "critic_lr": "critic_lr",
+    "adam_eps": "adam_eps",
+    "gamma": "gamma",
+    "lambda_": "lambda_",
+    "clip_param": "clip_param",
+    "vf_clip_param": "vf_clip_param",
+    "use_clipped_value_loss": "use_clipped_value_loss",
+    "use_huber_loss": "use_huber_loss",
+    "huber_delta": "huber_delta",
+    "vf_loss_coeff": "vf_loss_coeff",
+    "entropy_coeff": "entropy_coeff",
+    "normalize_advantages": "normalize_advantages",
+    "num_epochs": "num_epochs",
+    "num_minibatches": "num_minibatches",
+    "minibatch_size": "minibatch_size",
     "train_batch_size": "train_batch_size_per_learner",  # MAPPO trains on one local learner
-    "grad_clip": "grad_clip", "num_envs_per_env_runner": "num_envs_per_env_runner",
-    "rollout_fragment_length": "rollout_fragment_length", "torch_num_threads": "torch_num_threads",
-    "use_proper_time_limits": "use_proper_time_limits", "async_sampling": "async_sampling",
+    "grad_clip": "grad_clip",
+    "num_envs_per_env_runner": "num_envs_per_env_runner",
+    "rollout_fragment_length": "rollout_fragment_length",
+    "torch_num_threads": "torch_num_threads",
+    "use_proper_time_limits": "use_proper_time_limits",
+    "async_sampling": "async_sampling",
 }
 _BUILD_KEYS = tuple(k for k in OPTIONS if k not in _ATTRIBUTES)
 # options that go straight into the RLModule's model_config under the same name
 _MODEL_KEYS = (
-    "activation", "feature_norm", "layer_norm", "orthogonal_init", "actor_head_gain",
-    "use_gru", "gru_hidden", "max_seq_len", "value_norm", "value_norm_beta",
+    "activation",
+    "feature_norm",
+    "layer_norm",
+    "orthogonal_init",
+    "actor_head_gain",
+    "use_gru",
+    "gru_hidden",
+    "max_seq_len",
+    "value_norm",
+    "value_norm_beta",
 )
 
 
@@ -153,7 +208,6 @@ def _import_path(path: str, what: str) -> Any:
         return getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError, ValueError) as exc:
         raise ConfigError(f"cannot import {what} {path!r} (expected 'package.module:Name'): {exc}") from None
-
 
 
 def fast_runner_obstacle(env: Any, adapter: MAPPOObservationAdapter, o: dict[str, Any]) -> str | None:
@@ -210,7 +264,7 @@ class MAPPOConfig(PPOConfig):
 
         return MAPPOTorchLearner
 
-    def training(self, **kwargs: Any) -> "MAPPOConfig":
+    def training(self, **kwargs: Any) -> MAPPOConfig:
         """PPOConfig.training plus every MAPPO option of ``OPTIONS`` (model, mapping, runner ones too).
 
         ``train_batch_size`` sets ``train_batch_size_per_learner`` (MAPPO trains on one local
@@ -232,7 +286,7 @@ class MAPPOConfig(PPOConfig):
             raise ConfigError(f"MAPPOConfig.training: {exc}; MAPPO options: {', '.join(sorted(OPTIONS))}") from None
         return self
 
-    def partners(self, spec: dict[str, Any] | None) -> "MAPPOConfig":
+    def partners(self, spec: dict[str, Any] | None) -> MAPPOConfig:
         """Frozen partners in some seats, drawn per episode (``diverse_marl.partners`` documents the
         block: ``{from, seats, sample, self_play}``); ``None`` removes them. Needs
         ``env_runner_cls=VectorMultiAgentEnvRunner`` (checked by ``validate``)."""
@@ -243,7 +297,7 @@ class MAPPOConfig(PPOConfig):
         """The current value of every option of ``OPTIONS`` (flat, as in YAML)."""
         return {k: (getattr(self, _ATTRIBUTES[k]) if k in _ATTRIBUTES else self.mappo_build[k]) for k in OPTIONS}
 
-    def resolve(self) -> "MAPPOConfig":
+    def resolve(self) -> MAPPOConfig:
         """Turn a diverse-marl env into MAPPO's RLlib env, modules, policy mapping and env runner.
 
         Does nothing for an env RLlib knows by itself. Idempotent: once resolved, it only
@@ -277,7 +331,10 @@ class MAPPOConfig(PPOConfig):
             self.env_runners(env_runner_cls=runner)
         self.mappo_runner = getattr(self.env_runner_cls, "__name__", "MultiAgentEnvRunner")
         self.mappo_export = export_info
-        self.mappo_env = {"env": env, "critic_input": o["critic_input"]}  # what the user asked for, kept for run metadata
+        self.mappo_env = {
+            "env": env,
+            "critic_input": o["critic_input"],
+        }  # what the user asked for, kept for run metadata
         return self
 
     def validate(self) -> None:
@@ -287,8 +344,10 @@ class MAPPOConfig(PPOConfig):
         super().validate()
         if self.partners_spec and not getattr(self.env_runner_cls, "supports_partners", False):
             runner = getattr(self.env_runner_cls, "__name__", "RLlib's default MultiAgentEnvRunner")
-            raise ConfigError(f"partners need env_runner_cls=VectorMultiAgentEnvRunner "
-                              f"(diverse_marl.algorithms.mappo.sampler); {runner} cannot play frozen partners")
+            raise ConfigError(
+                f"partners need env_runner_cls=VectorMultiAgentEnvRunner "
+                f"(diverse_marl.algorithms.mappo.sampler); {runner} cannot play frozen partners"
+            )
 
     def _overlap_sampling(self) -> None:
         """Settings ``async_sampling`` needs: a remote env runner to sample in, and no blocking
@@ -317,7 +376,7 @@ class MAPPOConfig(PPOConfig):
         options: dict[str, Any],
         seed: int,
         num_env_runners: int = 0,
-    ) -> "MAPPOConfig":
+    ) -> MAPPOConfig:
         """Build a ready-to-``build_algo()`` config from flat diverse-marl options (resolved here,
         so bad options fail before Ray starts)."""
         unknown = [k for k in options if k not in OPTIONS]
@@ -403,7 +462,9 @@ def _module_specs(env: Any, adapter: MAPPOObservationAdapter, o: dict[str, Any])
     return specs
 
 
-def _export_info(env: Any, adapter: MAPPOObservationAdapter, specs: dict[str, RLModuleSpec], o: dict[str, Any]) -> dict[str, Any]:
+def _export_info(
+    env: Any, adapter: MAPPOObservationAdapter, specs: dict[str, RLModuleSpec], o: dict[str, Any]
+) -> dict[str, Any]:
     """What ``load_policy`` needs to rebuild actors without Ray (written next to checkpoints)."""
     from gymnasium import spaces
 
@@ -417,9 +478,16 @@ def _export_info(env: Any, adapter: MAPPOObservationAdapter, specs: dict[str, RL
             "model_config": dict(spec.model_config),
         }
     # actor spaces load_policy must flatten itself (Discrete, Tuple, Dict without a mask, ...)
-    raw = {a: adapter.actor_spaces[a] for a in env.possible_agents if not isinstance(adapter.actor_spaces[a], spaces.Box)}
-    return {"policy_mapping": o["policy_mapping"], "critic_input": o["critic_input"], "agents": agents,
-            "policies": policies, "raw_spaces": raw}
+    raw = {
+        a: adapter.actor_spaces[a] for a in env.possible_agents if not isinstance(adapter.actor_spaces[a], spaces.Box)
+    }
+    return {
+        "policy_mapping": o["policy_mapping"],
+        "critic_input": o["critic_input"],
+        "agents": agents,
+        "policies": policies,
+        "raw_spaces": raw,
+    }
 
 
 def _export_info_from_algo(algo: Any) -> dict[str, Any]:

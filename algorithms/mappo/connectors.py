@@ -23,13 +23,13 @@ per episode chunk and the batch was turned into tensors). Per module it:
 5. writes ``advantages``, ``value_targets`` (raw) and ``vf_preds`` (= ``v_norm``, the
    "old" values for the clipped value loss) into the batch.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
 import torch
-
 from ray.rllib.connectors.connector_v2 import ConnectorV2
 from ray.rllib.core.columns import Columns
 from ray.rllib.evaluation.postprocessing import Postprocessing
@@ -56,8 +56,9 @@ class EpisodesToNumpy(ConnectorV2):
 class TimeLimitBootstrap(ConnectorV2):
     """Set each finished agent episode's terminated/truncated flags from the time-limit marker."""
 
-    def __init__(self, input_observation_space: Any = None, input_action_space: Any = None, *,
-                 use_proper_time_limits: bool) -> None:
+    def __init__(
+        self, input_observation_space: Any = None, input_action_space: Any = None, *, use_proper_time_limits: bool
+    ) -> None:
         super().__init__(input_observation_space, input_action_space)
         self.use_proper_time_limits = bool(use_proper_time_limits)
 
@@ -93,8 +94,15 @@ class MAPPOGeneralAdvantageEstimation(ConnectorV2):
         self.lambda_ = float(lambda_)
         self.normalize_advantages = bool(normalize_advantages)
 
-    def __call__(self, *, rl_module: Any, episodes: list[Any], batch: dict[str, Any],
-                 shared_data: dict | None = None, **kwargs: Any) -> Any:
+    def __call__(
+        self,
+        *,
+        rl_module: Any,
+        episodes: list[Any],
+        batch: dict[str, Any],
+        shared_data: dict | None = None,
+        **kwargs: Any,
+    ) -> Any:
         sa_episodes = list(self.single_agent_episode_iterator(episodes, agents_that_stepped_only=False))
         for module_id, mbatch in batch.items():
             if module_id not in rl_module:
@@ -105,7 +113,7 @@ class MAPPOGeneralAdvantageEstimation(ConnectorV2):
             lens = [len(e) for e in sa_episodes if e.module_id in (None, module_id)]  # incl. bootstrap step
 
             def flat(x: Any) -> np.ndarray:
-                return unpad_data_if_necessary(lens, convert_to_numpy(x))
+                return unpad_data_if_necessary(lens, convert_to_numpy(x))  # noqa: B023
 
             with torch.no_grad():
                 v_norm = module.compute_normalized_values(mbatch)
@@ -121,7 +129,11 @@ class MAPPOGeneralAdvantageEstimation(ConnectorV2):
                 lambda_=self.lambda_,
             )
             advantages = targets - values
-            real = flat(mbatch[Columns.LOSS_MASK]).astype(bool) if Columns.LOSS_MASK in mbatch else np.ones_like(values, bool)
+            real = (
+                flat(mbatch[Columns.LOSS_MASK]).astype(bool)
+                if Columns.LOSS_MASK in mbatch
+                else np.ones_like(values, bool)
+            )
             if self.normalize_advantages and real.any():
                 a = advantages[real]
                 advantages = (advantages - a.mean()) / (a.std() + ADVANTAGE_STD_EPS)

@@ -19,6 +19,7 @@ per-agent state, else its global state + the agent's one-hot id, else all agents
 A custom (vectorized) env runner can reuse ``MAPPOObservationAdapter`` directly: for Box
 observation spaces it works on batched arrays ``(N, *shape)`` as well.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -27,7 +28,6 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
 from diverse_marl.algorithms.mappo.connectors import TIME_LIMIT_KEY
@@ -70,12 +70,13 @@ class MAPPOObservationAdapter:
         self.raw_spaces = {a: env.observation_space(a) for a in self.agents}
         self.actor_spaces = {a: _actor_space(s) for a, s in self.raw_spaces.items()}
         self.boxed = {a: _as_box(s) for a, s in self.actor_spaces.items()}
-        self.has_mask = {
-            a: isinstance(s, spaces.Dict) and MASK_KEY in s.spaces for a, s in self.raw_spaces.items()
-        }
+        self.has_mask = {a: isinstance(s, spaces.Dict) and MASK_KEY in s.spaces for a, s in self.raw_spaces.items()}
         self.num_actions = {a: int(getattr(env.action_space(a), "n", 0)) for a in self.agents}
-        self.state_rule = GlobalStateRule(env, {a: int(np.prod(b.shape)) for a, b in self.boxed.items()},
-                                          source=CONCAT if critic_input == JOINT_OBS else None)
+        self.state_rule = GlobalStateRule(
+            env,
+            {a: int(np.prod(b.shape)) for a, b in self.boxed.items()},
+            source=CONCAT if critic_input == JOINT_OBS else None,
+        )
 
     @property
     def has_state(self) -> bool:

@@ -10,18 +10,25 @@ layer list written at save time. Both become a :class:`TorchPolicy`.
     greedy = policy(obs_batch, deterministic=True)
     probs = policy.action_probs(obs_batch)               # (B, num_actions)
 """
+
 from __future__ import annotations
 
 import importlib
 import os
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from diverse_marl.algorithms.mappo.networks import MASK_KEY, MODEL_DEFAULTS, OBS_KEY, STATE_KEY, make_actor, mask_logits
-from diverse_marl.algorithms.safe_checkpoint import read_policies_meta, read_weights, resolve_policy_id, write_safe_checkpoint
+from diverse_marl.algorithms.safe_checkpoint import (
+    read_policies_meta,
+    read_weights,
+    resolve_policy_id,
+    write_safe_checkpoint,
+)
 from diverse_marl.errors import CheckpointError, ConfigError
 from diverse_marl.space_codec import space_from_json, space_to_json
 
@@ -88,7 +95,9 @@ class TorchPolicy:
         out = torch.softmax(logits, dim=-1).numpy()
         return out[0] if single else out
 
-    def __call__(self, obs: Any, deterministic: bool = False, rows: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+    def __call__(
+        self, obs: Any, deterministic: bool = False, rows: Sequence[int] | np.ndarray | None = None
+    ) -> np.ndarray:
         logits, single = self._logits(obs, rows)
         if deterministic:
             actions = logits.argmax(dim=-1).numpy()
@@ -139,8 +148,10 @@ class TorchPolicy:
             mask = obs.get(MASK_KEY)
             obs = self._actor_part(obs)
         if self.has_mask and mask is None:
-            raise ConfigError(f"policy {self.policy_id!r} was trained with an action mask; pass observations "
-                              f"as dicts with an {MASK_KEY!r} entry")
+            raise ConfigError(
+                f"policy {self.policy_id!r} was trained with an action mask; pass observations "
+                f"as dicts with an {MASK_KEY!r} entry"
+            )
         mask = None if mask is None else np.asarray(mask, dtype=np.float32)
         if self.raw_space is not None:  # non-Box observations (Discrete, Tuple, ...): one at a time
             from gymnasium import spaces
@@ -153,8 +164,10 @@ class TorchPolicy:
             arr = arr[None]
             mask = None if mask is None else mask.reshape(1, -1)
         elif arr.shape[1:] != self.obs_shape:
-            raise ConfigError(f"observation of shape {arr.shape} does not fit policy {self.policy_id!r}; "
-                              f"expected {self.obs_shape} or (batch, {', '.join(map(str, self.obs_shape))})")
+            raise ConfigError(
+                f"observation of shape {arr.shape} does not fit policy {self.policy_id!r}; "
+                f"expected {self.obs_shape} or (batch, {', '.join(map(str, self.obs_shape))})"
+            )
         return torch.from_numpy(arr.reshape(arr.shape[0], -1)), _mask_tensor(mask), single
 
     def _actor_part(self, obs: dict) -> Any:
@@ -166,8 +179,10 @@ class TorchPolicy:
             return next(iter(rest.values()))
         if self.raw_space is not None:
             return rest
-        raise ConfigError(f"cannot read observation dict with keys {sorted(obs)}; expected {OBS_KEY!r} or a "
-                          f"single observation key plus {MASK_KEY!r}")
+        raise ConfigError(
+            f"cannot read observation dict with keys {sorted(obs)}; expected {OBS_KEY!r} or a "
+            f"single observation key plus {MASK_KEY!r}"
+        )
 
 
 def _mask_tensor(mask: np.ndarray | None) -> torch.Tensor | None:
@@ -179,7 +194,12 @@ def _mask_tensor(mask: np.ndarray | None) -> torch.Tensor | None:
 # ---------------------------------------------------------------------------------------
 # activations a layer list may name (class names, lower-cased, as torch spells them)
 ACTIVATION_LAYERS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "elu": nn.ELU, "silu": nn.SiLU, "gelu": nn.GELU,
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "elu": nn.ELU,
+    "silu": nn.SiLU,
+    "gelu": nn.GELU,
 }
 
 
@@ -214,8 +234,10 @@ class LayerListActor(nn.Module):
             elif entry.get("activation") in ACTIVATION_LAYERS:
                 mods.append(ACTIVATION_LAYERS[entry["activation"]]())
             else:
-                raise ValueError(f"unknown layer {dict(entry)!r}; allowed: linear, layer_norm, "
-                                 f"activation ({', '.join(ACTIVATION_LAYERS)})")
+                raise ValueError(
+                    f"unknown layer {dict(entry)!r}; allowed: linear, layer_norm, "
+                    f"activation ({', '.join(ACTIVATION_LAYERS)})"
+                )
         self.net = nn.Sequential(*mods)
 
     def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None) -> tuple[torch.Tensor, None]:
@@ -225,14 +247,18 @@ class LayerListActor(nn.Module):
 def _mappo_actor(desc: Mapping[str, Any], state: Mapping[str, torch.Tensor]) -> nn.Module:
     cfg = {**MODEL_DEFAULTS, **desc.get("model_config", {})}
     actor = make_actor(int(np.prod(desc["obs_shape"])), int(desc["num_actions"]), cfg)
-    actor.load_state_dict({k[len(ACTOR_PREFIX):]: v for k, v in state.items() if k.startswith(ACTOR_PREFIX)}, strict=True)
+    actor.load_state_dict(
+        {k[len(ACTOR_PREFIX) :]: v for k, v in state.items() if k.startswith(ACTOR_PREFIX)}, strict=True
+    )
     return actor
 
 
 def _layer_list_actor(desc: Mapping[str, Any], state: Mapping[str, torch.Tensor]) -> nn.Module:
     if not desc.get("actor_layers"):
-        raise CheckpointError("this policy's network is not a plain MLP (e.g. a CNN encoder), so it cannot be "
-                              "rebuilt without RLlib; load it with RLlib's RLModule.from_checkpoint instead")
+        raise CheckpointError(
+            "this policy's network is not a plain MLP (e.g. a CNN encoder), so it cannot be "
+            "rebuilt without RLlib; load it with RLlib's RLModule.from_checkpoint instead"
+        )
     return LayerListActor(list(desc["actor_layers"]), state)
 
 
@@ -246,7 +272,9 @@ ACTOR_BUILDERS: dict[str, Callable[[Mapping[str, Any], Mapping[str, torch.Tensor
 POLICY_WRAPPERS: dict[str, str] = {"bc": "diverse_marl.algorithms.bc.policy:with_stuck_rule"}
 
 
-def load_policy(run_dir_or_checkpoint: str | os.PathLike, policy_id: str | None = None, seed: int | None = None) -> TorchPolicy:
+def load_policy(
+    run_dir_or_checkpoint: str | os.PathLike, policy_id: str | None = None, seed: int | None = None
+) -> TorchPolicy:
     """Load one trained policy (any family) as a :class:`TorchPolicy`; no Ray, no unpickling.
 
     ``policy_id``: a policy id ("shared", a team name, an agent name under "agent" mapping)
@@ -257,8 +285,10 @@ def load_policy(run_dir_or_checkpoint: str | os.PathLike, policy_id: str | None 
     pid = resolve_policy_id(meta, policy_id)
     family = meta.get("family")
     if family not in ACTOR_BUILDERS:
-        raise CheckpointError(f"checkpoint {meta['checkpoint']!r} has unknown algorithm family {family!r}; "
-                              f"this diverse-marl loads: {', '.join(ACTOR_BUILDERS)}")
+        raise CheckpointError(
+            f"checkpoint {meta['checkpoint']!r} has unknown algorithm family {family!r}; "
+            f"this diverse-marl loads: {', '.join(ACTOR_BUILDERS)}"
+        )
     desc = meta["policies"][pid]
     state = read_weights(meta, pid)
     try:
@@ -270,11 +300,19 @@ def load_policy(run_dir_or_checkpoint: str | os.PathLike, policy_id: str | None 
     except CheckpointError:
         raise
     except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:  # missing/mismatched entries or weights
-        raise CheckpointError(f"checkpoint {meta['checkpoint']!r}: policy {pid!r} does not match its "
-                              f"description in policies.json ({exc})") from None
-    policy = TorchPolicy(actor, policy_id=pid, obs_shape=obs_shape, num_actions=num_actions,
-                         has_mask=bool(desc.get("has_mask", False)), raw_space=raw_space,
-                         gru_hidden=int(desc.get("model_config", {}).get("gru_hidden", 0)), seed=seed)
+        raise CheckpointError(
+            f"checkpoint {meta['checkpoint']!r}: policy {pid!r} does not match its description in policies.json ({exc})"
+        ) from None
+    policy = TorchPolicy(
+        actor,
+        policy_id=pid,
+        obs_shape=obs_shape,
+        num_actions=num_actions,
+        has_mask=bool(desc.get("has_mask", False)),
+        raw_space=raw_space,
+        gru_hidden=int(desc.get("model_config", {}).get("gru_hidden", 0)),
+        seed=seed,
+    )
     if family in POLICY_WRAPPERS:
         module, _, fn = POLICY_WRAPPERS[family].partition(":")
         return getattr(importlib.import_module(module), fn)(policy, desc, seed)
@@ -284,8 +322,9 @@ def load_policy(run_dir_or_checkpoint: str | os.PathLike, policy_id: str | None 
 # ---------------------------------------------------------------------------------------
 # writing MAPPO's files (called by MAPPO.save_to_path)
 # ---------------------------------------------------------------------------------------
-def write_mappo_policies(checkpoint_dir: str | os.PathLike, export_info: Mapping[str, Any],
-                         states: Mapping[str, Mapping[str, Any]]) -> None:
+def write_mappo_policies(
+    checkpoint_dir: str | os.PathLike, export_info: Mapping[str, Any], states: Mapping[str, Mapping[str, Any]]
+) -> None:
     """Pickle-free policy files for a MAPPO checkpoint from ``MAPPOConfig``'s export info."""
     agents = dict(export_info.get("agents") or {})
     raw_spaces = export_info.get("raw_spaces") or {}
@@ -301,5 +340,12 @@ def write_mappo_policies(checkpoint_dir: str | os.PathLike, export_info: Mapping
             "action_space": {"type": "Discrete", "n": int(info["num_actions"]), "start": 0},
             "flatten_space": None if raw is None else space_to_json(raw),
         }
-    write_safe_checkpoint(checkpoint_dir, "mappo", states, policies, agents=agents,
-                          policy_mapping=export_info.get("policy_mapping"), critic_input=export_info.get("critic_input"))
+    write_safe_checkpoint(
+        checkpoint_dir,
+        "mappo",
+        states,
+        policies,
+        agents=agents,
+        policy_mapping=export_info.get("policy_mapping"),
+        critic_input=export_info.get("critic_input"),
+    )

@@ -5,12 +5,12 @@ log-probs, standardized GAE ``advantages``, raw ``value_targets``, the critic's 
 normalized values ``vf_preds``, and ``loss_mask`` (False on the bootstrap step that RLlib
 appends to every episode chunk, and on GRU zero-padding).
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 import torch
-
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.connectors.learner import AddOneTsToEpisodesAndTruncate
 from ray.rllib.core.columns import Columns
@@ -18,7 +18,11 @@ from ray.rllib.core.learner.learner import ENTROPY_KEY, POLICY_LOSS_KEY, VF_LOSS
 from ray.rllib.evaluation.postprocessing import Postprocessing
 from ray.rllib.utils.torch_utils import explained_variance
 
-from diverse_marl.algorithms.mappo.connectors import EpisodesToNumpy, MAPPOGeneralAdvantageEstimation, TimeLimitBootstrap
+from diverse_marl.algorithms.mappo.connectors import (
+    EpisodesToNumpy,
+    MAPPOGeneralAdvantageEstimation,
+    TimeLimitBootstrap,
+)
 
 
 def huber(err: torch.Tensor, delta: float) -> torch.Tensor:
@@ -64,25 +68,39 @@ class MAPPOTorchLearner(PPOTorchLearner):
         eps = float(config.adam_eps)
         fused = all(p.device.type == "cpu" for p in module.parameters())
         self.register_optimizer(
-            module_id=module_id, optimizer_name="actor",
-            optimizer=torch.optim.Adam(actor_params, eps=eps, fused=fused or None), params=actor_params,
+            module_id=module_id,
+            optimizer_name="actor",
+            optimizer=torch.optim.Adam(actor_params, eps=eps, fused=fused or None),
+            params=actor_params,
             lr_or_lr_schedule=config.lr,
         )
         self.register_optimizer(
-            module_id=module_id, optimizer_name="critic",
-            optimizer=torch.optim.Adam(critic_params, eps=eps, fused=fused or None), params=critic_params,
+            module_id=module_id,
+            optimizer_name="critic",
+            optimizer=torch.optim.Adam(critic_params, eps=eps, fused=fused or None),
+            params=critic_params,
             lr_or_lr_schedule=config.critic_lr if config.critic_lr is not None else config.lr,
         )
 
-    def _create_iterator_if_necessary(self, *, training_data: Any, num_total_minibatches: int = 0,
-                                      num_epochs: int = 1, minibatch_size: int | None = None,
-                                      shuffle_batch_per_epoch: bool = False, **kwargs: Any):
+    def _create_iterator_if_necessary(
+        self,
+        *,
+        training_data: Any,
+        num_total_minibatches: int = 0,
+        num_epochs: int = 1,
+        minibatch_size: int | None = None,
+        shuffle_batch_per_epoch: bool = False,
+        **kwargs: Any,
+    ):
         """Use ``EpochMinibatchIterator`` unless the user asked for RLlib's ``minibatch_size``."""
         if training_data.data_iterators or minibatch_size:
             return super()._create_iterator_if_necessary(
-                training_data=training_data, num_total_minibatches=num_total_minibatches,
-                num_epochs=num_epochs, minibatch_size=minibatch_size,
-                shuffle_batch_per_epoch=shuffle_batch_per_epoch, **kwargs,
+                training_data=training_data,
+                num_total_minibatches=num_total_minibatches,
+                num_epochs=num_epochs,
+                minibatch_size=minibatch_size,
+                shuffle_batch_per_epoch=shuffle_batch_per_epoch,
+                **kwargs,
             )
         batch = self._make_batch_if_necessary(training_data=training_data)
         for module_id in list(batch.policy_batches):
@@ -92,7 +110,9 @@ class MAPPOTorchLearner(PPOTorchLearner):
             return {}
         batch = self._set_slicing_by_batch_id(batch, value=True)
         return EpochMinibatchIterator(
-            batch, num_epochs=num_epochs, num_minibatches=self.config.num_minibatches,
+            batch,
+            num_epochs=num_epochs,
+            num_minibatches=self.config.num_minibatches,
             shuffle=shuffle_batch_per_epoch,
         )
 
@@ -141,8 +161,9 @@ class MAPPOTorchLearner(PPOTorchLearner):
         with torch.no_grad():
             approx_kl = mean((ratio - 1.0) - log_ratio)
             clip_frac = mean(((ratio - 1.0).abs() > clip).float())
-            ev = explained_variance(targets[mask] if mask is not None else targets,
-                                    values[mask] if mask is not None else values)
+            ev = explained_variance(
+                targets[mask] if mask is not None else targets, values[mask] if mask is not None else values
+            )
             vn_mean, vn_std = module.value_norm.mean_std()
         self.metrics.log_dict(
             {
@@ -177,7 +198,7 @@ class EpochMinibatchIterator:
         self._shuffle = shuffle
 
     def __iter__(self):
-        from ray.rllib.policy.sample_batch import SampleBatch, MultiAgentBatch
+        from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 
         for _ in range(self._num_epochs):
             parts: dict[str, list[Any]] = {}
@@ -188,8 +209,6 @@ class EpochMinibatchIterator:
                     mb.shuffle()
                 k = min(self._k, n)
                 bounds = [round(i * n / k) for i in range(k + 1)]
-                parts[mid] = [mb[bounds[i]:bounds[i + 1]] for i in range(k)]
+                parts[mid] = [mb[bounds[i] : bounds[i + 1]] for i in range(k)]
             for i in range(max(len(p) for p in parts.values())):
-                yield MultiAgentBatch(
-                    {mid: p[i] for mid, p in parts.items() if i < len(p)}, len(self._batch)
-                )
+                yield MultiAgentBatch({mid: p[i] for mid, p in parts.items() if i < len(p)}, len(self._batch))

@@ -19,6 +19,7 @@ has a time axis ``(B, T, ...)`` and ``state_in`` = ``{"actor": (B, H), "critic":
 Every architecture choice of the MAPPO paper (Yu et al. 2022, appendix) is a model-config
 key with the paper's default, see ``MODEL_DEFAULTS``.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -26,16 +27,23 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from torch import nn
-
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.apis import InferenceOnlyAPI, ValueFunctionAPI
 from ray.rllib.core.rl_module.rl_module import RLModule
 from ray.rllib.core.rl_module.torch import TorchRLModule
 from ray.rllib.utils.annotations import override
+from torch import nn
 
 from diverse_marl.algorithms.mappo.networks import (  # noqa: F401  (re-exported)
-    ACTIVATIONS, MASK_KEY, MODEL_DEFAULTS, OBS_KEY, STATE_KEY, ValueNorm, make_actor, make_critic, mask_logits,
+    ACTIVATIONS,
+    MASK_KEY,
+    MODEL_DEFAULTS,
+    OBS_KEY,
+    STATE_KEY,
+    ValueNorm,
+    make_actor,
+    make_critic,
+    mask_logits,
 )
 
 

@@ -3,6 +3,7 @@
 Parameter names (``actor.*``, ``critic.*``, ``value_norm.*``) are shared by the RLModule and
 the exported ``TorchPolicy`` (which keeps only ``actor.*``), so checkpoints load into either.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,18 +19,18 @@ MASKED_LOGIT = -1e10  # MAPPO sets logits of unavailable actions to this value
 
 # Model-config keys of MAPPOTorchRLModule with the MAPPO paper's defaults.
 MODEL_DEFAULTS: dict[str, Any] = {
-    "actor_hiddens": [64, 64],     # paper: 64 units (layer_N=1 -> two hidden layers)
+    "actor_hiddens": [64, 64],  # paper: 64 units (layer_N=1 -> two hidden layers)
     "critic_hiddens": [64, 64],
-    "activation": "relu",          # paper: use_ReLU=True (else tanh)
-    "feature_norm": True,          # paper: use_feature_normalization (LayerNorm on the input)
-    "layer_norm": True,            # paper: LayerNorm after every hidden layer
-    "orthogonal_init": True,       # paper: use_orthogonal
-    "actor_head_gain": 0.01,       # paper: gain of the policy output layer
-    "use_gru": False,              # paper: use_recurrent_policy (we default to MLP, cheaper)
+    "activation": "relu",  # paper: use_ReLU=True (else tanh)
+    "feature_norm": True,  # paper: use_feature_normalization (LayerNorm on the input)
+    "layer_norm": True,  # paper: LayerNorm after every hidden layer
+    "orthogonal_init": True,  # paper: use_orthogonal
+    "actor_head_gain": 0.01,  # paper: gain of the policy output layer
+    "use_gru": False,  # paper: use_recurrent_policy (we default to MLP, cheaper)
     "gru_hidden": 64,
-    "max_seq_len": 10,             # paper: data_chunk_length (GRU training chunks)
-    "value_norm": True,            # paper: use_valuenorm
-    "value_norm_beta": 0.99999,    # paper: ValueNorm beta (debiased EMA weight)
+    "max_seq_len": 10,  # paper: data_chunk_length (GRU training chunks)
+    "value_norm": True,  # paper: use_valuenorm
+    "value_norm_beta": 0.99999,  # paper: ValueNorm beta (debiased EMA weight)
     "value_norm_eps": 1e-5,
 }
 
@@ -76,7 +77,7 @@ class ValueNorm(nn.Module):
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         mean, std = self.mean_std()
-        return ((x - mean.to(x.dtype)) / std.to(x.dtype))
+        return (x - mean.to(x.dtype)) / std.to(x.dtype)
 
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         mean, std = self.mean_std()
@@ -130,7 +131,6 @@ class Torso(nn.Module):
             h = h.squeeze(0)
         return self.head(z), h
 
-
     def _base(self, x: torch.Tensor) -> torch.Tensor:
         """``self.base(x)``, with the input LayerNorm (``feature_norm``) computed in a cheaper, equal way.
 
@@ -143,8 +143,12 @@ class Torso(nn.Module):
         take the plain path.
         """
         layers = list(self.base)
-        if x.requires_grad or len(layers) < 2 or not isinstance(layers[0], nn.LayerNorm) \
-                or not isinstance(layers[1], nn.Linear):
+        if (
+            x.requires_grad
+            or len(layers) < 2
+            or not isinstance(layers[0], nn.LayerNorm)
+            or not isinstance(layers[1], nn.Linear)
+        ):
             return self.base(x)
         norm, linear = layers[0], layers[1]
         with torch.no_grad():

@@ -23,6 +23,7 @@ What changes besides staleness: reward schedules pushed after an iteration
 batch later; a resumed run drops the batch that was in flight at the checkpoint and samples
 afresh with the restored weights.
 """
+
 from __future__ import annotations
 
 import logging
@@ -71,8 +72,12 @@ class OverlappedSampler:
             if len(results) < self._in_flight:
                 if group.num_healthy_remote_workers() < self._in_flight:
                     raise RuntimeError("async_sampling: an env runner failed while sampling")
-                logger.warning("async_sampling: %d of %d env runners returned their batch after %s s; waiting",
-                               len(results), self._in_flight, timeout_s)
+                logger.warning(
+                    "async_sampling: %d of %d env runners returned their batch after %s s; waiting",
+                    len(results),
+                    self._in_flight,
+                    timeout_s,
+                )
         self._in_flight = 0
         results.sort(key=lambda r: r[0])
         episodes = [ep for _, (eps, _) in results for ep in eps]
@@ -96,7 +101,8 @@ def overlapped_training_step(algo: Any, sampler: OverlappedSampler) -> None:
             timesteps={
                 NUM_ENV_STEPS_SAMPLED_LIFETIME: algo.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME)),
                 NUM_MODULE_STEPS_TRAINED_LIFETIME: algo.metrics.peek(
-                    (LEARNER_RESULTS, ALL_MODULES, NUM_MODULE_STEPS_TRAINED_LIFETIME), default=0),
+                    (LEARNER_RESULTS, ALL_MODULES, NUM_MODULE_STEPS_TRAINED_LIFETIME), default=0
+                ),
             },
             num_epochs=config.num_epochs,
             minibatch_size=config.minibatch_size,

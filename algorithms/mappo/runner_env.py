@@ -11,13 +11,14 @@ Observation layouts handed to the module:
 MAPPO layouts add ``"action_mask"`` for agents whose batched env reports masks
 (``has_action_mask(agent)``); stock modules cannot read masks, so the plain layout refuses them.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
-
 from ray.rllib.env.env_context import EnvContext
 
 from diverse_marl.algorithms.mappo.networks import MASK_KEY, OBS_KEY, STATE_KEY
@@ -37,7 +38,7 @@ def names_diverse_marl_env(env: Any) -> bool:
     return isinstance(env, str) and (env in envs.list_envs() or (":" in env and "/" not in env))
 
 
-def make_batched_env_from_config(config: Any, num_envs: int, worker_index: int = 0) -> tuple[Any, Optional[str]]:
+def make_batched_env_from_config(config: Any, num_envs: int, worker_index: int = 0) -> tuple[Any, str | None]:
     """Build the batched env an AlgorithmConfig describes; also return MAPPO's ``critic_input``.
 
     ``config.env`` may be a diverse-marl env name / import path, or a name registered with
@@ -85,12 +86,12 @@ def _unwrap_parallel_env(env: Any) -> Any:
     return getattr(env, "par_env", env)
 
 
-def _native_batched(env_cls: type) -> Optional[Callable[..., Any]]:
+def _native_batched(env_cls: type) -> Callable[..., Any] | None:
     batched = getattr(env_cls, "batched", None)
     return batched if callable(batched) else None
 
 
-def critic_input_from_specs(config: Any) -> Optional[str]:
+def critic_input_from_specs(config: Any) -> str | None:
     """MAPPO's critic input if the configured module specs declare MAPPO dict observations."""
     spec = config.rl_module_spec
     specs = getattr(spec, "rl_module_specs", None)
@@ -103,7 +104,7 @@ def critic_input_from_specs(config: Any) -> Optional[str]:
     return None
 
 
-def layout_for(critic_input: Optional[str]) -> str:
+def layout_for(critic_input: str | None) -> str:
     """The observation layout for MAPPO's ``critic_input`` (None: a stock module)."""
     if critic_input is None:
         return PLAIN
@@ -135,14 +136,16 @@ def has_action_mask(env: Any, agent: str) -> bool:
     return bool(check(agent)) if callable(check) else False
 
 
-def module_obs_space(env: Any, agent: str, layout: str, joint: Optional[JointObsState] = None) -> gym.Space:
+def module_obs_space(env: Any, agent: str, layout: str, joint: JointObsState | None = None) -> gym.Space:
     """The observation space the module sees for ``agent`` under ``layout`` (``joint``: the
     state is built from observations, not read from the env)."""
     masked = has_action_mask(env, agent)
     if layout == PLAIN:
         if masked:
-            raise ConfigError(f"agent {agent!r} has action masks, which only MAPPO's module reads; "
-                              "train with MAPPO (or RLlib's MultiAgentEnvRunner and a module that masks)")
+            raise ConfigError(
+                f"agent {agent!r} has action masks, which only MAPPO's module reads; "
+                "train with MAPPO (or RLlib's MultiAgentEnvRunner and a module that masks)"
+            )
         return env.observation_space(agent)
     spaces = {OBS_KEY: gym.spaces.Box(-np.inf, np.inf, env.observation_space(agent).shape, np.float32)}
     if layout == DICT_STATE:
@@ -164,7 +167,7 @@ def as_state(x: Any) -> np.ndarray:
     return x.reshape(x.shape[0], -1)
 
 
-def module_input(layout: str, obs: np.ndarray, state: Optional[np.ndarray], mask: Optional[np.ndarray] = None) -> Any:
+def module_input(layout: str, obs: np.ndarray, state: np.ndarray | None, mask: np.ndarray | None = None) -> Any:
     """The module's observation for some rows: the array, or MAPPO's dict of obs (+ state, + action mask)."""
     if layout == PLAIN:
         return obs

@@ -6,18 +6,18 @@ vector runner instead records numpy arrays for all copies during a ``sample()`` 
 (:class:`EpisodeAssembler`); ``tests/test_sampler.py`` checks that the chunks hold exactly
 what ``add_env_step`` would have stored.
 """
+
 from __future__ import annotations
 
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 
 import numpy as np
-
 import tree
-
 from ray.rllib.core.columns import Columns
 from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
 from ray.rllib.env.single_agent_episode import SingleAgentEpisode
@@ -39,7 +39,7 @@ class AgentIds(frozenset):
     same seed.
     """
 
-    def __new__(cls, ordered: Any) -> "AgentIds":
+    def __new__(cls, ordered: Any) -> AgentIds:
         ids = super().__new__(cls, ordered)
         ids._order = tuple(ordered)
         return ids
@@ -63,8 +63,8 @@ class OrderedAgentsEpisode(MultiAgentEpisode):
 class EpisodeMeta:
     """What must survive between sample() calls for the episode running in one env copy."""
 
-    episode: MultiAgentEpisode               # id_ and agent->module mapping of this episode
-    env_t: int = 0                           # env steps done in this episode
+    episode: MultiAgentEpisode  # id_ and agent->module mapping of this episode
+    env_t: int = 0  # env steps done in this episode
     agent_t: dict = field(default_factory=lambda: defaultdict(int))
     sa_ids: dict = field(default_factory=dict)
     returns: dict = field(default_factory=lambda: defaultdict(float))
@@ -76,17 +76,17 @@ class EpisodeMeta:
 class Rollout:
     """Numpy buffers of one sample() call; t indexes steps, first axis after t is the copy."""
 
-    obs: dict = field(default_factory=lambda: defaultdict(list))        # agent -> [T+1 x (N,...)]
-    state: dict = field(default_factory=lambda: defaultdict(list))      # agent -> [T+1 x (N,...)]
-    mask: dict = field(default_factory=lambda: defaultdict(list))       # agent -> [T+1 x (N, A)] (masked agents)
-    acting: dict = field(default_factory=lambda: defaultdict(list))     # agent -> [T x (N,)]
+    obs: dict = field(default_factory=lambda: defaultdict(list))  # agent -> [T+1 x (N,...)]
+    state: dict = field(default_factory=lambda: defaultdict(list))  # agent -> [T+1 x (N,...)]
+    mask: dict = field(default_factory=lambda: defaultdict(list))  # agent -> [T+1 x (N, A)] (masked agents)
+    acting: dict = field(default_factory=lambda: defaultdict(list))  # agent -> [T x (N,)]
     actions: dict = field(default_factory=lambda: defaultdict(list))
     rewards: dict = field(default_factory=lambda: defaultdict(list))
     terms: dict = field(default_factory=lambda: defaultdict(list))
     truncs: dict = field(default_factory=lambda: defaultdict(list))
     extra: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))  # agent -> col -> [T x (N,...)]
-    done: list = field(default_factory=list)                            # [T x (N,)]
-    final_obs: dict = field(default_factory=dict)                       # (t, agent) -> (N,...)
+    done: list = field(default_factory=list)  # [T x (N,)]
+    final_obs: dict = field(default_factory=dict)  # (t, agent) -> (N,...)
     final_state: dict = field(default_factory=dict)
     final_mask: dict = field(default_factory=dict)
     metas: list = field(default_factory=list)  # copy -> metas of the episodes it ran, in order
@@ -105,15 +105,19 @@ class Rollout:
             col_steps.extend([None] * (self.num_steps - len(col_steps)))  # column seen first now
             col_steps.append(columns.get(col))  # None: the agent acted in no copy
 
-    def stack(self, agents: list[str], with_state: bool) -> "Stacked":
+    def stack(self, agents: list[str], with_state: bool) -> Stacked:
         """(N, T(+1), ...) arrays, so that the slices of one copy are contiguous."""
         T = self.num_steps
         per_agent = lambda buf: {a: np.stack(buf[a], axis=1) for a in agents}  # noqa: E731
         return Stacked(
-            obs=per_agent(self.obs), state=per_agent(self.state) if with_state else {},
+            obs=per_agent(self.obs),
+            state=per_agent(self.state) if with_state else {},
             mask={a: np.stack(self.mask[a], axis=1) for a in self.mask},
-            acting=per_agent(self.acting), actions=per_agent(self.actions), rewards=per_agent(self.rewards),
-            terms=per_agent(self.terms), truncs=per_agent(self.truncs),
+            acting=per_agent(self.acting),
+            actions=per_agent(self.actions),
+            rewards=per_agent(self.rewards),
+            terms=per_agent(self.terms),
+            truncs=per_agent(self.truncs),
             extra={a: {c: _stack_filled(v, T) for c, v in self.extra[a].items()} for a in agents},
             done=np.stack(self.done, axis=1),
             diversity_state={a: np.stack(v, axis=1) for a, v in self.diversity_state.items()},
@@ -140,8 +144,9 @@ class Stacked:
 class EpisodeAssembler:
     """Starts episodes (fixing their agent->module mapping) and cuts rollouts into episode chunks."""
 
-    def __init__(self, agents: list[str], layout: str, mapping_fn: Callable[..., str],
-                 obs_spaces: dict, action_spaces: dict) -> None:
+    def __init__(
+        self, agents: list[str], layout: str, mapping_fn: Callable[..., str], obs_spaces: dict, action_spaces: dict
+    ) -> None:
         self.agents = agents
         self.layout = layout
         self.mapping_fn = mapping_fn
@@ -149,16 +154,20 @@ class EpisodeAssembler:
         self.action_spaces = action_spaces
 
     def new_meta(self) -> EpisodeMeta:
-        ep = OrderedAgentsEpisode(observation_space=dict(self.obs_spaces), action_space=dict(self.action_spaces),
-                               agent_to_module_mapping_fn=self.mapping_fn)
+        ep = OrderedAgentsEpisode(
+            observation_space=dict(self.obs_spaces),
+            action_space=dict(self.action_spaces),
+            agent_to_module_mapping_fn=self.mapping_fn,
+        )
         meta = EpisodeMeta(episode=ep)
         for a in self.agents:
             ep.module_for(a)  # fix the agent->module mapping for the whole episode
             meta.sa_ids[a] = uuid.uuid4().hex
         return meta
 
-    def chunks(self, ro: Rollout, num_envs: int, weights_seq_no: int
-               ) -> Iterator[tuple[int, EpisodeMeta, MultiAgentEpisode, bool]]:
+    def chunks(
+        self, ro: Rollout, num_envs: int, weights_seq_no: int
+    ) -> Iterator[tuple[int, EpisodeMeta, MultiAgentEpisode, bool]]:
         """Per copy and episode: ``(copy, meta, chunk, episode_is_done)`` in rollout order."""
         T = ro.num_steps
         arr = ro.stack(self.agents, with_state=self.layout == DICT_STATE)
@@ -170,8 +179,9 @@ class EpisodeAssembler:
                 is_done = bool(arr.done[i, e - 1])
                 yield i, meta, self._chunk(i, s, e, is_done, meta, arr, ro, weights_seq_no), is_done
 
-    def _chunk(self, i: int, s: int, e: int, is_done: bool, meta: EpisodeMeta, arr: Stacked, ro: Rollout,
-               weights_seq_no: int) -> MultiAgentEpisode:
+    def _chunk(
+        self, i: int, s: int, e: int, is_done: bool, meta: EpisodeMeta, arr: Stacked, ro: Rollout, weights_seq_no: int
+    ) -> MultiAgentEpisode:
         """One MultiAgentEpisode chunk: copy ``i``, rollout steps ``s..e-1`` of episode ``meta``."""
         ep = OrderedAgentsEpisode(
             id_=meta.episode.id_,
@@ -213,7 +223,7 @@ class EpisodeAssembler:
             if is_done and last == e - 1 and not (term or trunc):
                 trunc = True  # the env ended the episode for everyone
             rewards = arr.rewards[a][i, steps]
-            extra = {c: tree.map_structure(lambda x: x[i, steps], v) for c, v in arr.extra[a].items()}
+            extra = {c: tree.map_structure(lambda x: x[i, steps], v) for c, v in arr.extra[a].items()}  # noqa: B023
             extra[WEIGHTS_SEQ_NO] = np.full(k, weights_seq_no, np.int64)
             if Columns.STATE_OUT in extra:
                 extra[Columns.STATE_OUT] = _with_state_lookback(extra[Columns.STATE_OUT], meta, a)
@@ -241,8 +251,11 @@ class EpisodeAssembler:
             )
             ep.agent_t_started[a] = meta.agent_t[a]
             # RLlib maps env steps to the agent's *global* steps (the chunk starts at agent_t[a])
-            ep.env_t_to_agent_t[a].data = (list(range(meta.agent_t[a], meta.agent_t[a] + k + 1)) if act_mask.all()
-                                           else _env_to_agent_t(obs_idx - s, e - s, meta.agent_t[a]))
+            ep.env_t_to_agent_t[a].data = (
+                list(range(meta.agent_t[a], meta.agent_t[a] + k + 1))
+                if act_mask.all()
+                else _env_to_agent_t(obs_idx - s, e - s, meta.agent_t[a])
+            )
             meta.agent_t[a] += k
             meta.returns[a] += float(rewards.sum())
         meta.env_t += e - s
@@ -265,7 +278,7 @@ def _with_state_lookback(state_outs: Any, meta: EpisodeMeta, agent: str) -> Any:
     return InfiniteLookbackBuffer(data=data, lookback=1)
 
 
-def _infos(diversity_state: Optional[np.ndarray], i: int, obs_idx: np.ndarray) -> list[dict]:
+def _infos(diversity_state: np.ndarray | None, i: int, obs_idx: np.ndarray) -> list[dict]:
     """Per-observation infos of a chunk: empty, or the ``diversity_state`` the SIPO connector reads."""
     if diversity_state is None:
         return [{} for _ in obs_idx]

@@ -4,15 +4,15 @@ Recurrent modules get what RLlib's own runner gives them: observations with a ti
 length 1 (``(B, 1, ...)``) and ``state_in`` (``(B, ...)`` per state entry); their outputs lose
 the time axis again, and ``state_out`` comes back as numpy arrays (one row per input row).
 """
+
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
 import tree
-
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.torch import TorchRLModule
 
@@ -34,8 +34,9 @@ def torch_threads(n: int):
             torch.set_num_threads(before)
 
 
-def module_outputs(module: Any, inputs: list[Any], explore: bool, t: Optional[int] = None,
-                   state_in: Any = None) -> dict[str, Any]:
+def module_outputs(
+    module: Any, inputs: list[Any], explore: bool, t: int | None = None, state_in: Any = None
+) -> dict[str, Any]:
     """Actions (``Columns.ACTIONS``) and per-row extra outputs (logp, dist inputs, vf preds, ...)
     of ``module`` on the concatenation of ``inputs`` (arrays or dicts of arrays), as numpy.
 
@@ -63,8 +64,11 @@ def module_outputs(module: Any, inputs: list[Any], explore: bool, t: Optional[in
             if Columns.ACTION_LOGP not in out:
                 out[Columns.ACTION_LOGP] = dist.logp(out[Columns.ACTIONS])
     rows = _batch_len(batch)
-    result: dict[str, Any] = {k: v.detach().cpu().numpy() for k, v in out.items()
-                              if isinstance(v, torch.Tensor) and v.dim() >= 1 and v.shape[0] == rows}
+    result: dict[str, Any] = {
+        k: v.detach().cpu().numpy()
+        for k, v in out.items()
+        if isinstance(v, torch.Tensor) and v.dim() >= 1 and v.shape[0] == rows
+    }
     if state_in is not None:
         result[Columns.STATE_OUT] = tree.map_structure(lambda v: v.detach().cpu().numpy(), state_out)
     return result

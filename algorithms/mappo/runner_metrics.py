@@ -3,13 +3,13 @@
 Episode totals that a batched env reports in ``infos["episode"]`` (other than per-agent returns
 and length, which RLlib already logs) become ``episode/<key>`` means.
 """
+
 from __future__ import annotations
 
 import math
 from collections import defaultdict
 
 import numpy as np
-
 from ray.rllib.utils.metrics import (
     EPISODE_AGENT_RETURN_MEAN,
     EPISODE_AGENT_STEPS,
@@ -35,8 +35,8 @@ from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
 from diverse_marl.algorithms.mappo.runner_episodes import EpisodeMeta
 
 EPISODE_INFO_PREFIX = "episode/"
-PARTNER_RETURN_PREFIX = "episode/partner_return/"   # + partner name (or "self_play")
-SELF_PLAY_SHARE_KEY = "episode/self_play"            # share of episodes played in self-play
+PARTNER_RETURN_PREFIX = "episode/partner_return/"  # + partner name (or "self_play")
+SELF_PLAY_SHARE_KEY = "episode/self_play"  # share of episodes played in self-play
 # Batched-env episode totals that are already logged under RLlib's own keys.
 _EPISODE_KEYS_LOGGED_ELSEWHERE = ("length",)
 _EPISODE_RETURN_PREFIX = "return/"
@@ -69,11 +69,17 @@ def log_episode(m: MetricsLogger, meta: EpisodeMeta, now: float, window: int) ->
     modules: dict[str, float] = defaultdict(float)
     for a, v in meta.returns.items():
         modules[meta.episode.module_for(a)] += float(v)
-    m.log_dict({
-        EPISODE_LEN_MEAN: length, EPISODE_RETURN_MEAN: ret, EPISODE_DURATION_SEC_MEAN: now - meta.start_time,
-        EPISODE_AGENT_RETURN_MEAN: agents, EPISODE_AGENT_STEPS: {str(a): int(v) for a, v in meta.agent_t.items()},
-        EPISODE_MODULE_RETURN_MEAN: dict(modules),
-    }, window=window)
+    m.log_dict(
+        {
+            EPISODE_LEN_MEAN: length,
+            EPISODE_RETURN_MEAN: ret,
+            EPISODE_DURATION_SEC_MEAN: now - meta.start_time,
+            EPISODE_AGENT_RETURN_MEAN: agents,
+            EPISODE_AGENT_STEPS: {str(a): int(v) for a, v in meta.agent_t.items()},
+            EPISODE_MODULE_RETURN_MEAN: dict(modules),
+        },
+        window=window,
+    )
     m.log_dict({EPISODE_LEN_MIN: length, EPISODE_RETURN_MIN: ret}, reduce="min", window=window)
     m.log_dict({EPISODE_LEN_MAX: length, EPISODE_RETURN_MAX: ret}, reduce="max", window=window)
 
@@ -92,8 +98,7 @@ def log_env_episode_info(m: MetricsLogger, episode_info: dict, done: np.ndarray,
             m.log_value(EPISODE_INFO_PREFIX + key, float(v), reduce="mean", window=window)
 
 
-def log_partner_episodes(m: MetricsLogger, finished: list[tuple[str, float]], self_play_name: str,
-                         window: int) -> None:
+def log_partner_episodes(m: MetricsLogger, finished: list[tuple[str, float]], self_play_name: str, window: int) -> None:
     """Joint return of finished episodes split by the partner that played them; self-play share."""
     for name, ret in finished:
         m.log_value(PARTNER_RETURN_PREFIX + name, ret, reduce="mean", window=window)

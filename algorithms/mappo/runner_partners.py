@@ -11,9 +11,11 @@ return of all seats (the env's own rewards when ``reward_weights`` replace them)
 ``episode/partner_return/<partner name>`` (``.../self_play`` for
 self-play episodes), and ``episode/self_play`` is the share of self-play episodes.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -26,8 +28,15 @@ SELF_PLAY_NAME = "self_play"
 class PartnerSeats:
     """The partner drawn for each env copy's current episode (``SELF_PLAY`` or a pool index)."""
 
-    def __init__(self, spec: PartnerSpec, agents: list[str], num_envs: int,
-                 env_config: Mapping[str, Any] | None, seed: int, worker_index: int) -> None:
+    def __init__(
+        self,
+        spec: PartnerSpec,
+        agents: list[str],
+        num_envs: int,
+        env_config: Mapping[str, Any] | None,
+        seed: int,
+        worker_index: int,
+    ) -> None:
         spec.check_seats(agents)
         self.spec = spec
         self.agents = agents

@@ -33,18 +33,19 @@ connectors (the default pipelines are replaced by the code below), non-Discrete 
 Callbacks: ``on_episode_end`` (with the episode's last chunk, whose ``infos`` are empty dicts)
 and ``on_sample_end`` are called; ``on_episode_created/start/step`` are not.
 """
+
 from __future__ import annotations
 
 import math
 import time
 from collections import defaultdict
-from typing import Any, Callable, Collection, Optional, Union
+from collections.abc import Callable, Collection
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 import tree
-
 from ray.rllib.callbacks.utils import make_callback
 from ray.rllib.core import COMPONENT_RL_MODULE
 from ray.rllib.core.columns import Columns
@@ -100,20 +101,28 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
     def __init__(self, *, config: Any, **kwargs: Any) -> None:
         super().__init__(config=config, **kwargs)
         if not self.config.is_multi_agent:
-            raise ConfigError("VectorMultiAgentEnvRunner needs a multi-agent config "
-                              "(config.multi_agent(policies=..., policy_mapping_fn=...))")
+            raise ConfigError(
+                "VectorMultiAgentEnvRunner needs a multi-agent config "
+                "(config.multi_agent(policies=..., policy_mapping_fn=...))"
+            )
         if self.config._env_to_module_connector is not None or self.config._module_to_env_connector is not None:
-            raise ConfigError("VectorMultiAgentEnvRunner does not run custom env_to_module/module_to_env "
-                              "connectors; remove them or use RLlib's MultiAgentEnvRunner")
+            raise ConfigError(
+                "VectorMultiAgentEnvRunner does not run custom env_to_module/module_to_env "
+                "connectors; remove them or use RLlib's MultiAgentEnvRunner"
+            )
         self.spaces = kwargs.get("spaces", {}) or {}
         self._callbacks = [cls() for cls in _force_list(self.config.callbacks_class)]
         self.num_envs = int(self.config.num_envs_per_env_runner)
         self.env = None
-        self._joint: Optional[JointObsState] = None  # critic_input="joint_obs": states from observations
-        if (self.worker_index is None or self.worker_index > 0 or self.config.create_env_on_local_worker
-                or self.config.num_env_runners == 0):
+        self._joint: JointObsState | None = None  # critic_input="joint_obs": states from observations
+        if (
+            self.worker_index is None
+            or self.worker_index > 0
+            or self.config.create_env_on_local_worker
+            or self.config.num_env_runners == 0
+        ):
             self.make_env()
-        self.module: Optional[MultiRLModule] = None
+        self.module: MultiRLModule | None = None
         self.make_module()
         self._weights_seq_no = 0
         self._needs_initial_reset = True
@@ -133,26 +142,36 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
         self.agents: list[str] = list(self.env.possible_agents)
         for a in self.agents:
             if not isinstance(self.env.action_space(a), gym.spaces.Discrete):
-                raise ConfigError(f"agent {a!r}: VectorMultiAgentEnvRunner supports Discrete actions only, "
-                                  f"got {self.env.action_space(a)}")
+                raise ConfigError(
+                    f"agent {a!r}: VectorMultiAgentEnvRunner supports Discrete actions only, "
+                    f"got {self.env.action_space(a)}"
+                )
         if critic_input is None:
             critic_input = critic_input_from_specs(self.config)
         self._layout = layout_for(critic_input)
         self._joint = JointObsState(self.env) if critic_input == JOINT_OBS else None
         self._episodes = EpisodeAssembler(
-            self.agents, self._layout, self.config.policy_mapping_fn,
+            self.agents,
+            self._layout,
+            self.config.policy_mapping_fn,
             obs_spaces={a: self._agent_obs_space(a) for a in self.agents},
             action_spaces={a: self.env.action_space(a) for a in self.agents},
         )
         spec = getattr(self.config, "partners_spec", None)
-        self.partners: Optional[PartnerSeats] = None
+        self.partners: PartnerSeats | None = None
         if spec:
-            self.partners = PartnerSeats(PartnerSpec.from_dict(spec), self.agents, self.num_envs,
-                                         self.config.env_config, seed=int(self.config.seed or 0),
-                                         worker_index=self.worker_index or 0)
+            self.partners = PartnerSeats(
+                PartnerSpec.from_dict(spec),
+                self.agents,
+                self.num_envs,
+                self.config.env_config,
+                seed=int(self.config.seed or 0),
+                worker_index=self.worker_index or 0,
+            )
         # SIPO's connector reads the env's diversity_state (algorithms/diversity/states.py)
-        self._records_diversity_state = bool(getattr(self.config, "diversity_spec", None)) and \
-            hasattr(self.env, "diversity_state")
+        self._records_diversity_state = bool(getattr(self.config, "diversity_spec", None)) and hasattr(
+            self.env, "diversity_state"
+        )
         self._needs_initial_reset = True
 
     def _agent_obs_space(self, agent: str) -> gym.Space:
@@ -207,9 +226,9 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
     def sample(
         self,
         *,
-        num_timesteps: Optional[int] = None,
-        num_episodes: Optional[int] = None,
-        explore: Optional[bool] = None,
+        num_timesteps: int | None = None,
+        num_episodes: int | None = None,
+        explore: bool | None = None,
         random_actions: bool = False,
         force_reset: bool = False,
     ) -> list[MultiAgentEpisode]:
@@ -239,9 +258,12 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
                     self._reset()
                 per_step = self.num_envs * (len(self.agents) if self.config.count_steps_by == "agent_steps" else 1)
                 episodes = self._run(explore, random_actions, max_steps=max(1, math.ceil(num_timesteps / per_step)))
-            make_callback("on_sample_end", callbacks_objects=self._callbacks,
-                          callbacks_functions=self.config.callbacks_on_sample_end,
-                          kwargs=dict(env_runner=self, metrics_logger=self.metrics, samples=episodes))
+            make_callback(
+                "on_sample_end",
+                callbacks_objects=self._callbacks,
+                callbacks_functions=self.config.callbacks_on_sample_end,
+                kwargs=dict(env_runner=self, metrics_logger=self.metrics, samples=episodes),
+            )
         return episodes
 
     def _reset(self) -> None:
@@ -250,8 +272,9 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
         obs, infos = self.env.reset(seed=seed)
         self._observe(obs, infos)
         self._metas = [self._episodes.new_meta() for _ in range(self.num_envs)]
-        self._module_ids = {a: np.array([m.episode.module_for(a) for m in self._metas], dtype=object)
-                            for a in self.agents}
+        self._module_ids = {
+            a: np.array([m.episode.module_for(a) for m in self._metas], dtype=object) for a in self.agents
+        }
         self._recurrent = {}  # fresh initial states for every copy
         if self.partners is not None:
             self.partners.draw(np.arange(self.num_envs))
@@ -292,7 +315,8 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
         key = (agent, mid)
         if key not in self._recurrent:
             self._recurrent[key] = tree.map_structure(
-                lambda s: np.repeat(s[None], self.num_envs, axis=0), self._initial_state(mid))
+                lambda s: np.repeat(s[None], self.num_envs, axis=0), self._initial_state(mid)
+            )
         return self._recurrent[key]
 
     def _alive_from(self, infos: dict) -> dict[str, np.ndarray]:
@@ -308,15 +332,21 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
         extra: dict[str, dict[str, np.ndarray]] = {a: {} for a in self.agents}
         if self.partners is not None:
             for a in self.agents:
-                obs = self._cur_obs[a] if a not in self._cur_mask else {OBS_KEY: self._cur_obs[a],
-                                                                       MASK_KEY: self._cur_mask[a]}
+                obs = (
+                    self._cur_obs[a]
+                    if a not in self._cur_mask
+                    else {OBS_KEY: self._cur_obs[a], MASK_KEY: self._cur_mask[a]}
+                )
                 self.partners.act(a, obs, self._cur_alive[a], actions[a], deterministic=not explore)
         if random_actions or self.module is None:
             self._recurrent = {}  # no module ran: recurrent states restart (the episodes' lookback says so too)
             for a in self.agents:
                 rows = self._module_acts(a)
-                actions[a][rows] = _random_legal(int(self.env.action_space(a).n), int(rows.sum()),
-                                                 self._cur_mask[a][rows] if a in self._cur_mask else None)
+                actions[a][rows] = _random_legal(
+                    int(self.env.action_space(a).n),
+                    int(rows.sum()),
+                    self._cur_mask[a][rows] if a in self._cur_mask else None,
+                )
             return actions, extra
         # Group (agent, rows) by module: rows = copies where the module acts for the agent.
         groups: dict[str, list[tuple[str, np.ndarray]]] = defaultdict(list)
@@ -326,16 +356,24 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
             for mid in set(mids[alive].tolist()) if alive.any() else ():
                 rows = np.nonzero(alive & (mids == mid))[0]
                 groups[mid].append((a, rows))
-        t = (self.num_env_steps_sampled_lifetime // (self.config.num_env_runners or 1)
-             + env_steps_before) * (self.config.num_env_runners or 1)
+        t = (self.num_env_steps_sampled_lifetime // (self.config.num_env_runners or 1) + env_steps_before) * (
+            self.config.num_env_runners or 1
+        )
         for mid, parts in groups.items():
-            inputs = [module_input(self._layout, self._cur_obs[a][rows],
-                                   self._cur_state[a][rows] if self._layout == DICT_STATE else None,
-                                   self._cur_mask[a][rows] if a in self._cur_mask else None)
-                      for a, rows in parts]
+            inputs = [
+                module_input(
+                    self._layout,
+                    self._cur_obs[a][rows],
+                    self._cur_state[a][rows] if self._layout == DICT_STATE else None,
+                    self._cur_mask[a][rows] if a in self._cur_mask else None,
+                )
+                for a, rows in parts
+            ]
             state_in = None
             if self.module[mid].is_stateful():
-                states = [tree.map_structure(lambda s, r=rows: s[r], self._recurrent_state(a, mid)) for a, rows in parts]
+                states = [
+                    tree.map_structure(lambda s, r=rows: s[r], self._recurrent_state(a, mid)) for a, rows in parts
+                ]
                 state_in = tree.map_structure(lambda *xs: np.concatenate(xs), *states)
             with self.metrics.log_time(RLMODULE_INFERENCE_TIMER):
                 out = module_outputs(self.module[mid], inputs, explore, t=t, state_in=state_in)
@@ -354,14 +392,16 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
                 start = end
         return actions, extra
 
-    def _run(self, explore: bool, random_actions: bool, max_steps: Optional[int],
-             num_episodes: Optional[int] = None) -> list[MultiAgentEpisode]:
+    def _run(
+        self, explore: bool, random_actions: bool, max_steps: int | None, num_episodes: int | None = None
+    ) -> list[MultiAgentEpisode]:
         ro = Rollout(metas=[[m] for m in self._metas])
         self._record_obs(ro)
         episodes_done = 0
         env_steps = 0
         while (max_steps is not None and ro.num_steps < max_steps) or (
-                num_episodes is not None and episodes_done < num_episodes):
+            num_episodes is not None and episodes_done < num_episodes
+        ):
             actions, extra = self._act(explore, random_actions, env_steps)
             for a in self.agents:
                 ro.acting[a].append(self._module_acts(a))  # partners' steps stay out of the episodes
@@ -380,8 +420,9 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
             if self.partners is not None:  # partner returns are reported in the env's own reward
                 self.partners.add_rewards(infos.get(ORIGINAL_KEY, rewards))
             if done.any():
-                final_states = (self._states(infos["final_obs"], lambda: infos["final_state"])
-                                if self._layout == DICT_STATE else {})
+                final_states = (
+                    self._states(infos["final_obs"], lambda: infos["final_state"]) if self._layout == DICT_STATE else {}  # noqa: B023
+                )
                 for a in self.agents:
                     ro.final_obs[(t, a)] = as_obs(infos["final_obs"][a], self._layout)
                     if a in final_states:
@@ -393,8 +434,9 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
                 for i in np.nonzero(done)[0]:
                     ro.metas[i].append(self._start_episode(int(i)))
                 if self.partners is not None:
-                    log_partner_episodes(self.metrics, self.partners.finished(done), SELF_PLAY_NAME,
-                                         smoothing_window(self.config))
+                    log_partner_episodes(
+                        self.metrics, self.partners.finished(done), SELF_PLAY_NAME, smoothing_window(self.config)
+                    )
                     self.partners.draw(np.nonzero(done)[0])
             self._observe(obs, infos)
             self._record_obs(ro)
@@ -412,8 +454,7 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
                 ro.diversity_state[a].append(np.asarray(v, np.float32))
 
     # ---- episodes ----------------------------------------------------------------------
-    def _build_episodes(self, ro: Rollout, complete_only: bool, max_episodes: Optional[int]
-                        ) -> list[MultiAgentEpisode]:
+    def _build_episodes(self, ro: Rollout, complete_only: bool, max_episodes: int | None) -> list[MultiAgentEpisode]:
         """Cut the rollout into per-copy episode chunks; log and call back for the finished ones."""
         finished: list[tuple[float, MultiAgentEpisode]] = []
         ongoing: list[MultiAgentEpisode] = []
@@ -443,17 +484,32 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
         """RLlib's ``on_episode_end`` callbacks, once per finished episode (with its last chunk)."""
         if not self._callbacks and not self.config.callbacks_on_episode_end:
             return
-        make_callback("on_episode_end", callbacks_objects=self._callbacks,
-                      callbacks_functions=self.config.callbacks_on_episode_end,
-                      kwargs=dict(episode=episode, env_runner=self, metrics_logger=self.metrics, env=self.env,
-                                  rl_module=self.module, env_index=env_index, prev_episode_chunks=[]))
+        make_callback(
+            "on_episode_end",
+            callbacks_objects=self._callbacks,
+            callbacks_functions=self.config.callbacks_on_episode_end,
+            kwargs=dict(
+                episode=episode,
+                env_runner=self,
+                metrics_logger=self.metrics,
+                env=self.env,
+                rl_module=self.module,
+                env_index=env_index,
+                prev_episode_chunks=[],
+            ),
+        )
 
     def get_metrics(self) -> dict:
         return self.metrics.reduce()
 
     # ---- state -------------------------------------------------------------------------
-    def get_state(self, components: Optional[Union[str, Collection[str]]] = None, *,
-                  not_components: Optional[Union[str, Collection[str]]] = None, **kwargs: Any) -> StateDict:
+    def get_state(
+        self,
+        components: str | Collection[str] | None = None,
+        *,
+        not_components: str | Collection[str] | None = None,
+        **kwargs: Any,
+    ) -> StateDict:
         state: dict[str, Any] = {NUM_ENV_STEPS_SAMPLED_LIFETIME: self.num_env_steps_sampled_lifetime}
         if self._check_component(COMPONENT_RL_MODULE, components, not_components):
             state[COMPONENT_RL_MODULE] = self.module.get_state(
@@ -490,7 +546,7 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
             self.env.close()
 
 
-def _random_legal(num_actions: int, rows: int, mask: Optional[np.ndarray]) -> np.ndarray:
+def _random_legal(num_actions: int, rows: int, mask: np.ndarray | None) -> np.ndarray:
     """Uniform random actions for ``rows`` rows, among the legal ones if there is a (rows, A) mask."""
     if mask is None:
         return np.random.randint(0, num_actions, size=rows)

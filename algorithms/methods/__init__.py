@@ -10,6 +10,7 @@ A method module provides ``validate(cfg)`` (ConfigError on a bad block), ``run(c
 resume, quiet) -> TrainResult``, and writes ``<name>.json`` into its run directory with a
 ``best_run_dir`` entry (relative to the run dir) that :func:`best_run_dir` follows.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -36,7 +37,9 @@ BEST_KEY = "best_run_dir"
 def get_method(block: Any) -> ModuleType:
     """The module of ``method.name``; ConfigError for a missing or unknown name, listing the known ones."""
     if not isinstance(block, dict) or "name" not in block:
-        raise ConfigError(f"method: expected a mapping with a name (one of: {', '.join(sorted(METHODS))}), got {block!r}")
+        raise ConfigError(
+            f"method: expected a mapping with a name (one of: {', '.join(sorted(METHODS))}), got {block!r}"
+        )
     name = block["name"]
     if name not in METHODS:
         hint = difflib.get_close_matches(str(name), list(METHODS), n=1)
@@ -56,7 +59,8 @@ def best_run_dir(path: str | os.PathLike) -> Path:
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 raise CheckpointError(f"{str(result)!r} is corrupt or unfinished (no {BEST_KEY}: {exc})") from None
             if best is None:
-                raise CheckpointError(f"{str(p)!r}: the {name} run has not finished; continue it with "
-                                      f"diverse-marl train --resume {p}")
+                raise CheckpointError(
+                    f"{str(p)!r}: the {name} run has not finished; continue it with diverse-marl train --resume {p}"
+                )
             return p / best
     return p

@@ -21,16 +21,23 @@ Stages, each resumable (``diverse-marl train --resume FCP_DIR``)::
     FCP_DIR/agent/      2. one MAPPO run on the config's own reward with the pool frozen in seat agent_1
     FCP_DIR/fcp.json       the pool and the agent; ``best_run_dir`` = agent/
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from diverse_marl.algorithms.methods import BEST_KEY
 from diverse_marl.algorithms.methods.hsp import (
-    _base, _stop_dict, adaptive_config, check_base, open_method_dir, stage_stop,
+    _base,
+    _stop_dict,
+    adaptive_config,
+    check_base,
+    open_method_dir,
+    stage_stop,
 )
 from diverse_marl.config import ExperimentConfig, StopConfig, _build, load_config
 from diverse_marl.errors import CheckpointError, ConfigError
@@ -62,7 +69,9 @@ def parse_spec(cfg: ExperimentConfig) -> FCPSpec:
     if spec.seeds < 1:
         raise ConfigError(f"method.seeds must be >= 1, got {spec.seeds}")
     if not spec.checkpoints or not all(isinstance(f, (int, float)) and 0.0 <= f <= 1.0 for f in spec.checkpoints):
-        raise ConfigError(f"method.checkpoints: expected fractions in [0, 1] of a seed's training, got {spec.checkpoints}")
+        raise ConfigError(
+            f"method.checkpoints: expected fractions in [0, 1] of a seed's training, got {spec.checkpoints}"
+        )
     if not 0.0 <= spec.self_play < 1.0:
         raise ConfigError(f"method.self_play must be in [0, 1), got {spec.self_play}")
     stage_stop(cfg, spec.seed_stop, "method.seed_stop")
@@ -119,12 +128,22 @@ def run(cfg: ExperimentConfig, run_dir: str | os.PathLike, *, resume: bool = Fal
     atomic_write_json(root / POOL_FILE, entries)
     atomic_write_json(root / RESULT_FILE, {"method": "fcp", "stage": "agent", BEST_KEY: None})
     agent = run_single(adaptive_config(cfg, pool, spec.self_play), root / AGENT_DIR, resume=resume, quiet=quiet)
-    result: dict[str, Any] = {"method": "fcp", "stage": "done", "env": cfg.env, "env_config": cfg.env_config,
-                              "seed": cfg.seed, "seeds": [_rel(d, root) for d in seed_dirs],
-                              "pool": entries, "agent_final": agent.final, BEST_KEY: AGENT_DIR}
+    result: dict[str, Any] = {
+        "method": "fcp",
+        "stage": "done",
+        "env": cfg.env,
+        "env_config": cfg.env_config,
+        "seed": cfg.seed,
+        "seeds": [_rel(d, root) for d in seed_dirs],
+        "pool": entries,
+        "agent_final": agent.final,
+        BEST_KEY: AGENT_DIR,
+    }
     atomic_write_text(root / REPORT_FILE, report_markdown(cfg.name, result))
     atomic_write_json(root / RESULT_FILE, result)
-    return TrainResult(run_dir=root, config=cfg, metrics=seed_rows, members=list(seed_dirs), checkpoint=agent.checkpoint)
+    return TrainResult(
+        run_dir=root, config=cfg, metrics=seed_rows, members=list(seed_dirs), checkpoint=agent.checkpoint
+    )
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -135,9 +154,15 @@ def _rel(path: Path, root: Path) -> str:
 
 def report_markdown(name: str, result: dict[str, Any]) -> str:
     final = result.get("agent_final") or {}
-    lines = [f"# FCP report: {name}", "", f"env `{result['env']}` {result['env_config']}, seed {result['seed']}; "
-             f"{len(result['seeds'])} self-play seeds, a pool of {len(result['pool'])} checkpoints; the agent "
-             f"(`{AGENT_DIR}/`) ends with training sparse return {final.get('episode/sparse_return', float('nan')):.1f}.",
-             "", "| pool checkpoint | iteration |", "|---|---|"]
+    lines = [
+        f"# FCP report: {name}",
+        "",
+        f"env `{result['env']}` {result['env_config']}, seed {result['seed']}; "
+        f"{len(result['seeds'])} self-play seeds, a pool of {len(result['pool'])} checkpoints; the agent "
+        f"(`{AGENT_DIR}/`) ends with training sparse return {final.get('episode/sparse_return', float('nan')):.1f}.",
+        "",
+        "| pool checkpoint | iteration |",
+        "|---|---|",
+    ]
     lines += [f"| {e['checkpoint']} | {e['iteration']} |" for e in result["pool"]]
     return "\n".join(lines + [""])

@@ -33,12 +33,14 @@ Stages, each resumable (``diverse-marl train --resume HSP_DIR`` continues where 
 The base config's ``init_from`` (if any) warm-starts both the partners and the adaptive agent,
 which is how small budgets stay affordable (state it when you report results).
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import Any
 
 import numpy as np
 
@@ -52,21 +54,39 @@ from diverse_marl.population_train import member_dir_name, train_stage
 from diverse_marl.run_dir import RunDir, atomic_write_json, atomic_write_text
 from diverse_marl.training import TrainResult, run_single
 
-__all__ = ["HSP_EVENTS", "HSPSpec", "parse_spec", "sample_event_weights", "descriptors", "greedy_select",
-           "partners_config", "adaptive_config", "validate", "run"]
+__all__ = [
+    "HSP_EVENTS",
+    "HSPSpec",
+    "parse_spec",
+    "sample_event_weights",
+    "descriptors",
+    "greedy_select",
+    "partners_config",
+    "adaptive_config",
+    "validate",
+    "run",
+]
 
 # HSP's event set (Yu et al. 2023, Overcooked events) in our event names (envs/overcooked/events.py)
 HSP_EVENTS: tuple[str, ...] = (
-    "onion_pickup_dispenser", "onion_pickup_counter", "dish_pickup_dispenser", "dish_pickup_counter",
-    "onion_place_counter", "dish_place_counter", "useful_dish_pickup", "soup_pickup_pot", "potting_onion",
-    "soup_delivery", "stay",
+    "onion_pickup_dispenser",
+    "onion_pickup_counter",
+    "dish_pickup_dispenser",
+    "dish_pickup_counter",
+    "onion_place_counter",
+    "dish_place_counter",
+    "useful_dish_pickup",
+    "soup_pickup_pot",
+    "potting_onion",
+    "soup_delivery",
+    "stay",
 )
 SPARSE_FEATURE = "sparse"
 DELIVERY_EVENT = "soup_delivery"
 RESULT_FILE, REPORT_FILE, SELECTION_FILE, RANKED_FILE = "hsp.json", "report.md", "selection.json", "population.json"
 PARTNERS_DIR, ADAPTIVE_DIR = "partners", "adaptive"
 PARTNER_SEAT = "agent_1"  # frozen partners sit here; the adaptive agent plays agent_0 (and both in self-play)
-MAX_DRAWS = 10_000         # weight-vector draws before giving up on finding N distinct unused vectors
+MAX_DRAWS = 10_000  # weight-vector draws before giving up on finding N distinct unused vectors
 
 
 @dataclass
@@ -82,8 +102,8 @@ class HSPSpec:
     drop_non_delivering: bool = True
     partner_stop: dict = field(default_factory=dict)
     self_play: float = 0.2
-    eval_episodes: Union[int, None] = None
-    eval_deterministic: Union[bool, None] = None
+    eval_episodes: int | None = None
+    eval_deterministic: bool | None = None
 
 
 def parse_spec(cfg: ExperimentConfig) -> HSPSpec:
@@ -119,8 +139,14 @@ def _stop_dict(stop: StopConfig) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------
 # stage 1: biased partners
 # ---------------------------------------------------------------------------------------
-def sample_event_weights(n: int, events: Sequence[str], values: Sequence[float], seed: int, sparse_weight: float = 1.0,
-                         exclude: Sequence[dict[str, float]] = ()) -> list[dict[str, float]]:
+def sample_event_weights(
+    n: int,
+    events: Sequence[str],
+    values: Sequence[float],
+    seed: int,
+    sparse_weight: float = 1.0,
+    exclude: Sequence[dict[str, float]] = (),
+) -> list[dict[str, float]]:
     """``n`` distinct weight vectors, each event's weight drawn uniformly from ``values`` (seeded), plus
     ``sparse: sparse_weight``; all-zero event vectors and the vectors in ``exclude`` are redrawn
     (``exclude`` makes a held-out set of partners whose weights the first sample did not use)."""
@@ -137,8 +163,10 @@ def sample_event_weights(n: int, events: Sequence[str], values: Sequence[float],
         seen.add(_key(w, events))
         out.append({**w, SPARSE_FEATURE: float(sparse_weight)})
     if len(out) < n:
-        raise ConfigError(f"cannot draw {n} distinct event-weight vectors over {len(events)} events from "
-                          f"{list(values)} (excluding {len(exclude)}); use fewer partners or more values")
+        raise ConfigError(
+            f"cannot draw {n} distinct event-weight vectors over {len(events)} events from "
+            f"{list(values)} (excluding {len(exclude)}); use fewer partners or more values"
+        )
     return out
 
 
@@ -151,15 +179,19 @@ def partners_config(cfg: ExperimentConfig, weights: Sequence[dict[str, float]], 
     data = _base(cfg)
     data["stop"] = _stop_dict(stop)
     data["reward_schedule"] = {}  # a partner's reward is its weights; shaping_factor does not enter it
-    data["population"] = {"members": [{"env_config": {WEIGHTS_OPTION: dict(w)}} for w in weights],
-                          "max_concurrent": cfg.population.max_concurrent}
+    data["population"] = {
+        "members": [{"env_config": {WEIGHTS_OPTION: dict(w)}} for w in weights],
+        "max_concurrent": cfg.population.max_concurrent,
+    }
     return load_config(data)
 
 
 # ---------------------------------------------------------------------------------------
 # stage 2: descriptors and greedy selection
 # ---------------------------------------------------------------------------------------
-def descriptors(stats: Sequence[dict[str, float]], events: Sequence[str], agents: Sequence[str] = ("agent_0", "agent_1")) -> np.ndarray:
+def descriptors(
+    stats: Sequence[dict[str, float]], events: Sequence[str], agents: Sequence[str] = ("agent_0", "agent_1")
+) -> np.ndarray:
     """(n, len(events)) mean episode counts of each event, summed over the seats (``<agent>/<event>`` stats)."""
     return np.array([[sum(float(s.get(f"{a}/{e}", 0.0)) for a in agents) for e in events] for s in stats])
 
@@ -186,24 +218,30 @@ def greedy_select(desc: np.ndarray, k: int, seed: int, eligible: Sequence[bool] 
 # ---------------------------------------------------------------------------------------
 # stage 3: the adaptive agent
 # ---------------------------------------------------------------------------------------
-def adaptive_config(cfg: ExperimentConfig, partner_dirs: Sequence[Path], self_play: float,
-                    stop: StopConfig | None = None) -> ExperimentConfig:
+def adaptive_config(
+    cfg: ExperimentConfig, partner_dirs: Sequence[Path], self_play: float, stop: StopConfig | None = None
+) -> ExperimentConfig:
     """One MAPPO run on the config's own reward with ``partner_dirs`` frozen in seat agent_1 (per episode)."""
     data = _base(cfg)
     if stop is not None:
         data["stop"] = _stop_dict(stop)
     data["population"] = {}
-    data["partners"] = {"from": [str(Path(d).resolve()) for d in partner_dirs], "seats": [PARTNER_SEAT],
-                        "sample": "per_episode", "self_play": float(self_play)}
+    data["partners"] = {
+        "from": [str(Path(d).resolve()) for d in partner_dirs],
+        "seats": [PARTNER_SEAT],
+        "sample": "per_episode",
+        "self_play": float(self_play),
+    }
     return load_config(data)
-
 
 
 def check_base(cfg: ExperimentConfig, method: str) -> None:
     """What HSP and FCP set themselves must not be in the base config."""
     if cfg.population.enabled:
-        raise ConfigError(f"method {method} makes its own populations; drop population.size/members/sample "
-                          "(population.max_concurrent is kept)")
+        raise ConfigError(
+            f"method {method} makes its own populations; drop population.size/members/sample "
+            "(population.max_concurrent is kept)"
+        )
     if cfg.partners:
         raise ConfigError(f"method {method} sets the adaptive agent's partners itself; drop the partners block")
     if WEIGHTS_OPTION in cfg.env_config:
@@ -250,26 +288,55 @@ def run(cfg: ExperimentConfig, run_dir: str | os.PathLike, *, resume: bool = Fal
     delivers = [float(e["return"]) > 0 for e in evals]
     eligible = delivers if spec.drop_non_delivering and any(delivers) else [True] * len(evals)
     selected = greedy_select(desc, spec.keep, cfg.seed, eligible)
-    atomic_write_json(root / SELECTION_FILE, {"selected": selected, "eligible": eligible, "events": list(spec.events),
-                                              "descriptors": desc.tolist(), "seed": cfg.seed})
+    atomic_write_json(
+        root / SELECTION_FILE,
+        {
+            "selected": selected,
+            "eligible": eligible,
+            "events": list(spec.events),
+            "descriptors": desc.tolist(),
+            "seed": cfg.seed,
+        },
+    )
 
     stage("adaptive")
     acfg = adaptive_config(cfg, [partners.members[i] for i in selected], spec.self_play)
     adaptive = run_single(acfg, root / ADAPTIVE_DIR, resume=resume, quiet=quiet)
 
-    result = {"method": "hsp", "stage": "done", "env": cfg.env, "env_config": cfg.env_config, "seed": cfg.seed,
-              "events": list(spec.events), "weight_values": list(spec.weight_values), "keep": spec.keep,
-              "drop_non_delivering": spec.drop_non_delivering, "all_non_delivering": not any(delivers),
-              "selected": selected, BEST_KEY: ADAPTIVE_DIR,
-              "partners": [{"index": i, "name": member_dir_name(i), "run_dir": e["run_dir"], "seed": pcfg.seed + i,
-                            "weights": weights[i], "self_play_return": e["return"], "descriptor": desc[i].tolist(),
-                            "selected": i in selected} for i, e in enumerate(evals)],
-              "adaptive_final": adaptive.final}
+    result = {
+        "method": "hsp",
+        "stage": "done",
+        "env": cfg.env,
+        "env_config": cfg.env_config,
+        "seed": cfg.seed,
+        "events": list(spec.events),
+        "weight_values": list(spec.weight_values),
+        "keep": spec.keep,
+        "drop_non_delivering": spec.drop_non_delivering,
+        "all_non_delivering": not any(delivers),
+        "selected": selected,
+        BEST_KEY: ADAPTIVE_DIR,
+        "partners": [
+            {
+                "index": i,
+                "name": member_dir_name(i),
+                "run_dir": e["run_dir"],
+                "seed": pcfg.seed + i,
+                "weights": weights[i],
+                "self_play_return": e["return"],
+                "descriptor": desc[i].tolist(),
+                "selected": i in selected,
+            }
+            for i, e in enumerate(evals)
+        ],
+        "adaptive_final": adaptive.final,
+    }
     atomic_write_json(root / RANKED_FILE, _population_entries(root, result["partners"]))
     atomic_write_text(root / REPORT_FILE, report_markdown(cfg.name, result))
     atomic_write_json(root / RESULT_FILE, result)
-    return TrainResult(run_dir=root, config=cfg, metrics=partners.metrics, members=partners.members,
-                       checkpoint=adaptive.checkpoint)
+    return TrainResult(
+        run_dir=root, config=cfg, metrics=partners.metrics, members=partners.members, checkpoint=adaptive.checkpoint
+    )
 
 
 def _population_entries(root: Path, partners: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -278,9 +345,20 @@ def _population_entries(root: Path, partners: list[dict[str, Any]]) -> list[dict
     entries = []
     for rank, p in enumerate(order):
         rows = RunDir(root / p["run_dir"]).read_metrics()
-        entries.append({"index": p["index"], "name": p["name"], "run_dir": p["run_dir"], "seed": p["seed"],
-                        "rank": rank, "reward_weights": p["weights"], "status": "finished", "selected": p["selected"],
-                        "self_play_return": p["self_play_return"], "final_metrics": rows[-1] if rows else {}})
+        entries.append(
+            {
+                "index": p["index"],
+                "name": p["name"],
+                "run_dir": p["run_dir"],
+                "seed": p["seed"],
+                "rank": rank,
+                "reward_weights": p["weights"],
+                "status": "finished",
+                "selected": p["selected"],
+                "self_play_return": p["self_play_return"],
+                "final_metrics": rows[-1] if rows else {},
+            }
+        )
     return entries
 
 
@@ -288,20 +366,31 @@ def report_markdown(name: str, result: dict[str, Any]) -> str:
     """``report.md``: one row per partner (weights that are not 0, self-play return, descriptor, kept or not)."""
     events = result["events"]
     final = result.get("adaptive_final") or {}
-    lines = [f"# HSP report: {name}", "",
-             f"env `{result['env']}` {result['env_config']}, seed {result['seed']}; {len(result['partners'])} biased "
-             f"partners (event weights from {result['weight_values']}), {len(result['selected'])} kept by greedy "
-             f"max-min selection on event-count descriptors"
-             + (" (partners that never deliver dropped)" if result["drop_non_delivering"] else "") + ".", ""]
+    lines = [
+        f"# HSP report: {name}",
+        "",
+        f"env `{result['env']}` {result['env_config']}, seed {result['seed']}; {len(result['partners'])} biased "
+        f"partners (event weights from {result['weight_values']}), {len(result['selected'])} kept by greedy "
+        f"max-min selection on event-count descriptors"
+        + (" (partners that never deliver dropped)" if result["drop_non_delivering"] else "")
+        + ".",
+        "",
+    ]
     if result["all_non_delivering"]:
         lines += ["No partner delivered in self-play, so none was dropped for it.", ""]
-    lines += [f"Adaptive agent: `{ADAPTIVE_DIR}/`, last training sparse return "
-              f"{final.get('episode/sparse_return', float('nan')):.1f}.", "",
-              "| partner | non-zero event weights | self-play sparse return | kept | " + " | ".join(events) + " |",
-              "|---" * (4 + len(events)) + "|"]
+    lines += [
+        f"Adaptive agent: `{ADAPTIVE_DIR}/`, last training sparse return "
+        f"{final.get('episode/sparse_return', float('nan')):.1f}.",
+        "",
+        "| partner | non-zero event weights | self-play sparse return | kept | " + " | ".join(events) + " |",
+        "|---" * (4 + len(events)) + "|",
+    ]
     for p in result["partners"]:
         w = ", ".join(f"{k}={v:g}" for k, v in p["weights"].items() if v and k != SPARSE_FEATURE)
-        lines.append(f"| {p['name']} | {w} | {p['self_play_return']:.1f} | {'**yes**' if p['selected'] else ''} | "
-                     + " | ".join(f"{v:.1f}" for v in p["descriptor"]) + " |")
+        lines.append(
+            f"| {p['name']} | {w} | {p['self_play_return']:.1f} | {'**yes**' if p['selected'] else ''} | "
+            + " | ".join(f"{v:.1f}" for v in p["descriptor"])
+            + " |"
+        )
     lines += ["", "Descriptor columns: mean episode counts of each event in self-play (both seats).", ""]
     return "\n".join(lines)

@@ -37,15 +37,17 @@ The return that ranks is the team's original return, or the team sparse return w
 reports one (Overcooked). ``diverse_marl.load_policy(RPG_DIR)`` loads the best run (fine-tuned
 if any was), ``load_population(RPG_DIR)`` the members, best first.
 """
+
 from __future__ import annotations
 
 import itertools
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import Any
 
 import numpy as np
 import yaml
@@ -60,8 +62,21 @@ from diverse_marl.population_train import member_dir_name, train_stage
 from diverse_marl.run_dir import RunDir, atomic_write_json, atomic_write_text
 from diverse_marl.training import TrainResult
 
-__all__ = ["RPGSpec", "parse_spec", "sample_weights", "select_top_k", "members_config", "finetune_config",
-           "validate", "run", "RESULT_FILE", "EVALUATION_FILE", "REPORT_FILE", "MEMBERS_DIR", "FINETUNE_DIR"]
+__all__ = [
+    "RPGSpec",
+    "parse_spec",
+    "sample_weights",
+    "select_top_k",
+    "members_config",
+    "finetune_config",
+    "validate",
+    "run",
+    "RESULT_FILE",
+    "EVALUATION_FILE",
+    "REPORT_FILE",
+    "MEMBERS_DIR",
+    "FINETUNE_DIR",
+]
 
 RESULT_FILE = "rpg.json"
 EVALUATION_FILE = "evaluation.json"
@@ -76,21 +91,23 @@ class RPGSpec:
     """The ``method:`` block of an RPG config (module docstring)."""
 
     name: str = "rpg"
-    samples: Union[int, None] = None  # required for uniform; grid / list default to all their vectors
+    samples: int | None = None  # required for uniform; grid / list default to all their vectors
     sampler: dict = field(default_factory=dict)
     include_original: bool = False
     top_k: int = 1
     finetune: dict = field(default_factory=dict)  # a stop block; {}: the config's own stop
-    eval_episodes: Union[int, None] = None
-    eval_deterministic: Union[bool, None] = None
+    eval_episodes: int | None = None
+    eval_deterministic: bool | None = None
 
 
 def parse_spec(cfg: ExperimentConfig) -> RPGSpec:
     """The config's method block as an :class:`RPGSpec`, with its own checks (not the features')."""
     spec = _build(RPGSpec, cfg.method, "method")
     if len(spec.sampler) != 1 or next(iter(spec.sampler)) not in SAMPLERS:
-        raise ConfigError(f"method.sampler: expected exactly one of {', '.join(SAMPLERS)} "
-                          f"(e.g. {{uniform: {{feature: [lo, hi]}}}}), got {spec.sampler!r}")
+        raise ConfigError(
+            f"method.sampler: expected exactly one of {', '.join(SAMPLERS)} "
+            f"(e.g. {{uniform: {{feature: [lo, hi]}}}}), got {spec.sampler!r}"
+        )
     if spec.samples is not None and spec.samples < 1:
         raise ConfigError(f"method.samples must be >= 1, got {spec.samples}")
     if "uniform" in spec.sampler and spec.samples is None:
@@ -105,8 +122,9 @@ def finetune_stop(cfg: ExperimentConfig, spec: RPGSpec) -> StopConfig:
     """Fine-tuning's stop limits: exactly those ``method.finetune`` names, or the config's stop."""
     if not spec.finetune:
         return cfg.stop
-    stop = _build(StopConfig, {"iterations": None, "env_steps": None, "time_s": None, **spec.finetune},
-                  "method.finetune")
+    stop = _build(
+        StopConfig, {"iterations": None, "env_steps": None, "time_s": None, **spec.finetune}, "method.finetune"
+    )
     if all(v is None for v in (stop.iterations, stop.env_steps, stop.time_s)):
         raise ConfigError("method.finetune: set at least one of iterations, env_steps, time_s")
     return stop
@@ -117,7 +135,7 @@ def finetune_stop(cfg: ExperimentConfig, spec: RPGSpec) -> StopConfig:
 # ---------------------------------------------------------------------------------------
 def sample_weights(spec: RPGSpec, features: Sequence[str], env: str, seed: int) -> list[dict[str, float]]:
     """The M reward-weight vectors of ``spec.sampler`` over the env's ``features``; same seed, same vectors."""
-    (kind, arg), = spec.sampler.items()
+    ((kind, arg),) = spec.sampler.items()
     where = f"method.sampler.{kind}"
     rng = np.random.default_rng(seed)
     if kind == "uniform":
@@ -150,8 +168,12 @@ def _check_ranges(arg: Any, where: str) -> dict[str, tuple[float, float]]:
         raise ConfigError(f"{where}: expected {{feature: [lo, hi]}}, got {arg!r}")
     out = {}
     for k, box in arg.items():
-        ok = (isinstance(box, list) and len(box) == 2
-              and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box) and box[0] <= box[1])
+        ok = (
+            isinstance(box, list)
+            and len(box) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)
+            and box[0] <= box[1]
+        )
         if not ok:
             raise ConfigError(f"{where}.{k}: expected [lo, hi] with numbers lo <= hi, got {box!r}")
         out[k] = (float(box[0]), float(box[1]))
@@ -173,7 +195,9 @@ def _base(cfg: ExperimentConfig) -> dict[str, Any]:
     return data
 
 
-def members_config(cfg: ExperimentConfig, weights: Sequence[dict[str, float]], include_original: bool) -> ExperimentConfig:
+def members_config(
+    cfg: ExperimentConfig, weights: Sequence[dict[str, float]], include_original: bool
+) -> ExperimentConfig:
     """Stage 1: one member per weight vector (``env_config.reward_weights``), then the original one."""
     data = _base(cfg)
     members = [{"env_config": {WEIGHTS_OPTION: dict(w)}} for w in weights] + ([{}] if include_original else [])
@@ -195,11 +219,14 @@ def validate(cfg: ExperimentConfig) -> None:
     """Check the method block against the config (before Ray starts); raises ConfigError."""
     spec = parse_spec(cfg)
     if cfg.population.enabled:
-        raise ConfigError("method rpg makes its own population of members; drop population.size/members/sample "
-                          "(population.max_concurrent is kept)")
+        raise ConfigError(
+            "method rpg makes its own population of members; drop population.size/members/sample "
+            "(population.max_concurrent is kept)"
+        )
     if WEIGHTS_OPTION in cfg.env_config:
-        raise ConfigError(f"method rpg sets env_config.{WEIGHTS_OPTION} per member (from method.sampler); "
-                          f"drop it from env_config")
+        raise ConfigError(
+            f"method rpg sets env_config.{WEIGHTS_OPTION} per member (from method.sampler); drop it from env_config"
+        )
     weights = _weights(cfg, spec)
     total = len(weights) + int(spec.include_original)
     if not 0 <= spec.top_k <= total:
@@ -210,8 +237,9 @@ def validate(cfg: ExperimentConfig) -> None:
 def _weights(cfg: ExperimentConfig, spec: RPGSpec) -> list[dict[str, float]]:
     features = reward_feature_names(cfg.env, cfg.env_config)
     if not features:
-        raise ConfigError(f"method rpg needs reward features, and env {cfg.env!r} reports none "
-                          "(infos[agent]['reward_features'])")
+        raise ConfigError(
+            f"method rpg needs reward features, and env {cfg.env!r} reports none (infos[agent]['reward_features'])"
+        )
     return sample_weights(spec, features, cfg.env, cfg.seed)
 
 
@@ -250,15 +278,29 @@ def run(cfg: ExperimentConfig, run_dir: str | os.PathLike, *, resume: bool = Fal
 
     samples = _samples(mcfg, weights, before, selected, after)
     best_dir = samples[best]["finetune_run_dir"] or samples[best]["run_dir"]
-    result = {"method": "rpg", "stage": "done", "env": cfg.env, "seed": cfg.seed,
-              "features": reward_feature_names(cfg.env, cfg.env_config), "sampler": spec.sampler,
-              "top_k": spec.top_k, "selected": selected, "best": best, BEST_KEY: best_dir, "samples": samples}
+    result = {
+        "method": "rpg",
+        "stage": "done",
+        "env": cfg.env,
+        "seed": cfg.seed,
+        "features": reward_feature_names(cfg.env, cfg.env_config),
+        "sampler": spec.sampler,
+        "top_k": spec.top_k,
+        "selected": selected,
+        "best": best,
+        BEST_KEY: best_dir,
+        "samples": samples,
+    }
     atomic_write_json(root / RANKED_FILE, _ranked_entries(root, samples))
     atomic_write_text(root / REPORT_FILE, report_markdown(cfg.name, result))
     atomic_write_json(root / RESULT_FILE, result)
-    return TrainResult(run_dir=root, config=cfg, metrics=members.metrics, members=members.members,
-                       checkpoint=RunDir(root / best_dir).latest_checkpoint())
-
+    return TrainResult(
+        run_dir=root,
+        config=cfg,
+        metrics=members.metrics,
+        members=members.members,
+        checkpoint=RunDir(root / best_dir).latest_checkpoint(),
+    )
 
 
 def _check_same_selection(finetune_dir: Path, fcfg: ExperimentConfig) -> None:
@@ -266,11 +308,15 @@ def _check_same_selection(finetune_dir: Path, fcfg: ExperimentConfig) -> None:
     config = RunDir(finetune_dir).config_path
     if not config.is_file():
         return
-    before = [m.get("init_from") for m in (yaml.safe_load(config.read_text()) or {}).get("population", {}).get("members", [])]
+    before = [
+        m.get("init_from") for m in (yaml.safe_load(config.read_text()) or {}).get("population", {}).get("members", [])
+    ]
     now = [m["init_from"] for m in fcfg.population.members]
     if before != now:
-        raise ConfigError(f"{finetune_dir} fine-tunes {before}, but the members now selected are {now} (their "
-                          "evaluation changed); move that folder away to fine-tune the new selection")
+        raise ConfigError(
+            f"{finetune_dir} fine-tunes {before}, but the members now selected are {now} (their "
+            "evaluation changed); move that folder away to fine-tune the new selection"
+        )
 
 
 class Evaluator:
@@ -285,7 +331,9 @@ class Evaluator:
         self.quiet = quiet
         self.settings = {
             "episodes": spec.eval_episodes if spec.eval_episodes is not None else cfg.evaluation.episodes,
-            "deterministic": cfg.evaluation.deterministic if spec.eval_deterministic is None else spec.eval_deterministic,
+            "deterministic": cfg.evaluation.deterministic
+            if spec.eval_deterministic is None
+            else spec.eval_deterministic,
             "seed": cfg.evaluation.seed,
         }
         self.data: dict[str, Any] = {"settings": self.settings}
@@ -305,12 +353,21 @@ class Evaluator:
             checkpoint = Path(RunDir(d).latest_checkpoint()).relative_to(self.root).as_posix()
             entry = cached.get(rel)
             if entry is None or entry["checkpoint"] != checkpoint:
-                report = evaluate_run(d, self.settings["episodes"], self.settings["deterministic"],
-                                      self.settings["seed"], quiet=self.quiet)
-                entry = {"run_dir": rel, "checkpoint": checkpoint,
-                         "return": report.get("sparse_return_mean", report["return_mean"]),
-                         "return_mean": report["return_mean"], "length_mean": report["length_mean"],
-                         "stats_mean": report["stats_mean"]}
+                report = evaluate_run(
+                    d,
+                    self.settings["episodes"],
+                    self.settings["deterministic"],
+                    self.settings["seed"],
+                    quiet=self.quiet,
+                )
+                entry = {
+                    "run_dir": rel,
+                    "checkpoint": checkpoint,
+                    "return": report.get("sparse_return_mean", report["return_mean"]),
+                    "return_mean": report["return_mean"],
+                    "length_mean": report["length_mean"],
+                    "stats_mean": report["stats_mean"],
+                }
             out.append(entry)
         self.data[stage] = out
         atomic_write_json(self.path, self.data)
@@ -320,25 +377,32 @@ class Evaluator:
 # ---------------------------------------------------------------------------------------
 # stage 4: results
 # ---------------------------------------------------------------------------------------
-def _samples(mcfg: ExperimentConfig, weights: Sequence[dict[str, float]], before: list[dict[str, Any]],
-             selected: list[int], after: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _samples(
+    mcfg: ExperimentConfig,
+    weights: Sequence[dict[str, float]],
+    before: list[dict[str, Any]],
+    selected: list[int],
+    after: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
     """One record per member: its weights (None: the original reward), scores before / after, selection."""
     out = []
     for i, ev in enumerate(before):
         tuned = after[selected.index(i)] if i in selected else None
-        out.append({
-            "index": i,
-            "name": member_dir_name(i),
-            "run_dir": ev["run_dir"],
-            "seed": mcfg.seed + i,
-            "weights": dict(weights[i]) if i < len(weights) else None,
-            "return_before": ev["return"],
-            "stats_before": ev["stats_mean"],
-            "selected": tuned is not None,
-            "finetune_run_dir": tuned["run_dir"] if tuned else None,
-            "return_after": tuned["return"] if tuned else None,
-            "stats_after": tuned["stats_mean"] if tuned else None,
-        })
+        out.append(
+            {
+                "index": i,
+                "name": member_dir_name(i),
+                "run_dir": ev["run_dir"],
+                "seed": mcfg.seed + i,
+                "weights": dict(weights[i]) if i < len(weights) else None,
+                "return_before": ev["return"],
+                "stats_before": ev["stats_mean"],
+                "selected": tuned is not None,
+                "finetune_run_dir": tuned["run_dir"] if tuned else None,
+                "return_after": tuned["return"] if tuned else None,
+                "stats_after": tuned["stats_mean"] if tuned else None,
+            }
+        )
     return out
 
 
@@ -349,10 +413,22 @@ def _ranked_entries(root: Path, samples: list[dict[str, Any]]) -> list[dict[str,
     for rank, i in enumerate(order):
         s = samples[i]
         rows = RunDir(root / s["run_dir"]).read_metrics()
-        entries.append({"index": i, "name": s["name"], "run_dir": s["run_dir"], "seed": s["seed"], "rank": rank,
-                        "reward_weights": s["weights"], "status": "finished",
-                        "return_before": s["return_before"], "return_after": s["return_after"],
-                        "selected": s["selected"], "finetune_run_dir": s["finetune_run_dir"], "final_metrics": rows[-1] if rows else {}})
+        entries.append(
+            {
+                "index": i,
+                "name": s["name"],
+                "run_dir": s["run_dir"],
+                "seed": s["seed"],
+                "rank": rank,
+                "reward_weights": s["weights"],
+                "status": "finished",
+                "return_before": s["return_before"],
+                "return_after": s["return_after"],
+                "selected": s["selected"],
+                "finetune_run_dir": s["finetune_run_dir"],
+                "final_metrics": rows[-1] if rows else {},
+            }
+        )
     return entries
 
 
@@ -376,12 +452,21 @@ def report_markdown(name: str, result: dict[str, Any]) -> str:
     for s in samples:
         weights = ", ".join(f"{k}={v:.3g}" for k, v in s["weights"].items()) if s["weights"] is not None else "original"
         mark = f"**{s['finetune_run_dir']}**" if s["selected"] else ""
-        cells = [_fmt(s["stats_before"].get(k)) + (f" -> {_fmt(s['stats_after'].get(k))}" if s["selected"] else "")
-                 for k in stats]
-        lines.append(f"| {s['name']} | {weights} | {_fmt(s['return_before'])} | {_fmt(s['return_after'])} | {mark} | "
-                     + " | ".join(cells) + " |")
-    lines += ["", "Selected members are the ones with a fine-tuned run (warm-started from the member, trained on the "
-              "original reward). Behaviour descriptors are episode-statistic means (before -> after fine-tuning).", ""]
+        cells = [
+            _fmt(s["stats_before"].get(k)) + (f" -> {_fmt(s['stats_after'].get(k))}" if s["selected"] else "")
+            for k in stats
+        ]
+        lines.append(
+            f"| {s['name']} | {weights} | {_fmt(s['return_before'])} | {_fmt(s['return_after'])} | {mark} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    lines += [
+        "",
+        "Selected members are the ones with a fine-tuned run (warm-started from the member, trained on the "
+        "original reward). Behaviour descriptors are episode-statistic means (before -> after fine-tuning).",
+        "",
+    ]
     return "\n".join(lines)
 
 

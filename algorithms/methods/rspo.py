@@ -17,6 +17,7 @@ likelihood; against ``mu`` instead of a fixed level so that it separates stochas
 The layout, resume, report and ``load_population`` are SIPO's (``sipo.py``) without archives:
 ``RSPO_DIR/iteration_00/``, ..., ``rspo.json``, ``report.md``, ``population.json``.
 """
+
 from __future__ import annotations
 
 import os

@@ -33,12 +33,14 @@ Layout, resumable between and within iterations (``diverse-marl train --resume S
 
 ``load_policy(SIPO_DIR)`` loads the iteration with the best task return.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any
 
 from diverse_marl.algorithms.diversity.archive import ARCHIVE_FILE, collect_states, save_archive
 from diverse_marl.algorithms.diversity.spec import parse_diversity
@@ -65,8 +67,8 @@ class IterativeSpec:
     iterations: int = 4
     archive_size: int = 2000
     archive_episodes: int = 20
-    eval_episodes: Union[int, None] = None
-    eval_deterministic: Union[bool, None] = None
+    eval_episodes: int | None = None
+    eval_deterministic: bool | None = None
 
 
 def split_block(cfg: ExperimentConfig) -> tuple[IterativeSpec, dict[str, Any]]:
@@ -89,9 +91,13 @@ def validate(cfg: ExperimentConfig) -> None:
     """Check the method block against the config (before Ray starts); raises ConfigError."""
     spec, _ = split_block(cfg)
     if cfg.population.enabled:
-        raise ConfigError(f"method {spec.name} trains its iterations one after another; drop population.size/members/sample")
+        raise ConfigError(
+            f"method {spec.name} trains its iterations one after another; drop population.size/members/sample"
+        )
     if cfg.algorithm != "mappo":
-        raise ConfigError(f"method {spec.name} needs algorithm mappo (its terms live in MAPPO's learner), got {cfg.algorithm!r}")
+        raise ConfigError(
+            f"method {spec.name} needs algorithm mappo (its terms live in MAPPO's learner), got {cfg.algorithm!r}"
+        )
     if cfg.diversity:
         raise ConfigError(f"method {spec.name} writes each iteration's diversity block; drop the top-level diversity:")
 
@@ -106,8 +112,15 @@ def iteration_config(cfg: ExperimentConfig, k: int, diversity: dict[str, Any]) -
     return load_config(data)
 
 
-def run_iterations(cfg: ExperimentConfig, root: Path, block: Callable[[int, list[Path]], dict[str, Any]], *,
-                   archive: bool, resume: bool, quiet: bool) -> list[Path]:
+def run_iterations(
+    cfg: ExperimentConfig,
+    root: Path,
+    block: Callable[[int, list[Path]], dict[str, Any]],
+    *,
+    archive: bool,
+    resume: bool,
+    quiet: bool,
+) -> list[Path]:
     """Train the iterations one after another (skipping finished ones); ``block(k, earlier dirs)``
     gives iteration k's diversity block. With ``archive``, each finished iteration leaves ``archive.npz``."""
     spec, terms = split_block(cfg)
@@ -120,10 +133,20 @@ def run_iterations(cfg: ExperimentConfig, root: Path, block: Callable[[int, list
             if not reached_stop(icfg, it_dir):
                 run_single(icfg, it_dir, resume=resume or RunDir(it_dir).latest_checkpoint() is not None, quiet=quiet)
             if archive:
-                states, source = collect_states(it_dir, cfg.env, cfg.env_config, terms.get("state", "auto"),
-                                                episodes=spec.archive_episodes, size=spec.archive_size, seed=cfg.seed + k)
-                save_archive(it_dir / ARCHIVE_FILE, states, {"source": source, "iteration": k,
-                                                             "episodes": spec.archive_episodes, "seed": cfg.seed + k})
+                states, source = collect_states(
+                    it_dir,
+                    cfg.env,
+                    cfg.env_config,
+                    terms.get("state", "auto"),
+                    episodes=spec.archive_episodes,
+                    size=spec.archive_size,
+                    seed=cfg.seed + k,
+                )
+                save_archive(
+                    it_dir / ARCHIVE_FILE,
+                    states,
+                    {"source": source, "iteration": k, "episodes": spec.archive_episodes, "seed": cfg.seed + k},
+                )
         dirs.append(it_dir)
     return dirs
 
@@ -138,20 +161,41 @@ def finish(cfg: ExperimentConfig, root: Path, dirs: list[Path], quiet: bool) -> 
     for k, (d, s) in enumerate(zip(dirs, scores)):
         rows = RunDir(d).read_metrics()
         last = rows[-1] if rows else {}
-        entries.append({
-            "index": k, "name": d.name, "run_dir": d.name, "seed": cfg.seed + k, "status": "finished",
-            "return": s["return"], "stats_mean": s["stats_mean"],
-            "diversity": {key[len(DIVERSITY_METRICS):]: v for key, v in last.items() if key.startswith(DIVERSITY_METRICS)},
-            "final_metrics": last,
-        })
-    result = {"method": spec.name, "stage": "done", "env": cfg.env, "seed": cfg.seed, "settings": terms,
-              "best": best, BEST_KEY: dirs[best].name,
-              "iterations": [{k: v for k, v in e.items() if k != "final_metrics"} for e in entries]}
+        entries.append(
+            {
+                "index": k,
+                "name": d.name,
+                "run_dir": d.name,
+                "seed": cfg.seed + k,
+                "status": "finished",
+                "return": s["return"],
+                "stats_mean": s["stats_mean"],
+                "diversity": {
+                    key[len(DIVERSITY_METRICS) :]: v for key, v in last.items() if key.startswith(DIVERSITY_METRICS)
+                },
+                "final_metrics": last,
+            }
+        )
+    result = {
+        "method": spec.name,
+        "stage": "done",
+        "env": cfg.env,
+        "seed": cfg.seed,
+        "settings": terms,
+        "best": best,
+        BEST_KEY: dirs[best].name,
+        "iterations": [{k: v for k, v in e.items() if k != "final_metrics"} for e in entries],
+    }
     atomic_write_json(root / RANKED_FILE, entries)
     atomic_write_text(root / REPORT_FILE, report_markdown(cfg.name, result))
     atomic_write_json(root / f"{spec.name}.json", result)
-    return TrainResult(run_dir=root, config=cfg, metrics=[e["final_metrics"] for e in entries], members=dirs,
-                       checkpoint=RunDir(dirs[best]).latest_checkpoint())
+    return TrainResult(
+        run_dir=root,
+        config=cfg,
+        metrics=[e["final_metrics"] for e in entries],
+        members=dirs,
+        checkpoint=RunDir(dirs[best]).latest_checkpoint(),
+    )
 
 
 def start(cfg: ExperimentConfig, run_dir: str | os.PathLike) -> Path:
@@ -182,14 +226,20 @@ def report_markdown(name: str, result: dict[str, Any]) -> str:
     its = result["iterations"]
     stats = _most_varied([it["stats_mean"] for it in its], REPORT_STATS)
     terms = sorted({k for it in its for k in it["diversity"] if not k.startswith("time")})
-    lines = [f"# {result['method'].upper()} report: {name}", "",
-             f"env `{result['env']}`, seed {result['seed']}, {len(its)} iterations; settings "
-             f"{', '.join(f'{k}={v}' for k, v in result['settings'].items()) or 'defaults'}. Returns are task "
-             f"returns (team) from batched self-play; lambdas / distances are each iteration's last training values; "
-             f"the columns after them are the {REPORT_STATS} episode statistics that differ most between iterations "
-             f"(all of them are in {result['method']}.json).",
-             "", f"**Best task return: {its[result['best']]['name']}**.", "",
-             "| iteration | return | " + " | ".join(terms + stats) + " |", "|---" * (2 + len(terms) + len(stats)) + "|"]
+    lines = [
+        f"# {result['method'].upper()} report: {name}",
+        "",
+        f"env `{result['env']}`, seed {result['seed']}, {len(its)} iterations; settings "
+        f"{', '.join(f'{k}={v}' for k, v in result['settings'].items()) or 'defaults'}. Returns are task "
+        f"returns (team) from batched self-play; lambdas / distances are each iteration's last training values; "
+        f"the columns after them are the {REPORT_STATS} episode statistics that differ most between iterations "
+        f"(all of them are in {result['method']}.json).",
+        "",
+        f"**Best task return: {its[result['best']]['name']}**.",
+        "",
+        "| iteration | return | " + " | ".join(terms + stats) + " |",
+        "|---" * (2 + len(terms) + len(stats)) + "|",
+    ]
     for it in its:
         cells = [_fmt(it["diversity"].get(k)) for k in terms] + [_fmt(it["stats_mean"].get(k)) for k in stats]
         lines.append(f"| {it['name']} | {_fmt(it['return'])} | " + " | ".join(cells) + " |")

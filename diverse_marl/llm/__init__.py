@@ -9,6 +9,7 @@ Modules: ``config`` (LLMConfig from YAML), ``client`` (requests, retries, backof
 (on-disk replies), ``parse`` (reply -> action), ``agent`` (LLMAgent), ``metrics``, ``personas``
 (prompted personas as a population). ``openai`` is imported only when an agent is built.
 """
+
 from __future__ import annotations
 
 from diverse_marl.llm.agent import LLMAgent
@@ -18,4 +19,13 @@ from diverse_marl.llm.personas import PersonaMember, llm_players, persona_popula
 
 SEAT_PREFIX = "llm:"
 
-__all__ = ["LLMAgent", "LLMConfig", "LLMError", "PersonaMember", "load_llm_config", "llm_players", "persona_population", "SEAT_PREFIX"]
+__all__ = [
+    "LLMAgent",
+    "LLMConfig",
+    "LLMError",
+    "PersonaMember",
+    "load_llm_config",
+    "llm_players",
+    "persona_population",
+    "SEAT_PREFIX",
+]

@@ -9,12 +9,14 @@ A reply is parsed (JSON, then lenient; :mod:`diverse_marl.llm.parse`); an unpars
 illegal action or a request that failed after its retries plays the fallback action, and is
 counted (:mod:`diverse_marl.llm.metrics`).
 """
+
 from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -40,8 +42,9 @@ class LLMAgent:
 
     reads_text = True
 
-    def __init__(self, config: str | os.PathLike | Mapping[str, Any] | LLMConfig, seed: int | None = None,
-                 **overrides: Any) -> None:
+    def __init__(
+        self, config: str | os.PathLike | Mapping[str, Any] | LLMConfig, seed: int | None = None, **overrides: Any
+    ) -> None:
         self.config = load_llm_config(config, **overrides)
         self.name = self.config.display_name
         self.stats = LLMMetrics()
@@ -63,8 +66,10 @@ class LLMAgent:
     def act_batch(self, obs: Any, texts: Sequence[TextObservation | None] | None = None) -> np.ndarray:
         """One action per row; rows with ``None`` (finished episodes) get the fallback without a request."""
         if texts is None:
-            raise ConfigError("LLMAgent reads the env's text view: play it through diverse_marl's rollouts "
-                              "(eval, crossplay, play_batched) or pass texts=[TextObservation, ...]")
+            raise ConfigError(
+                "LLMAgent reads the env's text view: play it through diverse_marl's rollouts "
+                "(eval, crossplay, play_batched) or pass texts=[TextObservation, ...]"
+            )
         actions = np.zeros(len(texts), dtype=np.int64)
         prompts: dict[int, tuple[str, list[dict[str, str]], int | None]] = {}
         for i, text in enumerate(texts):
@@ -73,8 +78,11 @@ class LLMAgent:
                 continue
             messages = self.messages(text, i)
             seed = self._request_seed(i)
-            prompts[i] = (cache_key(self.config.model, messages, {**self.config.settings(), "seed": seed}),
-                          messages, seed)
+            prompts[i] = (
+                cache_key(self.config.model, messages, {**self.config.settings(), "seed": seed}),
+                messages,
+                seed,
+            )
         replies = self._replies({key: (messages, seed) for key, messages, seed in prompts.values()})
         first_row: dict[str, int] = {}
         for i, (key, _, _) in prompts.items():
@@ -91,9 +99,15 @@ class LLMAgent:
         memory = self._memory.get(row)
         memory_text = f"Your last steps: {'; '.join(memory)}.\n\n" if memory else ""
         user = cfg.prompt_template.format(
-            persona_line=f"Your strategy: {cfg.persona}\n\n" if cfg.persona else "", persona=cfg.persona,
-            observation=text.text, memory=memory_text, action_names=", ".join(text.actions), agent=text.agent,
-            step=text.step, horizon=text.horizon)
+            persona_line=f"Your strategy: {cfg.persona}\n\n" if cfg.persona else "",
+            persona=cfg.persona,
+            observation=text.text,
+            memory=memory_text,
+            action_names=", ".join(text.actions),
+            agent=text.agent,
+            step=text.step,
+            horizon=text.horizon,
+        )
         return [{"role": "system", "content": cfg.system_prompt}, {"role": "user", "content": user}]
 
     def _request_seed(self, row: int) -> int | None:
@@ -102,8 +116,9 @@ class LLMAgent:
         return int(np.random.SeedSequence([self.config.seed, self._seed or 0, row]).generate_state(1)[0] % 2**31)
 
     # ---- requests -----------------------------------------------------------------------
-    def _replies(self, unique: dict[str, tuple[list[dict[str, str]], int | None]]
-                 ) -> dict[str, tuple[str | RequestFailed, bool]]:
+    def _replies(
+        self, unique: dict[str, tuple[list[dict[str, str]], int | None]]
+    ) -> dict[str, tuple[str | RequestFailed, bool]]:
         """key -> (reply text or the failure, whether it came from the cache)."""
         out: dict[str, tuple[str | RequestFailed, bool]] = {}
         missing = []
@@ -128,14 +143,20 @@ class LLMAgent:
         except RequestFailed as failed:
             return failed  # not cached: a later run asks again
         if self.cache is not None:
-            self.cache.put(key, {"content": done.content, "model": self.config.model,
-                                 "usage": {"prompt_tokens": done.prompt_tokens,
-                                           "completion_tokens": done.completion_tokens}})
+            self.cache.put(
+                key,
+                {
+                    "content": done.content,
+                    "model": self.config.model,
+                    "usage": {"prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens},
+                },
+            )
         return done.content
 
     # ---- decisions ----------------------------------------------------------------------
-    def _decide(self, row: int, text: TextObservation, reply: str | RequestFailed, cache_hit: bool,
-                duplicate: bool) -> int:
+    def _decide(
+        self, row: int, text: TextObservation, reply: str | RequestFailed, cache_hit: bool, duplicate: bool
+    ) -> int:
         fallback, parsed = None, None
         if isinstance(reply, RequestFailed):
             fallback = REQUEST_FAILED
@@ -149,8 +170,9 @@ class LLMAgent:
                 action, parsed = found
         if fallback is not None:
             action = self._fallback(text)
-        self.stats.record(decisions=1, cache_hits=int(cache_hit), deduplicated=int(duplicate),
-                          fallback=fallback, parsed=parsed)
+        self.stats.record(
+            decisions=1, cache_hits=int(cache_hit), deduplicated=int(duplicate), fallback=fallback, parsed=parsed
+        )
         memory = self._memory.setdefault(row, deque(maxlen=self.config.memory_steps))
         if self.config.memory_steps:
             memory.append(f"step {text.step}: {text.actions[action]}" + (" (fallback)" if fallback else ""))
@@ -167,14 +189,15 @@ class LLMAgent:
             return choice
         if isinstance(choice, str) and choice in names:
             return names.index(choice)
-        raise ConfigError(f"llm.fallback_action {choice!r} is not an action of this env; allowed: "
-                          + ", ".join(f"{k}={n}" for k, n in enumerate(names)))
+        raise ConfigError(
+            f"llm.fallback_action {choice!r} is not an action of this env; allowed: "
+            + ", ".join(f"{k}={n}" for k, n in enumerate(names))
+        )
 
     # ---- reporting ----------------------------------------------------------------------
     def metrics(self) -> dict[str, Any]:
         """Requests, retries, errors, latency percentiles, tokens, cache hits and fallbacks so far."""
-        return {"name": self.name, "model": self.config.model, "base_url": self.config.base_url,
-                **self.stats.summary()}
+        return {"name": self.name, "model": self.config.model, "base_url": self.config.base_url, **self.stats.summary()}
 
     def close(self) -> None:
         if self._pool is not None:

@@ -5,6 +5,7 @@ folders. Files are written atomically (temp file + rename), so a crash never lea
 reply; an unreadable file counts as a miss and is rewritten. Safe to share between threads and
 processes: the worst case is two identical writes.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -12,14 +13,19 @@ import json
 import os
 import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 
 def cache_key(model: str, messages: Sequence[dict[str, str]], settings: dict[str, Any]) -> str:
     """sha256 hex digest of the canonical JSON of ``(model, messages, settings)``."""
-    blob = json.dumps({"model": model, "messages": list(messages), "settings": settings},
-                      sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    blob = json.dumps(
+        {"model": model, "messages": list(messages), "settings": settings},
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 

@@ -6,11 +6,13 @@ Timeouts, connection errors, 429 and 5xx are retried ``retries`` times with expo
 completion (garbage body, no choices) is retried the same way. Other 4xx (bad key, unknown model)
 stop the run with one :class:`LLMError`: every further request would fail the same way.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from diverse_marl.errors import ConfigError, DiverseMarlError
 from diverse_marl.llm.config import LLMConfig
@@ -57,7 +59,9 @@ def classify(exc: BaseException, openai: Any) -> tuple[str, bool]:
     if isinstance(exc, openai.APIStatusError):
         status = int(getattr(exc, "status_code", 0) or 0)
         return ("server_error", True) if status >= 500 else (f"http_{status}", False)
-    if isinstance(exc, (openai.APIResponseValidationError, ValueError, AttributeError, TypeError, KeyError, IndexError)):
+    if isinstance(
+        exc, (openai.APIResponseValidationError, ValueError, AttributeError, TypeError, KeyError, IndexError)
+    ):
         return "bad_response", True
     return type(exc).__name__, False
 
@@ -69,13 +73,18 @@ class ChatClient:
         self.config = config
         self.metrics = metrics
         self._openai = import_openai()
-        self._client = self._openai.OpenAI(base_url=config.base_url, api_key=config.api_key,
-                                           timeout=config.timeout_s, max_retries=0)
+        self._client = self._openai.OpenAI(
+            base_url=config.base_url, api_key=config.api_key, timeout=config.timeout_s, max_retries=0
+        )
 
     def _request(self, messages: Sequence[dict[str, str]], seed: int | None) -> Completion:
         cfg = self.config
-        kwargs: dict[str, Any] = {"model": cfg.model, "messages": list(messages), "temperature": cfg.temperature,
-                                  "max_tokens": cfg.max_tokens}
+        kwargs: dict[str, Any] = {
+            "model": cfg.model,
+            "messages": list(messages),
+            "temperature": cfg.temperature,
+            "max_tokens": cfg.max_tokens,
+        }
         if cfg.json_mode:
             kwargs["response_format"] = {"type": "json_object"}
         if seed is not None:
@@ -85,8 +94,9 @@ class ChatClient:
         if not isinstance(content, str):
             raise ValueError("the reply has no message content")
         usage = getattr(reply, "usage", None)
-        return Completion(content, int(getattr(usage, "prompt_tokens", 0) or 0),
-                          int(getattr(usage, "completion_tokens", 0) or 0))
+        return Completion(
+            content, int(getattr(usage, "prompt_tokens", 0) or 0), int(getattr(usage, "completion_tokens", 0) or 0)
+        )
 
     def complete(self, messages: Sequence[dict[str, str]], seed: int | None = None) -> Completion:
         """One chat completion, retried on transient errors; raises RequestFailed or LLMError."""
@@ -102,16 +112,19 @@ class ChatClient:
                 self.metrics.end_request(None, error=kind, retry=retryable and not last)
                 if not retryable:
                     if kind.startswith("http_"):
-                        raise LLMError(f"LLM server {cfg.base_url} refused the request for model {cfg.model!r} "
-                                       f"({kind[5:]}: {_short(exc)}); check base_url, model and the key in "
-                                       f"${cfg.api_key_env}") from None
+                        raise LLMError(
+                            f"LLM server {cfg.base_url} refused the request for model {cfg.model!r} "
+                            f"({kind[5:]}: {_short(exc)}); check base_url, model and the key in "
+                            f"${cfg.api_key_env}"
+                        ) from None
                     raise RequestFailed(kind, _short(exc)) from exc
                 if last:
                     raise RequestFailed(kind, _short(exc)) from exc
-                time.sleep(min(cfg.backoff_s * 2 ** attempt, cfg.backoff_max_s))
+                time.sleep(min(cfg.backoff_s * 2**attempt, cfg.backoff_max_s))
                 continue
-            self.metrics.end_request(time.perf_counter() - start, prompt_tokens=done.prompt_tokens,
-                                     completion_tokens=done.completion_tokens)
+            self.metrics.end_request(
+                time.perf_counter() - start, prompt_tokens=done.prompt_tokens, completion_tokens=done.completion_tokens
+            )
             return done
         raise AssertionError("unreachable")  # pragma: no cover
 

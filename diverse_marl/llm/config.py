@@ -8,14 +8,16 @@
 
 Unknown keys are errors with a did-you-mean; see :data:`FIELD_DOCS` for every key.
 """
+
 from __future__ import annotations
 
 import difflib
 import os
 import string
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -23,15 +25,18 @@ from diverse_marl.errors import ConfigError
 
 DEFAULT_SYSTEM_PROMPT = (
     "You control one agent in a multi-agent game. Each turn you get the game state as text and choose "
-    "exactly one of the listed actions. Answer with a JSON object only, like {\"action\": \"NAME\"}.")
+    'exactly one of the listed actions. Answer with a JSON object only, like {"action": "NAME"}.'
+)
 DEFAULT_TEMPLATE = (
     "{persona_line}{observation}\n\n{memory}Choose your next action. Reply with JSON only: "
-    "{{\"action\": \"<one of: {action_names}>\"}}")
+    '{{"action": "<one of: {action_names}>"}}'
+)
 TEMPLATE_FIELDS = ("persona_line", "persona", "observation", "memory", "action_names", "agent", "step", "horizon")
 NO_KEY = "no-key"  # local servers (Ollama, llama.cpp, vLLM) ignore the key, but the client needs one
 
 FIELD_DOCS = {
-    "base_url": "OpenAI-compatible endpoint, e.g. http://localhost:11434/v1 (Ollama) or http://localhost:8000/v1 (vLLM)",
+    "base_url": "OpenAI-compatible endpoint, e.g. http://localhost:11434/v1 (Ollama) "
+    "or http://localhost:8000/v1 (vLLM)",
     "model": "model name as the server knows it",
     "api_key_env": "name of the environment variable holding the API key (unset: no key, fine for local servers)",
     "temperature": "sampling temperature (0: greedy, the most reproducible)",
@@ -43,7 +48,7 @@ FIELD_DOCS = {
     "concurrency": "requests in flight at once for this agent (all rows of parallel episodes share it)",
     "cache_dir": "folder of the on-disk reply cache keyed by model, messages and settings (null: no cache)",
     "fallback_action": "action (name or index) played when a reply cannot be parsed or the request failed; "
-                       "null: 'stay' or 'noop' if the env has it, else action 0",
+    "null: 'stay' or 'noop' if the env has it, else action 0",
     "system_prompt": "system message",
     "persona": "strategy hint or persona, e.g. 'only fetch onions' (empty: none)",
     "memory_steps": "how many of the agent's own past steps (step, action) are repeated in the prompt",
@@ -110,7 +115,7 @@ class LLMConfig:
         """What, besides the messages, decides a reply: part of the cache key."""
         return {"temperature": self.temperature, "max_tokens": self.max_tokens, "json_mode": self.json_mode}
 
-    def with_(self, **changes: Any) -> "LLMConfig":
+    def with_(self, **changes: Any) -> LLMConfig:
         """A copy with some fields changed (e.g. ``persona``), checked like a new config."""
         _check_keys(changes)
         return replace(self, **changes)
@@ -135,8 +140,10 @@ def check_template(template: str) -> None:
         raise ConfigError(f"llm.prompt_template is malformed ({exc}); write literal braces as {{{{ and }}}}") from None
     unknown = sorted(used - set(TEMPLATE_FIELDS))
     if unknown:
-        raise ConfigError(f"llm.prompt_template uses unknown field {{{unknown[0]}}}; allowed: "
-                          + ", ".join(f"{{{f}}}" for f in TEMPLATE_FIELDS))
+        raise ConfigError(
+            f"llm.prompt_template uses unknown field {{{unknown[0]}}}; allowed: "
+            + ", ".join(f"{{{f}}}" for f in TEMPLATE_FIELDS)
+        )
     if "observation" not in used:
         raise ConfigError("llm.prompt_template must include {observation} (the game state as text)")
 

@@ -6,11 +6,12 @@
    mentions; else a reply that is just an index.
 Anything else is unparseable (``None``): the agent plays its fallback action and counts it.
 """
+
 from __future__ import annotations
 
 import json
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 _OBJECT = re.compile(r"\{.*?\}", re.DOTALL)
 JSON, LENIENT = "json", "lenient"

@@ -7,12 +7,14 @@ Members look like trained ones to cross-play and analysis (``name``, ``index``, 
 ``policy(agent)``), so prompted strategies are clustered and compared like any other; mix them
 with RL members in one :class:`~diverse_marl.population.Population`.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from diverse_marl.errors import ConfigError
 from diverse_marl.llm.agent import LLMAgent
@@ -36,8 +38,9 @@ class PersonaMember:
         return self._agent
 
 
-def persona_population(config: str | os.PathLike | Mapping[str, Any] | LLMConfig,
-                       personas: Mapping[str, str] | None = None):
+def persona_population(
+    config: str | os.PathLike | Mapping[str, Any] | LLMConfig, personas: Mapping[str, str] | None = None
+):
     """A :class:`~diverse_marl.population.Population` of personas (name -> strategy hint).
 
     ``personas`` default to the config's ``personas:`` block.
@@ -47,14 +50,18 @@ def persona_population(config: str | os.PathLike | Mapping[str, Any] | LLMConfig
     base = load_llm_config(config)
     personas = dict(personas if personas is not None else base.extra.get("personas") or {})
     if not personas:
-        raise ConfigError("persona_population needs personas: a mapping name -> strategy hint (argument or the "
-                          "config's personas: block)")
+        raise ConfigError(
+            "persona_population needs personas: a mapping name -> strategy hint (argument or the "
+            "config's personas: block)"
+        )
     members = []
     for index, (name, hint) in enumerate(personas.items()):
         if not isinstance(hint, str):
             raise ConfigError(f"persona {name!r} must be a text hint, got {type(hint).__name__}")
         cfg = base.with_(persona=hint, name=str(name))
-        members.append(PersonaMember(str(name), cfg, index, {"persona": hint, "algorithm": "llm", "llm": cfg.to_dict()}))
+        members.append(
+            PersonaMember(str(name), cfg, index, {"persona": hint, "algorithm": "llm", "llm": cfg.to_dict()})
+        )
     return Population(members)
 
 

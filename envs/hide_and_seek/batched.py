@@ -14,6 +14,7 @@ Follows the batched env protocol of diverse-marl (auto-reset in the same step; `
 ``final_state``, ``done`` and ``episode`` in infos; env i seeded from (seed, i) — see
 ``env_seed``, which also seeds a single ``HideAndSeekEnv`` identically).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -21,11 +22,29 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from diverse_marl.envs.hide_and_seek.config import (
-    BOX, DIRECTIONS, EVENT_FEATURES, FEATURE_NAMES, GRAB, HIDERS, LOCK, MOVE_N, MOVE_W, N_ACTIONS, OBS_CHANNELS,
-    OUTCOME_FEATURES, RAMP, SEEKERS, STAT_INDEX, STAT_KEYS, STATE_CHANNELS, UNLOCK, UNLOCKED, HideAndSeekConfig,
-)
 from diverse_marl.envs.hide_and_seek import text as _text
+from diverse_marl.envs.hide_and_seek.config import (
+    BOX,
+    DIRECTIONS,
+    EVENT_FEATURES,
+    FEATURE_NAMES,
+    GRAB,
+    HIDERS,
+    LOCK,
+    MOVE_N,
+    MOVE_W,
+    N_ACTIONS,
+    OBS_CHANNELS,
+    OUTCOME_FEATURES,
+    RAMP,
+    SEEKERS,
+    STAT_INDEX,
+    STAT_KEYS,
+    STATE_CHANNELS,
+    UNLOCK,
+    UNLOCKED,
+    HideAndSeekConfig,
+)
 from diverse_marl.envs.hide_and_seek.fort import hiders_enclosed_batch
 from diverse_marl.envs.hide_and_seek.geometry import between, in_view
 from diverse_marl.envs.hide_and_seek.maps import EpisodeInit, MapSpec
@@ -70,23 +89,47 @@ class HideAndSeekBatchedEnv(WeightedReward):
 
     FEATURE_NAMES = FEATURE_NAMES
 
-    def __init__(self, num_envs: int = 64, scenario: str = "quadrant", n_hiders: int = 2, n_seekers: int = 2,
-                 size: int | tuple[int, int] | None = None, n_boxes: int | None = None,
-                 n_ramps: int | None = None, horizon: int = 100, prep_fraction: float = 0.4,
-                 view_radius: int = 5, view_cone: float = 135.0, allow_grab: bool = True,
-                 max_rooms: int = 4, reward_weights: dict[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        num_envs: int = 64,
+        scenario: str = "quadrant",
+        n_hiders: int = 2,
+        n_seekers: int = 2,
+        size: int | tuple[int, int] | None = None,
+        n_boxes: int | None = None,
+        n_ramps: int | None = None,
+        horizon: int = 100,
+        prep_fraction: float = 0.4,
+        view_radius: int = 5,
+        view_cone: float = 135.0,
+        allow_grab: bool = True,
+        max_rooms: int = 4,
+        reward_weights: dict[str, float] | None = None,
+    ) -> None:
         self._init_weights(reward_weights)
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ConfigError(f"num_envs={num_envs!r} must be an integer >= 1")
-        self.cfg = cfg = HideAndSeekConfig(scenario, n_hiders, n_seekers, size, n_boxes, n_ramps, horizon,
-                                           prep_fraction, view_radius, view_cone, allow_grab, max_rooms)
+        self.cfg = cfg = HideAndSeekConfig(
+            scenario,
+            n_hiders,
+            n_seekers,
+            size,
+            n_boxes,
+            n_ramps,
+            horizon,
+            prep_fraction,
+            view_radius,
+            view_cone,
+            allow_grab,
+            max_rooms,
+        )
         self.num_envs = N = int(num_envs)
         self.map_spec = MapSpec(cfg)
         self.rows, self.cols = H, W = self.map_spec.shape
         self.possible_agents = cfg.agents
         self.n_agents = A = cfg.n_agents
         self.obj_kind = self.map_spec.obj_kind
-        self.n_objects = O = len(self.obj_kind)
+        self.n_objects = O = len(self.obj_kind)  # noqa: E741 (N, A, O: the shape letters used below)
         self.kind_lut = np.append(self.obj_kind, -1)  # kind_lut[-1] = -1: "no object" (safe with 0 objects)
         self._obs_space = spaces.Box(0.0, 1.0, (cfg.obs_size,), np.float32)
         self._state_space = spaces.Box(0.0, 1.0, (cfg.state_size(H, W),), np.float32)
@@ -116,8 +159,9 @@ class HideAndSeekBatchedEnv(WeightedReward):
         self._build_vision_tables()
         self._zero_state = np.zeros((N, self._state_space.shape[0]), dtype=np.float32)
         self._zero_state.flags.writeable = False
-        self._no_episode = {k: np.zeros(N) for k in [*STAT_KEYS, *(f"return/{a}" for a in self.possible_agents),
-                                                     ORIGINAL_RETURN_KEY]}
+        self._no_episode = {
+            k: np.zeros(N) for k in [*STAT_KEYS, *(f"return/{a}" for a in self.possible_agents), ORIGINAL_RETURN_KEY]
+        }
         for v in self._no_episode.values():
             v.flags.writeable = False
 
@@ -145,16 +189,16 @@ class HideAndSeekBatchedEnv(WeightedReward):
         cone_cells = [[k for k, (dr, dc) in enumerate(offs) if in_view(dr, dc, f, R, cfg.cone_cos)] for f in range(4)]
         n_cone = max(len(c) for c in cone_cells)
         # pad every facing's list to the same length with the centre cell (seen, empty ray)
-        self.cone_k = np.array([c + [self.center_k] * (n_cone - len(c)) for c in cone_cells])   # (4, Kc)
-        self.cone_off = win_off[self.cone_k]                                                     # (4, Kc)
+        self.cone_k = np.array([c + [self.center_k] * (n_cone - len(c)) for c in cone_cells])  # (4, Kc)
+        self.cone_off = win_off[self.cone_k]  # (4, Kc)
         rays = [[br * self.pcol + bc for br, bc in between(*offs[k])] for k in range(len(offs))]
         longest = max(1, max(len(r) for r in rays))
         # ray length padded to 4 or a multiple of 8 so that "any cell blocks" is one integer test
         self.ray_len = 4 if longest <= 4 else 8 * -(-longest // 8)
         self.ray_word = np.uint32 if self.ray_len == 4 else np.uint64
         # pad rays with offset 0 (the agent's own cell, which never blocks sight)
-        ray_off = np.array([r + [0] * (self.ray_len - len(r)) for r in rays])                   # (K, L)
-        self.cone_rays = ray_off[self.cone_k]                                                    # (4, Kc, L)
+        ray_off = np.array([r + [0] * (self.ray_len - len(r)) for r in rays])  # (K, L)
+        self.cone_rays = ray_off[self.cone_k]  # (4, Kc, L)
         self.pad_base = self.env_ids * self.pcells
         rr, cc = np.divmod(np.arange(self.cells), self.cols)
         self.cell_to_pad = (rr + P) * self.pcol + (cc + P)
@@ -228,10 +272,15 @@ class HideAndSeekBatchedEnv(WeightedReward):
         prep_end = np.nonzero(self.t == cfg.prep_steps)[0]
         if len(prep_end):
             self._end_of_prep(prep_end)
-        original = {name: (hider_r if self.team[a] == HIDERS else -hider_r).astype(np.float32)
-                    for a, name in enumerate(self.possible_agents)}
-        rewards = original if self.weights is None else \
-            self._weighted_rewards(prep, seen, st[:, EVENT_COLUMNS] - events_before)
+        original = {
+            name: (hider_r if self.team[a] == HIDERS else -hider_r).astype(np.float32)
+            for a, name in enumerate(self.possible_agents)
+        }
+        rewards = (
+            original
+            if self.weights is None
+            else self._weighted_rewards(prep, seen, st[:, EVENT_COLUMNS] - events_before)
+        )
         for a, name in enumerate(self.possible_agents):
             self.returns[:, a] += rewards[name]
         done = self.t >= cfg.horizon
@@ -255,9 +304,11 @@ class HideAndSeekBatchedEnv(WeightedReward):
         """``w . features`` per agent from the step's outcome and object events (N, len(EVENT_FEATURES))."""
         w = self.weights.vector
         hidden, seen = (~prep & ~seen).astype(np.float64), (~prep & seen).astype(np.float64)
-        shared = hidden * w[HIDDEN] + seen * w[SEEN] + prep * w[PREP] + events @ w[len(OUTCOME_FEATURES):]
-        by_team = {HIDERS: shared + hidden * w[WIN] + seen * w[LOSE],
-                   SEEKERS: shared + seen * w[WIN] + hidden * w[LOSE]}
+        shared = hidden * w[HIDDEN] + seen * w[SEEN] + prep * w[PREP] + events @ w[len(OUTCOME_FEATURES) :]
+        by_team = {
+            HIDERS: shared + hidden * w[WIN] + seen * w[LOSE],
+            SEEKERS: shared + seen * w[WIN] + hidden * w[LOSE],
+        }
         return {name: by_team[int(self.team[a])].astype(np.float32) for a, name in enumerate(self.possible_agents)}
 
     def _check_actions(self, agent: str, a: Any) -> np.ndarray:
@@ -266,14 +317,16 @@ class HideAndSeekBatchedEnv(WeightedReward):
             raise ConfigError(f"actions for agent {agent!r} must have shape ({self.num_envs},), got {arr.shape}")
         if not np.issubdtype(arr.dtype, np.integer):
             if not np.all(np.mod(arr, 1) == 0):
-                raise ConfigError(f"illegal action for agent {agent!r}: non-integer values; "
-                                  f"allowed: integers 0..{N_ACTIONS - 1}")
+                raise ConfigError(
+                    f"illegal action for agent {agent!r}: non-integer values; allowed: integers 0..{N_ACTIONS - 1}"
+                )
             arr = arr.astype(np.int64)
         bad = (arr < 0) | (arr >= N_ACTIONS)
         if bad.any():
             i = int(np.argmax(bad))
-            raise ConfigError(f"illegal action {arr[i]!r} for agent {agent!r} in env {i}; "
-                              f"allowed: integers 0..{N_ACTIONS - 1}")
+            raise ConfigError(
+                f"illegal action {arr[i]!r} for agent {agent!r} in env {i}; allowed: integers 0..{N_ACTIONS - 1}"
+            )
         return arr
 
     # ---- rules (vectorized over envs, one agent at a time) --------------------------------
@@ -355,7 +408,7 @@ class HideAndSeekBatchedEnv(WeightedReward):
 
         new_pos = p.copy()
         agent_moves = np.zeros_like(moving)
-        obj_idx = np.full_like(p, -1)   # object moved by this agent (per env) or -1
+        obj_idx = np.full_like(p, -1)  # object moved by this agent (per env) or -1
         obj_new = np.zeros_like(p)
 
         # -- not holding: ramp crossing, push a box, or walk/climb
@@ -447,22 +500,22 @@ class HideAndSeekBatchedEnv(WeightedReward):
         cfg, A, N = self.cfg, self.n_agents, self.num_envs
         code = self._fill_codes()
         blocks = ((code & (WALL_BIT | BOX_BIT)) != 0).view(np.uint8)
-        facing = self.facing.T                                                      # (A, N)
-        center = (self.pad_base[:, None] + self.cell_to_pad[self.pos]).T            # (A, N)
-        rays = blocks[center[:, :, None, None] + self.cone_rays[facing]]            # (A, N, Kc, L)
+        facing = self.facing.T  # (A, N)
+        center = (self.pad_base[:, None] + self.cell_to_pad[self.pos]).T  # (A, N)
+        rays = blocks[center[:, :, None, None] + self.cone_rays[facing]]  # (A, N, Kc, L)
         blocked = rays.view(self.ray_word).reshape(rays.shape[:3] + (-1,)).any(-1)  # (A, N, Kc)
         seen_code = code[center[:, :, None] + self.cone_off[facing]] | VISIBLE_BIT
         seen_code[blocked] = 0
-        K = cfg.window ** 2
+        K = cfg.window**2
         full = np.zeros((A, N, K), dtype=np.uint8)
         for a in range(A):
             np.put_along_axis(full[a], self.cone_k[facing[a]], self.channel_code[self.team[a]][seen_code[a]], axis=1)
         n_ch = len(OBS_CHANNELS)
         out = np.empty((A, N, cfg.obs_size), dtype=np.float32)
-        win = out[:, :, :n_ch * K].reshape(A, N, K, n_ch)
+        win = out[:, :, : n_ch * K].reshape(A, N, K, n_ch)
         win[:] = np.unpackbits(full[..., None], axis=-1, bitorder="little")
         win[:, :, self.center_k, OBS_CHANNELS.index("teammate")] = 0.0  # the agent itself is not a teammate
-        out[:, :, n_ch * K:] = self._own_features().transpose(1, 0, 2)
+        out[:, :, n_ch * K :] = self._own_features().transpose(1, 0, 2)
         obs = {name: out[a] for a, name in enumerate(self.possible_agents)}
         return (obs, (full & 1) != 0) if return_visible else obs
 
@@ -489,9 +542,9 @@ class HideAndSeekBatchedEnv(WeightedReward):
     def _hider_seen(self, visible: np.ndarray) -> np.ndarray:
         cfg = self.cfg
         R, Wn, nh = cfg.view_radius, cfg.window, cfg.n_hiders
-        hr, hc = np.divmod(self.pos[:, :nh], self.cols)              # (N, H)
-        sr, sc = np.divmod(self.pos[:, nh:], self.cols)              # (N, S)
-        dr = hr[:, None, :] - sr[:, :, None]                          # (N, S, H)
+        hr, hc = np.divmod(self.pos[:, :nh], self.cols)  # (N, H)
+        sr, sc = np.divmod(self.pos[:, nh:], self.cols)  # (N, S)
+        dr = hr[:, None, :] - sr[:, :, None]  # (N, S, H)
         dc = hc[:, None, :] - sc[:, :, None]
         inwin = (np.abs(dr) <= R) & (np.abs(dc) <= R)
         k = np.where(inwin, (dr + R) * Wn + (dc + R), 0)
@@ -512,11 +565,11 @@ class HideAndSeekBatchedEnv(WeightedReward):
         code = self._fill_codes().reshape(N, self.pcells)[:, self.cell_to_pad]  # (N, cells)
         n_map = len(STATE_CHANNELS) - 1  # the last grid channel ("self") is per agent
         common = np.zeros((N, cfg.state_size(self.rows, C // self.rows)), dtype=np.float32)
-        grid = common[:, :n_map * C].reshape(N, n_map, C)
+        grid = common[:, : n_map * C].reshape(N, n_map, C)
         grid[:] = np.unpackbits(code[:, None, :], axis=1, count=n_map, bitorder="little")
         tail = len(STATE_CHANNELS) * C
         feats = self._agent_features().reshape(N, -1)
-        common[:, tail:tail + feats.shape[1]] = feats
+        common[:, tail : tail + feats.shape[1]] = feats
         tail += feats.shape[1]
         common[:, tail] = self.t < cfg.prep_steps
         common[:, tail + 1] = self.t / cfg.horizon
@@ -566,10 +619,17 @@ class HideAndSeekBatchedEnv(WeightedReward):
     def render(self, index: int = 0, mode: str = "ansi"):
         """Picture of env ``index`` (``ansi`` text or ``rgb_array``)."""
         from diverse_marl.envs.hide_and_seek import render as _render
+
         W, sl = self.cols, slice(index * self.cells, (index + 1) * self.cells)
-        snap = (self.walls[sl].reshape(self.rows, W), np.stack(np.divmod(self.obj_pos[index], W), 1),
-                self.obj_kind, self.obj_lock[index], np.stack(np.divmod(self.pos[index], W), 1),
-                self.facing[index], self.cfg.n_hiders)
+        snap = (
+            self.walls[sl].reshape(self.rows, W),
+            np.stack(np.divmod(self.obj_pos[index], W), 1),
+            self.obj_kind,
+            self.obj_lock[index],
+            np.stack(np.divmod(self.pos[index], W), 1),
+            self.facing[index],
+            self.cfg.n_hiders,
+        )
         if mode == "ansi":
             return _render.ansi(*snap)
         if mode == "rgb_array":

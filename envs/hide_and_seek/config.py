@@ -3,6 +3,7 @@
 Both implementations read the same ``HideAndSeekConfig`` so that "same options" means
 "same game"; all user input is checked here once, with one clear ``ConfigError``.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,26 +41,60 @@ AGENT_STATE_FEATURES = ("row", "col", "face_n", "face_s", "face_e", "face_w", "h
 
 # ---- per-episode behaviour statistics (exact definitions in README.md) --------------------
 STAT_KEYS = (
-    "box_moves_prep", "box_moves_after", "ramp_moves_prep", "ramp_moves_after",
-    "box_displacement_prep", "box_displacement_after", "ramp_displacement_prep", "ramp_displacement_after",
-    "locks_hiders_prep", "locks_hiders_after", "locks_seekers_prep", "locks_seekers_after",
-    "unlocks_hiders", "unlocks_seekers", "ramp_crossings_hiders", "ramp_crossings_seekers",
-    "seen_steps", "hidden_steps", "hidden_fraction",
-    "boxes_locked_hiders_end", "ramps_locked_hiders_end", "boxes_locked_seekers_end", "ramps_locked_seekers_end",
-    "hiders_enclosed_prep_end", "hiders_enclosed_end", "return_hiders", "return_seekers", "length",
+    "box_moves_prep",
+    "box_moves_after",
+    "ramp_moves_prep",
+    "ramp_moves_after",
+    "box_displacement_prep",
+    "box_displacement_after",
+    "ramp_displacement_prep",
+    "ramp_displacement_after",
+    "locks_hiders_prep",
+    "locks_hiders_after",
+    "locks_seekers_prep",
+    "locks_seekers_after",
+    "unlocks_hiders",
+    "unlocks_seekers",
+    "ramp_crossings_hiders",
+    "ramp_crossings_seekers",
+    "seen_steps",
+    "hidden_steps",
+    "hidden_fraction",
+    "boxes_locked_hiders_end",
+    "ramps_locked_hiders_end",
+    "boxes_locked_seekers_end",
+    "ramps_locked_seekers_end",
+    "hiders_enclosed_prep_end",
+    "hiders_enclosed_end",
+    "return_hiders",
+    "return_seekers",
+    "length",
 )
 STAT_INDEX = {k: i for i, k in enumerate(STAT_KEYS)}
 # counters that are running totals during the episode (reported per step)
 RUNNING_KEYS = (
-    "box_moves_prep", "box_moves_after", "ramp_moves_prep", "ramp_moves_after",
-    "locks_hiders_prep", "locks_hiders_after", "locks_seekers_prep", "locks_seekers_after",
-    "unlocks_hiders", "unlocks_seekers", "ramp_crossings_hiders", "ramp_crossings_seekers",
-    "seen_steps", "hidden_steps", "return_hiders", "return_seekers", "length",
+    "box_moves_prep",
+    "box_moves_after",
+    "ramp_moves_prep",
+    "ramp_moves_after",
+    "locks_hiders_prep",
+    "locks_hiders_after",
+    "locks_seekers_prep",
+    "locks_seekers_after",
+    "unlocks_hiders",
+    "unlocks_seekers",
+    "ramp_crossings_hiders",
+    "ramp_crossings_seekers",
+    "seen_steps",
+    "hidden_steps",
+    "return_hiders",
+    "return_seekers",
+    "length",
 )
 
 # ---- reward features (per agent and step; README.md "Reward features") ---------------------
 # Object events of the step (the same for every agent; team names in the key, not "own"/"other").
-EVENT_FEATURES = RUNNING_KEYS[:RUNNING_KEYS.index("seen_steps")]
+EVENT_FEATURES = RUNNING_KEYS[: RUNNING_KEYS.index("seen_steps")]
 # Outcome of the step: win/lose from the agent's team's view (its reward is win - lose),
 # hidden/seen (post-prep, no hider seen / some hider seen) and prep (the step was in preparation).
 OUTCOME_FEATURES = ("win", "lose", "hidden", "seen", "prep")
@@ -140,11 +175,10 @@ class HideAndSeekConfig:
 
     @property
     def obs_size(self) -> int:
-        return len(OBS_CHANNELS) * self.window ** 2 + len(OWN_FEATURES)
+        return len(OBS_CHANNELS) * self.window**2 + len(OWN_FEATURES)
 
     def state_size(self, rows: int, cols: int) -> int:
-        return (len(STATE_CHANNELS) * rows * cols + self.n_agents * len(AGENT_STATE_FEATURES)
-                + 2 + self.n_agents + 2)
+        return len(STATE_CHANNELS) * rows * cols + self.n_agents * len(AGENT_STATE_FEATURES) + 2 + self.n_agents + 2
 
     def team_of(self, agent_index: int) -> int:
         return HIDERS if agent_index < self.n_hiders else SEEKERS
@@ -158,6 +192,8 @@ def check_action(agent: str, action: object) -> int:
     except (TypeError, ValueError):
         valid = False
     if not valid or not 0 <= a < N_ACTIONS:
-        raise ConfigError(f"illegal action {action!r} for agent {agent!r}; allowed: integers 0..{N_ACTIONS - 1} "
-                          f"({', '.join(f'{i}={n}' for i, n in enumerate(ACTION_NAMES))})")
+        raise ConfigError(
+            f"illegal action {action!r} for agent {agent!r}; allowed: integers 0..{N_ACTIONS - 1} "
+            f"({', '.join(f'{i}={n}' for i, n in enumerate(ACTION_NAMES))})"
+        )
     return a

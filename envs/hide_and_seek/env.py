@@ -19,6 +19,7 @@ The rules (see README.md for the full list):
   After the preparation phase, each hider gets -1 if any hider is seen else +1; each seeker
   gets the opposite.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -30,9 +31,27 @@ from pettingzoo import ParallelEnv
 from diverse_marl.envs.hide_and_seek import render as _render
 from diverse_marl.envs.hide_and_seek import text as _text
 from diverse_marl.envs.hide_and_seek.config import (
-    AGENT_STATE_FEATURES, BOX, DIRECTIONS, EVENT_FEATURES, FEATURE_NAMES, GRAB, HIDERS, LOCK, MOVE_N, MOVE_W,
-    N_ACTIONS, OBS_CHANNELS, RAMP, RUNNING_KEYS, SEEKERS, STAT_KEYS, STATE_CHANNELS, UNLOCK, UNLOCKED,
-    HideAndSeekConfig, check_action,
+    AGENT_STATE_FEATURES,
+    BOX,
+    DIRECTIONS,
+    EVENT_FEATURES,
+    FEATURE_NAMES,
+    GRAB,
+    HIDERS,
+    LOCK,
+    MOVE_N,
+    MOVE_W,
+    N_ACTIONS,
+    OBS_CHANNELS,
+    RAMP,
+    RUNNING_KEYS,
+    SEEKERS,
+    STAT_KEYS,
+    STATE_CHANNELS,
+    UNLOCK,
+    UNLOCKED,
+    HideAndSeekConfig,
+    check_action,
 )
 from diverse_marl.envs.hide_and_seek.fort import hiders_enclosed
 from diverse_marl.envs.hide_and_seek.geometry import between, in_view
@@ -59,14 +78,37 @@ class HideAndSeekEnv(WeightedReward, ParallelEnv):
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "name": "hide_and_seek_v0", "is_parallelizable": True}
 
-    def __init__(self, scenario: str = "quadrant", n_hiders: int = 2, n_seekers: int = 2,
-                 size: int | tuple[int, int] | None = None, n_boxes: int | None = None,
-                 n_ramps: int | None = None, horizon: int = 100, prep_fraction: float = 0.4,
-                 view_radius: int = 5, view_cone: float = 135.0, allow_grab: bool = True,
-                 max_rooms: int = 4, reward_weights: dict[str, float] | None = None,
-                 render_mode: str | None = None) -> None:
-        self.cfg = HideAndSeekConfig(scenario, n_hiders, n_seekers, size, n_boxes, n_ramps, horizon,
-                                     prep_fraction, view_radius, view_cone, allow_grab, max_rooms)
+    def __init__(
+        self,
+        scenario: str = "quadrant",
+        n_hiders: int = 2,
+        n_seekers: int = 2,
+        size: int | tuple[int, int] | None = None,
+        n_boxes: int | None = None,
+        n_ramps: int | None = None,
+        horizon: int = 100,
+        prep_fraction: float = 0.4,
+        view_radius: int = 5,
+        view_cone: float = 135.0,
+        allow_grab: bool = True,
+        max_rooms: int = 4,
+        reward_weights: dict[str, float] | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        self.cfg = HideAndSeekConfig(
+            scenario,
+            n_hiders,
+            n_seekers,
+            size,
+            n_boxes,
+            n_ramps,
+            horizon,
+            prep_fraction,
+            view_radius,
+            view_cone,
+            allow_grab,
+            max_rooms,
+        )
         self._init_weights(reward_weights)
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ConfigError(f"unknown render_mode {render_mode!r}; allowed: None, ansi, rgb_array")
@@ -110,8 +152,10 @@ class HideAndSeekEnv(WeightedReward, ParallelEnv):
     def load(self, init: EpisodeInit) -> None:
         """Start an episode from a given map and positions (tests build scenes this way)."""
         if init.walls.shape != (self.rows, self.cols) or len(init.agent_pos) != self.cfg.n_agents:
-            raise ConfigError(f"scene has a {init.walls.shape} map and {len(init.agent_pos)} agents; this env "
-                              f"expects {(self.rows, self.cols)} and {self.cfg.n_agents}")
+            raise ConfigError(
+                f"scene has a {init.walls.shape} map and {len(init.agent_pos)} agents; this env "
+                f"expects {(self.rows, self.cols)} and {self.cfg.n_agents}"
+            )
         self.walls = init.walls.astype(bool).copy()
         self.obj_pos = [tuple(p) for p in init.obj_pos.tolist()]
         self.obj_kind = list(init.obj_kind.tolist())
@@ -162,8 +206,14 @@ class HideAndSeekEnv(WeightedReward, ParallelEnv):
         info[DIVERSITY_STATE_KEY] = self.diversity_state()
         for i, a in enumerate(self.possible_agents):
             hider = cfg.team_of(i) == HIDERS
-            features = {"win": hidden if hider else seen_f, "lose": seen_f if hider else hidden, "hidden": hidden,
-                        "seen": seen_f, "prep": float(prep), **events}
+            features = {
+                "win": hidden if hider else seen_f,
+                "lose": seen_f if hider else hidden,
+                "hidden": hidden,
+                "seen": seen_f,
+                "prep": float(prep),
+                **events,
+            }
             original = hider_r if hider else -hider_r
             rewards[a] = original if self.weights is None else self.weights.dot(features)
             infos[a] = {**info, FEATURES_KEY: features, ORIGINAL_KEY: original}
@@ -202,8 +252,7 @@ class HideAndSeekEnv(WeightedReward, ParallelEnv):
 
     def _object_can_enter(self, cell: Cell) -> bool:
         """Not a wall, no object, no agent."""
-        return (self._inside(cell) and not self.walls[cell] and self.object_at(cell) < 0
-                and self.agent_at(cell) < 0)
+        return self._inside(cell) and not self.walls[cell] and self.object_at(cell) < 0 and self.agent_at(cell) < 0
 
     def _check_hold(self, i: int) -> None:
         """A hold ends when the object is no longer in front of the agent or got locked."""
@@ -314,8 +363,14 @@ class HideAndSeekEnv(WeightedReward, ParallelEnv):
 
     def enclosed(self) -> bool:
         """Are the hiders in a fort right now? (definition in ``fort.py``)"""
-        return hiders_enclosed(self.walls, np.array(self.obj_pos), np.array(self.obj_kind, dtype=np.int64),
-                               np.array(self.obj_lock), np.array(self.pos), self.cfg.n_hiders)
+        return hiders_enclosed(
+            self.walls,
+            np.array(self.obj_pos),
+            np.array(self.obj_kind, dtype=np.int64),
+            np.array(self.obj_lock),
+            np.array(self.pos),
+            self.cfg.n_hiders,
+        )
 
     # ---- observations / state ------------------------------------------------------------
     def _all_obs(self) -> dict[str, np.ndarray]:
@@ -347,13 +402,15 @@ class HideAndSeekEnv(WeightedReward, ParallelEnv):
     def _agent_features(self, i: int) -> list[float]:
         face = [0.0] * 4
         face[self.facing[i]] = 1.0
-        return [self.pos[i][0] / (self.rows - 1), self.pos[i][1] / (self.cols - 1), *face,
-                float(self.holding[i] >= 0)]
+        return [self.pos[i][0] / (self.rows - 1), self.pos[i][1] / (self.cols - 1), *face, float(self.holding[i] >= 0)]
 
     def _own_features(self, i: int) -> np.ndarray:
         cfg = self.cfg
-        return np.array(self._agent_features(i) + [float(self.t < cfg.prep_steps), self.t / cfg.horizon,
-                                                   float(cfg.team_of(i) == SEEKERS)], dtype=np.float32)
+        return np.array(
+            self._agent_features(i)
+            + [float(self.t < cfg.prep_steps), self.t / cfg.horizon, float(cfg.team_of(i) == SEEKERS)],
+            dtype=np.float32,
+        )
 
     def state_of(self, i: int) -> np.ndarray:
         """Agent-specific global state for agent index i."""
@@ -392,11 +449,13 @@ class HideAndSeekEnv(WeightedReward, ParallelEnv):
         s = dict(self.stats)
         for kind, name, plural in ((BOX, "box", "boxes"), (RAMP, "ramp", "ramps")):
             idx = [o for o, k in enumerate(self.obj_kind) if k == kind]
-            s[f"{name}_displacement_prep"] = float(sum(_manhattan(self._obj_start[o], self._obj_prep_end[o])
-                                                       for o in idx))
+            s[f"{name}_displacement_prep"] = float(
+                sum(_manhattan(self._obj_start[o], self._obj_prep_end[o]) for o in idx)
+            )
             if self.t >= self.cfg.prep_steps:
-                s[f"{name}_displacement_after"] = float(sum(_manhattan(self._obj_prep_end[o], self.obj_pos[o])
-                                                            for o in idx))
+                s[f"{name}_displacement_after"] = float(
+                    sum(_manhattan(self._obj_prep_end[o], self.obj_pos[o]) for o in idx)
+                )
             for team, tname in ((HIDERS, "hiders"), (SEEKERS, "seekers")):
                 s[f"{plural}_locked_{tname}_end"] = float(sum(self.obj_lock[o] == team for o in idx))
         post = max(self.t - self.cfg.prep_steps, 0)
@@ -406,8 +465,15 @@ class HideAndSeekEnv(WeightedReward, ParallelEnv):
 
     # ---- rendering -----------------------------------------------------------------------
     def _snapshot(self) -> tuple:
-        return (self.walls, np.array(self.obj_pos, dtype=np.int64).reshape(-1, 2), np.array(self.obj_kind),
-                np.array(self.obj_lock), np.array(self.pos), np.array(self.facing), self.cfg.n_hiders)
+        return (
+            self.walls,
+            np.array(self.obj_pos, dtype=np.int64).reshape(-1, 2),
+            np.array(self.obj_kind),
+            np.array(self.obj_lock),
+            np.array(self.pos),
+            np.array(self.facing),
+            self.cfg.n_hiders,
+        )
 
     def text_observation(self, agent: str, i: int = 0):
         """``agent``'s view as text, for agents that read (see ``text.py``)."""

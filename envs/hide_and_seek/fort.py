@@ -18,6 +18,7 @@ Baker et al.). Edges:
 The hiders are *enclosed* iff no hider's cell is reachable from any seeker's cell. Outer walls
 can never be jumped (there is no cell beyond them).
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -27,8 +28,13 @@ import numpy as np
 from diverse_marl.envs.hide_and_seek.config import BOX, DIRECTIONS, HIDERS, RAMP
 
 
-def _reachable(passable: np.ndarray, walls: np.ndarray, ramp_cells: set[tuple[int, int]],
-               starts: list[tuple[int, int]], portable: bool) -> np.ndarray:
+def _reachable(
+    passable: np.ndarray,
+    walls: np.ndarray,
+    ramp_cells: set[tuple[int, int]],
+    starts: list[tuple[int, int]],
+    portable: bool,
+) -> np.ndarray:
     rows, cols = passable.shape
     seen = np.zeros_like(passable)
     queue: deque[tuple[int, int]] = deque()
@@ -58,14 +64,21 @@ def _reachable(passable: np.ndarray, walls: np.ndarray, ramp_cells: set[tuple[in
     return seen
 
 
-def hiders_enclosed(walls: np.ndarray, obj_pos: np.ndarray, obj_kind: np.ndarray, obj_lock: np.ndarray,
-                    agent_pos: np.ndarray, n_hiders: int) -> bool:
+def hiders_enclosed(
+    walls: np.ndarray,
+    obj_pos: np.ndarray,
+    obj_kind: np.ndarray,
+    obj_lock: np.ndarray,
+    agent_pos: np.ndarray,
+    n_hiders: int,
+) -> bool:
     """True iff no hider can be reached from any seeker (definition in the module docstring)."""
     passable = ~walls.astype(bool)
     ramp_cells: set[tuple[int, int]] = set()
     movable_ramps = []  # ramps the seekers can move (not locked by the hiders)
-    for (r, c), kind, lock in zip(np.asarray(obj_pos).tolist(), np.asarray(obj_kind).tolist(),
-                                  np.asarray(obj_lock).tolist()):
+    for (r, c), kind, lock in zip(
+        np.asarray(obj_pos).tolist(), np.asarray(obj_kind).tolist(), np.asarray(obj_lock).tolist()
+    ):
         if kind == BOX and lock == HIDERS:
             passable[r, c] = False
         elif kind == RAMP:
@@ -84,8 +97,9 @@ def _shift(x: np.ndarray, dr: int, dc: int) -> np.ndarray:
     """out[..., r, c] = x[..., r - dr, c - dc] (zero where that is outside)."""
     out = np.zeros_like(x)
     rows, cols = x.shape[-2:]
-    out[..., max(dr, 0):rows + min(dr, 0), max(dc, 0):cols + min(dc, 0)] = \
-        x[..., max(-dr, 0):rows + min(-dr, 0), max(-dc, 0):cols + min(-dc, 0)]
+    out[..., max(dr, 0) : rows + min(dr, 0), max(dc, 0) : cols + min(dc, 0)] = x[
+        ..., max(-dr, 0) : rows + min(-dr, 0), max(-dc, 0) : cols + min(-dc, 0)
+    ]
     return out
 
 
@@ -103,8 +117,14 @@ def _flood(reach: np.ndarray, passable: np.ndarray, walls: np.ndarray, jump_from
         reach = new
 
 
-def hiders_enclosed_batch(walls: np.ndarray, obj_rc: np.ndarray, obj_kind: np.ndarray, obj_lock: np.ndarray,
-                          agent_rc: np.ndarray, n_hiders: int) -> np.ndarray:
+def hiders_enclosed_batch(
+    walls: np.ndarray,
+    obj_rc: np.ndarray,
+    obj_kind: np.ndarray,
+    obj_lock: np.ndarray,
+    agent_rc: np.ndarray,
+    n_hiders: int,
+) -> np.ndarray:
     """``hiders_enclosed`` for N envs at once with numpy flood fill.
 
     walls (N, rows, cols) bool; obj_rc (N, O, 2); obj_kind (O,); obj_lock (N, O); agent_rc (N, A, 2).
@@ -116,8 +136,9 @@ def hiders_enclosed_batch(walls: np.ndarray, obj_rc: np.ndarray, obj_kind: np.nd
     passable = ~walls
     is_box = (obj_kind == BOX)[None, :]
     locked_box = is_box & (obj_lock == HIDERS)
-    passable[np.broadcast_to(env, locked_box.shape)[locked_box], obj_rc[..., 0][locked_box],
-             obj_rc[..., 1][locked_box]] = False
+    passable[
+        np.broadcast_to(env, locked_box.shape)[locked_box], obj_rc[..., 0][locked_box], obj_rc[..., 1][locked_box]
+    ] = False
     is_ramp = np.broadcast_to((obj_kind == RAMP)[None, :], obj_lock.shape)
     ramp_grid = np.zeros_like(walls)
     ramp_grid[np.broadcast_to(env, is_ramp.shape)[is_ramp], obj_rc[..., 0][is_ramp], obj_rc[..., 1][is_ramp]] = True

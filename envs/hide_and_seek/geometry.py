@@ -4,16 +4,17 @@ A cell is *seen* by an agent if it lies within ``view_radius`` (Euclidean), insi
 around the agent's facing, and no cell strictly between the two on the Bresenham line from
 the agent to the cell is a wall or a box. The agent's own cell is always seen.
 """
+
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from diverse_marl.envs.hide_and_seek.config import DIRECTIONS
 
 _EPS = 1e-9
 
 
-@lru_cache(maxsize=None)
+@cache
 def bresenham(d_row: int, d_col: int) -> tuple[tuple[int, int], ...]:
     """Cells (as offsets from the origin) on the line from (0, 0) to (d_row, d_col), both ends included.
 
@@ -60,4 +61,4 @@ def in_view(d_row: int, d_col: int, facing: int, radius: int, cone_cos: float) -
         return False
     fr, fc = DIRECTIONS[facing]
     dot = d_row * fr + d_col * fc
-    return dot >= cone_cos * dist2 ** 0.5 - _EPS
+    return dot >= cone_cos * dist2**0.5 - _EPS

@@ -21,6 +21,7 @@ Scenarios:
   so a doorway is never blocked by a later wall); up to ``max_rooms`` rooms, all drawn from
   the seed; everything spawns on random free cells.
 """
+
 from __future__ import annotations
 
 import textwrap
@@ -29,7 +30,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from diverse_marl.envs.hide_and_seek.config import (
-    BOX, DEFAULT_OBJECTS, DEFAULT_SIZE, RAMP, HideAndSeekConfig,
+    BOX,
+    DEFAULT_OBJECTS,
+    DEFAULT_SIZE,
+    RAMP,
+    HideAndSeekConfig,
 )
 from diverse_marl.errors import ConfigError
 
@@ -47,11 +52,11 @@ def list_scenarios() -> list[str]:
 class EpisodeInit:
     """Everything drawn at reset: the map and where everyone starts."""
 
-    walls: np.ndarray       # (rows, cols) bool
-    obj_pos: np.ndarray     # (n_objects, 2) int (row, col); boxes first, then ramps
-    obj_kind: np.ndarray    # (n_objects,) int: BOX or RAMP
-    agent_pos: np.ndarray   # (n_agents, 2) int; hiders first, then seekers
-    facing: np.ndarray      # (n_agents,) int in 0..3
+    walls: np.ndarray  # (rows, cols) bool
+    obj_pos: np.ndarray  # (n_objects, 2) int (row, col); boxes first, then ramps
+    obj_kind: np.ndarray  # (n_objects,) int: BOX or RAMP
+    agent_pos: np.ndarray  # (n_agents, 2) int; hiders first, then seekers
+    facing: np.ndarray  # (n_agents,) int in 0..3
 
 
 @dataclass
@@ -86,15 +91,18 @@ def parse_text_map(text: str) -> TextMap:
     tm = TextMap(walls, [], [], [], [], [])
     for r, line in enumerate(lines):
         if len(line) != width:
-            raise ConfigError(f"text map row {r} has {len(line)} columns but row 0 has {width} (counting rows from 0); "
-                              "all rows must have the same length")
+            raise ConfigError(
+                f"text map row {r} has {len(line)} columns but row 0 has {width} (counting rows from 0); "
+                "all rows must have the same length"
+            )
         for c, ch in enumerate(line):
             if ch not in MAP_SYMBOLS:
                 raise ConfigError(f"text map row {r}, column {c}: unknown symbol {ch!r}; allowed: {allowed}")
             border = r in (0, len(lines) - 1) or c in (0, width - 1)
             if border and ch != "#":
-                raise ConfigError(f"text map row {r}, column {c}: border cell is {ch!r} but the map must be "
-                                  "surrounded by walls '#'")
+                raise ConfigError(
+                    f"text map row {r}, column {c}: border cell is {ch!r} but the map must be surrounded by walls '#'"
+                )
             cell = (r, c)
             if ch == "#":
                 walls[r, c] = True
@@ -121,8 +129,10 @@ def _dims(cfg: HideAndSeekConfig) -> tuple[int, int]:
 
 def _pick(rng: np.random.Generator, cells: list[tuple[int, int]], k: int, what: str) -> list[tuple[int, int]]:
     if k > len(cells):
-        raise ConfigError(f"cannot place {what}: needs {k} free cells but only {len(cells)} are available; "
-                          "use a bigger size or fewer agents/objects")
+        raise ConfigError(
+            f"cannot place {what}: needs {k} free cells but only {len(cells)} are available; "
+            "use a bigger size or fewer agents/objects"
+        )
     idx = rng.choice(len(cells), size=k, replace=False) if k else []
     return [cells[int(i)] for i in idx]
 
@@ -143,12 +153,16 @@ class MapSpec:
             self.text_map = parse_text_map(cfg.scenario)
             self.shape = self.text_map.shape
             if cfg.size is not None and _dims(cfg) != self.shape:
-                raise ConfigError(f"size={cfg.size!r} does not match the text map ({self.shape[0]}x{self.shape[1]}); "
-                                  "leave size unset for text maps")
+                raise ConfigError(
+                    f"size={cfg.size!r} does not match the text map ({self.shape[0]}x{self.shape[1]}); "
+                    "leave size unset for text maps"
+                )
             self.n_boxes = self._object_count("n_boxes", cfg.n_boxes, len(self.text_map.boxes))
             self.n_ramps = self._object_count("n_ramps", cfg.n_ramps, len(self.text_map.ramps))
-            for team, cells, n in (("hider", self.text_map.hider_cells, cfg.n_hiders),
-                                   ("seeker", self.text_map.seeker_cells, cfg.n_seekers)):
+            for team, cells, n in (
+                ("hider", self.text_map.hider_cells, cfg.n_hiders),
+                ("seeker", self.text_map.seeker_cells, cfg.n_seekers),
+            ):
                 if cells and len(cells) < n:
                     raise ConfigError(f"text map has {len(cells)} {team} spawn cells but {n} {team}s were asked for")
         elif cfg.scenario in SCENARIOS:
@@ -157,8 +171,10 @@ class MapSpec:
             self.n_boxes = boxes if cfg.n_boxes is None else cfg.n_boxes
             self.n_ramps = ramps if cfg.n_ramps is None else cfg.n_ramps
         else:
-            raise ConfigError(f"unknown scenario {cfg.scenario!r}; allowed: {', '.join(SCENARIOS)} "
-                              "or a text map (a string with newlines)")
+            raise ConfigError(
+                f"unknown scenario {cfg.scenario!r}; allowed: {', '.join(SCENARIOS)} "
+                "or a text map (a string with newlines)"
+            )
         self.obj_kind = np.array([BOX] * self.n_boxes + [RAMP] * self.n_ramps, dtype=np.int64)
         # fail early (at construction, not at the first reset) if things cannot be placed
         self.sample(np.random.default_rng(0))
@@ -168,8 +184,10 @@ class MapSpec:
         if asked is None or on_map == 0:
             return on_map if asked is None else asked
         if asked != on_map:
-            raise ConfigError(f"{name}={asked} but the text map places {on_map}; leave {name} unset or remove "
-                              "the symbols from the map")
+            raise ConfigError(
+                f"{name}={asked} but the text map places {on_map}; leave {name} unset or remove "
+                "the symbols from the map"
+            )
         return on_map
 
     # ---- sampling --------------------------------------------------------------------
@@ -182,8 +200,13 @@ class MapSpec:
         else:
             walls, obj, agents = self._sample_random_rooms(rng)
         facing = rng.integers(0, 4, size=cfg.n_agents)
-        return EpisodeInit(walls, np.array(obj, dtype=np.int64).reshape(-1, 2), self.obj_kind.copy(),
-                           np.array(agents, dtype=np.int64).reshape(-1, 2), facing.astype(np.int64))
+        return EpisodeInit(
+            walls,
+            np.array(obj, dtype=np.int64).reshape(-1, 2),
+            self.obj_kind.copy(),
+            np.array(agents, dtype=np.int64).reshape(-1, 2),
+            facing.astype(np.int64),
+        )
 
     def _sample_text(self, rng: np.random.Generator):
         cfg, tm = self.cfg, self.text_map
@@ -209,8 +232,8 @@ class MapSpec:
         rows, cols = self.shape
         walls = _outer_walls(rows, cols)
         wall_row, wall_col = rows // 2, cols // 2
-        walls[wall_row, 1:wall_col + 1] = True
-        walls[1:wall_row + 1, wall_col] = True
+        walls[wall_row, 1 : wall_col + 1] = True
+        walls[1 : wall_row + 1, wall_col] = True
         door_col = int(rng.integers(1, wall_col))
         door_row = int(rng.integers(1, wall_row))
         walls[wall_row, door_col] = False
@@ -218,12 +241,16 @@ class MapSpec:
         room = [(r, c) for r in range(1, wall_row) for c in range(1, wall_col)]
         room_set = set(room)
         doors = {(wall_row, door_col), (door_row, wall_col)}
-        outside = [(r, c) for r in range(1, rows - 1) for c in range(1, cols - 1)
-                   if not walls[r, c] and (r, c) not in room_set and (r, c) not in doors]
+        outside = [
+            (r, c)
+            for r in range(1, rows - 1)
+            for c in range(1, cols - 1)
+            if not walls[r, c] and (r, c) not in room_set and (r, c) not in doors
+        ]
         inside = _pick(rng, room, cfg.n_hiders + self.n_boxes, "hiders and boxes inside the quadrant room")
         out = _pick(rng, outside, cfg.n_seekers + self.n_ramps, "seekers and ramps outside the room")
-        hiders, boxes = inside[:cfg.n_hiders], inside[cfg.n_hiders:]
-        seekers, ramps = out[:cfg.n_seekers], out[cfg.n_seekers:]
+        hiders, boxes = inside[: cfg.n_hiders], inside[cfg.n_hiders :]
+        seekers, ramps = out[: cfg.n_seekers], out[cfg.n_seekers :]
         return walls, boxes + ramps, hiders + seekers
 
     def _sample_random_rooms(self, rng: np.random.Generator):
@@ -249,14 +276,14 @@ class MapSpec:
                 w = h_pos[int(rng.integers(0, len(h_pos)))]
                 doors = list(range(c0, c1 + 1, 2))
                 door = doors[int(rng.integers(0, len(doors)))]
-                walls[w, c0:c1 + 1] = True
+                walls[w, c0 : c1 + 1] = True
                 walls[w, door] = False
                 regions += [(r0, w - 1, c0, c1), (w + 1, r1, c0, c1)]
             else:
                 w = v_pos[int(rng.integers(0, len(v_pos)))]
                 doors = list(range(r0, r1 + 1, 2))
                 door = doors[int(rng.integers(0, len(doors)))]
-                walls[r0:r1 + 1, w] = True
+                walls[r0 : r1 + 1, w] = True
                 walls[door, w] = False
                 regions += [(r0, r1, c0, w - 1), (r0, r1, w + 1, c1)]
             n_rooms += 1

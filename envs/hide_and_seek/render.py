@@ -6,9 +6,11 @@ ANSI: two characters per cell. ``##`` wall, ``. `` floor, ``B``/``R`` box/ramp f
 RGB: walls dark grey, boxes brown, ramps orange (locked: a border in the locking team's colour),
 hiders blue, seekers red, with a white dot on the side they face.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -17,14 +19,26 @@ from diverse_marl.envs.hide_and_seek.config import BOX, DIRECTIONS, HIDERS, UNLO
 FACING_CHARS = "^v><"
 CELL_PX = 16
 COLORS = {
-    "floor": (225, 225, 215), "wall": (60, 60, 60), "box": (150, 100, 50), "ramp": (240, 160, 40),
-    "hider": (40, 90, 220), "seeker": (210, 40, 40), "eye": (255, 255, 255),
+    "floor": (225, 225, 215),
+    "wall": (60, 60, 60),
+    "box": (150, 100, 50),
+    "ramp": (240, 160, 40),
+    "hider": (40, 90, 220),
+    "seeker": (210, 40, 40),
+    "eye": (255, 255, 255),
 }
 TEAM_COLORS = {0: COLORS["hider"], 1: COLORS["seeker"]}
 
 
-def ansi(walls: np.ndarray, obj_pos: np.ndarray, obj_kind: np.ndarray, obj_lock: np.ndarray,
-         agent_pos: np.ndarray, facing: np.ndarray, n_hiders: int) -> str:
+def ansi(
+    walls: np.ndarray,
+    obj_pos: np.ndarray,
+    obj_kind: np.ndarray,
+    obj_lock: np.ndarray,
+    agent_pos: np.ndarray,
+    facing: np.ndarray,
+    n_hiders: int,
+) -> str:
     """Two characters per cell (legend in the module docstring)."""
     rows, cols = walls.shape
     grid = [["##" if walls[r, c] else ". " for c in range(cols)] for r in range(rows)]
@@ -40,8 +54,16 @@ def ansi(walls: np.ndarray, obj_pos: np.ndarray, obj_kind: np.ndarray, obj_lock:
     return "\n".join("".join(row) for row in grid)
 
 
-def rgb(walls: np.ndarray, obj_pos: np.ndarray, obj_kind: np.ndarray, obj_lock: np.ndarray,
-        agent_pos: np.ndarray, facing: np.ndarray, n_hiders: int, cell_px: int = CELL_PX) -> np.ndarray:
+def rgb(
+    walls: np.ndarray,
+    obj_pos: np.ndarray,
+    obj_kind: np.ndarray,
+    obj_lock: np.ndarray,
+    agent_pos: np.ndarray,
+    facing: np.ndarray,
+    n_hiders: int,
+    cell_px: int = CELL_PX,
+) -> np.ndarray:
     """An (rows*cell_px, cols*cell_px, 3) uint8 picture."""
     rows, cols = walls.shape
     img = np.empty((rows * cell_px, cols * cell_px, 3), dtype=np.uint8)
@@ -49,7 +71,7 @@ def rgb(walls: np.ndarray, obj_pos: np.ndarray, obj_kind: np.ndarray, obj_lock: 
     p = cell_px
 
     def fill(r: int, c: int, color: tuple[int, int, int], margin: int = 0) -> None:
-        img[r * p + margin:(r + 1) * p - margin, c * p + margin:(c + 1) * p - margin] = color
+        img[r * p + margin : (r + 1) * p - margin, c * p + margin : (c + 1) * p - margin] = color
 
     for r, c in zip(*np.nonzero(walls)):
         fill(r, c, COLORS["wall"])
@@ -60,16 +82,22 @@ def rgb(walls: np.ndarray, obj_pos: np.ndarray, obj_kind: np.ndarray, obj_lock: 
     yy, xx = np.mgrid[0:p, 0:p]
     disc = (yy - (p - 1) / 2) ** 2 + (xx - (p - 1) / 2) ** 2 <= (p * 0.36) ** 2
     for i, ((r, c), f) in enumerate(zip(agent_pos.tolist(), facing.tolist())):
-        cell = img[r * p:(r + 1) * p, c * p:(c + 1) * p]
+        cell = img[r * p : (r + 1) * p, c * p : (c + 1) * p]
         cell[disc] = TEAM_COLORS[HIDERS if i < n_hiders else 1]
         dr, dc = DIRECTIONS[f]
         er, ec = int((p - 1) / 2 + dr * p * 0.25), int((p - 1) / 2 + dc * p * 0.25)
-        cell[max(er - 1, 0):er + 2, max(ec - 1, 0):ec + 2] = COLORS["eye"]
+        cell[max(er - 1, 0) : er + 2, max(ec - 1, 0) : ec + 2] = COLORS["eye"]
     return img
 
 
-def write_gif(path: str, env: Any, policy: Callable[[dict[str, np.ndarray]], dict[str, int]] | None = None,
-              seed: int | None = 0, fps: int = 6, max_steps: int | None = None) -> int:
+def write_gif(
+    path: str,
+    env: Any,
+    policy: Callable[[dict[str, np.ndarray]], dict[str, int]] | None = None,
+    seed: int | None = 0,
+    fps: int = 6,
+    max_steps: int | None = None,
+) -> int:
     """Play one episode of ``env`` (made with ``render_mode="rgb_array"``) and write it as a GIF.
 
     ``policy(obs) -> actions`` picks the actions (uniformly random if None). Returns the frame count.

@@ -2,14 +2,22 @@
 
 ``OvercookedEnv`` is a PettingZoo ParallelEnv; ``OvercookedBatchedEnv`` steps N kitchens at once.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 from diverse_marl.envs.overcooked.layouts import Layout, get_layout, layout_from_grid, list_layouts
 
-__all__ = ["OvercookedEnv", "OvercookedBatchedEnv", "EVENT_NAMES", "Layout", "get_layout",
-           "layout_from_grid", "list_layouts"]
+__all__ = [
+    "OvercookedEnv",
+    "OvercookedBatchedEnv",
+    "EVENT_NAMES",
+    "Layout",
+    "get_layout",
+    "layout_from_grid",
+    "list_layouts",
+]
 
 
 def __getattr__(name: str) -> Any:  # lazy: importing layouts must not pull in gymnasium/pettingzoo

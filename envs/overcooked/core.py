@@ -22,15 +22,24 @@ Objects not held by a player live on grid cells (counters, pots; overcooked_ai's
 held objects live in ``held*`` arrays. Soup arrays at cells / in hands whose object is not SOUP are 0/-1
 and must be ignored.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
 from diverse_marl.envs.overcooked import events as _ev
 from diverse_marl.envs.overcooked.layouts import (
-    COUNTER, DISH_DISPENSER, FLOOR, ONION_DISPENSER, POT, SERVING, TOMATO_DISPENSER, Layout,
+    COUNTER,
+    DISH_DISPENSER,
+    FLOOR,
+    ONION_DISPENSER,
+    POT,
+    SERVING,
+    TOMATO_DISPENSER,
+    Layout,
 )
 from diverse_marl.errors import ConfigError
 
@@ -89,7 +98,7 @@ class BatchState:
         return int(self.timestep.shape[0])
 
     @classmethod
-    def initial(cls, layout: Layout, num_envs: int) -> "BatchState":
+    def initial(cls, layout: Layout, num_envs: int) -> BatchState:
         """N copies of the layout's start state (players at their starts facing NORTH, empty hands)."""
         n, h, w = num_envs, layout.height, layout.width
         pos = np.broadcast_to(np.array(layout.start_positions, dtype=np.int64), (n, NUM_PLAYERS, 2)).copy()
@@ -109,7 +118,7 @@ class BatchState:
             timestep=np.zeros(n, dtype=np.int64),
         )
 
-    def copy(self) -> "BatchState":
+    def copy(self) -> BatchState:
         return BatchState(**{f.name: getattr(self, f.name).copy() for f in fields(self)})
 
     def reset_rows(self, rows: np.ndarray, layout: Layout) -> None:
@@ -118,7 +127,7 @@ class BatchState:
         for f in fields(self):
             getattr(self, f.name)[rows] = getattr(fresh, f.name)[0]
 
-    def select(self, rows) -> "BatchState":
+    def select(self, rows) -> BatchState:
         """A new BatchState holding a copy of the selected envs."""
         return BatchState(**{f.name: getattr(self, f.name)[rows].copy() for f in fields(self)})
 
@@ -145,8 +154,9 @@ def check_reward_shaping(reward_shaping: dict | None) -> dict[str, float]:
         if key not in params:
             raise ConfigError(f"unknown reward_shaping key {key!r}; allowed: {', '.join(DEFAULT_REWARD_SHAPING)}")
         if key in _UNUSED_SHAPING and value:
-            raise ConfigError(f"reward_shaping {key!r} is not implemented (overcooked_ai ignores it too); "
-                              "leave it at 0")
+            raise ConfigError(
+                f"reward_shaping {key!r} is not implemented (overcooked_ai ignores it too); leave it at 0"
+            )
         params[key] = float(value)
     return params
 
@@ -170,8 +180,10 @@ class OvercookedDynamics:
         self.layout = layout
         self.old_dynamics = bool(old_dynamics)
         if self.old_dynamics and any(len(order) != 3 for order in layout.orders):
-            raise ConfigError(f"old_dynamics=True needs orders of exactly 3 ingredients (pots start by themselves "
-                              f"when full), got orders {list(layout.orders)}")
+            raise ConfigError(
+                f"old_dynamics=True needs orders of exactly 3 ingredients (pots start by themselves "
+                f"when full), got orders {list(layout.orders)}"
+            )
         self.shaping = check_reward_shaping(reward_shaping)
         h, w = layout.height, layout.width
         self.h, self.w = h, w
@@ -262,8 +274,12 @@ class OvercookedDynamics:
         if m.any():
             r, t, h = rows[m], target[m], held[m]
             effect[m] = True
-            for code, ev in ((ONION, "onion_place_counter"), (TOMATO, "tomato_place_counter"),
-                             (DISH, "dish_place_counter"), (SOUP, "soup_place_counter")):
+            for code, ev in (
+                (ONION, "onion_place_counter"),
+                (TOMATO, "tomato_place_counter"),
+                (DISH, "dish_place_counter"),
+                (SOUP, "soup_place_counter"),
+            ):
                 events[r[h == code], p, E[ev]] = 1
             ing_useful = all_pots_full[m] & (other[m] != DISH)
             events[r[(h == ONION) & ing_useful], p, E["useful_onion_drop"]] = 1
@@ -282,17 +298,23 @@ class OvercookedDynamics:
         if m.any():
             r, t, o = rows[m], target[m], here[m]
             effect[m] = True
-            for code, ev in ((ONION, "onion_pickup_counter"), (TOMATO, "tomato_pickup_counter"),
-                             (DISH, "dish_pickup_counter"), (SOUP, "soup_pickup_counter")):
+            for code, ev in (
+                (ONION, "onion_pickup_counter"),
+                (TOMATO, "tomato_pickup_counter"),
+                (DISH, "dish_pickup_counter"),
+                (SOUP, "soup_pickup_counter"),
+            ):
                 events[r[o == code], p, E[ev]] = 1
             self._log_useful_pickups(s, p, r, o, all_pots_full[m], other[m], n_nonempty, events)
             self._pick_up(s, r, p, o, t, (obj, s_on, s_to, s_tick, s_ord))
 
         # -- dispensers (empty hand) -----------------------------------------------------------------
         empty_hand = held == NOTHING
-        for terrain, code, ev in ((ONION_DISPENSER, ONION, "onion_pickup_dispenser"),
-                                  (TOMATO_DISPENSER, TOMATO, "tomato_pickup_dispenser"),
-                                  (DISH_DISPENSER, DISH, "dish_pickup_dispenser")):
+        for terrain, code, ev in (
+            (ONION_DISPENSER, ONION, "onion_pickup_dispenser"),
+            (TOMATO_DISPENSER, TOMATO, "tomato_pickup_dispenser"),
+            (DISH_DISPENSER, DISH, "dish_pickup_dispenser"),
+        ):
             m = (terr == terrain) & empty_hand
             if not m.any():
                 continue
@@ -520,8 +542,13 @@ class OvercookedDynamics:
                         if tick >= 0 and tick >= self._time_list[s_on[t]][s_to[t]]:
                             ev.append((p, "soup_pickup_pot"))
                             shaped[p] += self.shaping["SOUP_PICKUP_REWARD"]
-                            held[p], h_on[p], h_to[p], h_tick[p], h_ord[p] = \
-                                SOUP, int(s_on[t]), int(s_to[t]), tick, int(s_ord[t])
+                            held[p], h_on[p], h_to[p], h_tick[p], h_ord[p] = (
+                                SOUP,
+                                int(s_on[t]),
+                                int(s_to[t]),
+                                tick,
+                                int(s_ord[t]),
+                            )
                             obj[t], s_on[t], s_to[t], s_tick[t], s_ord[t] = NOTHING, 0, 0, -1, 0
                             done = True
                 elif terr == POT and h in (ONION, TOMATO) and here in (NOTHING, SOUP):

@@ -14,17 +14,22 @@ Global state for centralized critics (``state(agent)`` / ``state_space(agent)``)
 grid encoding from that agent's perspective, flattened (it holds both cooks, held items, pots, counter
 objects and the time-to-horizon "urgency" layer).
 """
+
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from pettingzoo import ParallelEnv
 
 from diverse_marl.envs.overcooked.core import (
-    NUM_ACTIONS, NUM_PLAYERS, BatchState, OvercookedDynamics,
+    NUM_ACTIONS,
+    NUM_PLAYERS,
+    BatchState,
+    OvercookedDynamics,
 )
 from diverse_marl.envs.overcooked.events import EVENT_NAMES, NUM_EVENTS
 from diverse_marl.envs.overcooked.layouts import Layout, get_layout
@@ -32,7 +37,13 @@ from diverse_marl.envs.overcooked.potential import DEFAULT_POTENTIAL_GAMMA, Soup
 from diverse_marl.envs.overcooked.start_states import LAYOUT_START_SPARSE_RETURN, check_random_start, randomize_rows
 from diverse_marl.envs.overcooked.state_dict import state_from_dict, state_to_dict
 from diverse_marl.envs.overcooked.text import text_observation
-from diverse_marl.envs.reward import DIVERSITY_STATE_KEY, FEATURES_KEY, ORIGINAL_KEY, ORIGINAL_RETURN_KEY, WeightedReward
+from diverse_marl.envs.reward import (
+    DIVERSITY_STATE_KEY,
+    FEATURES_KEY,
+    ORIGINAL_KEY,
+    ORIGINAL_RETURN_KEY,
+    WeightedReward,
+)
 from diverse_marl.errors import ConfigError
 
 AGENTS = ("agent_0", "agent_1")
@@ -66,10 +77,12 @@ def diversity_state(s: BatchState, layout: Layout) -> np.ndarray:
             row += block
         return np.array([row], dtype=np.float32)
     scale = np.array([max(layout.width - 1, 1), max(layout.height - 1, 1)], dtype=np.float32)
-    pos = s.pos.astype(np.float32) / scale                                    # (N, 2, 2)
-    ori = np.eye(NUM_ORIENTATIONS, dtype=np.float32)[s.ori]                   # (N, 2, 4)
+    pos = s.pos.astype(np.float32) / scale  # (N, 2, 2)
+    ori = np.eye(NUM_ORIENTATIONS, dtype=np.float32)[s.ori]  # (N, 2, 4)
     held = np.eye(NUM_OBJECTS, dtype=np.float32)[np.clip(s.held, 0, NUM_OBJECTS - 1)]  # (N, 2, 5)
     return np.concatenate([pos, ori, held], axis=2).reshape(n, -1)
+
+
 OBS_TYPES = ("featurized", "lossless")
 RENDER_MODES = ("ansi", "rgb_array")
 DEFAULT_HORIZON = 400
@@ -101,8 +114,9 @@ def make_encoders(obs: str, layout: Layout, horizon: int) -> tuple[Callable, tup
     return encode_obs, obs_shape, encode_state, (size,)
 
 
-def weighted_rewards(weights: np.ndarray, events: np.ndarray, team_sparse: np.ndarray,
-                     shaped: np.ndarray) -> np.ndarray:
+def weighted_rewards(
+    weights: np.ndarray, events: np.ndarray, team_sparse: np.ndarray, shaped: np.ndarray
+) -> np.ndarray:
     """(N, 2) rewards ``w . features`` from the feature parts: events (N, 2, E), team sparse (N,), shaped (N, 2).
 
     One matrix product over the events, no per-copy Python (the batched env calls it every step).
@@ -123,13 +137,14 @@ class _OvercookedReward(WeightedReward):
         if shaping not in SHAPING_KINDS:
             raise ConfigError(f"unknown shaping {shaping!r}; allowed: {', '.join(SHAPING_KINDS)}")
         if shaping == "potential" and reward_shaping:
-            raise ConfigError("reward_shaping sets overcooked_ai's event shaping; it has no effect with "
-                              "shaping: potential (remove one of them)")
+            raise ConfigError(
+                "reward_shaping sets overcooked_ai's event shaping; it has no effect with "
+                "shaping: potential (remove one of them)"
+            )
         if not isinstance(potential_gamma, (int, float)) or not 0.0 < potential_gamma <= 1.0:
             raise ConfigError(f"potential_gamma must be a number in (0, 1], got {potential_gamma!r}")
         self.shaping = shaping
-        self._potential = SoupPotential(self.layout, float(potential_gamma)) \
-            if shaping != "events" else None
+        self._potential = SoupPotential(self.layout, float(potential_gamma)) if shaping != "events" else None
         self._phi: np.ndarray | None = None
 
     def _potential_shaping(self, s: BatchState, shaped: np.ndarray) -> np.ndarray:
@@ -195,8 +210,10 @@ def _check_actions(actions: np.ndarray, agent: str) -> None:
     bad = (actions < 0) | (actions >= NUM_ACTIONS)
     if bad.any():
         value = actions[bad][0].item()
-        raise ConfigError(f"illegal action {value!r} for {agent}; allowed: integers 0..{NUM_ACTIONS - 1} "
-                          "(0 north, 1 south, 2 east, 3 west, 4 stay, 5 interact)")
+        raise ConfigError(
+            f"illegal action {value!r} for {agent}; allowed: integers 0..{NUM_ACTIONS - 1} "
+            "(0 north, 1 south, 2 east, 3 west, 4 stay, 5 interact)"
+        )
 
 
 def _single_action(actions: dict, agent: str) -> int:
@@ -208,8 +225,10 @@ def _single_action(actions: dict, agent: str) -> int:
     if type(value) is int or isinstance(value, np.integer):
         if 0 <= value < NUM_ACTIONS:
             return int(value)
-        raise ConfigError(f"illegal action {int(value)!r} for {agent}; allowed: integers 0..{NUM_ACTIONS - 1} "
-                          "(0 north, 1 south, 2 east, 3 west, 4 stay, 5 interact)")
+        raise ConfigError(
+            f"illegal action {int(value)!r} for {agent}; allowed: integers 0..{NUM_ACTIONS - 1} "
+            "(0 north, 1 south, 2 east, 3 west, 4 stay, 5 interact)"
+        )
     return int(_as_action_array(value, agent, 1)[0])
 
 
@@ -256,8 +275,7 @@ class OvercookedEnv(_OvercookedReward, ParallelEnv):
     (episode totals as a dict event name -> count).
     """
 
-    metadata = {"name": "overcooked", "render_modes": list(RENDER_MODES), "is_parallelizable": True,
-                "render_fps": 5}
+    metadata = {"name": "overcooked", "render_modes": list(RENDER_MODES), "is_parallelizable": True, "render_fps": 5}
 
     def __init__(
         self,
@@ -294,7 +312,7 @@ class OvercookedEnv(_OvercookedReward, ParallelEnv):
         self._episode_events = np.zeros((NUM_PLAYERS, NUM_EVENTS), dtype=np.int64)
 
     @classmethod
-    def batched(cls, num_envs: int, **kwargs: Any) -> "OvercookedBatchedEnv":
+    def batched(cls, num_envs: int, **kwargs: Any) -> OvercookedBatchedEnv:
         return OvercookedBatchedEnv(num_envs, **kwargs)
 
     # ---- spaces --------------------------------------------------------------------------------------
@@ -302,7 +320,6 @@ class OvercookedEnv(_OvercookedReward, ParallelEnv):
     def observation_space(self, agent: str) -> gym.spaces.Box:
         self._check_agent(agent)
         return self._obs_space
-
 
     def action_space(self, agent: str) -> gym.spaces.Discrete:
         self._check_agent(agent)
@@ -341,8 +358,11 @@ class OvercookedEnv(_OvercookedReward, ParallelEnv):
         sp, sh = sparse[0].tolist(), shaped[0].tolist()
         team_sparse, factor = sp[0] + sp[1], self.shaping_factor
         original = [team_sparse + factor * sh[0], team_sparse + factor * sh[1]]  # plain floats: fast for N = 1
-        rew = original if self.weights is None else \
-            weighted_rewards(self.weights.vector, events, sparse.sum(1), shaped)[0].tolist()
+        rew = (
+            original
+            if self.weights is None
+            else weighted_rewards(self.weights.vector, events, sparse.sum(1), shaped)[0].tolist()
+        )
         done = int(self._s.timestep[0]) >= self.horizon
         ev_float = ev.astype(np.float64).tolist()
         rewards, infos = {}, {}
@@ -351,9 +371,15 @@ class OvercookedEnv(_OvercookedReward, ParallelEnv):
             rewards[agent] = rew[p]
             ev_float[p] += (team_sparse, sh[p])
             features = dict(zip(FEATURE_NAMES, ev_float[p]))
-            infos[agent] = {"sparse_reward": team_sparse, "shaped_reward": sh[p], "shaping_factor": factor,
-                            "events": ev[p], FEATURES_KEY: features, ORIGINAL_KEY: original[p],
-                            DIVERSITY_STATE_KEY: ds}
+            infos[agent] = {
+                "sparse_reward": team_sparse,
+                "shaped_reward": sh[p],
+                "shaping_factor": factor,
+                "events": ev[p],
+                FEATURES_KEY: features,
+                ORIGINAL_KEY: original[p],
+                DIVERSITY_STATE_KEY: ds,
+            }
             if done:
                 # episode totals by name: what metrics, eval reports and descriptors read
                 infos[agent]["episode_events"] = dict(zip(EVENT_NAMES, self._episode_events[p].tolist()))
@@ -487,8 +513,9 @@ class OvercookedBatchedEnv(_OvercookedReward):
         return {a: o[:, p] for p, a in enumerate(AGENTS)}
 
     def step(self, actions: dict[str, np.ndarray]):
-        joint = np.stack([_as_action_array(actions[a] if a in actions else _missing(a), a, self.num_envs)
-                          for a in AGENTS], axis=1)
+        joint = np.stack(
+            [_as_action_array(actions[a] if a in actions else _missing(a), a, self.num_envs) for a in AGENTS], axis=1
+        )
         sparse, shaped, events = self.dynamics.step(self.s, joint)
         shaped = self._potential_shaping(self.s, shaped)
         team = sparse.sum(1)
@@ -499,17 +526,25 @@ class OvercookedBatchedEnv(_OvercookedReward):
         self._shaped_ret += shaped
         self._ep_events += events
         done = self.s.timestep >= self.horizon
-        infos: dict[str, Any] = {"sparse_reward": team, "shaped_reward": shaped, "events": events,
-                                 "shaping_factor": self.shaping_factor, "done": done,
-                                 ORIGINAL_KEY: {a: original[:, p] for p, a in enumerate(AGENTS)}}
+        infos: dict[str, Any] = {
+            "sparse_reward": team,
+            "shaped_reward": shaped,
+            "events": events,
+            "shaping_factor": self.shaping_factor,
+            "done": done,
+            ORIGINAL_KEY: {a: original[:, p] for p, a in enumerate(AGENTS)},
+        }
         if done.any():
             infos["final_obs"] = self._obs_dict(self._encode(self.s))
             infos["final_state"] = self._obs_dict(self._encode_state(self.s))
-            ep: dict[str, np.ndarray] = {"length": self.s.timestep.copy(), "sparse_return": self._sparse_ret.copy(),
-                                         ORIGINAL_RETURN_KEY: self._original_ret.copy(),
-                                         "events": self._ep_events.copy(),
-                                         # NaN for random starts: the runner's mean skips them (runner_metrics.py)
-                                         LAYOUT_START_SPARSE_RETURN: np.where(self._random, np.nan, self._sparse_ret)}
+            ep: dict[str, np.ndarray] = {
+                "length": self.s.timestep.copy(),
+                "sparse_return": self._sparse_ret.copy(),
+                ORIGINAL_RETURN_KEY: self._original_ret.copy(),
+                "events": self._ep_events.copy(),
+                # NaN for random starts: the runner's mean skips them (runner_metrics.py)
+                LAYOUT_START_SPARSE_RETURN: np.where(self._random, np.nan, self._sparse_ret),
+            }
             for p, a in enumerate(AGENTS):
                 ep[f"return/{a}"] = self._ret[:, p].copy()
                 ep[f"shaped_return/{a}"] = self._shaped_ret[:, p].copy()

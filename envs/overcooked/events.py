@@ -18,6 +18,7 @@ counter, as HSP does) and a few extras HSP uses (stay, movement, pot start):
 - ``stay``: chose the stay action; ``move``: changed cell; ``bump``: chose a move but did not change cell
   (wall or collision); ``idle_interact``: interacted with no effect.
 """
+
 from __future__ import annotations
 
 EVENT_NAMES: tuple[str, ...] = (

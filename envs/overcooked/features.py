@@ -21,25 +21,34 @@ tomato, dish, soup (dx, dy) | closest soup's #onions, #tomatoes | closest servin
 #tomatoes, cook time remaining, (dx, dy) | wall N, S, E, W.
 Row for player i = [own block, other player's block, other.pos - own.pos, own.pos].
 """
+
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
 from diverse_marl.envs.overcooked.core import DISH, NOTHING, OBJECT_NAMES, ONION, SOUP, TOMATO, BatchState
 from diverse_marl.envs.overcooked.layouts import (
-    COUNTER, DISH_DISPENSER, FLOOR, MAX_INGREDIENTS, ONION_DISPENSER, POT, SERVING, TOMATO_DISPENSER, Layout,
+    COUNTER,
+    DISH_DISPENSER,
+    FLOOR,
+    MAX_INGREDIENTS,
+    ONION_DISPENSER,
+    POT,
+    SERVING,
+    TOMATO_DISPENSER,
+    Layout,
     get_layout,
 )
 from diverse_marl.envs.overcooked.planning import NUM_ORIENTATIONS, UNREACHABLE, distance_tables
 from diverse_marl.errors import ConfigError
 
 DEFAULT_NUM_POTS = 2
-DEFAULT_HORIZON = 400          # overcooked_ai's lossless_state_encoding default horizon
-URGENCY_STEPS = 40             # urgency layer is all ones when horizon - timestep < 40
+DEFAULT_HORIZON = 400  # overcooked_ai's lossless_state_encoding default horizon
+URGENCY_STEPS = 40  # urgency layer is all ones when horizon - timestep < 40
 NUM_LOSSLESS_CHANNELS = 26
-BASE_PLAYER_FEATURES = 26      # per-player features besides the 10 per pot
+BASE_PLAYER_FEATURES = 26  # per-player features besides the 10 per pot
 POT_FEATURES = 10
 
 # offsets inside one player's block
@@ -48,8 +57,9 @@ _ORI, _HELD, _ONION, _TOMATO, _DISH, _SOUP, _SOUP_N, _SERVE, _EMPTY, _POTS = 0, 
 _HELD_SLOT = {ONION: 0, SOUP: 1, DISH: 2, TOMATO: 3}
 # lossless channel indices (overcooked_ai's LAYERS order)
 _L_PLAYER, _L_OTHER, _L_ORI, _L_OTHER_ORI, _L_TERRAIN = 0, 1, 2, 6, 10
-(_L_ON_POT, _L_TOM_POT, _L_ON_SOUP, _L_TOM_SOUP, _L_COOK, _L_DONE, _L_DISH, _L_ONION, _L_TOMATO,
- _L_URGENCY) = range(16, 26)
+(_L_ON_POT, _L_TOM_POT, _L_ON_SOUP, _L_TOM_SOUP, _L_COOK, _L_DONE, _L_DISH, _L_ONION, _L_TOMATO, _L_URGENCY) = range(
+    16, 26
+)
 _TERRAIN_LAYERS = (POT, COUNTER, ONION_DISPENSER, TOMATO_DISPENSER, DISH_DISPENSER, SERVING)
 
 
@@ -61,8 +71,13 @@ def _cells(layout: Layout, code: int) -> np.ndarray:
 class Featurizer:
     """Featurized (N, 2, feature_dim) and lossless (N, 2, W, H, 26) observations of a BatchState."""
 
-    def __init__(self, layout: Layout | str, num_pots: int = DEFAULT_NUM_POTS, horizon: int = DEFAULT_HORIZON,
-                 counter_goals: str | Iterable[tuple[int, int]] | None = None) -> None:
+    def __init__(
+        self,
+        layout: Layout | str,
+        num_pots: int = DEFAULT_NUM_POTS,
+        horizon: int = DEFAULT_HORIZON,
+        counter_goals: str | Iterable[tuple[int, int]] | None = None,
+    ) -> None:
         self.layout = layout = get_layout(layout)
         if int(num_pots) < 0:
             raise ConfigError(f"num_pots must be >= 0, got {num_pots!r}")
@@ -89,7 +104,7 @@ class Featurizer:
     # per-layout tables
     # ---------------------------------------------------------------------------------------------
     def _build_tables(self, terrain: np.ndarray, goals: list[tuple[int, int]]) -> None:
-        to_cell = distance_tables(self.layout, goals).to_cell        # (S, H*W) motion state -> cell cost
+        to_cell = distance_tables(self.layout, goals).to_cell  # (S, H*W) motion state -> cell cost
         w = self.w
         self._cell_xy = np.stack([np.arange(to_cell.shape[1]) % w, np.arange(to_cell.shape[1]) // w], axis=1)
         self._build_player_rows(to_cell, terrain)
@@ -100,7 +115,7 @@ class Featurizer:
         self._counter_dist = to_cell[:, counters].astype(np.int64)
         self._use_counters = bool(goals) and bool((self._counter_dist < UNREACHABLE).any())
         self._build_lossless_tables()
-        self._rows: tuple | None = None                              # Python-list copies for _featurize_one
+        self._rows: tuple | None = None  # Python-list copies for _featurize_one
 
     def _build_player_rows(self, to_cell: np.ndarray, terrain: np.ndarray) -> None:
         """``_base_held[s * codes + held]``: everything in a player's block fixed by its motion state s
@@ -114,13 +129,17 @@ class Featurizer:
 
         base = np.zeros((n_states, block), dtype=np.float32)
         self._disp_dist = {}
-        for offset, code in ((_ONION, ONION_DISPENSER), (_TOMATO, TOMATO_DISPENSER), (_DISH, DISH_DISPENSER),
-                             (_SERVE, SERVING)):
+        for offset, code in (
+            (_ONION, ONION_DISPENSER),
+            (_TOMATO, TOMATO_DISPENSER),
+            (_DISH, DISH_DISPENSER),
+            (_SERVE, SERVING),
+        ):
             cells = _cells(self.layout, code)
             dist = np.full(n_states, UNREACHABLE, dtype=np.int64)
             if cells.size:
                 d = to_cell[:, cells]
-                j = d.argmin(axis=1)                               # first minimum = reference tie-break
+                j = d.argmin(axis=1)  # first minimum = reference tie-break
                 dist = d[np.arange(n_states), j].astype(np.int64)
                 found = dist < UNREACHABLE
                 target = cell_xy[cells[j]]
@@ -140,7 +159,7 @@ class Featurizer:
             for j in range(order.shape[1]):
                 col = _POTS + POT_FEATURES * j
                 target = cell_xy[pots[order[:, j]]]
-                base[ok[:, j], col] = 1.0                           # exists
+                base[ok[:, j], col] = 1.0  # exists
                 base[ok[:, j], col + 8] = (target[:, 0] - px)[ok[:, j]]
                 base[ok[:, j], col + 9] = (target[:, 1] - py)[ok[:, j]]
         self._pot_rank = pot_rank
@@ -153,14 +172,14 @@ class Featurizer:
             kind = np.where(inside, terrain[np.clip(ny, 0, h - 1) * w + np.clip(nx, 0, w - 1)], FLOOR)
             base[:, wall_col + d] = (kind != FLOOR) | ~inside
 
-        base[:, _ORI:_ORI + 4] = np.eye(NUM_ORIENTATIONS, dtype=np.float32)[np.arange(n_states) % NUM_ORIENTATIONS]
+        base[:, _ORI : _ORI + 4] = np.eye(NUM_ORIENTATIONS, dtype=np.float32)[np.arange(n_states) % NUM_ORIENTATIONS]
         self._pos_weights = np.array([NUM_ORIENTATIONS, NUM_ORIENTATIONS * w], dtype=np.int64)
 
         # (motion state, held object code) -> row: closest-<held> deltas are (0, 0), held one-hot set
         codes = len(OBJECT_NAMES)
-        base_held = np.repeat(base[:, None, :], codes, axis=1)       # (S, codes, block)
+        base_held = np.repeat(base[:, None, :], codes, axis=1)  # (S, codes, block)
         for code, offset in ((ONION, _ONION), (TOMATO, _TOMATO), (DISH, _DISH), (SOUP, _SOUP)):
-            base_held[:, code, offset:offset + 2] = 0.0
+            base_held[:, code, offset : offset + 2] = 0.0
             base_held[:, code, _HELD + _HELD_SLOT[code]] = 1.0
         self._base_held = base_held.reshape(-1, block)
         self._num_codes = codes
@@ -170,9 +189,9 @@ class Featurizer:
         0 empty pot, 1 + (onions * 4 + tomatoes) * ticks + tick + 1 a soup, last row = no pot (zeros)."""
         self._recipe_time = np.asarray(self.layout.recipe_time, dtype=np.int64)
         self._max_tick = int(self._recipe_time.max())
-        size, ticks = MAX_INGREDIENTS + 1, self._max_tick + 2      # tick in -1..max_tick
+        size, ticks = MAX_INGREDIENTS + 1, self._max_tick + 2  # tick in -1..max_tick
         table = np.zeros((2 + size * size * ticks, 8), dtype=np.float32)
-        table[0, :2] = 1.0                                           # empty pot: exists, is_empty
+        table[0, :2] = 1.0  # empty pot: exists, is_empty
         for on in range(size):
             for to in range(size - on):
                 for tick in range(-1, self._max_tick + 1):
@@ -180,8 +199,16 @@ class Featurizer:
                     cook = int(self._recipe_time[on, to])
                     ready = started and tick >= cook
                     row = 1 + (on * size + to) * ticks + tick + 1
-                    table[row] = (1, 0, started or on + to == MAX_INGREDIENTS, started and not ready, ready, on, to,
-                                  max(cook - tick, 0) if started else 0)
+                    table[row] = (
+                        1,
+                        0,
+                        started or on + to == MAX_INGREDIENTS,
+                        started and not ready,
+                        ready,
+                        on,
+                        to,
+                        max(cook - tick, 0) if started else 0,
+                    )
         self._pot_table = table
         self._pot_cell_list = self._pot_cells.tolist()
         self._no_pot_code = len(table) - 1
@@ -190,9 +217,9 @@ class Featurizer:
         """Static terrain planes of both players' grids and the index pattern of the player entries."""
         terr_hw = np.asarray(self.layout.terrain)
         self._terrain_planes = np.stack([(terr_hw == c).T for c in _TERRAIN_LAYERS], axis=-1).astype(np.float32)
-        self._is_pot_cell = (terr_hw == POT)
+        self._is_pot_cell = terr_hw == POT
         self._lossless_template = np.zeros((2, self.w, self.h, NUM_LOSSLESS_CHANNELS), dtype=np.float32)
-        self._lossless_template[..., _L_TERRAIN:_L_TERRAIN + len(_TERRAIN_LAYERS)] = self._terrain_planes
+        self._lossless_template[..., _L_TERRAIN : _L_TERRAIN + len(_TERRAIN_LAYERS)] = self._terrain_planes
         # player entries: for viewer me, (own loc, other loc, own orientation, other orientation)
         self._l_me = np.array([0, 0, 0, 0, 1, 1, 1, 1])
         self._l_who = np.array([0, 1, 0, 1, 1, 0, 1, 0])
@@ -206,7 +233,7 @@ class Featurizer:
     # featurized encoding
     # ---------------------------------------------------------------------------------------------
     def _motion_index(self, state: BatchState) -> np.ndarray:
-        return state.pos @ self._pos_weights + state.ori                      # (N, 2)
+        return state.pos @ self._pos_weights + state.ori  # (N, 2)
 
     def _pot_codes(self, state: BatchState) -> np.ndarray:
         """(N, num_pots_in_layout + 1) row of ``_pot_table`` for every pot; last column = "no pot"."""
@@ -225,7 +252,7 @@ class Featurizer:
         n = state.num_envs
         s_idx = self._motion_index(state)
         held = state.held
-        feats = self._base_held[s_idx * self._num_codes + held]                # (N, 2, block) copy
+        feats = self._base_held[s_idx * self._num_codes + held]  # (N, 2, block) copy
         if self._use_counters:
             self._counter_features(state, s_idx, feats)
         held_soup = held == SOUP
@@ -233,20 +260,20 @@ class Featurizer:
             feats[..., _SOUP_N] = np.where(held_soup, state.held_onions, feats[..., _SOUP_N])
             feats[..., _SOUP_N + 1] = np.where(held_soup, state.held_tomatoes, feats[..., _SOUP_N + 1])
         if self.num_pots:
-            codes = self._pot_codes(state)                                      # (N, P + 1)
-            rank = self._pot_rank[s_idx]                                        # (N, 2, k)
-            vals = self._pot_table[codes[np.arange(n)[:, None, None], rank]]    # (N, 2, k, 8)
+            codes = self._pot_codes(state)  # (N, P + 1)
+            rank = self._pot_rank[s_idx]  # (N, 2, k)
+            vals = self._pot_table[codes[np.arange(n)[:, None, None], rank]]  # (N, 2, k, 8)
             for j in range(self.num_pots):
                 col = _POTS + POT_FEATURES * j
-                feats[..., col:col + 8] = vals[:, :, j]
+                feats[..., col : col + 8] = vals[:, :, j]
         return feats
 
     def _counter_features(self, state: BatchState, s_idx: np.ndarray, feats: np.ndarray) -> None:
         """Closest objects / empty counters on counters that are motion goals (counter_goals only)."""
         n = state.num_envs
         cells = self._counter_cells
-        cobj = state.obj.reshape(n, -1)[:, cells][:, None, :]                   # (N, 1, C)
-        dist = self._counter_dist[s_idx]                                        # (N, 2, C)
+        cobj = state.obj.reshape(n, -1)[:, cells][:, None, :]  # (N, 1, C)
+        dist = self._counter_dist[s_idx]  # (N, 2, C)
         pos = state.pos.astype(np.float32)
 
         def closest(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -256,7 +283,7 @@ class Featurizer:
             return j, dmin, dmin < UNREACHABLE
 
         def put(offset: int, j: np.ndarray, use: np.ndarray) -> None:
-            xy = self._counter_xy[j]                                            # (N, 2, 2)
+            xy = self._counter_xy[j]  # (N, 2, 2)
             for a in range(2):
                 feats[..., offset + a] = np.where(use, xy[..., a] - pos[..., a], feats[..., offset + a])
 
@@ -302,7 +329,7 @@ class Featurizer:
                 row[_SOUP_N], row[_SOUP_N + 1] = h_on[p], h_to[p]
             for j, pot in enumerate(pot_rank[s]):
                 col = _POTS + POT_FEATURES * j
-                row[col:col + 8] = pot_table[codes[pot]]
+                row[col : col + 8] = pot_table[codes[pot]]
             blocks.append(row)
         rel = [p1[0] - p0[0], p1[1] - p0[1]]
         out = [blocks[0] + blocks[1] + rel + p0, blocks[1] + blocks[0] + [-rel[0], -rel[1]] + p1]
@@ -312,10 +339,11 @@ class Featurizer:
         """(N, 2, feature_dim) float32: overcooked_ai's featurize_state for both players of every env."""
         if state.num_envs == 1 and not self._use_counters:
             return self._featurize_one(state)
-        blocks = self._player_blocks(state)                                     # (N, 2, block)
+        blocks = self._player_blocks(state)  # (N, 2, block)
         pos = state.pos
-        return np.concatenate([blocks, blocks[:, ::-1], pos[:, ::-1] - pos, pos], axis=-1, dtype=np.float32,
-                              casting="unsafe")
+        return np.concatenate(
+            [blocks, blocks[:, ::-1], pos[:, ::-1] - pos, pos], axis=-1, dtype=np.float32, casting="unsafe"
+        )
 
     # ---------------------------------------------------------------------------------------------
     # lossless encoding
@@ -343,7 +371,7 @@ class Featurizer:
         if r.size:
             code = state.obj[r, gy, gx]
             soup = code == SOUP
-            out[r, :, gx, gy, self._l_object_channel[code]] = 1.0          # dishes / onions / tomatoes
+            out[r, :, gx, gy, self._l_object_channel[code]] = 1.0  # dishes / onions / tomatoes
             if soup.any():
                 r, gx, gy = r[soup], gx[soup], gy[soup]
                 on, to = state.soup_onions[r, gy, gx], state.soup_tomatoes[r, gy, gx]
@@ -390,8 +418,14 @@ class Featurizer:
         (p0, p1), (o0, o1) = state.pos[0].tolist(), state.ori[0].tolist()
         for me, ((mx, my), mo, (ox, oy), oo) in enumerate(((p0, o0, p1, o1), (p1, o1, p0, o0))):
             base = me * plane
-            idx.extend((base + (mx * H + my) * C + _L_PLAYER, base + (ox * H + oy) * C + _L_OTHER,
-                        base + (mx * H + my) * C + _L_ORI + mo, base + (ox * H + oy) * C + _L_OTHER_ORI + oo))
+            idx.extend(
+                (
+                    base + (mx * H + my) * C + _L_PLAYER,
+                    base + (ox * H + oy) * C + _L_OTHER,
+                    base + (mx * H + my) * C + _L_ORI + mo,
+                    base + (ox * H + oy) * C + _L_OTHER_ORI + oo,
+                )
+            )
             val.extend((1.0, 1.0, 1.0, 1.0))
         obj = state.obj[0]
         channel = self._object_channel_list
@@ -401,8 +435,11 @@ class Featurizer:
             if code != SOUP:
                 put_both(gx, gy, channel[code], 1.0)
                 continue
-            on, to, tick = int(state.soup_onions[0, gy, gx]), int(state.soup_tomatoes[0, gy, gx]), \
-                int(state.soup_tick[0, gy, gx])
+            on, to, tick = (
+                int(state.soup_onions[0, gy, gx]),
+                int(state.soup_tomatoes[0, gy, gx]),
+                int(state.soup_tick[0, gy, gx]),
+            )
             in_pot = bool(self._is_pot_cell[gy, gx])
             idle, started = in_pot and tick < 0, in_pot and tick >= 0
             cook = int(self._recipe_time[min(on, MAX_INGREDIENTS), min(to, MAX_INGREDIENTS)])

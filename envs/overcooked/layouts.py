@@ -8,12 +8,13 @@ dispenser, ``D`` dish dispenser, ``S`` serving window, ``1``/``2`` start of play
 space = floor. Coordinates are overcooked_ai's: a position is ``(x, y)`` with x = column and
 y = row (row 0 is the top line of the text grid).
 """
+
 from __future__ import annotations
 
 import itertools
 import textwrap
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -21,16 +22,23 @@ from diverse_marl.errors import ConfigError
 
 # ---- terrain codes (Layout.terrain) ----
 FLOOR, COUNTER, POT, ONION_DISPENSER, TOMATO_DISPENSER, DISH_DISPENSER, SERVING = range(7)
-TERRAIN_SYMBOLS = {" ": FLOOR, "X": COUNTER, "P": POT, "O": ONION_DISPENSER, "T": TOMATO_DISPENSER,
-                   "D": DISH_DISPENSER, "S": SERVING}
+TERRAIN_SYMBOLS = {
+    " ": FLOOR,
+    "X": COUNTER,
+    "P": POT,
+    "O": ONION_DISPENSER,
+    "T": TOMATO_DISPENSER,
+    "D": DISH_DISPENSER,
+    "S": SERVING,
+}
 SYMBOL_OF_TERRAIN = {code: sym for sym, code in TERRAIN_SYMBOLS.items()}
 PLAYER_SYMBOLS = ("1", "2")
 ALLOWED_SYMBOLS = "XPOTDS12 "
 
-MAX_INGREDIENTS = 3          # a pot holds at most 3 ingredients (overcooked_ai's Recipe.MAX_NUM_INGREDIENTS)
-DEFAULT_COOK_TIME = 20       # ticks a soup cooks before it is ready
+MAX_INGREDIENTS = 3  # a pot holds at most 3 ingredients (overcooked_ai's Recipe.MAX_NUM_INGREDIENTS)
+DEFAULT_COOK_TIME = 20  # ticks a soup cooks before it is ready
 DEFAULT_DELIVERY_REWARD = 20  # sparse reward of one delivered soup that matches an order
-DEFAULT_ORDER_BONUS = 2      # overcooked_ai: bonus orders pay order_bonus * value
+DEFAULT_ORDER_BONUS = 2  # overcooked_ai: bonus orders pay order_bonus * value
 THREE_ONIONS = ("onion", "onion", "onion")
 INGREDIENTS = ("onion", "tomato")
 
@@ -138,8 +146,9 @@ class Layout:
         put(self, "tomato_dispensers", positions(TOMATO_DISPENSER))
         put(self, "dish_dispensers", positions(DISH_DISPENSER))
         put(self, "serving_positions", positions(SERVING))
-        value, time, best = _recipe_tables(self.orders, self.bonus_orders, self.order_bonus,
-                                           self.delivery_reward, self.cook_time)
+        value, time, best = _recipe_tables(
+            self.orders, self.bonus_orders, self.order_bonus, self.delivery_reward, self.cook_time
+        )
         put(self, "recipe_value", value)
         put(self, "recipe_time", time)
         put(self, "best_value", best)
@@ -191,8 +200,12 @@ def _recipe_tables(orders, bonus_orders, order_bonus, delivery_reward, cook_time
     for o, t in itertools.product(range(size), range(size)):
         if o + t > MAX_INGREDIENTS:
             continue
-        best[o, t] = max(value[o2, t2] for o2 in range(o, size) for t2 in range(t, size)
-                         if o2 + t2 <= MAX_INGREDIENTS and o2 + t2 > 0)
+        best[o, t] = max(
+            value[o2, t2]
+            for o2 in range(o, size)
+            for t2 in range(t, size)
+            if o2 + t2 <= MAX_INGREDIENTS and o2 + t2 > 0
+        )
     for arr in (value, time, best):
         arr.setflags(write=False)
     return value, time, best
@@ -205,8 +218,10 @@ def _normalize_orders(orders: Iterable[Sequence[str]] | None, what: str) -> tupl
             order = order.get("ingredients", ())
         order = tuple(sorted(order))
         if not order or len(order) > MAX_INGREDIENTS or any(i not in INGREDIENTS for i in order):
-            raise ConfigError(f"invalid {what} entry {order!r}; an order is 1-{MAX_INGREDIENTS} ingredients "
-                              f"from {', '.join(INGREDIENTS)}")
+            raise ConfigError(
+                f"invalid {what} entry {order!r}; an order is 1-{MAX_INGREDIENTS} ingredients "
+                f"from {', '.join(INGREDIENTS)}"
+            )
         if order not in out:
             out.append(order)
     return tuple(out)
@@ -246,33 +261,43 @@ def layout_from_grid(
     """
     rows = parse_grid(text)
     if not rows:
-        raise ConfigError("malformed layout: the grid is empty; give rows of symbols "
-                          f"{ALLOWED_SYMBOLS!r} (X counter, P pot, O onion, T tomato, D dish, S serving, "
-                          "1/2 players, space floor)")
+        raise ConfigError(
+            "malformed layout: the grid is empty; give rows of symbols "
+            f"{ALLOWED_SYMBOLS!r} (X counter, P pot, O onion, T tomato, D dish, S serving, "
+            "1/2 players, space floor)"
+        )
     width = len(rows[0])
     for y, row in enumerate(rows):
         if len(row) != width:
-            raise ConfigError(f"malformed layout: row {y} {row!r} has {len(row)} columns but row 0 has {width}; "
-                              "all rows must have the same length")
+            raise ConfigError(
+                f"malformed layout: row {y} {row!r} has {len(row)} columns but row 0 has {width}; "
+                "all rows must have the same length"
+            )
     terrain = np.zeros((len(rows), width), dtype=np.int8)
     players: dict[str, tuple[int, int]] = {}
     for y, row in enumerate(rows):
         for x, ch in enumerate(row):
             if ch in PLAYER_SYMBOLS:
                 if ch in players:
-                    raise ConfigError(f"malformed layout: player '{ch}' appears twice (row {players[ch][1]} "
-                                      f"column {players[ch][0]} and row {y} column {x})")
+                    raise ConfigError(
+                        f"malformed layout: player '{ch}' appears twice (row {players[ch][1]} "
+                        f"column {players[ch][0]} and row {y} column {x})"
+                    )
                 players[ch] = (x, y)
                 terrain[y, x] = FLOOR
             elif ch in TERRAIN_SYMBOLS:
                 terrain[y, x] = TERRAIN_SYMBOLS[ch]
             else:
-                raise ConfigError(f"malformed layout: bad symbol {ch!r} at row {y} column {x}; allowed symbols: "
-                                  "X counter, P pot, O onion, T tomato, D dish, S serving, 1/2 players, space floor")
+                raise ConfigError(
+                    f"malformed layout: bad symbol {ch!r} at row {y} column {x}; allowed symbols: "
+                    "X counter, P pot, O onion, T tomato, D dish, S serving, 1/2 players, space floor"
+                )
             on_border = y in (0, len(rows) - 1) or x in (0, width - 1)
             if on_border and (ch == " " or ch in PLAYER_SYMBOLS):
-                raise ConfigError(f"malformed layout: row {y} column {x} is on the border and is floor "
-                                  f"({ch!r}); the border must be X, P, O, T, D or S")
+                raise ConfigError(
+                    f"malformed layout: row {y} column {x} is on the border and is floor "
+                    f"({ch!r}); the border must be X, P, O, T, D or S"
+                )
     for ch in PLAYER_SYMBOLS:
         if ch not in players:
             raise ConfigError(f"malformed layout: player '{ch}' is missing; the grid needs exactly one '1' and one '2'")
@@ -290,9 +315,17 @@ def layout_from_grid(
         raise ConfigError(f"bonus_orders {bonus_t} must be a subset of orders {orders_t}")
     if int(cook_time) < 1:
         raise ConfigError(f"cook_time must be a positive int, got {cook_time!r}")
-    return Layout(name=name, rows=tuple(rows), terrain=terrain,
-                  start_positions=(players["1"], players["2"]), orders=orders_t, bonus_orders=bonus_t,
-                  order_bonus=int(order_bonus), cook_time=int(cook_time), delivery_reward=int(delivery_reward))
+    return Layout(
+        name=name,
+        rows=tuple(rows),
+        terrain=terrain,
+        start_positions=(players["1"], players["2"]),
+        orders=orders_t,
+        bonus_orders=bonus_t,
+        order_bonus=int(order_bonus),
+        cook_time=int(cook_time),
+        delivery_reward=int(delivery_reward),
+    )
 
 
 def get_layout(layout: str | Layout | Sequence[str]) -> Layout:
@@ -305,8 +338,10 @@ def get_layout(layout: str | Layout | Sequence[str]) -> Layout:
         aliases = {v: k for k, v in REFERENCE_NAMES.items()}
         if layout in aliases:
             return layout_from_grid(CLASSIC_GRIDS[aliases[layout]], name=aliases[layout])
-        raise ConfigError(f"unknown layout {layout!r}; allowed: {', '.join(list_layouts())} "
-                          "(or a text grid with rows separated by newlines)")
+        raise ConfigError(
+            f"unknown layout {layout!r}; allowed: {', '.join(list_layouts())} "
+            "(or a text grid with rows separated by newlines)"
+        )
     if isinstance(layout, (str, list, tuple)):
         return layout_from_grid(layout)
     raise ConfigError(f"layout must be a name, a text grid or a Layout, got {type(layout).__name__}")

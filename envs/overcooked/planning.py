@@ -10,10 +10,11 @@ in the planner's ``counter_goals`` (empty by default: overcooked_ai's ``NO_COUNT
 
 Motion state index: ``(y * W + x) * 4 + orientation`` for every cell (non-floor rows are unused).
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 from scipy.sparse import csr_matrix

@@ -31,6 +31,7 @@ never taken back would be kept at the horizon: the cooks learned to plate soups 
 shortest-path tables (``planning.py``) in which an item may also be handed over a counter
 (forced_coordination's split kitchen).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,7 +47,7 @@ DEFAULT_POTENTIAL_GAMMA = 0.99  # set to the trainer's discount: then the shapin
 ONION_IN_POT = 3.0
 COOKING = 1.0
 DISH_HELD = 2.0
-TOWARDS = 1.0   # the pull's maximum: a useful item held next to where it goes next
+TOWARDS = 1.0  # the pull's maximum: a useful item held next to where it goes next
 PLATED_SOUP = 3 * ONION_IN_POT + COOKING + DISH_HELD + TOWARDS + 3.0
 ONION_HELD = 0.0
 HAND_OVER = 2  # steps to put an item on a counter and pick it up from the other side
@@ -99,14 +100,14 @@ class SoupPotential:
         n_ing = np.where(is_soup, p_on + p_to, 0)
         started = is_soup & (p_tick >= 0)
         worth = np.where(started, self.recipe_value[p_on, p_to], self.best_value[p_on, p_to]) > 0
-        full = worth & (started | (n_ing == 3))            # a soup worth something, cooking, ready or startable
-        takes_onion = worth & ~started & (n_ing < 3)       # an idle pot that an onion brings closer to a soup
+        full = worth & (started | (n_ing == 3))  # a soup worth something, cooking, ready or startable
+        takes_onion = worth & ~started & (n_ing < 3)  # an idle pot that an onion brings closer to a soup
         phi = (ONION_IN_POT * np.where(worth, n_ing, 0) + COOKING * (full & started)).sum(axis=1)
 
         # -- items in hands: credited while useful, plus a step-by-step pull to where they go next --------
         motion_state = (s.pos[..., 1] * self.w + s.pos[..., 0]) * NUM_ORIENTATIONS + s.ori
-        dist = self._with_hand_over(self.to_cell[motion_state])                   # (N, 2, cells)
-        to_pot = dist[:, :, self.pots]                                              # (N, 2, pots)
+        dist = self._with_hand_over(self.to_cell[motion_state])  # (N, 2, cells)
+        to_pot = dist[:, :, self.pots]  # (N, 2, pots)
         soup_value = self.recipe_value[s.held_onions, s.held_tomatoes]
         # (held item, its credit, steps to where it goes next, credited even with no reachable goal?)
         goals = (
@@ -124,8 +125,10 @@ class SoupPotential:
         for lying, d in (
             (c_obj == ONION, np.where(takes_onion[:, None, :], self.counter_to_pot, np.inf).min(axis=2)),
             (c_obj == DISH, np.where(full[:, None, :], self.counter_to_pot, np.inf).min(axis=2)),
-            ((c_obj == SOUP) & (self.recipe_value[c_on, c_to] > 0),
-             np.broadcast_to(self.counter_to_serve, c_obj.shape)),
+            (
+                (c_obj == SOUP) & (self.recipe_value[c_on, c_to] > 0),
+                np.broadcast_to(self.counter_to_serve, c_obj.shape),
+            ),
         ):
             if lying.any():
                 pull = 1.0 - (d + HAND_OVER / 2) / self.d_max

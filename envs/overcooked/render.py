@@ -5,29 +5,50 @@ ingredients and a cooking bar (orange while cooking, green when ready), onion/to
 a serving window, and the two chefs (blue = agent_0, green = agent_1) with a white hat, a nose
 pointing where they face and the held item in front of them.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from diverse_marl.envs.overcooked.core import DIRECTIONS, DISH, NOTHING, ONION, SOUP, TOMATO, BatchState
 from diverse_marl.envs.overcooked.layouts import (
-    DISH_DISPENSER, FLOOR, ONION_DISPENSER, POT, SERVING, SYMBOL_OF_TERRAIN, TOMATO_DISPENSER, Layout,
+    DISH_DISPENSER,
+    FLOOR,
+    ONION_DISPENSER,
+    POT,
+    SERVING,
+    SYMBOL_OF_TERRAIN,
+    TOMATO_DISPENSER,
+    Layout,
 )
 
 TILE = 48  # pixels per cell
 
 COLORS = {
-    "floor": (222, 214, 196), "floor_line": (205, 196, 176),
-    "counter": (168, 120, 72), "counter_edge": (120, 82, 46),
-    "pot": (80, 80, 86), "pot_rim": (130, 130, 138), "pot_inside": (50, 50, 54),
-    "onion": (214, 170, 60), "onion_dark": (160, 112, 30),
-    "tomato": (214, 52, 40), "dish": (245, 245, 245), "dish_rim": (170, 170, 170),
-    "soup": (176, 84, 36), "serving": (96, 168, 96), "serving_mark": (230, 240, 230),
-    "cooking": (240, 140, 30), "ready": (60, 200, 60), "bar_bg": (40, 40, 40),
-    "hat": (250, 250, 250), "nose": (250, 220, 180),
-    "chef0": (52, 101, 200), "chef1": (40, 150, 70),
+    "floor": (222, 214, 196),
+    "floor_line": (205, 196, 176),
+    "counter": (168, 120, 72),
+    "counter_edge": (120, 82, 46),
+    "pot": (80, 80, 86),
+    "pot_rim": (130, 130, 138),
+    "pot_inside": (50, 50, 54),
+    "onion": (214, 170, 60),
+    "onion_dark": (160, 112, 30),
+    "tomato": (214, 52, 40),
+    "dish": (245, 245, 245),
+    "dish_rim": (170, 170, 170),
+    "soup": (176, 84, 36),
+    "serving": (96, 168, 96),
+    "serving_mark": (230, 240, 230),
+    "cooking": (240, 140, 30),
+    "ready": (60, 200, 60),
+    "bar_bg": (40, 40, 40),
+    "hat": (250, 250, 250),
+    "nose": (250, 220, 180),
+    "chef0": (52, 101, 200),
+    "chef1": (40, 150, 70),
 }
 ARROWS = ("↑", "↓", "→", "←")
 
@@ -77,7 +98,7 @@ _YY, _XX = np.mgrid[0:TILE, 0:TILE] + 0.5
 
 
 def _rect(tile: np.ndarray, x0: float, y0: float, x1: float, y1: float, color) -> None:
-    tile[int(y0):int(y1), int(x0):int(x1)] = color
+    tile[int(y0) : int(y1), int(x0) : int(x1)] = color
 
 
 def _circle(tile: np.ndarray, cx: float, cy: float, r: float, color) -> None:
@@ -96,8 +117,9 @@ def _triangle(tile: np.ndarray, pts: Sequence[tuple[float, float]], color) -> No
     tile[~(neg & pos)] = color
 
 
-def _item(tile: np.ndarray, code: int, cx: float, cy: float, scale: float = 1.0,
-          onions: int = 0, tomatoes: int = 0) -> None:
+def _item(
+    tile: np.ndarray, code: int, cx: float, cy: float, scale: float = 1.0, onions: int = 0, tomatoes: int = 0
+) -> None:
     r = TILE * 0.16 * scale
     if code == ONION:
         _circle(tile, cx, cy, r, COLORS["onion_dark"])
@@ -179,12 +201,12 @@ def render_rgb(layout: Layout, s: BatchState, i: int = 0) -> np.ndarray:
                     _rect(tile, 6, TILE - 9, 6 + frac * (TILE - 12), TILE - 4, color)
             elif obj != NOTHING:
                 _item(tile, obj, c, c, 1.2, int(s.soup_onions[i, y, x]), int(s.soup_tomatoes[i, y, x]))
-            img[y * TILE:(y + 1) * TILE, x * TILE:(x + 1) * TILE] = tile
+            img[y * TILE : (y + 1) * TILE, x * TILE : (x + 1) * TILE] = tile
     for p in range(2):
         x, y = int(s.pos[i, p, 0]), int(s.pos[i, p, 1])
-        tile = img[y * TILE:(y + 1) * TILE, x * TILE:(x + 1) * TILE].copy()
+        tile = img[y * TILE : (y + 1) * TILE, x * TILE : (x + 1) * TILE].copy()
         _chef(tile, p, int(s.ori[i, p]), int(s.held[i, p]), int(s.held_onions[i, p]), int(s.held_tomatoes[i, p]))
-        img[y * TILE:(y + 1) * TILE, x * TILE:(x + 1) * TILE] = tile
+        img[y * TILE : (y + 1) * TILE, x * TILE : (x + 1) * TILE] = tile
     return img
 
 
@@ -196,8 +218,10 @@ def _chef(tile: np.ndarray, p: int, ori: int, held: int, onions: int, tomatoes: 
     # nose/triangle pointing where the chef faces
     tip = (c + dx * TILE * 0.45, c + 2 + dy * TILE * 0.45)
     px, py = -dy, dx
-    base = [(c + dx * TILE * 0.2 + px * TILE * 0.14, c + 2 + dy * TILE * 0.2 + py * TILE * 0.14),
-            (c + dx * TILE * 0.2 - px * TILE * 0.14, c + 2 + dy * TILE * 0.2 - py * TILE * 0.14)]
+    base = [
+        (c + dx * TILE * 0.2 + px * TILE * 0.14, c + 2 + dy * TILE * 0.2 + py * TILE * 0.14),
+        (c + dx * TILE * 0.2 - px * TILE * 0.14, c + 2 + dy * TILE * 0.2 - py * TILE * 0.14),
+    ]
     _triangle(tile, [tip, *base], COLORS["nose"])
     # chef's hat
     _rect(tile, c - 8, c - 16, c + 8, c - 8, COLORS["hat"])
@@ -219,8 +243,14 @@ def save_gif(frames: Sequence[np.ndarray], path: str, fps: int = 5) -> str:
     return path
 
 
-def record_episode_gif(env, policy: Callable[[dict, str], int], path: str, max_steps: int | None = None,
-                       fps: int = 5, seed: int | None = None) -> str:
+def record_episode_gif(
+    env,
+    policy: Callable[[dict, str], int],
+    path: str,
+    max_steps: int | None = None,
+    fps: int = 5,
+    seed: int | None = None,
+) -> str:
     """Play one episode of an ``OvercookedEnv`` with ``policy(obs_dict, agent) -> action`` and save a GIF."""
     obs, _ = env.reset(seed=seed)
     frames = [render_rgb(env.layout, env.batch_state, 0)]

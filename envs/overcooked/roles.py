@@ -18,9 +18,11 @@ env with ``obs: lossless``. As import paths they are population members and seat
 
     diverse-marl eval RUN_DIR --seat agent_1=diverse_marl.envs.overcooked.roles:server
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -52,16 +54,18 @@ def decode_lossless(grids: np.ndarray, layout: Layout | str) -> BatchState:
     try:
         g = grids.reshape(-1, w, h, NUM_LOSSLESS_CHANNELS)
     except ValueError:
-        raise ConfigError(f"expected lossless Overcooked grids of {w}x{h}x{NUM_LOSSLESS_CHANNELS} for layout "
-                          f"{layout.name!r}, got shape {grids.shape}; scripted roles read the env's global state "
-                          "(or env_config.obs: lossless)") from None
+        raise ConfigError(
+            f"expected lossless Overcooked grids of {w}x{h}x{NUM_LOSSLESS_CHANNELS} for layout "
+            f"{layout.name!r}, got shape {grids.shape}; scripted roles read the env's global state "
+            "(or env_config.obs: lossless)"
+        ) from None
     n = g.shape[0]
     s = BatchState.initial(layout, n)
     gi = np.rint(g).astype(np.int64)
     for p, (loc, ori) in enumerate(((_ME, _ME_ORI), (_OTHER, _OTHER_ORI))):
         r, x, y = np.nonzero(gi[..., loc])
         s.pos[r, p, 0], s.pos[r, p, 1] = x, y
-        s.ori[r, p] = np.argmax(gi[r, x, y, ori:ori + 4], axis=-1)
+        s.ori[r, p] = np.argmax(gi[r, x, y, ori : ori + 4], axis=-1)
     terrain = np.asarray(layout.terrain)
     rows = np.arange(n)
     for p in range(NUM_PLAYERS):  # held items sit on the holder's (floor) cell
@@ -97,8 +101,14 @@ class RoleAgent:
 
     view = STATE_VIEW
 
-    def __init__(self, role: str, layout: Layout | str = "cramped_room", epsilon: float = DEFAULT_EPSILON,
-                 seed: int | None = None, old_dynamics: bool = False) -> None:
+    def __init__(
+        self,
+        role: str,
+        layout: Layout | str = "cramped_room",
+        epsilon: float = DEFAULT_EPSILON,
+        seed: int | None = None,
+        old_dynamics: bool = False,
+    ) -> None:
         if role not in ROLES:
             raise ConfigError(f"unknown role {role!r}; allowed: {', '.join(ROLES)}")
         if not 0.0 <= float(epsilon) <= 1.0:
@@ -123,8 +133,9 @@ class RoleAgent:
         return f"RoleAgent({self.role!r}, layout={self.layout.name!r}, epsilon={self.cook.epsilon})"
 
 
-def make_role(role: str, env_config: Mapping[str, Any] | None = None, seed: int | None = None,
-              epsilon: float = DEFAULT_EPSILON) -> RoleAgent:
+def make_role(
+    role: str, env_config: Mapping[str, Any] | None = None, seed: int | None = None, epsilon: float = DEFAULT_EPSILON
+) -> RoleAgent:
     """A role for the kitchen of ``env_config`` (its ``layout`` and ``old_dynamics``)."""
     config = dict(env_config or {})
     return RoleAgent(role, config.get("layout", "cramped_room"), epsilon, seed, bool(config.get("old_dynamics", False)))

@@ -7,6 +7,7 @@ which also breaks deadlocks in corridors. ``tasks`` restricts which jobs it star
 (``"pot"``: fetch ingredients, fill and start pots; ``"serve"``: fetch dishes, plate and deliver soups);
 scripted roles (``roles.py``) are cooks with one of the two.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -14,10 +15,26 @@ from collections import deque
 import numpy as np
 
 from diverse_marl.envs.overcooked.core import (
-    ACTION_INTERACT, ACTION_STAY, DIRECTIONS, DISH, NOTHING, NUM_ACTIONS, ONION, SOUP, TOMATO, BatchState,
+    ACTION_INTERACT,
+    ACTION_STAY,
+    DIRECTIONS,
+    DISH,
+    NOTHING,
+    NUM_ACTIONS,
+    ONION,
+    SOUP,
+    TOMATO,
+    BatchState,
 )
 from diverse_marl.envs.overcooked.layouts import (
-    COUNTER, DISH_DISPENSER, FLOOR, ONION_DISPENSER, POT, SERVING, TOMATO_DISPENSER, Layout,
+    COUNTER,
+    DISH_DISPENSER,
+    FLOOR,
+    ONION_DISPENSER,
+    POT,
+    SERVING,
+    TOMATO_DISPENSER,
+    Layout,
 )
 from diverse_marl.errors import ConfigError
 
@@ -28,8 +45,15 @@ TASKS = ("pot", "serve")
 class ScriptedCook:
     """Greedy cook for player ``p``; ``act(state, i)`` returns an action for env ``i`` of a BatchState."""
 
-    def __init__(self, layout: Layout, player: int, old_dynamics: bool = False, epsilon: float = 0.1,
-                 seed: int | None = None, tasks: tuple[str, ...] = TASKS):
+    def __init__(
+        self,
+        layout: Layout,
+        player: int,
+        old_dynamics: bool = False,
+        epsilon: float = 0.1,
+        seed: int | None = None,
+        tasks: tuple[str, ...] = TASKS,
+    ):
         unknown = sorted(set(tasks) - set(TASKS))
         if unknown or not tasks:
             raise ConfigError(f"unknown scripted cook tasks {unknown or list(tasks)}; allowed: {', '.join(TASKS)}")
@@ -70,12 +94,18 @@ class ScriptedCook:
         # static lookups: closest stand spot of every cell from every floor cell, hand-over counters
         self.cost_table = [{c: self._closest_stand(k, c) for c in self.stands} for k in range(n)]
         self.handoff_static = [
-            [c for c in map(tuple, layout.counter_positions.tolist())
-             if self.cost_table[k][c][0] < UNREACHABLE and any(self.dist[k, j] >= UNREACHABLE
-                                                               for j, _ in self.stands[c])]
-            for k in range(n)]
-        self.cells = {code: [tuple(c) for c in np.argwhere(terr == code)[:, ::-1].tolist()]
-                      for code in (COUNTER, POT, ONION_DISPENSER, TOMATO_DISPENSER, DISH_DISPENSER, SERVING)}
+            [
+                c
+                for c in map(tuple, layout.counter_positions.tolist())
+                if self.cost_table[k][c][0] < UNREACHABLE
+                and any(self.dist[k, j] >= UNREACHABLE for j, _ in self.stands[c])
+            ]
+            for k in range(n)
+        ]
+        self.cells = {
+            code: [tuple(c) for c in np.argwhere(terr == code)[:, ::-1].tolist()]
+            for code in (COUNTER, POT, ONION_DISPENSER, TOMATO_DISPENSER, DISH_DISPENSER, SERVING)
+        }
 
     # -- geometry ------------------------------------------------------------------------------------
     def _cost(self, me: int, cell: tuple[int, int]) -> tuple[int, int, int]:
@@ -182,13 +212,20 @@ class ScriptedCook:
         elif held in (ONION, TOMATO):
             action = go(fillable, handoff if fillable and not self._reachable(me, fillable) else [])
         else:
-            to_start = [] if self.old_dynamics or not self.pots else \
-                [c for c in pots if info[c][1] < 0 and info[c][0] == 3]
+            to_start = (
+                [] if self.old_dynamics or not self.pots else [c for c in pots if info[c][1] < 0 and info[c][0] == 3]
+            )
             dishes = int((s.held[i] == DISH).sum()) + len(counters_with(DISH))
             need_dish = self.serves and len(started) > dishes
             dish_sources = counters_with(DISH) + self.cells[DISH_DISPENSER] if self.serves else []
-            ingredient_sources = counters_with(ONION) + counters_with(TOMATO) + \
-                self.cells[ONION_DISPENSER] + self.cells[TOMATO_DISPENSER] if self.pots else []
+            ingredient_sources = (
+                counters_with(ONION)
+                + counters_with(TOMATO)
+                + self.cells[ONION_DISPENSER]
+                + self.cells[TOMATO_DISPENSER]
+                if self.pots
+                else []
+            )
             soups_on_counters = counters_with(SOUP) if self.serves else []
             if need_dish:
                 action = go(to_start, soups_on_counters, dish_sources, ingredient_sources)

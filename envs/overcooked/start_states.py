@@ -13,6 +13,7 @@ Anneal ``random_start`` to 0 with a ``reward_schedule`` so that the policy ends 
 start; the batched env reports the sparse return of layout-start episodes apart
 (``episode/sparse_return_from_layout_start``), so curves stay honest while the curriculum runs.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,16 +22,19 @@ from diverse_marl.envs.overcooked.core import DISH, NUM_PLAYERS, ONION, SOUP, TO
 from diverse_marl.envs.overcooked.layouts import FLOOR, Layout
 from diverse_marl.errors import ConfigError
 
-OBJECT_PROB = 0.5      # chance that a cook holds something / a pot holds a soup, in a random start
-MAX_INGREDIENTS = 3    # a pot holds at most 3 ingredients (overcooked_ai)
+OBJECT_PROB = 0.5  # chance that a cook holds something / a pot holds a soup, in a random start
+MAX_INGREDIENTS = 3  # a pot holds at most 3 ingredients (overcooked_ai)
 # batched infos["episode"] key: team sparse return of the episodes that began at the layout's start (NaN otherwise)
 LAYOUT_START_SPARSE_RETURN = "sparse_return_from_layout_start"
 
 
 def check_random_start(value: object) -> float:
     """``random_start`` must be a probability."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not 0.0 <= float(value) <= 1.0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not 0.0 <= float(value) <= 1.0
+    ):
         raise ConfigError(f"random_start must be a probability in [0, 1], got {value!r}")
     return float(value)
 
@@ -45,8 +49,9 @@ def _ingredients(layout: Layout, rng: np.random.Generator, count: int) -> tuple[
     return int((drawn == ONION).sum()), int((drawn == TOMATO).sum()), int(order)
 
 
-def randomize_rows(s: BatchState, rows: np.ndarray, layout: Layout, old_dynamics: bool,
-                   rng: np.random.Generator) -> None:
+def randomize_rows(
+    s: BatchState, rows: np.ndarray, layout: Layout, old_dynamics: bool, rng: np.random.Generator
+) -> None:
     """Turn the kitchens ``rows`` (indices) of ``s``, which must be at the layout's start (``reset_rows``),
     into random start states, in place."""
     floor = np.argwhere(layout.terrain == FLOOR)[:, ::-1]  # (k, 2) as (x, y)
@@ -73,7 +78,7 @@ def randomize_rows(s: BatchState, rows: np.ndarray, layout: Layout, old_dynamics
             cook_time = int(layout.recipe_time[onions, tomatoes])
             if old_dynamics:  # a pot cooks by itself once full, and only then
                 tick = int(rng.integers(0, cook_time + 1)) if count == MAX_INGREDIENTS else -1
-            else:             # idle (-1), cooking or done
+            else:  # idle (-1), cooking or done
                 tick = int(rng.integers(-1, cook_time + 1))
             s.obj[n, y, x], s.soup_onions[n, y, x], s.soup_tomatoes[n, y, x] = SOUP, onions, tomatoes
             s.soup_tick[n, y, x], s.soup_order[n, y, x] = tick, order

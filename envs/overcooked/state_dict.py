@@ -5,6 +5,7 @@ Lets users (and the differential test) move states between this env and overcook
 "all_orders", "timestep"}``. Objects are listed in row-major cell order (overcooked_ai lists them in
 insertion order; compare them as a set or by position).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -12,7 +13,14 @@ from typing import Any
 import numpy as np
 
 from diverse_marl.envs.overcooked.core import (
-    DIRECTION_INDEX, DIRECTIONS, NOTHING, NUM_PLAYERS, OBJECT_CODES, OBJECT_NAMES, SOUP, BatchState,
+    DIRECTION_INDEX,
+    DIRECTIONS,
+    NOTHING,
+    NUM_PLAYERS,
+    OBJECT_CODES,
+    OBJECT_NAMES,
+    SOUP,
+    BatchState,
 )
 from diverse_marl.envs.overcooked.layouts import FLOOR, MAX_INGREDIENTS, Layout
 from diverse_marl.errors import ConfigError
@@ -52,8 +60,14 @@ def state_to_dict(layout: Layout, s: BatchState, i: int = 0) -> dict[str, Any]:
         code = int(s.held[i, p])
         held = None
         if code == SOUP:
-            held = _soup_dict(layout, position, int(s.held_onions[i, p]), int(s.held_tomatoes[i, p]),
-                              int(s.held_tick[i, p]), int(s.held_order[i, p]))
+            held = _soup_dict(
+                layout,
+                position,
+                int(s.held_onions[i, p]),
+                int(s.held_tomatoes[i, p]),
+                int(s.held_tick[i, p]),
+                int(s.held_order[i, p]),
+            )
         elif code != NOTHING:
             held = {"name": OBJECT_NAMES[code], "position": position}
         d = DIRECTIONS[int(s.ori[i, p])]
@@ -63,8 +77,16 @@ def state_to_dict(layout: Layout, s: BatchState, i: int = 0) -> dict[str, Any]:
         position = (int(x), int(y))
         code = int(s.obj[i, y, x])
         if code == SOUP:
-            objects.append(_soup_dict(layout, position, int(s.soup_onions[i, y, x]), int(s.soup_tomatoes[i, y, x]),
-                                      int(s.soup_tick[i, y, x]), int(s.soup_order[i, y, x])))
+            objects.append(
+                _soup_dict(
+                    layout,
+                    position,
+                    int(s.soup_onions[i, y, x]),
+                    int(s.soup_tomatoes[i, y, x]),
+                    int(s.soup_tick[i, y, x]),
+                    int(s.soup_order[i, y, x]),
+                )
+            )
         else:
             objects.append({"name": OBJECT_NAMES[code], "position": position})
     order_dict = lambda r: {"ingredients": tuple(r)}  # noqa: E731
@@ -99,8 +121,9 @@ def _object(d: Any, what: str, layout: Layout) -> tuple[int, int, int, int, int]
     ingredients = d.get("_ingredients", d.get("ingredients", []))
     names = [ing["name"] if isinstance(ing, dict) else ing for ing in ingredients]
     if len(names) > MAX_INGREDIENTS or any(n not in ("onion", "tomato") for n in names):
-        raise ConfigError(f"set_state: {what} soup ingredients {names!r} must be at most {MAX_INGREDIENTS} "
-                          "of onion, tomato")
+        raise ConfigError(
+            f"set_state: {what} soup ingredients {names!r} must be at most {MAX_INGREDIENTS} of onion, tomato"
+        )
     tick = int(d.get("cooking_tick", d.get("_cooking_tick", -1)))
     order = sum(1 << k for k, n in enumerate(names) if n == "tomato")
     return SOUP, names.count("onion"), names.count("tomato"), tick, order
@@ -109,8 +132,10 @@ def _object(d: Any, what: str, layout: Layout) -> tuple[int, int, int, int, int]
 def state_from_dict(layout: Layout, d: dict[str, Any], s: BatchState, i: int = 0) -> None:
     """Write an overcooked_ai state dict into row ``i`` of ``s`` (validated first; ConfigError on bad input)."""
     if not isinstance(d, dict) or "players" not in d:
-        raise ConfigError("set_state expects a dict like overcooked_ai's OvercookedState.to_dict() "
-                          "with keys players, objects, timestep")
+        raise ConfigError(
+            "set_state expects a dict like overcooked_ai's OvercookedState.to_dict() "
+            "with keys players, objects, timestep"
+        )
     players = d["players"]
     if len(players) != NUM_PLAYERS:
         raise ConfigError(f"set_state: need exactly {NUM_PLAYERS} players, got {len(players)}")
@@ -125,8 +150,9 @@ def state_from_dict(layout: Layout, d: dict[str, Any], s: BatchState, i: int = 0
         taken.add((x, y))
         orientation = tuple(int(v) for v in pd.get("orientation", (0, -1)))
         if orientation not in DIRECTION_INDEX:
-            raise ConfigError(f"set_state: player {p} orientation {orientation} is not one of "
-                              f"{sorted(DIRECTION_INDEX)}")
+            raise ConfigError(
+                f"set_state: player {p} orientation {orientation} is not one of {sorted(DIRECTION_INDEX)}"
+            )
         new.pos[0, p] = (x, y)
         new.ori[0, p] = DIRECTION_INDEX[orientation]
         if pd.get("held_object") is not None:
@@ -136,8 +162,10 @@ def state_from_dict(layout: Layout, d: dict[str, Any], s: BatchState, i: int = 0
     for od in d.get("objects", []):
         x, y = _pos(od.get("position") if isinstance(od, dict) else None, "object", layout)
         if layout.terrain[y, x] == FLOOR:
-            raise ConfigError(f"set_state: object {od.get('name')!r} at {(x, y)} lies on a floor cell; objects "
-                              "must be on counters or in pots")
+            raise ConfigError(
+                f"set_state: object {od.get('name')!r} at {(x, y)} lies on a floor cell; objects "
+                "must be on counters or in pots"
+            )
         if new.obj[0, y, x] != NOTHING:
             raise ConfigError(f"set_state: two objects at {(x, y)}")
         code, on, to, tick, order = _object(od, f"object at {(x, y)}", layout)
