@@ -71,7 +71,7 @@ setup(
         "test": [
             "pytest>=7.0",
             "pytest-timeout>=2.1",
-            # lint and format check (`make lint`, run by CI before the tests); pinned: formatting changes between releases
+            # `make lint` (CI runs it before the tests); pinned: formatting changes between releases
             "ruff==0.17.6",
             "overcooked==0.2.1",
             # the notebook is executed in the suite; the LLM agents are tested on a loopback server

@@ -29,6 +29,7 @@ import dataclasses
 import difflib
 import os
 import re
+import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -382,12 +383,17 @@ def _coerce_schedule(value: list, path: str) -> list[list[float]]:
     return pairs
 
 
+def _is_union(tp: Any) -> bool:
+    """``Union[X, Y]``, ``Optional[X]`` and ``X | Y`` (types.UnionType) alike."""
+    return typing.get_origin(tp) in (Union, types.UnionType)
+
+
 def _coerce(value: Any, tp: Any, path: str) -> Any:
     """Check ``value`` against type hint ``tp``; ints are accepted for floats. Raises ConfigError."""
     if tp is Any:
         return value
     origin = typing.get_origin(tp)
-    if origin is Union:
+    if _is_union(tp):
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
@@ -432,7 +438,7 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
 
 
 def _type_name(tp: Any) -> str:
-    if typing.get_origin(tp) is Union:
+    if _is_union(tp):
         return " or ".join("null" if a is type(None) else _type_name(a) for a in typing.get_args(tp))
     return getattr(tp, "__name__", str(tp))
 
