@@ -11,7 +11,7 @@ TORCH  := torch==2.13.0
 # the long differential sweeps are marked slow: `make test PYTEST_ARGS=` runs them too
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: demo test lint format venv ref-venv human-data clean
+.PHONY: demo test lint format docs notebook venv ref-venv human-data clean
 
 venv: $(STAMP)
 
@@ -32,6 +32,15 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+
+# the documentation site into site/ (mkdocs-material; `.venv/bin/mkdocs serve` to browse while editing)
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+# re-execute the analysis notebook in place, so the committed copy (and the docs) carry its figures
+notebook: $(STAMP)
+	MPLBACKEND=module://matplotlib_inline.backend_inline $(VENV)/bin/jupyter nbconvert --to notebook --execute \
+		--inplace --ExecutePreprocessor.timeout=600 notebooks/strategy_diversity.ipynb
 
 format: $(STAMP)
 	$(PY) -m ruff check --fix .

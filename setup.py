@@ -32,6 +32,16 @@ def find_packages_mapped() -> list[str]:
     return sorted(packages)
 
 
+# mkdocs-material with the API reference from docstrings (mkdocstrings) and the executed notebook
+# (mkdocs-jupyter; its 0.27 needs Python 3.12)
+DOCS = [
+    "mkdocs>=1.6,<2",
+    "mkdocs-material>=9.5,<10",
+    "mkdocstrings[python]>=0.26",
+    "mkdocs-jupyter>=0.25,<0.27",
+]
+
+
 def read(name: str) -> str:
     with open(os.path.join(HERE, name), encoding="utf-8") as f:
         return f.read()
@@ -73,6 +83,8 @@ setup(
             "pytest-timeout>=2.1",
             # `make lint` (CI runs it before the tests); pinned: formatting changes between releases
             "ruff==0.17.6",
+            # the documentation site, built with --strict in the suite (tests/test_docs.py)
+            *DOCS,
             "overcooked==0.2.1",
             # the notebook is executed in the suite; the LLM agents are tested on a loopback server
             "nbclient>=0.10",
@@ -81,6 +93,7 @@ setup(
             "openai>=1.40",
         ],
         "llm": ["openai>=1.40"],
+        "docs": DOCS,
         "notebook": ["nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.0"],
     },
     entry_points={"console_scripts": ["diverse-marl=diverse_marl.cli:main"]},

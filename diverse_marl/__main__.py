@@ -1,5 +1,8 @@
+"""``python -m diverse_marl``: the CLI (guarded, so importing the module, as doc tools do, runs nothing)."""
+
 import sys
 
 from diverse_marl.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,6 +1,6 @@
 """RLlib users' way in, and the private RLlib surface MAPPO depends on.
 
-- The README's RLlib-style block runs exactly as written (builder chain, ``build_algo``,
+- The docs' RLlib-style block (docs/configs.md, "The RLlib way") runs exactly as written (builder chain, ``build_algo``,
   ``tune.Tuner(MAPPO, param_space=config)``), with a tiny budget.
 - Registered names and ``pkg.module:factory`` resolve in the builder chain; every MAPPO option
   is settable through ``.training(...)``; bad values fail with a ConfigError.
@@ -23,24 +23,25 @@ from diverse_marl.algorithms.mappo.sampler import VectorMultiAgentEnvRunner
 from diverse_marl.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
-README_MARKER = "<!-- tests/test_rllib_api.py runs this block as written -->"
+DOCS_MARKER = "<!-- tests/test_rllib_api.py runs this block as written -->"
+DOCS_PAGE = ROOT / "docs" / "configs.md"
 TESTED_RAY_MINOR = "2.60"
 
 
-def readme_snippet() -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert README_MARKER in text, "README lost the RLlib-style block this test runs"
-    after = text.split(README_MARKER, 1)[1]
+def docs_snippet() -> str:
+    text = DOCS_PAGE.read_text(encoding="utf-8")
+    assert DOCS_MARKER in text, f"{DOCS_PAGE.name} lost the RLlib-style block this test runs"
+    after = text.split(DOCS_MARKER, 1)[1]
     match = re.match(r"\s*```python\n(.*?)\n```", after, re.S)
-    assert match, "the README marker must be followed by a ```python block"
+    assert match, "the marker must be followed by a ```python block"
     return match.group(1)
 
 
-# ---- the README block ---------------------------------------------------------------------------
-def test_readme_rllib_snippet_runs_as_written(ray_local, tmp_path, monkeypatch, capsys):
+# ---- the docs block ---------------------------------------------------------------------------
+def test_docs_rllib_snippet_runs_as_written(ray_local, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # the block writes Tune results under ./runs/tune
-    namespace: dict = {"__name__": "readme_snippet"}
-    exec(compile(readme_snippet(), "README.md", "exec"), namespace)
+    namespace: dict = {"__name__": "docs_snippet"}
+    exec(compile(docs_snippet(), str(DOCS_PAGE), "exec"), namespace)
 
     algo, results = namespace["algo"], namespace["results"]
     assert namespace["result"]["env_runners"]["num_env_steps_sampled"] >= 2000
