@@ -176,6 +176,7 @@ def reward_feature_names(env: str | Callable[..., Any], env_config: dict[str, An
 
 # ---- built-in envs (import paths: nothing heavy is imported until make) ----
 from diverse_marl.envs import _builtin  # noqa: E402,F401  (registers the built-ins)
+from diverse_marl.envs.contract import EnvCheckError, check_env  # noqa: E402  (uses make and the registry)
 
 __all__ = [
     "EnvSpec",
@@ -186,4 +187,6 @@ __all__ = [
     "env_factory",
     "resolve_factory",
     "reward_feature_names",
+    "check_env",
+    "EnvCheckError",
 ]
