@@ -289,7 +289,9 @@ def render() -> str:
         "",
         "Curves of earlier work sessions were merged into `mappo_overcooked/mappo_overcooked.json`",
         "(`counter_circuit_variants`, `replaced`) and their files deleted; `git show f1c912b:bench/results/<file>`",
-        "recovers one.",
+        "recovers one. JSON files record the paths of their day: an older `config_file` such as",
+        "`examples/overcooked_cramped_room.yaml` is now `examples/overcooked/mappo_cramped_room.yaml` (see",
+        "`examples/README.md`).",
         "",
     ]
     for e in BENCHES:
