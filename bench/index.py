@@ -243,12 +243,17 @@ BENCHES = [
 ]
 
 
+def _scratch(name: str) -> bool:
+    """Hidden temp files of an atomic write and git-ignored tmp* outputs are not results."""
+    return name.startswith((".", "tmp"))
+
+
 def results_files(bench: str) -> list[str]:
     """Names in ``bench/results/<bench>/``: files, and for analysis_demo its top-level entries (folders end in /)."""
     root = RESULTS_DIR / bench
     if not root.is_dir():
         return []
-    return sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir() if not p.name.startswith("."))
+    return sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir() if not _scratch(p.name))
 
 
 def last_commit(path: Path) -> str:
@@ -272,7 +277,7 @@ def problems() -> list[str]:
         found += [f"bench/results/{e.bench}/{f}: no description in bench/index.py" for f in on_disk - set(e.files)]
         found += [f"bench/results/{e.bench}/{f}: described but missing" for f in set(e.files) - on_disk]
     known = {e.bench for e in BENCHES}
-    unclaimed = [p.name for p in RESULTS_DIR.iterdir() if p.name not in known]
+    unclaimed = [p.name for p in RESULTS_DIR.iterdir() if p.name not in known and not _scratch(p.name)]
     found += [f"bench/results/{name}: no bench in bench/index.py" for name in unclaimed]
     return found
 
