@@ -40,7 +40,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from pettingzoo.test.parallel_test import parallel_api_test
+from pettingzoo.test.parallel_test import parallel_api_test  # imports pygame: envs/__init__ loads this module lazily
 
 from diverse_marl.agents import MASK_KEY
 from diverse_marl.envs import env_factory, make, reward_feature_names
