@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -169,3 +170,18 @@ def test_stop_block_sets_exactly_the_limits_it_names():
     assert (cfg.stop.iterations, cfg.stop.env_steps, cfg.stop.time_s) == (None, None, 60.0)
     cfg = load_config({**BASE, "stop": {"time_s": 60}}, overrides=["stop.iterations=2", "stop.time_s=null"])
     assert (cfg.stop.iterations, cfg.stop.time_s) == (2, None)
+
+
+def test_the_hide_and_seek_plot_script_writes_into_the_run_dir(tmp_path):
+    """examples/hide_and_seek/plot_progress.py plots a run's curves into the run dir, never into examples/."""
+    rows = [
+        {"iteration": i, "env_steps": 1000 * i, "episode/return_hiders": 0.1 * i, "episode/hidden_fraction": 0.9}
+        for i in range(1, 4)
+    ]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    before = sorted(p.name for p in (EXAMPLES_DIR / "hide_and_seek").iterdir())
+    script = EXAMPLES_DIR / "hide_and_seek" / "plot_progress.py"
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "hide_and_seek_progress.png").stat().st_size > 1000
+    assert sorted(p.name for p in (EXAMPLES_DIR / "hide_and_seek").iterdir()) == before
