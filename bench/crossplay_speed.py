@@ -54,7 +54,7 @@ def make_runs(root: Path, policies: int, distinct: int) -> list[Path]:
     trained = []
     for seed in range(distinct):
         result = diverse_marl.train(
-            "examples/overcooked_cramped_room.yaml",
+            "examples/overcooked/mappo_cramped_room.yaml",
             overrides=[*TRAIN_OVERRIDES, f"runs_dir={root / 'trained'}", f"seed={seed}", f"name=tiny{seed}"],
             quiet=True,
         )

@@ -2,7 +2,7 @@
 
 Why: a timing only means something next to a reference measured in the same run on the
 same machine, so each row may name a reference row and gets a ratio against it. Results go
-to ``bench/results/<name>.json`` (written to a temp file, then renamed) with machine info
+to ``bench/results/<bench>/<name>.json`` (one folder per bench; written to a temp file, then renamed) with machine info
 and the git commit, so numbers in reports can be traced back.
 
 Usage::
@@ -31,6 +31,11 @@ from typing import Any
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def bench_dir(bench: str) -> Path:
+    """``bench/results/<bench>/``: where ``python -m bench.<bench>`` writes (indexed in bench/README.md)."""
+    return RESULTS_DIR / bench
 
 
 @dataclass
@@ -111,11 +116,11 @@ def time_per_call(fn: Callable[[], Any], min_seconds: float = 1.0, min_calls: in
 
 
 class Bench:
-    """Collects rows, prints an aligned table and writes ``bench/results/<name>.json``."""
+    """Collects rows, prints a table and writes ``<results_dir>/<name>.json`` (default: ``bench_dir(name)``)."""
 
     def __init__(self, name: str, results_dir: str | os.PathLike | None = None) -> None:
         self.name = name
-        self.results_dir = Path(results_dir) if results_dir is not None else RESULTS_DIR
+        self.results_dir = Path(results_dir) if results_dir is not None else bench_dir(name)
         self.rows: list[Row] = []
         self.meta: dict[str, Any] = {}
 

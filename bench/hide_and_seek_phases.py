@@ -1,22 +1,14 @@
 """Hide-and-seek phases over self-play training: find them in a run's curves, plot them, one GIF each.
 
-Baker et al. (2019) saw self-play hide-and-seek move through phases: seekers learn to chase, then
-hiders learn to build shelters during preparation, then seekers learn ramps. This script reads a
-run's per-iteration episode statistics (``metrics.jsonl``) and marks where each phase begins:
+The rules (chasing, shelter, ramp) are ``diverse_marl.analysis.phases.detect_phases``; this script
+reads a run's per-iteration episode statistics (``metrics.jsonl``), applies them and records the result.
 
-* **chasing** -- the smoothed hidden fraction has fallen ``DROP`` below its starting value;
-* **shelter** -- after chasing began, hiders end preparation enclosed in at least ``ENCLOSED_ON`` of
-  the episodes (``hiders_enclosed_prep_end``, the exact fort test of ``envs/hide_and_seek/fort.py``)
-  and the hidden fraction has risen ``RISE`` above its lowest point since chasing began;
-* **ramp** -- after the shelter phase, seekers cross walls on ramps in at least ``RAMP_ON`` of the
-  episodes (only on maps with ramps).
-
-Every series is a trailing mean over ``WINDOW`` iterations. Writes ``bench/results/<name>.json``
+Every series is a trailing mean over ``WINDOW`` iterations. Writes ``bench/results/hide_and_seek_phases/<name>.json``
 (boundaries, per-phase means, the run's steps and wall time), ``<name>.png`` (the curves with the
 phase boundaries) and ``<name>_<phase>.gif`` (an episode of the last checkpoint of each phase;
 the run must keep its checkpoints: ``keep_checkpoints`` in the config).
 
-    diverse-marl train examples/hide_and_seek_shelter.yaml --run-dir runs/shelter   # ~2 h on 2 cores
+    diverse-marl train examples/hide_and_seek/mappo_shelter.yaml --run-dir runs/shelter   # ~2 h on 2 cores
     .venv/bin/python -m bench.hide_and_seek_phases --run runs/shelter
 """
 
@@ -24,61 +16,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.harness import RESULTS_DIR, machine_info
+from bench.harness import bench_dir, machine_info
+from diverse_marl.analysis.phases import DROP, ENCLOSED_ON, PHASES, RAMP_ON, RISE, WINDOW, detect_phases, trailing_mean
 from diverse_marl.run_dir import RunDir, atomic_write_json
 
-WINDOW = 10  # iterations in the trailing mean
-DROP = 0.15  # hidden fraction this far below its start: seekers chase
-RISE = 0.10  # hidden fraction this far above its low since chasing began (with shelters)
-ENCLOSED_ON = 0.20  # fraction of episodes whose hiders are enclosed when preparation ends
-RAMP_ON = 0.20  # seekers' ramp crossings per episode
-PHASES = ("random", "chasing", "shelter", "ramp")
 CURVES = {
     "hidden fraction / enclosed at prep end": ["hidden_fraction", "hiders_enclosed_prep_end"],
     "team return per agent": ["return_hiders", "return_seekers"],
     "preparation: box moves and locks": ["box_moves_prep", "locks_hiders_prep", "boxes_locked_hiders_end"],
     "ramp crossings": ["ramp_crossings_seekers"],
 }
-
-
-def trailing_mean(values: Sequence[float], window: int = WINDOW) -> np.ndarray:
-    """Mean of the last ``window`` values at every index (fewer at the start)."""
-    v = np.asarray(values, dtype=np.float64)
-    c = np.concatenate([[0.0], np.cumsum(v)])
-    idx = np.arange(1, len(v) + 1)
-    lo = np.maximum(0, idx - window)
-    return (c[idx] - c[lo]) / (idx - lo)
-
-
-def detect_phases(
-    hidden: Sequence[float],
-    enclosed: Sequence[float],
-    ramp_crossings: Sequence[float] | None = None,
-    window: int = WINDOW,
-) -> dict[str, int]:
-    """Index of the first iteration of each phase that appears (``random`` is always 0)."""
-    h, e = trailing_mean(hidden, window), trailing_mean(enclosed, window)
-    starts = {"random": 0}
-    chasing = np.flatnonzero(h <= h[min(window, len(h)) - 1] - DROP)
-    if not len(chasing):
-        return starts
-    starts["chasing"] = c = int(chasing[0])
-    low = np.minimum.accumulate(h[c:])
-    shelter = np.flatnonzero((e[c:] >= ENCLOSED_ON) & (h[c:] >= low + RISE))
-    if not len(shelter):
-        return starts
-    starts["shelter"] = s = c + int(shelter[0])
-    if ramp_crossings is not None:
-        ramp = np.flatnonzero(trailing_mean(ramp_crossings, window)[s:] >= RAMP_ON)
-        if len(ramp):
-            starts["ramp"] = s + int(ramp[0])
-    return starts
 
 
 def load_rows(run: Path) -> list[dict[str, Any]]:
@@ -184,11 +136,12 @@ def main() -> None:
         None if np.all(np.isnan(ramps)) else np.nan_to_num(ramps),
     )
     phases = phase_table(rows, starts)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    plot(rows, phases, RESULTS_DIR / f"{args.name}.png")
+    out = bench_dir("hide_and_seek_phases")
+    out.mkdir(parents=True, exist_ok=True)
+    plot(rows, phases, out / f"{args.name}.png")
     for ph in phases:
         ckpt = last_checkpoint(args.run, ph["first_iteration"], ph["last_iteration"])
-        gif = RESULTS_DIR / f"{args.name}_{ph['phase']}.gif"
+        gif = out / f"{args.name}_{ph['phase']}.gif"
         ph["gif"] = None
         if ckpt is not None and record_episode_gif(args.run, gif, seed=args.gif_seed, checkpoint=ckpt):
             ph["gif"], ph["gif_checkpoint"] = gif.name, ckpt.name
@@ -202,7 +155,7 @@ def main() -> None:
         "rules": {"window": WINDOW, "drop": DROP, "rise": RISE, "enclosed_on": ENCLOSED_ON, "ramp_on": RAMP_ON},
         "phases": phases,
     }
-    atomic_write_json(RESULTS_DIR / f"{args.name}.json", result)
+    atomic_write_json(out / f"{args.name}.json", result)
     print(
         f"{'phase':<9} {'iterations':>13} {'env steps (M)':>15} {'hidden':>7} {'enclosed':>9} {'locks prep':>10}  gif"
     )
@@ -216,7 +169,7 @@ def main() -> None:
     missing = [p for p in PHASES[:3] if p not in starts]
     if missing:
         print(f"not (yet) seen: {', '.join(missing)}")
-    print(f"results: {RESULTS_DIR / (args.name + '.json')}")
+    print(f"results: {out / (args.name + '.json')}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Per layout (old dynamics, the rules the 2019 humans played under; horizon 400), all in one framework:
 
-1. ``sp``: MAPPO self-play (``examples/overcooked_<layout>.yaml`` options), ``--sp-steps`` env steps,
+1. ``sp``: MAPPO self-play (``examples/overcooked/mappo_<layout>.yaml`` options), ``--sp-steps`` env steps,
    shaped reward annealed to 0; it keeps all its checkpoints (FCP's pool reads them).
 2. ``bc``: the human proxy, ``algorithm: bc`` on the train split of the 2019 trials (``make human-data``).
 3. ``hsp``: ``method: hsp`` with ``--partners`` biased partners ({-10, 0, 10} weights over HSP's events
@@ -23,8 +23,8 @@ kept in the JSON. Runs already finished under ``--work`` are reused, so an inter
 
     .venv/bin/python -m bench.hsp_overcooked --layouts cramped_room asymmetric_advantages --work runs/bench/hsp
 
-Writes ``bench/results/hsp_overcooked.json`` (table rows, scale, wall times, load average) and
-``bench/results/hsp_overcooked.png`` (bar plots), after every layout.
+Writes ``bench/results/hsp_overcooked/hsp_overcooked.json`` (table rows, scale, wall times, load average) and
+``hsp_overcooked.png`` beside it (bar plots), after every layout.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import numpy as np
 import yaml
 
 import diverse_marl
-from bench.harness import REPO_ROOT, RESULTS_DIR, Bench
+from bench.harness import REPO_ROOT, Bench, bench_dir
 from diverse_marl.algorithms.methods import hsp
 from diverse_marl.crossplay import crossplay_matrix
 from diverse_marl.population_train import train_population
@@ -47,13 +47,13 @@ from diverse_marl.run_dir import RunDir, atomic_write_json
 
 NAME = "hsp_overcooked"
 AGENTS = ("SP", "FCP", "HSP")
-EXAMPLES = REPO_ROOT / "examples"
+EXAMPLES = REPO_ROOT / "examples" / "overcooked"
 HELDOUT_SEED_OFFSET = 1000
 
 
 def mappo_base(layout: str, seed: int, steps: int, horizon: int, smoke: bool) -> dict[str, Any]:
     """The layout's MAPPO example config at old dynamics, ``steps`` env steps, shaping annealed over them."""
-    data = yaml.safe_load((EXAMPLES / f"overcooked_{layout}.yaml").read_text())
+    data = yaml.safe_load((EXAMPLES / f"mappo_{layout}.yaml").read_text())
     data.update(name=f"bench-{layout}", seed=seed, stop={"env_steps": steps}, checkpoint_every=2, keep_checkpoints=1000)
     data["env_config"] = {**data["env_config"], "old_dynamics": True, "horizon": horizon}
     if smoke:  # the pipeline at toy scale: 4 kitchens, one short episode each per iteration
@@ -66,7 +66,7 @@ def mappo_base(layout: str, seed: int, steps: int, horizon: int, smoke: bool) ->
 
 
 def bc_config(layout: str, args: argparse.Namespace) -> dict[str, Any]:
-    """The human proxy: ``examples/bc_<layout>.yaml``'s settings on ``--data-dir``."""
+    """The human proxy: ``examples/overcooked/bc_<layout>.yaml``'s settings on ``--data-dir``."""
     return {
         "name": f"bench-bc-{layout}",
         "algorithm": "bc",
@@ -265,7 +265,7 @@ def main() -> None:
         action="store_true",
         help="toy scale (4 kitchens, small nets) to check the pipeline; results go to --results-dir",
     )
-    p.add_argument("--results-dir", default=str(RESULTS_DIR))
+    p.add_argument("--results-dir", default=str(bench_dir(NAME)))
     p.add_argument(
         "--summarize-only", action="store_true", help="rebuild table, JSON and plot from --work's cross-play files"
     )

@@ -1,6 +1,6 @@
 """Cross-play of prompted LLM personas and MAPPO policies in Overcooked (cramped_room).
 
-Players: three personas of ``examples/llm_overcooked.yaml`` (``onion_fetcher``, ``server``,
+Players: three personas of ``examples/llm/overcooked.yaml`` (``onion_fetcher``, ``server``,
 ``neutral``), each an :class:`~diverse_marl.llm.LLMAgent`, and two MAPPO policies of one trained
 run (its final checkpoint and an early one). Every ordered pair plays ``--episodes`` episodes
 in one batched run (``crossplay_matrix``); the heatmap shows the sparse team return.
@@ -19,7 +19,7 @@ filled by the first pass (no request sent); requests, latency percentiles and ca
 
 Usage (from the repo root; ~2 min of CPU with the defaults)::
 
-    .venv/bin/diverse-marl train examples/overcooked_cramped_room.yaml --set stop.env_steps=640000 \\
+    .venv/bin/diverse-marl train examples/overcooked/mappo_cramped_room.yaml --set stop.env_steps=640000 \\
         --run-dir runs/llm_demo/mappo                                      # ~5 min on 2 cores
     .venv/bin/python -m bench.llm_crossplay --run runs/llm_demo/mappo [--episodes 2] [--horizon 200]
 """
@@ -36,7 +36,6 @@ import hashlib  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from functools import lru_cache  # noqa: E402
@@ -44,13 +43,11 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from bench.harness import REPO_ROOT, RESULTS_DIR, Bench  # noqa: E402
-
-sys.path.insert(0, str(REPO_ROOT / "tests"))
-from llm_server import ChatServer, last_user_text  # noqa: E402
+from bench.harness import REPO_ROOT, Bench, bench_dir  # noqa: E402
+from tests.llm_server import ChatServer, last_user_text  # noqa: E402 - the loopback chat server of the LLM tests
 
 ENV = "overcooked"
-EXAMPLE = REPO_ROOT / "examples" / "llm_overcooked.yaml"
+EXAMPLE = REPO_ROOT / "examples" / "llm" / "overcooked.yaml"
 ARROWS = {"↑": 0, "↓": 1, "→": 2, "←": 3}
 CELL = 8  # render_text: cells of 7 characters joined by one space
 EPSILON = 0.1  # the stand-in's random moves: they break the deadlocks of two greedy cooks in a corridor
@@ -340,7 +337,8 @@ def main() -> None:
     )
     print(f"load average before {load_before}, after {load_after}")
     bench.report()
-    plot_crossplay(result, RESULTS_DIR / "llm_crossplay.png", title=plot_title(server is not None, args.model))
+    title = plot_title(server is not None, args.model)
+    plot_crossplay(result, bench_dir("llm_crossplay") / "llm_crossplay.png", title=title)
 
 
 def plot_title(stand_in: bool, model: str) -> str:

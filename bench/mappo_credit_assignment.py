@@ -12,7 +12,7 @@ advantages are mostly noise:
 
 Run::
 
-    .venv/bin/python bench/mappo_credit_assignment.py --seeds 5 --iterations 3 \
+    .venv/bin/python -m bench.mappo_credit_assignment --seeds 5 --iterations 3 \
         --env-config '{"num_agents": 3, "stakes": [0, 0, 0, 0, 10]}'
 """
 
@@ -21,14 +21,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from bench.harness import Bench  # noqa: E402
+from bench.harness import Bench
 
 ENV = "credit_assignment"
 EVAL_EPISODES = 200

@@ -2,18 +2,18 @@
 
 ``bench/mappo_throughput.py`` times MAPPO variants; this one checks that a variant chosen for
 speed learns as well: the env steps each run needs to reach the cramped_room target (mean sparse
-return >= 200), against the reference curve of ``bench/results/mappo_overcooked.json`` (the
-settings of ``examples/overcooked_cramped_room.yaml``, seed 0). Each variant is the same YAML
+return >= 200), against the reference curve of ``bench/results/mappo_overcooked/mappo_overcooked.json`` (the
+settings of ``examples/overcooked/mappo_cramped_room.yaml``, seed 0). Each variant is the same YAML
 with one or two options changed, trained by the CLI (hold the CPU lock on a shared machine)::
 
-    diverse-marl train examples/overcooked_cramped_room.yaml --set stop.env_steps=1000000 \\
+    diverse-marl train examples/overcooked/mappo_cramped_room.yaml --set stop.env_steps=1000000 \\
         --set training.critic_input=joint_obs --run-dir runs/cr_joint_obs
-    diverse-marl train examples/overcooked_cramped_room.yaml --set stop.env_steps=1000000 \\
+    diverse-marl train examples/overcooked/mappo_cramped_room.yaml --set stop.env_steps=1000000 \\
         --set training.critic_input=joint_obs --set training.layer_norm=false --run-dir runs/cr_joint_obs_no_ln
 
 then summarized (runs are read from their run dirs; nothing is trained here)::
 
-    .venv/bin/python bench/mappo_critic_input.py joint_obs=runs/cr_joint_obs joint_obs_no_ln=runs/cr_joint_obs_no_ln
+    .venv/bin/python -m bench.mappo_critic_input joint_obs=runs/cr_joint_obs joint_obs_no_ln=runs/cr_joint_obs_no_ln
 
 Figure per row: env steps until the sparse return first reaches the target (lower is better);
 the curve (every iteration) is kept in the JSON.
@@ -23,16 +23,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 from typing import Any
 
 import yaml
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from bench.harness import RESULTS_DIR, Bench  # noqa: E402
-from diverse_marl.run_dir import RunDir  # noqa: E402
+from bench.harness import Bench, bench_dir
+from diverse_marl.run_dir import RunDir
 
 LAYOUT = "cramped_room"
 TARGET = 200.0
@@ -46,7 +42,8 @@ def first_reaching(curve: list[tuple[int, float]], target: float) -> int | None:
 
 
 def reference_curve() -> tuple[list[tuple[int, float]], dict[str, Any]]:
-    data = json.loads((RESULTS_DIR / "mappo_overcooked.json").read_text(encoding="utf-8"))["layouts"][LAYOUT]
+    path = bench_dir("mappo_overcooked") / "mappo_overcooked.json"
+    data = json.loads(path.read_text(encoding="utf-8"))["layouts"][LAYOUT]
     return [(int(p["env_steps"]), float(p["sparse_return"])) for p in data["curve"]], data.get("options", {})
 
 
@@ -63,7 +60,7 @@ def run_curve(path: str) -> tuple[list[tuple[int, float]], dict[str, Any]]:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument(
-        "runs", nargs="+", metavar="LABEL=RUN_DIR", help="runs of examples/overcooked_cramped_room.yaml variants"
+        "runs", nargs="+", metavar="LABEL=RUN_DIR", help="runs of examples/overcooked/mappo_cramped_room.yaml variants"
     )
     args = p.parse_args(argv)
 
@@ -74,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         {
             "layout": LAYOUT,
             "target_sparse_return": TARGET,
-            "reference": "bench/results/mappo_overcooked.json, layouts.cramped_room (seed 0)",
+            "reference": "bench/results/mappo_overcooked/mappo_overcooked.json, layouts.cramped_room (seed 0)",
         }
     )
     bench.add(

@@ -1,12 +1,12 @@
 """Self-play MAPPO on the classic Overcooked layouts: learning curves of the sparse return.
 
 Trains one MAPPO policy (shared by both cooks, centralized critic, vectorized env runner) per
-layout with the settings of ``examples/overcooked_<layout>.yaml`` (env config, shaping anneal,
+layout with the settings of ``examples/overcooked/mappo_<layout>.yaml`` (env config, shaping anneal,
 MAPPO options: the YAML is the one place they live), and records the mean *sparse* episode
 return (20 per delivered soup, per 400-step episode) against env steps, with the team's event
 counts (onions potted, pots started, soups delivered). Results go to
-``bench/results/mappo_overcooked.json`` (rewritten after every iteration, so a stopped run
-keeps its curve) and ``bench/results/mappo_overcooked.png``.
+``bench/results/mappo_overcooked/mappo_overcooked.json`` (rewritten after every iteration, so a stopped run
+keeps its curve) and ``mappo_overcooked.png`` beside it.
 
 Targets: cramped_room >= 200 within 5M env steps; every layout >= 150 within the budget.
 A layout stops at ``--env-steps`` or ``--minutes``, whichever comes first; when the time limit
@@ -14,7 +14,7 @@ stops it early, the JSON records the steps reached and the wall time 5M steps wo
 the measured rate. ``--old-dynamics`` trains the 2019 dynamics (pots start cooking by
 themselves); those curves are kept under ``<layout>@old_dynamics``.
 
-Run: ``.venv/bin/python bench/mappo_overcooked.py --layouts cramped_room --env-steps 5000000 --minutes 25``
+Run: ``.venv/bin/python -m bench.mappo_overcooked --layouts cramped_room --env-steps 5000000 --minutes 25``
 """
 
 from __future__ import annotations
@@ -23,16 +23,13 @@ import argparse
 import json
 import math
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from bench.harness import REPO_ROOT, RESULTS_DIR, machine_info  # noqa: E402
-from diverse_marl.envs.overcooked.start_states import LAYOUT_START_SPARSE_RETURN  # noqa: E402
+from bench.harness import REPO_ROOT, bench_dir, machine_info
+from diverse_marl.envs.overcooked.start_states import LAYOUT_START_SPARSE_RETURN
 
 CLASSIC_LAYOUTS = [
     "cramped_room",
@@ -48,7 +45,8 @@ TARGET_BUDGET = 5_000_000
 SPARSE_KEY = "episode/sparse_return"  # logged by the vectorized runner from the env's episode totals
 # the same, of episodes that began at the layout's start (differs only while a random_start curriculum runs)
 LAYOUT_START_SPARSE_KEY = f"episode/{LAYOUT_START_SPARSE_RETURN}"
-EXAMPLES_DIR = REPO_ROOT / "examples"
+EXAMPLES_DIR = REPO_ROOT / "examples" / "overcooked"
+OUT = bench_dir("mappo_overcooked")  # results/mappo_overcooked/<--name>.json and its plots
 OLD_DYNAMICS_SUFFIX = "@old_dynamics"
 # team event counts per episode recorded with the curve (both cooks summed): what the cooks do
 TARGET_HOLD_POINTS = 5  # --stop-at-target: stop once the last 5 iterations average at least the target
@@ -77,18 +75,18 @@ def _anneals_to_zero(points: Any) -> bool:
 
 
 def config_path(layout: str, args: argparse.Namespace) -> Path:
-    """The YAML a layout trains with: ``--config``, else ``examples/overcooked_<layout>_old_dynamics.yaml``
-    with ``--old-dynamics`` when that file exists, else ``examples/overcooked_<layout>.yaml``."""
+    """The YAML a layout trains with: ``--config``, else ``examples/overcooked/mappo_<layout>_old_dynamics.yaml``
+    with ``--old-dynamics`` when that file exists, else ``examples/overcooked/mappo_<layout>.yaml``."""
     if getattr(args, "config", None):
         return Path(args.config).resolve()
-    old = EXAMPLES_DIR / f"overcooked_{layout}_old_dynamics.yaml"
+    old = EXAMPLES_DIR / f"mappo_{layout}_old_dynamics.yaml"
     if getattr(args, "old_dynamics", False) and old.exists():
         return old
-    return EXAMPLES_DIR / f"overcooked_{layout}.yaml"
+    return EXAMPLES_DIR / f"mappo_{layout}.yaml"
 
 
 def layout_config(layout: str, args: argparse.Namespace, extra_options: dict[str, Any] | None = None):
-    """The ExperimentConfig of ``examples/overcooked_<layout>.yaml`` with this run's changes.
+    """The ExperimentConfig of ``examples/overcooked/mappo_<layout>.yaml`` with this run's changes.
 
     ``--num-envs`` / ``--rollout`` set the batch; ``--shaping-anneal-steps`` moves the end of every
     schedule that anneals a reward term to zero (``[[0, v], [T, 0]]``); ``--old-dynamics`` switches
@@ -259,7 +257,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
         ax.set_xlabel("env steps (M)")
         ax.set_ylabel("mean sparse return / episode")
         ax.grid(alpha=0.3)
-    fig.suptitle("MAPPO self-play, Overcooked (shaping as in examples/overcooked_<layout>.yaml)", fontsize=11)
+    fig.suptitle("MAPPO self-play, Overcooked (shaping as in examples/overcooked/mappo_<layout>.yaml)", fontsize=11)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -299,10 +297,10 @@ def plot_events(variants: dict[str, Any], path: Path) -> None:
 
 def merge_results(name: str, sources: list[str]) -> None:
     """Copy each source file's layouts into ``name``'s results; a replaced curve moves to ``replaced``."""
-    path = RESULTS_DIR / f"{name}.json"
+    path = OUT / f"{name}.json"
     results = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"name": name, "layouts": {}}
     for source in sources:
-        other = json.loads((RESULTS_DIR / f"{source}.json").read_text(encoding="utf-8"))
+        other = json.loads((OUT / f"{source}.json").read_text(encoding="utf-8"))
         for layout, record in other.get("layouts", {}).items():
             old = results["layouts"].get(layout)
             if old:
@@ -310,7 +308,7 @@ def merge_results(name: str, sources: list[str]) -> None:
             results["layouts"][layout] = {
                 **record,
                 "source": {
-                    "file": f"bench/results/{source}.json",
+                    "file": f"bench/results/mappo_overcooked/{source}.json",
                     "args": other.get("args"),
                     "machine": other.get("machine"),
                 },
@@ -357,10 +355,10 @@ def main(argv: list[str] | None = None) -> None:
         "--config",
         default=None,
         metavar="YAML",
-        help="train with this YAML instead of examples/overcooked_<layout>[_old_dynamics].yaml",
+        help="train with this YAML instead of examples/overcooked/mappo_<layout>[_old_dynamics].yaml",
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--name", default="mappo_overcooked", help="results file stem in bench/results/")
+    p.add_argument("--name", default="mappo_overcooked", help="results file stem in bench/results/mappo_overcooked/")
     p.add_argument("--append", action="store_true", help="keep other layouts already in the results file")
     p.add_argument("--plot-only", action="store_true", help="redraw the plot from the results file and exit")
     p.add_argument(
@@ -368,15 +366,15 @@ def main(argv: list[str] | None = None) -> None:
         nargs="+",
         default=None,
         metavar="NAME",
-        help="copy the layouts of bench/results/NAME.json (runs made side by side) into --name's file, "
-        "keep the curves they replace under 'replaced', redraw the plot and exit",
+        help="copy the layouts of bench/results/mappo_overcooked/NAME.json (runs made side by side) into "
+        "--name's file, keep the curves they replace under 'replaced', redraw the plot and exit",
     )
     args = p.parse_args(argv)
     if args.merge_from:
         merge_results(args.name, args.merge_from)
         return
     if args.plot_only:
-        path = RESULTS_DIR / f"{args.name}.json"
+        path = OUT / f"{args.name}.json"
         results = json.loads(path.read_text(encoding="utf-8"))
         plot(results, path.with_suffix(".png"))
         if results.get("counter_circuit_variants"):
@@ -396,7 +394,7 @@ def main(argv: list[str] | None = None) -> None:
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # after ray.init (which sets its own): stop like Ctrl-C
-    json_path, png_path = RESULTS_DIR / f"{args.name}.json", RESULTS_DIR / f"{args.name}.png"
+    json_path, png_path = OUT / f"{args.name}.json", OUT / f"{args.name}.png"
     results: dict[str, Any] = {"name": args.name, "machine": machine_info(), "args": vars(args), "layouts": {}}
     if args.append and json_path.exists():  # keep the curves of layouts run earlier (other invocations)
         earlier = json.loads(json_path.read_text(encoding="utf-8"))

@@ -33,23 +33,20 @@ row's own iterations (like ``taskset -c 0``), so the 1- and 2-core figures come 
 
 Run (on a quiet machine; record ``uptime``; ~8 min with ``--iters 6``)::
 
-    .venv/bin/python bench/mappo_throughput.py --iters 6 [--batch 8000] [--num-envs 40] [--only LABEL ...]
+    .venv/bin/python -m bench.mappo_throughput --iters 6 [--batch 8000] [--num-envs 40] [--only LABEL ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from typing import Any
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from bench.harness import Bench  # noqa: E402
+from bench.harness import Bench
 
 ENV = "overcooked"
 ENV_CONFIG = {"layout": "cramped_room", "horizon": 400, "obs": "featurized"}

@@ -49,7 +49,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from bench.harness import REPO_ROOT, Bench  # noqa: E402
+from bench.harness import REPO_ROOT, Bench, bench_dir  # noqa: E402
 
 # the reference venv lives in the repo (git-ignored) unless OVERCOOKED_REF_PYTHON names another python
 REFERENCE_VENV = REPO_ROOT / ".venv-ocai"
@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> None:
 
     layout = get_layout(args.layout)
     name = "overcooked_speed" if layout.name == "cramped_room" else f"overcooked_speed_{layout.name}"
-    bench = Bench(name)
+    bench = Bench(name, results_dir=bench_dir("overcooked_speed"))  # one file per layout
     bench.meta.update(
         layout=layout.name,
         cpu_seconds_per_row=args.seconds,

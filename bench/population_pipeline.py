@@ -1,7 +1,7 @@
 """The populations pipeline on Overcooked, end to end through the CLI, with its figures.
 
 What it shows (issue "Populations", its "done when"):
-1. a 4-member population with sampled ``reward_weights`` (``examples/overcooked_population.yaml``)
+1. a 4-member population with sampled ``reward_weights`` (``examples/overcooked/mappo_population.yaml``)
    trains, is SIGKILLed while its second wave runs, and ``--resume`` finishes it;
 2. its members cross-play in one command (matrix + heatmap);
 3. a run warm-started from the best member continues from its return (first iterations vs a fresh run);
@@ -13,7 +13,7 @@ What it shows (issue "Populations", its "done when"):
     .venv/bin/python -m bench.population_pipeline --out runs/bench/pipeline        # about 35 min on 2 cores
     .venv/bin/python -m bench.population_pipeline --out runs/bench/pipeline --summarize-only
 
-Writes ``bench/results/population_pipeline.json`` (+ the two heatmaps beside it).
+Writes ``bench/results/population_pipeline/population_pipeline.json`` (+ the two heatmaps beside it).
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ import sys
 import time
 from pathlib import Path
 
-from bench.harness import RESULTS_DIR, Bench
+from bench.harness import Bench, bench_dir
 
 CLI = [sys.executable, "-m", "diverse_marl"]
-POPULATION_CONFIG = "examples/overcooked_population.yaml"
-SELF_PLAY_CONFIG = "examples/overcooked_cramped_room.yaml"
+POPULATION_CONFIG = "examples/overcooked/mappo_population.yaml"
+SELF_PLAY_CONFIG = "examples/overcooked/mappo_cramped_room.yaml"
 SHAPING_ANNEAL_STEPS = 1_500_000  # shaping weight 1 -> 0 over the whole two-phase budget
 CROSSPLAY_EPISODES = 20
 WARM_START_ITERATIONS = 3
@@ -172,7 +172,8 @@ def summarize(out: Path, timings: dict | None) -> Path:
         per_member=ad_row,
     )
     for name in ("pop_crossplay", "partners_crossplay"):
-        shutil.copyfile(out / name / "crossplay.png", RESULTS_DIR / f"population_pipeline_{name}.png")
+        target = bench_dir("population_pipeline") / f"population_pipeline_{name}.png"
+        shutil.copyfile(out / name / "crossplay.png", target)
     bench.meta["timings"] = timings or "not re-run (--summarize-only)"
     bench.meta["load_average"] = os.getloadavg()
     return bench.report()

@@ -2,12 +2,12 @@
 
 ``stag_hunt``: the RPG paper's iterated Stag Hunt (``payoff_preset: rpg``, stag alone -50), one seed
 per run. Plain MAPPO, trained for as many iterations as RPG's best member gets in all (its own
-training + fine-tuning), against RPG (``examples/rpg_stag_hunt.yaml``: the paper's four randomized
+training + fine-tuning), against RPG (``examples/stag_hunt/rpg.yaml``: the paper's four randomized
 games + the original one, the best fine-tuned on the original payoffs). A run "plays stag-stag"
 when its final greedy policy's stag-stag rate is at least ``STAG_STAG_THRESHOLD`` over the
 episode. The cost: RPG's wall time against one MAPPO run of RPG's total env steps, timed here.
 
-``monster_hunt``: Monster-Hunt (``examples/rpg_monster_hunt.yaml``: uniform weights over joint_hunt,
+``monster_hunt``: Monster-Hunt (``examples/monster_hunt/rpg.yaml``: uniform weights over joint_hunt,
 solo_meeting, apple + the original reward; top 2 fine-tuned), MAPPO vs RPG per seed: joint hunts
 per episode and the team's original return of the final policy (sampled actions, as trained);
 and the distinct strategies among RPG's members (their descriptors in ``rpg.json``). Both use
@@ -23,7 +23,7 @@ are kept (their wall times too), so an interrupted demo continues where it stopp
     .venv/bin/python -m bench.rpg_demos monster_hunt --out runs/bench/rpg_monster_hunt --skip-cost  # ~3 min a seed
     .venv/bin/python -m bench.rpg_demos stag_hunt --out runs/bench/rpg_stag_hunt --summarize-only
 
-Writes ``bench/results/rpg_<demo>.json`` and ``bench/results/rpg_<demo>.png``.
+Writes ``bench/results/rpg_demos/rpg_<demo>.json`` and ``rpg_<demo>.png`` beside it.
 """
 
 from __future__ import annotations
@@ -39,13 +39,14 @@ from typing import Any
 import yaml
 
 import diverse_marl
-from bench.harness import REPO_ROOT, RESULTS_DIR, Bench
+from bench.harness import REPO_ROOT, Bench, bench_dir
 from diverse_marl.config import RayConfig, load_config
 from diverse_marl.evaluation import evaluate_run
 from diverse_marl.ray_setup import init_ray
 from diverse_marl.run_dir import atomic_write_json
 from diverse_marl.training import reached_stop
 
+OUT = bench_dir("rpg_demos")  # rpg_<demo>.json and .png
 FAST_SAMPLER = {"env_runner_cls": "diverse_marl.algorithms.mappo.sampler:VectorMultiAgentEnvRunner"}
 STAG_STAG_THRESHOLD = 0.9  # share of an episode's steps that are stag-stag
 EVAL_EPISODES = 100
@@ -187,7 +188,7 @@ def per_agent_mean(stats: dict[str, float], name: str) -> float:
 # Stag Hunt
 # ---------------------------------------------------------------------------------------
 def stag_hunt_config(args: argparse.Namespace) -> dict[str, Any]:
-    base = example("rpg_stag_hunt.yaml")
+    base = example("stag_hunt/rpg.yaml")
     return merged(
         base,
         stop={"iterations": args.iterations},
@@ -199,7 +200,7 @@ def stag_hunt_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def summarize_stag_hunt(out: Path, seeds: list[int], walls: dict[str, Any]) -> Bench:
-    bench = Bench("rpg_stag_hunt")
+    bench = Bench("rpg_stag_hunt", results_dir=OUT)
     rows = []
     for i, seed in enumerate(seeds):
         mappo = final_eval(out / "mappo" / f"member_{i:02d}", deterministic=True)
@@ -257,7 +258,7 @@ def summarize_stag_hunt(out: Path, seeds: list[int], walls: dict[str, Any]) -> B
     )
     add_cost_rows(bench, walls, seeds)
     bench.meta.update(per_seed=rows, threshold=STAG_STAG_THRESHOLD, eval_episodes=EVAL_EPISODES)
-    plot_stag_hunt(rows, RESULTS_DIR / "rpg_stag_hunt.png")
+    plot_stag_hunt(rows, OUT / "rpg_stag_hunt.png")
     return bench
 
 
@@ -339,7 +340,7 @@ def plot_stag_hunt(rows: list[dict[str, Any]], path: Path) -> None:
 # Monster-Hunt
 # ---------------------------------------------------------------------------------------
 def monster_hunt_config(args: argparse.Namespace) -> dict[str, Any]:
-    base = example("rpg_monster_hunt.yaml")
+    base = example("monster_hunt/rpg.yaml")
     return merged(
         base,
         stop={"iterations": args.iterations},
@@ -361,7 +362,7 @@ def strategy(stats: dict[str, float]) -> str:
 
 
 def summarize_monster_hunt(out: Path, seeds: list[int], walls: dict[str, Any]) -> Bench:
-    bench = Bench("rpg_monster_hunt")
+    bench = Bench("rpg_monster_hunt", results_dir=OUT)
     rows, members = [], []
     for i, seed in enumerate(seeds):
         mappo = final_eval(out / "mappo" / f"member_{i:02d}", deterministic=False)
@@ -441,7 +442,7 @@ def summarize_monster_hunt(out: Path, seeds: list[int], walls: dict[str, Any]) -
     )
     add_cost_rows(bench, walls, seeds)
     bench.meta.update(per_seed=rows, members=members, eval_episodes=EVAL_EPISODES, deterministic=False)
-    plot_monster_hunt(rows, members, RESULTS_DIR / "rpg_monster_hunt.png")
+    plot_monster_hunt(rows, members, OUT / "rpg_monster_hunt.png")
     return bench
 
 

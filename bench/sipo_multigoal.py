@@ -1,7 +1,7 @@
 """SIPO demonstration on the multi-goal grid: how many of the four equally good corners each method finds.
 
-Per seed: SIPO (``examples/sipo_multigoal.yaml``, K=4 iterations, RBF distance on each agent's own
-cell), RSPO (``examples/rspo_multigoal.yaml``, K=4) and 4 independent MAPPO seeds, every run
+Per seed: SIPO (``examples/multi_goal/sipo.yaml``, K=4 iterations, RBF distance on each agent's own
+cell), RSPO (``examples/multi_goal/rspo.yaml``, K=4) and 4 independent MAPPO seeds, every run
 with the same budget per policy. A policy's goal is the corner its greedy self-play reaches (the
 ``goal_k`` episode statistics of sampled self-play, as trained); the figure is the number of distinct
 corners among a method's 4 policies. Target: SIPO finds all 4 in at least 4 of 5 seeds.
@@ -15,7 +15,8 @@ run is trained once and copied into both. Overhead: the learner's time in the di
     .venv/bin/python -m bench.sipo_multigoal --seeds 0 1 2 3 4 --out runs/bench/sipo_multigoal --summarize-only
 
 Finished runs in ``--out`` are kept, so an interrupted demo continues where it stopped. Writes
-``bench/results/sipo_multigoal.json``, ``sipo_multigoal.png`` and one GIF per SIPO policy of the first seed.
+``bench/results/sipo_multigoal/sipo_multigoal.json``, ``sipo_multigoal.png`` and one GIF per SIPO
+policy of the first seed.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from bench.harness import REPO_ROOT, RESULTS_DIR, Bench
+from bench.harness import REPO_ROOT, Bench, bench_dir
 from diverse_marl.algorithms.methods import get_method
 from diverse_marl.config import RayConfig, load_config
 from diverse_marl.evaluation import evaluate_run, record_episode_gif
@@ -46,7 +47,7 @@ METHODS = ("sipo", "rspo")
 
 
 def _method_config(name: str, seed: int) -> dict[str, Any]:
-    data = yaml.safe_load((REPO_ROOT / "examples" / f"{name}_multigoal.yaml").read_text())
+    data = yaml.safe_load((REPO_ROOT / "examples" / "multi_goal" / f"{name}.yaml").read_text())
     data["seed"] = seed
     data["evaluation"] = {"episodes": EVAL_EPISODES, "deterministic": False}
     return data
@@ -194,18 +195,19 @@ def main(argv: list[str] | None = None) -> None:
         "results": results,
         "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(),
-        "configs": ["examples/sipo_multigoal.yaml", "examples/rspo_multigoal.yaml"],
+        "configs": ["examples/multi_goal/sipo.yaml", "examples/multi_goal/rspo.yaml"],
         "note": args.note,
     }
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    plot(results, RESULTS_DIR / "sipo_multigoal.png")
+    out = bench_dir("sipo_multigoal")
+    out.mkdir(parents=True, exist_ok=True)
+    plot(results, out / "sipo_multigoal.png")
     if results:  # one episode GIF per SIPO policy of the first seed shown (sampled actions, as trained)
         seed = results[0]["seed"]
         bench.meta["gifs"] = [
             str(
                 record_episode_gif(
                     out / f"seed{seed}" / "sipo" / f"iteration_{k:02d}",
-                    RESULTS_DIR / f"sipo_multigoal_seed{seed}_iteration_{k:02d}.gif",
+                    out / f"sipo_multigoal_seed{seed}_iteration_{k:02d}.gif",
                 ).relative_to(REPO_ROOT)
             )
             for k in range(GOALS)

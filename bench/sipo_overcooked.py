@@ -19,7 +19,7 @@ The overhead figure is the learner's time in the diversity terms over the iterat
 SIPO terms against three archives (states of a 1-iteration policy, three seeds) and, as the
 reference in the same process, the same iterations without them.
 
-Finished runs are kept, so an interrupted demo continues. Writes ``bench/results/sipo_<env>.json``,
+Finished runs are kept, so an interrupted demo continues. Writes ``bench/results/sipo_overcooked/sipo_<env>.json``,
 ``sipo_<env>.png`` and ``sipo_<env>_iteration_0k.gif``.
 """
 
@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from bench.harness import REPO_ROOT, RESULTS_DIR, Bench
+from bench.harness import REPO_ROOT, Bench, bench_dir
 from diverse_marl.algorithms.methods import get_method
 from diverse_marl.config import RayConfig, load_config
 from diverse_marl.evaluation import evaluate_run, record_episode_gif
@@ -44,9 +44,10 @@ from diverse_marl.ray_setup import init_ray
 from diverse_marl.run_dir import RunDir
 from diverse_marl.training import reached_stop, run_single
 
+OUT = bench_dir("sipo_overcooked")  # sipo_<env>.json, its plot, overhead and GIFs
 K = 4
 OVERHEAD_ITERATIONS = 3
-EXAMPLES = {"overcooked": "sipo_overcooked.yaml", "hide_and_seek": "sipo_hide_and_seek.yaml"}
+EXAMPLES = {"overcooked": "overcooked/sipo_asymmetric_advantages.yaml", "hide_and_seek": "hide_and_seek/sipo.yaml"}
 
 
 def configs(env: str, env_steps: int, seed: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -133,7 +134,7 @@ def overhead_only(env: str, out: Path) -> None:
             "iteration_s": float(np.mean([r["iteration_time_s"] for r in rows])),
             "diversity_s": float(np.mean([r.get("learner/diversity/time_s", 0.0) for r in rows])),
         }
-    bench = Bench(f"sipo_{env}_overhead")
+    bench = Bench(f"sipo_{env}_overhead", results_dir=OUT)
     bench.add("MAPPO iteration", timings["plain"]["iteration_s"], "s", higher_is_better=False)
     bench.add(
         f"MAPPO + SIPO terms ({K - 1} archives) iteration",
@@ -207,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     name = f"sipo_{args.env}"
-    bench = Bench(name)
+    bench = Bench(name, results_dir=OUT)
     bench.add("MAPPO x4: mean pairwise descriptor distance", mean_pairwise(desc[K:]), "scaled")
     bench.add(
         "SIPO K=4: mean pairwise descriptor distance",
@@ -226,12 +227,12 @@ def main(argv: list[str] | None = None) -> None:
     bench.add(
         "SIPO diversity terms / iteration wall time", 100 * overhead, "%", higher_is_better=False, note="target <= 15%"
     )
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    OUT.mkdir(parents=True, exist_ok=True)
     gifs = []
     for k, d in enumerate(sipo_dirs):
-        gif = record_episode_gif(d, RESULTS_DIR / f"{name}_iteration_{k:02d}.gif")
+        gif = record_episode_gif(d, OUT / f"{name}_iteration_{k:02d}.gif")
         gifs.append(None if gif is None else gif.relative_to(REPO_ROOT).as_posix())
-    plot(args.env, names, desc, returns, RESULTS_DIR / f"{name}.png")
+    plot(args.env, names, desc, returns, OUT / f"{name}.png")
     bench.meta = {
         "env_steps_per_policy": args.env_steps,
         "seed": args.seed,

@@ -8,9 +8,9 @@ annealed over ``--shaping-anneal-steps``). The reference is the run without prop
 limits, measured in the same invocation; the ratio is env steps to reach the sparse-return
 threshold, without / with (above 1: proper time limits learn faster).
 
-Writes ``bench/results/time_limits_<layout>.{json,png}`` (rewritten after every iteration).
+Writes ``bench/results/time_limits/time_limits_<layout>.{json,png}`` (rewritten after every iteration).
 
-Run alone on a quiet machine: ``.venv/bin/python bench/time_limits.py --minutes 6``
+Run alone on a quiet machine: ``.venv/bin/python -m bench.time_limits --minutes 6``
 """
 
 from __future__ import annotations
@@ -19,16 +19,13 @@ import argparse
 import json
 import math
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from bench.harness import RESULTS_DIR, machine_info  # noqa: E402
-from bench.mappo_overcooked import HORIZON, _write_json, train_layout  # noqa: E402
+from bench.harness import bench_dir, machine_info
+from bench.mappo_overcooked import HORIZON, _write_json, train_layout
 
 VARIANTS = {"proper_time_limits": True, "time_limit_as_terminal": False}
 REFERENCE = "time_limit_as_terminal"
@@ -126,7 +123,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--summarize-only", action="store_true", help="recompute the summary of the results file and exit")
     args = p.parse_args(argv)
     stem = f"time_limits_{args.layout}"
-    json_path, png_path = RESULTS_DIR / f"{stem}.json", RESULTS_DIR / f"{stem}.png"
+    out = bench_dir("time_limits")
+    json_path, png_path = out / f"{stem}.json", out / f"{stem}.png"
     if args.summarize_only:
         results = json.loads(json_path.read_text(encoding="utf-8"))
         summarize(results)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import sys
 import time
 from typing import Any
 
@@ -33,9 +32,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from bench.harness import Bench  # noqa: E402
+from bench.harness import Bench
 
 UNIT = "env steps/s"
 CPU_UNIT = "env steps/cpu-s"
@@ -121,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--iters", type=int, default=3, help="timed iterations per row (after 1 warm-up)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=None, help="results dir (default bench/results)")
+    parser.add_argument("--out", default=None, help="results dir (default bench/results/user_env_speed)")
     args = parser.parse_args(argv)
 
     import ray

@@ -1,7 +1,7 @@
 """diverse-marl: find many good, different strategies in multi-agent games.
 
     import diverse_marl
-    result = diverse_marl.train("examples/overcooked_cramped_room.yaml")
+    result = diverse_marl.train("examples/overcooked/mappo_cramped_room.yaml")
     policy = diverse_marl.load_policy(result.run_dir)
     population = diverse_marl.load_population("runs/my-population")   # no Ray, no unpickling
 

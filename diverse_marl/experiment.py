@@ -1,6 +1,6 @@
 """``diverse_marl.train``: run one experiment config end to end, a single run or a population.
 
-    result = diverse_marl.train("examples/overcooked_cramped_room.yaml")
+    result = diverse_marl.train("examples/overcooked/mappo_cramped_room.yaml")
     result = diverse_marl.train(resume="runs/cramped-20260101-120000", overrides=["stop.iterations=40"])
 
 A single run goes to :func:`diverse_marl.training.run_single`; a config with a population

@@ -1,6 +1,6 @@
 """One training run: ``run_single(cfg, run_dir, hooks)`` trains one config into one run directory.
 
-    result = run_single(load_config("examples/overcooked_cramped_room.yaml"), "runs/cramped")
+    result = run_single(load_config("examples/overcooked/mappo_cramped_room.yaml"), "runs/cramped")
     result.run_dir, result.metrics[-1]["episode_return_mean"], result.checkpoint
 
 The loop is plain: build the RLlib algorithm, load a warm start (``init_from``) or resume

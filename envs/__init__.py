@@ -177,6 +177,17 @@ def reward_feature_names(env: str | Callable[..., Any], env_config: dict[str, An
 # ---- built-in envs (import paths: nothing heavy is imported until make) ----
 from diverse_marl.envs import _builtin  # noqa: E402,F401  (registers the built-ins)
 
+
+def __getattr__(name: str) -> Any:
+    """``check_env`` / ``EnvCheckError`` from envs/contract.py, loaded on first use (it imports gymnasium and the
+    batched envs, which listing envs does not need)."""
+    if name in ("check_env", "EnvCheckError"):
+        from diverse_marl.envs import contract
+
+        return getattr(contract, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "EnvSpec",
     "register",
@@ -186,4 +197,6 @@ __all__ = [
     "env_factory",
     "resolve_factory",
     "reward_feature_names",
+    "check_env",
+    "EnvCheckError",
 ]

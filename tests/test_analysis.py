@@ -33,7 +33,7 @@ from diverse_marl.errors import CheckpointError, ConfigError
 
 ROLES = "diverse_marl.envs.overcooked.roles:"
 KITCHEN = {"layout": "cramped_room", "horizon": 200}
-RENDEZVOUS = "examples.rendezvous_env:RendezvousEnv"
+RENDEZVOUS = "examples.user_env.rendezvous_env:RendezvousEnv"
 
 
 @pytest.fixture(scope="module")

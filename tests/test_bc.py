@@ -30,7 +30,7 @@ from diverse_marl.run_dir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "human"
-EXAMPLES = ROOT / "examples"
+EXAMPLES = ROOT / "examples" / "overcooked"
 
 
 def _tool():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,16 +11,24 @@ import pytest
 
 from diverse_marl.config import ExperimentConfig, apply_overrides, load_config, parse_override
 from diverse_marl.errors import ConfigError
+from diverse_marl.llm.config import load_llm_config
 
 ROOT = Path(__file__).resolve().parents[1]
-# experiment configs; examples/llm_*.yaml configure LLM agents (loaded in tests/test_llm.py)
-EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.yaml") if not p.name.startswith("llm_"))
+EXAMPLES_DIR = ROOT / "examples"
+# every YAML under examples/: experiment configs, except examples/llm/ (LLM agent configs, another schema)
+ALL_EXAMPLES = sorted(EXAMPLES_DIR.rglob("*.yaml"))
+LLM_EXAMPLES = [p for p in ALL_EXAMPLES if p.parent == EXAMPLES_DIR / "llm"]
+EXAMPLES = [p for p in ALL_EXAMPLES if p not in LLM_EXAMPLES]
 BASE = {"algorithm": "ppo", "env": "stag_hunt"}
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def _example_id(path: Path) -> str:
+    return str(path.relative_to(EXAMPLES_DIR))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=_example_id)
 def test_every_example_loads_and_builds_an_rllib_config(path, monkeypatch):
-    monkeypatch.syspath_prepend(str(ROOT / "examples"))  # user env modules there, as PYTHONPATH=examples
+    monkeypatch.syspath_prepend(str(EXAMPLES_DIR / "user_env"))  # its env module, as PYTHONPATH=examples/user_env
     cfg = load_config(path)
     assert isinstance(cfg, ExperimentConfig)
     if hasattr(cfg.family(), "run_single"):  # a family with its own loop, no RLlib config (bc)
@@ -29,8 +38,21 @@ def test_every_example_loads_and_builds_an_rllib_config(path, monkeypatch):
     assert rllib_config.seed == cfg.seed
 
 
-def test_there_are_examples():
-    assert len(EXAMPLES) >= 1
+@pytest.mark.parametrize("path", LLM_EXAMPLES, ids=_example_id)
+def test_every_llm_agent_example_loads(path):
+    cfg = load_llm_config(path)
+    assert cfg.model and cfg.base_url
+
+
+def test_examples_follow_the_layout_and_the_index_lists_each():
+    """examples/<env>/<method>[_variant].yaml (plus demo.yaml, the quick start's), each named in examples/README.md."""
+    assert len(EXAMPLES) >= 20 and len(LLM_EXAMPLES) >= 2
+    misplaced = [_example_id(p) for p in ALL_EXAMPLES if p.parent == EXAMPLES_DIR and p.name != "demo.yaml"]
+    assert not misplaced, f"examples outside an env folder: {misplaced}"
+    index = (EXAMPLES_DIR / "README.md").read_text(encoding="utf-8")
+    files = [p for p in EXAMPLES_DIR.rglob("*") if p.suffix in (".yaml", ".py") and "__pycache__" not in p.parts]
+    missing = [_example_id(p) for p in files if f"`{_example_id(p)}`" not in index]
+    assert not missing, f"examples/README.md does not list {missing}"
 
 
 def test_defaults_and_types():
@@ -148,3 +170,18 @@ def test_stop_block_sets_exactly_the_limits_it_names():
     assert (cfg.stop.iterations, cfg.stop.env_steps, cfg.stop.time_s) == (None, None, 60.0)
     cfg = load_config({**BASE, "stop": {"time_s": 60}}, overrides=["stop.iterations=2", "stop.time_s=null"])
     assert (cfg.stop.iterations, cfg.stop.time_s) == (2, None)
+
+
+def test_the_hide_and_seek_plot_script_writes_into_the_run_dir(tmp_path):
+    """examples/hide_and_seek/plot_progress.py plots a run's curves into the run dir, never into examples/."""
+    rows = [
+        {"iteration": i, "env_steps": 1000 * i, "episode/return_hiders": 0.1 * i, "episode/hidden_fraction": 0.9}
+        for i in range(1, 4)
+    ]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    before = sorted(p.name for p in (EXAMPLES_DIR / "hide_and_seek").iterdir())
+    script = EXAMPLES_DIR / "hide_and_seek" / "plot_progress.py"
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "hide_and_seek_progress.png").stat().st_size > 1000
+    assert sorted(p.name for p in (EXAMPLES_DIR / "hide_and_seek").iterdir()) == before

@@ -90,7 +90,7 @@ def runs(ray_local, tmp_path_factory):
     out = []
     for seed in (0, 1):
         result = diverse_marl.train(
-            "examples/overcooked_cramped_room.yaml",
+            "examples/overcooked/mappo_cramped_room.yaml",
             overrides=[
                 "stop.iterations=1",
                 "stop.env_steps=null",

@@ -17,7 +17,7 @@ from diverse_marl.errors import ConfigError
 from diverse_marl.run_dir import RunDir, atomic_write_json, read_checkpoint_meta
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
+EXAMPLES = ROOT / "examples" / "overcooked"
 METHOD = {"name": "fcp", "seeds": 1, "checkpoints": [0.0, 0.5, 1.0], "seed_stop": {"iterations": 4}}
 
 

@@ -187,12 +187,12 @@ def test_native_batched_factory() -> None:
 
 
 def test_example_config_builds() -> None:
-    """examples/hide_and_seek.yaml stays valid: two team policies, the fast batched sampler."""
+    """examples/hide_and_seek/mappo.yaml stays valid: two team policies, the fast batched sampler."""
     from pathlib import Path
 
     from diverse_marl.config import load_config
 
-    path = Path(__file__).resolve().parent.parent / "examples" / "hide_and_seek.yaml"
+    path = Path(__file__).resolve().parent.parent / "examples" / "hide_and_seek" / "mappo.yaml"
     rllib_config = load_config(str(path)).to_rllib()
     assert sorted(rllib_config.policies) == ["hider", "seeker"]
     assert rllib_config.env_runner_cls.__name__ == "VectorMultiAgentEnvRunner"

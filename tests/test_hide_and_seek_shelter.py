@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from bench.hide_and_seek_phases import detect_phases, trailing_mean
+from diverse_marl.analysis.phases import detect_phases, trailing_mean
 from diverse_marl.envs import make
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "hide_and_seek_shelter.yaml"
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "hide_and_seek" / "mappo_shelter.yaml"
 
 
 def shelter_env(**overrides):

@@ -22,7 +22,7 @@ from diverse_marl.errors import ConfigError
 from diverse_marl.run_dir import RunDir, read_checkpoint_meta
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
+EXAMPLES = ROOT / "examples" / "overcooked"
 RUNNER = "diverse_marl.algorithms.mappo.sampler:VectorMultiAgentEnvRunner"
 TINY = {
     "name": "tiny-hsp",

@@ -30,7 +30,7 @@ from diverse_marl.llm.parse import parse_action
 from diverse_marl.rollout import play_batched, run_episode
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "examples" / "llm_overcooked.yaml"
+EXAMPLE = ROOT / "examples" / "llm" / "overcooked.yaml"
 # cook 0 in cramped_room: to the onion dispenser, take an onion, put it in the pot
 ONION_TO_POT = ["north", "west", "interact", "east", "north", "interact", "stay", "south"]
 STAY = ACTION_NAMES.index("stay")
@@ -76,7 +76,7 @@ def test_config_from_example_yaml_and_errors(tmp_path):
         load_llm_config({"base_url": "http://127.0.0.1:1/v1", "model": "m", "prompt_template": "{obs}"})
     with pytest.raises(ConfigError, match="concurrency must be an integer >= 1"):
         load_llm_config({"base_url": "http://127.0.0.1:1/v1", "model": "m", "concurrency": 0})
-    hns = load_llm_config(ROOT / "examples" / "llm_hide_and_seek.yaml")
+    hns = load_llm_config(ROOT / "examples" / "llm" / "hide_and_seek.yaml")
     assert hns.fallback_action == "noop" and len(hns.extra["personas"]) == 3
     bad = tmp_path / "bad.yaml"
     bad.write_text("llm: [1, 2]\n")

@@ -1,7 +1,7 @@
 """``diverse-marl eval RUN --seat agent_1=llm:CONFIG``: an LLM cook beside a trained MAPPO cook.
 
 A tiny MAPPO run on cramped_room (one iteration; real RLlib on a local Ray), the example config
-``examples/llm_overcooked.yaml`` pointed at the loopback chat server, the CLI end to end.
+``examples/llm/overcooked.yaml`` pointed at the loopback chat server, the CLI end to end.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ HORIZON = 12
 def mappo_run(ray_local, tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     result = diverse_marl.train(
-        "examples/overcooked_cramped_room.yaml",  # one MAPPO run (examples/demo.yaml is an RPG population)
+        "examples/overcooked/mappo_cramped_room.yaml",  # one MAPPO run (examples/demo.yaml is an RPG population)
         overrides=[
             "stop.iterations=1",
             "stop.env_steps=null",
@@ -39,7 +39,7 @@ def mappo_run(ray_local, tmp_path_factory):
 
 
 def example_pointing_at(server: ChatServer, tmp_path: Path, **changes) -> Path:
-    cfg = yaml.safe_load((ROOT / "examples" / "llm_overcooked.yaml").read_text())
+    cfg = yaml.safe_load((ROOT / "examples" / "llm" / "overcooked.yaml").read_text())
     cfg["llm"].update({"base_url": server.url, "cache_dir": str(tmp_path / "cache"), **changes})
     path = tmp_path / "llm.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))

@@ -21,7 +21,7 @@ from diverse_marl.evaluation import evaluate_run, record_episode_gif, run_episod
 def overcooked_run(ray_local, tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
     return diverse_marl.train(
-        "examples/overcooked_cramped_room.yaml",
+        "examples/overcooked/mappo_cramped_room.yaml",
         overrides=[
             "stop.iterations=1",
             "stop.env_steps=null",
@@ -104,7 +104,7 @@ def test_random_agents_baseline_has_no_deliveries_on_average():
 def test_stock_runner_logs_env_episode_totals(ray_local, tmp_path):
     """RLlib's own env runner path: the callback turns Overcooked's infos into episode metrics."""
     result = diverse_marl.train(
-        "examples/overcooked_cramped_room.yaml",
+        "examples/overcooked/mappo_cramped_room.yaml",
         overrides=[
             "stop.iterations=1",
             "stop.env_steps=null",

@@ -138,12 +138,12 @@ def test_runner_default_is_fast_where_it_applies():
 
 
 def test_user_env_by_import_path_trains_on_the_fast_runner_by_default(ray_local, monkeypatch):
-    """The default config on a user's own env (examples/rendezvous_env.py, by import path): the fast
+    """The default config on a user's own env (examples/user_env/rendezvous_env.py, by import path): the fast
     runner, with episodes (10 steps) cut across sample calls (8 steps per copy) and the episode
     callback reading the chunk that ends each one."""
     from diverse_marl.config import load_config
 
-    monkeypatch.syspath_prepend(str(ROOT / "examples"))
+    monkeypatch.syspath_prepend(str(ROOT / "examples" / "user_env"))
     cfg = load_config(
         {
             "algorithm": "mappo",

@@ -145,13 +145,13 @@ def test_rpg_owns_the_population_and_the_reward_weights():
 
 
 def test_examples_load(monkeypatch):
-    monkeypatch.syspath_prepend(str(EXAMPLES))  # the user env example's module, as PYTHONPATH=examples does
+    monkeypatch.syspath_prepend(str(EXAMPLES / "user_env"))  # the user env's module, as PYTHONPATH=examples/user_env
     sizes = {}
-    for name in ("rpg_stag_hunt", "rpg_monster_hunt", "rpg_user_env"):
-        cfg = load_config(EXAMPLES / f"{name}.yaml")
+    for name in ("stag_hunt", "monster_hunt", "user_env"):
+        cfg = load_config(EXAMPLES / name / "rpg.yaml")
         spec = rpg.parse_spec(cfg)
         sizes[name] = rpg.members_config(cfg, rpg._weights(cfg, spec), spec.include_original).population.size
-    assert sizes == {"rpg_stag_hunt": 5, "rpg_monster_hunt": 9, "rpg_user_env": 7}
+    assert sizes == {"stag_hunt": 5, "monster_hunt": 9, "user_env": 7}
 
 
 def test_load_policy_of_an_unfinished_rpg_dir_says_so(tmp_path):
@@ -277,7 +277,7 @@ def test_rpg_end_to_end_resumes_after_sigkill(tmp_path):
 
 
 def test_rpg_on_a_user_env_by_import_path(tmp_path):
-    """The user-env example's env (examples/rendezvous_env.py) through the CLI, as its YAML says to run it,
+    """The user-env example's env (examples/user_env/rendezvous_env.py) through the CLI, as its YAML says to run it,
     with a relative --run-dir (Tune trials run in their own working directories)."""
     cfg = {
         **TINY,
@@ -297,7 +297,7 @@ def test_rpg_on_a_user_env_by_import_path(tmp_path):
     path.write_text(yaml.safe_dump(cfg))
     proc = _train_cli(
         [str(path), "--run-dir", "rpg"],
-        env={"PYTHONPATH": str(EXAMPLES)},
+        env={"PYTHONPATH": str(EXAMPLES / "user_env")},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -226,14 +226,16 @@ def test_archive_round_trip_and_corrupt_file(tmp_path):
 
 
 def test_examples_load(monkeypatch):
-    monkeypatch.syspath_prepend(str(ROOT / "examples"))  # the user env example's module, as PYTHONPATH=examples does
-    names = sorted(p.name for p in (ROOT / "examples").glob("*.yaml") if p.name.startswith(("sipo_", "rspo_")))
+    monkeypatch.syspath_prepend(str(ROOT / "examples" / "user_env"))  # as PYTHONPATH=examples/user_env does
+    examples = ROOT / "examples"
+    found = examples.glob("*/*.yaml")
+    names = sorted(str(p.relative_to(examples)) for p in found if p.name.startswith(("sipo", "rspo")))
     assert {
-        "sipo_multigoal.yaml",
-        "sipo_overcooked.yaml",
-        "sipo_hide_and_seek.yaml",
-        "rspo_multigoal.yaml",
-        "sipo_user_env.yaml",
+        "multi_goal/sipo.yaml",
+        "overcooked/sipo_asymmetric_advantages.yaml",
+        "hide_and_seek/sipo.yaml",
+        "multi_goal/rspo.yaml",
+        "user_env/sipo.yaml",
     } <= set(names)
     for name in names:
         cfg = load_config(ROOT / "examples" / name).validate()

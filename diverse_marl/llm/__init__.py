@@ -3,7 +3,7 @@
 An :class:`LLMAgent` plays any seat of an env with a text view (Overcooked, hide-and-seek)
 through an OpenAI-compatible chat endpoint, beside RL policies, scripted and BC agents:
 
-    diverse-marl eval runs/overcooked-... --seat agent_1=llm:examples/llm_overcooked.yaml
+    diverse-marl eval runs/overcooked-... --seat agent_1=llm:examples/llm/overcooked.yaml
 
 Modules: ``config`` (LLMConfig from YAML), ``client`` (requests, retries, backoff), ``cache``
 (on-disk replies), ``parse`` (reply -> action), ``agent`` (LLMAgent), ``metrics``, ``personas``

@@ -35,7 +35,7 @@ UNPARSEABLE, ILLEGAL, REQUEST_FAILED = "unparseable", "illegal", "request_failed
 class LLMAgent:
     """An Agent backed by an OpenAI-compatible chat endpoint (reads the env's text view).
 
-    ``LLMAgent("examples/llm_overcooked.yaml")``, ``LLMAgent({"base_url": ..., "model": ...})``
+    ``LLMAgent("examples/llm/overcooked.yaml")``, ``LLMAgent({"base_url": ..., "model": ...})``
     or ``LLMAgent(config, persona="only serve")``. ``metrics()`` reports requests, latencies,
     tokens, cache hits and fallbacks; ``close()`` frees the thread pool and the HTTP client.
     """

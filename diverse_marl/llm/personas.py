@@ -1,6 +1,6 @@
 """Prompted personas as a population: one LLM config, several strategy hints, one member each.
 
-    pop = persona_population("examples/llm_overcooked.yaml")          # its personas: block
+    pop = persona_population("examples/llm/overcooked.yaml")          # its personas: block
     result = crossplay_matrix({m.name: m for m in pop}, "overcooked", {"layout": "cramped_room"})
 
 Members look like trained ones to cross-play and analysis (``name``, ``index``, ``metadata``,

@@ -87,6 +87,8 @@ class HideAndSeekBatchedEnv(WeightedReward):
     ``infos["episode"]["original_return"]`` their episode sum over all agents.
     """
 
+    copy_seed = staticmethod(env_seed)  # copy i of reset(seed) plays as HideAndSeekEnv reset with this seed
+
     FEATURE_NAMES = FEATURE_NAMES
 
     def __init__(
