@@ -154,6 +154,13 @@ def check_population_base(cfg: ExperimentConfig) -> None:
         raise ConfigError("method mep trains its members and agent from scratch; drop init_from")
     if cfg.diversity:
         raise ConfigError("method mep adds its own population-entropy reward; drop the diversity block")
+    options = {**cfg.family().option_defaults(), **cfg.training}
+    if options["policy_mapping"] != "shared" or options["use_gru"]:
+        raise ConfigError(
+            "method mep needs policy_mapping 'shared' (one policy per member plays every seat) and "
+            f"feed-forward members (use_gru: false); got policy_mapping {options['policy_mapping']!r}, "
+            f"use_gru {options['use_gru']!r}"
+        )
 
 
 def validate(cfg: ExperimentConfig) -> None:
