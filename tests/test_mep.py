@@ -254,6 +254,7 @@ def test_mep_trains_members_and_an_agent_then_resumes_at_the_agent(tmp_path, ray
     result = json.loads((root / "mep.json").read_text())
     assert result["stage"] == "done" and result["best_run_dir"] == "agent"
     assert result["members_pairwise_tv"] is not None and (root / "report.md").is_file()
+    assert all(isinstance(m["self_play_return"], float) for m in result["members"])  # evaluated in self-play
     direct = diverse_marl.load_policy(root / "agent", "agent_0")
     assert np.array_equal(diverse_marl.load_policy(root, "agent_0")(obs, True), direct(obs, True))
 

@@ -14,6 +14,8 @@ agent) more often by the paper's rank rule ``p_i ~ rank_i ** priority``
       member_stop: {env_steps: 2000000}  # each member's budget ({}: the config's stop)
       priority: 1.0                      # rank exponent of partner sampling; 0 = uniform
       self_play: 0.0                     # share of the agent's episodes played with itself
+      eval_episodes: null                # self-play episodes per member for the report (null: evaluation.episodes)
+      eval_deterministic: null
 
 The top-level ``stop`` is the agent's budget. Every member samples as much as a single run of the
 base config: stage 1 runs the members in one RLlib algorithm with N times the base
@@ -25,6 +27,7 @@ Stages, each resumable (``diverse-marl train --resume MEP_DIR`` continues at the
 
     MEP_DIR/population_training/  1. one run of algorithm mappo_population_entropy (modules member_00 ..)
     MEP_DIR/members/member_XX/       each member exported as a single-policy run dir (every kept checkpoint)
+    MEP_DIR/evaluation.json          each member in self-play on the game's reward (its return in the report)
     MEP_DIR/agent/                2. one MAPPO run on the config's own reward, the members frozen in seat
                                      agent_1 (one per episode, prioritized), self-play in ``self_play`` of them
     MEP_DIR/mep.json, report.md      members, their diversity and returns, the agent; ``best_run_dir`` = agent/
@@ -44,6 +47,7 @@ from typing import Any
 from diverse_marl import envs
 from diverse_marl.algorithms.methods import BEST_KEY
 from diverse_marl.algorithms.methods.hsp import _base, _stop_dict, adaptive_config, check_base, open_method_dir
+from diverse_marl.algorithms.methods.rpg import Evaluator
 from diverse_marl.algorithms.population_entropy.config import member_id, member_ids
 from diverse_marl.algorithms.safe_checkpoint import read_policies_meta, read_weights, write_safe_checkpoint
 from diverse_marl.config import ExperimentConfig, StopConfig, _build, load_config
@@ -78,6 +82,8 @@ class MEPSpec:
     member_stop: dict = field(default_factory=dict)
     priority: float = 1.0
     self_play: float = 0.0
+    eval_episodes: int | None = None
+    eval_deterministic: bool | None = None
 
 
 def parse_spec(cfg: ExperimentConfig) -> MEPSpec:
@@ -90,6 +96,8 @@ def parse_spec(cfg: ExperimentConfig) -> MEPSpec:
         raise ConfigError(f"method.priority must be >= 0 (0: uniform partner draws), got {spec.priority}")
     if not 0.0 <= spec.self_play < 1.0:
         raise ConfigError(f"method.self_play must be in [0, 1), got {spec.self_play}")
+    if spec.eval_episodes is not None and spec.eval_episodes < 1:
+        raise ConfigError(f"method.eval_episodes must be >= 1, got {spec.eval_episodes}")
     member_stop(cfg, spec)
     return spec
 
@@ -257,6 +265,7 @@ def run(cfg: ExperimentConfig, run_dir: str | os.PathLike, *, resume: bool = Fal
     members = export_members(root, cfg, spec)
     rows = RunDir(root / TRAINING_DIR).read_metrics()
     final = rows[-1] if rows else {}
+    evals = Evaluator(root, cfg, spec, quiet).evaluate(MEMBERS_DIR, members)
     entries = [
         {
             "index": i,
@@ -264,7 +273,8 @@ def run(cfg: ExperimentConfig, run_dir: str | os.PathLike, *, resume: bool = Fal
             "run_dir": Path(MEMBERS_DIR, member_id(i)).as_posix(),
             "seed": pcfg.seed,
             "status": "finished",
-            "self_play_return": final.get(f"module_episode_returns_mean/{member_id(i)}"),
+            "self_play_return": evals[i]["return"],
+            "training_return": final.get(f"module_episode_returns_mean/{member_id(i)}"),
             "final_metrics": {
                 k: v for k, v in _member_row(final, member_id(i), spec.population).items() if "/" not in k
             },
@@ -315,8 +325,11 @@ def report_markdown(name: str, result: dict[str, Any]) -> str:
         f"{num(result['members_population_entropy'])} nats. The agent ends with training sparse return "
         f"{num(final.get('episode/sparse_return'), '.1f')}.",
         "",
-        "| member | self-play training return |",
-        "|---|---|",
+        "| member | self-play return (evaluation) | training return (last iteration, without the bonus) |",
+        "|---|---|---|",
     ]
-    lines += [f"| {m['name']} | {num(m['self_play_return'], '.2f')} |" for m in result["members"]]
+    lines += [
+        f"| {m['name']} | {num(m['self_play_return'], '.2f')} | {num(m['training_return'], '.2f')} |"
+        for m in result["members"]
+    ]
     return "\n".join(lines + [""])
