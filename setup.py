@@ -75,6 +75,11 @@ setup(
         # analysis: clustering and metrics (scikit-learn), Wasserstein distances (POT)
         "scikit-learn>=1.3",
         "pot>=0.9",
+        # zero-shot coordination statistics (analysis/zsc_stats.py): IQM with stratified bootstrap CIs, the
+        # field's standard (Agarwal et al. 2021), from the authors' own library instead of a reimplementation
+        "rliable>=1.2",
+        # rliable needs arch<8, and arch 7.x calls a pandas-private decorator whose signature pandas 3 changed
+        "pandas<3",
         "pytest>=7.0",
     ],
     extras_require={

@@ -92,8 +92,15 @@ PPO = OptionsFamily(
     policy_loader="diverse_marl.algorithms.ppo_baseline:load_ppo_policy",
 )
 
+# MEP's stage 1 (algorithms/population_entropy/): N MAPPO members trained together with a population-entropy bonus
+MAPPO_POPULATION_ENTROPY = OptionsFamily(
+    name="mappo_population_entropy",
+    config_path="diverse_marl.algorithms.population_entropy.config:PopulationEntropyMAPPOConfig",
+    policy_loader="diverse_marl.algorithms.mappo.export:load_policy",
+)
+
 # the values of the config's ``algorithm:`` key (bc: behaviour cloning of human play, no RLlib)
-ALGORITHMS: dict[str, AlgorithmFamily] = {family.name: family for family in (MAPPO, PPO, BC)}
+ALGORITHMS: dict[str, AlgorithmFamily] = {family.name: family for family in (MAPPO, PPO, BC, MAPPO_POPULATION_ENTROPY)}
 
 
 def get_family(name: str) -> AlgorithmFamily:

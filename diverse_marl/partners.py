@@ -7,6 +7,7 @@ A config block (top level of an experiment config, or ``MAPPOConfig.partners(...
       seats: [agent_1]        # seats the partner plays; the trained module plays the others
       sample: per_episode     # a new draw for every episode of every env copy
       self_play: 0.2          # probability that the trained module plays every seat instead
+      priority: 0.0           # > 0: harder partners (lower recent return) drawn more often (MEP's rank rule)
 
 Pool entries are MAPPO/PPO run dirs or checkpoints (loaded with ``diverse_marl.load_policy``,
 Ray-free, never trained further) or ``"pkg.module:factory"`` import paths. A factory is called
@@ -34,7 +35,7 @@ from diverse_marl.agents import Agent, obs_row
 from diverse_marl.envs.reward import accepts_keyword
 from diverse_marl.errors import ConfigError
 
-PARTNER_KEYS = ("from", "seats", "sample", "self_play")
+PARTNER_KEYS = ("from", "seats", "sample", "self_play", "priority")
 SAMPLE_MODES = ("per_episode",)
 FACTORY_KEYWORDS = ("seat", "env_config", "seed")
 
@@ -47,6 +48,7 @@ class PartnerSpec:
     seats: tuple[str, ...]
     sample: str = "per_episode"
     self_play: float = 0.0
+    priority: float = 0.0
 
     @classmethod
     def from_dict(cls, block: Mapping[str, Any]) -> PartnerSpec:
@@ -75,9 +77,12 @@ class PartnerSpec:
         self_play = block.get("self_play", 0.0)
         if isinstance(self_play, bool) or not isinstance(self_play, (int, float)) or not 0.0 <= self_play <= 1.0:
             raise ConfigError(f"partners.self_play must be a probability in [0, 1], got {self_play!r}")
+        priority = block.get("priority", 0.0)
+        if isinstance(priority, bool) or not isinstance(priority, (int, float)) or not 0.0 <= priority < float("inf"):
+            raise ConfigError(f"partners.priority must be a number >= 0 (0: uniform draws), got {priority!r}")
         # absolute paths: remote env runners may start in another working directory
         sources = [str(s) if is_factory_path(str(s)) else os.path.abspath(s) for s in sources]
-        return cls(tuple(sources), tuple(seats), sample, float(self_play))
+        return cls(tuple(sources), tuple(seats), sample, float(self_play), float(priority))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +90,7 @@ class PartnerSpec:
             "seats": list(self.seats),
             "sample": self.sample,
             "self_play": self.self_play,
+            "priority": self.priority,
         }
 
     def check_seats(self, agents: Sequence[str]) -> None:
@@ -97,6 +103,21 @@ class PartnerSpec:
                 f"partners.seats {list(self.seats)} takes every seat; leave at least one of "
                 f"{', '.join(agents)} to the trained module"
             )
+
+
+def rank_priorities(returns: Sequence[float], exponent: float) -> np.ndarray:
+    """MEP's prioritized partner sampling (Zhao et al., AAAI 2023): draw probabilities ``p_i`` proportional
+    to ``rank_i ** exponent``, where rank 1 goes to the partner with the highest recent return with the
+    trained agent and the highest rank to the lowest return (ties share a rank, as in the authors' code,
+    which ranks ``1 / return``). A partner not played yet (NaN) counts as the hardest. ``exponent`` 0 is
+    uniform; larger values concentrate the draws on the hardest partners."""
+    r = np.asarray(returns, dtype=np.float64)
+    if exponent == 0 or len(r) == 0:
+        return np.full(len(r), 1.0 / max(len(r), 1))
+    key = np.where(np.isnan(r), -np.inf, r)
+    _, from_best = np.unique(-key, return_inverse=True)  # dense ranks: 0 = highest return
+    weights = (from_best.reshape(-1) + 1.0) ** exponent  # rank 1 = highest return, top rank = lowest
+    return weights / weights.sum()
 
 
 class SeatPlayer(Protocol):
@@ -249,6 +270,7 @@ __all__ = [
     "PolicyPlayer",
     "AgentPlayer",
     "load_partners",
+    "rank_priorities",
     "validate_partners",
     "PARTNER_KEYS",
     "SAMPLE_MODES",

@@ -68,7 +68,10 @@ def test_defaults_and_types():
         ({**BASE, "trainig": {}}, "unknown config key 'trainig' (did you mean 'training'?)"),
         ({**BASE, "stop": {"iteration": 3}}, "unknown config key 'stop.iteration'"),
         ({**BASE, "env": "overcookd"}, "unknown env 'overcookd'; registered envs: "),
-        ({**BASE, "algorithm": "mapo"}, "unknown algorithm 'mapo' (did you mean 'mappo'?); allowed: bc, mappo, ppo"),
+        (
+            {**BASE, "algorithm": "mapo"},
+            "unknown algorithm 'mapo' (did you mean 'mappo'?); allowed: bc, mappo, mappo_population_entropy, ppo",
+        ),
         ({**BASE, "training": {"lrr": 0.1}}, "unknown ppo option 'training.lrr' (did you mean 'lr'?)"),
         ({**BASE, "training": {"lr": "fast"}}, "training.lr: expected float, got 'fast'"),
         (

@@ -118,6 +118,7 @@ def test_partners_need_the_vector_runner_and_mappo():
         "seats": ["agent_1"],
         "sample": "per_episode",
         "self_play": 0.0,
+        "priority": 0.0,
     }
 
 

@@ -109,7 +109,7 @@ def test_selection_picks_by_original_reward_return():
 @pytest.mark.parametrize(
     "method, fragment",
     [
-        ({"name": "rgp"}, r"unknown method 'rgp' \(did you mean 'rpg'\?\); allowed: fcp, hsp, rpg"),
+        ({"name": "rgp"}, r"unknown method 'rgp' \(did you mean 'rpg'\?\); allowed: fcp, hsp, mep, rpg"),
         ({"name": "rpg", "sampler": {"normal": {}}}, "method.sampler: expected exactly one of uniform, grid, list"),
         ({"name": "rpg", "sampler": UNIFORM}, "the uniform sampler needs a number of samples"),
         (

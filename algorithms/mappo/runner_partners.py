@@ -1,8 +1,10 @@
 """Frozen partners in the vector runner: who plays which seat of each env copy, and their actions.
 
 At the start of every episode of every copy one draw decides: with probability ``self_play`` the
-trained module plays every seat; otherwise a pool entry (uniformly) plays ``spec.seats``. The
-draws come from one RNG seeded by (config seed, worker index), so runs are reproducible.
+trained module plays every seat; otherwise a pool entry plays ``spec.seats``: uniformly, or with
+``priority > 0`` by MEP's rank rule (``diverse_marl.partners.rank_priorities``) on each entry's mean
+joint return over its last ``PRIORITY_WINDOW`` episodes in this runner (harder partners more often).
+The draws come from one RNG seeded by (config seed, worker index), so runs are reproducible.
 Partners act with one call per pool entry and seat over the rows it plays; their steps never
 reach the learner (the runner leaves them out of the episodes), and nothing updates them.
 
@@ -14,15 +16,17 @@ self-play episodes), and ``episode/self_play`` is the share of self-play episode
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from diverse_marl.partners import PartnerSpec, load_partners
+from diverse_marl.partners import PartnerSpec, load_partners, rank_priorities
 
 SELF_PLAY = -1
 SELF_PLAY_NAME = "self_play"
+PRIORITY_WINDOW = 20  # episodes per pool entry whose mean joint return ranks it for prioritized draws
 
 
 class PartnerSeats:
@@ -44,12 +48,21 @@ class PartnerSeats:
         self._rng = np.random.default_rng([seed, worker_index])
         self.drawn = np.full(num_envs, SELF_PLAY, np.int64)
         self._joint_return = np.zeros(num_envs, np.float64)
+        self._recent = [deque(maxlen=PRIORITY_WINDOW) for _ in self.pool]  # joint returns per pool entry
+
+    def probabilities(self) -> np.ndarray:
+        """The current draw probability of each pool entry (uniform unless ``spec.priority > 0``)."""
+        means = [float(np.mean(r)) if r else float("nan") for r in self._recent]
+        return rank_priorities(means, self.spec.priority)
 
     def draw(self, copies: np.ndarray) -> None:
         """New episodes start in ``copies``: draw self-play or a pool entry for each."""
         copies = np.asarray(copies, np.int64)
         self_play = self._rng.random(len(copies)) < self.spec.self_play
-        picks = self._rng.integers(0, len(self.pool), len(copies))
+        if self.spec.priority > 0:
+            picks = self._rng.choice(len(self.pool), size=len(copies), p=self.probabilities())
+        else:
+            picks = self._rng.integers(0, len(self.pool), len(copies))
         self.drawn[copies] = np.where(self_play, SELF_PLAY, picks)
         self._joint_return[copies] = 0.0
         for c, k in zip(copies.tolist(), self.drawn[copies].tolist()):
@@ -86,5 +99,7 @@ class PartnerSeats:
         out = []
         for c in np.nonzero(done)[0].tolist():
             k = int(self.drawn[c])
+            if k != SELF_PLAY:
+                self._recent[k].append(float(self._joint_return[c]))
             out.append((SELF_PLAY_NAME if k == SELF_PLAY else self.pool[k].name, float(self._joint_return[c])))
         return out

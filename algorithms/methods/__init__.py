@@ -30,6 +30,7 @@ METHODS: dict[str, str] = {
     "rspo": "diverse_marl.algorithms.methods.rspo",
     "hsp": "diverse_marl.algorithms.methods.hsp",
     "fcp": "diverse_marl.algorithms.methods.fcp",
+    "mep": "diverse_marl.algorithms.methods.mep",
 }
 BEST_KEY = "best_run_dir"
 
