@@ -227,7 +227,7 @@ def test_stage_one_scales_the_per_member_figures_by_the_population():
 
 
 def test_mep_example_loads():
-    cfg = load_config(ROOT / "examples" / "mep_cramped_room.yaml")
+    cfg = load_config(ROOT / "examples" / "overcooked" / "mep_cramped_room.yaml")
     spec = mep.parse_spec(cfg)
     assert cfg.env_config["old_dynamics"] is True and cfg.env_config["layout"] == "cramped_room"
     assert spec.population >= 2 and spec.entropy_coeff > 0 and spec.priority > 0
