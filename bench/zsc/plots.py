@@ -56,6 +56,7 @@ def bar_chart(layouts: Mapping[str, Mapping[str, Any]], path: Path, metric: str 
             if col == 0:
                 ax.set_ylabel("IQM BR-normalized" if metric == "br_normalized" else "IQM sparse return")
             if not methods:
+                ax.set_xticks([])
                 ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
     save(fig, path)
