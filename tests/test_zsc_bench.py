@@ -13,11 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from bench.zsc import evaluation, partners, scale
 from bench.zsc.jobs import LayoutState, LockBusyError, heavy_job_lock
 from bench.zsc.stages import HSP_SEED, POOL_SEED_BASE, LayoutContext, base_config, biased_population
 from diverse_marl.algorithms.methods import hsp
+from diverse_marl.population_train import member_dir_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -161,13 +163,23 @@ def test_smoke_pipeline_end_to_end(tmp_path):
     assert all(c["br_return"] is not None for c in layout["cells"] if c["kind"] == "biased")
     for name in ("zero_shot_coordination_bars.png", "zero_shot_coordination_heatmap.png"):
         assert (results / name).stat().st_size > 0
+    # independence, on disk: every evaluation partner trained from scratch on a seed no agent uses
+    work = tmp_path / "work" / "cramped_room"
+    agent_configs = [yaml.safe_load(p.read_text()) for p in work.glob("*_seed*/**/config.yaml")]
+    agent_seeds = {c["seed"] for c in agent_configs}
+    assert agent_configs and all(c.get("init_from") is None for c in agent_configs)
+    for run_dir in layout["eval_selected"].values():
+        cfg = yaml.safe_load((Path(run_dir) / "config.yaml").read_text())
+        assert cfg.get("init_from") is None and cfg["seed"] >= partners.EVAL_SEED_BASE
+        assert cfg["seed"] not in agent_seeds
+        assert not any(str(run_dir) in json.dumps(c) for c in agent_configs)  # in no agent's partner pool
 
 
 @pytest.mark.slow
 def test_a_killed_stage_resumes_where_it_stopped(tmp_path):
     """SIGKILL the eval-partner population after its first member; the rerun keeps that member."""
     proc = subprocess.Popen(bench_cmd(tmp_path, "--stages", "eval_partners"), cwd=ROOT, start_new_session=True)
-    first = tmp_path / "work" / "cramped_room" / "eval_partners" / "member_000"
+    first = tmp_path / "work" / "cramped_room" / "eval_partners" / member_dir_name(0)
     try:
         deadline = time.time() + 900
         while time.time() < deadline and not (first / "checkpoints").is_dir():

@@ -72,13 +72,12 @@ def log(args: argparse.Namespace, text: str) -> None:
 
 
 def agents_under_test(ctx: LayoutContext) -> dict[str, dict[int, Path]]:
-    """method -> seed -> run dir, for the methods whose stage has finished."""
-    status = ctx.state.data.get("stage_status", {})
-    return {
-        method: {s: agent_dir(ctx, stage, s) for s in ctx.seeds}
+    """method -> seed -> run dir: the agents of ``--seeds`` whose training job has finished."""
+    agents = {
+        method: {s: agent_dir(ctx, stage, s) for s in ctx.seeds if ctx.state.job_done(agent_dir(ctx, stage, s).name)}
         for method, stage in METHOD_STAGES.items()
-        if status.get(stage, {}).get("status") == "done"
     }
+    return {method: seeds for method, seeds in agents.items() if seeds}
 
 
 def evaluate(ctx: LayoutContext, args: argparse.Namespace) -> None:
