@@ -63,11 +63,10 @@ REFERENCE = f"stock_ppo_{STOCK_VECTOR_ENVS}envs_1thread"
 ONE_CORE = {0}
 JOINT_OBS = {"critic_input": "joint_obs"}
 ASYNC = {"async_sampling": True}
-SYNC = {"async_sampling": False}  # the trainer's default is "auto" (on with 2+ CPUs); these rows time one core
 # MAPPO rows: label -> (options beyond the common ones, CPUs to pin to or None = all)
 MAPPO_ROWS: dict[str, tuple[dict[str, Any], set[int] | None]] = {
-    "mappo_vec_runner": (SYNC, ONE_CORE),
-    "mappo_joint_obs_vec_runner": ({**JOINT_OBS, **SYNC}, ONE_CORE),
+    "mappo_vec_runner": ({}, ONE_CORE),
+    "mappo_joint_obs_vec_runner": (JOINT_OBS, ONE_CORE),
     "mappo_async_1core": (ASYNC, ONE_CORE),
     "mappo_async_2cores": (ASYNC, None),
     "mappo_joint_obs_async_2cores": ({**JOINT_OBS, **ASYNC}, None),
@@ -140,7 +139,7 @@ def timed_train(algo: Any, threads: int, cpus: set[int] | None) -> tuple[float, 
     try:
         w0, c0 = time.perf_counter(), time.process_time()
         res = algo.train()
-        if getattr(algo.config, "overlapped_sampling", False):
+        if getattr(algo.config, "async_sampling", False):
             # the timed window must also hold the next batch's sampling (launched during this
             # iteration): else it would finish for free while other rows run
             algo.env_runner_group.foreach_env_runner(lambda r: None, local_env_runner=False)

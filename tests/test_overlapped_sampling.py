@@ -10,10 +10,8 @@ import pytest
 import torch
 
 from diverse_marl.algorithms import MAPPOConfig
-from diverse_marl.algorithms.mappo.config import ASYNC_AUTO_MIN_BATCH, resolve_async_sampling, usable_cpus
 from diverse_marl.algorithms.mappo.module import OBS_KEY
 from diverse_marl.envs import make
-from diverse_marl.errors import ConfigError
 
 ray = pytest.importorskip("ray")
 from ray.rllib.core.columns import Columns  # noqa: E402
@@ -124,19 +122,3 @@ def test_async_sampling_learns_credit_assignment():
     best = env.episode_length * float(np.mean(env.stakes))
     assert random_return < 0.2 * best
     assert trained_return > random_return + 0.5 * (best - random_return), (random_return, trained_return)
-
-
-def test_async_sampling_auto_is_on_for_large_batches_on_two_cpus():
-    assert MAPPOConfig.option_defaults()["async_sampling"] == "auto"
-    assert resolve_async_sampling("auto", ASYNC_AUTO_MIN_BATCH - 1) is False  # tiny batches: the round trip costs more
-    assert resolve_async_sampling("auto", ASYNC_AUTO_MIN_BATCH) is (usable_cpus() >= 2)
-    assert resolve_async_sampling(False, 10**6) is False and resolve_async_sampling(True, 1) is True
-    with pytest.raises(ConfigError, match="'async_sampling' must be true, false or 'auto'"):
-        resolve_async_sampling("yes", 4000)
-    algo = build(seed=0, async_sampling="auto", train_batch_size=ASYNC_AUTO_MIN_BATCH)
-    try:
-        assert algo.config.async_sampling == "auto"  # the option as written; what runs:
-        assert algo.config.overlapped_sampling is (usable_cpus() >= 2)  # conftest's Ray has 2 CPUs
-        assert algo.config.num_env_runners == (1 if usable_cpus() >= 2 else 0)
-    finally:
-        algo.stop()

@@ -30,11 +30,9 @@ init with a small policy-head gain; LayerNorm on inputs and hidden layers; actio
 from __future__ import annotations
 
 import importlib
-import os
 from typing import Any
 
 import gymnasium as gym
-import ray
 from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.algorithms.ppo import PPO, PPOConfig
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
@@ -126,11 +124,10 @@ OPTIONS: dict[str, tuple[Any, str]] = {
         "1 avoids thread thrashing with tiny MLPs",
     ),
     "async_sampling": (
-        "auto",
+        False,
         "sample the next batch in a remote env runner while the learner updates on this one "
         "(uses 2 cores; batches are one policy version stale, see overlapped_sampling.py); "
-        "num_env_runners 0 becomes 1. auto = on when 2+ CPUs are usable (and Ray has them) and "
-        "train_batch_size >= 8000 (smaller batches gain less than the remote round trip costs)",
+        "num_env_runners 0 becomes 1",
     ),
     "env_runner_cls": (
         "auto",
@@ -139,8 +136,6 @@ OPTIONS: dict[str, tuple[Any, str]] = {
     ),
 }
 AUTO_RUNNER = "auto"
-AUTO_ASYNC = "auto"
-ASYNC_AUTO_MIN_BATCH = 8000  # env steps per iteration; the measured gains were at 8000 and 12800
 
 # Where each option lives on the config. Options not listed here are kept in
 # ``MAPPOConfig.mappo_build`` and read by ``resolve()`` (they shape the modules and the runner).
@@ -259,7 +254,6 @@ class MAPPOConfig(PPOConfig):
         self.mappo_env: dict[str, Any] | None = None
         self.mappo_export: dict[str, Any] | None = None
         self.mappo_runner: str | None = None
-        self.overlapped_sampling = False  # async_sampling resolved by validate()
 
     # ---- RLlib hooks ----
     def get_default_rl_module_spec(self) -> RLModuleSpec:
@@ -345,9 +339,7 @@ class MAPPOConfig(PPOConfig):
 
     def validate(self) -> None:
         self.resolve()
-        # the option keeps what the user wrote ("auto"); this is what runs
-        self.overlapped_sampling = resolve_async_sampling(self.async_sampling, self.train_batch_size_per_learner)
-        if self.overlapped_sampling:
+        if self.async_sampling:
             self._overlap_sampling()
         super().validate()
         if self.partners_spec and not getattr(self.env_runner_cls, "supports_partners", False):
@@ -398,27 +390,6 @@ class MAPPOConfig(PPOConfig):
             .debugging(seed=seed)
             .resolve()
         )
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on, and no more than the running Ray cluster has."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
-    if ray.is_initialized():
-        cpus = min(cpus, int(ray.cluster_resources().get("CPU", cpus)))
-    return cpus
-
-
-def resolve_async_sampling(value: Any, train_batch_size: int) -> bool:
-    """``async_sampling``: true / false as given; ``auto``: on where overlapping sampling with the update was
-    measured faster at equal learning (bench/results/mappo_throughput.json: 2 cores, 8k-12.8k env-step batches)."""
-    if value == AUTO_ASYNC:
-        return usable_cpus() >= 2 and int(train_batch_size) >= ASYNC_AUTO_MIN_BATCH
-    if not isinstance(value, bool):
-        raise ConfigError(f"option 'async_sampling' must be true, false or {AUTO_ASYNC!r}, got {value!r}")
-    return value
 
 
 def _check_options(o: dict[str, Any]) -> None:
@@ -545,7 +516,7 @@ class MAPPO(PPO):
 
             torch.set_num_threads(int(threads))
         super().setup(config)  # the env creator was (re-)registered by config.validate() -> resolve()
-        self._overlapped = OverlappedSampler() if getattr(self.config, "overlapped_sampling", False) else None
+        self._overlapped = OverlappedSampler() if getattr(self.config, "async_sampling", False) else None
 
     def training_step(self) -> None:
         """PPO's iteration, or with ``async_sampling`` the overlapped one (``overlapped_sampling.py``)."""

@@ -15,7 +15,7 @@ from bench.harness import RESULTS_DIR, machine_info
 from bench.zsc import evaluation
 from bench.zsc.jobs import DEFAULT_LOCK, LayoutState, LockBusyError, heavy_job_lock
 from bench.zsc.plots import bar_chart, heatmap
-from bench.zsc.scale import CONFOUNDS, PLANNING_STEPS_PER_S, SCALES, format_plan, plan
+from bench.zsc.scale import CONFOUNDS, SCALES, SINGLE_RUN_STEPS_PER_S, format_plan, plan
 from bench.zsc.stages import METHOD_STAGES, STAGES, LayoutContext, agent_dir, evaluation_partners, run_stage
 from diverse_marl.envs.overcooked.layouts import list_layouts
 from diverse_marl.errors import ConfigError
@@ -40,7 +40,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--results-dir", default=None, help="default bench/results/zsc (smoke: <work>/results)")
     p.add_argument("--data-dir", default="data/human", help="converted human trials (make human-data)")
     p.add_argument("--plan", action="store_true", help="print the plan (env steps, estimated hours per stage) and exit")
-    p.add_argument("--steps-per-s", type=float, default=PLANNING_STEPS_PER_S, help="throughput the plan assumes")
+    p.add_argument(
+        "--steps-per-s", type=float, default=SINGLE_RUN_STEPS_PER_S, help="one run's env steps/s the plan assumes"
+    )
     p.add_argument("--lock", default=str(DEFAULT_LOCK), help="the machine's one-heavy-job lock file")
     p.add_argument("--wait-lock", action="store_true", help="queue behind another heavy job instead of exiting")
     args = p.parse_args(argv)
