@@ -35,7 +35,7 @@ KEEP_ALL_CHECKPOINTS = 1_000_000
 HSP_SEED = 300_000  # HSP's partner population (its own seeds, shared by the agent seeds)
 POOL_SEED_BASE = 1_000  # FCP's pool-only SP seeds
 # joint_obs: equal learning at 1.4x the steps/s (bench/results/mappo_critic_input.json). Not async_sampling: on
-# cramped_room it needed ~1.6x the env steps (shaped return 33 vs 163 at 435k, seed 0), more than its 1.3x speed
+# cramped_room (seed 0) it learned far slower per env step (sparse 42 at 717k vs 200 at 691k synchronous)
 FAST_TRAINING = {"critic_input": "joint_obs", "async_sampling": False}
 HSP_SELF_PLAY = 0.2  # HSP: share of the adaptive agent's episodes in self-play (as hsp_overcooked)
 MEP_EXTRA: dict[str, Any] = {}  # entropy_coeff, priority: wt-mep's defaults (the paper's) unless set here
