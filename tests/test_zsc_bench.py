@@ -58,9 +58,9 @@ def test_evaluation_partners_train_from_scratch_on_their_own_seeds(tmp_path):
 
 # ---- statistics ------------------------------------------------------------------------------------
 def test_br_normalized_caps_at_one_and_leaves_unscored_partners_out():
-    out = evaluation.br_normalized(np.array([50.0, 300.0, 10.0]), np.array([100.0, 200.0, 0.0]))
-    np.testing.assert_allclose(out[:2], [0.5, 1.0])
-    assert np.isnan(out[2])
+    assert evaluation.br_normalized(50.0, 100.0) == pytest.approx(0.5)
+    assert evaluation.br_normalized(300.0, 200.0) == 1.0
+    assert evaluation.br_normalized(10.0, 0.0) is None and evaluation.br_normalized(10.0, None) is None
 
 
 def test_aggregate_iqm_by_hand_and_the_ci_brackets_it():

@@ -16,16 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
+from diverse_marl.analysis import zsc_stats
 from diverse_marl.crossplay import eval_env_config, seat_player
 from diverse_marl.envs import make as make_env
 from diverse_marl.rollout import play_rows
-
-try:  # wt-mep's rliable-backed statistics (issue 24): used once merged; until then the same math below
-    from diverse_marl.analysis.zsc_stats import aggregate as rliable_aggregate
-except ImportError:  # pragma: no cover - depends on the merge
-    rliable_aggregate = None
 
 SEATS = ("agent_0", "agent_1")
 KINDS = ("biased", "scripted", "h_proxy", "all")
@@ -85,35 +80,17 @@ def best_response_returns(
     return out
 
 
-def br_normalized(returns: np.ndarray, br_returns: np.ndarray) -> np.ndarray:
-    """min(1, R / R_BR) elementwise; NaN where the BR never scored (no scale to normalize by)."""
-    br = np.asarray(br_returns, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(br > 0, np.minimum(1.0, np.asarray(returns, dtype=np.float64) / br), np.nan)
-
-
-def iqm(x: np.ndarray) -> float:
-    """Interquartile mean: the mean of the middle 50% of all values."""
-    return float(stats.trim_mean(np.asarray(x, dtype=np.float64).ravel(), 0.25))
+def br_normalized(r: float, r_br: float | None) -> float | None:
+    """min(1, R / R_BR) (:func:`zsc_stats.br_normalized`); None where the BR never scored (no scale)."""
+    if r_br is None or not np.isfinite(r_br) or r_br <= 0:
+        return None
+    return float(zsc_stats.br_normalized([r], [r_br])[0])
 
 
 def aggregate(scores: Mapping[str, np.ndarray], reps: int, seed: int) -> dict[str, dict[str, float]]:
-    """Per method, scores ``(runs, tasks)`` -> IQM, mean and the 95% stratified-bootstrap CI of the IQM.
-
-    The one place the statistics are computed: wt-mep's ``analysis/zsc_stats.aggregate`` (rliable) is
-    used when installed; the fallback resamples runs with replacement within each task, as rliable's
-    ``StratifiedBootstrap`` does, and takes the percentile interval."""
-    if rliable_aggregate is not None:
-        return rliable_aggregate({m: np.asarray(s, dtype=np.float64) for m, s in scores.items()}, reps, seed)
-    rng = np.random.default_rng(seed)
-    out = {}
-    for method, s in scores.items():
-        s = np.asarray(s, dtype=np.float64)
-        runs, tasks = s.shape
-        boot = [iqm(s[rng.integers(runs, size=(runs, tasks)), np.arange(tasks)]) for _ in range(reps)]
-        lo, hi = np.percentile(boot, [50 * (1 - CI_LEVEL), 100 - 50 * (1 - CI_LEVEL)])
-        out[method] = {"iqm": iqm(s), "ci_low": float(lo), "ci_high": float(hi), "mean": float(s.mean())}
-    return out
+    """Per method, scores ``(runs, tasks)`` -> IQM, mean and the 95% stratified-bootstrap CI of the IQM
+    (rliable, through :func:`diverse_marl.analysis.zsc_stats.aggregate`: the one place they are computed)."""
+    return zsc_stats.aggregate({m: np.asarray(s, dtype=np.float64) for m, s in scores.items()}, reps, seed, CI_LEVEL)
 
 
 def evaluate_layout(
@@ -136,7 +113,7 @@ def evaluate_layout(
             for name, p in partners.items():
                 for seat in SEATS:
                     r = raw[(str(d), p["source"], seat)]
-                    norm = br_normalized(np.array([r]), np.array([r_br.get(name, np.nan)]))[0]
+                    norm = br_normalized(r, r_br.get(name))
                     cells.append(
                         {
                             "method": method,
@@ -146,7 +123,7 @@ def evaluate_layout(
                             "seat": seat,
                             "sparse_return": r,
                             "br_return": r_br.get(name),
-                            "br_normalized": None if np.isnan(norm) else float(norm),
+                            "br_normalized": norm,
                         }
                     )
     return {

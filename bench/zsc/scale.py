@@ -32,7 +32,8 @@ from dataclasses import asdict, dataclass
 
 M = 1_000_000
 TRAINING_HOURS_BUDGET = 12.0
-# measured: bench/results/mappo_throughput.json, row mappo_joint_obs_vec_runner (synchronous, one core, quiet)
+# measured: bench/results/mappo_throughput/mappo_throughput.json, row mappo_joint_obs_vec_runner
+# (synchronous, one core, quiet)
 MEASURED_STEPS_PER_S = 9_780.0
 PARTNER_AND_LAYOUT_DERATE = 0.81  # frozen partners' inference + larger kitchens (assumed)
 PARALLEL_RUNS, PARALLEL_EFFICIENCY = 2, 0.85  # two population members at once on 2 cores (efficiency assumed)

@@ -1,6 +1,6 @@
 """The stages of one layout, in order: what each trains (configs), where, and what it hands on.
 
-Every MAPPO run starts from the layout's example config (``examples/overcooked_<layout>.yaml``;
+Every MAPPO run starts from the layout's example config (``examples/overcooked/mappo_<layout>.yaml``;
 counter_circuit: the random-start old-dynamics recipe, its shaped-reward anneal written as
 ``shaping_factor``) in the 2019 dynamics the humans played, with ``critic_input: joint_obs`` and the
 scale's budgets. Populations train two members at once (one per core, synchronous sampling). Nothing is warm-started:
@@ -30,12 +30,13 @@ from diverse_marl.config import load_config
 from diverse_marl.errors import ConfigError
 from diverse_marl.population_train import member_dir_name
 
-EXAMPLES = REPO_ROOT / "examples"
+EXAMPLES = REPO_ROOT / "examples" / "overcooked"
 KEEP_ALL_CHECKPOINTS = 1_000_000
 HSP_SEED = 300_000  # HSP's partner population (its own seeds, shared by the agent seeds)
 POOL_SEED_BASE = 1_000  # FCP's pool-only SP seeds
-# joint_obs: equal learning at 1.4x the steps/s (bench/results/mappo_critic_input.json). Not async_sampling: on
-# cramped_room (seed 0) it learned far slower per env step (sparse 42 at 717k vs 200 at 691k synchronous)
+# joint_obs: equal learning at 1.4x the steps/s (bench/results/mappo_critic_input/mappo_critic_input.json).
+# Not async_sampling: on cramped_room (seed 0) it learned far slower per env step
+# (sparse 42 at 717k vs 200 at 691k synchronous)
 FAST_TRAINING = {"critic_input": "joint_obs", "async_sampling": False}
 HSP_SELF_PLAY = 0.2  # HSP: share of the adaptive agent's episodes in self-play (as hsp_overcooked)
 MEP_EXTRA: dict[str, Any] = {}  # entropy_coeff, priority: wt-mep's defaults (the paper's) unless set here
@@ -66,8 +67,8 @@ class LayoutContext:
 # ---------------------------------------------------------------------------------------
 def example_path(layout: str) -> Path:
     if layout == "counter_circuit":
-        return EXAMPLES / "overcooked_counter_circuit_old_dynamics_random_start.yaml"
-    return EXAMPLES / f"overcooked_{layout}.yaml"
+        return EXAMPLES / "mappo_counter_circuit_old_dynamics_random_start.yaml"
+    return EXAMPLES / f"mappo_{layout}.yaml"
 
 
 def base_config(ctx: LayoutContext, name: str, seed: int, steps: int) -> dict[str, Any]:
