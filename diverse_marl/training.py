@@ -160,7 +160,8 @@ def run_single(
 def user_env_failure(exc: BaseException | None, rd: RunDir, since: float) -> UserEnvError | None:
     """The error of a user's env behind ``exc`` (or reported by an env runner since ``since``), saying
     where the run's checkpoints are and how to continue; None if the failure is not the user's env."""
-    found = find_user_env_error(exc) or pop_reported_error(since)
+    reported = pop_reported_error(since)  # popped either way: a stale report must not fail a later run
+    found = find_user_env_error(exc) or reported
     if found is None:
         return None
     latest = rd.latest_checkpoint()

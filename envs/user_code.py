@@ -15,6 +15,7 @@ seen this way; the others' errors stay in their Ray worker logs.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sys
@@ -147,18 +148,24 @@ def _report_path(job_id: str) -> Path:
     return Path(tempfile.gettempdir()) / "diverse_marl" / f"user_env_error_{job_id}.json"
 
 
-def _ray_actor_job() -> str | None:
-    """The Ray job id when this process is a Ray actor (an env runner), else None."""
+def _remote_env_runner_job() -> str | None:
+    """The Ray job id when the env is stepped by a remote env runner (an actor whose runner has
+    ``worker_index > 0``; not the local runner of a driver or a Tune trial), else None."""
     ray = sys.modules.get("ray")  # never imported here: an env used without Ray stays without it
-    if ray is None or not ray.is_initialized():
+    if ray is None or not ray.is_initialized() or not ray.get_runtime_context().get_actor_id():
         return None
-    ctx = ray.get_runtime_context()
-    return ctx.get_job_id() if ctx.get_actor_id() else None
+    frame = inspect.currentframe()
+    while frame is not None:  # the env runner that called reset/step, up the stack
+        runner = frame.f_locals.get("self")
+        if type(runner).__name__.endswith("EnvRunner") and getattr(runner, "worker_index", 0):
+            return ray.get_runtime_context().get_job_id()
+        frame = frame.f_back
+    return None
 
 
 def _reported(error: UserEnvError) -> UserEnvError:
-    """In an env runner actor, also leave ``error`` where the driver of the job finds it."""
-    job = _ray_actor_job()
+    """In a remote env runner, also leave ``error`` where the driver of the job finds it."""
+    job = _remote_env_runner_job()
     if job is not None:
         path = _report_path(job)
         path.parent.mkdir(parents=True, exist_ok=True)

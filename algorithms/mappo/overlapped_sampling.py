@@ -85,15 +85,17 @@ class OverlappedSampler:
         results: dict[int, Any] = {}
         while missing := [i for i in self._in_flight if i not in results]:
             results.update(group.fetch_ready_async_reqs(tags=SAMPLE_TAG, timeout_seconds=timeout_s))
-            healthy = set(group.healthy_env_runner_ids())
-            lost = [i for i in missing if i not in results and i not in healthy]
-            if lost:
+            missing = [i for i in self._in_flight if i not in results]
+            if missing and group.num_in_flight_async_reqs(SAMPLE_TAG) == 0:
+                # no request of the missing runners is alive: RLlib drops the requests of a runner it
+                # marks unhealthy (it died; Ray may have restarted it since). (Requests still alive
+                # are waited for first, so a runner is never asked twice for one batch.)
                 if restore is None:
                     raise RuntimeError("async_sampling: an env runner failed while sampling")
-                logger.warning("async_sampling: env runner(s) %s lost while sampling; restoring them", lost)
-                restore(lost)
-                self.launch(group, lost)
-            elif len(results) < len(self._in_flight):
+                logger.warning("async_sampling: env runner(s) %s lost while sampling; restoring them", missing)
+                restore(missing)
+                self.launch(group, missing)
+            elif missing:
                 logger.warning(
                     "async_sampling: %d of %d env runners returned their batch after %s s; waiting",
                     len(results),
