@@ -262,7 +262,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         shaping=args.shaping,
         out=args.out,
     )
-    line = f"{report['episodes']} episodes: mean return {report['return_mean']:.2f} (std {report['return_std']:.2f})"
+    shaping = " with reward shaping" if report.get("shaping") else ""
+    mean, std = report["return_mean"], report["return_std"]
+    line = f"{report['episodes']} episodes: mean return{shaping} {mean:.2f} (std {std:.2f})"
     if "sparse_return_mean" in report:
         line += f", mean sparse return {report['sparse_return_mean']:.2f} (std {report['sparse_return_std']:.2f})"
     print(line)
