@@ -1,6 +1,6 @@
 """Plots and a short text report for training runs (``diverse-marl analyze RUN_DIR ...``).
 
-Reads only files of the run directory (``metrics.jsonl``, ``config.yaml``, ``eval.json``),
+Reads only files of the run directory (``metrics.jsonl``, ``config.yaml``, its newest ``evals/*.json``),
 so it works on runs from any machine without Ray.
 """
 
@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from diverse_marl.errors import DiverseMarlError  # noqa: E402
-from diverse_marl.run_dir import RunDir, atomic_write_text  # noqa: E402
+from diverse_marl.run_dir import RunDir, atomic_write_text, latest_evaluation  # noqa: E402
 
 RETURN_KEYS = ("episode/sparse_return", "episode_return_mean")
 MAX_BEHAVIOUR_LINES = 10
@@ -141,8 +141,8 @@ def write_report(rd: RunDir, rows: list[dict[str, Any]], out_dir: Path, plot: Pa
     ]
     if last.get("steps_per_s"):
         lines.append(f"- throughput (last iteration): {last['steps_per_s']:.0f} env steps/s")
-    eval_path = rd.path / "eval.json"
-    if eval_path.exists():
+    eval_path = latest_evaluation(rd.path)
+    if eval_path is not None:
         ev = json.loads(eval_path.read_text())
         lines.append(
             f"- evaluation: {ev.get('episodes')} episodes, mean return {ev.get('return_mean', float('nan')):.2f} "

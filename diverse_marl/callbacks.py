@@ -104,7 +104,7 @@ class RewardScheduleCallback(RLlibCallback):
         self.schedule = schedule
 
     def on_algorithm_init(self, *, algorithm: Any, **kwargs: Any) -> None:
-        self.push(algorithm)
+        self.push(algorithm, check=True)
 
     def on_checkpoint_loaded(self, *, algorithm: Any, **kwargs: Any) -> None:
         self.push(algorithm)
@@ -116,8 +116,14 @@ class RewardScheduleCallback(RLlibCallback):
         if not is_evaluation:  # a restarted runner's envs start from their env_config values
             self.push(algorithm)
 
-    def push(self, algorithm: Any) -> dict[str, float]:
-        """Send the current values to all env runners; returns them flat (weights as reward_weights.<name>)."""
+    def push(self, algorithm: Any, check: bool = False) -> dict[str, float]:
+        """Send the current values to all healthy env runners; returns them flat (weights as
+        reward_weights.<name>).
+
+        ``check`` (at algorithm start): raise if no env takes them, a config error. Later a push may
+        reach no env because a runner is being restarted; the restarted runner gets the values from
+        ``on_env_runners_recreated``.
+        """
         if not self.schedule:
             return {}
         steps = global_env_steps(algorithm)
@@ -125,7 +131,7 @@ class RewardScheduleCallback(RLlibCallback):
         counts = algorithm.env_runner_group.foreach_env_runner(
             functools.partial(apply_reward_params, values=values), local_env_runner=True
         )
-        if not sum(counts):
+        if check and not sum(counts):
             raise ConfigError(
                 f"reward_schedule: no env of the env runners takes reward parameters "
                 f"(set_reward_params); scheduled: {', '.join(self.schedule.points)}"

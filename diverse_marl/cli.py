@@ -3,13 +3,15 @@
     diverse-marl train CONFIG [--set key.sub=value ...] [--quiet]
     diverse-marl train --resume RUN_DIR [--set stop.iterations=40]   (a run or a population)
     diverse-marl eval RUN_DIR [--episodes 20] [--seat agent_1=OTHER_RUN_DIR|random|llm:CONFIG|pkg.module:factory]
+                     [--shaping] [--out PATH]
     diverse-marl crossplay RUN_DIR... [llm:CONFIG] [--episodes 10] [--layout NAME] [--set env_config.k=v] [--out DIR]
     diverse-marl analyze RUN_DIR|POPULATION_DIR|pkg.module:factory ... [--out DIR] [--episodes 8]
     diverse-marl demo
     diverse-marl envs
     diverse-marl options [ALGORITHM]
 
-User errors (bad config, unknown names, corrupt checkpoints) print one line and exit 2.
+User errors (bad config, unknown names, corrupt checkpoints) print one line and exit 2; an exception
+in a user's env prints the traceback of the env's own frames, then that line.
 """
 
 from __future__ import annotations
@@ -71,8 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         "eval",
         help="roll out a trained run's policy and report returns",
         description="Evaluate a run directory: episodes without Ray, all stepped together in "
-        "the env's batched form; reports the game's original return (and Overcooked's "
-        "sparse return) and event means; writes eval.json into the run directory.",
+        "the env's batched form; reports the game's own return (reward shaping off: for Overcooked "
+        "the sparse return) and event means; writes a new file RUN_DIR/evals/<seats>_<settings>.json "
+        "(or --out), never overwriting an earlier evaluation.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument(
@@ -90,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
         "'llm:CONFIG.yaml' (an LLM agent) or 'package.module:factory' (repeatable)",
     )
     p.add_argument("--one-by-one", action="store_true", help="play episodes one at a time (unbatched reference path)")
+    p.add_argument(
+        "--shaping",
+        action="store_true",
+        help="keep the env's reward shaping (Overcooked's shaping_factor) in the return (default: off)",
+    )
+    p.add_argument("--out", metavar="PATH", help="write the report here (a new file) instead of RUN_DIR/evals/")
     _add_common(p)
 
     p = sub.add_parser(
@@ -250,8 +259,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         seats=parse_seats(args.seats),
         batched=not args.one_by_one,
+        shaping=args.shaping,
+        out=args.out,
     )
-    line = f"{report['episodes']} episodes: mean return {report['return_mean']:.2f} (std {report['return_std']:.2f})"
+    shaping = " with reward shaping" if report.get("shaping") else ""
+    mean, std = report["return_mean"], report["return_std"]
+    line = f"{report['episodes']} episodes: mean return{shaping} {mean:.2f} (std {std:.2f})"
     if "sparse_return_mean" in report:
         line += f", mean sparse return {report['sparse_return_mean']:.2f} (std {report['sparse_return_std']:.2f})"
     print(line)
@@ -424,6 +437,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except DiverseMarlError as exc:
+        user_frames = getattr(exc, "user_traceback", "")  # an error of the user's env: its own frames first
+        if user_frames:
+            print(user_frames.rstrip(), file=sys.stderr)
         print(f"diverse-marl {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:

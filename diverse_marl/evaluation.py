@@ -2,15 +2,23 @@
 
 Episodes are played side by side in the env's batched class (one forward pass per policy per
 step, see :mod:`diverse_marl.rollout`); ``batched=False`` plays them one by one instead. The
-report holds the *original* return (the game's own reward, whatever ``reward_weights`` the run
-trained on), the team sparse return where the env reports one (Overcooked), episode lengths and
-the env's episode statistics (events, behaviour stats), averaged over episodes. Any seat can be
-filled by another run's policy, a random agent or an agent factory.
+report holds the *original* return, the game's own reward: whatever ``reward_weights`` the run
+trained on, and with reward shaping off (Overcooked's ``shaping_factor`` is 0, so the return is
+the sparse delivery return) unless ``shaping=True``; the team sparse return where the env
+reports one, episode lengths and the env's episode statistics (events, behaviour stats),
+averaged over episodes. Any seat can be filled by another run's policy, a random agent or an
+agent factory.
+
+Every evaluation is kept: ``RUN_DIR/evals/<seats>_<settings>.json`` (e.g.
+``agent_1=random_iter50_20ep_seed0_sampled.json``), with ``-2``, ``-3``... when that name is
+taken; :func:`latest_evaluation` finds the newest.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,13 +29,32 @@ from diverse_marl import load_policy
 from diverse_marl.agents import Agent, PolicyAgent
 from diverse_marl.algorithms.methods import best_run_dir
 from diverse_marl.config import load_config
-from diverse_marl.crossplay import eval_env_config, seat_player
+from diverse_marl.crossplay import LLM_SEAT, eval_env_config, seat_player
 from diverse_marl.errors import CheckpointError, ConfigError
 from diverse_marl.progress import Progress
 from diverse_marl.rollout import play_batched, run_episode, summarize_episodes
-from diverse_marl.run_dir import RunDir, atomic_write_json, resolve_checkpoint
+from diverse_marl.run_dir import (
+    EVAL_DIR,
+    RunDir,
+    atomic_write_json,
+    latest_evaluation,
+    read_checkpoint_meta,
+    resolve_checkpoint,
+)
 
-__all__ = ["evaluate_run", "record_episode_gif", "run_episode", "summarize_episodes", "policy_agents", "parse_seats"]
+__all__ = [
+    "evaluate_run",
+    "evaluation_name",
+    "latest_evaluation",
+    "record_episode_gif",
+    "run_episode",
+    "summarize_episodes",
+    "policy_agents",
+    "parse_seats",
+]
+
+# env options that add shaping to the game's own reward; evaluation sets them to 0 (unless asked)
+SHAPING_OPTIONS = ("shaping_factor",)
 
 
 def policy_agents(checkpoint: Path, agent_ids: list[str], deterministic: bool = False) -> dict[str, Agent]:
@@ -49,6 +76,57 @@ def parse_seats(specs: list[str] | None) -> dict[str, str]:
     return seats
 
 
+def game_reward_config(env_name: str, env_config: Mapping[str, Any], shaping: bool = False) -> dict[str, Any]:
+    """``env_config`` with the env's reward-shaping options (:data:`SHAPING_OPTIONS`) at 0, so
+    returns are the game's own; unchanged with ``shaping`` or for an env without such options."""
+    from diverse_marl import envs
+
+    config = dict(env_config)
+    if shaping:
+        return config
+    try:
+        params = inspect.signature(envs.env_factory(env_name)).parameters
+    except (TypeError, ValueError):
+        return config
+    for option in SHAPING_OPTIONS:
+        if option in params:
+            config[option] = 0.0
+    return config
+
+
+def _source_label(source: str) -> str:
+    """A seat's source as a file-name part: a run dir's name, ``llm-<config>``, a factory path, ``random``."""
+    if source.startswith(LLM_SEAT):
+        return "llm-" + Path(source[len(LLM_SEAT) :]).stem
+    path = Path(source)
+    if path.exists():
+        return (
+            path.name if path.name and not path.name.startswith("iter_") else f"{path.parent.parent.name}.{path.name}"
+        )
+    return source.replace(":", ".")
+
+
+def evaluation_name(
+    seats: Mapping[str, str], iteration: Any, episodes: int, seed: int, deterministic: bool, shaping: bool
+) -> str:
+    """What an evaluation holds, as a file name: the seats filled from elsewhere (or ``self-play``),
+    the checkpoint's iteration, episodes, seed, greedy/sampled and ``shaped`` if shaping was on."""
+    seat_part = "+".join(f"{a}={_source_label(seats[a])}" for a in sorted(seats)) or "self-play"
+    parts = [seat_part, f"iter{iteration}", f"{episodes}ep", f"seed{seed}", "greedy" if deterministic else "sampled"]
+    if shaping:
+        parts.append("shaped")
+    return re.sub(r"[^A-Za-z0-9._=+-]+", "-", "_".join(parts))
+
+
+def _free_path(directory: Path, name: str) -> Path:
+    """``directory/name.json``, or ``name-2.json``, ``name-3.json``... : an earlier evaluation is never overwritten."""
+    path, n = directory / f"{name}.json", 1
+    while path.exists():
+        n += 1
+        path = directory / f"{name}-{n}.json"
+    return path
+
+
 def evaluate_run(
     run_dir: str | os.PathLike,
     episodes: int | None = None,
@@ -57,12 +135,16 @@ def evaluate_run(
     quiet: bool = False,
     seats: Mapping[str, str] | None = None,
     batched: bool = True,
+    shaping: bool = False,
+    out: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Roll out a trained run's policies (``seats`` may fill some agents from elsewhere).
 
-    Writes and returns ``RUN_DIR/eval.json``: ``return_mean``/``return_std`` (team original
-    return, summed over agents), ``agent_return_mean``, ``sparse_return_mean``/``_std`` where
-    the env reports a sparse reward, ``length_mean``, ``stats_mean``, and what was played.
+    Returns the report and writes it to a new file: ``out``, or ``RUN_DIR/evals/<name>.json``
+    (:func:`evaluation_name`; an earlier evaluation is never overwritten). The report holds
+    ``return_mean``/``return_std`` (team original return, summed over agents, reward shaping
+    off unless ``shaping``), ``agent_return_mean``, ``sparse_return_mean``/``_std`` where the
+    env reports a sparse reward, ``length_mean``, ``stats_mean``, what was played and ``path``.
     """
     from diverse_marl import envs
 
@@ -77,6 +159,9 @@ def evaluate_run(
     det = cfg.evaluation.deterministic if deterministic is None else deterministic
     base_seed = cfg.evaluation.seed if seed is None else seed
     env_name, env_config = eval_env_config(run_dir)
+    env_config = game_reward_config(env_name, env_config, shaping)
+    if out is not None and Path(out).exists():
+        raise ConfigError(f"--out {out}: exists; evaluations are never overwritten, pick a new path")
     env = envs.make(env_name, **env_config)
     agent_ids = list(env.possible_agents)
     seats = dict(seats or {})
@@ -105,11 +190,19 @@ def evaluate_run(
         seats={a: seats.get(a, str(rd.path)) for a in agent_ids},
         env=env_name,
         env_config=env_config,
+        shaping=shaping,
     )
     agent_metrics = {a: p.metrics() for a, p in players.items() if callable(getattr(p, "metrics", None))}
     if agent_metrics:  # LLM agents: requests, latencies, tokens, cache hits, fallbacks
         report["agent_metrics"] = agent_metrics
-    path = rd.path / "eval.json"
+    if out is not None:
+        path = Path(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        iteration = read_checkpoint_meta(checkpoint).get("iteration", "?")
+        name = evaluation_name(seats, iteration, n, base_seed, det, shaping)
+        (rd.path / EVAL_DIR).mkdir(exist_ok=True)
+        path = _free_path(rd.path / EVAL_DIR, name)
     atomic_write_json(path, report)
     report["path"] = str(path)
     return report

@@ -9,6 +9,7 @@ import warnings
 from diverse_marl.config import RayConfig
 from diverse_marl.errors import ConfigError
 
+LOST_ACTOR_LOGGER = "ray.rllib.utils.actor_manager"  # logs every failed call to a lost env runner, with a traceback
 AUTH_HINT = (
     "a cluster with token authentication needs RAY_AUTH_MODE=token and the cluster's token "
     "(RAY_AUTH_TOKEN, or ~/.ray/auth_token) in the environment of every node and of this driver"
@@ -33,6 +34,9 @@ def init_ray(cfg: RayConfig | None = None) -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     for name in ("ray", "ray.rllib", "ray.tune"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # a lost env runner is restarted (training.py turns RLlib's fault tolerance on) and the toolkit
+    # says so itself (the async sampler's warning, or the user env's error that killed it)
+    logging.getLogger(LOST_ACTOR_LOGGER).setLevel(logging.CRITICAL)
     if cfg.address:
         _join_cluster(cfg.address)
     else:

@@ -30,6 +30,8 @@ from diverse_marl.errors import CheckpointError
 
 CHECKPOINT_PREFIX = "iter_"
 META_FILE = "meta.json"
+EVAL_DIR = "evals"  # RUN_DIR/evals/<seats>_<settings>.json: one file per `diverse-marl eval` (evaluation.py)
+LEGACY_EVAL_FILE = "eval.json"  # the one evaluation file of runs evaluated before evals/
 _ITER_RE = re.compile(r"^iter_(\d+)$")
 
 
@@ -183,6 +185,16 @@ def read_checkpoint_meta(checkpoint: str | os.PathLike) -> dict[str, Any]:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, OSError) as exc:
         raise CheckpointError(f"checkpoint {checkpoint} is corrupt: cannot read {META_FILE} ({exc})") from None
+
+
+def latest_evaluation(run_dir: str | os.PathLike) -> Path | None:
+    """The run's newest evaluation file (``evals/*.json``; a run evaluated before those: ``eval.json``)."""
+    rd = Path(run_dir)
+    found = sorted((rd / EVAL_DIR).glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
+    if found:
+        return found[-1]
+    legacy = rd / LEGACY_EVAL_FILE
+    return legacy if legacy.exists() else None
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:

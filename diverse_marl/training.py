@@ -20,10 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from diverse_marl.algorithms.fault_tolerance import lost_runner_ids, restore_lost_runners
 from diverse_marl.config import ExperimentConfig
+from diverse_marl.envs.user_code import UserEnvError, find_user_env_error, pop_reported_error
 from diverse_marl.progress import Progress
 from diverse_marl.run_dir import RunDir, atomic_write_text, flatten, read_checkpoint_meta
 from diverse_marl.warm_start import apply_warm_start, check_policy_ids, resolve_init_from
+
+# RLlib waits 60 s (its default) before a failed env runner exits and Ray restarts it; the
+# toolkit's envs fail fast and a user's env error ends the run, so a short delay is enough
+RUNNER_RESTART_DELAY_S = 1.0
 
 
 @dataclass
@@ -123,14 +129,48 @@ def run_single(
     if checkpoint is None and cfg.init_from is not None:
         warm = resolve_init_from(cfg.init_from, cfg.algorithm)
         check_policy_ids(warm, rllib_config.policies)
+    # a lost env runner is restarted and the run goes on (see overlapped_sampling.py for async_sampling)
+    rllib_config.fault_tolerance(
+        restart_failed_env_runners=True, delay_between_env_runner_restarts_s=RUNNER_RESTART_DELAY_S
+    )
+    rllib_config.debugging(log_level="ERROR")  # RLlib resets its loggers to this level (init_ray: quiet logs)
     init_ray(cfg.ray)
-    algo = rllib_config.build_algo()
+    started = time.time()
+    try:
+        algo = rllib_config.build_algo()
+    except Exception as exc:
+        failure = user_env_failure(exc, rd, started)
+        if failure is None:
+            raise
+        raise failure from None
+    failure = None
     try:
         if warm is not None:
             apply_warm_start(algo, warm)
-        return _train_loop(algo, cfg, rd, checkpoint, quiet, hooks or TrainHooks())
+        return _train_loop(algo, cfg, rd, checkpoint, quiet, hooks or TrainHooks(), started)
+    except Exception as exc:
+        failure = user_env_failure(exc, rd, started)
+        if failure is None:
+            raise
     finally:
         algo.stop()
+    raise failure from None  # after stop(): RLlib's shutdown logs would otherwise print it as "handled"
+
+
+def user_env_failure(exc: BaseException | None, rd: RunDir, since: float) -> UserEnvError | None:
+    """The error of a user's env behind ``exc`` (or reported by an env runner since ``since``), saying
+    where the run's checkpoints are and how to continue; None if the failure is not the user's env."""
+    reported = pop_reported_error(since)  # popped either way: a stale report must not fail a later run
+    found = find_user_env_error(exc) or reported
+    if found is None:
+        return None
+    latest = rd.latest_checkpoint()
+    kept = (
+        f"run dir {rd.path} keeps its checkpoints (latest: iteration {read_checkpoint_meta(latest)['iteration']})"
+        if latest is not None
+        else f"run dir {rd.path} has no checkpoint yet"
+    )
+    return found.with_hint(f"{kept}; after fixing the env, continue with: diverse-marl train --resume {rd.path}")
 
 
 def _train_loop(
@@ -140,6 +180,7 @@ def _train_loop(
     resume_from: Path | None,
     quiet: bool,
     hooks: TrainHooks,
+    started: float = 0.0,
 ) -> TrainResult:
     from tensorboardX import SummaryWriter
 
@@ -168,7 +209,7 @@ def _train_loop(
     try:
         while not should_stop(stop, iteration, env_steps, elapsed_before + time.time() - start):
             t0 = time.time()
-            result = algo.train()
+            result = _train_iteration(algo, rd, started)
             iteration += 1
             iteration_steps = _env_steps_of(result)
             env_steps += iteration_steps
@@ -196,6 +237,22 @@ def _train_loop(
         bar.close()
         writer.close()
     return TrainResult(run_dir=rd.path, config=cfg, metrics=metrics, checkpoint=checkpoint)
+
+
+def _train_iteration(algo: Any, rd: RunDir, started: float) -> dict[str, Any]:
+    """``algo.train()``, surviving lost env runners: they are waited for before the iteration, and
+    an iteration in which every runner was lost (nothing sampled, so nothing trained: RLlib's
+    PPO returns early) is trained again once they are back, so no iteration is lost. A runner
+    killed by an error in the user's env ends the run with that error."""
+    while True:
+        if lost_runner_ids(algo.env_runner_group):
+            restore_lost_runners(algo)
+        result = algo.train()
+        failure = user_env_failure(None, rd, started)
+        if failure is not None:
+            raise failure
+        if _env_steps_of(result) > 0 or not lost_runner_ids(algo.env_runner_group):
+            return result
 
 
 def headline_return(row: Mapping[str, Any]) -> float:

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from diverse_marl.envs.reward import WEIGHTS_OPTION, RewardWeightsWrapper, accepts_keyword, probe_feature_names
+from diverse_marl.envs.reward import WEIGHTS_OPTION, RewardWeightsWrapper, names_keyword, probe_feature_names
+from diverse_marl.envs.user_code import construct, factory_path, is_user_factory
 from diverse_marl.errors import ConfigError
 
 Factory = str | Callable[..., Any]
@@ -127,8 +128,12 @@ def check_kwargs(fn: Callable[..., Any], kwargs: dict[str, Any], what: str) -> N
 def make(name: str, **kwargs: Any):
     """Build a registered env (or one given as ``"package.module:factory"``) with keyword options.
 
-    ``reward_weights`` works for every env: a factory that does not take it gets its env wrapped
+    ``reward_weights`` works for every env: it reaches the factory only when the factory names that
+    parameter; any other factory (a class, a function, one taking ``**kwargs``) gets its env wrapped
     in :class:`~diverse_marl.envs.reward.RewardWeightsWrapper` (see ``envs/reward.py``).
+    A user's env (any factory outside the toolkit) is built and stepped behind
+    :class:`~diverse_marl.envs.user_code.UserEnvGuard`: its exceptions become one clear
+    :class:`~diverse_marl.envs.user_code.UserEnvError`.
     """
     if name in _REGISTRY:
         spec = _REGISTRY[name]
@@ -139,11 +144,13 @@ def make(name: str, **kwargs: Any):
     else:
         env_spec(name)  # raises with the list of known envs
         raise AssertionError("unreachable")
-    weights = None
-    if kwargs.get(WEIGHTS_OPTION) is not None and not accepts_keyword(fn, WEIGHTS_OPTION):
-        weights = kwargs.pop(WEIGHTS_OPTION)
+    weights = None if names_keyword(fn, WEIGHTS_OPTION) else kwargs.pop(WEIGHTS_OPTION, None)
     check_kwargs(fn, kwargs, name)
-    env = fn(**kwargs)
+    if is_user_factory(fn):  # its errors name the env and the phase (envs/user_code.py)
+        spec = _REGISTRY.get(name)
+        env = construct(fn, kwargs, factory_path(spec.factory if spec else fn, name))
+    else:
+        env = fn(**kwargs)
     return env if weights is None else RewardWeightsWrapper(env, weights, name)
 
 

@@ -9,8 +9,8 @@ randomization (RPG, HSP) builds its members' rewards without touching the env's 
 Built-in envs do it natively (also in their batched forms, as one matrix product) and expose
 their feature names statically (a ``reward_feature_names(**env_config)`` classmethod). A user's
 PettingZoo env only has to report the features: ``diverse_marl.envs.make`` wraps it in
-:class:`RewardWeightsWrapper` when ``reward_weights`` is given and its factory does not take
-that keyword itself.
+:class:`RewardWeightsWrapper` when ``reward_weights`` is given and its factory does not name
+that keyword itself (a factory taking only ``**kwargs`` is wrapped too).
 
 Envs whose reward parameters can change during training expose ``set_reward_params(**values)``
 (``reward_weights`` and the names in the class attribute ``REWARD_PARAMS``, e.g. Overcooked's
@@ -186,6 +186,19 @@ class RewardWeightsWrapper:
             check_reward_params(values, (), self._name)  # raises: the env takes no other parameters
         else:
             inner(**values)
+
+
+def names_keyword(fn: Callable[..., Any], name: str) -> bool:
+    """Does ``fn`` name keyword ``name`` in its signature (``**kwargs`` does not count)?
+
+    ``make`` passes ``reward_weights`` only to factories that name it: a ``**kwargs`` factory
+    usually forwards its options to an env class that has never heard of reward weights.
+    """
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
 
 
 def accepts_keyword(fn: Callable[..., Any], name: str) -> bool:

@@ -17,7 +17,7 @@ from diverse_marl.agents import PolicyAgent, RandomAgent
 from diverse_marl.crossplay import CrossplayResult, crossplay_matrix, write_crossplay
 from diverse_marl.envs.overcooked.core import ACTION_STAY
 from diverse_marl.errors import ConfigError
-from diverse_marl.evaluation import evaluate_run
+from diverse_marl.evaluation import evaluate_run, latest_evaluation
 from diverse_marl.rollout import play_batched, run_episode
 
 HORIZON = 60
@@ -286,7 +286,7 @@ def test_eval_batched_equals_one_by_one_and_seats(runs):
     proc = _cli("eval", run, "--episodes", 2, "--seat", "agent_1=random", "-q")
     assert proc.returncode == 0, proc.stderr
     assert "mean sparse return" in proc.stdout
-    saved = json.loads((run / "eval.json").read_text())
+    saved = json.loads(latest_evaluation(run).read_text())
     assert saved["seats"]["agent_1"] == "random" and saved["stats_mean"]["agent_1/move"] > 0
     for seat, message in (
         ("agent_7=random", "agents: agent_0, agent_1"),

@@ -15,6 +15,7 @@ from llm_server import ChatServer, Reply, chat_server  # noqa: F401 - chat_serve
 
 import diverse_marl
 from diverse_marl.cli import EXIT_USER_ERROR, main
+from diverse_marl.run_dir import latest_evaluation
 
 ROOT = Path(__file__).resolve().parents[1]
 HORIZON = 12
@@ -52,7 +53,8 @@ def test_eval_with_an_llm_seat_writes_agent_metrics(mappo_run, chat_server, tmp_
     assert main(["eval", str(mappo_run), "--episodes", "2", "--quiet", "--seat", f"agent_1=llm:{config}"]) == 0
     out = capsys.readouterr().out
     assert "agent_1 (qwen2.5:7b-instruct" in out and "requests" in out and "fallbacks" in out
-    report = json.loads((Path(mappo_run) / "eval.json").read_text())
+    first = latest_evaluation(mappo_run)
+    report = json.loads(first.read_text())
     assert report["seats"]["agent_1"] == f"llm:{config}" and report["length_mean"] == HORIZON
     m = report["agent_metrics"]["agent_1"]
     assert m["decisions"] == 2 * HORIZON and m["requests"] == len(chat_server.requests) > 0
@@ -61,7 +63,9 @@ def test_eval_with_an_llm_seat_writes_agent_metrics(mappo_run, chat_server, tmp_
     sent = len(chat_server.requests)
     # a re-run with the same seed reads every reply from the cache: no request, same returns
     assert main(["eval", str(mappo_run), "--episodes", "2", "--quiet", "--seat", f"agent_1=llm:{config}"]) == 0
-    again = json.loads((Path(mappo_run) / "eval.json").read_text())
+    second = latest_evaluation(mappo_run)
+    assert second != first and first.exists()  # the first evaluation is kept
+    again = json.loads(second.read_text())
     assert len(chat_server.requests) == sent and again["agent_metrics"]["agent_1"]["requests"] == 0
     assert again["return_mean"] == report["return_mean"] and again["stats_mean"] == report["stats_mean"]
 

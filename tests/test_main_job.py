@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -47,7 +48,7 @@ def test_eval_gif_and_report_from_the_run_dir(overcooked_run):
     assert "sparse_return_mean" in report
     # every event total reaches the report by name, for both cooks
     assert {f"{a}/{e}" for a in ("agent_0", "agent_1") for e in EVENT_NAMES} <= set(report["stats_mean"])
-    saved = json.loads((overcooked_run.run_dir / "eval.json").read_text())
+    saved = json.loads(Path(report["path"]).read_text())
     assert saved["return_mean"] == pytest.approx(report["return_mean"])
     # same seed -> same numbers
     again = evaluate_run(overcooked_run.run_dir, episodes=2, quiet=True)
