@@ -21,7 +21,7 @@ EPISODES = 6
 @pytest.fixture(scope="module")
 def overcooked_run(ray_local, tmp_path_factory):
     return diverse_marl.train(
-        "examples/overcooked_cramped_room.yaml",
+        "examples/overcooked/mappo_cramped_room.yaml",
         overrides=[
             "stop.iterations=1",
             "stop.env_steps=null",
