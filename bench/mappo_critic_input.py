@@ -32,11 +32,12 @@ import yaml
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.harness import RESULTS_DIR, Bench  # noqa: E402
+from diverse_marl.metrics import SPARSE_RETURN, episode_key
 from diverse_marl.run_dir import RunDir  # noqa: E402
 
 LAYOUT = "cramped_room"
 TARGET = 200.0
-SPARSE_KEY = "episode/sparse_return"
+SPARSE_KEY = episode_key(SPARSE_RETURN)
 REFERENCE = "reference (critic_input: state)"
 UNIT = "env steps to sparse 200"
 
@@ -47,7 +48,7 @@ def first_reaching(curve: list[tuple[int, float]], target: float) -> int | None:
 
 def reference_curve() -> tuple[list[tuple[int, float]], dict[str, Any]]:
     data = json.loads((RESULTS_DIR / "mappo_overcooked.json").read_text(encoding="utf-8"))["layouts"][LAYOUT]
-    return [(int(p["env_steps"]), float(p["sparse_return"])) for p in data["curve"]], data.get("options", {})
+    return [(int(p["env_steps"]), float(p[SPARSE_RETURN])) for p in data["curve"]], data.get("options", {})
 
 
 def run_curve(path: str) -> tuple[list[tuple[int, float]], dict[str, Any]]:
