@@ -30,6 +30,7 @@ import numpy as np
 from gymnasium import spaces
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
+from diverse_marl import envs
 from diverse_marl.algorithms.mappo.connectors import TIME_LIMIT_KEY
 from diverse_marl.algorithms.mappo.module import MASK_KEY, OBS_KEY, STATE_KEY
 from diverse_marl.algorithms.mappo.runner_env import JOINT_OBS
@@ -178,8 +179,6 @@ class MAPPOEnv(MultiAgentEnv):
 
 def make_pettingzoo_env(env: str, env_config: dict[str, Any] | None = None) -> Any:
     """Build the user's ParallelEnv from a registered name or an import path."""
-    from diverse_marl import envs
-
     return envs.make(env, **dict(env_config or {}))
 
 
