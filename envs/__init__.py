@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from diverse_marl.envs._builtin import BUILTIN_ENVS
 from diverse_marl.envs.reward import WEIGHTS_OPTION, RewardWeightsWrapper, accepts_keyword, probe_feature_names
 from diverse_marl.errors import ConfigError
 
@@ -175,7 +176,17 @@ def reward_feature_names(env: str | Callable[..., Any], env_config: dict[str, An
 
 
 # ---- built-in envs (import paths: nothing heavy is imported until make) ----
-from diverse_marl.envs import _builtin  # noqa: E402,F401  (registers the built-ins)
+def _lazy_choices(path: str) -> Callable[[], list[str]]:
+    return lambda: list(resolve_factory(path)())
+
+
+for _env in BUILTIN_ENVS:
+    register(
+        _env.name,
+        _env.factory,
+        description=_env.description,
+        choices={option: _lazy_choices(path) for option, path in _env.choices.items()},
+    )
 
 __all__ = [
     "EnvSpec",
