@@ -17,12 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from diverse_marl import load_policy
+from diverse_marl import envs
 from diverse_marl.agents import Agent, PolicyAgent
 from diverse_marl.algorithms.methods import best_run_dir
 from diverse_marl.config import load_config
 from diverse_marl.crossplay import eval_env_config, seat_player
 from diverse_marl.errors import CheckpointError, ConfigError
+from diverse_marl.loading import load_policy
 from diverse_marl.progress import Progress
 from diverse_marl.rollout import play_batched, run_episode, summarize_episodes
 from diverse_marl.run_dir import RunDir, atomic_write_json, resolve_checkpoint
@@ -64,8 +65,6 @@ def evaluate_run(
     return, summed over agents), ``agent_return_mean``, ``sparse_return_mean``/``_std`` where
     the env reports a sparse reward, ``length_mean``, ``stats_mean``, and what was played.
     """
-    from diverse_marl import envs
-
     run_dir = best_run_dir(run_dir)  # a method's run dir (RPG): its best run
     rd = RunDir(run_dir)
     if not rd.exists():
@@ -147,9 +146,7 @@ def record_episode_gif(
     ``checkpoint`` (one of the run's ``checkpoints/iter_*``) records an earlier policy instead of
     the latest, e.g. one GIF per phase of training.
     """
-    import imageio.v2 as imageio
-
-    from diverse_marl import envs
+    import imageio.v2 as imageio  # GIF writer: only when recording
 
     rd = RunDir(run_dir)
     cfg = load_config(rd.config_path)
