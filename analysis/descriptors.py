@@ -162,7 +162,7 @@ class StateVisitation(_Base):
 
     def fit(self, rollouts: Rollouts) -> StateVisitation:
         if self.cells is None:
-            from sklearn.cluster import KMeans
+            from sklearn.cluster import KMeans  # scikit-learn: slow to import, loaded on first use
 
             pooled = np.concatenate([r.visited_states(self.max_states, self.random_state) for r in rollouts.values()])
             k = min(self.n_codes, len(np.unique(pooled, axis=0)))

@@ -97,7 +97,7 @@ class PopulationAnalysis:
             "distances": self.distances.tolist(),
         }
         if self.groups:
-            from sklearn.metrics import adjusted_rand_score
+            from sklearn.metrics import adjusted_rand_score  # scikit-learn: slow to import, loaded on first use
 
             out["groups"] = self.groups
             out["ari_vs_groups"] = float(adjusted_rand_score([self.groups.get(n, n) for n in self.names], self.labels))
@@ -291,7 +291,7 @@ def medoids(result: PopulationAnalysis) -> dict[int, str]:
 
 def record_gif(member: Any, env: str, env_config: Mapping[str, Any], path: Path, seed: int = 0) -> Path | None:
     """One self-play episode of ``member`` rendered to a GIF (None if the env cannot render RGB)."""
-    import imageio.v2 as imageio
+    import imageio.v2 as imageio  # imageio: only when writing GIFs
 
     try:
         game = make_env(env, **{**dict(env_config), "render_mode": "rgb_array"})

@@ -16,6 +16,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import yaml  # noqa: E402
 
 from diverse_marl.errors import DiverseMarlError  # noqa: E402
 from diverse_marl.metrics import (  # noqa: E402
@@ -132,8 +134,6 @@ def write_report(rd: RunDir, rows: list[dict[str, Any]], out_dir: Path, plot: Pa
     last = rows[-1]
     lines = [f"# Run report: {rd.path.name}", ""]
     if rd.config_path.exists():
-        import yaml
-
         cfg = yaml.safe_load(rd.config_path.read_text()) or {}
         lines += [
             f"- algorithm: `{cfg.get('algorithm')}`, env: `{cfg.get('env')}` {cfg.get('env_config') or ''}",
@@ -220,8 +220,6 @@ def cluster_differences(
     X: Any, labels: Any, names: Sequence[str], cluster: int, top: int = DISTINGUISHING_PER_CLUSTER
 ) -> list[dict[str, Any]]:
     """The descriptors whose mean in ``cluster`` differs most from the other members', in sd units."""
-    import numpy as np
-
     X, labels = np.asarray(X, dtype=float), np.asarray(labels)
     inside, outside = X[labels == cluster], X[labels != cluster]
     if not len(inside) or not len(outside):
@@ -244,8 +242,6 @@ def cluster_differences(
 def write_population_report(result: Any, out_dir: Path, figures: dict[str, Path]) -> Path:
     """``report.md`` of a :class:`~diverse_marl.analysis.pipeline.PopulationAnalysis`: clusters, sizes,
     what sets each apart (in words from :data:`DESCRIPTOR_LINE`), cross-play within and across."""
-    import numpy as np
-
     labels, names, k = result.labels, result.names, result.clusters.n_clusters_
     headline = result.headline
     episodes = next(iter(result.rollouts.values())).episodes

@@ -33,6 +33,8 @@ import importlib
 from typing import Any
 
 import gymnasium as gym
+import torch
+from gymnasium import spaces
 from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.algorithms.ppo import PPO, PPOConfig
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
@@ -329,8 +331,6 @@ def _export_info(
     env: Any, adapter: MAPPOObservationAdapter, specs: dict[str, RLModuleSpec], o: dict[str, Any]
 ) -> dict[str, Any]:
     """What ``load_policy`` needs to rebuild actors without Ray (written next to checkpoints)."""
-    from gymnasium import spaces
-
     agents = {a: policy_id_for(a, o["policy_mapping"]) for a in env.possible_agents}
     policies = {}
     for pid, spec in specs.items():
@@ -375,8 +375,6 @@ class MAPPO(PPO):
     def setup(self, config: Any) -> None:
         threads = getattr(config, "torch_num_threads", None)
         if threads:
-            import torch
-
             torch.set_num_threads(int(threads))
         super().setup(config)  # the env creator was (re-)registered by config.validate() -> resolve()
         self._overlapped = OverlappedSampler() if getattr(self.config, "async_sampling", False) else None

@@ -29,6 +29,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
+from ray.tune.registry import register_env
 
 from diverse_marl import envs
 from diverse_marl.algorithms.mappo.connectors import TIME_LIMIT_KEY
@@ -184,8 +185,6 @@ def make_pettingzoo_env(env: str, env_config: dict[str, Any] | None = None) -> A
 
 def register_mappo_env(env: str, critic_input: str = "state") -> str:
     """Register an RLlib env creator for ``env`` and return the (derived) registry name."""
-    from ray.tune.registry import register_env
-
     if critic_input not in CRITIC_INPUTS:
         raise ConfigError(f"unknown critic_input {critic_input!r}; allowed: {', '.join(CRITIC_INPUTS)}")
 

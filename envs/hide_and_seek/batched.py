@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from diverse_marl.envs.hide_and_seek import render as _render
 from diverse_marl.envs.hide_and_seek import text as _text
 from diverse_marl.envs.hide_and_seek.config import (
     BOX,
@@ -618,8 +619,6 @@ class HideAndSeekBatchedEnv(WeightedReward):
 
     def render(self, index: int = 0, mode: str = "ansi"):
         """Picture of env ``index`` (``ansi`` text or ``rgb_array``)."""
-        from diverse_marl.envs.hide_and_seek import render as _render
-
         W, sl = self.cols, slice(index * self.cells, (index + 1) * self.cells)
         snap = (
             self.walls[sl].reshape(self.rows, W),

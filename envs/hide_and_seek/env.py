@@ -30,6 +30,7 @@ from pettingzoo import ParallelEnv
 
 from diverse_marl.envs.hide_and_seek import render as _render
 from diverse_marl.envs.hide_and_seek import text as _text
+from diverse_marl.envs.hide_and_seek.batched import HideAndSeekBatchedEnv
 from diverse_marl.envs.hide_and_seek.config import (
     AGENT_STATE_FEATURES,
     BOX,
@@ -126,8 +127,6 @@ class HideAndSeekEnv(WeightedReward, ParallelEnv):
     @classmethod
     def batched(cls, num_envs: int, **kwargs: Any):
         """The numpy batched version with the same options (used by the fast MAPPO sampler)."""
-        from diverse_marl.envs.hide_and_seek.batched import HideAndSeekBatchedEnv
-
         kwargs.pop("render_mode", None)
         return HideAndSeekBatchedEnv(num_envs=num_envs, **kwargs)
 

@@ -25,6 +25,7 @@ import gymnasium as gym
 import numpy as np
 from pettingzoo import ParallelEnv
 
+from diverse_marl.envs.overcooked import render as _render
 from diverse_marl.envs.overcooked.core import (
     NUM_ACTIONS,
     NUM_PLAYERS,
@@ -32,9 +33,10 @@ from diverse_marl.envs.overcooked.core import (
     OvercookedDynamics,
 )
 from diverse_marl.envs.overcooked.events import EVENT_NAMES, NUM_EVENTS
+from diverse_marl.envs.overcooked.features import Featurizer
 from diverse_marl.envs.overcooked.layouts import Layout, get_layout
 from diverse_marl.envs.overcooked.potential import DEFAULT_POTENTIAL_GAMMA, SoupPotential
-from diverse_marl.envs.overcooked.start_states import LAYOUT_START_SPARSE_RETURN, check_random_start, randomize_rows
+from diverse_marl.envs.overcooked.start_states import check_random_start, randomize_rows
 from diverse_marl.envs.overcooked.state_dict import state_from_dict, state_to_dict
 from diverse_marl.envs.overcooked.text import text_observation
 from diverse_marl.envs.reward import (
@@ -45,6 +47,7 @@ from diverse_marl.envs.reward import (
     WeightedReward,
 )
 from diverse_marl.errors import ConfigError
+from diverse_marl.metrics import LAYOUT_START_SPARSE_RETURN, SPARSE_RETURN
 
 AGENTS = ("agent_0", "agent_1")
 # overcooked_ai's event shaping, potential-based shaping (potential.py), or the sum of both
@@ -97,8 +100,6 @@ def make_encoders(obs: str, layout: Layout, horizon: int) -> tuple[Callable, tup
     encode_obs(state) -> (N, 2, *obs_shape) float32; encode_state(state) -> (N, 2, state_size) float32,
     the lossless encoding from each agent's view, flattened (agent-specific global state).
     """
-    from diverse_marl.envs.overcooked.features import Featurizer
-
     featurizer = Featurizer(layout, horizon=horizon)
     if obs == "featurized":
         encode_obs, obs_shape = featurizer.featurize, (featurizer.feature_dim,)
@@ -425,12 +426,10 @@ class OvercookedEnv(_OvercookedReward, ParallelEnv):
 
     # ---- rendering -----------------------------------------------------------------------------------
     def render(self):
-        from diverse_marl.envs.overcooked import render
-
         if self.render_mode == "ansi":
-            return render.render_text(self.layout, self._s, 0)
+            return _render.render_text(self.layout, self._s, 0)
         if self.render_mode == "rgb_array":
-            return render.render_rgb(self.layout, self._s, 0)
+            return _render.render_rgb(self.layout, self._s, 0)
         return None
 
     def close(self) -> None:
@@ -539,7 +538,7 @@ class OvercookedBatchedEnv(_OvercookedReward):
             infos["final_state"] = self._obs_dict(self._encode_state(self.s))
             ep: dict[str, np.ndarray] = {
                 "length": self.s.timestep.copy(),
-                "sparse_return": self._sparse_ret.copy(),
+                SPARSE_RETURN: self._sparse_ret.copy(),
                 ORIGINAL_RETURN_KEY: self._original_ret.copy(),
                 "events": self._ep_events.copy(),
                 # NaN for random starts: the runner's mean skips them (runner_metrics.py)
@@ -588,12 +587,10 @@ class OvercookedBatchedEnv(_OvercookedReward):
         return text_observation(self.layout, self.s, i, agent, list(AGENTS), self.horizon)
 
     def render(self, i: int = 0):
-        from diverse_marl.envs.overcooked import render
-
         if self.render_mode == "ansi":
-            return render.render_text(self.layout, self.s, i)
+            return _render.render_text(self.layout, self.s, i)
         if self.render_mode == "rgb_array":
-            return render.render_rgb(self.layout, self.s, i)
+            return _render.render_rgb(self.layout, self.s, i)
         return None
 
     def close(self) -> None:
