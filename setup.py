@@ -73,6 +73,8 @@ setup(
             "pytest-timeout>=2.1",
             # `make lint` (CI runs it before the tests); pinned: formatting changes between releases
             "ruff==0.17.6",
+            # the layers of docs/architecture.md (contracts in pyproject.toml, run by tests/test_architecture.py)
+            "import-linter>=2.16,<3",
             "overcooked==0.2.1",
             # the notebook is executed in the suite; the LLM agents are tested on a loopback server
             "nbclient>=0.10",
