@@ -202,3 +202,48 @@ def function_local_imports_without_reason() -> list[str]:
 
 def test_function_local_imports_say_why():
     assert function_local_imports_without_reason() == [], "give each a one-line reason comment, or import it at the top"
+
+
+def test_metric_keys_are_spelled_once():
+    """The metric keys are string literals only in diverse_marl/metrics.py (docstrings aside)."""
+    import io
+    import tokenize
+
+    from diverse_marl import metrics
+
+    keys = {
+        metrics.SPARSE_RETURN,
+        metrics.LAYOUT_START_SPARSE_RETURN,
+        metrics.ORIGINAL_RETURN,
+        metrics.EPISODE_RETURN_MEAN,
+        metrics.SPARSE_RETURN_MEAN,
+        metrics.SPARSE_RETURN_STD,
+        metrics.episode_key(metrics.SPARSE_RETURN),
+        metrics.episode_key(metrics.ORIGINAL_RETURN),
+        metrics.episode_key(metrics.LAYOUT_START_SPARSE_RETURN),
+    }
+    found = []
+    for folder in [*package_roots().values(), "bench"]:
+        for path in sorted((REPO / folder).rglob("*.py")):
+            if path == REPO / "diverse_marl" / "metrics.py":
+                continue
+            tokens = tokenize.generate_tokens(io.StringIO(path.read_text(encoding="utf-8")).readline)
+            for tok in tokens:
+                if tok.type == tokenize.STRING and tok.string.strip("'\"") in keys and tok.string[0] in "'\"":
+                    found.append(f"{path.relative_to(REPO)}:{tok.start[0]} {tok.string}")
+    assert found == [], "import these keys from diverse_marl.metrics"
+
+
+def test_headline_return_prefers_the_tasks_own_return():
+    from diverse_marl.metrics import EPISODE_RETURN_MEAN, headline_return, headline_return_key
+
+    row = {EPISODE_RETURN_MEAN: 1.0, "episode/original_return": 2.0}
+    assert headline_return(row) == 2.0
+    row["episode/sparse_return"] = 3.0
+    assert headline_return(row) == 3.0
+    row["episode/sparse_return_from_layout_start"] = 4.0
+    assert headline_return(row) == 4.0
+    assert headline_return({}) != headline_return({})  # NaN when no return is logged
+    rows = [{EPISODE_RETURN_MEAN: 1.0}, {EPISODE_RETURN_MEAN: 1.0, "episode/sparse_return": 0.0}]
+    assert headline_return_key(rows) == "episode/sparse_return"
+    assert headline_return_key([{}]) == EPISODE_RETURN_MEAN
