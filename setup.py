@@ -90,6 +90,8 @@ setup(
             "ruff==0.17.6",
             # the documentation site, built with --strict in the suite (tests/test_docs.py)
             *DOCS,
+            # the layers of docs/architecture.md (contracts in pyproject.toml, run by tests/test_architecture.py)
+            "import-linter>=2.16,<3",
             "overcooked==0.2.1",
             # the notebook is executed in the suite; the LLM agents are tested on a loopback server
             "nbclient>=0.10",

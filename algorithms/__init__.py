@@ -5,13 +5,12 @@ Imports are lazy: ``from diverse_marl.algorithms import load_policy`` does not i
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 
 def __getattr__(name: str) -> Any:
     """MAPPO's public names, imported on first use (``load_policy`` must work without Ray)."""
-    import importlib
-
     mappo = importlib.import_module("diverse_marl.algorithms.mappo")
     if name in mappo.__all__:
         return getattr(mappo, name)

@@ -14,13 +14,12 @@ This module imports no heavy dependency: each family imports its RLlib classes o
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from diverse_marl.algorithms.bc.family import BC
-from diverse_marl.errors import ConfigError
+from diverse_marl.errors import ConfigError, did_you_mean
 
 if TYPE_CHECKING:  # type hints only
     from diverse_marl.config import ExperimentConfig
@@ -108,8 +107,7 @@ def get_family(name: str) -> AlgorithmFamily:
     try:
         return ALGORITHMS[name]
     except (KeyError, TypeError):
-        hint = difflib.get_close_matches(str(name), list(ALGORITHMS), n=1)
-        did = f" (did you mean {hint[0]!r}?)" if hint else ""
+        did = did_you_mean(name, ALGORITHMS)
         raise ConfigError(f"unknown algorithm {name!r}{did}; allowed: {', '.join(sorted(ALGORITHMS))}") from None
 
 

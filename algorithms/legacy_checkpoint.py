@@ -53,9 +53,9 @@ def upgrade_checkpoints(path: str | os.PathLike) -> list[Path]:
 
 
 def _upgrade(ckpt: Path) -> bool:
-    from ray.rllib.core.rl_module.rl_module import RLModule
+    from ray.rllib.core.rl_module.rl_module import RLModule  # Ray: only when upgrading an old checkpoint
 
-    from diverse_marl.algorithms.mappo.module import MAPPOTorchRLModule
+    from diverse_marl.algorithms.mappo.module import MAPPOTorchRLModule  # Ray: only when upgrading
     from diverse_marl.algorithms.ppo_baseline import SHARED_POLICY, describe_stock_module, env_agent_ids
 
     modules_dir = ckpt / MODULES_DIR

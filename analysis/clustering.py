@@ -85,7 +85,7 @@ class StrategyClusters:
         """``noise_scale``: the distance two rollouts of one member show (e.g. between halves of its
         episodes). With it, ``n_clusters="auto"`` is one cluster when no two members are farther apart
         than that, else the best-silhouette k with no threshold (singleton clusters welcome)."""
-        from scipy.spatial.distance import pdist, squareform
+        from scipy.spatial.distance import pdist, squareform  # scipy: slow to import, loaded on first use
 
         X = np.asarray(X, dtype=np.float64)
         if self.metric == "precomputed":
@@ -101,7 +101,7 @@ class StrategyClusters:
         if n == 0:
             raise ConfigError("cannot cluster an empty population")
         if self.method == "hierarchical":
-            from scipy.cluster.hierarchy import linkage
+            from scipy.cluster.hierarchy import linkage  # scipy: slow to import, loaded on first use
 
             self.linkage_ = (
                 linkage(self._X if self.linkage == "ward" else squareform(D, checks=False), method=self.linkage)
@@ -132,15 +132,15 @@ class StrategyClusters:
         if k <= 1 or len(D) <= 1:
             return np.zeros(len(D), dtype=np.int64)
         if self.method == "kmeans":
-            from sklearn.cluster import KMeans
+            from sklearn.cluster import KMeans  # scikit-learn: slow to import, loaded on first use
 
             return KMeans(n_clusters=k, n_init=KMEANS_INITS, random_state=self.random_state).fit_predict(self._X)
-        from scipy.cluster.hierarchy import fcluster
+        from scipy.cluster.hierarchy import fcluster  # scipy: slow to import, loaded on first use
 
         return fcluster(self.linkage_, t=k, criterion="maxclust") - 1
 
     def _auto(self, D: np.ndarray) -> np.ndarray:
-        from sklearn.metrics import silhouette_score
+        from sklearn.metrics import silhouette_score  # scikit-learn: slow to import, loaded on first use
 
         n = len(D)
         if self.noise_scale_ is not None and (n < 2 or D.max() <= self.noise_scale_):
@@ -160,7 +160,7 @@ class StrategyClusters:
         return self._labels(D, best_k if structured else 1)
 
     def _hdbscan(self, D: np.ndarray) -> np.ndarray:
-        from sklearn.cluster import HDBSCAN
+        from sklearn.cluster import HDBSCAN  # scikit-learn: slow to import, loaded on first use
 
         if len(D) < max(self.min_cluster_size, 2):
             return np.zeros(len(D), dtype=np.int64)
@@ -180,7 +180,7 @@ class StrategyClusters:
                 raise ConfigError(f"predict needs distances to the {len(self.labels_)} fitted members, got {X.shape}")
             scores = np.stack([X[:, self.labels_ == c].mean(axis=1) for c in range(self.n_clusters_)], axis=1)
         else:
-            from scipy.spatial.distance import cdist
+            from scipy.spatial.distance import cdist  # scipy: slow to import, loaded on first use
 
             scores = cdist(np.atleast_2d(X), self.centroids_, self.metric)
         return scores.argmin(axis=1).astype(np.int64)
@@ -189,7 +189,7 @@ class StrategyClusters:
 def cluster_stability(labelings: Sequence[Sequence[int]]) -> tuple[float, np.ndarray]:
     """Mean pairwise adjusted Rand index of labelings of the same members (e.g. from several rollout
     seeds) and the (m, m) ARI matrix; 1 = the same partition every time."""
-    from sklearn.metrics import adjusted_rand_score
+    from sklearn.metrics import adjusted_rand_score  # scikit-learn: slow to import, loaded on first use
 
     m = len(labelings)
     if m < 2:

@@ -13,12 +13,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from diverse_marl.metrics import SPARSE_RETURN  # noqa: E402
+
 CELL_INCHES = 0.55  # figure grows with N so that annotations stay legible
 MIN_SIDE_INCHES = 4.0
 MAX_ANNOTATED = 24  # beyond this many policies, cells are left unannotated
 DPI = 200
 METRIC_LABELS = {
-    "sparse_return": "mean sparse team return",
+    SPARSE_RETURN: "mean sparse team return",
     "return": "mean team return (original reward)",
     "seat0_return": "mean return of seat 0 (original reward)",
 }

@@ -26,6 +26,7 @@ import numpy as np
 from diverse_marl.analysis.rollouts import MemberRollouts
 from diverse_marl.envs import resolve_factory
 from diverse_marl.errors import ConfigError
+from diverse_marl.metrics import SPARSE_RETURN
 
 Rollouts = Mapping[str, MemberRollouts]
 DEFAULT_CODES = 16  # k-means codewords of StateVisitation
@@ -68,7 +69,7 @@ def _member_columns(r: MemberRollouts) -> dict[str, np.ndarray]:
         for k, name in enumerate(r.feature_names):
             cols[f"{a}/feature/{name}"] = r.features[:, j, k]
     if not np.isnan(r.sparse_returns).any():
-        cols["sparse_return"] = r.sparse_returns
+        cols[SPARSE_RETURN] = r.sparse_returns
     cols["length"] = r.lengths.astype(np.float64)
     return cols
 
@@ -81,7 +82,7 @@ class EpisodeStatistics(_Base):
     A statistic missing from some member's episodes counts as 0 there.
     """
 
-    DEFAULT_EXCLUDE = ("return/*", "sparse_return", "length")
+    DEFAULT_EXCLUDE = ("return/*", SPARSE_RETURN, "length")
 
     def __init__(self, include: Sequence[str] | None = None, exclude: Sequence[str] | None = None) -> None:
         self.include = list(include) if include is not None else None
@@ -161,7 +162,7 @@ class StateVisitation(_Base):
 
     def fit(self, rollouts: Rollouts) -> StateVisitation:
         if self.cells is None:
-            from sklearn.cluster import KMeans
+            from sklearn.cluster import KMeans  # scikit-learn: slow to import, loaded on first use
 
             pooled = np.concatenate([r.visited_states(self.max_states, self.random_state) for r in rollouts.values()])
             k = min(self.n_codes, len(np.unique(pooled, axis=0)))

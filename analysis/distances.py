@@ -35,7 +35,7 @@ def descriptor_distances(X: np.ndarray, metric: str = "standardized") -> np.ndar
     in the hundreds do not drown action frequencies below one. Cosine distance of an all-zero
     row to anything is 1 (0 to another all-zero row).
     """
-    from scipy.spatial.distance import pdist, squareform
+    from scipy.spatial.distance import pdist, squareform  # scipy: slow to import, loaded on first use
 
     if metric not in DESCRIPTOR_METRICS:
         raise ConfigError(f"unknown descriptor metric {metric!r}; allowed: {', '.join(DESCRIPTOR_METRICS)}")
@@ -45,7 +45,7 @@ def descriptor_distances(X: np.ndarray, metric: str = "standardized") -> np.ndar
     if len(X) < 2:
         return np.zeros((len(X), len(X)))
     if metric == "standardized":
-        from sklearn.preprocessing import StandardScaler
+        from sklearn.preprocessing import StandardScaler  # scikit-learn: slow to import, loaded on first use
 
         X = StandardScaler().fit_transform(X)
         metric = "euclidean"
@@ -62,7 +62,7 @@ def descriptor_distances(X: np.ndarray, metric: str = "standardized") -> np.ndar
 
 def _median_gamma(pooled: np.ndarray) -> float:
     """The median heuristic: 1 / (2 median squared pairwise distance) of the states."""
-    from sklearn.metrics import pairwise_distances
+    from sklearn.metrics import pairwise_distances  # scikit-learn: slow to import, loaded on first use
 
     d2 = pairwise_distances(pooled, metric="sqeuclidean")
     med = np.median(d2[np.triu_indices(len(pooled), k=1)]) if len(pooled) > 1 else 0.0
@@ -74,7 +74,7 @@ def mmd_rbf(A: np.ndarray, B: np.ndarray, gamma: float | None = None) -> float:
 
     ``gamma=None``: the median heuristic over both sets. 0 for identical sets.
     """
-    from sklearn.metrics.pairwise import rbf_kernel
+    from sklearn.metrics.pairwise import rbf_kernel  # scikit-learn: slow to import, loaded on first use
 
     A, B = np.atleast_2d(np.asarray(A, np.float64)), np.atleast_2d(np.asarray(B, np.float64))
     g = _median_gamma(np.concatenate([A, B])) if gamma is None else float(gamma)
@@ -84,7 +84,7 @@ def mmd_rbf(A: np.ndarray, B: np.ndarray, gamma: float | None = None) -> float:
 
 def wasserstein(A: np.ndarray, B: np.ndarray, sliced: bool = False, random_state: int = 0) -> float:
     """Earth mover's distance (W1, Euclidean ground cost) between two uniform sets of states (POT)."""
-    import ot
+    import ot  # POT: slow to import, only for Wasserstein distances
 
     A, B = np.atleast_2d(np.asarray(A, np.float64)), np.atleast_2d(np.asarray(B, np.float64))
     if sliced:

@@ -26,14 +26,16 @@ import numpy as np
 from diverse_marl.agents import Agent, PolicyAgent
 from diverse_marl.analysis import plots
 from diverse_marl.analysis.clustering import StrategyClusters, cluster_stability
+from diverse_marl.analysis.crossplay_report import write_crossplay
 from diverse_marl.analysis.descriptors import DescriptorSet, FunctionDescriptor, default_descriptors
 from diverse_marl.analysis.distances import crossplay_distance, descriptor_distances, state_distances
 from diverse_marl.analysis.members import FactoryMember, build_population
 from diverse_marl.analysis.report import DISTANCE_LABELS, write_population_report
 from diverse_marl.analysis.rollouts import PopulationRollouts, collect_rollouts, default_env
-from diverse_marl.crossplay import CrossplayResult, crossplay_matrix, write_crossplay
+from diverse_marl.crossplay import CrossplayResult, crossplay_matrix
 from diverse_marl.envs import make as make_env
 from diverse_marl.errors import ConfigError
+from diverse_marl.metrics import SPARSE_RETURN, headline_return_key
 from diverse_marl.rollout import run_episode
 from diverse_marl.run_dir import RunDir, atomic_write_json
 
@@ -43,7 +45,6 @@ DEFAULT_EPISODES = 8  # self-play rollouts per member
 DEFAULT_CROSSPLAY_EPISODES = 4  # episodes per cross-play cell
 GIF_FPS = 8
 GIF_MAX_FRAMES = 150  # an episode's first steps: enough to see a strategy, small enough to embed
-RETURN_KEYS = ("episode/sparse_return", "episode/original_return", "episode_return_mean")
 
 
 @dataclass
@@ -96,7 +97,7 @@ class PopulationAnalysis:
             "distances": self.distances.tolist(),
         }
         if self.groups:
-            from sklearn.metrics import adjusted_rand_score
+            from sklearn.metrics import adjusted_rand_score  # scikit-learn: slow to import, loaded on first use
 
             out["groups"] = self.groups
             out["ari_vs_groups"] = float(adjusted_rand_score([self.groups.get(n, n) for n in self.names], self.labels))
@@ -190,7 +191,7 @@ def analyze_population(
             )
         stability = cluster_stability(labelings)[0]
     first = next(iter(rollouts.values()))
-    headline_name = "sparse_return" if not np.isnan(first.sparse_returns).any() else "team return"
+    headline_name = SPARSE_RETURN if not np.isnan(first.sparse_returns).any() else "team return"
     result = PopulationAnalysis(
         names=[m.name for m in members],
         env=env,
@@ -265,7 +266,7 @@ def _run_setting(members: Sequence[Any], key: str, default: Any) -> Any:
 def learning_curves(members: Sequence[Any]) -> tuple[dict[str, tuple[list[float], list[float]]], str]:
     """``{member: (env steps, headline return)}`` from run members' metrics, and the key used."""
     rows = {m.name: RunDir(m.path).read_metrics() for m in members if getattr(m, "path", None) is not None}
-    key = next((k for k in RETURN_KEYS if any(k in r for rs in rows.values() for r in rs)), RETURN_KEYS[-1])
+    key = headline_return_key(r for rs in rows.values() for r in rs)
     curves = {}
     for name, rs in rows.items():
         pts = [
@@ -290,7 +291,7 @@ def medoids(result: PopulationAnalysis) -> dict[int, str]:
 
 def record_gif(member: Any, env: str, env_config: Mapping[str, Any], path: Path, seed: int = 0) -> Path | None:
     """One self-play episode of ``member`` rendered to a GIF (None if the env cannot render RGB)."""
-    import imageio.v2 as imageio
+    import imageio.v2 as imageio  # imageio: only when writing GIFs
 
     try:
         game = make_env(env, **{**dict(env_config), "render_mode": "rgb_array"})

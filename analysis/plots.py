@@ -65,7 +65,7 @@ def _finish(fig: Any, out: str | os.PathLike | None) -> Any:
 
 def embed(distances: np.ndarray, random_state: int = 0) -> np.ndarray:
     """2-D metric MDS of a distance matrix (scikit-learn), for the population map."""
-    from sklearn.manifold import MDS
+    from sklearn.manifold import MDS  # scikit-learn: slow to import, loaded on first use
 
     D = np.asarray(distances, dtype=np.float64)
     if len(D) < 3:
@@ -79,8 +79,8 @@ def embed(distances: np.ndarray, random_state: int = 0) -> np.ndarray:
 
 def pca_embed(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """2-D PCA (scikit-learn) of standardized descriptors and the explained variance ratios."""
-    from sklearn.decomposition import PCA
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.decomposition import PCA  # scikit-learn: slow to import, loaded on first use
+    from sklearn.preprocessing import StandardScaler  # scikit-learn: slow to import, loaded on first use
 
     Z = StandardScaler().fit_transform(np.asarray(X, dtype=np.float64))
     k = min(2, *Z.shape)
@@ -133,7 +133,7 @@ def plot_dendrogram(
     title: str = "",
 ) -> Any:
     """scipy's dendrogram of the hierarchical clustering, leaf names coloured by cluster."""
-    from scipy.cluster.hierarchy import dendrogram
+    from scipy.cluster.hierarchy import dendrogram  # scipy: slow to import, loaded on first use
 
     labels = np.asarray(labels)
     colors = cluster_colors(int(labels.max(initial=-1)) + 1)

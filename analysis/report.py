@@ -16,11 +16,21 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import yaml  # noqa: E402
 
 from diverse_marl.errors import DiverseMarlError  # noqa: E402
+from diverse_marl.metrics import (  # noqa: E402
+    EPISODE_PREFIX,
+    EPISODE_RETURN_MEAN,
+    SPARSE_RETURN,
+    SPARSE_RETURN_MEAN,
+    episode_key,
+    headline_return_key,
+)
 from diverse_marl.run_dir import RunDir, atomic_write_text, latest_evaluation  # noqa: E402
 
-RETURN_KEYS = ("episode/sparse_return", "episode_return_mean")
+RETURN_KEYS = (episode_key(SPARSE_RETURN), EPISODE_RETURN_MEAN)  # the curves of the returns panel
 MAX_BEHAVIOUR_LINES = 10
 MAX_REPORT_STATS = 20  # most variable behaviour statistics listed in report.md
 
@@ -45,11 +55,8 @@ def _load_run(path: str | os.PathLike) -> tuple[RunDir, list[dict[str, Any]]]:
 
 
 def main_return_key(rows: list[dict[str, Any]]) -> str:
-    """Overcooked-style sparse return when the env reports it, else RLlib's episode return."""
-    for key in RETURN_KEYS:
-        if any(key in r for r in rows):
-            return key
-    return "episode_return_mean"
+    """The headline return of the rows (:func:`diverse_marl.metrics.headline_return_key`)."""
+    return headline_return_key(rows)
 
 
 def plot_training(rows: list[dict[str, Any]], out: Path, title: str = "") -> Path:
@@ -84,7 +91,7 @@ def plot_training(rows: list[dict[str, Any]], out: Path, title: str = "") -> Pat
     ax = axes[1, 1]
     keys = behaviour_keys(rows)[:MAX_BEHAVIOUR_LINES]
     for key in keys:
-        ax.plot(*_series(rows, key), label=key.replace("episode/", ""))
+        ax.plot(*_series(rows, key), label=key.replace(EPISODE_PREFIX, ""))
     ax.set(title="behaviour statistics (per episode)", xlabel="env steps")
     if keys:
         ax.legend(fontsize=7, ncol=2)
@@ -110,7 +117,7 @@ def plot_training(rows: list[dict[str, Any]], out: Path, title: str = "") -> Pat
 
 def behaviour_keys(rows: list[dict[str, Any]]) -> list[str]:
     """Behaviour statistics that vary over training, most variable first."""
-    keys = {k for r in rows for k in r if k.startswith("episode/") and k != "episode/sparse_return"}
+    keys = {k for r in rows for k in r if k.startswith(EPISODE_PREFIX) and k != episode_key(SPARSE_RETURN)}
     spread = {}
     for key in keys:
         _, ys = _series(rows, key)
@@ -127,8 +134,6 @@ def write_report(rd: RunDir, rows: list[dict[str, Any]], out_dir: Path, plot: Pa
     last = rows[-1]
     lines = [f"# Run report: {rd.path.name}", ""]
     if rd.config_path.exists():
-        import yaml
-
         cfg = yaml.safe_load(rd.config_path.read_text()) or {}
         lines += [
             f"- algorithm: `{cfg.get('algorithm')}`, env: `{cfg.get('env')}` {cfg.get('env_config') or ''}",
@@ -147,7 +152,7 @@ def write_report(rd: RunDir, rows: list[dict[str, Any]], out_dir: Path, plot: Pa
         lines.append(
             f"- evaluation: {ev.get('episodes')} episodes, mean return {ev.get('return_mean', float('nan')):.2f} "
             f"± {ev.get('return_std', float('nan')):.2f}"
-            + (f", mean sparse return {ev['sparse_return_mean']:.2f}" if "sparse_return_mean" in ev else "")
+            + (f", mean sparse return {ev[SPARSE_RETURN_MEAN]:.2f}" if SPARSE_RETURN_MEAN in ev else "")
         )
     bkeys = behaviour_keys(rows)
     if bkeys:
@@ -215,8 +220,6 @@ def cluster_differences(
     X: Any, labels: Any, names: Sequence[str], cluster: int, top: int = DISTINGUISHING_PER_CLUSTER
 ) -> list[dict[str, Any]]:
     """The descriptors whose mean in ``cluster`` differs most from the other members', in sd units."""
-    import numpy as np
-
     X, labels = np.asarray(X, dtype=float), np.asarray(labels)
     inside, outside = X[labels == cluster], X[labels != cluster]
     if not len(inside) or not len(outside):
@@ -239,8 +242,6 @@ def cluster_differences(
 def write_population_report(result: Any, out_dir: Path, figures: dict[str, Path]) -> Path:
     """``report.md`` of a :class:`~diverse_marl.analysis.pipeline.PopulationAnalysis`: clusters, sizes,
     what sets each apart (in words from :data:`DESCRIPTOR_LINE`), cross-play within and across."""
-    import numpy as np
-
     labels, names, k = result.labels, result.names, result.clusters.n_clusters_
     headline = result.headline
     episodes = next(iter(result.rollouts.values())).episodes

@@ -27,6 +27,7 @@ import numpy as np
 from diverse_marl.crossplay import TRAINING_ONLY_ENV_KEYS, eval_env_config
 from diverse_marl.envs import make as make_env
 from diverse_marl.errors import CheckpointError, ConfigError
+from diverse_marl.metrics import SPARSE_RETURN
 from diverse_marl.rollout import play_batched
 
 CACHE_VERSION = 1  # bump when the recorded arrays change
@@ -234,7 +235,7 @@ def collect_member(
         rewards=np.stack(recorder.rewards, axis=1),
         lengths=np.array([e["length"] for e in played], dtype=np.int64),
         returns=np.array([[e["returns"][a] for a in agents] for e in played], dtype=np.float64),
-        sparse_returns=np.array([e.get("sparse_return", np.nan) for e in played], dtype=np.float64),
+        sparse_returns=np.array([e.get(SPARSE_RETURN, np.nan) for e in played], dtype=np.float64),
         stats=np.array([[e["stats"].get(k, np.nan) for k in stat_names] for e in played], dtype=np.float64).reshape(
             len(played), len(stat_names)
         ),

@@ -28,11 +28,12 @@ from typing import Any
 import yaml
 
 from bench.harness import Bench, bench_dir
+from diverse_marl.metrics import SPARSE_RETURN, episode_key
 from diverse_marl.run_dir import RunDir
 
 LAYOUT = "cramped_room"
 TARGET = 200.0
-SPARSE_KEY = "episode/sparse_return"
+SPARSE_KEY = episode_key(SPARSE_RETURN)
 REFERENCE = "reference (critic_input: state)"
 UNIT = "env steps to sparse 200"
 
@@ -44,7 +45,7 @@ def first_reaching(curve: list[tuple[int, float]], target: float) -> int | None:
 def reference_curve() -> tuple[list[tuple[int, float]], dict[str, Any]]:
     path = bench_dir("mappo_overcooked") / "mappo_overcooked.json"
     data = json.loads(path.read_text(encoding="utf-8"))["layouts"][LAYOUT]
-    return [(int(p["env_steps"]), float(p["sparse_return"])) for p in data["curve"]], data.get("options", {})
+    return [(int(p["env_steps"]), float(p[SPARSE_RETURN])) for p in data["curve"]], data.get("options", {})
 
 
 def run_curve(path: str) -> tuple[list[tuple[int, float]], dict[str, Any]]:

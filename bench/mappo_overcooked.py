@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import REPO_ROOT, bench_dir, machine_info
-from diverse_marl.envs.overcooked.start_states import LAYOUT_START_SPARSE_RETURN
+from diverse_marl.metrics import EPISODE_RETURN_MEAN, LAYOUT_START_SPARSE_RETURN, SPARSE_RETURN, episode_key
 
 CLASSIC_LAYOUTS = [
     "cramped_room",
@@ -42,9 +42,9 @@ HORIZON = 400
 TARGETS = {"cramped_room": 200.0}
 DEFAULT_TARGET = 150.0
 TARGET_BUDGET = 5_000_000
-SPARSE_KEY = "episode/sparse_return"  # logged by the vectorized runner from the env's episode totals
+SPARSE_KEY = episode_key(SPARSE_RETURN)  # logged by the vectorized runner from the env's episode totals
 # the same, of episodes that began at the layout's start (differs only while a random_start curriculum runs)
-LAYOUT_START_SPARSE_KEY = f"episode/{LAYOUT_START_SPARSE_RETURN}"
+LAYOUT_START_SPARSE_KEY = episode_key(LAYOUT_START_SPARSE_RETURN)
 EXAMPLES_DIR = REPO_ROOT / "examples" / "overcooked"
 OUT = bench_dir("mappo_overcooked")  # results/mappo_overcooked/<--name>.json and its plots
 OLD_DYNAMICS_SUFFIX = "@old_dynamics"
@@ -129,7 +129,7 @@ def layout_config(layout: str, args: argparse.Namespace, extra_options: dict[str
 
 def _holds_target(curve: list[dict[str, Any]], target: float) -> bool:
     """The mean sparse return of the last TARGET_HOLD_POINTS iterations is at least ``target``."""
-    last = [p["sparse_return"] for p in curve[-TARGET_HOLD_POINTS:]]
+    last = [p[SPARSE_RETURN] for p in curve[-TARGET_HOLD_POINTS:]]
     return len(last) == TARGET_HOLD_POINTS and all(map(math.isfinite, last)) and sum(last) / len(last) >= target
 
 
@@ -171,8 +171,8 @@ def train_layout(
             point = {
                 "env_steps": steps,
                 "wall_s": round(time.perf_counter() - start, 1),
-                "sparse_return": _val(er.get(LAYOUT_START_SPARSE_KEY, er.get(SPARSE_KEY))),
-                "shaped_return": _val(er.get("episode_return_mean")),
+                SPARSE_RETURN: _val(er.get(LAYOUT_START_SPARSE_KEY, er.get(SPARSE_KEY))),
+                "shaped_return": _val(er.get(EPISODE_RETURN_MEAN)),
                 "events": _events(er),
             }
             if res.get("reward_schedule"):  # the scheduled values this iteration ran with (callbacks.RESULT_KEY)
@@ -203,11 +203,9 @@ def train_layout(
         algo.stop()
     wall = time.perf_counter() - start
     record["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
-    finite = [p["sparse_return"] for p in record["curve"] if math.isfinite(p["sparse_return"])]
+    finite = [p[SPARSE_RETURN] for p in record["curve"] if math.isfinite(p[SPARSE_RETURN])]
     target = TARGETS.get(layout, DEFAULT_TARGET)
-    reached = next(
-        (p for p in record["curve"] if math.isfinite(p["sparse_return"]) and p["sparse_return"] >= target), None
-    )
+    reached = next((p for p in record["curve"] if math.isfinite(p[SPARSE_RETURN]) and p[SPARSE_RETURN] >= target), None)
     record.update(
         {
             "wall_s": round(wall, 1),
@@ -243,8 +241,8 @@ def plot(results: dict[str, Any], path: Path) -> None:
     for ax, layout in ((axes[i][j], k) for i, r in enumerate(rows) for j, k in enumerate(r)):
         ax.set_visible(True)
         curve = results["layouts"][layout].get("curve", [])
-        xs = [p["env_steps"] / 1e6 for p in curve if math.isfinite(p["sparse_return"])]
-        ys = [p["sparse_return"] for p in curve if math.isfinite(p["sparse_return"])]
+        xs = [p["env_steps"] / 1e6 for p in curve if math.isfinite(p[SPARSE_RETURN])]
+        ys = [p[SPARSE_RETURN] for p in curve if math.isfinite(p[SPARSE_RETURN])]
         ax.plot(xs, ys, marker=".", lw=1.2)
         ax.axhline(
             TARGETS.get(layout.split(OLD_DYNAMICS_SUFFIX)[0], DEFAULT_TARGET),

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from bench.harness import Bench, bench_dir
+from diverse_marl.metrics import SPARSE_RETURN, episode_key
 
 CLI = [sys.executable, "-m", "diverse_marl"]
 POPULATION_CONFIG = "examples/overcooked/mappo_population.yaml"
@@ -45,7 +46,7 @@ def cli(*args: str, quiet: bool = True) -> None:
 
 def sparse_returns(run_dir: Path) -> list[float]:
     with open(run_dir / "metrics.csv", newline="") as f:
-        return [float(r["episode/sparse_return"]) for r in csv.DictReader(f) if r.get("episode/sparse_return")]
+        return [float(r[episode_key(SPARSE_RETURN)]) for r in csv.DictReader(f) if r.get(episode_key(SPARSE_RETURN))]
 
 
 def population_with_a_kill(out: Path) -> dict:
@@ -78,7 +79,7 @@ def run_pipeline(out: Path) -> dict:
 
     best = max(
         json.loads((out / "pop" / "population.json").read_text()),
-        key=lambda m: m["final_metrics"].get("episode/sparse_return", 0.0),
+        key=lambda m: m["final_metrics"].get(episode_key(SPARSE_RETURN), 0.0),
     )
     for name, extra in (("warm", ["--set", f"init_from={out / 'pop' / best['run_dir']}"]), ("fresh", [])):
         cli(
@@ -146,7 +147,7 @@ def summarize(out: Path, timings: dict | None) -> Path:
             note=f"reward_weights {m['reward_weights']}",
         )
     warm, fresh = sparse_returns(out / "warm"), sparse_returns(out / "fresh")
-    source = max(m["final_metrics"].get("episode/sparse_return", 0.0) for m in members)
+    source = max(m["final_metrics"].get(episode_key(SPARSE_RETURN), 0.0) for m in members)
     bench.add("best member, last iteration", source, "sparse")
     bench.add(
         "warm-started run, first iteration", warm[0], "sparse", ref="best member, last iteration", iterations=warm

@@ -40,6 +40,7 @@ from bench.harness import REPO_ROOT, Bench, bench_dir
 from diverse_marl.algorithms.methods import get_method
 from diverse_marl.config import RayConfig, load_config
 from diverse_marl.evaluation import evaluate_run, record_episode_gif
+from diverse_marl.metrics import SPARSE_RETURN_MEAN
 from diverse_marl.ray_setup import init_ray
 from diverse_marl.run_dir import RunDir
 from diverse_marl.training import reached_stop, run_single
@@ -68,7 +69,7 @@ def task_return(env: str, report: dict[str, Any]) -> float:
     if env == "hide_and_seek":
         agents = report.get("agent_return_mean", {})
         return float(np.mean([v for a, v in agents.items() if a.startswith("hider")]))
-    return float(report.get("sparse_return_mean", report["return_mean"]))
+    return float(report.get(SPARSE_RETURN_MEAN, report["return_mean"]))
 
 
 def describe(env: str, run_dir: Path, episodes: int) -> dict[str, Any]:

@@ -26,6 +26,7 @@ import numpy as np
 
 from bench.harness import bench_dir, machine_info
 from bench.mappo_overcooked import HORIZON, _write_json, train_layout
+from diverse_marl.metrics import SPARSE_RETURN
 
 VARIANTS = {"proper_time_limits": True, "time_limit_as_terminal": False}
 REFERENCE = "time_limit_as_terminal"
@@ -36,7 +37,7 @@ LAST_STEPS_WINDOW = 64_000  # env steps averaged for the equal-budget comparison
 def steps_to(curve: list[dict[str, Any]], threshold: float) -> int | None:
     """First env-step count whose mean sparse return reaches ``threshold`` (None: never)."""
     return next(
-        (p["env_steps"] for p in curve if math.isfinite(p["sparse_return"]) and p["sparse_return"] >= threshold), None
+        (p["env_steps"] for p in curve if math.isfinite(p[SPARSE_RETURN]) and p[SPARSE_RETURN] >= threshold), None
     )
 
 
@@ -48,10 +49,10 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     for name, rec in results["variants"].items():
-        pts = [p for p in rec.get("curve", []) if math.isfinite(p["sparse_return"])]
+        pts = [p for p in rec.get("curve", []) if math.isfinite(p[SPARSE_RETURN])]
         ax.plot(
             [p["env_steps"] / 1e6 for p in pts],
-            [p["sparse_return"] for p in pts],
+            [p[SPARSE_RETURN] for p in pts],
             marker=".",
             lw=1.2,
             label=f"use_proper_time_limits={VARIANTS[name]}",
@@ -93,7 +94,7 @@ def summarize(results: dict[str, Any]) -> None:
     # the time limit may stop the two runs at different step counts: compare where both got to
     common = min(proper["env_steps"], ref["env_steps"])
     late = {
-        name: [p["sparse_return"] for p in rec["curve"] if common - LAST_STEPS_WINDOW < p["env_steps"] <= common]
+        name: [p[SPARSE_RETURN] for p in rec["curve"] if common - LAST_STEPS_WINDOW < p["env_steps"] <= common]
         for name, rec in results["variants"].items()
     }
     means = {name: float(np.mean(v)) if v else None for name, v in late.items()}

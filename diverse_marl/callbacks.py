@@ -23,6 +23,7 @@ from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LI
 from diverse_marl.envs.reward import ORIGINAL_KEY, ORIGINAL_RETURN_KEY
 from diverse_marl.episode_info import episode_stats, team_sparse_reward
 from diverse_marl.errors import ConfigError
+from diverse_marl.metrics import SPARSE_RETURN, episode_key
 from diverse_marl.reward_schedule import RewardSchedule, flat_values
 
 RESULT_KEY = "reward_schedule"  # train() results carry {<param>: value} under this key (-> metrics.csv)
@@ -33,7 +34,7 @@ def episode_info_metrics(last_infos: dict[str, dict], step_infos: list[dict[str,
     out = {f"episode/{key}": value for key, value in episode_stats(last_infos or {}).items()}
     sparse = [r for r in map(team_sparse_reward, step_infos or []) if r is not None]
     if sparse:
-        out["episode/sparse_return"] = float(sum(sparse))
+        out[episode_key(SPARSE_RETURN)] = float(sum(sparse))
     original = [
         info[ORIGINAL_KEY]
         for infos in step_infos or []

@@ -24,7 +24,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from diverse_marl import envs
+from diverse_marl.algorithms.family import get_family
+from diverse_marl.config import parse_override
 from diverse_marl.errors import DiverseMarlError
+from diverse_marl.metrics import SPARSE_RETURN_MEAN, SPARSE_RETURN_STD, headline_return
 
 EXIT_USER_ERROR = 2
 
@@ -224,8 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from diverse_marl.experiment import train
-    from diverse_marl.training import headline_return
+    from diverse_marl.experiment import train  # Ray: lazy, so `diverse-marl --help` and `envs` stay fast
 
     if args.config is None and args.resume is None:
         raise DiverseMarlError("train needs a CONFIG file or --resume RUN_DIR")
@@ -249,7 +252,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from diverse_marl.evaluation import evaluate_run, parse_seats
+    from diverse_marl.evaluation import evaluate_run, parse_seats  # torch: lazy, see cmd_train
 
     report = evaluate_run(
         args.run_dir,
@@ -265,8 +268,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     shaping = " with reward shaping" if report.get("shaping") else ""
     mean, std = report["return_mean"], report["return_std"]
     line = f"{report['episodes']} episodes: mean return{shaping} {mean:.2f} (std {std:.2f})"
-    if "sparse_return_mean" in report:
-        line += f", mean sparse return {report['sparse_return_mean']:.2f} (std {report['sparse_return_std']:.2f})"
+    if SPARSE_RETURN_MEAN in report:
+        line += f", mean sparse return {report[SPARSE_RETURN_MEAN]:.2f} (std {report[SPARSE_RETURN_STD]:.2f})"
     print(line)
     for agent, m in report.get("agent_metrics", {}).items():
         print(f"{agent} ({m.get('name')}): {_llm_line(m)}")
@@ -285,7 +288,7 @@ def _llm_line(m: dict[str, Any]) -> str:
 
 
 def cmd_crossplay(args: argparse.Namespace) -> int:
-    from diverse_marl.crossplay import crossplay_from_run_dirs
+    from diverse_marl.analysis.crossplay_report import crossplay_from_run_dirs  # torch, matplotlib: lazy
 
     overrides = list(args.overrides) + ([f"env_config.layout={args.layout}"] if args.layout else [])
     result, paths = crossplay_from_run_dirs(
@@ -313,9 +316,8 @@ def cmd_crossplay(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from diverse_marl.analysis.pipeline import analyze_paths, is_single_run
+    from diverse_marl.analysis.pipeline import analyze_paths, is_single_run  # scikit-learn, matplotlib: lazy
     from diverse_marl.analysis.report import analyze_runs
-    from diverse_marl.config import parse_override
 
     if args.single or (len(args.run_dirs) == 1 and is_single_run(args.run_dirs[0])):
         for path in analyze_runs(args.run_dirs, out=args.out):
@@ -371,15 +373,13 @@ def _positive_int(text: str, flag: str) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from diverse_marl.demo import run_demo
+    from diverse_marl.demo import run_demo  # Ray: lazy
 
     run_demo(args.config, quiet=args.quiet, overrides=args.overrides)
     return 0
 
 
 def cmd_envs(args: argparse.Namespace) -> int:
-    from diverse_marl import envs
-
     listing = {}
     for name in envs.list_envs():
         spec = envs.env_spec(name)
@@ -408,8 +408,6 @@ def cmd_envs(args: argparse.Namespace) -> int:
 
 
 def cmd_options(args: argparse.Namespace) -> int:
-    from diverse_marl.algorithms.family import get_family
-
     family = get_family(args.algorithm)
     defaults, docs = family.option_defaults(), family.option_docs()
     width = max(len(k) for k in defaults)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 import os
 import re
 import types
@@ -38,10 +37,12 @@ from typing import Any, Union
 import numpy as np
 import yaml
 
+from diverse_marl import envs
+from diverse_marl.algorithms.diversity import parse_diversity, with_diversity
 from diverse_marl.algorithms.family import ALGORITHMS, AlgorithmFamily, get_family
 from diverse_marl.algorithms.methods import get_method
 from diverse_marl.envs.reward import WEIGHTS_OPTION, check_reward_weights, reward_params
-from diverse_marl.errors import ConfigError
+from diverse_marl.errors import ConfigError, did_you_mean
 from diverse_marl.partners import validate_partners
 from diverse_marl.reward_schedule import RewardSchedule
 from diverse_marl.warm_start import resolve_init_from
@@ -154,9 +155,9 @@ class ExperimentConfig:
 
     def to_rllib(self):
         """The RLlib ``AlgorithmConfig`` this experiment trains with."""
-        from ray.rllib.callbacks.callbacks import RLlibCallback
+        from ray.rllib.callbacks.callbacks import RLlibCallback  # Ray: only when building the RLlib config
 
-        from diverse_marl.callbacks import EpisodeInfoCallback, with_reward_schedule
+        from diverse_marl.callbacks import EpisodeInfoCallback, with_reward_schedule  # imports Ray
 
         rllib_config = self.family().build(self)
         if rllib_config.callbacks_class is RLlibCallback:  # keep an algorithm's own callbacks
@@ -166,8 +167,6 @@ class ExperimentConfig:
         if self.reward_schedule:
             with_reward_schedule(rllib_config, self.parsed_reward_schedule())
         if self.diversity:
-            from diverse_marl.algorithms.diversity import with_diversity
-
             with_diversity(rllib_config, self.diversity, self.seed)
         return rllib_config
 
@@ -176,8 +175,6 @@ class ExperimentConfig:
 
     def validate(self) -> ExperimentConfig:
         """Check names and values that need the registries; raises ConfigError."""
-        from diverse_marl import envs
-
         family = self.family()
         if self.env not in envs.list_envs() and ":" not in self.env:
             raise ConfigError(
@@ -206,8 +203,6 @@ class ExperimentConfig:
         validate_partners(self)
         self._check_population()
         if self.diversity:
-            from diverse_marl.algorithms.diversity import parse_diversity
-
             parse_diversity(self.diversity)
         if self.method:
             get_method(self.method).validate(self)
@@ -215,8 +210,6 @@ class ExperimentConfig:
 
     def _check_rewards(self) -> None:
         """``env_config.reward_weights`` and ``reward_schedule`` name the env's features and parameters."""
-        from diverse_marl import envs
-
         weights = self.env_config.get(WEIGHTS_OPTION)
         schedule = self.parsed_reward_schedule()
         if weights is None and not schedule:
@@ -328,8 +321,6 @@ def member_config(cfg: ExperimentConfig, index: int, overrides: Mapping[str, Any
 
 def _check_env_config(env: str, env_config: dict) -> None:
     """Unknown env options and unknown named choices (e.g. layouts) fail here, before Ray."""
-    from diverse_marl import envs
-
     if env not in envs.list_envs():
         envs.resolve_factory(env)  # import path must at least resolve
         return
@@ -352,9 +343,7 @@ def _check_env_config(env: str, env_config: dict) -> None:
 
 def _unknown_key_message(path: str, key: str, allowed: Mapping[str, Any] | list[str], what: str = "config key") -> str:
     names = sorted(allowed)
-    hint = difflib.get_close_matches(key, names, n=1)
-    did = f" (did you mean {hint[0]!r}?)" if hint else ""
-    return f"unknown {what} {path!r}{did}; allowed: {', '.join(names)}"
+    return f"unknown {what} {path!r}{did_you_mean(key, names)}; allowed: {', '.join(names)}"
 
 
 def _type_of_default(default: Any) -> Any:

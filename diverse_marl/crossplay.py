@@ -8,7 +8,8 @@ All N*N*episodes episodes run as rows of the env's batched class (see :mod:`dive
 
     diverse-marl crossplay runs/pop-*/ [--episodes 10] [--layout cramped_room] [--out DIR]
 
-writes ``crossplay.json`` and ``crossplay.png`` (annotated heatmap) into ``--out``.
+writes ``crossplay.json`` and ``crossplay.png`` (annotated heatmap) into ``--out``
+(:mod:`diverse_marl.analysis.crossplay_report`).
 """
 
 from __future__ import annotations
@@ -22,29 +23,31 @@ from typing import Any
 
 import numpy as np
 
-from diverse_marl import load_policy, load_population
 from diverse_marl.agents import Agent, RandomAgent
-from diverse_marl.config import load_config, parse_override
+from diverse_marl.config import load_config
 from diverse_marl.envs import make as make_env
 from diverse_marl.envs import resolve_factory
 from diverse_marl.envs.reward import accepts_keyword
 from diverse_marl.errors import CheckpointError, ConfigError
-from diverse_marl.llm import LLMAgent, llm_players
+from diverse_marl.loading import load_policy
+from diverse_marl.metrics import SPARSE_RETURN
 from diverse_marl.partners import FACTORY_KEYWORDS, is_factory_path
 from diverse_marl.rollout import DEFAULT_MAX_ROWS, play_batched, play_rows, summarize_episodes
-from diverse_marl.run_dir import RunDir, atomic_write_json
+from diverse_marl.run_dir import RunDir
 
 DEFAULT_SEATS = ("agent_0", "agent_1")
 JSON_NAME = "crossplay.json"
 PNG_NAME = "crossplay.png"
 RANDOM_SEAT = "random"
 LLM_SEAT = "llm:"  # llm:CONFIG.yaml -> an LLM-backed agent
+# the optional llm package is looked up by import path, so it is loaded only where an llm: seat is played
+LLM_AGENT = "diverse_marl.llm.agent:LLMAgent"
 # env_config keys dropped when evaluating a run's env: returns are the original game's
 TRAINING_ONLY_ENV_KEYS = ("reward_weights",)
 ZERO_SUM_TOLERANCE = 1e-9
 # headline metrics of a cross-play matrix, per episode; the default picks the first that fits:
 METRICS = {
-    "sparse_return": "team sparse return (envs that report one, e.g. Overcooked)",
+    SPARSE_RETURN: "team sparse return (envs that report one, e.g. Overcooked)",
     "return": "team original return, summed over all agents (cooperative / general-sum games)",
     "seat0_return": "seat 0's original return (zero-sum games, where the team return is always 0)",
 }
@@ -52,9 +55,7 @@ METRICS = {
 __all__ = [
     "CrossplayResult",
     "crossplay_matrix",
-    "crossplay_from_run_dirs",
     "play_batched",
-    "write_crossplay",
     "eval_env_config",
     "seat_player",
     "DEFAULT_SEATS",
@@ -136,7 +137,7 @@ def crossplay_matrix(
         for _ in range(episodes)
     ]
     played = play_rows(env_name, env_config, players, rows, seed, deterministic, max_rows, quiet=quiet)
-    if metric == "sparse_return" and not all("sparse_return" in e for e in played):
+    if metric == SPARSE_RETURN and not all(SPARSE_RETURN in e for e in played):
         raise ConfigError(f"env {env_name!r} reports no sparse reward; use metric 'return' or 'seat0_return'")
     result = _matrices(
         played,
@@ -195,15 +196,15 @@ def _resolve_seats(source: Any, groups: list[list[str]], players: list[Any]) -> 
 
 
 def _metric_value(episode: dict[str, Any], metric: str, groups: list[list[str]]) -> float:
-    if metric == "sparse_return":
-        return episode["sparse_return"]
+    if metric == SPARSE_RETURN:
+        return episode[SPARSE_RETURN]
     agents = groups[0] if metric == "seat0_return" else episode["returns"]
     return sum(episode["returns"][a] for a in agents)
 
 
 def _default_metric(played: list[dict[str, Any]], groups: list[list[str]]) -> str:
-    if all("sparse_return" in e for e in played):
-        return "sparse_return"
+    if all(SPARSE_RETURN in e for e in played):
+        return SPARSE_RETURN
     zero_sum = all(abs(_metric_value(e, "return", groups)) <= ZERO_SUM_TOLERANCE for e in played)
     if zero_sum and any(_metric_value(e, "seat0_return", groups) != 0 for e in played):
         return "seat0_return"
@@ -249,18 +250,6 @@ def _matrices(
     )
 
 
-def write_crossplay(result: CrossplayResult, out_dir: str | os.PathLike, title: str | None = None) -> tuple[Path, Path]:
-    """Write ``crossplay.json`` and the heatmap ``crossplay.png`` into ``out_dir`` (atomically)."""
-    from diverse_marl.analysis.crossplay_plot import plot_crossplay
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    json_path = out / JSON_NAME
-    atomic_write_json(json_path, result.to_dict())
-    png_path = plot_crossplay(result, out / PNG_NAME, title=title)
-    return json_path, png_path
-
-
 # ---- runs: their env for evaluation, seat fillers from text ---------------------------------
 def run_dir_of(path: str | os.PathLike) -> Path:
     """The run directory of a run dir or of one of its ``checkpoints/iter_*`` folders."""
@@ -281,53 +270,6 @@ def eval_env_config(
     return cfg.env, env_config
 
 
-def crossplay_from_run_dirs(
-    paths: Sequence[str | os.PathLike],
-    episodes: int = 10,
-    overrides: Sequence[str] = (),
-    deterministic: bool = False,
-    seed: int = 0,
-    out: str | os.PathLike = "crossplay",
-    metric: str | None = None,
-    quiet: bool = True,
-) -> tuple[CrossplayResult, tuple[Path, Path]]:
-    """What ``diverse-marl crossplay`` does: policies of runs / populations -> matrix, JSON and heatmap.
-
-    A path ``llm:CONFIG.yaml`` adds LLM players: the config's personas, or the one agent it configures.
-
-    The env is the first run's, its env_config without training-only keys, changed by
-    ``overrides`` (``"env_config.layout=coordination_ring"``; values parsed as YAML).
-    """
-    llm_configs = [str(p)[len(LLM_SEAT) :] for p in paths if str(p).startswith(LLM_SEAT)]
-    runs = [p for p in paths if not str(p).startswith(LLM_SEAT)]
-    if not runs:
-        raise ConfigError(
-            f"crossplay needs at least one run directory (its env is played); '{LLM_SEAT}CONFIG' players join the runs"
-        )
-    population = load_population(runs)
-    env_updates: dict[str, Any] = {}
-    for text in overrides:
-        keys, value = parse_override(text)
-        if len(keys) != 2 or keys[0] != "env_config":
-            raise ConfigError(f"crossplay --set takes env_config.KEY=VALUE, got {text!r}")
-        env_updates[keys[1]] = value
-    env_name, env_config = eval_env_config(population[0].path, env_updates)
-    players: dict[str, Any] = {m.name: m for m in population}
-    for config in llm_configs:  # an LLM config: its personas (or the agent itself) join as players
-        players.update(llm_players(config))
-    result = crossplay_matrix(
-        players,
-        env_name,
-        env_config,
-        episodes=episodes,
-        seed=seed,
-        deterministic=deterministic,
-        metric=metric,
-        quiet=quiet,
-    )
-    return result, write_crossplay(result, out)
-
-
 def seat_player(
     spec: str, agent: str, num_actions: int, env_config: Mapping[str, Any] | None = None, seed: int = 0
 ) -> Any:
@@ -340,7 +282,7 @@ def seat_player(
     if spec == RANDOM_SEAT:
         return RandomAgent(num_actions, seed=seed)
     if spec.startswith(LLM_SEAT):
-        return LLMAgent(spec[len(LLM_SEAT) :], seed=seed)
+        return resolve_factory(LLM_AGENT)(spec[len(LLM_SEAT) :], seed=seed)
     if is_factory_path(spec):
         factory = resolve_factory(spec)
         offered = {"seat": agent, "env_config": dict(env_config or {}), "seed": seed}

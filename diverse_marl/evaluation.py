@@ -25,12 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from diverse_marl import load_policy
+from diverse_marl import envs
 from diverse_marl.agents import Agent, PolicyAgent
 from diverse_marl.algorithms.methods import best_run_dir
 from diverse_marl.config import load_config
 from diverse_marl.crossplay import LLM_SEAT, eval_env_config, seat_player
 from diverse_marl.errors import CheckpointError, ConfigError
+from diverse_marl.loading import load_policy
 from diverse_marl.progress import Progress
 from diverse_marl.rollout import play_batched, run_episode, summarize_episodes
 from diverse_marl.run_dir import (
@@ -79,8 +80,6 @@ def parse_seats(specs: list[str] | None) -> dict[str, str]:
 def game_reward_config(env_name: str, env_config: Mapping[str, Any], shaping: bool = False) -> dict[str, Any]:
     """``env_config`` with the env's reward-shaping options (:data:`SHAPING_OPTIONS`) at 0, so
     returns are the game's own; unchanged with ``shaping`` or for an env without such options."""
-    from diverse_marl import envs
-
     config = dict(env_config)
     if shaping:
         return config
@@ -146,8 +145,6 @@ def evaluate_run(
     off unless ``shaping``), ``agent_return_mean``, ``sparse_return_mean``/``_std`` where the
     env reports a sparse reward, ``length_mean``, ``stats_mean``, what was played and ``path``.
     """
-    from diverse_marl import envs
-
     run_dir = best_run_dir(run_dir)  # a method's run dir (RPG): its best run
     rd = RunDir(run_dir)
     if not rd.exists():
@@ -240,9 +237,7 @@ def record_episode_gif(
     ``checkpoint`` (one of the run's ``checkpoints/iter_*``) records an earlier policy instead of
     the latest, e.g. one GIF per phase of training.
     """
-    import imageio.v2 as imageio
-
-    from diverse_marl import envs
+    import imageio.v2 as imageio  # GIF writer: only when recording
 
     rd = RunDir(run_dir)
     cfg = load_config(rd.config_path)

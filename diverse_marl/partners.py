@@ -29,11 +29,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-import diverse_marl
 from diverse_marl import envs
 from diverse_marl.agents import Agent, obs_row
 from diverse_marl.envs.reward import accepts_keyword
 from diverse_marl.errors import ConfigError
+from diverse_marl.loading import load_policy
 
 PARTNER_KEYS = ("from", "seats", "sample", "self_play", "priority")
 SAMPLE_MODES = ("per_episode",)
@@ -198,7 +198,7 @@ def _player(source: str, seat: str, env_config: dict, seed: int, num_copies: int
                 f"partners.from: {source!r} is neither an existing run dir / checkpoint nor an "
                 "import path 'pkg.module:factory'"
             )
-        return PolicyPlayer(diverse_marl.load_policy(source, seat), seed)
+        return PolicyPlayer(load_policy(source, seat), seed)
     factory = envs.resolve_factory(source)
     offered = {"seat": seat, "env_config": env_config, "seed": seed}
     kwargs = {k: v for k, v in offered.items() if accepts_keyword(factory, k)}

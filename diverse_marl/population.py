@@ -28,10 +28,11 @@ from typing import Any, Union
 
 import yaml
 
-from diverse_marl import load_policy
 from diverse_marl.analysis.rollouts import PopulationRollouts, collect_rollouts
 from diverse_marl.crossplay import crossplay_matrix, eval_env_config
 from diverse_marl.errors import CheckpointError, ConfigError
+from diverse_marl.loading import load_policy
+from diverse_marl.metrics import headline_return
 from diverse_marl.run_dir import RunDir
 
 POPULATION_FILE = "population.json"
@@ -188,10 +189,8 @@ class Population:
 
 
 def _final_return(metrics: dict[str, Any]) -> float | None:
-    for key in ("episode/original_return", "episode/sparse_return", "episode_return_mean"):
-        if isinstance(metrics.get(key), (int, float)):
-            return float(metrics[key])
-    return None
+    value = headline_return(metrics, default=None)
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def _short(v: Any) -> str:

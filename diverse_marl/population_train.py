@@ -29,9 +29,11 @@ from typing import Any
 
 from diverse_marl.config import ExperimentConfig, member_config, member_overrides
 from diverse_marl.errors import ConfigError, MemberFailedError
+from diverse_marl.metrics import headline_return
 from diverse_marl.progress import Progress
+from diverse_marl.ray_setup import init_ray
 from diverse_marl.run_dir import RunDir, atomic_write_json, atomic_write_text
-from diverse_marl.training import TrainHooks, TrainResult, headline_return, reached_stop, run_single
+from diverse_marl.training import TrainHooks, TrainResult, reached_stop, run_single
 
 # "SomeError: message" lines in a Ray error's text (root_cause picks the innermost)
 _CAUSE_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt)(\([^)]*\))?: \S")
@@ -148,9 +150,7 @@ def _run_trials(
     """One Tune trial per pending member, each reserving its algorithm's resource request (so members
     with remote env runners never starve each other); returns ``{member index: last line of its error}``
     for failed trials."""
-    from ray import tune
-
-    from diverse_marl.ray_setup import init_ray
+    from ray import tune  # Ray: only when a population trains
 
     init_ray(cfg.ray)
 

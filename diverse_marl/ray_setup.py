@@ -24,7 +24,7 @@ def init_ray(cfg: RayConfig | None = None) -> None:
     cluster's nodes. Failing to join raises one ConfigError (a rejected token names the two
     environment variables to set).
     """
-    import ray
+    import ray  # Ray: only when starting or joining it
 
     cfg = cfg or RayConfig()
     if ray.is_initialized():
@@ -50,8 +50,8 @@ def init_ray(cfg: RayConfig | None = None) -> None:
 
 
 def _join_cluster(address: str) -> None:
-    import ray
-    from ray.exceptions import AuthenticationError
+    import ray  # Ray: only when starting or joining it
+    from ray.exceptions import AuthenticationError  # Ray: only when starting or joining it
 
     try:
         ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
@@ -71,7 +71,7 @@ def _join_cluster(address: str) -> None:
 def _rejected_token(exc: BaseException) -> bool:
     """Whether joining failed on authentication. Ray 2.60 raises ConnectionError from a RuntimeError
     whose message holds the formatted AuthenticationError, so the chain's texts are searched too."""
-    from ray.exceptions import AuthenticationError
+    from ray.exceptions import AuthenticationError  # Ray: only when starting or joining it
 
     seen: BaseException | None = exc
     while seen is not None:

@@ -17,14 +17,13 @@ into every env by ``diverse_marl.callbacks.RewardScheduleCallback`` through the 
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from diverse_marl.errors import ConfigError
+from diverse_marl.errors import ConfigError, did_you_mean
 
 WEIGHT_PREFIX = "reward_weights."
 
@@ -56,8 +55,7 @@ class RewardSchedule:
         allowed = [*reward_params, *(WEIGHT_PREFIX + f for f in feature_names)]
         for name in self.points:
             if name not in allowed:
-                hint = difflib.get_close_matches(name, allowed, n=1)
-                did = f" (did you mean {hint[0]!r}?)" if hint else ""
+                did = did_you_mean(name, allowed)
                 raise ConfigError(
                     f"unknown reward_schedule parameter {name!r}{did} for env {env!r}; allowed: "
                     f"{', '.join(allowed) or '(none: the env takes no reward parameters)'}"

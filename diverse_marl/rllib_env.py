@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from diverse_marl import envs
+
 
 def rllib_env_name(env: str, env_config: dict[str, Any] | None = None) -> str:
     """Register ``env`` with Ray Tune's env registry and return the name RLlib should use.
@@ -12,10 +14,8 @@ def rllib_env_name(env: str, env_config: dict[str, Any] | None = None) -> str:
     The RLlib env wraps ``diverse_marl.envs.make(env, **env_config)`` in RLlib's
     ``ParallelPettingZooEnv``. The name is derived from ``env`` so repeated calls are idempotent.
     """
-    from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv
+    from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv  # Ray: only when an env is registered
     from ray.tune.registry import register_env
-
-    from diverse_marl import envs
 
     def creator(rllib_env_config: dict[str, Any]):
         kwargs = {k: v for k, v in dict(rllib_env_config).items()}

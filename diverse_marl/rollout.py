@@ -26,6 +26,13 @@ from diverse_marl.agents import MASK_KEY, Agent, BatchActor, TextObservation, re
 from diverse_marl.envs.batched import derive_seed, make_batched
 from diverse_marl.episode_info import episode_stats, team_sparse_reward
 from diverse_marl.errors import ConfigError
+from diverse_marl.metrics import (
+    LAYOUT_START_SPARSE_RETURN,
+    ORIGINAL_RETURN,
+    SPARSE_RETURN,
+    SPARSE_RETURN_MEAN,
+    SPARSE_RETURN_STD,
+)
 from diverse_marl.progress import Progress
 
 DEFAULT_MAX_ROWS = 4096  # rows (episodes) stepped together; bounds memory per chunk
@@ -41,7 +48,7 @@ INFERENCE_TORCH_THREADS = 1
 # chunk's first row in play_rows' numbering (see diverse_marl.analysis.rollouts).
 Recorder = Callable[..., None]
 # per-row totals of batched envs' infos["episode"] already reported outside "stats" (as are "return/<agent>")
-RETURN_STATS = ("length", "sparse_return", "original_return", "sparse_return_from_layout_start")
+RETURN_STATS = ("length", SPARSE_RETURN, ORIGINAL_RETURN, LAYOUT_START_SPARSE_RETURN)
 OBS_KEY = "obs"  # the observation's key beside MASK_KEY in masked batches (as in MAPPO's observation dicts)
 
 
@@ -78,7 +85,7 @@ def run_episode(
             frames.append(env.render())
     out = {"returns": returns, "length": length, "stats": stats}
     if sparse is not None:
-        out["sparse_return"] = sparse
+        out[SPARSE_RETURN] = sparse
     return out
 
 
@@ -94,10 +101,10 @@ def summarize_episodes(episodes: list[dict[str, Any]]) -> dict[str, Any]:
         "length_mean": float(np.mean([e["length"] for e in episodes])),
         "agent_return_mean": {a: float(np.mean([e["returns"][a] for e in episodes])) for a in episodes[0]["returns"]},
     }
-    if all("sparse_return" in e for e in episodes):
-        sp = [e["sparse_return"] for e in episodes]
-        report["sparse_return_mean"] = float(np.mean(sp))
-        report["sparse_return_std"] = float(np.std(sp))
+    if all(SPARSE_RETURN in e for e in episodes):
+        sp = [e[SPARSE_RETURN] for e in episodes]
+        report[SPARSE_RETURN_MEAN] = float(np.mean(sp))
+        report[SPARSE_RETURN_STD] = float(np.std(sp))
     keys = sorted({k for e in episodes for k in e["stats"]})
     report["stats_mean"] = {k: float(np.mean([e["stats"].get(k, 0.0) for e in episodes])) for k in keys}
     return report
@@ -222,7 +229,7 @@ def _play_chunk(
             "seats": dict(rows[r]),
         }
         if sparse is not None:
-            ep["sparse_return"] = float(sparse[r])
+            ep[SPARSE_RETURN] = float(sparse[r])
         episodes.append(ep)
     return episodes
 

@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from diverse_marl.errors import CheckpointError
 
 CHECKPOINT_PREFIX = "iter_"
@@ -52,8 +54,6 @@ def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
 
 def _json_default(obj: Any) -> Any:
     try:
-        import numpy as np
-
         if isinstance(obj, np.generic):
             return obj.item()
         if isinstance(obj, np.ndarray):
@@ -226,8 +226,6 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
             out[key] = v
         else:
             try:
-                import numpy as np
-
                 if isinstance(v, np.generic) and np.ndim(v) == 0:
                     out[key] = v.item()
             except ImportError:  # pragma: no cover

@@ -23,7 +23,9 @@ from typing import Any
 from diverse_marl.algorithms.fault_tolerance import lost_runner_ids, restore_lost_runners
 from diverse_marl.config import ExperimentConfig
 from diverse_marl.envs.user_code import UserEnvError, find_user_env_error, pop_reported_error
+from diverse_marl.metrics import EPISODE_RETURN_MEAN, headline_return
 from diverse_marl.progress import Progress
+from diverse_marl.ray_setup import init_ray
 from diverse_marl.run_dir import RunDir, atomic_write_text, flatten, read_checkpoint_meta
 from diverse_marl.warm_start import apply_warm_start, check_policy_ids, resolve_init_from
 
@@ -70,7 +72,7 @@ def summarize(
         "iteration": iteration,
         "env_steps": env_steps,
         "time_s": round(elapsed, 3),
-        "episode_return_mean": runners.get("episode_return_mean"),
+        EPISODE_RETURN_MEAN: runners.get(EPISODE_RETURN_MEAN),
         "episode_len_mean": runners.get("episode_len_mean"),
         "iteration_time_s": result.get("time_this_iter_s"),
         "steps_per_s": steps_per_s,
@@ -115,8 +117,6 @@ def run_single(
     from ``init_from``, if it has none yet). ``cfg.init_from`` is only used for a run that has
     no checkpoint of its own.
     """
-    from diverse_marl.ray_setup import init_ray
-
     own_loop = getattr(cfg.family(), "run_single", None)
     if own_loop is not None:  # a family that trains without RLlib (bc) runs its own loop
         return own_loop(cfg, run_dir, hooks, resume=resume, quiet=quiet)
@@ -182,7 +182,7 @@ def _train_loop(
     hooks: TrainHooks,
     started: float = 0.0,
 ) -> TrainResult:
-    from tensorboardX import SummaryWriter
+    from tensorboardX import SummaryWriter  # tensorboardX: only when a run writes its event file
 
     iteration, env_steps, elapsed_before = 0, 0, 0.0
     metrics: list[dict[str, Any]] = []
@@ -253,24 +253,6 @@ def _train_iteration(algo: Any, rd: RunDir, started: float) -> dict[str, Any]:
             raise failure
         if _env_steps_of(result) > 0 or not lost_runner_ids(algo.env_runner_group):
             return result
-
-
-def headline_return(row: Mapping[str, Any]) -> float:
-    """The return progress bars and summaries show: the task's own return, not a reshaped one.
-
-    Overcooked's sparse (delivery) return where the env reports it (of the episodes that began at the
-    layout's start, when a ``random_start`` curriculum runs), else the env's original return of a run
-    with ``reward_weights``, else the trained return.
-    """
-    for key in (
-        "episode/sparse_return_from_layout_start",
-        "episode/sparse_return",
-        "episode/original_return",
-        "episode_return_mean",
-    ):
-        if key in row:
-            return row[key]
-    return float("nan")
 
 
 def should_stop(stop: Any, iteration: int, env_steps: int, elapsed: float) -> bool:

@@ -77,7 +77,7 @@ def apply_warm_start(algo: Any, checkpoint: Path) -> None:
     component copies the weights into the existing parameters, so the optimizers keep their
     fresh state.
     """
-    from diverse_marl.algorithms.safe_checkpoint import learner_module_states, read_policies_meta, read_weights
+    from diverse_marl.algorithms.safe_checkpoint import learner_module_states, read_policies_meta, read_weights  # torch
 
     meta = read_policies_meta(checkpoint)
     target = learner_module_states(algo)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from diverse_marl.envs._builtin import BUILTIN_ENVS
 from diverse_marl.envs.reward import WEIGHTS_OPTION, RewardWeightsWrapper, names_keyword, probe_feature_names
 from diverse_marl.envs.user_code import construct, factory_path, is_user_factory
 from diverse_marl.errors import ConfigError
@@ -182,17 +183,17 @@ def reward_feature_names(env: str | Callable[..., Any], env_config: dict[str, An
 
 
 # ---- built-in envs (import paths: nothing heavy is imported until make) ----
-from diverse_marl.envs import _builtin  # noqa: E402,F401  (registers the built-ins)
+def _lazy_choices(path: str) -> Callable[[], list[str]]:
+    return lambda: list(resolve_factory(path)())
 
 
-def __getattr__(name: str) -> Any:
-    """``check_env`` / ``EnvCheckError`` from envs/contract.py, loaded on first use (it imports gymnasium and the
-    batched envs, which listing envs does not need)."""
-    if name in ("check_env", "EnvCheckError"):
-        from diverse_marl.envs import contract
-
-        return getattr(contract, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+for _env in BUILTIN_ENVS:
+    register(
+        _env.name,
+        _env.factory,
+        description=_env.description,
+        choices={option: _lazy_choices(path) for option, path in _env.choices.items()},
+    )
 
 
 __all__ = [
@@ -204,6 +205,4 @@ __all__ = [
     "env_factory",
     "resolve_factory",
     "reward_feature_names",
-    "check_env",
-    "EnvCheckError",
 ]

@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 import gymnasium as gym
 import numpy as np
 
+from diverse_marl import envs as registry
 from diverse_marl.agents import MASK_KEY
 from diverse_marl.envs.global_state import GlobalStateRule
 from diverse_marl.envs.reward import DIVERSITY_STATE_KEY, ORIGINAL_KEY, ORIGINAL_RETURN_KEY
@@ -81,8 +82,6 @@ def make_batched(name: str, num_envs: int, **env_config: Any):
     Uses the env's native batched class when there is one (a ``batched(num_envs, **env_config)``
     classmethod/attribute on the env class); otherwise wraps ``num_envs`` PettingZoo envs in :class:`SyncBatchedEnv`.
     """
-    from diverse_marl import envs as registry
-
     if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
         raise ConfigError(f"num_envs must be a positive integer, got {num_envs!r}")
     native = native_batched_factory(name)
@@ -95,8 +94,6 @@ def make_batched(name: str, num_envs: int, **env_config: Any):
 
 def native_batched_factory(name: str) -> Callable[..., Any] | None:
     """The native batched constructor for env ``name``, or None if it has none."""
-    from diverse_marl import envs as registry
-
     if ":" in name and name not in registry.list_envs():
         factory = registry.resolve_factory(name)
     else:
@@ -107,8 +104,6 @@ def native_batched_factory(name: str) -> Callable[..., Any] | None:
 
 def _validate_options(name: str, env_config: dict[str, Any]) -> None:
     """Raise ConfigError for unknown options or choices, without building the env (the checks of ``make``)."""
-    from diverse_marl import envs as registry
-
     if name not in registry.list_envs():
         return
     spec = registry.env_spec(name)

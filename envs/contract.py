@@ -3,7 +3,7 @@
 Every built-in env passes these rules (``tests/test_env_contract.py`` runs them over ``list_envs()``);
 run them on your own env before training on it::
 
-    from diverse_marl.envs import check_env
+    from diverse_marl.envs.contract import check_env
     check_env("my_pkg.envs:MyEnv", {"horizon": 50})      # an import path, a registered name,
     check_env(MyEnv, {"horizon": 50})                    # a class or factory, or
     check_env(MyEnv(horizon=50))                         # an instance (no batched check then)

@@ -19,26 +19,21 @@ Envs whose reward parameters can change during training expose ``set_reward_para
 
 from __future__ import annotations
 
-import difflib
 import inspect
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from diverse_marl.errors import ConfigError
+from diverse_marl.errors import ConfigError, did_you_mean
+from diverse_marl.metrics import ORIGINAL_RETURN
 
 FEATURES_KEY = "reward_features"  # infos[agent][FEATURES_KEY]: {name: float} of this step
 ORIGINAL_KEY = "original_reward"  # infos[agent][ORIGINAL_KEY]: the env's own reward of this step
 WEIGHTS_OPTION = "reward_weights"  # env option {name: w}
-ORIGINAL_RETURN_KEY = "original_return"  # batched infos["episode"][...]: team sum of original rewards
+ORIGINAL_RETURN_KEY = ORIGINAL_RETURN  # batched infos["episode"][...]: team sum of original rewards
 DIVERSITY_STATE_KEY = "diversity_state"  # infos[agent][...]: optional compact state SIPO measures distances on
 PROBE_SEED = 0  # seed of the reset + random step that reveals a user env's features
-
-
-def _did_you_mean(name: str, allowed: Iterable[str]) -> str:
-    hint = difflib.get_close_matches(name, list(allowed), n=1)
-    return f" (did you mean {hint[0]!r}?)" if hint else ""
 
 
 def check_reward_weights(
@@ -56,7 +51,7 @@ def check_reward_weights(
     for name, value in weights.items():
         if name not in names:
             raise ConfigError(
-                f"unknown reward feature {name!r} in {where}{_did_you_mean(str(name), names)}; "
+                f"unknown reward feature {name!r} in {where}{did_you_mean(name, names)}; "
                 f"features of env {env!r}: {', '.join(names)}"
             )
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
@@ -71,7 +66,7 @@ def check_reward_params(values: Mapping[str, Any], allowed: Sequence[str], env: 
     for key in values:
         if key not in names:
             raise ConfigError(
-                f"unknown reward parameter {key!r} for env {env!r}{_did_you_mean(key, names)}; "
+                f"unknown reward parameter {key!r} for env {env!r}{did_you_mean(key, names)}; "
                 f"allowed: {', '.join(names)}"
             )
 

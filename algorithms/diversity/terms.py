@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 from ray.rllib.core.columns import Columns
 
-from diverse_marl import load_policy
 from diverse_marl.algorithms.diversity.archive import load_archive
 from diverse_marl.algorithms.diversity.distances import (
     WassersteinCritic,
@@ -35,6 +34,7 @@ from diverse_marl.algorithms.diversity.lagrange import DualAscent
 from diverse_marl.algorithms.diversity.spec import DiversitySpec
 from diverse_marl.algorithms.diversity.states import episode_states, resolve_source
 from diverse_marl.algorithms.mappo.module import MASK_KEY, OBS_KEY
+from diverse_marl.loading import load_policy
 
 
 class SIPOTerms:

@@ -24,6 +24,7 @@ described in ``module.py``). Imports are lazy so that ``load_policy`` works with
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 _LAZY = {
@@ -36,8 +37,6 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'diverse_marl.algorithms.mappo' has no attribute {name!r}")
 

@@ -33,6 +33,8 @@ import importlib
 from typing import Any
 
 import gymnasium as gym
+import torch
+from gymnasium import spaces
 from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.algorithms.ppo import PPO, PPOConfig
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
@@ -45,161 +47,24 @@ from diverse_marl.algorithms.mappo.env import (
     register_mappo_env,
 )
 from diverse_marl.algorithms.mappo.export import write_mappo_policies
+from diverse_marl.algorithms.mappo.learner import MAPPOTorchLearner
 from diverse_marl.algorithms.mappo.module import ACTIVATIONS, MASK_KEY, MODEL_DEFAULTS, OBS_KEY, MAPPOTorchRLModule
+from diverse_marl.algorithms.mappo.options import (
+    AUTO_RUNNER,
+    BUILD_KEYS,
+    MODEL_KEYS,
+    OPTION_ATTRIBUTES,
+    OPTIONS,
+    POLICY_MAPPINGS,
+    PolicyMapper,
+    policy_id_for,
+)
 from diverse_marl.algorithms.mappo.overlapped_sampling import OverlappedSampler, overlapped_training_step
 from diverse_marl.algorithms.mappo.runner_env import names_diverse_marl_env
 from diverse_marl.algorithms.mappo.sampler import VectorMultiAgentEnvRunner
 from diverse_marl.algorithms.safe_checkpoint import learner_module_states
 from diverse_marl.errors import ConfigError
 from diverse_marl.partners import PartnerSpec
-
-POLICY_MAPPINGS = ("shared", "team", "agent")
-SHARED_POLICY_ID = "shared"
-
-# option -> (default, one-line doc). Defaults follow the MAPPO paper where it has one.
-OPTIONS: dict[str, tuple[Any, str]] = {
-    # --- PPO / optimization ---
-    "lr": (
-        5e-4,
-        "actor Adam learning rate (MAPPO: 5e-4); or a schedule [[env_step, lr], ...] (MAPPO: use_linear_lr_decay)",
-    ),
-    "critic_lr": (5e-4, "critic Adam learning rate or schedule (MAPPO: 5e-4); null = same as lr"),
-    "adam_eps": (1e-5, "Adam epsilon (MAPPO: 1e-5)"),
-    "gamma": (0.99, "discount factor"),
-    "lambda_": (0.95, "GAE lambda"),
-    "clip_param": (0.2, "PPO ratio clip range"),
-    "vf_clip_param": (
-        0.2,
-        "value clip range around the sampling-time value, in normalized units (MAPPO reuses clip_param)",
-    ),
-    "use_clipped_value_loss": (True, "max(unclipped, clipped) value loss (MAPPO: True)"),
-    "use_huber_loss": (True, "Huber instead of squared value error (MAPPO: True)"),
-    "huber_delta": (10.0, "Huber loss delta (MAPPO: 10)"),
-    "vf_loss_coeff": (1.0, "weight of the value loss (MAPPO: 1)"),
-    "entropy_coeff": (0.01, "entropy bonus weight (MAPPO: 0.01); or a schedule [[env_step, coeff], ...]"),
-    "normalize_advantages": (True, "standardize advantages over each train batch"),
-    "use_proper_time_limits": (
-        True,
-        "at a time-limit truncation bootstrap from V(final state) instead of ending the "
-        "return (MAPPO's flag; its default False). True: observations seldom show the time left",
-    ),
-    "num_epochs": (5, "passes over each train batch (MAPPO: ppo_epoch, 5-15 by env)"),
-    "num_minibatches": (1, "minibatches per epoch, each module's batch cut evenly (MAPPO: num_mini_batch=1)"),
-    "minibatch_size": (
-        None,
-        "if set, use RLlib's fixed-size cyclic minibatches (agent steps) instead of num_minibatches",
-    ),
-    "train_batch_size": (4000, "env steps sampled per training iteration"),
-    "grad_clip": (10.0, "max global gradient norm, applied to actor and critic separately (MAPPO: 10)"),
-    # --- model ---
-    "hidden_sizes": ([64, 64], "actor MLP hidden layer sizes (MAPPO: 64 units)"),
-    "critic_hidden_sizes": (None, "critic MLP hidden sizes; null = same as hidden_sizes"),
-    "activation": ("relu", "hidden activation: relu | tanh (MAPPO: relu)"),
-    "feature_norm": (True, "LayerNorm on network inputs (MAPPO: use_feature_normalization)"),
-    "layer_norm": (True, "LayerNorm after each hidden layer (MAPPO MLP layers)"),
-    "orthogonal_init": (True, "orthogonal weight init, zero biases (MAPPO: use_orthogonal)"),
-    "actor_head_gain": (0.01, "init gain of the policy output layer (MAPPO: 0.01)"),
-    "use_gru": (False, "GRU after the MLP in actor and critic (MAPPO: use_recurrent_policy)"),
-    "gru_hidden": (64, "GRU hidden size"),
-    "max_seq_len": (10, "GRU training chunk length (MAPPO: data_chunk_length=10)"),
-    "value_norm": (True, "normalize value targets with running mean/std (MAPPO: use_valuenorm)"),
-    "value_norm_beta": (0.99999, "ValueNorm EMA weight (MAPPO: 0.99999)"),
-    # --- multi-agent ---
-    "policy_mapping": ("shared", "shared (one policy) | team (prefix before last '_') | agent (one per agent)"),
-    "critic_input": (
-        "state",
-        "state (centralized: the env's agent-specific/global state, else all observations) | "
-        "joint_obs (all agents' observations + agent id, the paper's CL state: cheaper than a large "
-        "env state such as Overcooked's lossless grid) | obs (local, i.e. IPPO)",
-    ),
-    # --- sampling ---
-    "num_envs_per_env_runner": (
-        8,
-        "env copies stepped together by each env runner (one forward pass for all of them in the fast runner)",
-    ),
-    "rollout_fragment_length": ("auto", "steps per env per sample call; 'auto' derives it from train_batch_size"),
-    "torch_num_threads": (
-        1,
-        "torch intra-op threads in the driver (local env runner + learner); null = torch default. "
-        "1 avoids thread thrashing with tiny MLPs",
-    ),
-    "async_sampling": (
-        False,
-        "sample the next batch in a remote env runner while the learner updates on this one "
-        "(uses 2 cores; batches are one policy version stale, see overlapped_sampling.py); "
-        "num_env_runners 0 becomes 1",
-    ),
-    "env_runner_cls": (
-        "auto",
-        "auto = the fast batched VectorMultiAgentEnvRunner wherever it applies (else RLlib's); "
-        "null = RLlib's MultiAgentEnvRunner; or 'pkg.mod:Class'",
-    ),
-}
-AUTO_RUNNER = "auto"
-
-# Where each option lives on the config. Options not listed here are kept in
-# ``MAPPOConfig.mappo_build`` and read by ``resolve()`` (they shape the modules and the runner).
-_ATTRIBUTES = {
-    "lr": "lr",
-    "critic_lr": "critic_lr",
-    "adam_eps": "adam_eps",
-    "gamma": "gamma",
-    "lambda_": "lambda_",
-    "clip_param": "clip_param",
-    "vf_clip_param": "vf_clip_param",
-    "use_clipped_value_loss": "use_clipped_value_loss",
-    "use_huber_loss": "use_huber_loss",
-    "huber_delta": "huber_delta",
-    "vf_loss_coeff": "vf_loss_coeff",
-    "entropy_coeff": "entropy_coeff",
-    "normalize_advantages": "normalize_advantages",
-    "num_epochs": "num_epochs",
-    "num_minibatches": "num_minibatches",
-    "minibatch_size": "minibatch_size",
-    "train_batch_size": "train_batch_size_per_learner",  # MAPPO trains on one local learner
-    "grad_clip": "grad_clip",
-    "num_envs_per_env_runner": "num_envs_per_env_runner",
-    "rollout_fragment_length": "rollout_fragment_length",
-    "torch_num_threads": "torch_num_threads",
-    "use_proper_time_limits": "use_proper_time_limits",
-    "async_sampling": "async_sampling",
-}
-_BUILD_KEYS = tuple(k for k in OPTIONS if k not in _ATTRIBUTES)
-# options that go straight into the RLModule's model_config under the same name
-_MODEL_KEYS = (
-    "activation",
-    "feature_norm",
-    "layer_norm",
-    "orthogonal_init",
-    "actor_head_gain",
-    "use_gru",
-    "gru_hidden",
-    "max_seq_len",
-    "value_norm",
-    "value_norm_beta",
-)
-
-
-def policy_id_for(agent: str, mode: str) -> str:
-    """Module id an agent maps to: 'shared', its team prefix (``hider_0 -> hider``), or itself."""
-    if mode == "shared":
-        return SHARED_POLICY_ID
-    if mode == "team":
-        return agent.rsplit("_", 1)[0] if "_" in agent else agent
-    if mode == "agent":
-        return agent
-    raise ConfigError(f"unknown policy_mapping {mode!r}; allowed: {', '.join(POLICY_MAPPINGS)}")
-
-
-class PolicyMapper:
-    """Picklable ``policy_mapping_fn`` (remote env runners receive it by value)."""
-
-    def __init__(self, mode: str) -> None:
-        policy_id_for("x_0", mode)  # validates
-        self.mode = mode
-
-    def __call__(self, agent_id: Any, episode: Any = None, **kwargs: Any) -> str:
-        return policy_id_for(str(agent_id), self.mode)
 
 
 def _import_path(path: str, what: str) -> Any:
@@ -237,7 +102,7 @@ class MAPPOConfig(PPOConfig):
     def __init__(self, algo_class: type | None = None) -> None:
         super().__init__(algo_class=algo_class or MAPPO)
         d = self.option_defaults()
-        for key, attr in _ATTRIBUTES.items():
+        for key, attr in OPTION_ATTRIBUTES.items():
             setattr(self, attr, d[key])
         self.grad_clip_by = "global_norm"
         self.use_kl_loss = False  # MAPPO has no KL penalty
@@ -248,7 +113,7 @@ class MAPPOConfig(PPOConfig):
         # RLlib's env checker steps the env with unmasked random actions, which envs with
         # action masks rightly reject; PettingZoo's parallel_api_test is the check to run.
         self.disable_env_checking = True
-        self.mappo_build: dict[str, Any] = {k: d[k] for k in _BUILD_KEYS}  # read by resolve()
+        self.mappo_build: dict[str, Any] = {k: d[k] for k in BUILD_KEYS}  # read by resolve()
         self.partners_spec: dict[str, Any] | None = None  # frozen partners, see partners()
         # set by resolve(): the env the user named, what load_policy needs, the runner picked
         self.mappo_env: dict[str, Any] | None = None
@@ -260,8 +125,6 @@ class MAPPOConfig(PPOConfig):
         return RLModuleSpec(module_class=MAPPOTorchRLModule)
 
     def get_default_learner_class(self) -> type:
-        from diverse_marl.algorithms.mappo.learner import MAPPOTorchLearner
-
         return MAPPOTorchLearner
 
     def training(self, **kwargs: Any) -> MAPPOConfig:
@@ -274,10 +137,10 @@ class MAPPOConfig(PPOConfig):
         for key, value in kwargs.items():
             if value is NotProvided:
                 continue
-            if key in _BUILD_KEYS:
+            if key in BUILD_KEYS:
                 self.mappo_build[key] = value
-            elif key in _ATTRIBUTES:
-                setattr(self, _ATTRIBUTES[key], value)
+            elif key in OPTION_ATTRIBUTES:
+                setattr(self, OPTION_ATTRIBUTES[key], value)
             else:
                 rest[key] = value
         try:
@@ -295,7 +158,9 @@ class MAPPOConfig(PPOConfig):
 
     def option_values(self) -> dict[str, Any]:
         """The current value of every option of ``OPTIONS`` (flat, as in YAML)."""
-        return {k: (getattr(self, _ATTRIBUTES[k]) if k in _ATTRIBUTES else self.mappo_build[k]) for k in OPTIONS}
+        return {
+            k: (getattr(self, OPTION_ATTRIBUTES[k]) if k in OPTION_ATTRIBUTES else self.mappo_build[k]) for k in OPTIONS
+        }
 
     def resolve(self) -> MAPPOConfig:
         """Turn a diverse-marl env into MAPPO's RLlib env, modules, policy mapping and env runner.
@@ -427,7 +292,7 @@ def _check_choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
 
 
 def model_config_from_options(o: dict[str, Any]) -> dict[str, Any]:
-    model = {k: o[k] for k in _MODEL_KEYS}
+    model = {k: o[k] for k in MODEL_KEYS}
     model["actor_hiddens"] = list(o["hidden_sizes"])
     model["critic_hiddens"] = list(o["critic_hidden_sizes"] or o["hidden_sizes"])
     return {**MODEL_DEFAULTS, **model}
@@ -466,8 +331,6 @@ def _export_info(
     env: Any, adapter: MAPPOObservationAdapter, specs: dict[str, RLModuleSpec], o: dict[str, Any]
 ) -> dict[str, Any]:
     """What ``load_policy`` needs to rebuild actors without Ray (written next to checkpoints)."""
-    from gymnasium import spaces
-
     agents = {a: policy_id_for(a, o["policy_mapping"]) for a in env.possible_agents}
     policies = {}
     for pid, spec in specs.items():
@@ -512,8 +375,6 @@ class MAPPO(PPO):
     def setup(self, config: Any) -> None:
         threads = getattr(config, "torch_num_threads", None)
         if threads:
-            import torch
-
             torch.set_num_threads(int(threads))
         super().setup(config)  # the env creator was (re-)registered by config.validate() -> resolve()
         self._overlapped = OverlappedSampler() if getattr(self.config, "async_sampling", False) else None

@@ -29,7 +29,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
+from ray.tune.registry import register_env
 
+from diverse_marl import envs
 from diverse_marl.algorithms.mappo.connectors import TIME_LIMIT_KEY
 from diverse_marl.algorithms.mappo.module import MASK_KEY, OBS_KEY, STATE_KEY
 from diverse_marl.algorithms.mappo.runner_env import JOINT_OBS
@@ -178,15 +180,11 @@ class MAPPOEnv(MultiAgentEnv):
 
 def make_pettingzoo_env(env: str, env_config: dict[str, Any] | None = None) -> Any:
     """Build the user's ParallelEnv from a registered name or an import path."""
-    from diverse_marl import envs
-
     return envs.make(env, **dict(env_config or {}))
 
 
 def register_mappo_env(env: str, critic_input: str = "state") -> str:
     """Register an RLlib env creator for ``env`` and return the (derived) registry name."""
-    from ray.tune.registry import register_env
-
     if critic_input not in CRITIC_INPUTS:
         raise ConfigError(f"unknown critic_input {critic_input!r}; allowed: {', '.join(CRITIC_INPUTS)}")
 

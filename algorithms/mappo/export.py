@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from gymnasium import spaces
 from torch import nn
 
 from diverse_marl.algorithms.mappo.networks import MASK_KEY, MODEL_DEFAULTS, OBS_KEY, STATE_KEY, make_actor, mask_logits
@@ -154,8 +155,6 @@ class TorchPolicy:
             )
         mask = None if mask is None else np.asarray(mask, dtype=np.float32)
         if self.raw_space is not None:  # non-Box observations (Discrete, Tuple, ...): one at a time
-            from gymnasium import spaces
-
             flat = np.asarray(spaces.flatten(self.raw_space, obs), dtype=np.float32)[None]
             return torch.from_numpy(flat), _mask_tensor(None if mask is None else mask.reshape(1, -1)), True
         arr = np.asarray(obs, dtype=np.float32)

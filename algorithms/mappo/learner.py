@@ -16,6 +16,7 @@ from ray.rllib.connectors.learner import AddOneTsToEpisodesAndTruncate
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.learner import ENTROPY_KEY, POLICY_LOSS_KEY, VF_LOSS_KEY
 from ray.rllib.evaluation.postprocessing import Postprocessing
+from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 from ray.rllib.utils.torch_utils import explained_variance
 
 from diverse_marl.algorithms.mappo.connectors import (
@@ -198,8 +199,6 @@ class EpochMinibatchIterator:
         self._shuffle = shuffle
 
     def __iter__(self):
-        from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
-
         for _ in range(self._num_epochs):
             parts: dict[str, list[Any]] = {}
             for mid, mb in self._batch.policy_batches.items():

@@ -19,8 +19,12 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from ray.rllib.env import INPUT_ENV_SINGLE_SPACES, INPUT_ENV_SPACES
 from ray.rllib.env.env_context import EnvContext
+from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
+from ray.tune.registry import ENV_CREATOR, _global_registry
 
+from diverse_marl import envs
 from diverse_marl.algorithms.mappo.networks import MASK_KEY, OBS_KEY, STATE_KEY
 from diverse_marl.envs.batched import SyncBatchedEnv, make_batched
 from diverse_marl.envs.global_state import CONCAT, GlobalStateRule
@@ -33,8 +37,6 @@ JOINT_OBS = "joint_obs"  # MAPPO's critic_input reading all agents' observations
 def names_diverse_marl_env(env: Any) -> bool:
     """Whether ``env`` is a diverse-marl env reference (registered name or ``pkg.module:factory``)
     rather than an RLlib one (a Tune-registered name, a class, a gym id)."""
-    from diverse_marl import envs
-
     return isinstance(env, str) and (env in envs.list_envs() or (":" in env and "/" not in env))
 
 
@@ -49,10 +51,6 @@ def make_batched_env_from_config(config: Any, num_envs: int, worker_index: int =
     ``critic_input`` is ``"state"`` or ``"obs"`` when the creator builds MAPPO's dict
     observations (``MAPPOEnv.adapter``), else None.
     """
-    from ray.tune.registry import ENV_CREATOR, _global_registry
-
-    from diverse_marl import envs as registry
-
     env_id = config.env
     env_config = dict(config.env_config or {})
     if names_diverse_marl_env(env_id):
@@ -76,7 +74,7 @@ def make_batched_env_from_config(config: Any, num_envs: int, worker_index: int =
         return SyncBatchedEnv([lambda: env_id(**env_config) for _ in range(num_envs)]), None
     raise ConfigError(
         f"VectorMultiAgentEnvRunner cannot build env {env_id!r}; allowed: a registered diverse-marl env "
-        f"({', '.join(registry.list_envs())}), 'package.module:factory', a Tune-registered PettingZoo env, "
+        f"({', '.join(envs.list_envs())}), 'package.module:factory', a Tune-registered PettingZoo env, "
         "or a ParallelEnv class"
     )
 
@@ -177,3 +175,33 @@ def module_input(layout: str, obs: np.ndarray, state: np.ndarray | None, mask: n
     if mask is not None:
         out[MASK_KEY] = mask
     return out
+
+
+def runner_spaces(config: Any, obs_spaces: dict[str, gym.Space], action_spaces: dict[str, gym.Space]) -> dict:
+    """``EnvRunner.get_spaces()``: the env's Dict spaces, and (obs, action) space per module id."""
+    obs, act = gym.spaces.Dict(obs_spaces), gym.spaces.Dict(action_spaces)
+    out: dict[str, Any] = {INPUT_ENV_SPACES: (obs, act), INPUT_ENV_SINGLE_SPACES: (obs, act)}
+    agents = list(obs_spaces)
+    dummy = MultiAgentEpisode(agent_to_module_mapping_fn=config.policy_mapping_fn)
+    for a in agents:
+        mid = config.policy_mapping_fn(a, dummy)
+        out.setdefault(mid, (obs[a], act[a]))
+    for mid in config.policies:
+        if mid not in out and agents:  # module not mapped by the dummy episode: use agent 0's spaces
+            out[mid] = (obs[agents[0]], act[agents[0]])
+    return out
+
+
+def check_module_spaces(module: Any, config: Any, obs_spaces: dict[str, gym.Space]) -> None:
+    """Fail early (with names) if a module expects other observations than the runner builds."""
+    dummy = MultiAgentEpisode(agent_to_module_mapping_fn=config.policy_mapping_fn)
+    for a, ours in obs_spaces.items():
+        mid = dummy.module_for(a)
+        if mid not in module:
+            continue
+        expected = module[mid].observation_space
+        if expected is not None and expected != ours:
+            raise ConfigError(
+                f"module {mid!r} expects observations {expected} for agent {a!r}, but the batched env "
+                f"gives {ours}; check that the batched env's observation/state spaces match the env's"
+            )

@@ -8,6 +8,7 @@ the time axis again, and ``state_out`` comes back as numpy arrays (one row per i
 from __future__ import annotations
 
 import contextlib
+from collections import defaultdict
 from typing import Any
 
 import numpy as np
@@ -72,6 +73,70 @@ def module_outputs(
     if state_in is not None:
         result[Columns.STATE_OUT] = tree.map_structure(lambda v: v.detach().cpu().numpy(), state_out)
     return result
+
+
+def rows_by_module(
+    module_ids: dict[str, np.ndarray], acting: dict[str, np.ndarray]
+) -> dict[str, list[tuple[str, np.ndarray]]]:
+    """module id -> ``[(agent, rows)]``: the env copies where that module acts for each agent.
+
+    ``module_ids[agent]``: (N,) module id of each copy's episode; ``acting[agent]``: (N,) bool.
+    One forward pass per module then covers all its rows of all agents."""
+    groups: dict[str, list[tuple[str, np.ndarray]]] = defaultdict(list)
+    for a, mids in module_ids.items():
+        alive = acting[a]
+        for mid in set(mids[alive].tolist()) if alive.any() else ():
+            groups[mid].append((a, np.nonzero(alive & (mids == mid))[0]))
+    return groups
+
+
+def scatter_outputs(
+    out: dict[str, Any],
+    parts: list[tuple[str, np.ndarray]],
+    actions: dict[str, np.ndarray],
+    extra: dict[str, dict[str, Any]],
+    num_rows: int,
+    recurrent: dict[str, Any] | None = None,
+) -> None:
+    """Write one forward pass's stacked ``out`` back to the agents' rows, in the order of ``parts``:
+    actions into ``actions[agent]``, other columns into ``extra[agent]`` ((num_rows, ...) arrays,
+    created on first use), ``state_out`` into ``recurrent[agent]`` (the module's states, updated in place)."""
+    start = 0
+    for a, rows in parts:
+        end = start + len(rows)
+        actions[a][rows] = out[Columns.ACTIONS][start:end]
+        for col, val in out.items():
+            if col == Columns.ACTIONS:
+                continue
+            if col not in extra[a]:
+                extra[a][col] = zeros_like_rows(val, num_rows)
+            put_rows(extra[a][col], rows, val, start, end)
+        if recurrent is not None:
+            put_rows(recurrent[a], rows, out[Columns.STATE_OUT], start, end)
+        start = end
+
+
+def random_legal_actions(num_actions: int, rows: int, mask: np.ndarray | None) -> np.ndarray:
+    """Uniform random actions for ``rows`` rows, among the legal ones if there is a (rows, A) mask."""
+    if mask is None:
+        return np.random.randint(0, num_actions, size=rows)
+    u = np.random.random((rows, 1)) * mask.sum(axis=1, keepdims=True)
+    return np.minimum((np.cumsum(mask, axis=1) <= u).sum(axis=1), num_actions - 1)
+
+
+def put_rows(dst: Any, rows: np.ndarray, src: Any, start: int, end: int) -> None:
+    """``dst[rows] = src[start:end]`` for an array or a structure of arrays (recurrent states)."""
+    if isinstance(dst, np.ndarray):  # the common case, every step: skip tree's per-call overhead
+        dst[rows] = src[start:end]
+        return
+    tree.map_structure(lambda d, v: d.__setitem__(rows, v[start:end]), dst, src)
+
+
+def zeros_like_rows(val: Any, n: int) -> Any:
+    """Zeros of ``n`` rows shaped like ``val``'s rows (an array or a structure of arrays)."""
+    if isinstance(val, np.ndarray):
+        return np.zeros((n, *val.shape[1:]), val.dtype)
+    return tree.map_structure(lambda v: np.zeros((n, *v.shape[1:]), v.dtype), val)
 
 
 def _forward(module: Any, kind: str, batch: dict, **kwargs: Any) -> dict:

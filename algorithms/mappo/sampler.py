@@ -15,6 +15,7 @@ Its parts, one job per module:
 - ``runner_inference.py`` one forward pass over stacked rows
 - ``runner_episodes.py``  per-copy episode bookkeeping; bulk building of the episodes
 - ``runner_metrics.py``   RLlib's sampling metrics plus ``episode/<key>`` env totals
+- ``runner_callbacks.py`` the RLlib callbacks it calls (``on_episode_end``, ``on_sample_end``)
 - ``runner_partners.py``  frozen partners in some seats (``MAPPOConfig.partners``); their steps
   are left out of the episodes, so the learner only sees the trained module's seats
 
@@ -44,13 +45,11 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import ray
 import torch
 import tree
-from ray.rllib.callbacks.utils import make_callback
 from ray.rllib.core import COMPONENT_RL_MODULE
-from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModule
-from ray.rllib.env import INPUT_ENV_SINGLE_SPACES, INPUT_ENV_SPACES
 from ray.rllib.env.env_runner import EnvRunner
 from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
 from ray.rllib.utils.checkpoints import Checkpointable
@@ -64,20 +63,30 @@ from ray.rllib.utils.metrics import (
 from ray.rllib.utils.typing import StateDict
 
 from diverse_marl.algorithms.mappo.networks import MASK_KEY, OBS_KEY
+from diverse_marl.algorithms.mappo.runner_callbacks import callback_objects, on_episode_end, on_sample_end
 from diverse_marl.algorithms.mappo.runner_env import (
     DICT_STATE,
     JOINT_OBS,
     JointObsState,
     as_obs,
     as_state,
+    check_module_spaces,
     critic_input_from_specs,
     layout_for,
     make_batched_env_from_config,
     module_input,
     module_obs_space,
+    runner_spaces,
 )
 from diverse_marl.algorithms.mappo.runner_episodes import EpisodeAssembler, EpisodeMeta, Rollout
-from diverse_marl.algorithms.mappo.runner_inference import SAMPLER_TORCH_THREADS, module_outputs, torch_threads
+from diverse_marl.algorithms.mappo.runner_inference import (
+    SAMPLER_TORCH_THREADS,
+    module_outputs,
+    random_legal_actions,
+    rows_by_module,
+    scatter_outputs,
+    torch_threads,
+)
 from diverse_marl.algorithms.mappo.runner_metrics import (
     log_counts,
     log_env_episode_info,
@@ -111,7 +120,7 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
                 "connectors; remove them or use RLlib's MultiAgentEnvRunner"
             )
         self.spaces = kwargs.get("spaces", {}) or {}
-        self._callbacks = [cls() for cls in _force_list(self.config.callbacks_class)]
+        self._callbacks = callback_objects(self.config)
         self.num_envs = int(self.config.num_envs_per_env_runner)
         self.env = None
         self._joint: JointObsState | None = None  # critic_input="joint_obs": states from observations
@@ -181,17 +190,11 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
     def get_spaces(self) -> dict:
         if self.env is None:
             return self.spaces
-        obs = gym.spaces.Dict({a: self._agent_obs_space(a) for a in self.agents})
-        act = gym.spaces.Dict({a: self.env.action_space(a) for a in self.agents})
-        out: dict[str, Any] = {INPUT_ENV_SPACES: (obs, act), INPUT_ENV_SINGLE_SPACES: (obs, act)}
-        dummy = MultiAgentEpisode(agent_to_module_mapping_fn=self.config.policy_mapping_fn)
-        for a in self.agents:
-            mid = self.config.policy_mapping_fn(a, dummy)
-            out.setdefault(mid, (obs[a], act[a]))
-        for mid in self.config.policies:
-            if mid not in out and self.agents:  # module not mapped by the dummy episode: use agent 0's spaces
-                out[mid] = (obs[self.agents[0]], act[self.agents[0]])
-        return out
+        return runner_spaces(
+            self.config,
+            {a: self._agent_obs_space(a) for a in self.agents},
+            {a: self.env.action_space(a) for a in self.agents},
+        )
 
     def make_module(self) -> None:
         try:
@@ -202,22 +205,8 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
             return
         self.module.foreach_module(lambda mid, mod: mod.eval() if isinstance(mod, torch.nn.Module) else None)
         if self.env is not None:
-            self._check_module_spaces()
+            check_module_spaces(self.module, self.config, {a: self._agent_obs_space(a) for a in self.agents})
         self._recurrent = {}
-
-    def _check_module_spaces(self) -> None:
-        """Fail early (with names) if a module expects other observations than this runner builds."""
-        dummy = MultiAgentEpisode(agent_to_module_mapping_fn=self.config.policy_mapping_fn)
-        for a in self.agents:
-            mid = dummy.module_for(a)
-            if mid not in self.module:
-                continue
-            expected, ours = self.module[mid].observation_space, self._agent_obs_space(a)
-            if expected is not None and expected != ours:
-                raise ConfigError(
-                    f"module {mid!r} expects observations {expected} for agent {a!r}, but the batched env "
-                    f"gives {ours}; check that the batched env's observation/state spaces match the env's"
-                )
 
     def assert_healthy(self) -> None:
         assert self.env is not None and self.module is not None
@@ -258,12 +247,7 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
                     self._reset()
                 per_step = self.num_envs * (len(self.agents) if self.config.count_steps_by == "agent_steps" else 1)
                 episodes = self._run(explore, random_actions, max_steps=max(1, math.ceil(num_timesteps / per_step)))
-            make_callback(
-                "on_sample_end",
-                callbacks_objects=self._callbacks,
-                callbacks_functions=self.config.callbacks_on_sample_end,
-                kwargs=dict(env_runner=self, metrics_logger=self.metrics, samples=episodes),
-            )
+            on_sample_end(self, self._callbacks, episodes)
         return episodes
 
     def _reset(self) -> None:
@@ -342,20 +326,13 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
             self._recurrent = {}  # no module ran: recurrent states restart (the episodes' lookback says so too)
             for a in self.agents:
                 rows = self._module_acts(a)
-                actions[a][rows] = _random_legal(
+                actions[a][rows] = random_legal_actions(
                     int(self.env.action_space(a).n),
                     int(rows.sum()),
                     self._cur_mask[a][rows] if a in self._cur_mask else None,
                 )
             return actions, extra
-        # Group (agent, rows) by module: rows = copies where the module acts for the agent.
-        groups: dict[str, list[tuple[str, np.ndarray]]] = defaultdict(list)
-        for a in self.agents:
-            mids = self._module_ids[a]
-            alive = self._module_acts(a)
-            for mid in set(mids[alive].tolist()) if alive.any() else ():
-                rows = np.nonzero(alive & (mids == mid))[0]
-                groups[mid].append((a, rows))
+        groups = rows_by_module(self._module_ids, {a: self._module_acts(a) for a in self.agents})
         t = (self.num_env_steps_sampled_lifetime // (self.config.num_env_runners or 1) + env_steps_before) * (
             self.config.num_env_runners or 1
         )
@@ -377,19 +354,8 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
                 state_in = tree.map_structure(lambda *xs: np.concatenate(xs), *states)
             with self.metrics.log_time(RLMODULE_INFERENCE_TIMER):
                 out = module_outputs(self.module[mid], inputs, explore, t=t, state_in=state_in)
-            start = 0
-            for a, rows in parts:
-                end = start + len(rows)
-                actions[a][rows] = out[Columns.ACTIONS][start:end]
-                for col, val in out.items():
-                    if col == Columns.ACTIONS:
-                        continue
-                    if col not in extra[a]:
-                        extra[a][col] = _zeros_like_rows(val, n)
-                    _put_rows(extra[a][col], rows, val, start, end)
-                if state_in is not None:
-                    _put_rows(self._recurrent_state(a, mid), rows, out[Columns.STATE_OUT], start, end)
-                start = end
+            recurrent = {a: self._recurrent_state(a, mid) for a, _ in parts} if state_in is not None else None
+            scatter_outputs(out, parts, actions, extra, n, recurrent)
         return actions, extra
 
     def _run(
@@ -468,7 +434,7 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
                 module_steps[sa.module_id] += len(sa)
             if is_done:
                 log_episode(self.metrics, meta, now, window)
-                self._on_episode_end(ep, i)
+                on_episode_end(self, self._callbacks, ep, i)
                 finished.append((meta.start_time, ep))
             elif not complete_only:
                 ongoing.append(ep)
@@ -479,25 +445,6 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
         if max_episodes is not None:
             episodes = episodes[:max_episodes]
         return episodes + ongoing
-
-    def _on_episode_end(self, episode: MultiAgentEpisode, env_index: int) -> None:
-        """RLlib's ``on_episode_end`` callbacks, once per finished episode (with its last chunk)."""
-        if not self._callbacks and not self.config.callbacks_on_episode_end:
-            return
-        make_callback(
-            "on_episode_end",
-            callbacks_objects=self._callbacks,
-            callbacks_functions=self.config.callbacks_on_episode_end,
-            kwargs=dict(
-                episode=episode,
-                env_runner=self,
-                metrics_logger=self.metrics,
-                env=self.env,
-                rl_module=self.module,
-                env_index=env_index,
-                prev_episode_chunks=[],
-            ),
-        )
 
     def get_metrics(self) -> dict:
         return self.metrics.reduce()
@@ -525,9 +472,7 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
             seq = state.get(WEIGHTS_SEQ_NO, 0)
             if seq == 0 or self._weights_seq_no < seq:
                 module_state = state[COMPONENT_RL_MODULE]
-                if _is_object_ref(module_state):
-                    import ray
-
+                if isinstance(module_state, ray.ObjectRef):
                     module_state = ray.get(module_state)
                 self.module.set_state(module_state)
             if seq > 0:
@@ -544,44 +489,6 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
     def stop(self) -> None:
         if self.env is not None and hasattr(self.env, "close"):
             self.env.close()
-
-
-def _random_legal(num_actions: int, rows: int, mask: np.ndarray | None) -> np.ndarray:
-    """Uniform random actions for ``rows`` rows, among the legal ones if there is a (rows, A) mask."""
-    if mask is None:
-        return np.random.randint(0, num_actions, size=rows)
-    u = np.random.random((rows, 1)) * mask.sum(axis=1, keepdims=True)
-    return np.minimum((np.cumsum(mask, axis=1) <= u).sum(axis=1), num_actions - 1)
-
-
-def _put_rows(dst: Any, rows: np.ndarray, src: Any, start: int, end: int) -> None:
-    """``dst[rows] = src[start:end]`` for an array or a structure of arrays (recurrent states)."""
-    if isinstance(dst, np.ndarray):  # the common case, every step: skip tree's per-call overhead
-        dst[rows] = src[start:end]
-        return
-    tree.map_structure(lambda d, v: d.__setitem__(rows, v[start:end]), dst, src)
-
-
-def _zeros_like_rows(val: Any, n: int) -> Any:
-    """Zeros of ``n`` rows shaped like ``val``'s rows (an array or a structure of arrays)."""
-    if isinstance(val, np.ndarray):
-        return np.zeros((n, *val.shape[1:]), val.dtype)
-    return tree.map_structure(lambda v: np.zeros((n, *v.shape[1:]), v.dtype), val)
-
-
-def _force_list(x: Any) -> list:
-    if x is None:
-        return []
-    return list(x) if isinstance(x, (list, tuple)) else [x]
-
-
-def _is_object_ref(x: Any) -> bool:
-    try:
-        import ray
-
-        return isinstance(x, ray.ObjectRef)
-    except ImportError:  # pragma: no cover
-        return False
 
 
 __all__ = ["VectorMultiAgentEnvRunner", "make_batched_env_from_config"]

@@ -13,7 +13,6 @@ resume, quiet) -> TrainResult``, and writes ``<name>.json`` into its run directo
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import json
 import os
@@ -21,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from diverse_marl.errors import CheckpointError, ConfigError
+from diverse_marl.errors import CheckpointError, ConfigError, did_you_mean
 
 # the values of ``method.name``
 METHODS: dict[str, str] = {
@@ -43,8 +42,7 @@ def get_method(block: Any) -> ModuleType:
         )
     name = block["name"]
     if name not in METHODS:
-        hint = difflib.get_close_matches(str(name), list(METHODS), n=1)
-        did = f" (did you mean {hint[0]!r}?)" if hint else ""
+        did = did_you_mean(name, METHODS)
         raise ConfigError(f"unknown method {name!r}{did}; allowed: {', '.join(sorted(METHODS))}")
     return importlib.import_module(METHODS[name])
 

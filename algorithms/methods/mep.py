@@ -52,6 +52,7 @@ from diverse_marl.algorithms.population_entropy.config import member_id, member_
 from diverse_marl.algorithms.safe_checkpoint import read_policies_meta, read_weights, write_safe_checkpoint
 from diverse_marl.config import ExperimentConfig, StopConfig, _build, load_config
 from diverse_marl.errors import ConfigError
+from diverse_marl.metrics import EPISODE_RETURN_MEAN
 from diverse_marl.run_dir import (
     META_FILE,
     RunDir,
@@ -214,7 +215,7 @@ def _member_row(row: dict[str, Any], mid: str, n: int) -> dict[str, Any]:
         "time_s": row.get("time_s"),
     }
     if f"module_episode_returns_mean/{mid}" in row:
-        out["episode_return_mean"] = row[f"module_episode_returns_mean/{mid}"]
+        out[EPISODE_RETURN_MEAN] = row[f"module_episode_returns_mean/{mid}"]
     prefix = f"learner/{mid}/"
     out.update({"learner/shared/" + k[len(prefix) :]: v for k, v in row.items() if k.startswith(prefix)})
     return {k: v for k, v in out.items() if v is not None}

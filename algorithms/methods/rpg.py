@@ -58,6 +58,7 @@ from diverse_marl.envs import reward_feature_names
 from diverse_marl.envs.reward import WEIGHTS_OPTION, check_reward_weights
 from diverse_marl.errors import ConfigError
 from diverse_marl.evaluation import evaluate_run
+from diverse_marl.metrics import SPARSE_RETURN_MEAN
 from diverse_marl.population_train import member_dir_name, train_stage
 from diverse_marl.run_dir import RunDir, atomic_write_json, atomic_write_text
 from diverse_marl.training import TrainResult
@@ -363,7 +364,7 @@ class Evaluator:
                 entry = {
                     "run_dir": rel,
                     "checkpoint": checkpoint,
-                    "return": report.get("sparse_return_mean", report["return_mean"]),
+                    "return": report.get(SPARSE_RETURN_MEAN, report["return_mean"]),
                     "return_mean": report["return_mean"],
                     "length_mean": report["length_mean"],
                     "stats_mean": report["stats_mean"],

@@ -28,6 +28,7 @@ from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
 from diverse_marl.algorithms.mappo.config import SHARED_POLICY_ID, MAPPOConfig
+from diverse_marl.algorithms.population_entropy.learner import PopulationEntropyMAPPOLearner
 from diverse_marl.errors import ConfigError
 
 MEMBER_PREFIX = "member_"
@@ -88,8 +89,6 @@ class PopulationEntropyMAPPOConfig(MAPPOConfig):
         self._member_template: tuple[Any, dict[str, Any]] | None = None  # the shared policy's spec and export
 
     def get_default_learner_class(self) -> type:
-        from diverse_marl.algorithms.population_entropy.learner import PopulationEntropyMAPPOLearner
-
         return PopulationEntropyMAPPOLearner
 
     def training(self, **kwargs: Any) -> PopulationEntropyMAPPOConfig:

@@ -19,6 +19,7 @@ from bench.zsc.scale import CONFOUNDS, SCALES, SINGLE_RUN_STEPS_PER_S, format_pl
 from bench.zsc.stages import METHOD_STAGES, STAGES, LayoutContext, agent_dir, evaluation_partners, run_stage
 from diverse_marl.envs.overcooked.layouts import list_layouts
 from diverse_marl.errors import ConfigError
+from diverse_marl.metrics import SPARSE_RETURN
 from diverse_marl.run_dir import atomic_write_json
 
 EVALUATION = "evaluation"
@@ -153,7 +154,7 @@ def write_results(args: argparse.Namespace, the_plan: dict, summaries: dict[str,
     evaluated = {k: v for k, v in summaries.items() if v.get("cells")}
     if evaluated:
         bar_chart(evaluated, args.results_dir / f"{RESULT_NAME}_bars.png")
-        bar_chart(evaluated, args.results_dir / f"{RESULT_NAME}_bars_raw.png", metric="sparse_return")
+        bar_chart(evaluated, args.results_dir / f"{RESULT_NAME}_bars_raw.png", metric=SPARSE_RETURN)
         heatmap(evaluated, args.results_dir / f"{RESULT_NAME}_heatmap.png")
     return out
 

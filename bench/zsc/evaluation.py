@@ -20,6 +20,7 @@ import numpy as np
 from diverse_marl.analysis import zsc_stats
 from diverse_marl.crossplay import eval_env_config, seat_player
 from diverse_marl.envs import make as make_env
+from diverse_marl.metrics import SPARSE_RETURN
 from diverse_marl.rollout import play_rows
 
 SEATS = ("agent_0", "agent_1")
@@ -61,7 +62,7 @@ def play_pairs(
             keys.append((source, partner, seat))
             rows += [{seat: players(source, seat), other: players(partner, other)}] * episodes
     played = play_rows("overcooked", env_config, players.players, rows, seed=seed, quiet=quiet)
-    returns = np.array([e["sparse_return"] for e in played], dtype=np.float64).reshape(len(keys), episodes)
+    returns = np.array([e[SPARSE_RETURN] for e in played], dtype=np.float64).reshape(len(keys), episodes)
     return {k: float(r.mean()) for k, r in zip(keys, returns)}
 
 
@@ -121,7 +122,7 @@ def evaluate_layout(
                             "partner": name,
                             "kind": p["kind"],
                             "seat": seat,
-                            "sparse_return": r,
+                            SPARSE_RETURN: r,
                             "br_return": r_br.get(name),
                             "br_normalized": norm,
                         }
@@ -154,7 +155,7 @@ def aggregates(cells: Sequence[Mapping[str, Any]], reps: int, seed: int) -> dict
     out: dict[str, Any] = {}
     for kind in KINDS:
         out[kind] = {}
-        for key in ("br_normalized", "sparse_return"):
+        for key in ("br_normalized", SPARSE_RETURN):
             scores = {m: s for m in methods if (s := score_matrix(cells, m, kind, key)) is not None}
             agg = aggregate(scores, reps, seed) if scores else {}
             for m, s in scores.items():

@@ -26,6 +26,7 @@ import numpy as np
 
 from diverse_marl.algorithms.methods import fcp, hsp
 from diverse_marl.evaluation import evaluate_run
+from diverse_marl.metrics import SPARSE_RETURN_MEAN
 
 EVAL_WEIGHT_VALUES: tuple[float, ...] = (-5.0, 0.0, 3.0, 15.0)
 EVAL_SEED_BASE = 100_000  # evaluation partners: seeds 100000 + i
@@ -66,7 +67,7 @@ def self_play_descriptors(run_dirs: Sequence[Path], episodes: int, seed: int) ->
     """Each partner with a copy of itself on the game's reward: HSP's event-count descriptor and sparse return."""
     reports = [evaluate_run(d, episodes, deterministic=False, seed=seed, quiet=True) for d in run_dirs]
     desc = hsp.descriptors([r["stats_mean"] for r in reports], hsp.HSP_EVENTS)
-    returns = [float(r.get("sparse_return_mean", r["return_mean"])) for r in reports]
+    returns = [float(r.get(SPARSE_RETURN_MEAN, r["return_mean"])) for r in reports]
     return desc, returns
 
 

@@ -42,7 +42,7 @@ class Completion:
 
 def import_openai() -> Any:
     try:
-        import openai
+        import openai  # the optional llm extra: only when an LLM agent is built
     except ImportError:
         raise ConfigError(INSTALL_HINT) from None
     return openai

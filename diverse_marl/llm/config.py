@@ -11,7 +11,6 @@ Unknown keys are errors with a did-you-mean; see :data:`FIELD_DOCS` for every ke
 
 from __future__ import annotations
 
-import difflib
 import os
 import string
 from collections.abc import Mapping
@@ -21,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from diverse_marl.errors import ConfigError
+from diverse_marl.errors import ConfigError, did_you_mean
 
 DEFAULT_SYSTEM_PROMPT = (
     "You control one agent in a multi-agent game. Each turn you get the game state as text and choose "
@@ -155,8 +154,7 @@ EXTRA_KEYS = ("personas",)  # read by persona_population, not by the agent
 def _check_keys(data: Mapping[str, Any]) -> None:
     for key in data:
         if key not in _KNOWN:
-            hint = difflib.get_close_matches(str(key), _KNOWN, n=1)
-            did = f" (did you mean {hint[0]!r}?)" if hint else ""
+            did = did_you_mean(key, _KNOWN)
             raise ConfigError(f"unknown llm config key {key!r}{did}; allowed: {', '.join(_KNOWN + EXTRA_KEYS)}")
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from diverse_marl.errors import ConfigError
 from diverse_marl.llm.agent import LLMAgent
 from diverse_marl.llm.config import LLMConfig, load_llm_config
+from diverse_marl.population import Population
 
 
 @dataclass
@@ -45,8 +46,6 @@ def persona_population(
 
     ``personas`` default to the config's ``personas:`` block.
     """
-    from diverse_marl.population import Population
-
     base = load_llm_config(config)
     personas = dict(personas if personas is not None else base.extra.get("personas") or {})
     if not personas:

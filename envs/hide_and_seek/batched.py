@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from diverse_marl.envs.hide_and_seek import render as _render
 from diverse_marl.envs.hide_and_seek import text as _text
 from diverse_marl.envs.hide_and_seek.config import (
     BOX,
@@ -48,6 +49,7 @@ from diverse_marl.envs.hide_and_seek.config import (
 from diverse_marl.envs.hide_and_seek.fort import hiders_enclosed_batch
 from diverse_marl.envs.hide_and_seek.geometry import between, in_view
 from diverse_marl.envs.hide_and_seek.maps import EpisodeInit, MapSpec
+from diverse_marl.envs.options import keyword, num_envs_parameter, options_signature, parse_options
 from diverse_marl.envs.reward import ORIGINAL_KEY, ORIGINAL_RETURN_KEY, WeightedReward
 from diverse_marl.errors import ConfigError
 
@@ -91,40 +93,12 @@ class HideAndSeekBatchedEnv(WeightedReward):
 
     FEATURE_NAMES = FEATURE_NAMES
 
-    def __init__(
-        self,
-        num_envs: int = 64,
-        scenario: str = "quadrant",
-        n_hiders: int = 2,
-        n_seekers: int = 2,
-        size: int | tuple[int, int] | None = None,
-        n_boxes: int | None = None,
-        n_ramps: int | None = None,
-        horizon: int = 100,
-        prep_fraction: float = 0.4,
-        view_radius: int = 5,
-        view_cone: float = 135.0,
-        allow_grab: bool = True,
-        max_rooms: int = 4,
-        reward_weights: dict[str, float] | None = None,
-    ) -> None:
+    def __init__(self, num_envs: int = 64, *, reward_weights: dict[str, float] | None = None, **options: Any) -> None:
+        """``options``: the fields of :class:`HideAndSeekConfig` (the signature lists them)."""
         self._init_weights(reward_weights)
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ConfigError(f"num_envs={num_envs!r} must be an integer >= 1")
-        self.cfg = cfg = HideAndSeekConfig(
-            scenario,
-            n_hiders,
-            n_seekers,
-            size,
-            n_boxes,
-            n_ramps,
-            horizon,
-            prep_fraction,
-            view_radius,
-            view_cone,
-            allow_grab,
-            max_rooms,
-        )
+        self.cfg = cfg = parse_options(HideAndSeekConfig, options, "hide_and_seek", also=("reward_weights",))
         self.num_envs = N = int(num_envs)
         self.map_spec = MapSpec(cfg)
         self.rows, self.cols = H, W = self.map_spec.shape
@@ -620,8 +594,6 @@ class HideAndSeekBatchedEnv(WeightedReward):
 
     def render(self, index: int = 0, mode: str = "ansi"):
         """Picture of env ``index`` (``ansi`` text or ``rgb_array``)."""
-        from diverse_marl.envs.hide_and_seek import render as _render
-
         W, sl = self.cols, slice(index * self.cells, (index + 1) * self.cells)
         snap = (
             self.walls[sl].reshape(self.rows, W),
@@ -637,3 +609,11 @@ class HideAndSeekBatchedEnv(WeightedReward):
         if mode == "rgb_array":
             return _render.rgb(*snap)
         raise ConfigError(f"unknown render mode {mode!r}; allowed: ansi, rgb_array")
+
+
+# the options, once (HideAndSeekConfig), as the class's signature: the registry reads it
+HideAndSeekBatchedEnv.__signature__ = options_signature(
+    HideAndSeekConfig,
+    leading=(num_envs_parameter(64),),
+    trailing=(keyword("reward_weights", None, "dict[str, float] | None"),),
+)

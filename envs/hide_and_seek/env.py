@@ -30,6 +30,7 @@ from pettingzoo import ParallelEnv
 
 from diverse_marl.envs.hide_and_seek import render as _render
 from diverse_marl.envs.hide_and_seek import text as _text
+from diverse_marl.envs.hide_and_seek.batched import HideAndSeekBatchedEnv
 from diverse_marl.envs.hide_and_seek.config import (
     AGENT_STATE_FEATURES,
     BOX,
@@ -56,6 +57,7 @@ from diverse_marl.envs.hide_and_seek.config import (
 from diverse_marl.envs.hide_and_seek.fort import hiders_enclosed
 from diverse_marl.envs.hide_and_seek.geometry import between, in_view
 from diverse_marl.envs.hide_and_seek.maps import EpisodeInit, MapSpec
+from diverse_marl.envs.options import keyword, options_signature, parse_options
 from diverse_marl.envs.reward import DIVERSITY_STATE_KEY, FEATURES_KEY, ORIGINAL_KEY, WeightedReward
 from diverse_marl.errors import ConfigError
 
@@ -79,36 +81,10 @@ class HideAndSeekEnv(WeightedReward, ParallelEnv):
     metadata = {"render_modes": ["ansi", "rgb_array"], "name": "hide_and_seek_v0", "is_parallelizable": True}
 
     def __init__(
-        self,
-        scenario: str = "quadrant",
-        n_hiders: int = 2,
-        n_seekers: int = 2,
-        size: int | tuple[int, int] | None = None,
-        n_boxes: int | None = None,
-        n_ramps: int | None = None,
-        horizon: int = 100,
-        prep_fraction: float = 0.4,
-        view_radius: int = 5,
-        view_cone: float = 135.0,
-        allow_grab: bool = True,
-        max_rooms: int = 4,
-        reward_weights: dict[str, float] | None = None,
-        render_mode: str | None = None,
+        self, *, reward_weights: dict[str, float] | None = None, render_mode: str | None = None, **options: Any
     ) -> None:
-        self.cfg = HideAndSeekConfig(
-            scenario,
-            n_hiders,
-            n_seekers,
-            size,
-            n_boxes,
-            n_ramps,
-            horizon,
-            prep_fraction,
-            view_radius,
-            view_cone,
-            allow_grab,
-            max_rooms,
-        )
+        """``options``: the fields of :class:`HideAndSeekConfig` (the signature lists them)."""
+        self.cfg = parse_options(HideAndSeekConfig, options, "hide_and_seek", also=ENV_KEYWORDS)
         self._init_weights(reward_weights)
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ConfigError(f"unknown render_mode {render_mode!r}; allowed: None, ansi, rgb_array")
@@ -126,8 +102,6 @@ class HideAndSeekEnv(WeightedReward, ParallelEnv):
     @classmethod
     def batched(cls, num_envs: int, **kwargs: Any):
         """The numpy batched version with the same options (used by the fast MAPPO sampler)."""
-        from diverse_marl.envs.hide_and_seek.batched import HideAndSeekBatchedEnv
-
         kwargs.pop("render_mode", None)
         return HideAndSeekBatchedEnv(num_envs=num_envs, **kwargs)
 
@@ -488,6 +462,17 @@ class HideAndSeekEnv(WeightedReward, ParallelEnv):
 
     def close(self) -> None:
         pass
+
+
+ENV_KEYWORDS = ("reward_weights", "render_mode")
+# the options, once (HideAndSeekConfig), as the class's signature: the registry reads it
+HideAndSeekEnv.__signature__ = options_signature(
+    HideAndSeekConfig,
+    trailing=(
+        keyword("reward_weights", None, "dict[str, float] | None"),
+        keyword("render_mode", None, "str | None"),
+    ),
+)
 
 
 def _manhattan(a: Cell, b: Cell) -> int:

@@ -102,7 +102,7 @@ def write_gif(
 
     ``policy(obs) -> actions`` picks the actions (uniformly random if None). Returns the frame count.
     """
-    import imageio.v2 as imageio
+    import imageio.v2 as imageio  # imageio: only when writing GIFs
 
     obs, _ = env.reset(seed=seed)
     rng = np.random.default_rng(seed)

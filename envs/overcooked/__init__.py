@@ -22,11 +22,11 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:  # lazy: importing layouts must not pull in gymnasium/pettingzoo
     if name in ("OvercookedEnv", "OvercookedBatchedEnv"):
-        from diverse_marl.envs.overcooked import env
+        from diverse_marl.envs.overcooked import env  # gymnasium, pettingzoo: only for the env
 
         return getattr(env, name)
     if name == "EVENT_NAMES":
-        from diverse_marl.envs.overcooked.events import EVENT_NAMES
+        from diverse_marl.envs.overcooked.events import EVENT_NAMES  # lazy like the env (see above)
 
         return EVENT_NAMES
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from pettingzoo import ParallelEnv
 
+from diverse_marl.envs.options import num_envs_parameter, options_signature, parse_options
+from diverse_marl.envs.overcooked import render as _render
 from diverse_marl.envs.overcooked.core import (
     NUM_ACTIONS,
     NUM_PLAYERS,
@@ -32,9 +35,10 @@ from diverse_marl.envs.overcooked.core import (
     OvercookedDynamics,
 )
 from diverse_marl.envs.overcooked.events import EVENT_NAMES, NUM_EVENTS
+from diverse_marl.envs.overcooked.features import Featurizer
 from diverse_marl.envs.overcooked.layouts import Layout, get_layout
 from diverse_marl.envs.overcooked.potential import DEFAULT_POTENTIAL_GAMMA, SoupPotential
-from diverse_marl.envs.overcooked.start_states import LAYOUT_START_SPARSE_RETURN, check_random_start, randomize_rows
+from diverse_marl.envs.overcooked.start_states import check_random_start, randomize_rows
 from diverse_marl.envs.overcooked.state_dict import state_from_dict, state_to_dict
 from diverse_marl.envs.overcooked.text import text_observation
 from diverse_marl.envs.reward import (
@@ -45,6 +49,7 @@ from diverse_marl.envs.reward import (
     WeightedReward,
 )
 from diverse_marl.errors import ConfigError
+from diverse_marl.metrics import LAYOUT_START_SPARSE_RETURN, SPARSE_RETURN
 
 AGENTS = ("agent_0", "agent_1")
 # overcooked_ai's event shaping, potential-based shaping (potential.py), or the sum of both
@@ -97,8 +102,6 @@ def make_encoders(obs: str, layout: Layout, horizon: int) -> tuple[Callable, tup
     encode_obs(state) -> (N, 2, *obs_shape) float32; encode_state(state) -> (N, 2, state_size) float32,
     the lossless encoding from each agent's view, flattened (agent-specific global state).
     """
-    from diverse_marl.envs.overcooked.features import Featurizer
-
     featurizer = Featurizer(layout, horizon=horizon)
     if obs == "featurized":
         encode_obs, obs_shape = featurizer.featurize, (featurizer.feature_dim,)
@@ -127,11 +130,44 @@ def weighted_rewards(
     return per_event + team_sparse[:, None] * weights[SPARSE_FEATURE] + shaped * weights[SHAPED_FEATURE]
 
 
+@dataclass(frozen=True)
+class OvercookedOptions:
+    """Every option of the Overcooked env, single and batched (documented on :class:`OvercookedEnv`)."""
+
+    layout: str | Layout = "cramped_room"
+    horizon: int = DEFAULT_HORIZON
+    old_dynamics: bool = False
+    obs: str = "featurized"
+    reward_shaping: dict[str, float] | None = None
+    shaping_factor: float = 1.0
+    reward_weights: dict[str, float] | None = None
+    render_mode: str | None = None
+    shaping: str = "events"
+    potential_gamma: float = DEFAULT_POTENTIAL_GAMMA
+    random_start: float = 0.0
+
+
 class _OvercookedReward(WeightedReward):
     """What both Overcooked classes share: features, shaping factor, weights and the reward rule."""
 
     FEATURE_NAMES = FEATURE_NAMES
     REWARD_PARAMS = ("shaping_factor", "random_start")  # what a reward_schedule may change during training
+
+    def _init_kitchen(self, o: OvercookedOptions) -> None:
+        """What both classes build from the options: layout, dynamics, reward rule, encoders, spaces."""
+        self.layout = get_layout(o.layout)
+        self.horizon = int(o.horizon)
+        self.old_dynamics = bool(o.old_dynamics)
+        self.render_mode = o.render_mode
+        self.dynamics = OvercookedDynamics(self.layout, o.old_dynamics, o.reward_shaping)
+        self.shaping_factor = float(o.shaping_factor)
+        self._init_weights(o.reward_weights)
+        self._init_shaping(o.shaping, o.potential_gamma, o.reward_shaping)
+        self._init_random_start(o.random_start)
+        self.possible_agents = list(AGENTS)
+        self._encode, obs_shape, self._encode_state, state_shape = make_encoders(o.obs, self.layout, self.horizon)
+        self._obs_space = gym.spaces.Box(-np.inf, np.inf, obs_shape, np.float32)
+        self._state_space = gym.spaces.Box(-np.inf, np.inf, state_shape, np.float32)
 
     def _init_shaping(self, shaping: str, potential_gamma: float, reward_shaping: dict | None) -> None:
         if shaping not in SHAPING_KINDS:
@@ -277,36 +313,13 @@ class OvercookedEnv(_OvercookedReward, ParallelEnv):
 
     metadata = {"name": "overcooked", "render_modes": list(RENDER_MODES), "is_parallelizable": True, "render_fps": 5}
 
-    def __init__(
-        self,
-        layout: str | Layout = "cramped_room",
-        horizon: int = DEFAULT_HORIZON,
-        old_dynamics: bool = False,
-        obs: str = "featurized",
-        reward_shaping: dict[str, float] | None = None,
-        shaping_factor: float = 1.0,
-        reward_weights: dict[str, float] | None = None,
-        render_mode: str | None = None,
-        shaping: str = "events",
-        potential_gamma: float = DEFAULT_POTENTIAL_GAMMA,
-        random_start: float = 0.0,
-    ):
-        _check_common(horizon, obs, render_mode)
-        self.layout = get_layout(layout)
-        self.horizon = int(horizon)
-        self.old_dynamics = bool(old_dynamics)
-        self.obs_type = obs
-        self.render_mode = render_mode
-        self.dynamics = OvercookedDynamics(self.layout, old_dynamics, reward_shaping)
-        self.shaping_factor = float(shaping_factor)
-        self._init_weights(reward_weights)
-        self._init_shaping(shaping, potential_gamma, reward_shaping)
-        self._init_random_start(random_start)
-        self.possible_agents = list(AGENTS)
+    def __init__(self, **options: Any):
+        """``options``: the fields of :class:`OvercookedOptions` (the signature lists them)."""
+        o = parse_options(OvercookedOptions, options, "overcooked")
+        _check_common(o.horizon, o.obs, o.render_mode)
+        self._init_kitchen(o)
+        self.obs_type = o.obs
         self.agents: list[str] = []
-        self._encode, obs_shape, self._encode_state, state_shape = make_encoders(obs, self.layout, self.horizon)
-        self._obs_space = gym.spaces.Box(-np.inf, np.inf, obs_shape, np.float32)
-        self._state_space = gym.spaces.Box(-np.inf, np.inf, state_shape, np.float32)
         self._act_space = gym.spaces.Discrete(NUM_ACTIONS)
         self._s = BatchState.initial(self.layout, 1)
         self._episode_events = np.zeros((NUM_PLAYERS, NUM_EVENTS), dtype=np.int64)
@@ -425,16 +438,18 @@ class OvercookedEnv(_OvercookedReward, ParallelEnv):
 
     # ---- rendering -----------------------------------------------------------------------------------
     def render(self):
-        from diverse_marl.envs.overcooked import render
-
         if self.render_mode == "ansi":
-            return render.render_text(self.layout, self._s, 0)
+            return _render.render_text(self.layout, self._s, 0)
         if self.render_mode == "rgb_array":
-            return render.render_rgb(self.layout, self._s, 0)
+            return _render.render_rgb(self.layout, self._s, 0)
         return None
 
     def close(self) -> None:
         pass
+
+
+# the options, once (OvercookedOptions), as the class's signature: the registry reads it
+OvercookedEnv.__signature__ = options_signature(OvercookedOptions)
 
 
 class OvercookedBatchedEnv(_OvercookedReward):
@@ -447,38 +462,14 @@ class OvercookedBatchedEnv(_OvercookedReward):
     "shaped_return/<agent>", "length" and "events" ((N, 2, len(EVENT_NAMES)) episode totals), valid where ``done``.
     """
 
-    def __init__(
-        self,
-        num_envs: int,
-        layout: str | Layout = "cramped_room",
-        horizon: int = DEFAULT_HORIZON,
-        old_dynamics: bool = False,
-        obs: str = "featurized",
-        reward_shaping: dict[str, float] | None = None,
-        shaping_factor: float = 1.0,
-        reward_weights: dict[str, float] | None = None,
-        render_mode: str | None = None,
-        shaping: str = "events",
-        potential_gamma: float = DEFAULT_POTENTIAL_GAMMA,
-        random_start: float = 0.0,
-    ):
+    def __init__(self, num_envs: int, **options: Any):
+        """``options``: the fields of :class:`OvercookedOptions` (the signature lists them)."""
         if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ConfigError(f"num_envs must be a positive int, got {num_envs!r}")
-        _check_common(horizon, obs, render_mode)
+        o = parse_options(OvercookedOptions, options, "overcooked")
+        _check_common(o.horizon, o.obs, o.render_mode)
         self.num_envs = int(num_envs)
-        self.layout = get_layout(layout)
-        self.horizon = int(horizon)
-        self.old_dynamics = bool(old_dynamics)
-        self.render_mode = render_mode
-        self.dynamics = OvercookedDynamics(self.layout, old_dynamics, reward_shaping)
-        self.shaping_factor = float(shaping_factor)
-        self._init_weights(reward_weights)
-        self._init_shaping(shaping, potential_gamma, reward_shaping)
-        self._init_random_start(random_start)
-        self.possible_agents = list(AGENTS)
-        self._encode, obs_shape, self._encode_state, state_shape = make_encoders(obs, self.layout, self.horizon)
-        self._obs_space = gym.spaces.Box(-np.inf, np.inf, obs_shape, np.float32)
-        self._state_space = gym.spaces.Box(-np.inf, np.inf, state_shape, np.float32)
+        self._init_kitchen(o)
         self.s = BatchState.initial(self.layout, self.num_envs)
         self._random = np.zeros(self.num_envs, dtype=bool)  # kitchens whose episode began at a random start
         self._reset_phi(self.s)
@@ -539,7 +530,7 @@ class OvercookedBatchedEnv(_OvercookedReward):
             infos["final_state"] = self._obs_dict(self._encode_state(self.s))
             ep: dict[str, np.ndarray] = {
                 "length": self.s.timestep.copy(),
-                "sparse_return": self._sparse_ret.copy(),
+                SPARSE_RETURN: self._sparse_ret.copy(),
                 ORIGINAL_RETURN_KEY: self._original_ret.copy(),
                 "events": self._ep_events.copy(),
                 # NaN for random starts: the runner's mean skips them (runner_metrics.py)
@@ -588,16 +579,17 @@ class OvercookedBatchedEnv(_OvercookedReward):
         return text_observation(self.layout, self.s, i, agent, list(AGENTS), self.horizon)
 
     def render(self, i: int = 0):
-        from diverse_marl.envs.overcooked import render
-
         if self.render_mode == "ansi":
-            return render.render_text(self.layout, self.s, i)
+            return _render.render_text(self.layout, self.s, i)
         if self.render_mode == "rgb_array":
-            return render.render_rgb(self.layout, self.s, i)
+            return _render.render_rgb(self.layout, self.s, i)
         return None
 
     def close(self) -> None:
         pass
+
+
+OvercookedBatchedEnv.__signature__ = options_signature(OvercookedOptions, leading=(num_envs_parameter(),))
 
 
 def _missing(agent: str):

@@ -8,6 +8,7 @@ pointing where they face and the held item in front of them.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -233,9 +234,7 @@ def _chef(tile: np.ndarray, p: int, ori: int, held: int, onions: int, tomatoes: 
 # ---- GIF ---------------------------------------------------------------------------------------------------
 def save_gif(frames: Sequence[np.ndarray], path: str, fps: int = 5) -> str:
     """Write RGB frames to a GIF (via a temp file + rename, so a crash never leaves half a file)."""
-    import os
-
-    import imageio.v2 as imageio
+    import imageio.v2 as imageio  # imageio: only when writing GIFs
 
     tmp = f"{path}.tmp.gif"
     imageio.mimsave(tmp, [np.asarray(f, dtype=np.uint8) for f in frames], duration=1.0 / fps, loop=0)

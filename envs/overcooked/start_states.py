@@ -24,8 +24,6 @@ from diverse_marl.errors import ConfigError
 
 OBJECT_PROB = 0.5  # chance that a cook holds something / a pot holds a soup, in a random start
 MAX_INGREDIENTS = 3  # a pot holds at most 3 ingredients (overcooked_ai)
-# batched infos["episode"] key: team sparse return of the episodes that began at the layout's start (NaN otherwise)
-LAYOUT_START_SPARSE_RETURN = "sparse_return_from_layout_start"
 
 
 def check_random_start(value: object) -> float:
