@@ -2,8 +2,11 @@
 
 After an iteration, its policy plays ``episodes`` seeded episodes in the plain env (stochastic
 actions, as it was trained); the states it acted in (``states.py`` decides which vector) are
-pooled over agents and a seeded sample of at most ``size`` rows is kept. The file is an ``.npz``
-written atomically (temp file, then rename) into the iteration's run dir.
+pooled over agents and a seeded sample of at most ``size`` rows is kept. The same episodes give
+the policy's task-return scale (mean ``|episode return|`` per agent, in the env's trained reward),
+which sets the size of later iterations' intrinsic budget (``terms.py``); it is kept in the
+archive's metadata (``RETURN_KEY``). The file is an ``.npz`` written atomically (temp file, then
+rename) into the iteration's run dir.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -21,6 +24,15 @@ from diverse_marl.algorithms.diversity.states import episode_states, resolve_sou
 from diverse_marl.errors import CheckpointError
 
 ARCHIVE_FILE = "archive.npz"
+RETURN_KEY = "return_scale"  # archive metadata: the archived policy's mean |episode return| per agent
+
+
+class StateSample(NamedTuple):
+    """What :func:`collect_states` measured: the states, their source, and the task-return scale."""
+
+    states: np.ndarray
+    source: str
+    return_scale: float
 
 
 def collect_states(
@@ -32,17 +44,20 @@ def collect_states(
     episodes: int,
     size: int,
     seed: int,
-) -> tuple[np.ndarray, str]:
-    """(rows, D) states of ``run_dir``'s policy in ``episodes`` episodes, at most ``size`` rows; and the source used."""
+) -> StateSample:
+    """(rows, D) states of ``run_dir``'s policy in ``episodes`` episodes (at most ``size`` rows), the source
+    used, and the mean absolute episode return per agent of those episodes."""
     from diverse_marl.algorithms.mappo.env import MAPPOObservationAdapter  # imports ray: only when archiving
 
     par_env = envs.make(env, **dict(env_config))
     adapter = MAPPOObservationAdapter(par_env, "state")
     policies = {a: load_policy(run_dir, a, seed=seed) for a in par_env.possible_agents}
     rows: list[np.ndarray] = []
+    returns: list[float] = []
     resolved = None
     for ep in range(episodes):
         obs, infos = par_env.reset(seed=seed + ep)
+        episode_return = dict.fromkeys(par_env.possible_agents, 0.0)
         while obs and par_env.agents:
             mobs = adapter(par_env, obs)
             for a in mobs:
@@ -50,12 +65,15 @@ def collect_states(
                 single = {k: v[None] for k, v in mobs[a].items()}
                 rows.append(episode_states(resolved, single, [infos.get(a, {})], 1))
             actions = {a: int(policies[a](mobs[a])) for a in par_env.agents if a in mobs}
-            obs, _, _, _, infos = par_env.step(actions)
+            obs, rewards, _, _, infos = par_env.step(actions)
+            for a, r in rewards.items():
+                episode_return[a] = episode_return.get(a, 0.0) + float(r)
+        returns += [abs(r) for r in episode_return.values()]
     par_env.close()
     states = np.concatenate(rows).astype(np.float32)
     if len(states) > size:
         states = states[np.sort(np.random.default_rng(seed).choice(len(states), size, replace=False))]
-    return states, str(resolved)
+    return StateSample(states, str(resolved), float(np.mean(returns)) if returns else 0.0)
 
 
 def save_archive(path: str | os.PathLike, states: np.ndarray, meta: dict[str, Any]) -> Path:
