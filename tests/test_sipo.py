@@ -186,6 +186,11 @@ def test_sipo_distance_scale_is_measured_on_the_first_batch_and_checkpointed(tmp
     assert restored.scales == terms.scales and np.array_equal(restored.dual.lambdas, terms.dual.lambdas)
     fixed, _ = _corner_terms(tmp_path, distance_scale=2.0, return_scale=3.0)
     assert fixed.scales == [2.0] and fixed.budget == pytest.approx(0.3)
+    # wasserstein: the first batch's mean distance to the nearest archived state (the critic is untrained then)
+    wd, walk = _corner_terms(tmp_path, distance="wasserstein")
+    path = np.linspace([0.5, 0.5], [0.0, 0.0], 6)
+    nearest = np.sqrt(((walk[:, None, :] - path[None]) ** 2).sum(-1)).min(axis=1).mean()
+    assert wd.scales == [pytest.approx(nearest, rel=1e-5)]
 
 
 def test_lambda_rises_while_the_constraint_is_violated_and_falls_when_it_holds():

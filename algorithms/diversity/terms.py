@@ -15,7 +15,8 @@ finishes keeps more than ``R - B > B`` and one that does not gains at most ``B``
 - :class:`SIPOTerms` (Fu et al., NeurIPS 2023): a *per-trajectory* constraint. Per archived policy j,
   ``u_j(s) = clip(r_j(s) / D_j, -max_intrinsic, max_intrinsic)`` with ``r_j`` from ``distances.py``
   (RBF or Wasserstein) and ``D_j`` the distance scale: the mean ``r_j`` over the first batch, i.e.
-  how far an untrained policy's early states are from j (so ``delta`` = 0.5 asks for half a random
+  how far an untrained policy's early states are from j (Wasserstein: their mean distance to the
+  nearest archived state, as the critic has barely trained then) (so ``delta`` = 0.5 asks for half a random
   policy's distance, whatever the units of the env's state). The episode's intrinsic return is
   ``B * clip(sum_j lambda_j (mean_t u_j(s_t) - delta), -1, 1)``: the Lagrangian term of the
   episode's mean distance, length-independent, so neither a long nor a short episode is paid for
@@ -43,6 +44,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from ray.rllib.core.columns import Columns
 
 from diverse_marl import load_policy
@@ -123,7 +125,8 @@ class SIPOTerms:
         measures the scales when the spec gives none."""
         r = self.raw_distances(states)
         if self.scales is None:
-            self.scales = [max(float(x), MIN_DISTANCE_SCALE) for x in r.mean(axis=1)]
+            first = r.mean(axis=1) if not self.critics else [nearest_distance(states, a).mean() for a in self.archives]
+            self.scales = [max(float(x), MIN_DISTANCE_SCALE) for x in first]
         cap = self.spec.max_intrinsic
         return np.clip(r / np.asarray(self.scales)[:, None], -cap, cap)
 
@@ -186,6 +189,18 @@ class SIPOTerms:
             c.set_state(s)
         if state.get("scales") is not None:
             self.scales = [float(x) for x in state["scales"]]
+
+
+def nearest_distance(states: np.ndarray, archive: np.ndarray) -> np.ndarray:
+    """(N,) Euclidean distance of each state to its nearest archived state: the Wasserstein distance scale
+    (a lower bound on the per-state transport cost, in W1's units), stable where a critic fitted for a few
+    steps on the first batch is not."""
+    s, inverse = np.unique(np.asarray(states, np.float32), axis=0, return_inverse=True)
+    a = torch.from_numpy(np.unique(np.asarray(archive, np.float32), axis=0))
+    out = np.concatenate(
+        [torch.cdist(torch.from_numpy(s[i : i + 1024]), a).min(dim=1).values.numpy() for i in range(0, len(s), 1024)]
+    )
+    return out.astype(np.float64)[inverse.reshape(-1)]
 
 
 def reference_return(run_dir: str) -> float | None:
