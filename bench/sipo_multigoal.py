@@ -150,7 +150,10 @@ def summarize_seed(seed: int, out: Path, with_analysis: bool) -> dict[str, Any]:
         result[f"{name}_goals"] = [g for g, _ in found]
         result[f"{name}_success"] = [round(s, 3) for _, s in found]
         if with_analysis:
-            result[f"{name}_analysis"] = analyze(dirs)
+            try:
+                result[f"{name}_analysis"] = analyze(dirs)
+            except Exception as exc:  # the analysis is an extra: a failure there must not lose the trained seeds
+                result[f"{name}_analysis_error"] = f"{type(exc).__name__}: {exc}"
         if name == "mappo":
             continue
         root = out / f"seed{seed}" / name

@@ -179,7 +179,7 @@ def test_examples_load(monkeypatch):
         cfg = load_config(EXAMPLES / f"{name}.yaml")
         spec = rpg.parse_spec(cfg)
         sizes[name] = rpg.members_config(cfg, rpg._weights(cfg, spec), spec.include_original).population.size
-    assert sizes == {"rpg_stag_hunt": 5, "rpg_monster_hunt": 9, "rpg_user_env": 7}
+    assert sizes == {"rpg_stag_hunt": 9, "rpg_monster_hunt": 9, "rpg_user_env": 7}  # stag hunt: 8 uniform + original
 
 
 def test_load_policy_of_an_unfinished_rpg_dir_says_so(tmp_path):

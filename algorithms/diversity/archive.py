@@ -3,7 +3,8 @@
 After an iteration, its policy plays ``episodes`` seeded episodes in the plain env (stochastic
 actions, as it was trained); the states it acted in (``states.py`` decides which vector) are
 pooled over agents and a seeded sample of at most ``size`` rows is kept. The same episodes give
-the policy's task-return scale (mean ``|episode return|`` per agent, in the env's trained reward),
+the policy's task-return scale (mean ``|episode return|`` per agent: of ``infos[agent]["sparse_reward"]``
+where the env reports its unshaped task reward, as Overcooked does, else of the reward),
 which sets the size of later iterations' intrinsic budget (``terms.py``); it is kept in the
 archive's metadata (``RETURN_KEY``). The file is an ``.npz`` written atomically (temp file, then
 rename) into the iteration's run dir.
@@ -25,6 +26,7 @@ from diverse_marl.errors import CheckpointError
 
 ARCHIVE_FILE = "archive.npz"
 RETURN_KEY = "return_scale"  # archive metadata: the archived policy's mean |episode return| per agent
+SPARSE_REWARD_KEY = "sparse_reward"  # infos[agent]: the task reward without shaping (Overcooked), if reported
 
 
 class StateSample(NamedTuple):
@@ -66,8 +68,10 @@ def collect_states(
                 rows.append(episode_states(resolved, single, [infos.get(a, {})], 1))
             actions = {a: int(policies[a](mobs[a])) for a in par_env.agents if a in mobs}
             obs, rewards, _, _, infos = par_env.step(actions)
-            for a, r in rewards.items():
-                episode_return[a] = episode_return.get(a, 0.0) + float(r)
+            for a, r in rewards.items():  # the task's own reward where the env reports one (no shaping)
+                info = infos.get(a)
+                task = info.get(SPARSE_REWARD_KEY, r) if isinstance(info, dict) else r
+                episode_return[a] = episode_return.get(a, 0.0) + float(task)
         returns += [abs(r) for r in episode_return.values()]
     par_env.close()
     states = np.concatenate(rows).astype(np.float32)
