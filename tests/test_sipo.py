@@ -193,6 +193,24 @@ def test_sipo_distance_scale_is_measured_on_the_first_batch_and_checkpointed(tmp
     assert wd.scales == [pytest.approx(nearest, rel=1e-5)]
 
 
+def test_sipo_budget_grows_with_the_task_reward_the_policy_earns(tmp_path):
+    """The archived policy finished in 5 steps (return 1: 0.2 per step). A batch that never finishes gets no
+    intrinsic term at all; one that earns half that rate gets half the budget; as much or more: all of it."""
+    from diverse_marl.algorithms.diversity.terms import SIPOTerms
+
+    path = np.repeat(np.linspace([0.5, 0.5], [0.0, 0.0], 6), 20, axis=0)
+    meta = {"source": "diversity_state", "return_scale": 1.0, "length_mean": 5.0}
+    save_archive(tmp_path / "corner.npz", path, meta)
+    terms = SIPOTerms(parse_diversity({"kind": "sipo", "archives": [str(tmp_path / "corner.npz")]}))
+    far = np.tile([[1.0, 1.0], [1.0, 0.75]], (5, 1))
+    never, stats = terms([_state_chunk(far, np.zeros(10))])
+    assert stats["budget"] == 0.0 and np.all(never[0] == 0.0) and stats["budget_max"] == pytest.approx(0.1)
+    half = np.zeros(10)
+    half[-1] = 1.0  # 1 in 10 steps: half the archived 1 in 5
+    assert terms.batch_budget([_state_chunk(far, half)]) == pytest.approx(0.05)
+    assert terms.batch_budget([_state_chunk(far[:4], np.ones(4))]) == pytest.approx(0.1)
+
+
 def test_lambda_rises_while_the_constraint_is_violated_and_falls_when_it_holds():
     dual = DualAscent(2, delta=1.0, lr=0.5, lambda_max=2.0, init=0.2)
     seen = [dual.lambdas.copy()]
@@ -488,7 +506,8 @@ def test_sipo_with_default_settings_keeps_finishing_on_a_terminal_goal_grid(tmp_
     returns = [evaluate_run(root / f"iteration_{k:02d}", 20, False, 0, quiet=True)["return_mean"] for k in range(2)]
     random_return = RunDir(root / "iteration_00").read_metrics()[0]["episode_return_mean"]  # the untrained policy
     diversity = _diversity_rows(root / "iteration_01")[-1]
-    assert diversity["budget"] == pytest.approx(0.1 * meta["return_scale"], rel=1e-5)
+    assert diversity["budget_max"] == pytest.approx(0.1 * meta["return_scale"], rel=1e-5)
+    assert 0 <= diversity["budget"] <= diversity["budget_max"] and meta["length_mean"] > 0
     assert meta["return_scale"] > 0.5  # iteration 0 learned to finish (return 1 per agent when it does)
     assert returns[1] > max(1.2 * random_return, 0.5 * returns[0]), (returns, random_return)
 

@@ -26,6 +26,7 @@ from diverse_marl.errors import CheckpointError
 
 ARCHIVE_FILE = "archive.npz"
 RETURN_KEY = "return_scale"  # archive metadata: the archived policy's mean |episode return| per agent
+LENGTH_KEY = "length_mean"  # archive metadata: its mean episode length
 SPARSE_REWARD_KEY = "sparse_reward"  # infos[agent]: the task reward without shaping (Overcooked), if reported
 
 
@@ -35,6 +36,7 @@ class StateSample(NamedTuple):
     states: np.ndarray
     source: str
     return_scale: float
+    length_mean: float = 0.0  # mean episode length (agent steps) of the archived episodes
 
 
 def collect_states(
@@ -56,11 +58,14 @@ def collect_states(
     policies = {a: load_policy(run_dir, a, seed=seed) for a in par_env.possible_agents}
     rows: list[np.ndarray] = []
     returns: list[float] = []
+    lengths: list[int] = []
     resolved = None
     for ep in range(episodes):
         obs, infos = par_env.reset(seed=seed + ep)
         episode_return = dict.fromkeys(par_env.possible_agents, 0.0)
+        par_env_steps = 0
         while obs and par_env.agents:
+            par_env_steps += 1
             mobs = adapter(par_env, obs)
             for a in mobs:
                 resolved = resolved or resolve_source(source, infos.get(a), mobs[a])
@@ -73,11 +78,14 @@ def collect_states(
                 task = info.get(SPARSE_REWARD_KEY, r) if isinstance(info, dict) else r
                 episode_return[a] = episode_return.get(a, 0.0) + float(task)
         returns += [abs(r) for r in episode_return.values()]
+        lengths.append(par_env_steps)
     par_env.close()
     states = np.concatenate(rows).astype(np.float32)
     if len(states) > size:
         states = states[np.sort(np.random.default_rng(seed).choice(len(states), size, replace=False))]
-    return StateSample(states, str(resolved), float(np.mean(returns)) if returns else 0.0)
+    return StateSample(
+        states, str(resolved), float(np.mean(returns)) if returns else 0.0, float(np.mean(lengths)) if lengths else 0.0
+    )
 
 
 def save_archive(path: str | os.PathLike, states: np.ndarray, meta: dict[str, Any]) -> Path:

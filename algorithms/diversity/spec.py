@@ -16,6 +16,8 @@ single run to stay away from archived strategies::
       distance_scale: null       # sipo: null = measured per archive on the first batch (the new, untrained
                                  # policy's mean distance from it); a number = absolute units
       intrinsic_share: 0.1       # the intrinsic return of one episode is within +-share * return_scale
+                                 # (times the share of the earlier policies' task reward per step that the
+                                 # current policy earns: ~0 until it can finish the task)
       return_scale: null         # null = measured: the earlier policies' mean |episode return| per agent
       lambda_lr: 0.2             # sipo: dual-ascent step of the multipliers
       lambda_max: 1.0            # sipo: multipliers are clipped to [0, lambda_max]

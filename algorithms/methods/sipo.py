@@ -46,7 +46,13 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from diverse_marl.algorithms.diversity.archive import ARCHIVE_FILE, RETURN_KEY, collect_states, save_archive
+from diverse_marl.algorithms.diversity.archive import (
+    ARCHIVE_FILE,
+    LENGTH_KEY,
+    RETURN_KEY,
+    collect_states,
+    save_archive,
+)
 from diverse_marl.algorithms.diversity.spec import parse_diversity
 from diverse_marl.algorithms.methods import BEST_KEY
 from diverse_marl.algorithms.methods.rpg import Evaluator, select_top_k
@@ -152,6 +158,7 @@ def run_iterations(
                     {
                         "source": sample.source,
                         RETURN_KEY: sample.return_scale,
+                        LENGTH_KEY: sample.length_mean,
                         "iteration": k,
                         "episodes": spec.archive_episodes,
                         "seed": cfg.seed + k,
