@@ -122,7 +122,7 @@ def overhead_only(env: str, out: Path) -> None:
         run_single(load_config(data), first, quiet=True)
     archives = []
     for k in range(K - 1):
-        states, source, _ = collect_states(
+        states, source, *_ = collect_states(
             first,
             data["env"],
             data["env_config"],

@@ -525,7 +525,7 @@ def test_sipo_wasserstein_and_rspo_run_in_both_runners(tmp_path, ray_local, runn
     base = {**TINY_MG, "training": training, "stop": {"iterations": 2}}
     first = tmp_path / "first"
     run_single(load_config(base), first, quiet=True)
-    states, source, _ = collect_states(first, "multi_goal", base["env_config"], "auto", episodes=3, size=100, seed=0)
+    states, source, *_ = collect_states(first, "multi_goal", base["env_config"], "auto", episodes=3, size=100, seed=0)
     assert source == "diversity_state" and states.shape == (36, 4)
     save_archive(first / ARCHIVE_FILE, states, {"source": source})
     sipo = {"kind": "sipo", "distance": "wasserstein", "archives": [str(first / ARCHIVE_FILE)], "lambda_init": 0.5}
