@@ -26,7 +26,7 @@ seeds it and restores it).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 from rliable import library as rly
@@ -95,10 +95,9 @@ def aggregate(
     out: dict[str, dict[str, float]] = {}
     for name, raw in scores.items():
         arr = _check_scores(name, raw)
-        point, interval = _seeded_interval_estimates(name, arr, int(reps), confidence, seed)
-        low, high = interval[name][:, 0]
+        point, low, high = interval_estimate(arr, metrics.aggregate_iqm, int(reps), confidence, seed)
         out[name] = {
-            "iqm": float(point[name][0]),
+            "iqm": point,
             "ci_low": float(low),
             "ci_high": float(high),
             "mean": float(arr.mean()),
@@ -108,10 +107,15 @@ def aggregate(
     return out
 
 
-def _seeded_interval_estimates(
-    name: str, scores: np.ndarray, reps: int, confidence: float, seed: int
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """rliable's IQM point estimate and stratified-bootstrap CI, reproducible for ``seed``.
+def interval_estimate(
+    scores: np.ndarray,
+    statistic: Callable[[np.ndarray], float] = metrics.aggregate_iqm,
+    reps: int = BOOTSTRAP_REPS,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """``(point, ci_low, ci_high)`` of ``statistic`` (rliable's IQM by default; ``metrics.aggregate_mean``
+    for a success rate) over a (runs, tasks) matrix, its stratified-bootstrap CI reproducible for ``seed``.
 
     rliable 1.2's ``StratifiedBootstrap.update_indices`` draws the resampled runs from NumPy's *global*
     RNG (``np.random.choice``), not from the ``random_state`` it is given, so the global RNG is seeded
@@ -121,15 +125,16 @@ def _seeded_interval_estimates(
     try:
         with warnings.catch_warnings():  # rliable hands arch a RandomState, which arch 7 calls deprecated
             warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
-            return rly.get_interval_estimates(
-                {name: scores},
-                lambda x: np.array([metrics.aggregate_iqm(x)]),
+            point, interval = rly.get_interval_estimates(
+                {"x": np.asarray(scores, dtype=np.float64)},
+                lambda x: np.array([statistic(x)]),
                 reps=reps,
                 confidence_interval_size=confidence,
                 random_state=np.random.RandomState(seed),
             )
     finally:
         np.random.set_state(saved)
+    return float(point["x"][0]), float(interval["x"][0, 0]), float(interval["x"][1, 0])
 
 
-__all__ = ["br_normalized", "iqm", "aggregate", "CONFIDENCE", "BOOTSTRAP_REPS"]
+__all__ = ["br_normalized", "iqm", "aggregate", "interval_estimate", "CONFIDENCE", "BOOTSTRAP_REPS"]

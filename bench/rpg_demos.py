@@ -1,27 +1,30 @@
-"""RPG demonstrations (issue "RPG", item 3): reward randomization finds what plain MAPPO misses.
+"""RPG demonstrations (issue 25, item 5): reward randomization finds what plain MAPPO restarts miss.
 
-``stag_hunt``: the RPG paper's iterated Stag Hunt (``payoff_preset: rpg``, stag alone -50), one seed
-per run. Plain MAPPO, trained for as many iterations as RPG's best member gets in all (its own
-training + fine-tuning), against RPG (``examples/stag_hunt/rpg.yaml``: the paper's four randomized
-games + the original one, the best fine-tuned on the original payoffs). A run "plays stag-stag"
-when its final greedy policy's stag-stag rate is at least ``STAG_STAG_THRESHOLD`` over the
-episode. The cost: RPG's wall time against one MAPPO run of RPG's total env steps, timed here.
+Both demos compare RPG with a *fair* baseline: per seed, M plain MAPPO restarts on the original
+reward (M = RPG's number of members) that together take RPG's total env steps (each restart trains
+a member's iterations plus its share of the fine-tuning), scored like RPG's members on the original
+reward, the best of M kept. RPG's result is its best *measured* policy (a member before or after
+fine-tuning, ``rpg.json``'s ``best_run_dir``, what ``load_policy(RPG_DIR)`` returns).
+
+``stag_hunt``: the RPG paper's iterated Stag Hunt (``payoff_preset: rpg``, stag alone -50) with
+``examples/stag_hunt/rpg.yaml``: a *uniform* sampler over the four joint-outcome features (the same
+box for each, nothing that names the answer). A run "plays stag-stag" when its greedy policy's
+stag-stag rate is at least ``STAG_STAG_THRESHOLD``. Target: at least 9 of 10 seeds.
 
 ``monster_hunt``: Monster-Hunt (``examples/monster_hunt/rpg.yaml``: uniform weights over joint_hunt,
-solo_meeting, apple + the original reward; top 2 fine-tuned), MAPPO vs RPG per seed: joint hunts
-per episode and the team's original return of the final policy (sampled actions, as trained);
-and the distinct strategies among RPG's members (their descriptors in ``rpg.json``). Both use
-``policy_mapping: agent`` (one policy per agent, as the paper's independent learners): with one
-shared policy plain MAPPO sometimes stumbles on joint hunts, with independent ones it settles on
-apples, the risk-dominant outcome RPG is meant to escape.
+solo_meeting, apple + the original reward; top 2 fine-tuned): joint hunts per episode and the team's
+original return (sampled actions, as trained), and the distinct strategies among RPG's members (their
+descriptors in ``rpg.json``). Both use ``policy_mapping: agent`` (one policy per agent, as the
+paper's independent learners) for Monster-Hunt.
 
-Every run uses the numpy batched env with the fast sampler (``VectorMultiAgentEnvRunner``), and
-all runs share one local Ray (started before any timing). Runs already finished in ``--out``
-are kept (their wall times too), so an interrupted demo continues where it stopped.
+Every figure is per seed, reported as an interquartile mean with a 95% stratified bootstrap CI
+(``rliable``, ``bench/seed_stats.py``), or a success rate with its CI. Runs already finished in
+``--out`` are kept, so an interrupted demo continues where it stopped. ``--cost`` adds the wall time
+of RPG against one MAPPO run of RPG's env steps (a timing: run it on a quiet machine).
 
-    .venv/bin/python -m bench.rpg_demos stag_hunt --out runs/bench/rpg_stag_hunt        # ~13 min on 2 cores
-    .venv/bin/python -m bench.rpg_demos monster_hunt --out runs/bench/rpg_monster_hunt --skip-cost  # ~3 min a seed
-    .venv/bin/python -m bench.rpg_demos stag_hunt --out runs/bench/rpg_stag_hunt --summarize-only
+    .venv/bin/python -m bench.rpg_demos stag_hunt --out runs/bench/rpg_stag_hunt --seeds 10
+    .venv/bin/python -m bench.rpg_demos monster_hunt --out runs/bench/rpg_monster_hunt --seeds 5
+    .venv/bin/python -m bench.rpg_demos stag_hunt --out runs/bench/rpg_stag_hunt --seeds 10 --summarize-only
 
 Writes ``bench/results/rpg_demos/rpg_<demo>.json`` and ``rpg_<demo>.png`` beside it.
 """
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -40,6 +44,7 @@ import yaml
 
 import diverse_marl
 from bench.harness import REPO_ROOT, Bench, bench_dir
+from bench.seed_stats import fmt, iqm, success_rate
 from diverse_marl.config import RayConfig, load_config
 from diverse_marl.evaluation import evaluate_run
 from diverse_marl.ray_setup import init_ray
@@ -55,6 +60,7 @@ EVAL_EPISODES = 100
 # still ~88% stag after 20 iterations and fine-tuning slides to hare, at 3e-3 it is ~99.6%.
 STAG_HUNT_LR = 0.003
 TIMINGS_FILE = "timings.json"
+RESTART_SEED_STRIDE = 1000  # seed s's restarts get seeds 1000 s + i: apart from every RPG member's seed
 STRATEGY_EVENTS = 1.0  # Monster-Hunt: events per episode that make a strategy (joint hunter, apple eater, ...)
 
 
@@ -119,19 +125,16 @@ def rpg_env_steps(run_dir: Path) -> int:
 
 
 def run_demo(out: Path, rpg_config: dict[str, Any], seeds: list[int], ray_cpus: int | None, cost: bool) -> None:
-    """A MAPPO population (one member per seed), RPG per seed, then (``cost``) the cost run."""
+    """Per seed: RPG, then its baseline (M MAPPO restarts at RPG's env steps); then (``cost``) the cost run."""
     out.mkdir(parents=True, exist_ok=True)
     timings = Timings(out)
     timings.data.setdefault("load_average_before_runs", os.getloadavg())
     init_ray(RayConfig(num_cpus=ray_cpus))  # started once, before anything is timed
-    timings.run(
-        "mappo",
-        lambda: population_done(out / "mappo"),
-        lambda: train(mappo_population(rpg_config, seeds), out / "mappo"),
-    )
     for seed in seeds:
         d = out / f"rpg_seed{seed}"
         timings.run(d.name, lambda: rpg_done(d), lambda: train({**rpg_config, "seed": seed}, d))  # noqa: B023
+        r = out / f"mappo_seed{seed}"
+        timings.run(r.name, lambda: population_done(r), lambda: train(restarts(rpg_config, seed), r))  # noqa: B023
     if cost:
         steps = rpg_env_steps(out / f"rpg_seed{seeds[0]}")
         cost_cfg = {**plain(rpg_config), "seed": seeds[0], "stop": {"env_steps": steps}}
@@ -147,8 +150,9 @@ def run_demo(out: Path, rpg_config: dict[str, Any], seeds: list[int], ray_cpus: 
 def walls_of(out: Path, seeds: list[int]) -> dict[str, Any]:
     """The wall times (and load averages) ``run_demo`` kept in ``OUT/timings.json``."""
     data = Timings(out).data
-    walls = {k: v for k, v in data.items() if not k.startswith("rpg_seed")}
+    walls = {k: v for k, v in data.items() if not k.startswith(("rpg_seed", "mappo_seed"))}
     walls["rpg_wall_s"] = {s: data[f"rpg_seed{s}"] for s in seeds if f"rpg_seed{s}" in data}
+    walls["restarts_wall_s"] = {s: data[f"mappo_seed{s}"] for s in seeds if f"mappo_seed{s}" in data}
     walls["rpg_env_steps"] = rpg_env_steps(out / f"rpg_seed{seeds[0]}")
     return walls
 
@@ -158,20 +162,41 @@ def plain(rpg_config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in rpg_config.items() if k != "method"}
 
 
-def mappo_iterations(rpg_config: dict[str, Any]) -> int:
-    """What RPG's best member trains in all: its own iterations plus fine-tuning's."""
-    finetune = rpg_config["method"].get("finetune", {}).get("iterations", 0)
-    return rpg_config["stop"]["iterations"] + (finetune if rpg_config["method"].get("top_k", 1) else 0)
+def rpg_members(rpg_config: dict[str, Any]) -> int:
+    """M: RPG's members (its samples, plus the original-reward member)."""
+    method = rpg_config["method"]
+    sampler = method["sampler"]
+    samples = method.get("samples") or len(next(iter(sampler.values())))
+    return samples + int(method.get("include_original", False))
 
 
-def mappo_population(rpg_config: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
-    """One plain MAPPO run per seed (member i gets seed ``seeds[i]``), as long as RPG's best member trains."""
-    members = [{"seed": s} for s in seeds]
+def restart_iterations(rpg_config: dict[str, Any]) -> int:
+    """Each restart's iterations: a member's, plus its share of the fine-tuning (RPG's total over M)."""
+    method = rpg_config["method"]
+    finetune = method.get("finetune", {}).get("iterations", rpg_config["stop"]["iterations"])
+    tuned = method.get("top_k", 1) * finetune
+    return rpg_config["stop"]["iterations"] + math.ceil(tuned / rpg_members(rpg_config))
+
+
+def restarts(rpg_config: dict[str, Any], seed: int) -> dict[str, Any]:
+    """RPG's baseline for one seed: M plain MAPPO runs, same batch, RPG's total env steps among them."""
+    members = [{"seed": RESTART_SEED_STRIDE * seed + i} for i in range(rpg_members(rpg_config))]
     return {
         **plain(rpg_config),
-        "stop": {"iterations": mappo_iterations(rpg_config)},
+        "seed": RESTART_SEED_STRIDE * seed,
+        "stop": {"iterations": restart_iterations(rpg_config)},
         "population": {"members": members, "max_concurrent": rpg_config["population"]["max_concurrent"]},
     }
+
+
+def best_restart(out: Path, seed: int, deterministic: bool) -> tuple[dict[str, Any], list[float], int]:
+    """The best of the seed's restarts on the original reward: its evaluation, every restart's return, env steps."""
+    root = out / f"mappo_seed{seed}"
+    entries = json.loads((root / "population.json").read_text())
+    evals = [final_eval(root / e["run_dir"], deterministic) for e in entries]
+    returns = [e["return_mean"] for e in evals]
+    steps = sum(int(e["final_metrics"]["env_steps"]) for e in entries)
+    return evals[max(range(len(evals)), key=returns.__getitem__)], returns, steps
 
 
 def final_eval(run_dir: Path, deterministic: bool) -> dict[str, Any]:
@@ -202,8 +227,8 @@ def stag_hunt_config(args: argparse.Namespace) -> dict[str, Any]:
 def summarize_stag_hunt(out: Path, seeds: list[int], walls: dict[str, Any]) -> Bench:
     bench = Bench("rpg_stag_hunt", results_dir=OUT)
     rows = []
-    for i, seed in enumerate(seeds):
-        mappo = final_eval(out / "mappo" / f"member_{i:02d}", deterministic=True)
+    for seed in seeds:
+        mappo, restart_returns, restart_steps = best_restart(out, seed, deterministic=True)
         rpg = final_eval(out / f"rpg_seed{seed}", deterministic=True)
         result = json.loads((out / f"rpg_seed{seed}" / "rpg.json").read_text())
         original = next(s for s in result["samples"] if s["weights"] is None)
@@ -212,52 +237,63 @@ def summarize_stag_hunt(out: Path, seeds: list[int], walls: dict[str, Any]) -> B
                 "seed": seed,
                 "mappo_stag_stag": per_agent_mean(mappo["stats_mean"], "stag_stag_rate"),
                 "mappo_return": mappo["return_mean"],
+                "mappo_restart_returns": restart_returns,
+                "mappo_env_steps": restart_steps,
+                "rpg_env_steps": rpg_env_steps(out / f"rpg_seed{seed}"),
                 "rpg_stag_stag": per_agent_mean(rpg["stats_mean"], "stag_stag_rate"),
                 "rpg_return": rpg["return_mean"],
-                "rpg_best_member": result["samples"][result["best"]]["name"],
+                "rpg_best_run_dir": result["best_run_dir"],
+                "rpg_best_is_finetuned": result.get("best_is_finetuned"),
                 "rpg_best_weights": result["samples"][result["best"]]["weights"],
                 "rpg_original_member_stag_stag": per_agent_mean(original["stats_before"], "stag_stag_rate"),
                 "rpg_members_return_before": [s["return_before"] for s in result["samples"]],
+                "rpg_finetuned_return_after": [s["return_after"] for s in result["samples"] if s["selected"]],
             }
         )
     n = len(rows)
-    mappo_stag = sum(r["mappo_stag_stag"] >= STAG_STAG_THRESHOLD - 1e-9 for r in rows)
-    rpg_stag = sum(r["rpg_stag_stag"] >= STAG_STAG_THRESHOLD - 1e-9 for r in rows)
-    original_stag = sum(r["rpg_original_member_stag_stag"] >= STAG_STAG_THRESHOLD - 1e-9 for r in rows)
-    unit = f"runs of {n}"
+    plays = {k: [r[f"{k}_stag_stag"] >= STAG_STAG_THRESHOLD - 1e-9 for r in rows] for k in ("mappo", "rpg")}
+    summary = {k: success_rate(v) for k, v in plays.items()}
+    summary["rpg_original_member"] = success_rate(
+        [r["rpg_original_member_stag_stag"] >= STAG_STAG_THRESHOLD - 1e-9 for r in rows]
+    )
+    unit = f"seeds of {n}"
     bench.add(
-        "MAPPO: greedy policy plays stag-stag",
-        mappo_stag,
+        "MAPPO best of M restarts (RPG's env steps): greedy policy plays stag-stag",
+        summary["mappo"]["successes"],
         unit,
+        note=f"rate {fmt(summary['mappo'])}",
         per_seed=[round(r["mappo_stag_stag"], 3) for r in rows],
     )
     bench.add(
-        "RPG: greedy best policy plays stag-stag",
-        rpg_stag,
+        "RPG (uniform sampler): greedy best measured policy plays stag-stag",
+        summary["rpg"]["successes"],
         unit,
-        ref="MAPPO: greedy policy plays stag-stag" if mappo_stag else None,
-        note="" if mappo_stag else "MAPPO: none (no ratio)",
+        note=f"rate {fmt(summary['rpg'])}; target >= 9 of 10",
         per_seed=[round(r["rpg_stag_stag"], 3) for r in rows],
     )
     bench.add(
         "RPG's original-reward member plays stag-stag",
-        original_stag,
+        summary["rpg_original_member"]["successes"],
         unit,
         note="member trained on the original payoffs, before selection",
     )
-    mappo_ret = sum(r["mappo_return"] for r in rows) / n
+    for key, label in (("mappo", "MAPPO best of M restarts"), ("rpg", "RPG")):
+        summary[f"{key}_return"] = iqm([r[f"{key}_return"] for r in rows])
+        bench.add(
+            f"{label}: greedy team return (IQM over {n} seeds)",
+            summary[f"{key}_return"]["iqm"],
+            "original return",
+            note=f"95% CI {fmt(summary[f'{key}_return'])}",
+            per_seed=[r[f"{key}_return"] for r in rows],
+        )
     bench.add(
-        "MAPPO: greedy team return (mean)", mappo_ret, "original return", per_seed=[r["mappo_return"] for r in rows]
-    )
-    bench.add(
-        "RPG: greedy team return (mean)",
-        sum(r["rpg_return"] for r in rows) / n,
-        "original return",
-        ref="MAPPO: greedy team return (mean)" if mappo_ret > 0 else None,
-        per_seed=[r["rpg_return"] for r in rows],
+        "env steps per seed: MAPPO restarts / RPG",
+        sum(r["mappo_env_steps"] for r in rows) / max(sum(r["rpg_env_steps"] for r in rows), 1),
+        "ratio",
+        note="the baseline's budget against RPG's (1.0: equal)",
     )
     add_cost_rows(bench, walls, seeds)
-    bench.meta.update(per_seed=rows, threshold=STAG_STAG_THRESHOLD, eval_episodes=EVAL_EPISODES)
+    bench.meta.update(per_seed=rows, summary=summary, threshold=STAG_STAG_THRESHOLD, eval_episodes=EVAL_EPISODES)
     plot_stag_hunt(rows, OUT / "rpg_stag_hunt.png")
     return bench
 
@@ -281,16 +317,6 @@ def add_cost_rows(bench: Bench, walls: dict[str, Any], seeds: list[int]) -> None
             higher_is_better=False,
             note="members 2 at a time; ratio < 1: RPG slower",
         )
-    if rpg:
-        bench.add(
-            "RPG wall, mean over seeds",
-            sum(rpg.values()) / len(rpg),
-            "s",
-            higher_is_better=False,
-            per_seed=list(rpg.values()),
-        )
-    if "mappo" in walls:
-        bench.add("MAPPO population (one run per seed): wall", walls["mappo"], "s", higher_is_better=False)
 
 
 def plot_stag_hunt(rows: list[dict[str, Any]], path: Path) -> None:
@@ -303,8 +329,8 @@ def plot_stag_hunt(rows: list[dict[str, Any]], path: Path) -> None:
     x = range(len(seeds))
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
     width = 0.4
-    left.bar([i - width / 2 for i in x], [r["mappo_stag_stag"] for r in rows], width, label="MAPPO")
-    left.bar([i + width / 2 for i in x], [r["rpg_stag_stag"] for r in rows], width, label="RPG (best, fine-tuned)")
+    left.bar([i - width / 2 for i in x], [r["mappo_stag_stag"] for r in rows], width, label="MAPPO best of M")
+    left.bar([i + width / 2 for i in x], [r["rpg_stag_stag"] for r in rows], width, label="RPG (best measured)")
     left.axhline(STAG_STAG_THRESHOLD, color="grey", lw=0.8, ls="--")
     left.set(
         xticks=list(x),
@@ -321,7 +347,7 @@ def plot_stag_hunt(rows: list[dict[str, Any]], path: Path) -> None:
             [i + (k - members / 2) * 0.08 for i in x],
             [r["rpg_members_return_before"][k] for r in rows],
             s=14,
-            label="original reward" if k == members - 1 else f"randomized game {k + 1}",
+            label="original reward" if k == members - 1 else None,
         )
     right.set(
         xticks=list(x),
@@ -364,8 +390,8 @@ def strategy(stats: dict[str, float]) -> str:
 def summarize_monster_hunt(out: Path, seeds: list[int], walls: dict[str, Any]) -> Bench:
     bench = Bench("rpg_monster_hunt", results_dir=OUT)
     rows, members = [], []
-    for i, seed in enumerate(seeds):
-        mappo = final_eval(out / "mappo" / f"member_{i:02d}", deterministic=False)
+    for seed in seeds:
+        mappo, restart_returns, restart_steps = best_restart(out, seed, deterministic=False)
         rpg = final_eval(out / f"rpg_seed{seed}", deterministic=False)
         result = json.loads((out / f"rpg_seed{seed}" / "rpg.json").read_text())
         rows.append(
@@ -373,9 +399,12 @@ def summarize_monster_hunt(out: Path, seeds: list[int], walls: dict[str, Any]) -
                 "seed": seed,
                 "mappo_joint_hunts": per_agent_mean(mappo["stats_mean"], "joint_hunts"),
                 "mappo_return": mappo["return_mean"],
+                "mappo_restart_returns": restart_returns,
+                "mappo_env_steps": restart_steps,
+                "rpg_env_steps": rpg_env_steps(out / f"rpg_seed{seed}"),
                 "rpg_joint_hunts": per_agent_mean(rpg["stats_mean"], "joint_hunts"),
                 "rpg_return": rpg["return_mean"],
-                "rpg_best_member": result["samples"][result["best"]]["name"],
+                "rpg_best_run_dir": result["best_run_dir"],
             }
         )
         for s in result["samples"]:
@@ -395,42 +424,36 @@ def summarize_monster_hunt(out: Path, seeds: list[int], walls: dict[str, Any]) -
                 }
             )
     n = len(rows)
-    unit = "joint hunts / episode"
+    summary: dict[str, Any] = {}
+    for key, label in (("mappo", "MAPPO best of M restarts"), ("rpg", "RPG")):
+        summary[f"{key}_joint_hunts"] = iqm([r[f"{key}_joint_hunts"] for r in rows])
+        summary[f"{key}_return"] = iqm([r[f"{key}_return"] for r in rows])
+        summary[f"{key}_hunters"] = success_rate([r[f"{key}_joint_hunts"] >= STRATEGY_EVENTS for r in rows])
+        bench.add(
+            f"{label}: joint hunts per episode (IQM over {n} seeds)",
+            summary[f"{key}_joint_hunts"]["iqm"],
+            "joint hunts / episode",
+            note=f"95% CI {fmt(summary[f'{key}_joint_hunts'])}",
+            per_seed=[round(r[f"{key}_joint_hunts"], 2) for r in rows],
+        )
+        bench.add(
+            f"{label}: team return (IQM over {n} seeds)",
+            summary[f"{key}_return"]["iqm"],
+            "original return",
+            note=f"95% CI {fmt(summary[f'{key}_return'])}",
+            per_seed=[round(r[f"{key}_return"], 1) for r in rows],
+        )
+        bench.add(
+            f"{label}: joint hunters (>= {STRATEGY_EVENTS} joint hunt / episode)",
+            summary[f"{key}_hunters"]["successes"],
+            f"seeds of {n}",
+            note=f"rate {fmt(summary[f'{key}_hunters'])}",
+        )
     bench.add(
-        "MAPPO: joint hunts per episode (mean)",
-        sum(r["mappo_joint_hunts"] for r in rows) / n,
-        unit,
-        per_seed=[round(r["mappo_joint_hunts"], 2) for r in rows],
-    )
-    bench.add(
-        "RPG: joint hunts per episode (mean)",
-        sum(r["rpg_joint_hunts"] for r in rows) / n,
-        unit,
-        ref="MAPPO: joint hunts per episode (mean)",
-        per_seed=[round(r["rpg_joint_hunts"], 2) for r in rows],
-    )
-    mappo_return = sum(r["mappo_return"] for r in rows) / n
-    bench.add(
-        "MAPPO: team return (mean)",
-        mappo_return,
-        "original return",
-        per_seed=[round(r["mappo_return"], 1) for r in rows],
-    )
-    bench.add(
-        "RPG: team return (mean)",
-        sum(r["rpg_return"] for r in rows) / n,
-        "original return",
-        ref="MAPPO: team return (mean)" if mappo_return > 0 else None,
-        per_seed=[round(r["rpg_return"], 1) for r in rows],
-    )
-    hunters = f"runs of {n} with >= {STRATEGY_EVENTS} joint hunt / episode"
-    bench.add("MAPPO: joint hunters", sum(r["mappo_joint_hunts"] >= STRATEGY_EVENTS for r in rows), hunters)
-    bench.add("RPG: joint hunters", sum(r["rpg_joint_hunts"] >= STRATEGY_EVENTS for r in rows), hunters)
-    bench.add(
-        "RPG's original-reward member: joint hunters",
-        sum(m["joint_hunts"] >= STRATEGY_EVENTS for m in members if m["weights"] is None),
-        hunters,
-        note="plain MAPPO inside each RPG run (its last seed; member iterations only)",
+        "env steps per seed: MAPPO restarts / RPG",
+        sum(r["mappo_env_steps"] for r in rows) / max(sum(r["rpg_env_steps"] for r in rows), 1),
+        "ratio",
+        note="the baseline's budget against RPG's (1.0: equal)",
     )
     kinds = sorted({m["strategy"] for m in members})
     bench.add(
@@ -441,7 +464,7 @@ def summarize_monster_hunt(out: Path, seeds: list[int], walls: dict[str, Any]) -
         counts={k: sum(m["strategy"] == k for m in members) for k in kinds},
     )
     add_cost_rows(bench, walls, seeds)
-    bench.meta.update(per_seed=rows, members=members, eval_episodes=EVAL_EPISODES, deterministic=False)
+    bench.meta.update(per_seed=rows, summary=summary, members=members, eval_episodes=EVAL_EPISODES, deterministic=False)
     plot_monster_hunt(rows, members, OUT / "rpg_monster_hunt.png")
     return bench
 
@@ -455,7 +478,7 @@ def plot_monster_hunt(rows: list[dict[str, Any]], members: list[dict[str, Any]],
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
     x = range(len(rows))
     width = 0.4
-    left.bar([i - width / 2 for i in x], [r["mappo_joint_hunts"] for r in rows], width, label="MAPPO")
+    left.bar([i - width / 2 for i in x], [r["mappo_joint_hunts"] for r in rows], width, label="MAPPO best of M")
     left.bar([i + width / 2 for i in x], [r["rpg_joint_hunts"] for r in rows], width, label="RPG (best)")
     left.set(
         xticks=list(x),
@@ -490,12 +513,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("demo", choices=sorted(DEMOS))
     parser.add_argument("--out", type=Path, required=True, help="where the runs go (finished runs are kept)")
-    parser.add_argument("--seeds", type=int, default=None, help="runs per method (default 10 / 5)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default 10 / 5)")
     parser.add_argument("--iterations", type=int, default=None, help="each RPG member's iterations")
     parser.add_argument("--finetune-iterations", type=int, default=None)
     parser.add_argument("--samples", type=int, default=6, help="monster_hunt: randomized members (+ the original)")
     parser.add_argument("--policy-mapping", default="agent", help="monster_hunt: agent (default) | shared")
-    parser.add_argument("--skip-cost", action="store_true", help="no MAPPO run of RPG's env steps (the cost rows)")
+    parser.add_argument("--cost", action="store_true", help="also time one MAPPO run of RPG's env steps")
     parser.add_argument("--ray-cpus", type=int, default=None)
     parser.add_argument("--summarize-only", action="store_true", help="read the runs in --out")
     args = parser.parse_args()
@@ -507,14 +530,19 @@ def main() -> None:
     seeds = list(range(args.seeds))
     config = make_config(args)
     if not args.summarize_only:
-        run_demo(args.out, config, seeds, args.ray_cpus, cost=not args.skip_cost)
-    walls = walls_of(args.out, seeds)
-    bench = summarize(args.out, seeds, walls)
+        run_demo(args.out, config, seeds, args.ray_cpus, cost=args.cost)
+    done = [s for s in seeds if rpg_done(args.out / f"rpg_seed{s}") and population_done(args.out / f"mappo_seed{s}")]
+    if done != seeds:
+        print(f"seeds not finished, left out: {sorted(set(seeds) - set(done))}", flush=True)
+    walls = walls_of(args.out, done)
+    bench = summarize(args.out, done, walls)
     bench.meta.update(
         command=f"python -m bench.rpg_demos {args.demo} --seeds {args.seeds} --iterations "
         f"{args.iterations} --finetune-iterations {args.finetune_iterations}"
         + (f" --samples {args.samples} --policy-mapping {args.policy_mapping}" if args.demo == "monster_hunt" else ""),
+        seeds=done,
         config=config,
+        restarts={"members": rpg_members(config), "iterations": restart_iterations(config)},
         timings=walls,
         load_average_at_summary=os.getloadavg(),
     )

@@ -229,6 +229,10 @@ AGENT_COLOURS = np.array([[200, 40, 40], [40, 60, 200]], dtype=np.uint8)
 RENDER_CELL = 32  # pixels per grid cell
 
 
+# the terminal multi-goal testbed (``env: multi_goal`` with these options): episodes end at a goal
+TERMINAL_MULTI_GOAL = {"size": 7, "horizon": 40, "end_at_goal": True}
+
+
 class MultiGoalEnv(WeightedReward, ParallelEnv):
     """Two agents, a ``size`` x ``size`` grid, one goal in each corner (goal k: top-left, top-right,
     bottom-left, bottom-right). Both start in the centre.
@@ -237,6 +241,13 @@ class MultiGoalEnv(WeightedReward, ParallelEnv):
     both stand on the same goal, each is paid ``goal_reward``: the best strategies walk to one
     corner together and stay, and all four corners pay the same. Episodes truncate after
     ``horizon`` steps.
+
+    With ``end_at_goal=True`` the goal is *terminal*, as in most goal-reaching tasks: the episode
+    ends (terminated) the first time both stand on the same goal, paid ``goal_reward`` once, so an
+    episode's return is ``goal_reward`` or 0 and a method that pays per step for anything else can
+    make not finishing worth more than finishing (the case SIPO's per-episode budget is built for,
+    ``algorithms/diversity/terms.py``). :data:`TERMINAL_MULTI_GOAL` is the larger terminal testbed
+    the SIPO / RSPO demonstrations use (a 7 x 7 grid, 40 steps).
 
     Observation of agent i (float32 in [0, 1]): own (row, col), partner's (row, col), both divided by
     ``size - 1``, then ``t / horizon``. ``state()`` is both positions and the progress (global;
@@ -263,6 +274,7 @@ class MultiGoalEnv(WeightedReward, ParallelEnv):
         reward_weights: dict[str, float] | None = None,
         render_mode: str | None = None,
         diversity_state: str = "joint",
+        end_at_goal: bool = False,
     ) -> None:
         if diversity_state not in self.DIVERSITY_STATES:
             raise ConfigError(
@@ -276,6 +288,7 @@ class MultiGoalEnv(WeightedReward, ParallelEnv):
         self.size = int(size)
         self.horizon = int(horizon)
         self.goal_reward = float(goal_reward)
+        self.end_at_goal = bool(end_at_goal)
         if render_mode not in (None, "rgb_array"):
             raise ConfigError(f"unknown render_mode {render_mode!r}; allowed: rgb_array (or none)")
         self.render_mode = render_mode
@@ -358,17 +371,24 @@ class MultiGoalEnv(WeightedReward, ParallelEnv):
                 self._first_goal = k
         original = self.goal_reward * float(len(on_goal) > 0)
         reward = original if self.weights is None else self.weights.dot(features)
-        truncated = self._t >= self.horizon
+        terminated = self.end_at_goal and len(on_goal) > 0
+        truncated = self._t >= self.horizon and not terminated
         obs = {a: self._obs(i) for i, a in enumerate(self.agents)}
         infos = self._infos()
         for a in self.agents:
             infos[a].update({FEATURES_KEY: dict(features), ORIGINAL_KEY: original})
-            if truncated:
+            if terminated or truncated:
                 infos[a]["episode_stats"] = {
                     "goal": float(self._first_goal),
                     **{f"goal_{k}": float(r) for k, r in enumerate(self._reached)},
                 }
         agents = list(self.agents)
-        if truncated:
+        if terminated or truncated:
             self.agents = []
-        return (obs, {a: reward for a in agents}, {a: False for a in agents}, {a: truncated for a in agents}, infos)
+        return (
+            obs,
+            {a: reward for a in agents},
+            {a: terminated for a in agents},
+            {a: truncated for a in agents},
+            infos,
+        )

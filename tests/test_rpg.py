@@ -98,6 +98,34 @@ def test_finetune_configs_warm_start_each_selected_member_on_the_original_reward
         rpg.finetune_config(cfg, rpg.parse_spec(cfg), [(tmp_path / "members" / "member_01", 4)])
 
 
+def test_the_result_is_the_best_measured_policy_before_or_after_fine_tuning():
+    """A perfect member (20) whose fine-tuned run drifted (17.2) stays the result; a fine-tuned run that
+    scores higher (or the same) than every member is the result."""
+
+    def sample(before, after=None):
+        return {"return_before": before, "return_after": after, "selected": after is not None}
+
+    assert rpg.best_measured([sample(3.0), sample(20.0, 17.2), sample(5.0)]) == (1, False)
+    assert rpg.best_measured([sample(3.0), sample(12.0, 19.0), sample(15.0)]) == (1, True)
+    assert rpg.best_measured([sample(3.0), sample(19.0, 19.0)]) == (1, True)  # tie: the fine-tuned run
+    assert rpg.best_measured([sample(3.0, 2.0), sample(float("nan")), sample(4.0)]) == (2, False)
+
+
+def test_fine_tuning_defaults_to_a_tenth_of_the_learning_rate_and_no_entropy_bonus():
+    def cfg(**method):
+        training = {**TINY.get("training", {}), "lr": 0.003}
+        return load_config({**TINY, "training": training, "method": {"name": "rpg", "sampler": LIST, **method}})
+
+    default = cfg()
+    tuned = rpg.finetune_training(default, rpg.parse_spec(default))
+    assert tuned == {**default.training, "lr": pytest.approx(0.0003), "entropy_coeff": 0.0}
+    own = cfg(finetune_training={})
+    assert rpg.finetune_training(own, rpg.parse_spec(own)) == own.training  # {}: as the members
+    assert rpg.finetune_config(default, rpg.parse_spec(default), []).training["lr"] == pytest.approx(0.0003)
+    with pytest.raises(ConfigError, match="training.lrr"):
+        load_config({**TINY, "method": {"name": "rpg", "sampler": LIST, "finetune_training": {"lrr": 1.0}}})
+
+
 def test_selection_picks_by_original_reward_return():
     returns = [1.0, 7.5, -3.0, 7.5, float("nan"), 2.0]
     assert rpg.select_top_k(returns, 1) == [1]
@@ -151,7 +179,7 @@ def test_examples_load(monkeypatch):
         cfg = load_config(EXAMPLES / name / "rpg.yaml")
         spec = rpg.parse_spec(cfg)
         sizes[name] = rpg.members_config(cfg, rpg._weights(cfg, spec), spec.include_original).population.size
-    assert sizes == {"stag_hunt": 5, "monster_hunt": 9, "user_env": 7}
+    assert sizes == {"stag_hunt": 9, "monster_hunt": 9, "user_env": 7}  # stag hunt: 8 uniform + original
 
 
 def test_load_policy_of_an_unfinished_rpg_dir_says_so(tmp_path):
@@ -251,24 +279,30 @@ def test_rpg_end_to_end_resumes_after_sigkill(tmp_path):
     chosen = rpg.select_top_k(before, 1)[0]
     assert result["selected"] == [chosen] and [s["selected"] for s in samples] == [i == chosen for i in range(2)]
     assert tuned_cfg.init_from == str(members[chosen].resolve())
-    best = samples[chosen]
-    assert result["best"] == chosen and result["best_run_dir"] == "finetune/member_00" == best["finetune_run_dir"]
-    assert isinstance(best["return_after"], float) and "agent_0/stag_stag_rate" in best["stats_after"]
+    tuned_sample = samples[chosen]
+    assert tuned_sample["finetune_run_dir"] == "finetune/member_00"
+    assert isinstance(tuned_sample["return_after"], float) and "agent_0/stag_stag_rate" in tuned_sample["stats_after"]
+    # the result is the best *measured* policy: the fine-tuned run unless a member scored higher before
+    tuned_wins = tuned_sample["return_after"] >= max(before)
+    best_dir = root / ("finetune/member_00" if tuned_wins else f"members/member_0{before.index(max(before))}")
+    assert result["best_is_finetuned"] == tuned_wins and result["best_run_dir"] == best_dir.relative_to(root).as_posix()
+    assert result["best_return"] == max(max(before), tuned_sample["return_after"])
     assert all(0 <= s["stats_before"]["agent_0/stag_rate"] <= 1 for s in samples)
     assert (root / "evaluation.json").stat().st_mtime > eval_mtime  # the fine-tuned run's score was added
 
     report = (root / "report.md").read_text()
-    assert f"**Best: member_0{chosen}** (finetune/member_00)" in report
+    assert f"({result['best_run_dir']}), return" in report and "**Best measured policy: member_0" in report
     assert "| original |" in report and "| **finetune/member_00** |" in report and "agent_0/stag_stag_rate" in report
 
     # the best policy and the ranked members load without Ray
     policy = diverse_marl.load_policy(root, "agent_0")
-    direct = diverse_marl.load_policy(tuned.path, "agent_0")
+    direct = diverse_marl.load_policy(best_dir, "agent_0")
     obs = np.random.default_rng(0).random((8, *policy.obs_shape)).astype(np.float32)
     assert np.array_equal(policy(obs, deterministic=True), direct(obs, deterministic=True))
     # `diverse-marl eval RPG_DIR` and `init_from: RPG_DIR` mean the best run too
-    assert evaluate_run(root, episodes=5, quiet=True)["checkpoint"] == str(tuned.latest_checkpoint())
-    assert resolve_init_from(root, "ppo") == tuned.latest_checkpoint()
+    best_ckpt = RunDir(best_dir).latest_checkpoint()
+    assert evaluate_run(root, episodes=5, quiet=True)["checkpoint"] == str(best_ckpt)
+    assert resolve_init_from(root, "ppo") == best_ckpt
     population = diverse_marl.load_population(root)
     assert population.names == [f"member_0{chosen}", f"member_0{1 - chosen}"]
     assert [m.path for m in population] == [members[chosen], members[1 - chosen]]

@@ -1,6 +1,7 @@
 """RSPO's switch test: a chunk counts as an earlier policy's when that policy explains its actions about
 as well as the policy that took them (likelihood ratio against the stored ``action_logp``), so the
-same actions switch or not depending on who acted; switched chunks get the novelty reward."""
+same actions switch or not depending on who acted; switched chunks get the novelty reward, within a
+per-episode budget on the scale of the task return."""
 
 from __future__ import annotations
 
@@ -90,7 +91,12 @@ def test_switch_test_compares_the_earlier_policy_with_the_behaviour_policy(tmp_p
     other = _chunk(observations, actions, np.full(len(actions), np.log(0.99)), task)
     rewards, stats = terms([own, other])
     assert stats["switched_fraction"] == 0.5
-    assert np.allclose(rewards[0], 0.5 * np.clip(-logp_j, 0.0, 10.0), atol=1e-5)
+    # the novelty -log pi_j, capped and scaled so that a switched episode earns at most novelty_coef x the budget
+    # (0.1 x the reference run's per-agent return; L = the longest episode seen, here this one)
+    assert terms.longest == len(actions) and terms.budget == pytest.approx(0.1 * terms.return_scale)
+    per_step = 0.5 * terms.budget / len(actions)
+    assert np.allclose(rewards[0], per_step * np.clip(-logp_j, 0.0, 10.0) / 10.0, atol=1e-6)
+    assert rewards[0].sum() <= 0.5 * terms.budget + 1e-6
     assert np.array_equal(rewards[1], task)
     ratios = [1.0, np.exp((logp_j - np.log(0.99)).mean())]
     assert stats["likelihood_ratio_0"] == pytest.approx(np.mean(ratios), rel=1e-5)

@@ -74,7 +74,9 @@ def test_sipo_rbf_term_is_zero_on_the_archived_policy_itself_and_capped_far_away
     rng = np.random.default_rng(1)
     archive = rng.normal(0.0, 0.2, (300, 2))
     path = save_archive(tmp_path / "a.npz", archive, {"source": "obs"})
-    terms = SIPOTerms(parse_diversity({"kind": "sipo", "archives": [str(path)], "max_intrinsic": 2.0}))
+    terms = SIPOTerms(
+        parse_diversity({"kind": "sipo", "archives": [str(path)], "max_intrinsic": 2.0, "distance_scale": 1.0})
+    )
     h = median_bandwidth(archive)
     floor = rbf_intrinsic(archive, archive, h).mean()
     assert floor > 0.1  # the raw estimate has a floor: j is not at 0 from itself
@@ -86,6 +88,127 @@ def test_sipo_rbf_term_is_zero_on_the_archived_policy_itself_and_capped_far_away
     assert np.allclose(shifted, np.clip(rbf_intrinsic(archive + [0.3, 0.0], archive, h) - floor, -2.0, 2.0), atol=1e-5)
     far = terms.distances(archive + [5.0, 5.0])[0]
     assert np.all(far == 2.0)  # the per-state cap: farther pays nothing extra
+
+
+def _state_chunk(states, rewards, *, id_=None, t_started=0, done=True):
+    """A real RLlib episode chunk (numpy) whose infos carry ``diversity_state`` rows ``states``."""
+    from ray.rllib.env.single_agent_episode import SingleAgentEpisode
+
+    states = np.asarray(states, np.float32)
+    infos = [{"diversity_state": x} for x in states] + [{"diversity_state": states[-1]}]
+    episode = SingleAgentEpisode(
+        id_=id_,
+        observations=[np.zeros(2, np.float32)] * (len(states) + 1),
+        actions=[0] * len(states),
+        rewards=list(np.asarray(rewards, np.float32)),
+        infos=infos,
+        terminated=done,
+        t_started=t_started,
+        len_lookback_buffer=0,
+        module_id="shared",
+        agent_id="agent_0",
+    )
+    return episode.to_numpy()
+
+
+def _corner_terms(tmp_path, **settings):
+    """SIPO terms against an archived policy that walks from the centre (0.5, 0.5) to the corner (0, 0),
+    whose episodes paid 1 (the return scale); the first batch (the distance scale) is a random walk."""
+    from diverse_marl.algorithms.diversity.terms import SIPOTerms
+
+    path = np.linspace([0.5, 0.5], [0.0, 0.0], 6)
+    save_archive(
+        tmp_path / "corner.npz", np.repeat(path, 20, axis=0), {"source": "diversity_state", "return_scale": 1.0}
+    )
+    spec = {"kind": "sipo", "archives": [str(tmp_path / "corner.npz")], "state": "diversity_state", **settings}
+    terms = SIPOTerms(parse_diversity(spec))
+    rng = np.random.default_rng(0)
+    walk = np.clip(0.5 + np.cumsum(rng.choice([-0.25, 0.0, 0.25], (40, 2)), axis=0), 0, 1)
+    terms([_state_chunk(walk, np.zeros(40), done=False)])  # measures the distance scale
+    return terms, walk
+
+
+def _episode(terms, states, task_return):
+    rewards = np.zeros(len(states))
+    rewards[-1] = task_return
+    out, _ = terms([_state_chunk(states, rewards)])
+    return float(out[0].sum()), float((out[0] - rewards).sum())
+
+
+def test_sipo_never_makes_not_finishing_worth_more_than_finishing(tmp_path):
+    """The issue's failure, on numbers: an episode that ends at a goal (return 1) against one that
+    wanders far from every archived state for 40 steps and never finishes. Whatever the multiplier,
+    each episode's intrinsic return stays within the budget (0.1 x the archived return), so finishing
+    (at the old corner or a new one) is worth more than wandering; a new corner is worth most."""
+    for lam in (0.0, 0.5, 1.0):
+        terms, walk = _corner_terms(tmp_path, lambda_init=lam, lambda_lr=0.0)
+        assert terms.budget == pytest.approx(0.1) and terms.scales[0] > 0
+        new_corner = np.linspace([0.5, 0.5], [1.0, 1.0], 6)[1:]
+        old_corner = np.linspace([0.5, 0.5], [0.0, 0.0], 6)[1:]
+        wander = np.tile([[1.0, 0.0], [1.0, 0.25], [0.75, 0.0], [1.0, 0.5]], (10, 1))  # far away, 40 steps, no goal
+        finish_new, intr_new = _episode(terms, new_corner, 1.0)
+        finish_old, intr_old = _episode(terms, old_corner, 1.0)
+        wandering, intr_wander = _episode(terms, wander, 0.0)
+        for intrinsic in (intr_new, intr_old, intr_wander):
+            assert abs(intrinsic) <= terms.budget + 1e-6
+        assert finish_old > wandering and finish_new > wandering
+        if lam > 0:
+            assert finish_new > finish_old  # the archived corner pays less than a new one
+            assert intr_old < 0 < intr_new
+        # any episode, any length: within the budget
+        rng = np.random.default_rng(1)
+        for length in (1, 3, 40, 400):
+            states = rng.random((length, 2))
+            assert abs(_episode(terms, states, 0.0)[1]) <= terms.budget + 1e-6
+
+
+def test_sipo_pays_an_episode_the_same_whether_or_not_it_is_cut_into_chunks(tmp_path):
+    """The per-episode payment telescopes over the episode's running mean, across chunk boundaries:
+    two chunks of one episode (same id, the second starting at t=7) get the one-chunk payments."""
+    terms, walk = _corner_terms(tmp_path, lambda_lr=0.0)
+    states = np.clip(walk[:20] + 0.1, 0, 1)
+    whole, _ = terms([_state_chunk(states, np.zeros(20), id_="whole")])
+    first, _ = terms([_state_chunk(states[:7], np.zeros(7), id_="cut", done=False)])
+    second, _ = terms([_state_chunk(states[7:], np.zeros(13), id_="cut", t_started=7)])
+    assert np.allclose(np.concatenate([first[0], second[0]]), whole[0], atol=1e-6)
+    assert "cut" not in terms.open and "whole" not in terms.open  # finished episodes leave no running sums
+
+
+def test_sipo_distance_scale_is_measured_on_the_first_batch_and_checkpointed(tmp_path):
+    terms, walk = _corner_terms(tmp_path, max_intrinsic=100.0)  # no state clipped
+    raw = terms.raw_distances(walk)[0].mean()
+    assert terms.scales == [pytest.approx(raw)]
+    _, stats = terms([_state_chunk(walk, np.zeros(40), done=False)])
+    assert stats["distance_0"] == pytest.approx(1.0, abs=1e-6)  # the first batch again: one scale away
+    assert stats["distance_scale_0"] == pytest.approx(raw) and stats["budget"] == pytest.approx(0.1)
+    restored, _ = _corner_terms(tmp_path, lambda_lr=0.0)
+    restored.set_state(json.loads(json.dumps(terms.get_state())))
+    assert restored.scales == terms.scales and np.array_equal(restored.dual.lambdas, terms.dual.lambdas)
+    fixed, _ = _corner_terms(tmp_path, distance_scale=2.0, return_scale=3.0)
+    assert fixed.scales == [2.0] and fixed.budget == pytest.approx(0.3)
+    # wasserstein: the first batch's mean distance to the nearest archived state (the critic is untrained then)
+    wd, walk = _corner_terms(tmp_path, distance="wasserstein")
+    path = np.linspace([0.5, 0.5], [0.0, 0.0], 6)
+    nearest = np.sqrt(((walk[:, None, :] - path[None]) ** 2).sum(-1)).min(axis=1).mean()
+    assert wd.scales == [pytest.approx(nearest, rel=1e-5)]
+
+
+def test_sipo_budget_grows_with_the_task_reward_the_policy_earns(tmp_path):
+    """The archived policy finished in 5 steps (return 1: 0.2 per step). A batch that never finishes gets no
+    intrinsic term at all; one that earns half that rate gets half the budget; as much or more: all of it."""
+    from diverse_marl.algorithms.diversity.terms import SIPOTerms
+
+    path = np.repeat(np.linspace([0.5, 0.5], [0.0, 0.0], 6), 20, axis=0)
+    meta = {"source": "diversity_state", "return_scale": 1.0, "length_mean": 5.0}
+    save_archive(tmp_path / "corner.npz", path, meta)
+    terms = SIPOTerms(parse_diversity({"kind": "sipo", "archives": [str(tmp_path / "corner.npz")]}))
+    far = np.tile([[1.0, 1.0], [1.0, 0.75]], (5, 1))
+    never, stats = terms([_state_chunk(far, np.zeros(10))])
+    assert stats["budget"] == 0.0 and np.all(never[0] == 0.0) and stats["budget_max"] == pytest.approx(0.1)
+    half = np.zeros(10)
+    half[-1] = 1.0  # 1 in 10 steps: half the archived 1 in 5
+    assert terms.batch_budget([_state_chunk(far, half)]) == pytest.approx(0.05)
+    assert terms.batch_budget([_state_chunk(far[:4], np.ones(4))]) == pytest.approx(0.1)
 
 
 def test_lambda_rises_while_the_constraint_is_violated_and_falls_when_it_holds():
@@ -152,6 +275,30 @@ def test_multi_goal_grid_pays_every_corner_the_same_and_reports_the_goal():
         env.step({"agent_0": 7, "agent_1": 0})
 
 
+def test_terminal_multi_goal_ends_the_episode_at_the_first_goal_reached_together():
+    from pettingzoo.test import parallel_api_test
+
+    from diverse_marl.envs.testbeds import TERMINAL_MULTI_GOAL
+
+    parallel_api_test(make("multi_goal", **TERMINAL_MULTI_GOAL), num_cycles=60)
+    up, down, left, right = 1, 2, 3, 4
+    env = make("multi_goal", **TERMINAL_MULTI_GOAL)
+    env.reset(seed=0)
+    total = 0.0
+    for t, act in enumerate([down, down, down, right, right, right]):  # 7 x 7: the centre is 3 steps from each wall
+        _, rew, term, trunc, infos = env.step({"agent_0": act, "agent_1": act})
+        total += rew["agent_1"]
+        assert term["agent_0"] == (t == 5) and not trunc["agent_0"]
+    assert total == 1.0 and not env.agents  # paid once, then the episode is over
+    assert infos["agent_0"]["episode_stats"]["goal"] == 3 and infos["agent_0"]["episode_stats"]["goal_3"] == 1.0
+    # apart on two goals: no reward, no end; the time limit truncates with goal -1
+    env.reset(seed=0)
+    for act0, act1 in [(up, down)] * 3 + [(left, right)] * 3 + [(0, 0)] * 34:
+        _, rew, term, trunc, infos = env.step({"agent_0": act0, "agent_1": act1})
+        assert rew["agent_0"] == 0.0 and not term["agent_0"]
+    assert trunc["agent_0"] and infos["agent_0"]["episode_stats"]["goal"] == -1.0
+
+
 def test_multi_goal_own_diversity_state_is_each_agents_own_position():
     up, left = 1, 3
     joint, own = make("multi_goal", size=5), make("multi_goal", size=5, diversity_state="own")
@@ -191,6 +338,8 @@ def test_batched_multi_goal_gives_the_diversity_state_of_every_copy():
         ({"delta": -1}, "diversity.delta must be >= 0"),
         ({"archives": ["nope.npz"]}, "no archive file 'nope.npz'"),
         ({"kind": "rspo", "threshold": 1.5}, "threshold must be a likelihood ratio in"),
+        ({"intrinsic_share": 0.5}, "intrinsic_share must be in (0, 0.5)"),
+        ({"distance_scale": 0}, "diversity.distance_scale: expected a positive number or null"),
     ],
 )
 def test_bad_diversity_blocks_fail_with_one_clear_error(block, fragment):
@@ -340,6 +489,31 @@ def test_sipo_two_iterations_archive_policies_and_resume_after_sigkill(tmp_path)
     assert diverse_marl.load_policy(root).policy_id == "shared"
 
 
+def test_sipo_with_default_settings_keeps_finishing_on_a_terminal_goal_grid(tmp_path, ray_local):
+    """The issue's failure case, trained for real: episodes *end* at a goal (paid 1), and iteration 1
+    against iteration 0's archive, with SIPO's default settings, still learns to finish (before, its
+    per-step intrinsic reward made wandering worth more than any goal). Its intrinsic budget is
+    0.1 x the archived policy's measured return."""
+    from diverse_marl.algorithms.methods import sipo
+    from diverse_marl.evaluation import evaluate_run
+
+    terminal = {"size": 3, "horizon": 12, "end_at_goal": True, "diversity_state": "own"}
+    training = {**TINY_MG["training"], "train_batch_size": 480, "num_epochs": 4, "lr": 0.01}
+    method = {"name": "sipo", "iterations": 2, "archive_size": 200, "archive_episodes": 10, "state": "diversity_state"}
+    data = {**TINY_MG, "env_config": terminal, "training": training, "stop": {"iterations": 12}, "method": method}
+    cfg = load_config(data)
+    sipo.run(cfg, tmp_path / "sipo", quiet=True)
+    root = tmp_path / "sipo"
+    _, meta = load_archive(root / "iteration_00" / ARCHIVE_FILE)
+    returns = [evaluate_run(root / f"iteration_{k:02d}", 20, False, 0, quiet=True)["return_mean"] for k in range(2)]
+    random_return = RunDir(root / "iteration_00").read_metrics()[0]["episode_return_mean"]  # the untrained policy
+    diversity = _diversity_rows(root / "iteration_01")[-1]
+    assert diversity["budget_max"] == pytest.approx(0.1 * meta["return_scale"], rel=1e-5)
+    assert 0 <= diversity["budget"] <= diversity["budget_max"] and meta["length_mean"] > 0
+    assert meta["return_scale"] > 0.5  # iteration 0 learned to finish (return 1 per agent when it does)
+    assert returns[1] > max(1.2 * random_return, 0.5 * returns[0]), (returns, random_return)
+
+
 @pytest.mark.parametrize("runner", ["rllib", "fast"])
 def test_sipo_wasserstein_and_rspo_run_in_both_runners(tmp_path, ray_local, runner):
     """One trained iteration, then SIPO-WD (reading the state column) and RSPO against it, in each env runner."""
@@ -353,7 +527,7 @@ def test_sipo_wasserstein_and_rspo_run_in_both_runners(tmp_path, ray_local, runn
     base = {**TINY_MG, "training": training, "stop": {"iterations": 2}}
     first = tmp_path / "first"
     run_single(load_config(base), first, quiet=True)
-    states, source = collect_states(first, "multi_goal", base["env_config"], "auto", episodes=3, size=100, seed=0)
+    states, source, *_ = collect_states(first, "multi_goal", base["env_config"], "auto", episodes=3, size=100, seed=0)
     assert source == "diversity_state" and states.shape == (36, 4)
     save_archive(first / ARCHIVE_FILE, states, {"source": source})
     sipo = {"kind": "sipo", "distance": "wasserstein", "archives": [str(first / ARCHIVE_FILE)], "lambda_init": 0.5}

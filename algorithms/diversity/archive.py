@@ -2,8 +2,12 @@
 
 After an iteration, its policy plays ``episodes`` seeded episodes in the plain env (stochastic
 actions, as it was trained); the states it acted in (``states.py`` decides which vector) are
-pooled over agents and a seeded sample of at most ``size`` rows is kept. The file is an ``.npz``
-written atomically (temp file, then rename) into the iteration's run dir.
+pooled over agents and a seeded sample of at most ``size`` rows is kept. The same episodes give
+the policy's task-return scale (mean ``|episode return|`` per agent: of ``infos[agent]["sparse_reward"]``
+where the env reports its unshaped task reward, as Overcooked does, else of the reward),
+which sets the size of later iterations' intrinsic budget (``terms.py``); it is kept in the
+archive's metadata (``RETURN_KEY``). The file is an ``.npz`` written atomically (temp file, then
+rename) into the iteration's run dir.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -22,6 +26,18 @@ from diverse_marl.errors import CheckpointError
 from diverse_marl.loading import load_policy
 
 ARCHIVE_FILE = "archive.npz"
+RETURN_KEY = "return_scale"  # archive metadata: the archived policy's mean |episode return| per agent
+LENGTH_KEY = "length_mean"  # archive metadata: its mean episode length
+SPARSE_REWARD_KEY = "sparse_reward"  # infos[agent]: the task reward without shaping (Overcooked), if reported
+
+
+class StateSample(NamedTuple):
+    """What :func:`collect_states` measured: the states, their source, and the task-return scale."""
+
+    states: np.ndarray
+    source: str
+    return_scale: float
+    length_mean: float = 0.0  # mean episode length (agent steps) of the archived episodes
 
 
 def collect_states(
@@ -33,30 +49,44 @@ def collect_states(
     episodes: int,
     size: int,
     seed: int,
-) -> tuple[np.ndarray, str]:
-    """(rows, D) states of ``run_dir``'s policy in ``episodes`` episodes, at most ``size`` rows; and the source used."""
+) -> StateSample:
+    """(rows, D) states of ``run_dir``'s policy in ``episodes`` episodes (at most ``size`` rows), the source
+    used, and the mean absolute episode return per agent of those episodes."""
     from diverse_marl.algorithms.mappo.env import MAPPOObservationAdapter  # imports ray: only when archiving
 
     par_env = envs.make(env, **dict(env_config))
     adapter = MAPPOObservationAdapter(par_env, "state")
     policies = {a: load_policy(run_dir, a, seed=seed) for a in par_env.possible_agents}
     rows: list[np.ndarray] = []
+    returns: list[float] = []
+    lengths: list[int] = []
     resolved = None
     for ep in range(episodes):
         obs, infos = par_env.reset(seed=seed + ep)
+        episode_return = dict.fromkeys(par_env.possible_agents, 0.0)
+        par_env_steps = 0
         while obs and par_env.agents:
+            par_env_steps += 1
             mobs = adapter(par_env, obs)
             for a in mobs:
                 resolved = resolved or resolve_source(source, infos.get(a), mobs[a])
                 single = {k: v[None] for k, v in mobs[a].items()}
                 rows.append(episode_states(resolved, single, [infos.get(a, {})], 1))
             actions = {a: int(policies[a](mobs[a])) for a in par_env.agents if a in mobs}
-            obs, _, _, _, infos = par_env.step(actions)
+            obs, rewards, _, _, infos = par_env.step(actions)
+            for a, r in rewards.items():  # the task's own reward where the env reports one (no shaping)
+                info = infos.get(a)
+                task = info.get(SPARSE_REWARD_KEY, r) if isinstance(info, dict) else r
+                episode_return[a] = episode_return.get(a, 0.0) + float(task)
+        returns += [abs(r) for r in episode_return.values()]
+        lengths.append(par_env_steps)
     par_env.close()
     states = np.concatenate(rows).astype(np.float32)
     if len(states) > size:
         states = states[np.sort(np.random.default_rng(seed).choice(len(states), size, replace=False))]
-    return states, str(resolved)
+    return StateSample(
+        states, str(resolved), float(np.mean(returns)) if returns else 0.0, float(np.mean(lengths)) if lengths else 0.0
+    )
 
 
 def save_archive(path: str | os.PathLike, states: np.ndarray, meta: dict[str, Any]) -> Path:

@@ -9,16 +9,35 @@ single run to stay away from archived strategies::
       archives: [runs/a/iteration_00/archive.npz]   # sipo: earlier policies' states
       references: [runs/a/iteration_00]             # rspo: earlier policies' run dirs
       state: auto                # auto | diversity_state | state | obs  (see states.py)
-      delta: 1.0                 # sipo: required distance from every archived policy
-      lambda_lr: 0.05            # dual-ascent step of the multipliers
-      lambda_max: 1.0            # multipliers are clipped to [0, lambda_max]
-      lambda_init: 0.0
+      delta: 0.5                 # sipo: required distance from every archived policy, in distance_scale units
+      max_intrinsic: 2.0         # sipo: per-state cap on each r_j(s), in distance_scale units (far-off
+                                 # wandering pays no more than twice a random policy's distance);
+                                 # rspo: cap on the novelty -log pi_j(a|s)
+      distance_scale: null       # sipo: null = measured per archive on the first batch (the new, untrained
+                                 # policy's mean distance from it); a number = absolute units
+      intrinsic_share: 0.1       # the intrinsic return of one episode is within +-share * return_scale
+                                 # (times the share of the earlier policies' task reward per step that the
+                                 # current policy earns: ~0 until it can finish the task)
+      return_scale: null         # null = measured: the earlier policies' mean |episode return| per agent
+      lambda_lr: 0.2             # sipo: dual-ascent step of the multipliers
+      lambda_max: 1.0            # sipo: multipliers are clipped to [0, lambda_max]
+      lambda_init: 0.5           # sipo: repel from the start, before the policy settles on an old strategy
       bandwidth: null            # rbf: kernel bandwidth; null = median heuristic on the archive
-      max_intrinsic: 10.0        # per-state cap: each r_j(s) is clipped to [-max_intrinsic, max_intrinsic];
-                                 # near delta, wandering farther than needed pays nothing extra
       wd_hidden: 64, wd_lr: 0.001, wd_steps: 5, wd_gp: 10.0   # wasserstein critic
       threshold: 0.5             # rspo: per-step (geometric mean) likelihood ratio pi_j / mu that counts as j's
-      novelty_coef: 1.0          # rspo: weight of the novelty reward -log pi_j(a|s)
+      novelty_coef: 1.0          # rspo: weight of the novelty reward, in units of the episode budget
+
+Why these scales (``terms.py`` has the math): the intrinsic term is *paid per episode* and bounded by
+``intrinsic_share * return_scale``, so with a share below 1/2 it can never make not finishing an
+episode worth more than finishing it (a finished episode keeps more than half of its task return
+after any intrinsic penalty, an unfinished one gains less than that). ``delta`` and the cap are
+fractions of a distance measured in the run itself, so they carry over between envs whose state
+vectors have different scales. When they do not fit: a larger ``intrinsic_share`` (up to 0.5) buys
+diversity with task return (each iteration may give up at most ``2 * share`` of ``return_scale``); set
+``distance_scale`` when the new policy starts on top of an archived one (an untrained policy that
+already visits the archived states measures ~0 and every distance looks huge); set ``return_scale``
+when the earlier policies never scored (it falls back to 1.0) or their returns mislead (e.g. large
+shaped rewards).
 
 This module imports nothing from the config module (which checks the block through it).
 """
@@ -46,12 +65,15 @@ class DiversitySpec:
     archives: list = field(default_factory=list)
     references: list = field(default_factory=list)
     state: str = "auto"
-    delta: float = 1.0
-    lambda_lr: float = 0.05
+    delta: float = 0.5
+    max_intrinsic: float = 2.0
+    distance_scale: float | None = None
+    intrinsic_share: float = 0.1
+    return_scale: float | None = None
+    lambda_lr: float = 0.2
     lambda_max: float = 1.0
-    lambda_init: float = 0.0
+    lambda_init: float = 0.5
     bandwidth: float | None = None
-    max_intrinsic: float = 10.0
     wd_hidden: int = 64
     wd_lr: float = 1e-3
     wd_steps: int = 5
@@ -67,6 +89,8 @@ class DiversitySpec:
 _CHOICES = {"kind": KINDS, "distance": DISTANCES, "state": STATE_SOURCES}
 _NON_NEGATIVE = ("delta", "lambda_lr", "lambda_max", "lambda_init", "novelty_coef")
 _POSITIVE = ("max_intrinsic", "wd_hidden", "wd_lr", "wd_steps")
+_OPTIONAL_POSITIVE = ("bandwidth", "distance_scale", "return_scale")
+MAX_SHARE = 0.5  # intrinsic_share below this: finishing always beats not finishing (module docstring)
 
 
 def parse_diversity(block: Any, where: str = "diversity") -> DiversitySpec:
@@ -87,9 +111,9 @@ def parse_diversity(block: Any, where: str = "diversity") -> DiversitySpec:
             if not isinstance(value, list) or not all(isinstance(v, (str, Path)) for v in value):
                 raise ConfigError(f"{where}.{key}: expected a list of paths, got {value!r}")
             value = [str(v) for v in value]
-        elif key == "bandwidth":
+        elif key in _OPTIONAL_POSITIVE:
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
-                raise ConfigError(f"{where}.bandwidth: expected a positive number or null, got {value!r}")
+                raise ConfigError(f"{where}.{key}: expected a positive number or null, got {value!r}")
         elif isinstance(default, str):
             if value not in _CHOICES[key]:
                 raise ConfigError(f"unknown {where}.{key} {value!r}; allowed: {', '.join(_CHOICES[key])}")
@@ -105,6 +129,11 @@ def parse_diversity(block: Any, where: str = "diversity") -> DiversitySpec:
     for key in _POSITIVE:
         if getattr(spec, key) <= 0:
             raise ConfigError(f"{where}.{key} must be > 0, got {getattr(spec, key)}")
+    if not 0 < spec.intrinsic_share < MAX_SHARE:
+        raise ConfigError(
+            f"{where}.intrinsic_share must be in (0, {MAX_SHARE}) (at {MAX_SHARE} or more the intrinsic "
+            f"term can outweigh finishing the task), got {spec.intrinsic_share}"
+        )
     if not 0 < spec.threshold < 1:
         raise ConfigError(f"{where}.threshold must be a likelihood ratio in (0, 1), got {spec.threshold}")
     if spec.kind == "sipo":

@@ -1,18 +1,45 @@
 """The intrinsic-reward terms the learner connector applies to a batch of episode chunks.
 
 Both take the chunks (RLlib ``SingleAgentEpisode`` s, numpy) and return their new rewards plus
-metrics; their state (multipliers, critics) goes into the learner's checkpoint.
+metrics; their state (multipliers, critics, measured scales) goes into the learner's checkpoint.
 
-- :class:`SIPOTerms`: ``reward + sum_j lambda_j r_j(s)`` with ``r_j`` from ``distances.py``
-  (RBF or Wasserstein), then one dual-ascent step of the lambdas on ``mean r_j >= delta``.
+**The rule both keep: the intrinsic term never makes not finishing worth more than finishing.**
+A per-step bonus breaks it wherever episodes end at a goal: SIPO's per-state reward (the paper's
+Lagrangian form, ``reward + sum_j lambda_j r_j(s)`` every step) summed over a 40-step episode
+that never finishes outweighs a terminal reward of 1, and the policy learns to wander. So the
+intrinsic return of an episode is bounded by a *budget* ``B = intrinsic_share * return_scale``,
+on the scale of the task return (``return_scale``: the earlier policies' mean ``|episode return|``
+per agent, measured when they were archived). With ``intrinsic_share < 1/2``, an episode that
+finishes keeps more than ``R - B > B`` and one that does not gains at most ``B``.
+
+- :class:`SIPOTerms` (Fu et al., NeurIPS 2023): a *per-trajectory* constraint. Per archived policy j,
+  ``u_j(s) = clip(r_j(s) / D_j, -max_intrinsic, max_intrinsic)`` with ``r_j`` from ``distances.py``
+  (RBF or Wasserstein) and ``D_j`` the distance scale: the mean ``r_j`` over the first batch, i.e.
+  how far an untrained policy's early states are from j (Wasserstein: their mean distance to the
+  nearest archived state, as the critic has barely trained then) (so ``delta`` = 0.5 asks for half a random
+  policy's distance, whatever the units of the env's state). The episode's intrinsic return is
+  ``B * clip(sum_j lambda_j (mean_t u_j(s_t) - delta), -1, 1)``: the Lagrangian term of the
+  episode's mean distance, length-independent, so neither a long nor a short episode is paid for
+  its length. It is paid densely as the telescoping increments of that quantity over the
+  episode's running mean (step t gets ``F(mean_{<=t}) - F(mean_{<t})``; the steps of an episode
+  add up to the episode's value exactly, across chunk boundaries). The multipliers take one
+  projected dual-ascent step per batch on ``mean u_j >= delta``. Each batch's ``B`` is scaled by the
+  share of the archived policies' task reward per step that the current policy earns (at most 1):
+  measured on the terminal multi-goal grid, a full budget from the first batch left 6 of 12 later
+  iterations never finishing (0 of 5 plain MAPPO runs): while the task reward is rare, advantage
+  normalization makes even a small intrinsic term the main learning signal.
 - :class:`RSPOTerms` (Zhou et al., ICLR 2022, reward switching): a chunk that an earlier policy j
-  would likely have produced is trained on the novelty reward ``novelty_coef * -log pi_j(a|s)``
-  instead of the task reward; other chunks keep the task reward. "Likely" is a likelihood-ratio
-  test against the policy that acted: the chunk's per-step geometric-mean ratio
-  ``pi_j(a|s) / mu(a|s)`` (``mu``: the stored ``action_logp``) above ``threshold``. An absolute
-  likelihood does not separate stochastic policies (a near-uniform policy makes every chunk look
-  unlikely, a peaked one every chunk likely); the ratio asks whether j explains the actions about
-  as well as the policy that took them, i.e. whether the chunk follows j's strategy.
+  would likely have produced is trained on a novelty reward instead of the task reward; other
+  chunks keep the task reward. "Likely" is a likelihood-ratio test against the policy that acted:
+  the chunk's per-step geometric-mean ratio ``pi_j(a|s) / mu(a|s)`` (``mu``: the stored
+  ``action_logp``) above ``threshold``. An absolute likelihood does not separate stochastic
+  policies (a near-uniform policy makes every chunk look unlikely, a peaked one every chunk
+  likely); the ratio asks whether j explains the actions about as well as the policy that took
+  them. The novelty reward ``-log pi_j(a|s)``, capped at ``max_intrinsic`` and divided by it, is
+  paid as ``novelty_coef * B / L`` per step (``L``: the longest episode seen), so a switched
+  episode earns at most about ``B``: repeating an old strategy pays a fraction of what finishing
+  elsewhere pays. (Before, the novelty was paid unscaled, up to 10 per step against a goal reward of
+  1, and switched iterations learned to act unlike j rather than to reach a new goal.)
 """
 
 from __future__ import annotations
@@ -21,9 +48,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from ray.rllib.core.columns import Columns
 
-from diverse_marl.algorithms.diversity.archive import load_archive
+from diverse_marl.algorithms.diversity.archive import LENGTH_KEY, RETURN_KEY, load_archive
 from diverse_marl.algorithms.diversity.distances import (
     WassersteinCritic,
     median_bandwidth,
@@ -35,19 +63,39 @@ from diverse_marl.algorithms.diversity.spec import DiversitySpec
 from diverse_marl.algorithms.diversity.states import episode_states, resolve_source
 from diverse_marl.algorithms.mappo.module import MASK_KEY, OBS_KEY
 from diverse_marl.loading import load_policy
+from diverse_marl.run_dir import RunDir
+
+MIN_DISTANCE_SCALE = 1e-3  # floor of a measured distance scale (a new policy sitting on the archive)
+FALLBACK_RETURN_SCALE = 1.0  # return_scale when the earlier policies never scored (documented in spec.py)
+MAX_OPEN_EPISODES = 100_000  # running sums kept for unfinished episodes (oldest dropped beyond this)
+AGENT_RETURN_PREFIX = "agent_episode_returns_mean/"  # per-agent returns in a run's metrics.csv
+
+
+def budget(spec: DiversitySpec, measured: Sequence[float]) -> tuple[float, float]:
+    """``(return_scale, B)``: the spec's return scale, else the mean of the positive measured ones
+    (else :data:`FALLBACK_RETURN_SCALE`); ``B = intrinsic_share * return_scale``."""
+    positive = [float(m) for m in measured if m is not None and np.isfinite(m) and m > 0]
+    scale = spec.return_scale or (float(np.mean(positive)) if positive else FALLBACK_RETURN_SCALE)
+    return scale, spec.intrinsic_share * scale
 
 
 class SIPOTerms:
-    """State-distance terms against every archived policy, weighted by their Lagrange multipliers."""
+    """Per-trajectory state-distance terms against every archived policy (module docstring)."""
 
     def __init__(self, spec: DiversitySpec) -> None:
         self.spec = spec
-        self.archives = [load_archive(p)[0] for p in spec.archives]
+        loaded = [load_archive(p) for p in spec.archives]
+        self.archives = [a for a, _ in loaded]
+        self.return_scale, self.budget = budget(spec, [m.get(RETURN_KEY) for _, m in loaded])
+        lengths = [m[LENGTH_KEY] for _, m in loaded if m.get(LENGTH_KEY)]
+        # the archived policies' task reward per agent step: what "finishing as well as they did" earns
+        self.reference_rate = self.return_scale / float(np.mean(lengths)) if lengths else None
         self.dual = DualAscent(
             len(self.archives), delta=spec.delta, lr=spec.lambda_lr, lambda_max=spec.lambda_max, init=spec.lambda_init
         )
         self.bandwidths = [spec.bandwidth or median_bandwidth(a, spec.seed) for a in self.archives]
         self.self_distances = [rbf_self_distance(a, h) for a, h in zip(self.archives, self.bandwidths)]
+        self.scales: list[float] | None = None if spec.distance_scale is None else [spec.distance_scale] * len(loaded)
         self.critics = []
         if spec.distance == "wasserstein":
             self.critics = [
@@ -63,10 +111,11 @@ class SIPOTerms:
                 for j, a in enumerate(self.archives)
             ]
         self.source: str | None = None
+        # per unfinished episode (chunk id): (sum of u_j over its states so far, their count, paid so far)
+        self.open: dict[str, tuple[np.ndarray, int, float]] = {}
 
-    def distances(self, states: np.ndarray) -> np.ndarray:
-        """(J, N) ``r_j(s)`` of every archived policy j and state row, clipped to ``max_intrinsic``: the
-        per-state cap, so that a state already far enough from j pays no more than one barely far enough."""
+    def raw_distances(self, states: np.ndarray) -> np.ndarray:
+        """(J, N) ``r_j(s)`` of every archived policy j and state row (centred RBF or Wasserstein critic)."""
         if self.critics:
             for critic in self.critics:
                 critic.fit(states)
@@ -75,9 +124,48 @@ class SIPOTerms:
             r = [
                 rbf_intrinsic(states, a, h) - c for a, h, c in zip(self.archives, self.bandwidths, self.self_distances)
             ]
-        return np.clip(
-            np.asarray(r).reshape(len(self.archives), len(states)), -self.spec.max_intrinsic, self.spec.max_intrinsic
-        )
+        return np.asarray(r, np.float64).reshape(len(self.archives), len(states))
+
+    def distances(self, states: np.ndarray) -> np.ndarray:
+        """(J, N) ``u_j(s)``: ``r_j(s)`` in units of the distance scale, clipped to ``+-max_intrinsic`` (the
+        per-state cap: a state far from j pays no more than one ``max_intrinsic`` scales away). The first call
+        measures the scales when the spec gives none."""
+        r = self.raw_distances(states)
+        if self.scales is None:
+            first = r.mean(axis=1) if not self.critics else [nearest_distance(states, a).mean() for a in self.archives]
+            self.scales = [max(float(x), MIN_DISTANCE_SCALE) for x in first]
+        cap = self.spec.max_intrinsic
+        return np.clip(r / np.asarray(self.scales)[:, None], -cap, cap)
+
+    def episode_value(self, running_mean: np.ndarray, lambdas: np.ndarray, budget: float) -> np.ndarray:
+        """``F(m) = B * clip(sum_j lambda_j (m_j - delta), -1, 1)`` for (J, T) running means -> (T,)."""
+        return budget * np.clip(lambdas @ (running_mean - self.spec.delta), -1.0, 1.0)
+
+    def batch_budget(self, chunks: Sequence[Any]) -> float:
+        """This batch's budget: ``B`` times the share of the archived policies' task reward per step that the
+        current policy earns (at most 1), so the term is ~0 while the policy cannot finish the task yet (then
+        advantage normalization would make even a small intrinsic term the main learning signal) and reaches
+        ``B`` once it earns as much as they did."""
+        if self.reference_rate is None or self.reference_rate <= 0:
+            return self.budget
+        steps = sum(len(c) for c in chunks)
+        rate = sum(float(np.abs(c.get_rewards()).sum()) for c in chunks) / max(steps, 1)
+        return self.budget * min(1.0, rate / self.reference_rate)
+
+    def pay(self, chunk: Any, u: np.ndarray, lambdas: np.ndarray, budget: float) -> np.ndarray:
+        """The chunk's per-step intrinsic rewards: increments of ``F`` over its episode's running mean."""
+        key = str(chunk.id_)
+        start = self.open.pop(key, None) if chunk.t_started > 0 else None
+        total, count, paid = start if start is not None else (np.zeros(len(u)), 0, 0.0)
+        sums = total[:, None] + np.cumsum(u, axis=1)
+        counts = count + np.arange(1, u.shape[1] + 1)
+        values = self.episode_value(sums / counts, lambdas, budget)
+        payments = np.diff(np.concatenate([[paid], values]))
+        if not chunk.is_done:
+            if len(self.open) >= MAX_OPEN_EPISODES:
+                self.open.pop(next(iter(self.open)))
+            self.open[key] = (sums[:, -1], int(counts[-1]), float(values[-1]))
+        return payments
 
     def __call__(self, chunks: Sequence[Any]) -> tuple[list[np.ndarray], dict[str, float]]:
         if not self.archives or not chunks:
@@ -89,27 +177,58 @@ class SIPOTerms:
                 first = {k: v[0] for k, v in obs.items()} if isinstance(obs, dict) else obs[0]
                 self.source = resolve_source(self.spec.state, infos[0], first)
             states.append(episode_states(self.source, obs, infos, len(c)))
-        rows = np.concatenate(states)
-        r = self.distances(rows)
+        u = self.distances(np.concatenate(states))
         lambdas = self.dual.lambdas.copy()
-        bonus = lambdas @ r
-        dist = r.mean(axis=1)
-        self.dual.update(dist)
         ends = np.cumsum([len(s) for s in states])[:-1]
-        out = [c.get_rewards() + b for c, b in zip(chunks, np.split(bonus, ends))]
-        stats = {"intrinsic_mean": float(bonus.mean())}
+        out, bonus = [], []
+        budget_now = self.batch_budget(chunks)
+        for c, uc in zip(chunks, np.split(u, ends, axis=1)):
+            b = self.pay(c, uc, lambdas, budget_now)
+            bonus.append(b)
+            out.append((c.get_rewards() + b).astype(np.float32))
+        dist = u.mean(axis=1)
+        self.dual.update(dist)
+        stats = {"intrinsic_mean": float(np.concatenate(bonus).mean()), "budget": budget_now, "budget_max": self.budget}
         for j, (d, lam) in enumerate(zip(dist, self.dual.lambdas)):
             stats[f"distance_{j}"] = float(d)
             stats[f"lambda_{j}"] = float(lam)
+            stats[f"distance_scale_{j}"] = float(self.scales[j])
         return out, stats
 
     def get_state(self) -> dict[str, Any]:
-        return {"dual": self.dual.get_state(), "critics": [c.get_state() for c in self.critics]}
+        return {
+            "dual": self.dual.get_state(),
+            "critics": [c.get_state() for c in self.critics],
+            "scales": self.scales,
+        }
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.dual.set_state(state["dual"])
         for c, s in zip(self.critics, state.get("critics", [])):
             c.set_state(s)
+        if state.get("scales") is not None:
+            self.scales = [float(x) for x in state["scales"]]
+
+
+def nearest_distance(states: np.ndarray, archive: np.ndarray) -> np.ndarray:
+    """(N,) Euclidean distance of each state to its nearest archived state: the Wasserstein distance scale
+    (a lower bound on the per-state transport cost, in W1's units), stable where a critic fitted for a few
+    steps on the first batch is not."""
+    s, inverse = np.unique(np.asarray(states, np.float32), axis=0, return_inverse=True)
+    a = torch.from_numpy(np.unique(np.asarray(archive, np.float32), axis=0))
+    out = np.concatenate(
+        [torch.cdist(torch.from_numpy(s[i : i + 1024]), a).min(dim=1).values.numpy() for i in range(0, len(s), 1024)]
+    )
+    return out.astype(np.float64)[inverse.reshape(-1)]
+
+
+def reference_return(run_dir: str) -> float | None:
+    """A finished run's mean ``|episode return|`` per agent, from the last row of its metrics."""
+    rows = RunDir(run_dir).read_metrics()
+    if not rows:
+        return None
+    values = [abs(float(v)) for k, v in rows[-1].items() if k.startswith(AGENT_RETURN_PREFIX)]
+    return float(np.mean(values)) if values else None
 
 
 class RSPOTerms:
@@ -118,6 +237,8 @@ class RSPOTerms:
     def __init__(self, spec: DiversitySpec) -> None:
         self.spec = spec
         self._policies: dict[tuple[int, str], Any] = {}
+        self.return_scale, self.budget = budget(spec, [reference_return(r) for r in spec.references])
+        self.longest = 1  # L: the longest episode (agent steps) seen so far
 
     def _policy(self, j: int, module_id: str) -> Any:
         key = (j, module_id)
@@ -143,6 +264,8 @@ class RSPOTerms:
     def __call__(self, chunks: Sequence[Any]) -> tuple[list[np.ndarray], dict[str, float]]:
         if not self.spec.references or not chunks:
             return [c.get_rewards() for c in chunks], {}
+        self.longest = max([self.longest] + [c.t_started + len(c) for c in chunks])
+        per_step = self.spec.novelty_coef * self.budget / self.longest
         out, switched, ratios = [], 0, []
         for c in chunks:
             logp = self.log_likelihoods(c)
@@ -152,20 +275,20 @@ class RSPOTerms:
             similar = ratio > self.spec.threshold
             if similar.any():
                 switched += 1
-                novelty = np.clip(-logp[similar], 0.0, self.spec.max_intrinsic).mean(axis=0)
-                out.append((self.spec.novelty_coef * novelty).astype(np.float32))
+                novelty = np.clip(-logp[similar], 0.0, self.spec.max_intrinsic).mean(axis=0) / self.spec.max_intrinsic
+                out.append((per_step * novelty).astype(np.float32))
             else:
                 out.append(c.get_rewards())
-        stats = {"switched_fraction": switched / len(chunks)}
+        stats = {"switched_fraction": switched / len(chunks), "budget": self.budget}
         for j, ratio in enumerate(np.mean(ratios, axis=0)):
             stats[f"likelihood_ratio_{j}"] = float(ratio)
         return out, stats
 
     def get_state(self) -> dict[str, Any]:
-        return {}
+        return {"longest": self.longest}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        pass
+        self.longest = int(state.get("longest", self.longest))
 
 
 def build_terms(spec: DiversitySpec) -> SIPOTerms | RSPOTerms:

@@ -11,6 +11,8 @@ reward, and fine-tunes the best ones on the original reward from their own weigh
       include_original: true              # one more member on the env's own reward
       top_k: 2                            # members fine-tuned (0: none; the best member is the result)
       finetune: {iterations: 20}          # fine-tuning stop limits ({} : the config's stop)
+      finetune_training: null             # training overrides while fine-tuning; null: lr x 0.1, no entropy
+                                          # bonus (keeps an equilibrium a member found); {}: as the members
       eval_episodes: 100                  # default: evaluation.episodes
       eval_deterministic: null            # default: evaluation.deterministic
 
@@ -34,8 +36,15 @@ Stages, each resumable (``diverse-marl train --resume RPG_DIR`` continues where 
     RPG_DIR/population.json      the members ranked by original return, for ``load_population``
 
 The return that ranks is the team's original return, or the team sparse return where the env
-reports one (Overcooked). ``diverse_marl.load_policy(RPG_DIR)`` loads the best run (fine-tuned
-if any was), ``load_population(RPG_DIR)`` the members, best first.
+reports one (Overcooked). The result is the best *measured* policy: every member before fine-tuning
+and every fine-tuned run are scored on the original reward, and the highest wins (a tie goes to the
+fine-tuned run), so fine-tuning can only add to what the members found: a member that already
+plays the payoff-dominant equilibrium perfectly stays the result if fine-tuning drifts from it.
+Fine-tuning defaults to a tenth of the members' learning rate and no entropy bonus
+(:data:`FINETUNE_LR_SCALE`): on the original Stag Hunt payoffs (stag alone -50) exploration around a
+found stag-stag equilibrium is punished hard, and at the members' settings a perfect member drifted
+toward hare. ``diverse_marl.load_policy(RPG_DIR)`` loads the best run (``rpg.json``'s
+``best_run_dir``), ``load_population(RPG_DIR)`` the members, best first.
 """
 
 from __future__ import annotations
@@ -70,6 +79,8 @@ __all__ = [
     "select_top_k",
     "members_config",
     "finetune_config",
+    "finetune_training",
+    "best_measured",
     "validate",
     "run",
     "RESULT_FILE",
@@ -85,6 +96,8 @@ REPORT_FILE = "report.md"
 RANKED_FILE = "population.json"  # the file load_population reads: RPG_DIR loads as the ranked members
 MEMBERS_DIR, FINETUNE_DIR = "members", "finetune"
 SAMPLERS = ("uniform", "grid", "list")
+FINETUNE_LR_SCALE = 0.1  # default fine-tuning learning rate, as a share of the members' (module docstring)
+FINETUNE_ENTROPY = 0.0  # default fine-tuning entropy bonus
 
 
 @dataclass
@@ -97,6 +110,7 @@ class RPGSpec:
     include_original: bool = False
     top_k: int = 1
     finetune: dict = field(default_factory=dict)  # a stop block; {}: the config's own stop
+    finetune_training: dict | None = None  # training overrides while fine-tuning; None: finetune_training_default
     eval_episodes: int | None = None
     eval_deterministic: bool | None = None
 
@@ -206,9 +220,22 @@ def members_config(
     return load_config(data)
 
 
+def finetune_training(cfg: ExperimentConfig, spec: RPGSpec) -> dict[str, Any]:
+    """Fine-tuning's training options: the members' with ``spec.finetune_training`` on top; by default the
+    learning rate (each value of a schedule) times :data:`FINETUNE_LR_SCALE` and no entropy bonus."""
+    if spec.finetune_training is not None:
+        return {**cfg.training, **spec.finetune_training}
+    lr = cfg.training.get("lr", cfg.family().option_defaults()["lr"])
+    scaled = (
+        [[step, value * FINETUNE_LR_SCALE] for step, value in lr] if isinstance(lr, list) else lr * FINETUNE_LR_SCALE
+    )
+    return {**cfg.training, "lr": scaled, "entropy_coeff": FINETUNE_ENTROPY}
+
+
 def finetune_config(cfg: ExperimentConfig, spec: RPGSpec, sources: Sequence[tuple[Path, int]]) -> ExperimentConfig:
     """Stage 3: per ``(member run dir, member seed)``, a run on the original reward warm-started from it."""
     data = _base(cfg)
+    data["training"] = finetune_training(cfg, spec)
     stop = finetune_stop(cfg, spec)
     data["stop"] = {"iterations": stop.iterations, "env_steps": stop.env_steps, "time_s": stop.time_s}
     members = [{"init_from": str(Path(d).resolve()), "seed": seed} for d, seed in sources]
@@ -233,6 +260,12 @@ def validate(cfg: ExperimentConfig) -> None:
     if not 0 <= spec.top_k <= total:
         raise ConfigError(f"method.top_k must be between 0 and the number of members ({total}), got {spec.top_k}")
     members_config(cfg, weights, spec.include_original)
+    if spec.finetune_training is not None:
+        if not isinstance(spec.finetune_training, dict):
+            raise ConfigError(
+                f"method.finetune_training: expected a mapping of training options, got {spec.finetune_training!r}"
+            )
+        load_config({**_base(cfg), "training": finetune_training(cfg, spec)})
 
 
 def _weights(cfg: ExperimentConfig, spec: RPGSpec) -> list[dict[str, float]]:
@@ -273,12 +306,9 @@ def run(cfg: ExperimentConfig, run_dir: str | os.PathLike, *, resume: bool = Fal
         _check_same_selection(root / FINETUNE_DIR, fcfg)
         tuned = train_stage(fcfg, root, FINETUNE_DIR, "rpg", resume, quiet)
         after = evaluator.evaluate(FINETUNE_DIR, tuned.members)
-        best = selected[select_top_k([e["return"] for e in after], 1)[0]]
-    else:
-        best = select_top_k([e["return"] for e in before], 1)[0]
-
     samples = _samples(mcfg, weights, before, selected, after)
-    best_dir = samples[best]["finetune_run_dir"] or samples[best]["run_dir"]
+    best, tuned_best = best_measured(samples)
+    best_dir = samples[best]["finetune_run_dir"] if tuned_best else samples[best]["run_dir"]
     result = {
         "method": "rpg",
         "stage": "done",
@@ -289,6 +319,8 @@ def run(cfg: ExperimentConfig, run_dir: str | os.PathLike, *, resume: bool = Fal
         "top_k": spec.top_k,
         "selected": selected,
         "best": best,
+        "best_is_finetuned": tuned_best,
+        "best_return": samples[best]["return_after" if tuned_best else "return_before"],
         BEST_KEY: best_dir,
         "samples": samples,
     }
@@ -302,6 +334,16 @@ def run(cfg: ExperimentConfig, run_dir: str | os.PathLike, *, resume: bool = Fal
         members=members.members,
         checkpoint=RunDir(root / best_dir).latest_checkpoint(),
     )
+
+
+def best_measured(samples: Sequence[dict[str, Any]]) -> tuple[int, bool]:
+    """``(member index, whether its fine-tuned run)`` of the highest original-reward return among every
+    member before fine-tuning and every fine-tuned run; a tie goes to the fine-tuned run, then the lower index."""
+    candidates = [(s["return_before"], False, i) for i, s in enumerate(samples)]
+    candidates += [(s["return_after"], True, i) for i, s in enumerate(samples) if s["selected"]]
+    key = [(-r if r is not None and not math.isnan(r) else math.inf, not tuned, i) for r, tuned, i in candidates]
+    _, not_tuned, i = min(key)
+    return i, not not_tuned
 
 
 def _check_same_selection(finetune_dir: Path, fcfg: ExperimentConfig) -> None:
@@ -444,8 +486,9 @@ def report_markdown(name: str, result: dict[str, Any]) -> str:
         f"env `{result['env']}`, seed {result['seed']}, {len(samples)} members, top {result['top_k']} fine-tuned "
         f"on the original reward. Returns are original-reward returns (team), from batched self-play.",
         "",
-        f"**Best: {best['name']}** ({best['finetune_run_dir'] or best['run_dir']}), return "
-        f"{_fmt(best['return_after'] if best['selected'] else best['return_before'])}.",
+        f"**Best measured policy: {best['name']}{' fine-tuned' if result['best_is_finetuned'] else ''}** "
+        f"({result[BEST_KEY]}), return {_fmt(result['best_return'])} (the highest of every member before "
+        "and after fine-tuning; `load_policy` loads it).",
         "",
         "| member | weights | return before | return after | fine-tuned run | " + " | ".join(stats) + " |",
         "|---" * (5 + len(stats)) + "|",

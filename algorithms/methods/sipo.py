@@ -1,23 +1,27 @@
 """SIPO, state-based iterative policy optimization (Fu et al., NeurIPS 2023): strategies one after another.
 
 Iteration k trains a policy to maximize the task reward subject to its state distribution being at
-least ``delta`` away from each earlier iteration's; the constraints enter as intrinsic rewards
-weighted by Lagrange multipliers (``algorithms/diversity``: the terms, the multipliers, the
-learner connector). Every other key of the block is a ``diversity:`` setting
-(``algorithms/diversity/spec.py``)::
+least ``delta`` away from each earlier iteration's; the constraints enter as a per-episode intrinsic
+return weighted by Lagrange multipliers, bounded by a budget on the scale of the task return so
+that it never makes not finishing the task worth more than finishing it (``algorithms/diversity``:
+the terms and why, the multipliers, the learner connector). Every other key of the block is a
+``diversity:`` setting (``algorithms/diversity/spec.py``); the defaults are measured, not tuned per
+env, so a new env usually needs only::
 
     method:
       name: sipo
       iterations: 4              # K strategies
       distance: rbf              # rbf | wasserstein
       state: auto                # auto | diversity_state | state | obs
-      delta: 1.0                 # required distance from every earlier strategy (centred: j is at 0 from itself)
-      max_intrinsic: 1.5         # per-state cap on each r_j(s), near delta
+      delta: 0.5                 # required distance from every earlier strategy, in units of the measured
+                                 # distance of the untrained policy's first batch (j is at 0 from itself)
+      max_intrinsic: 2.0         # per-state cap on each distance, same units
+      intrinsic_share: 0.1       # an episode's intrinsic return stays within +-0.1 x the task return scale
       lambda_init: 0.5
       lambda_lr: 0.2
       lambda_max: 1.0
       archive_size: 2000         # states kept per strategy (a seeded sample)
-      archive_episodes: 20       # episodes rolled out to fill the archive
+      archive_episodes: 20       # episodes rolled out to fill the archive (and to measure the return scale)
       eval_episodes: null        # default: evaluation.episodes
 
 Layout, resumable between and within iterations (``diverse-marl train --resume SIPO_DIR``)::
@@ -42,7 +46,13 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from diverse_marl.algorithms.diversity.archive import ARCHIVE_FILE, collect_states, save_archive
+from diverse_marl.algorithms.diversity.archive import (
+    ARCHIVE_FILE,
+    LENGTH_KEY,
+    RETURN_KEY,
+    collect_states,
+    save_archive,
+)
 from diverse_marl.algorithms.diversity.spec import parse_diversity
 from diverse_marl.algorithms.methods import BEST_KEY
 from diverse_marl.algorithms.methods.rpg import Evaluator, select_top_k
@@ -133,7 +143,7 @@ def run_iterations(
             if not reached_stop(icfg, it_dir):
                 run_single(icfg, it_dir, resume=resume or RunDir(it_dir).latest_checkpoint() is not None, quiet=quiet)
             if archive:
-                states, source = collect_states(
+                sample = collect_states(
                     it_dir,
                     cfg.env,
                     cfg.env_config,
@@ -144,8 +154,15 @@ def run_iterations(
                 )
                 save_archive(
                     it_dir / ARCHIVE_FILE,
-                    states,
-                    {"source": source, "iteration": k, "episodes": spec.archive_episodes, "seed": cfg.seed + k},
+                    sample.states,
+                    {
+                        "source": sample.source,
+                        RETURN_KEY: sample.return_scale,
+                        LENGTH_KEY: sample.length_mean,
+                        "iteration": k,
+                        "episodes": spec.archive_episodes,
+                        "seed": cfg.seed + k,
+                    },
                 )
         dirs.append(it_dir)
     return dirs
