@@ -25,7 +25,9 @@ import numpy as np
 from diverse_marl.algorithms import load_policy
 from diverse_marl.algorithms.bc.data import HALVES, read_trials
 from diverse_marl.algorithms.bc.validity import human_deliveries
+from diverse_marl.config import load_config
 from diverse_marl.envs.overcooked.layouts import get_layout
+from diverse_marl.errors import ConfigError
 from diverse_marl.experiment import train
 from diverse_marl.rollout import play_batched
 from diverse_marl.run_dir import RunDir, atomic_write_json, atomic_write_text
@@ -65,8 +67,11 @@ def train_clone(config: dict[str, Any], run_dir: Path, quiet: bool = True) -> di
     report_path, config_path = run_dir / "bc_report.json", run_dir / "clone_config.json"
     if is_trained(config, run_dir):
         return json.loads(report_path.read_text())
-    if run_dir.is_dir() and RunDir(run_dir).latest_checkpoint() is not None and not config_path.is_file():
-        train(resume=run_dir, quiet=quiet)  # an interrupted run of this config continues
+    saved = RunDir(run_dir).config_path
+    if saved.is_file():  # an interrupted run of this config continues (from scratch if it saved nothing)
+        if saved.read_text() != load_config(config).to_yaml():
+            raise ConfigError(f"{str(run_dir)!r} holds a clone of another config; remove it or pick another work dir")
+        train(resume=run_dir, quiet=quiet)
     else:
         train(config, run_dir=run_dir, quiet=quiet)
     atomic_write_json(config_path, config)
