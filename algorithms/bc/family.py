@@ -21,13 +21,17 @@ TRAINER_MODULE = "diverse_marl.algorithms.bc.trainer"  # its epoch loop (imports
 # option -> (default, one line of documentation)
 OPTIONS: dict[str, tuple[Any, str]] = {
     "data_dir": ("data/human", "folder of converted trials <layout>_<split>.json.gz (`make human-data`)"),
-    "train_split": ("train", "split the policy is fitted on (Carroll et al. 2019: train)"),
-    "test_split": ("test", "split the report's action accuracy is measured on (skipped if its file is absent)"),
+    "half": (
+        "bc",
+        "which half of the human pairs to fit: 'bc' (train file; the partner agents train with, BCP) or "
+        "'proxy' (test file; H_proxy, the evaluation partner); the other half is the held-out data",
+    ),
+    "history": (3, "own last actions given to the network as input (one-hot; 0: the observation only)"),
     "hidden_sizes": ([64, 64], "MLP hidden layers (Carroll et al. 2019: two layers of 64)"),
     "lr": (1e-3, "Adam learning rate"),
     "weight_decay": (0.0, "Adam weight decay"),
     "batch_size": (64, "samples per gradient step"),
-    "validation_fraction": (0.15, "share of the train split held out for early stopping"),
+    "validation_fraction": (0.15, "share of the fitted half's trials held out for early stopping"),
     "patience": (20, "epochs without a lower validation loss before training stops (best weights kept)"),
     "stuck_steps": (3, "anti-stuck rule: steps unchanged before the actions tried are masked (0: off)"),
     "eval_episodes": (10, "episodes of the policy paired with itself for the report"),

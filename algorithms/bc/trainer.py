@@ -1,12 +1,14 @@
 """The BC training loop: epochs of cross-entropy on human actions, early stopping, report.
 
-One iteration of the run is one epoch over the train samples (minus the validation slice). The
-checkpoint holds the weights with the lowest validation loss so far (that is the policy users load)
-and ``bc_state.pt`` (current weights, optimizer, epoch counters) so ``--resume`` continues exactly.
-Training stops at the config's ``stop`` limits (``iterations`` = epochs) or after ``patience``
-epochs without a lower validation loss. At the end the run writes ``bc_report.json`` and
-``report.md``: test-split action accuracy (against the majority-action baseline) and the sparse
-return of the policy paired with itself (anti-stuck rule on, as loaded).
+``training.half`` picks the human pairs the clone is fitted on (``bc`` or ``proxy``, see
+:mod:`.data`); the other half is its held-out data. One iteration of the run is one epoch over
+the fitted half minus its validation trials. The checkpoint holds the weights with the lowest
+validation loss so far (that is the policy users load) and ``bc_state.pt`` (current weights,
+optimizer, epoch counters) so ``--resume`` continues exactly. Training stops at the config's
+``stop`` limits (``iterations`` = epochs) or after ``patience`` epochs without a lower validation
+loss. At the end the run writes ``bc_report.json`` and ``report.md``: on the held-out half,
+accuracy, cross-entropy and non-stay accuracy beside the majority-action and marginal baselines
+(:mod:`.validity`), and the sparse return of the policy paired with itself (as loaded).
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from diverse_marl.algorithms.bc.data import Samples, dataset_path, load_samples, validation_split
+from diverse_marl.algorithms.bc.data import Samples, dataset_path, half_splits, load_samples, validation_split
 from diverse_marl.algorithms.bc.family import OPTIONS
-from diverse_marl.algorithms.bc.policy import accuracy, make_network, write_checkpoint
+from diverse_marl.algorithms.bc.policy import accuracy, make_network, predict_probs, write_checkpoint
+from diverse_marl.algorithms.bc.validity import baselines, prediction_metrics
 from diverse_marl.config import ExperimentConfig
 from diverse_marl.envs.overcooked.core import NUM_ACTIONS
 from diverse_marl.envs.overcooked.env import AGENTS
@@ -65,8 +68,10 @@ def check_config(cfg: ExperimentConfig) -> dict[str, Any]:
     for key in ("batch_size", "patience", "eval_episodes"):
         if opts[key] < 1:
             raise ConfigError(f"training.{key} must be >= 1, got {opts[key]}")
-    if opts["stuck_steps"] < 0:
-        raise ConfigError(f"training.stuck_steps must be >= 0, got {opts['stuck_steps']}")
+    for key in ("stuck_steps", "history"):
+        if isinstance(opts[key], bool) or not isinstance(opts[key], int) or opts[key] < 0:
+            raise ConfigError(f"training.{key} must be an integer >= 0, got {opts[key]!r}")
+    half_splits(opts["half"])
     return opts
 
 
@@ -97,16 +102,18 @@ def _train(
     quiet: bool,
 ) -> TrainResult:
     layout = cfg.env_config.get("layout", "cramped_room")
-    samples = load_samples(opts["data_dir"], layout, opts["train_split"])
+    fit_split, _ = half_splits(opts["half"])
+    samples = load_samples(opts["data_dir"], layout, fit_split, opts["history"])
     train, val = validation_split(samples, opts["validation_fraction"], cfg.seed)
     rd = RunDir(run_dir)
     rd.path.mkdir(parents=True, exist_ok=True)
     atomic_write_text(rd.config_path, cfg.to_yaml())
 
     torch.manual_seed(cfg.seed)
-    obs_dim = samples.obs.shape[1]
-    net = make_network(obs_dim, NUM_ACTIONS, opts["hidden_sizes"])
-    best = make_network(obs_dim, NUM_ACTIONS, opts["hidden_sizes"])
+    in_dim = samples.obs.shape[1]
+    obs_dim = in_dim - opts["history"] * NUM_ACTIONS  # the env's observation; the rest is the action history
+    net = make_network(in_dim, NUM_ACTIONS, opts["hidden_sizes"])
+    best = make_network(in_dim, NUM_ACTIONS, opts["hidden_sizes"])
     best.load_state_dict(net.state_dict())
     optim = torch.optim.Adam(net.parameters(), lr=opts["lr"], weight_decay=opts["weight_decay"])
     state = {"epoch": 0, "best_val_loss": math.inf, "since_best": 0, "early_stopped": False, "time_s": 0.0}
@@ -128,7 +135,7 @@ def _train(
 
     def save() -> Path:
         def write(path: str) -> None:
-            write_checkpoint(path, best, obs_dim, NUM_ACTIONS, AGENTS, opts["stuck_steps"])
+            write_checkpoint(path, best, obs_dim, NUM_ACTIONS, AGENTS, opts["stuck_steps"], opts["history"])
             torch.save(
                 {
                     "net": net.state_dict(),
@@ -204,23 +211,23 @@ def _epoch(
 def write_report(
     cfg: ExperimentConfig, rd: RunDir, opts: dict[str, Any], best: nn.Module, train: Samples, val: Samples, quiet: bool
 ) -> dict[str, Any]:
-    """``bc_report.json`` + ``report.md``: accuracies (with the majority baseline) and self-play return."""
+    """``bc_report.json`` + ``report.md``: held-out metrics beside the baselines, and self-play return."""
     layout = cfg.env_config.get("layout", "cramped_room")
+    fit_split, test_split = half_splits(opts["half"])
     report: dict[str, Any] = {
         "layout": layout,
+        "half": opts["half"],
+        "fit_split": fit_split,
+        "history": opts["history"],
         "train_samples": len(train),
         "validation_samples": len(val),
         "validation_accuracy": accuracy(best, val.obs, val.actions),
     }
-    if dataset_path(opts["data_dir"], layout, opts["test_split"]).is_file():
-        test = load_samples(opts["data_dir"], layout, opts["test_split"])
-        majority = int(np.bincount(train.actions, minlength=NUM_ACTIONS).argmax())
-        report.update(
-            test_samples=len(test),
-            test_accuracy=accuracy(best, test.obs, test.actions),
-            test_majority_action=majority,
-            test_majority_accuracy=float(np.mean(test.actions == majority)),
-        )
+    if dataset_path(opts["data_dir"], layout, test_split).is_file():
+        test = load_samples(opts["data_dir"], layout, test_split, opts["history"])
+        fit_actions = np.concatenate([train.actions, val.actions])
+        report.update(test_split=test_split, test=prediction_metrics(predict_probs(best, test.obs), test.actions))
+        report["test_baselines"] = baselines(fit_actions, test.actions)
     policy = load_policy(rd.path, seed=cfg.evaluation.seed)
     env_config = {k: v for k, v in cfg.env_config.items() if k != "reward_weights"}
     episodes = play_batched(
@@ -242,18 +249,22 @@ def report_markdown(name: str, r: dict[str, Any]) -> str:
     lines = [
         f"# BC report: {name}",
         "",
-        f"Layout `{r['layout']}`; {r['train_samples']} train samples, "
-        f"{r['validation_samples']} held out for early stopping (both players' steps).",
+        f"Layout `{r['layout']}`, half `{r['half']}` (fitted on the {r['fit_split']} file); "
+        f"{r['train_samples']} samples fitted, {r['validation_samples']} in the validation trials "
+        f"(both players' steps); own last {r['history']} actions as input.",
         "",
         "| measure | value |",
         "|---|---|",
         f"| validation action accuracy | {r['validation_accuracy']:.3f} |",
     ]
-    if "test_accuracy" in r:
+    if "test" in r:
+        t, b = r["test"], r["test_baselines"]
         lines += [
-            f"| test action accuracy ({r['test_samples']} samples) | {r['test_accuracy']:.3f} |",
-            f"| test accuracy of always the majority action ({r['test_majority_action']}) | "
-            f"{r['test_majority_accuracy']:.3f} |",
+            f"| held-out ({r['test_split']} file, {t['samples']} samples) accuracy | {t['accuracy']:.3f} |",
+            f"| ... always the majority action ({b['majority_action']}) | {b['majority_accuracy']:.3f} |",
+            f"| held-out cross-entropy (nats) | {t['cross_entropy']:.3f} |",
+            f"| ... the marginal action distribution | {b['marginal_cross_entropy']:.3f} |",
+            f"| held-out accuracy on non-stay actions | {t['non_stay_accuracy']:.3f} |",
         ]
     rule = f"after {r['stuck_steps']} unchanged steps" if r["stuck_steps"] else "off"
     lines += [
