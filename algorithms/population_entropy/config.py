@@ -27,7 +27,8 @@ from typing import Any
 from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 
-from diverse_marl.algorithms.mappo.config import SHARED_POLICY_ID, MAPPOConfig
+from diverse_marl.algorithms.mappo.config import MAPPOConfig
+from diverse_marl.algorithms.mappo.options import SHARED_POLICY_ID
 from diverse_marl.algorithms.population_entropy.learner import PopulationEntropyMAPPOLearner
 from diverse_marl.errors import ConfigError
 
