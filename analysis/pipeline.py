@@ -50,6 +50,7 @@ DEFAULT_EPISODES = 8  # self-play rollouts per member
 DEFAULT_CROSSPLAY_EPISODES = 4  # episodes per cross-play cell
 GIF_FPS = 8
 GIF_MAX_FRAMES = 150  # an episode's first steps: enough to see a strategy, small enough to embed
+MIN_ROLE_EVENTS = 1.0  # a job in words needs the team to do it at least once an episode on average
 RETURN_KEYS = ("episode/sparse_return", "episode/original_return", "episode_return_mean")
 
 
@@ -233,16 +234,18 @@ def analyze_population(
 
 
 def population_roles(rollouts: PopulationRollouts) -> dict[str, Any]:
-    """``role_shares`` (member -> agent -> event -> share) over the env's ``ROLE_EVENTS`` that some member
-    did, and their ``role_phrases``; both empty for envs that list none."""
+    """``role_shares`` (member -> agent -> event -> share) over the env's ``ROLE_EVENTS``, and their
+    ``role_phrases``; both empty for envs that list none. A member's shares cover the events its team
+    does at least ``MIN_ROLE_EVENTS`` times an episode (rarer ones say nothing about jobs)."""
     try:
         phrases = env_role_events(rollouts.env)
     except ConfigError:
         return {}
-    phrases = {e: p for e, p in phrases.items() if any(event_totals(r, e) > 0 for r in rollouts.values())}
+    enough = {n: [e for e in phrases if event_totals(r, e) >= MIN_ROLE_EVENTS] for n, r in rollouts.items()}
+    phrases = {e: p for e, p in phrases.items() if any(e in events for events in enough.values())}
     if not phrases:
         return {}
-    shares = {n: role_shares(r, list(phrases)) for n, r in rollouts.items()}
+    shares = {n: role_shares(r, enough[n]) for n, r in rollouts.items()}
     return {"role_shares": shares, "role_phrases": phrases}
 
 

@@ -243,19 +243,26 @@ def _percent(share: float) -> str:
     return f"{100 * share:.0f}%"
 
 
-def describe_share(agent: str, share: float, phrase: tuple[str, str, str]) -> str:
-    """``agent_0 pots 94% of the onions`` / ``agent_1 delivers every soup`` / ``agent_1 pots none of the onions``."""
+def describe_share(agent: str | None, share: float, phrase: tuple[str, str, str]) -> str:
+    """``agent_0 pots 94% of the onions`` / ``agent_1 delivers every soup`` / ``agent_1 pots none of the onions``
+    (without the agent when ``agent`` is None: ``pots 94% of the onions``)."""
     verb, plural, singular = phrase
     if share >= 0.995:
-        return f"{agent} {verb} every {singular}"
-    if share <= 0.005:
-        return f"{agent} {verb} none of the {plural}"
-    return f"{agent} {verb} {_percent(share)} of the {plural}"
+        text = f"{verb} every {singular}"
+    elif share <= 0.005:
+        text = f"{verb} none of the {plural}"
+    else:
+        text = f"{verb} {_percent(share)} of the {plural}"
+    return text if agent is None else f"{agent} {text}"
 
 
 def phrase_for(event: str, phrases: Mapping[str, tuple[str, str, str]]) -> tuple[str, str, str]:
     """The env's phrase for ``event`` (``ROLE_EVENTS``), else a plain one."""
     return tuple(phrases.get(event, ("does", f"`{event}` events", f"`{event}` event")))  # type: ignore[return-value]
+
+
+def _join(parts: Sequence[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def who_does_what(
@@ -264,28 +271,33 @@ def who_does_what(
     events: Sequence[str] | None = None,
     min_share: float = MIN_ROLE_SHARE,
 ) -> str:
-    """One sentence on the jobs: per event (in ``events`` order, a soup's order for Overcooked) the agent
-    doing at least ``min_share`` of it, or "the agents share it"; e.g. "agent_0 pots 94% of the onions,
-    agent_1 delivers every soup; both share fetching dishes (55% / 45%)"."""
+    """One sentence on the jobs. Per event (in ``events`` order, a soup's order for Overcooked) the agent
+    doing at least ``min_share`` of it, grouped by agent, then the events the agents share about evenly;
+    e.g. "agent_0 pots 94% of the onions; agent_1 plates 90% of the soups and delivers every soup;
+    agent_0 and agent_1 share: fetching the dishes (55% / 45%)". Events missing from an agent's shares
+    (too few to say) are left out."""
     agents = list(shares)
     if not agents:
         return ""
     events = [e for e in (events or list(next(iter(shares.values())))) if all(e in shares[a] for a in agents)]
-    done, shared = [], []
+    jobs: dict[str, list[str]] = {}
+    shared, mixed = [], []
     for event in events:
         top = max(agents, key=lambda a: shares[a][event])
+        phrase = phrase_for(event, phrases)
+        split = " / ".join(_percent(shares[a][event]) for a in agents)
         if shares[top][event] >= min_share:
-            done.append(describe_share(top, shares[top][event], phrase_for(event, phrases)))
+            jobs.setdefault(top, []).append(describe_share(None, shares[top][event], phrase))
         elif all(abs(shares[a][event] - 1 / len(agents)) <= EVEN_SPLIT_TOLERANCE for a in agents):
-            verb, plural, _ = phrase_for(event, phrases)
-            split = " / ".join(_percent(shares[a][event]) for a in agents)
-            shared.append(f"{verb} the {plural} ({split})")
+            shared.append(f"{phrase[0]} the {phrase[1]} ({split})")
         else:
-            done.append(describe_share(top, shares[top][event], phrase_for(event, phrases)))
-    text = ", ".join(done)
+            mixed.append(f"{phrase[0]} the {phrase[1]} ({split})")
+    parts = [f"{agent} {_join(done)}" for agent, done in jobs.items()]
     if shared:
-        text += ("; " if text else "") + f"{' and '.join(agents)} share: " + ", ".join(shared)
-    return text
+        parts.append(f"{' and '.join(agents)} share: {_join(shared)}")
+    if mixed:
+        parts.append(f"unevenly ({' / '.join(agents)}): {_join(mixed)}")
+    return "; ".join(parts)
 
 
 def _format_value(name: str, value: float) -> str:
@@ -307,6 +319,36 @@ def crossplay_block_means(V: Any, labels: Any, k: int) -> Any:
                     block = block[~np.eye(len(rows), dtype=bool)]
                 out[i, j] = block.mean()
     return out
+
+
+def crossplay_lines(crossplay: Any, V: Any, labels: Any, k: int, names: Sequence[str]) -> list[str]:
+    """report.md's cross-play section: what mixing strategies costs (cluster blocks), then every pair."""
+    import numpy as np
+
+    seat_a, seat_b = (", ".join(side) for side in crossplay.seats[:2])  # cross-play has two sides
+    lines = ["", "## Cross-play: mixing strategies", ""]
+    if k > 1:
+        B = crossplay_block_means(V, labels, k)
+        lines += [
+            f"Mean {crossplay.metric} when {seat_a} comes from the row's cluster and {seat_b} from the column's "
+            "(a cluster with itself: its members paired with each other, or self-play for a single member):",
+            "",
+            f"| {seat_a} from | " + " | ".join(f"{seat_b} from cluster {j + 1}" for j in range(k)) + " |",
+            "|---" * (k + 1) + "|",
+        ]
+        lines += [f"| cluster {i + 1} | " + " | ".join(f"{B[i, j]:.1f}" for j in range(k)) + " |" for i in range(k)]
+        diag, off = np.nanmean(np.diag(B)), np.nanmean(B[~np.eye(k, dtype=bool)])
+        cost = f" (mixing costs {100 * (1 - off / diag):.0f}%)" if diag > 0 else ""
+        lines += ["", f"Within a strategy: {diag:.1f}; across strategies: {off:.1f}{cost}.", ""]
+    if len(names) <= MAX_MATRIX_MEMBERS:
+        lines += [
+            f"Every pair, {crossplay.metric} ({seat_a}: the row's member, {seat_b}: the column's):",
+            "",
+            "| | " + " | ".join(names) + " |",
+            "|---" * (len(names) + 1) + "|",
+        ]
+        lines += [f"| {n} | " + " | ".join(f"{v:.1f}" for v in row) + " |" for n, row in zip(names, V.tolist())]
+    return lines
 
 
 def write_population_report(result: Any, out_dir: Path, figures: dict[str, Path]) -> Path:
@@ -362,9 +404,14 @@ def write_population_report(result: Any, out_dir: Path, figures: dict[str, Path]
         if not member_shares:
             roles[c] = ""
             continue
-        mean = {
-            a: {e: float(np.mean([member_shares[m][a][e] for m in members])) for e in member_shares[members[0]][a]}
-            for a in member_shares[members[0]]
+        agents = list(member_shares[members[0]])
+        mean = {  # over the members whose team does the event often enough to say
+            a: {
+                e: float(np.mean(vals))
+                for e in events
+                if (vals := [member_shares[m][a][e] for m in members if e in member_shares[m][a]])
+            }
+            for a in agents
         }
         roles[c] = who_does_what(mean, phrases, events)
     for c in range(k):
@@ -404,36 +451,8 @@ def write_population_report(result: Any, out_dir: Path, figures: dict[str, Path]
         gif = figures.get(f"cluster_{c + 1}.gif")
         if gif is not None:
             lines.append(f"Representative episode: [{gif.name}]({os.path.relpath(gif, out_dir)}).")
-    if V is not None and k > 1 and len(result.crossplay.seats) == 2:
-        seat_a, seat_b = (", ".join(side) for side in result.crossplay.seats)
-        B = crossplay_block_means(V, labels, k)
-        lines += [
-            "",
-            "## Mixing strategies (cross-play)",
-            "",
-            f"Mean {result.crossplay.metric} when {seat_a} comes from the row's cluster and {seat_b} from the "
-            "column's (a cluster with itself: its members paired with each other, else self-play):",
-            "",
-            f"| {seat_a} from | " + " | ".join(f"{seat_b} from cluster {j + 1}" for j in range(k)) + " |",
-            "|---" * (k + 1) + "|",
-        ]
-        lines += [f"| cluster {i + 1} | " + " | ".join(f"{B[i, j]:.1f}" for j in range(k)) + " |" for i in range(k)]
-        diag = np.nanmean(np.diag(B))
-        off = np.nanmean(B[~np.eye(k, dtype=bool)])
-        lines += [
-            "",
-            f"Within a strategy: {diag:.1f}; across strategies: {off:.1f}"
-            + (f" (mixing costs {100 * (1 - off / diag):.0f}%)." if diag > 0 else "."),
-        ]
-        if len(names) <= MAX_MATRIX_MEMBERS:
-            lines += [
-                "",
-                f"Every pair ({seat_a} = row, {seat_b} = column):",
-                "",
-                "| | " + " | ".join(names) + " |",
-                "|---" * (len(names) + 1) + "|",
-            ]
-            lines += [f"| {n} | " + " | ".join(f"{v:.1f}" for v in row) + " |" for n, row in zip(names, V.tolist())]
+    if V is not None:
+        lines += crossplay_lines(result.crossplay, V, labels, k, names)
     lines += ["", "## Members", ""]
     if member_roles:
         lines += [f"| member | cluster | self-play {result.headline_name} | who does what |", "|---|---|---|---|"]

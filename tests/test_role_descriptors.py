@@ -106,8 +106,15 @@ def test_who_does_what_in_words():
     }
     text = who_does_what(shares, ROLE_EVENTS, list(ROLE_EVENTS))
     assert text == (
-        "agent_0 pots 94% of the onions, agent_1 delivers every soup; "
+        "agent_0 pots 94% of the onions; agent_1 delivers every soup; "
         "agent_0 and agent_1 share: fetches the dishes (55% / 45%)"
+    )
+    shares["agent_1"]["soup_pickup_pot"], shares["agent_0"]["soup_pickup_pot"] = 0.9, 0.1
+    shares["agent_0"]["onion_pickup_dispenser"], shares["agent_1"]["onion_pickup_dispenser"] = 0.3, 0.7
+    assert who_does_what(shares, ROLE_EVENTS, list(ROLE_EVENTS)) == (
+        "agent_0 pots 94% of the onions; agent_1 plates 90% of the soups and delivers every soup; "
+        "agent_0 and agent_1 share: fetches the dishes (55% / 45%); "
+        "unevenly (agent_0 / agent_1): fetches the onions (30% / 70%)"
     )
     assert describe_share("agent_1", 0.0, ROLE_EVENTS["potting_onion"]) == "agent_1 pots none of the onions"
     assert describe_share("cook", 0.5, ("does", "`x` events", "`x` event")) == "cook does 50% of the `x` events"
@@ -148,11 +155,12 @@ def test_analysis_finds_the_teams_and_says_who_does_what(teams, tmp_path):
     )
     truth = [m.metadata["group"] for m in population]
     assert result.clusters.n_clusters_ == 3 and adjusted_rand_score(truth, result.labels) == 1.0
-    assert result.roles["potter_server#0"].startswith("agent_0 fetches")
+    assert result.roles["potter_server#0"].startswith("agent_0 fetches every onion, pots every onion")
     assert "agent_0 pots" in result.roles["potter_server#0"] and "agent_1 delivers" in result.roles["potter_server#0"]
     assert "agent_1 pots" in result.roles["server_potter#0"] and "agent_0 delivers" in result.roles["server_potter#0"]
     report = (tmp_path / "report.md").read_text()
-    assert "Who does what" in report and "agent_0 pots" in report and "## Mixing strategies (cross-play)" in report
+    assert "Who does what" in report and "agent_0 pots" in report
+    assert "## Cross-play: mixing strategies" in report and "mixing costs" in report
     assert "action_4" not in report  # actions by name
     V = np.asarray(result.crossplay.value_mean)
     names = result.names
