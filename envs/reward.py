@@ -115,7 +115,7 @@ class RewardWeights:
     """Validated weights over an env's feature names: the dict, and per agent a vector aligned with the names.
 
     ``matrix`` is (len(agents), len(names)): row i is agent i's weights (plain ones plus its own);
-    ``vector`` the plain weights, every agent's when no name is agent-specific (``per_agent`` False).
+    ``vector`` the plain weights (every agent's, for envs that take no agent-specific names).
     """
 
     def __init__(
@@ -125,14 +125,12 @@ class RewardWeights:
         self.weights = check_reward_weights(weights, self.names, env, agents=self.agents)
         index = {n: i for i, n in enumerate(self.names)}
         self.matrix = np.zeros((max(len(self.agents), 1), len(self.names)), dtype=np.float64)
-        self.per_agent = False
         for name, w in self.weights.items():
             agent, feature = split_weight_name(name, self.names)
             if agent is None:
                 self.matrix[:, index[feature]] += w
             else:
                 self.matrix[self.agents.index(agent), index[feature]] += w
-                self.per_agent = True
         self.vector = np.array([self.weights.get(n, 0.0) for n in self.names], dtype=np.float64)
 
     def dot(self, features: Mapping[str, float], agent: str | None = None) -> float:
