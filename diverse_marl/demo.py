@@ -1,13 +1,12 @@
 """``make demo`` / ``diverse-marl demo``: the point of the toolkit, end to end, in a few minutes.
 
 Trains ``examples/demo.yaml``: RPG in Overcooked's cramped_room, a small population of MAPPO
-members (one policy per cook) on different event rewards: seat-specific ones that pay one cook to
-pot and the other to serve (and the reverse), one paying both alike, plus the game's own. Each is
-scored on the sparse game reward and the best fine-tuned on it. Then analyses the population
-without Ray: self-play rollouts, behaviour descriptors (named actions, each cook's share of each
-job), strategy clusters described in words ("agent_0 pots 94% of the onions, agent_1 delivers
-every soup"), a cross-play matrix grouped by cluster (what mixing strategies costs), figures, an
-episode GIF per cluster and ``RUN_DIR/analysis/report.md``. The headline everywhere is the sparse
+members on randomized event rewards (plus the game's own), each scored on the sparse game reward
+and the best fine-tuned on it. Then analyses the population without Ray: self-play rollouts,
+behaviour descriptors (actions by name, each cook's share of each job), strategy clusters with who
+does what in words ("agent_0 pots 94% of the onions; agent_1 delivers every soup"), a cross-play
+matrix grouped by cluster (what mixing strategies costs), figures, an episode GIF per cluster and
+``RUN_DIR/analysis/report.md``. The headline everywhere is the sparse
 return (20 per delivered soup), not the shaped reward the members trained on.
 """
 
