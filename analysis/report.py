@@ -338,7 +338,9 @@ def crossplay_lines(crossplay: Any, V: Any, labels: Any, k: int, names: Sequence
         ]
         lines += [f"| cluster {i + 1} | " + " | ".join(f"{B[i, j]:.1f}" for j in range(k)) + " |" for i in range(k)]
         diag, off = np.nanmean(np.diag(B)), np.nanmean(B[~np.eye(k, dtype=bool)])
-        cost = f" (mixing costs {100 * (1 - off / diag):.0f}%)" if diag > 0 else ""
+        cost = ""
+        if diag > 0:
+            cost = f" (mixing costs {100 * (1 - off / diag):.0f}%)" if off < diag else " (mixing costs nothing)"
         lines += ["", f"Within a strategy: {diag:.1f}; across strategies: {off:.1f}{cost}.", ""]
     if len(names) <= MAX_MATRIX_MEMBERS:
         lines += [
