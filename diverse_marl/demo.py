@@ -1,8 +1,9 @@
 """``make demo`` / ``diverse-marl demo``: the point of the toolkit, end to end, in a few minutes.
 
 Trains ``examples/demo.yaml``: RPG in Overcooked's cramped_room, a small population of MAPPO
-members on randomized event rewards (plus the game's own), each scored on the sparse game reward
-and the best fine-tuned on it. Then analyses the population without Ray: self-play rollouts,
+members (one policy per cook) on different event rewards: seat-specific extras that pay one cook to
+pot and the other to serve (and the reverse), none, and the game's own reward. Each is scored on the
+sparse game reward and the best fine-tuned on it. Then analyses the population without Ray: self-play rollouts,
 behaviour descriptors (actions by name, each cook's share of each job), strategy clusters with who
 does what in words ("agent_0 pots 94% of the onions; agent_1 delivers every soup"), a cross-play
 matrix grouped by cluster (what mixing strategies costs), figures, an episode GIF per cluster and
