@@ -8,7 +8,11 @@ the whole population (a state codebook, which statistics exist), ``transform(rol
 - :class:`EpisodeStatistics`: per-episode means of the env's episode statistics (Overcooked's
   per-cook event counts, hide-and-seek statistics, any env's ``episode_stats``), reward-feature
   totals, returns and length.
-- :class:`ActionDistribution`: how often each agent takes each action.
+- :class:`ActionDistribution`: how often each agent takes each action, by the env's action names
+  (``agent_1/action:stay``) where its class lists them (``ACTION_NAMES``).
+- :class:`RoleShares`: each agent's share of each team event (``agent_0/share:potting_onion``: agent_0's
+  onion pottings / both cooks'), over the events the env lists as telling who does what (``ROLE_EVENTS``,
+  Overcooked's onions potted, dishes fetched, soups delivered, ...), else over every per-agent event.
 - :class:`StateVisitation`: a histogram of visited states over a k-means codebook of all members'
   states (any env), or over cells given by a function.
 - :class:`FunctionDescriptor`: a user function of one member's rollouts (or its import path).
@@ -24,13 +28,17 @@ from typing import Any, Protocol
 import numpy as np
 
 from diverse_marl.analysis.rollouts import MemberRollouts
-from diverse_marl.envs import resolve_factory
+from diverse_marl.envs import env_factory, resolve_factory
 from diverse_marl.errors import ConfigError
 from diverse_marl.metrics import SPARSE_RETURN
 
 Rollouts = Mapping[str, MemberRollouts]
 DEFAULT_CODES = 16  # k-means codewords of StateVisitation
 DEFAULT_MAX_STATES = 500  # states per member used to fit the codebook and to count visits
+ACTION_PREFIX = "action:"  # agent_1/action:stay (apart from the event count agent_1/stay)
+SHARE_PREFIX = "share:"  # agent_0/share:potting_onion
+MIN_ROLE_SHARE = 0.75  # an agent doing at least this share of an event has that job (descriptors, report)
+ROLE_PRIOR_EVENTS = 2.0  # role-share descriptors credit each agent 2 events first: 4 of 4 is 75%, 1 of 1 is 60%
 
 
 class Descriptor(Protocol):
@@ -112,8 +120,43 @@ class EpisodeStatistics(_Base):
         ]
 
 
+def _rollouts_env(rollouts: Rollouts) -> tuple[str | None, Any]:
+    """The env the rollouts were played in and its factory (None, None if unknown)."""
+    env = getattr(rollouts, "env", None)
+    if env is None:
+        first = next(iter(rollouts.values()), None)
+        env = (getattr(first, "meta", None) or {}).get("env")
+    if env is None:
+        return None, None
+    try:
+        return env, env_factory(env)
+    except ConfigError:
+        return env, None
+
+
+def env_action_names(env: str | Callable[..., Any] | None) -> list[str] | None:
+    """The action names an env class lists (``ACTION_NAMES``), or None."""
+    if env is None:
+        return None
+    factory = env if callable(env) else env_factory(env)
+    names = getattr(factory, "ACTION_NAMES", None)
+    return [str(n) for n in names] if names else None
+
+
+def env_role_events(env: str | Callable[..., Any] | None) -> dict[str, tuple[str, str, str]]:
+    """The env class's ``ROLE_EVENTS``: event -> (verb, plural, singular) for "agent_0 pots 94% of the
+    onions"; {} if it lists none."""
+    if env is None:
+        return {}
+    factory = env if callable(env) else env_factory(env)
+    return dict(getattr(factory, "ROLE_EVENTS", None) or {})
+
+
 class ActionDistribution(_Base):
-    """Fraction of each agent's steps spent on each action (``agent_0/action_4``, or names from ``action_names``)."""
+    """Fraction of each agent's steps spent on each action: ``agent_1/action:stay``.
+
+    Names: ``action_names``, else the env's (its class's ``ACTION_NAMES``), else ``action_4``.
+    """
 
     def __init__(self, action_names: Sequence[str] | None = None) -> None:
         self.action_names = list(action_names) if action_names is not None else None
@@ -121,13 +164,19 @@ class ActionDistribution(_Base):
     def fit(self, rollouts: Rollouts) -> ActionDistribution:
         first = next(iter(rollouts.values()))
         n = 1 + max(int(r.actions.max(initial=0)) for r in rollouts.values())
-        if self.action_names is not None:
-            if len(self.action_names) < n:
-                raise ConfigError(f"action_names has {len(self.action_names)} names but actions go up to {n - 1}")
-            n = len(self.action_names)
+        names = self.action_names
+        if names is None:
+            env, factory = _rollouts_env(rollouts)
+            names = env_action_names(factory) if factory is not None else None
+            if names is not None and len(names) < n:
+                names = None  # the env's names do not cover what was played: fall back to indices
+        if names is not None:
+            if len(names) < n:
+                raise ConfigError(f"action_names has {len(names)} names but actions go up to {n - 1}")
+            n = len(names)
         self.n_actions_, self.agents_ = n, list(first.agents)
-        labels = self.action_names or [f"action_{k}" for k in range(n)]
-        self.feature_names_ = [f"{a}/{label}" for a in self.agents_ for label in labels]
+        self.action_names_ = list(names) if names is not None else [f"action_{k}" for k in range(n)]
+        self.feature_names_ = [f"{a}/{ACTION_PREFIX}{label}" for a in self.agents_ for label in self.action_names_]
         return self
 
     def _row(self, r: MemberRollouts) -> list[float]:
@@ -138,6 +187,78 @@ class ActionDistribution(_Base):
             counts = np.bincount(acts, minlength=self.n_actions_)[: self.n_actions_]
             out += (counts / max(len(acts), 1)).tolist()
         return out
+
+
+def role_shares(r: MemberRollouts, events: Sequence[str], prior: float = 0.0) -> dict[str, dict[str, float]]:
+    """``{agent: {event: share}}``: each agent's part of the team's total of each event over all of the
+    member's episodes (statistics ``<agent>/<event>``). ``prior``: events credited to every agent
+    beforehand, which pulls shares resting on a handful of events towards an even split. An event no
+    agent did is split evenly (no evidence of a role); events without per-agent statistics are left out."""
+    index = {name: k for k, name in enumerate(r.stat_names)}
+    out: dict[str, dict[str, float]] = {a: {} for a in r.agents}
+    for event in events:
+        keys = [f"{a}/{event}" for a in r.agents]
+        if not all(k in index for k in keys):
+            continue
+        totals = np.array([np.nansum(r.stats[:, index[k]]) for k in keys], dtype=np.float64) + prior
+        team = totals.sum()
+        shares = totals / team if team > 0 else np.full(len(keys), 1.0 / len(keys))
+        for a, share in zip(r.agents, shares.tolist()):
+            out[a][event] = share
+    return out
+
+
+def event_totals(r: MemberRollouts, event: str) -> float:
+    """The team's total of ``event`` per episode (mean over episodes; 0 without per-agent statistics)."""
+    cols = [k for k, name in enumerate(r.stat_names) if name in {f"{a}/{event}" for a in r.agents}]
+    return float(np.nansum(r.stats[:, cols]) / max(r.episodes, 1)) if cols else 0.0
+
+
+class RoleShares(_Base):
+    """Who does what: each agent's share of each team event (``agent_0/share:potting_onion`` = agent_0's
+    onion pottings / both cooks'), over all of a member's episodes.
+
+    ``events``: which events; default the env's ``ROLE_EVENTS`` (Overcooked: onions fetched and potted,
+    dishes fetched, soups plated and delivered, hand-overs on counters), else every event every agent
+    reports as ``<agent>/<event>``. Only events on which some member's agents split the work unevenly
+    (one agent does at least ``min_share`` of it) are kept: shares that never leave an even split carry
+    no role, only rollout noise, which standardized distances would blow up to full weight. Shares are
+    taken with ``prior`` events credited to each agent (a share resting on one or two random events is
+    no job). An event a member never did counts as split evenly for it.
+    """
+
+    def __init__(
+        self, events: Sequence[str] | None = None, min_share: float = MIN_ROLE_SHARE, prior: float = ROLE_PRIOR_EVENTS
+    ) -> None:
+        self.events = list(events) if events is not None else None
+        self.min_share, self.prior = float(min_share), float(prior)
+
+    def fit(self, rollouts: Rollouts) -> RoleShares:
+        first = next(iter(rollouts.values()))
+        self.agents_ = list(first.agents)
+        events = self.events
+        if events is None:
+            _, factory = _rollouts_env(rollouts)
+            events = list(env_role_events(factory)) if factory is not None else []
+        if not events:  # every event reported per agent by every agent
+            per_agent: dict[str, set[str]] = {}
+            for r in rollouts.values():
+                for name in r.stat_names:
+                    agent, _, event = name.partition("/")
+                    if agent in self.agents_ and event:
+                        per_agent.setdefault(event, set()).add(agent)
+            events = sorted(e for e, who in per_agent.items() if len(who) == len(self.agents_))
+        shares = [role_shares(r, events, self.prior) for r in rollouts.values()]
+        self.events_ = [
+            e for e in events if any(max((s[a].get(e, 0.0) for a in s), default=0.0) >= self.min_share for s in shares)
+        ]
+        self.feature_names_ = [f"{a}/{SHARE_PREFIX}{e}" for a in self.agents_ for e in self.events_]
+        return self
+
+    def _row(self, r: MemberRollouts) -> list[float]:
+        shares = role_shares(r, self.events_, self.prior)
+        even = 1.0 / max(len(self.agents_), 1)
+        return [shares.get(a, {}).get(e, even) for a in self.agents_ for e in self.events_]
 
 
 class StateVisitation(_Base):
@@ -236,5 +357,5 @@ class DescriptorSet(_Base):
 
 
 def default_descriptors(extra: Sequence[Any] = ()) -> DescriptorSet:
-    """What ``diverse-marl analyze`` uses: episode statistics and action distributions (+ ``extra``)."""
-    return DescriptorSet([EpisodeStatistics(), ActionDistribution(), *extra])
+    """What ``diverse-marl analyze`` uses: episode statistics, action distributions and role shares (+ ``extra``)."""
+    return DescriptorSet([EpisodeStatistics(), ActionDistribution(), RoleShares(), *extra])

@@ -27,10 +27,17 @@ from diverse_marl.agents import Agent, PolicyAgent
 from diverse_marl.analysis import plots
 from diverse_marl.analysis.clustering import StrategyClusters, cluster_stability
 from diverse_marl.analysis.crossplay_report import write_crossplay
-from diverse_marl.analysis.descriptors import DescriptorSet, FunctionDescriptor, default_descriptors
+from diverse_marl.analysis.descriptors import (
+    DescriptorSet,
+    FunctionDescriptor,
+    default_descriptors,
+    env_role_events,
+    event_totals,
+    role_shares,
+)
 from diverse_marl.analysis.distances import crossplay_distance, descriptor_distances, state_distances
 from diverse_marl.analysis.members import FactoryMember, build_population
-from diverse_marl.analysis.report import DISTANCE_LABELS, write_population_report
+from diverse_marl.analysis.report import DISTANCE_LABELS, who_does_what, write_population_report
 from diverse_marl.analysis.rollouts import PopulationRollouts, collect_rollouts, default_env
 from diverse_marl.crossplay import CrossplayResult, crossplay_matrix
 from diverse_marl.envs import make as make_env
@@ -45,6 +52,7 @@ DEFAULT_EPISODES = 8  # self-play rollouts per member
 DEFAULT_CROSSPLAY_EPISODES = 4  # episodes per cross-play cell
 GIF_FPS = 8
 GIF_MAX_FRAMES = 150  # an episode's first steps: enough to see a strategy, small enough to embed
+MIN_ROLE_EVENTS = 1.0  # a job in words needs the team to do it at least once an episode on average
 
 
 @dataclass
@@ -67,8 +75,15 @@ class PopulationAnalysis:
     crossplay_distances: np.ndarray | None = None
     stability: float | None = None
     groups: dict[str, str] = field(default_factory=dict)
+    role_shares: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # member -> agent -> event
+    role_phrases: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # event -> how to say it
     files: list[Path] = field(default_factory=list)
     report: Path | None = None
+
+    @property
+    def roles(self) -> dict[str, str]:
+        """Member -> who does what in its self-play, in words ({} if the env lists no ``ROLE_EVENTS``)."""
+        return {n: who_does_what(s, self.role_phrases, list(self.role_phrases)) for n, s in self.role_shares.items()}
 
     @property
     def labels(self) -> np.ndarray:
@@ -101,6 +116,9 @@ class PopulationAnalysis:
 
             out["groups"] = self.groups
             out["ari_vs_groups"] = float(adjusted_rand_score([self.groups.get(n, n) for n in self.names], self.labels))
+        if self.role_shares:
+            out["role_shares"] = self.role_shares
+            out["roles"] = self.roles
         if self.crossplay is not None:
             out["crossplay_metric"] = self.crossplay.metric
             out["crossplay"] = self.crossplay.value_mean
@@ -209,10 +227,27 @@ def analyze_population(
         crossplay_distances=None if xplay is None else crossplay_distance(xplay),
         stability=stability,
         groups=rollouts.groups,
+        **population_roles(rollouts),
     )
     if out is not None:
         write_outputs(result, members, Path(out), gifs=gifs, seed=seed)
     return result
+
+
+def population_roles(rollouts: PopulationRollouts) -> dict[str, Any]:
+    """``role_shares`` (member -> agent -> event -> share) over the env's ``ROLE_EVENTS``, and their
+    ``role_phrases``; both empty for envs that list none. A member's shares cover the events its team
+    does at least ``MIN_ROLE_EVENTS`` times an episode (rarer ones say nothing about jobs)."""
+    try:
+        phrases = env_role_events(rollouts.env)
+    except ConfigError:
+        return {}
+    enough = {n: [e for e in phrases if event_totals(r, e) >= MIN_ROLE_EVENTS] for n, r in rollouts.items()}
+    phrases = {e: p for e, p in phrases.items() if any(e in events for events in enough.values())}
+    if not phrases:
+        return {}
+    shares = {n: role_shares(r, enough[n]) for n, r in rollouts.items()}
+    return {"role_shares": shares, "role_phrases": phrases}
 
 
 def descriptor_noise(rollouts: PopulationRollouts, descriptor_set: Any, X: np.ndarray) -> float | None:

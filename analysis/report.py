@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
+from diverse_marl.analysis.descriptors import MIN_ROLE_SHARE, SHARE_PREFIX  # noqa: E402
 from diverse_marl.errors import DiverseMarlError  # noqa: E402
 from diverse_marl.metrics import (  # noqa: E402
     EPISODE_PREFIX,
@@ -197,8 +198,10 @@ def analyze_runs(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike |
 # populations: strategy clusters in words
 # ---------------------------------------------------------------------------------------
 DISTINGUISHING_PER_CLUSTER = 4  # descriptors named per cluster in report.md
+MAX_MATRIX_MEMBERS = 12  # report.md prints every cross-play pair up to this many members
 MIN_EFFECT_SD = 0.5  # a descriptor is named when its cluster mean differs by this many sds
-DESCRIPTOR_LINE = "- {direction} `{name}`: {inside:.3g} vs {outside:.3g} in the other clusters ({effect:+.1f} sd)"
+DESCRIPTOR_LINE = "- {direction} `{name}`: {inside} vs {outside} in the other clusters ({effect:+.1f} sd)"
+EVEN_SPLIT_TOLERANCE = 0.15  # shares within this of an even split are "shared"
 DISTANCE_LABELS = {
     "descriptors": "standardized descriptor",
     "mmd": "state-distribution (RBF MMD)",
@@ -237,6 +240,116 @@ def cluster_differences(
         }
         for j in order
     ]
+
+
+def _percent(share: float) -> str:
+    return f"{100 * share:.0f}%"
+
+
+def describe_share(agent: str | None, share: float, phrase: tuple[str, str, str]) -> str:
+    """``agent_0 pots 94% of the onions`` / ``agent_1 delivers every soup`` / ``agent_1 pots none of the onions``
+    (without the agent when ``agent`` is None: ``pots 94% of the onions``)."""
+    verb, plural, singular = phrase
+    if share >= 0.995:
+        text = f"{verb} every {singular}"
+    elif share <= 0.005:
+        text = f"{verb} none of the {plural}"
+    else:
+        text = f"{verb} {_percent(share)} of the {plural}"
+    return text if agent is None else f"{agent} {text}"
+
+
+def phrase_for(event: str, phrases: Mapping[str, tuple[str, str, str]]) -> tuple[str, str, str]:
+    """The env's phrase for ``event`` (``ROLE_EVENTS``), else a plain one."""
+    return tuple(phrases.get(event, ("does", f"`{event}` events", f"`{event}` event")))  # type: ignore[return-value]
+
+
+def _join(parts: Sequence[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def who_does_what(
+    shares: Mapping[str, Mapping[str, float]],
+    phrases: Mapping[str, tuple[str, str, str]],
+    events: Sequence[str] | None = None,
+    min_share: float = MIN_ROLE_SHARE,
+) -> str:
+    """One sentence on the jobs. Per event (in ``events`` order, a soup's order for Overcooked) the agent
+    doing at least ``min_share`` of it, grouped by agent, then the events the agents share about evenly;
+    e.g. "agent_0 pots 94% of the onions; agent_1 plates 90% of the soups and delivers every soup;
+    agent_0 and agent_1 share: fetching the dishes (55% / 45%)". Events missing from an agent's shares
+    (too few to say) are left out."""
+    agents = list(shares)
+    if not agents:
+        return ""
+    events = [e for e in (events or list(next(iter(shares.values())))) if all(e in shares[a] for a in agents)]
+    jobs: dict[str, list[str]] = {}
+    shared, mixed = [], []
+    for event in events:
+        top = max(agents, key=lambda a: shares[a][event])
+        phrase = phrase_for(event, phrases)
+        split = " / ".join(_percent(shares[a][event]) for a in agents)
+        if shares[top][event] >= min_share:
+            jobs.setdefault(top, []).append(describe_share(None, shares[top][event], phrase))
+        elif all(abs(shares[a][event] - 1 / len(agents)) <= EVEN_SPLIT_TOLERANCE for a in agents):
+            shared.append(f"{phrase[0]} the {phrase[1]} ({split})")
+        else:
+            mixed.append(f"{phrase[0]} the {phrase[1]} ({split})")
+    parts = [f"{agent} {_join(done)}" for agent, done in jobs.items()]
+    if shared:
+        parts.append(f"{' and '.join(agents)} share: {_join(shared)}")
+    if mixed:
+        parts.append(f"unevenly ({' / '.join(agents)}): {_join(mixed)}")
+    return "; ".join(parts)
+
+
+def _format_value(name: str, value: float) -> str:
+    return _percent(value) if f"/{SHARE_PREFIX}" in name else f"{value:.3g}"
+
+
+def crossplay_block_means(V: Any, labels: Any, k: int) -> Any:
+    """(k, k) mean cross-play value of agent_0 from cluster i with agent_1 from cluster j (NaN if empty)."""
+    V, labels = np.asarray(V, dtype=float), np.asarray(labels)
+    out = np.full((k, k), np.nan)
+    for i in range(k):
+        for j in range(k):
+            rows, cols = np.flatnonzero(labels == i), np.flatnonzero(labels == j)
+            if len(rows) and len(cols):
+                block = V[np.ix_(rows, cols)]
+                if i == j and len(rows) > 1:  # a member with itself is self-play, not mixing
+                    block = block[~np.eye(len(rows), dtype=bool)]
+                out[i, j] = block.mean()
+    return out
+
+
+def crossplay_lines(crossplay: Any, V: Any, labels: Any, k: int, names: Sequence[str]) -> list[str]:
+    """report.md's cross-play section: what mixing strategies costs (cluster blocks), then every pair."""
+    seat_a, seat_b = (", ".join(side) for side in crossplay.seats[:2])  # cross-play has two sides
+    lines = ["", "## Cross-play: mixing strategies", ""]
+    if k > 1:
+        B = crossplay_block_means(V, labels, k)
+        lines += [
+            f"Mean {crossplay.metric} when {seat_a} comes from the row's cluster and {seat_b} from the column's "
+            "(a cluster with itself: its members paired with each other, or self-play for a single member):",
+            "",
+            f"| {seat_a} from | " + " | ".join(f"{seat_b} from cluster {j + 1}" for j in range(k)) + " |",
+            "|---" * (k + 1) + "|",
+        ]
+        lines += [f"| cluster {i + 1} | " + " | ".join(f"{B[i, j]:.1f}" for j in range(k)) + " |" for i in range(k)]
+        diag, off = np.nanmean(np.diag(B)), np.nanmean(B[~np.eye(k, dtype=bool)])
+        cost = ""
+        if diag > 0:
+            cost = f" (mixing costs {100 * (1 - off / diag):.0f}%)" if off < diag else " (mixing costs nothing)"
+        lines += ["", f"Within a strategy: {diag:.1f}; across strategies: {off:.1f}{cost}.", ""]
+    if len(names) <= MAX_MATRIX_MEMBERS:
+        lines += [
+            f"Every pair, {crossplay.metric} ({seat_a}: the row's member, {seat_b}: the column's):",
+            "",
+            "| | " + " | ".join(names) + " |",
+            "|---" * (len(names) + 1) + "|",
+        ]
+        lines += [f"| {n} | " + " | ".join(f"{v:.1f}" for v in row) + " |" for n, row in zip(names, V.tolist())]
+    return lines
 
 
 def write_population_report(result: Any, out_dir: Path, figures: dict[str, Path]) -> Path:
@@ -281,6 +394,25 @@ def write_population_report(result: Any, out_dir: Path, figures: dict[str, Path]
     if noise:
         lines.append(f"| noise | {len(noise)} | {', '.join(noise)} | {np.mean([headline[m] for m in noise]):.1f} |")
     V = None if result.crossplay is None else np.asarray(result.crossplay.value_mean)
+    member_shares, phrases = result.role_shares, result.role_phrases
+    events = list(phrases)
+    member_roles = result.roles
+    roles = {}
+    for c in range(k):
+        members = result.members_of(c)
+        if not member_shares:
+            roles[c] = ""
+            continue
+        agents = list(member_shares[members[0]])
+        mean = {  # over the members whose team does the event often enough to say
+            a: {
+                e: float(np.mean(vals))
+                for e in events
+                if (vals := [member_shares[m][a][e] for m in members if e in member_shares[m][a]])
+            }
+            for a in agents
+        }
+        roles[c] = who_does_what(mean, phrases, events)
     for c in range(k):
         members = result.members_of(c)
         best = max(members, key=lambda m: headline[m])
@@ -290,10 +422,21 @@ def write_population_report(result: Any, out_dir: Path, figures: dict[str, Path]
             "",
             f"Members: {', '.join(members)}. Best self-play {result.headline_name}: {headline[best]:.1f} ({best}).",
         ]
+        if roles[c]:
+            lines.append(f"Who does what (self-play, mean over the cluster's members): {roles[c]}.")
         diffs = cluster_differences(result.descriptors, labels, result.descriptor_names, c)
         if diffs:
             lines += ["Compared with the other members, this cluster has"]
-            lines += [DESCRIPTOR_LINE.format(**d) for d in diffs]
+            lines += [
+                DESCRIPTOR_LINE.format(
+                    **{
+                        **d,
+                        "inside": _format_value(d["name"], d["inside"]),
+                        "outside": _format_value(d["name"], d["outside"]),
+                    }
+                )
+                for d in diffs
+            ]
         elif k > 1:
             lines.append(f"No descriptor differs by {MIN_EFFECT_SD} sd or more from the other members.")
         if V is not None and k > 1:
@@ -307,8 +450,20 @@ def write_population_report(result: Any, out_dir: Path, figures: dict[str, Path]
         gif = figures.get(f"cluster_{c + 1}.gif")
         if gif is not None:
             lines.append(f"Representative episode: [{gif.name}]({os.path.relpath(gif, out_dir)}).")
-    lines += ["", "## Members", "", f"| member | cluster | self-play {result.headline_name} |", "|---|---|---|"]
-    lines += [f"| {n} | {'noise' if c < 0 else c + 1} | {headline[n]:.1f} |" for n, c in zip(names, labels.tolist())]
+    if V is not None:
+        lines += crossplay_lines(result.crossplay, V, labels, k, names)
+    lines += ["", "## Members", ""]
+    if member_roles:
+        lines += [f"| member | cluster | self-play {result.headline_name} | who does what |", "|---|---|---|---|"]
+        lines += [
+            f"| {n} | {'noise' if c < 0 else c + 1} | {headline[n]:.1f} | {member_roles[n]} |"
+            for n, c in zip(names, labels.tolist())
+        ]
+    else:
+        lines += [f"| member | cluster | self-play {result.headline_name} |", "|---|---|---|"]
+        lines += [
+            f"| {n} | {'noise' if c < 0 else c + 1} | {headline[n]:.1f} |" for n, c in zip(names, labels.tolist())
+        ]
     shown = [(key, path) for key, path in figures.items() if key in FIGURE_TITLES]
     if shown:
         lines += ["", "## Figures", ""]

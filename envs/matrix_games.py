@@ -95,6 +95,7 @@ class StagHuntEnv(WeightedReward, ParallelEnv):
     """
 
     FEATURE_NAMES = FEATURE_NAMES
+    ACTION_NAMES = ACTION_NAMES  # what the analysis calls the actions
 
     metadata = {"name": "stag_hunt_v0", "render_modes": ["ansi"], "is_parallelizable": True}
 

@@ -163,6 +163,7 @@ class _MonsterHuntGame(WeightedReward):
     """What both forms share: validated options, payoffs (settable as reward parameters), spaces."""
 
     FEATURE_NAMES = FEATURE_NAMES
+    ACTION_NAMES = ACTION_NAMES  # what the analysis calls the actions
     REWARD_PARAMS = PAYOFF_OPTIONS
 
     def _init_game(

@@ -6,6 +6,11 @@ for that agent and step (Overcooked's events, Stag Hunt's joint outcome, ...). T
 weigh 0); the env's own reward stays in ``infos[agent]["original_reward"]``. This is how reward
 randomization (RPG, HSP) builds its members' rewards without touching the env's code.
 
+A name may be one agent's: ``agent_0/potting_onion: 3`` pays only agent_0 for its potting (seat-specific
+incentives, e.g. one cook paid to pot and the other to serve); a plain name pays every agent. An agent's
+weight on a feature is the plain weight plus its own. Built-in envs that accept such names list their
+agents in ``WEIGHT_AGENTS``; user envs (the wrapper) take any agent they report.
+
 Built-in envs do it natively (also in their batched forms, as one matrix product) and expose
 their feature names statically (a ``reward_feature_names(**env_config)`` classmethod). A user's
 PettingZoo env only has to report the features: ``diverse_marl.envs.make`` wraps it in
@@ -20,7 +25,7 @@ Envs whose reward parameters can change during training expose ``set_reward_para
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,12 +39,27 @@ WEIGHTS_OPTION = "reward_weights"  # env option {name: w}
 ORIGINAL_RETURN_KEY = ORIGINAL_RETURN  # batched infos["episode"][...]: team sum of original rewards
 DIVERSITY_STATE_KEY = "diversity_state"  # infos[agent][...]: optional compact state SIPO measures distances on
 PROBE_SEED = 0  # seed of the reset + random step that reveals a user env's features
+AGENT_SEPARATOR = "/"  # "agent_0/potting_onion": a weight on one agent's feature only
+
+
+def split_weight_name(name: str, names: Container[str]) -> tuple[str | None, str]:
+    """``"agent_0/potting_onion"`` -> ``("agent_0", "potting_onion")``; a feature name (even one with a
+    slash) -> ``(None, name)``: the weight is every agent's."""
+    if name in names or AGENT_SEPARATOR not in name:
+        return None, name
+    agent, feature = name.split(AGENT_SEPARATOR, 1)
+    return agent, feature
 
 
 def check_reward_weights(
-    weights: Any, names: Sequence[str], env: str, where: str = "reward_weights"
+    weights: Any,
+    names: Sequence[str],
+    env: str,
+    where: str = "reward_weights",
+    agents: Sequence[str] | None = None,
 ) -> dict[str, float]:
-    """``weights`` as ``{name: float}``; every name must be one of the env's feature ``names``."""
+    """``weights`` as ``{name: float}``; every name must be one of the env's feature ``names``, or
+    ``agent/feature`` for one agent's (``agent`` one of ``agents``; None: not checked here)."""
     if not isinstance(weights, Mapping):
         raise ConfigError(f"{where} must be a mapping feature name -> weight, got {weights!r}")
     if not names:
@@ -49,11 +69,15 @@ def check_reward_weights(
         )
     out = {}
     for name, value in weights.items():
-        if name not in names:
+        agent, feature = split_weight_name(str(name), names)
+        if feature not in names:
             raise ConfigError(
-                f"unknown reward feature {name!r} in {where}{did_you_mean(name, names)}; "
+                f"unknown reward feature {feature!r} in {where}{did_you_mean(feature, names)}; "
                 f"features of env {env!r}: {', '.join(names)}"
             )
+        if agent is not None and agents is not None and agent not in agents:
+            allowed = f"agents: {', '.join(agents)}" if agents else "this env takes no per-agent weights"
+            raise ConfigError(f"unknown agent {agent!r} in {where}.{name}{did_you_mean(agent, agents)}; {allowed}")
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
             raise ConfigError(f"{where}.{name}: expected a number, got {value!r}")
         out[str(name)] = float(value)
@@ -71,37 +95,62 @@ def check_reward_params(values: Mapping[str, Any], allowed: Sequence[str], env: 
             )
 
 
-def dot(weights: Mapping[str, float], features: Mapping[str, float]) -> float:
-    """``w . features`` for one agent's feature dict (names missing from ``features`` count as 0)."""
-    return float(sum(w * float(features.get(name, 0.0)) for name, w in weights.items()))
+def dot(weights: Mapping[str, float], features: Mapping[str, float], agent: str | None = None) -> float:
+    """``w . features`` for ``agent``'s feature dict: plain names and ``agent/...`` ones (names missing
+    from ``features`` count as 0)."""
+    total = 0.0
+    for name, w in weights.items():
+        owner, feature = split_weight_name(name, features)
+        if owner is None or owner == agent:
+            total += w * float(features.get(feature, 0.0))
+    return float(total)
 
 
 class RewardWeights:
-    """Validated weights over an env's feature names, as a dict and as a vector aligned with the names."""
+    """Validated weights over an env's feature names: the dict, and per agent a vector aligned with the names.
 
-    def __init__(self, weights: Mapping[str, float], names: Sequence[str], env: str) -> None:
-        self.names = tuple(names)
-        self.weights = check_reward_weights(weights, self.names, env)
+    ``matrix`` is (len(agents), len(names)): row i is agent i's weights (plain ones plus its own);
+    ``vector`` the plain weights (every agent's, for envs that take no agent-specific names).
+    """
+
+    def __init__(
+        self, weights: Mapping[str, float], names: Sequence[str], env: str, agents: Sequence[str] = ()
+    ) -> None:
+        self.names, self.agents = tuple(names), tuple(agents)
+        self.weights = check_reward_weights(weights, self.names, env, agents=self.agents)
+        index = {n: i for i, n in enumerate(self.names)}
+        self.matrix = np.zeros((max(len(self.agents), 1), len(self.names)), dtype=np.float64)
+        for name, w in self.weights.items():
+            agent, feature = split_weight_name(name, self.names)
+            if agent is None:
+                self.matrix[:, index[feature]] += w
+            else:
+                self.matrix[self.agents.index(agent), index[feature]] += w
         self.vector = np.array([self.weights.get(n, 0.0) for n in self.names], dtype=np.float64)
 
-    def dot(self, features: Mapping[str, float]) -> float:
+    def dot(self, features: Mapping[str, float], agent: str | None = None) -> float:
         """``w . features`` for one agent's feature dict."""
-        return dot(self.weights, features)
+        return dot(self.weights, features, agent)
 
 
-def optional_weights(weights: Mapping[str, float] | None, names: Sequence[str], env: str) -> RewardWeights | None:
-    return None if weights is None else RewardWeights(weights, names, env)
+def optional_weights(
+    weights: Mapping[str, float] | None, names: Sequence[str], env: str, agents: Sequence[str] = ()
+) -> RewardWeights | None:
+    return None if weights is None else RewardWeights(weights, names, env, agents)
 
 
 class WeightedReward:
     """Mixin for env classes with built-in features: static names, optional weights, ``set_reward_params``.
 
     A class sets ``FEATURE_NAMES`` and ``REWARD_PARAMS`` (float attributes the trainer may set),
-    calls ``self._init_weights(reward_weights)`` in ``__init__`` and uses ``self.weights``.
+    calls ``self._init_weights(reward_weights)`` in ``__init__`` and uses ``self.weights``. Classes
+    that apply per-agent rows (``weights.matrix``) list their agents in ``WEIGHT_AGENTS``; the others
+    reject ``agent/feature`` names.
     """
 
     FEATURE_NAMES: tuple[str, ...] = ()
     REWARD_PARAMS: tuple[str, ...] = ()
+    WEIGHT_AGENTS: tuple[str, ...] = ()
 
     @classmethod
     def reward_feature_names(cls, **env_config: Any) -> list[str]:
@@ -109,7 +158,7 @@ class WeightedReward:
         return list(cls.FEATURE_NAMES)
 
     def _init_weights(self, reward_weights: Mapping[str, float] | None) -> None:
-        self.weights = optional_weights(reward_weights, self.FEATURE_NAMES, type(self).__name__)
+        self.weights = optional_weights(reward_weights, self.FEATURE_NAMES, type(self).__name__, self.WEIGHT_AGENTS)
 
     def set_reward_params(self, **values: Any) -> None:
         """Set ``reward_weights`` (None: the env's own reward again) and/or the class's ``REWARD_PARAMS``."""
@@ -162,10 +211,11 @@ class RewardWeightsWrapper:
                     f"reward_weights need a dict feature name -> value at every step"
                 )
             if not self._checked:  # names are checked once, against what the env really reports
-                check_reward_weights(self.reward_weights, list(features), self._name)
+                agents = list(getattr(self.env, "possible_agents", None) or rewards)
+                check_reward_weights(self.reward_weights, list(features), self._name, agents=agents)
                 self._checked = True
             info[ORIGINAL_KEY] = reward
-            new_rewards[agent] = dot(self.reward_weights, features)
+            new_rewards[agent] = dot(self.reward_weights, features, agent)
         return obs, new_rewards, terms, truncs, infos
 
     def set_reward_params(self, **values: Any) -> None:

@@ -131,13 +131,14 @@ TINY_DEMO = [
     "method.eval_episodes=2",
     "method.finetune.iterations=1",
     "checkpoint_every=1",
-    "method.sampler.list=[{sparse: 1.0, shaped: 1.0, onion_pickup_dispenser: 1.0}]",
-]  # + the original: 2
+]  # the demo's own members: a potter/server pair and its mirror (seat-specific rewards), a balanced one, the original
 
 
 def test_demo_trains_a_population_and_analyses_it(ray_local, tmp_path, capsys):
-    """make demo's path at a tiny scale: RPG members -> ranked population -> clusters, cross-play, report."""
+    """make demo's path at a tiny scale: RPG members with seat-specific rewards -> ranked population -> clusters,
+    cross-play, who-does-what descriptors, report."""
     from diverse_marl.demo import run_demo
+    from diverse_marl.warm_start import source_policy_ids
 
     run_dir = run_demo(
         overrides=[*TINY_DEMO, f"runs_dir={tmp_path}"], quiet=True, analysis_episodes=2, crossplay_episodes=1
@@ -145,11 +146,22 @@ def test_demo_trains_a_population_and_analyses_it(ray_local, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "strateg" in out and "sparse_return" in out and "report:" in out
     analysis = json.loads((run_dir / "analysis" / "analysis.json").read_text())
-    assert len(analysis["members"]) == 2 and analysis["headline"] == "sparse_return"
+    assert len(analysis["members"]) == 4 and analysis["headline"] == "sparse_return"
     assert set(analysis["labels"]) == set(analysis["members"])
-    assert np.shape(analysis["crossplay"]) == (2, 2)
+    assert np.shape(analysis["crossplay"]) == (4, 4)
+    # members on seat-specific incentives: one pays agent_0 for potting, its mirror pays agent_1
+    population = diverse_marl.load_population(run_dir)
+    weights = [m.metadata.get("reward_weights") or {} for m in population]
+    assert any("agent_0/potting_onion" in w for w in weights) and any("agent_1/potting_onion" in w for w in weights)
+    for member in population:  # one policy per cook
+        assert source_policy_ids(member.checkpoint) == ["agent_0", "agent_1"]
+    # descriptors by name: actions (no action indices) and, where the cooks split a job, role shares
+    names = analysis["descriptor_names"]
+    assert {"agent_0/action:stay", "agent_1/action:interact"} <= set(names)
+    assert not any("/action_" in n for n in names)
     report = (run_dir / "analysis" / "report.md").read_text()
     assert "## Cluster 1" in report and "self-play sparse_return" in report
+    assert "## Cross-play: mixing strategies" in report and "Every pair" in report
     for figure in ("population_map", "descriptor_profiles", "crossplay_clusters", "learning_curves"):
         assert (run_dir / "analysis" / f"{figure}.png").stat().st_size > 5_000
         assert (run_dir / "analysis" / f"{figure}.svg").exists()

@@ -29,12 +29,13 @@ from pettingzoo import ParallelEnv
 from diverse_marl.envs.options import num_envs_parameter, options_signature, parse_options
 from diverse_marl.envs.overcooked import render as _render
 from diverse_marl.envs.overcooked.core import (
+    ACTION_NAMES,
     NUM_ACTIONS,
     NUM_PLAYERS,
     BatchState,
     OvercookedDynamics,
 )
-from diverse_marl.envs.overcooked.events import EVENT_NAMES, NUM_EVENTS
+from diverse_marl.envs.overcooked.events import EVENT_NAMES, NUM_EVENTS, ROLE_EVENTS
 from diverse_marl.envs.overcooked.features import Featurizer
 from diverse_marl.envs.overcooked.layouts import Layout, get_layout
 from diverse_marl.envs.overcooked.potential import DEFAULT_POTENTIAL_GAMMA, SoupPotential
@@ -122,12 +123,14 @@ def weighted_rewards(
 ) -> np.ndarray:
     """(N, 2) rewards ``w . features`` from the feature parts: events (N, 2, E), team sparse (N,), shaped (N, 2).
 
-    One matrix product over the events, no per-copy Python (the batched env calls it every step).
+    ``weights``: (F,) for both cooks or (2, F), one row per cook (``RewardWeights.matrix``). One matrix
+    product per cook over the events, no per-copy Python (the batched env calls it every step).
     """
-    n, players, _ = events.shape
+    w = np.broadcast_to(np.asarray(weights, dtype=np.float64), (NUM_PLAYERS, len(FEATURE_NAMES)))
     # a float matrix-vector product runs in BLAS; int32 @ float64 would take numpy's slow mixed-type loop
-    per_event = (events.reshape(n * players, NUM_EVENTS).astype(np.float64) @ weights[:NUM_EVENTS]).reshape(n, players)
-    return per_event + team_sparse[:, None] * weights[SPARSE_FEATURE] + shaped * weights[SHAPED_FEATURE]
+    ev = events.astype(np.float64)
+    per_event = np.stack([ev[:, p] @ w[p, :NUM_EVENTS] for p in range(NUM_PLAYERS)], axis=1)
+    return per_event + team_sparse[:, None] * w[:, SPARSE_FEATURE] + shaped * w[:, SHAPED_FEATURE]
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,9 @@ class _OvercookedReward(WeightedReward):
 
     FEATURE_NAMES = FEATURE_NAMES
     REWARD_PARAMS = ("shaping_factor", "random_start")  # what a reward_schedule may change during training
+    WEIGHT_AGENTS = AGENTS  # reward_weights may pay one cook: {"agent_0/potting_onion": 3}
+    ACTION_NAMES = ACTION_NAMES  # what the analysis calls the actions
+    ROLE_EVENTS = ROLE_EVENTS  # events whose per-cook shares say who does what (analysis descriptors, report)
 
     def _init_kitchen(self, o: OvercookedOptions) -> None:
         """What both classes build from the options: layout, dynamics, reward rule, encoders, spaces."""
@@ -230,7 +236,7 @@ class _OvercookedReward(WeightedReward):
         original = team[:, None] + self.shaping_factor * shaped
         if self.weights is None:
             return original, original
-        return weighted_rewards(self.weights.vector, events, team, shaped), original
+        return weighted_rewards(self.weights.matrix, events, team, shaped), original
 
 
 def _check_common(horizon: int, obs: str, render_mode: str | None) -> None:
@@ -299,7 +305,8 @@ class OvercookedEnv(_OvercookedReward, ParallelEnv):
             "events+potential", the sum of both (events to find the first stages, phi to carry soups to the window).
         potential_gamma: discount of the potential (set it to the trainer's gamma).
         shaping_factor: weight of the shaped reward (a ``reward_schedule`` can anneal it during training).
-        reward_weights: ``{feature: w}`` over ``FEATURE_NAMES``; the reward becomes ``w . features``.
+        reward_weights: ``{feature: w}`` over ``FEATURE_NAMES``; the reward becomes ``w . features``
+            (``agent_1/soup_delivery: 5``: a weight for one cook only).
         render_mode: None, "ansi" or "rgb_array".
         random_start: probability that an episode starts from a random state (cooks anywhere, objects in
             hands and pots; ``start_states.py``) instead of the layout's start: an exploration curriculum
@@ -374,7 +381,7 @@ class OvercookedEnv(_OvercookedReward, ParallelEnv):
         rew = (
             original
             if self.weights is None
-            else weighted_rewards(self.weights.vector, events, sparse.sum(1), shaped)[0].tolist()
+            else weighted_rewards(self.weights.matrix, events, sparse.sum(1), shaped)[0].tolist()
         )
         done = int(self._s.timestep[0]) >= self.horizon
         ev_float = ev.astype(np.float64).tolist()

@@ -75,3 +75,20 @@ REFERENCE_EVENTS: dict[str, tuple[str, ...]] = {
     "soup_delivery": ("soup_delivery",),
     "soup_drop": ("soup_place_counter",),
 }
+
+# Who does what in the kitchen: the events a cook's *share* of says something about its job, in the order a
+# soup is made, with how to say it (verb, plural, singular): "agent_0 pots 94% of the onions", "agent_1
+# delivers every soup". The analysis reads it as the env's ``ROLE_EVENTS`` (descriptors and report).
+ROLE_EVENTS: dict[str, tuple[str, str, str]] = {
+    "onion_pickup_dispenser": ("fetches", "onions", "onion"),
+    "potting_onion": ("pots", "onions", "onion"),
+    "tomato_pickup_dispenser": ("fetches", "tomatoes", "tomato"),
+    "potting_tomato": ("pots", "tomatoes", "tomato"),
+    "pot_start": ("starts", "soups cooking", "soup cooking"),
+    "dish_pickup_dispenser": ("fetches", "dishes", "dish"),
+    "soup_pickup_pot": ("plates", "soups", "soup"),
+    "soup_delivery": ("delivers", "soups", "soup"),
+    "onion_place_counter": ("hands over", "onions left on counters", "onion left on a counter"),
+    "dish_place_counter": ("hands over", "dishes left on counters", "dish left on a counter"),
+    "soup_place_counter": ("hands over", "soups left on counters", "soup left on a counter"),
+}

@@ -7,8 +7,11 @@ Three cooks built on the goal-directed :class:`~diverse_marl.envs.overcooked.scr
 - ``all_rounder``: does both (the plain ScriptedCook).
 
 A potter with a server delivers soups; two potters or two servers never do, which is what makes
-them a test bed for clustering and cross-play. With probability ``epsilon`` a cook acts at random
-(noise: several seeds of one role are similar, not identical).
+them a test bed for clustering and cross-play. ``potter_server`` / ``server_potter`` are such teams
+as one population member (a job per seat: agent_0 pots and agent_1 serves, or the reverse), the
+known answer for role descriptors ("agent_0 pots every onion, agent_1 delivers every soup").
+With probability ``epsilon`` a cook acts at random (noise: several seeds of one role are similar,
+not identical).
 
 The cooks read the whole kitchen: they act on overcooked_ai's lossless grid encoding, which is
 the env's agent-specific global state (``env.state(agent)``) and also its observation with
@@ -154,3 +157,28 @@ def server(env_config: Mapping[str, Any] | None = None, seed: int | None = None)
 def all_rounder(env_config: Mapping[str, Any] | None = None, seed: int | None = None) -> RoleAgent:
     """Factory (``...roles:all_rounder``): does every job."""
     return make_role("all_rounder", env_config, seed)
+
+
+TEAMS: dict[str, tuple[str, str]] = {"potter_server": ("potter", "server"), "server_potter": ("server", "potter")}
+
+
+def make_team_seat(
+    team: str, seat: str, env_config: Mapping[str, Any] | None = None, seed: int | None = None
+) -> RoleAgent:
+    """The cook of ``seat`` (``agent_0`` / ``agent_1``) in a team of ``TEAMS``."""
+    if team not in TEAMS:
+        raise ConfigError(f"unknown team {team!r}; allowed: {', '.join(TEAMS)}")
+    index = {"agent_0": 0, "agent_1": 1}.get(seat)
+    if index is None:
+        raise ConfigError(f"team {team!r} has seats agent_0 and agent_1, not {seat!r}")
+    return make_role(TEAMS[team][index], env_config, seed)
+
+
+def potter_server(seat: str, env_config: Mapping[str, Any] | None = None, seed: int | None = None) -> RoleAgent:
+    """Factory (``...roles:potter_server``), one member in both seats: agent_0 pots, agent_1 serves."""
+    return make_team_seat("potter_server", seat, env_config, seed)
+
+
+def server_potter(seat: str, env_config: Mapping[str, Any] | None = None, seed: int | None = None) -> RoleAgent:
+    """Factory (``...roles:server_potter``): agent_0 serves, agent_1 pots."""
+    return make_team_seat("server_potter", seat, env_config, seed)
