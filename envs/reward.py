@@ -171,7 +171,22 @@ class WeightedReward:
 
 
 # ---- user envs: the wrapper applied by ``make`` --------------------------------------------------
-class RewardWeightsWrapper:
+class EnvProxy:
+    """A wrapper that is its env in everything it does not override: attributes, spaces, ``unwrapped``."""
+
+    env: Any
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "env":  # not yet set (e.g. during unpickling): avoid recursion
+            raise AttributeError(name)
+        return getattr(self.env, name)
+
+    @property
+    def unwrapped(self) -> Any:
+        return getattr(self.env, "unwrapped", self.env)
+
+
+class RewardWeightsWrapper(EnvProxy):
     """A PettingZoo ``ParallelEnv`` whose rewards are ``w . infos[agent]["reward_features"]``.
 
     Everything else (spaces, ``state``, ``render``, attributes) is the wrapped env's. The env's
@@ -184,15 +199,6 @@ class RewardWeightsWrapper:
         self._name = env_name or type(env).__name__
         self.reward_weights: dict[str, float] | None = dict(weights)
         self._checked = False
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "env":  # not yet set (e.g. during unpickling): avoid recursion
-            raise AttributeError(name)
-        return getattr(self.env, name)
-
-    @property
-    def unwrapped(self) -> Any:
-        return getattr(self.env, "unwrapped", self.env)
 
     def reset(self, seed: int | None = None, options: dict | None = None):
         return self.env.reset(seed=seed, options=options)

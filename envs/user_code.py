@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from diverse_marl.envs.reward import EnvProxy
 from diverse_marl.errors import DiverseMarlError
 
 TOOLKIT_PACKAGE = "diverse_marl"
@@ -108,7 +109,7 @@ def construct(factory: Callable[..., Any], kwargs: dict[str, Any], env: str) -> 
     return UserEnvGuard(instance, env, package)
 
 
-class UserEnvGuard:
+class UserEnvGuard(EnvProxy):
     """A user's PettingZoo env whose ``reset`` / ``step`` errors become :class:`UserEnvError`.
 
     Everything else (spaces, ``state``, attributes, ``set_reward_params``) is the env's own.
@@ -116,15 +117,6 @@ class UserEnvGuard:
 
     def __init__(self, env: Any, name: str, package: str) -> None:
         self.env, self._name, self._package = env, name, package
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "env":  # not yet set (e.g. during unpickling): avoid recursion
-            raise AttributeError(name)
-        return getattr(self.env, name)
-
-    @property
-    def unwrapped(self) -> Any:
-        return getattr(self.env, "unwrapped", self.env)
 
     def reset(self, seed: int | None = None, options: dict | None = None):
         try:

@@ -7,7 +7,7 @@ from typing import Any
 from diverse_marl.algorithms.diversity.connector import IntrinsicRewardConnector
 from diverse_marl.algorithms.diversity.spec import parse_diversity
 from diverse_marl.algorithms.diversity.terms import build_terms
-from diverse_marl.algorithms.mappo.connectors import EpisodesToNumpy
+from diverse_marl.algorithms.mappo.connectors import insert_after_numpy
 from diverse_marl.algorithms.mappo.learner import MAPPOTorchLearner
 
 DIVERSITY_COMPONENT = "diversity"  # key of the terms' state (lambdas, critics) in the learner state
@@ -20,12 +20,7 @@ class DiversityMAPPOLearner(MAPPOTorchLearner):
         super().build()
         self.diversity = build_terms(parse_diversity(self.config.diversity_spec))
         piece = IntrinsicRewardConnector(terms=self.diversity)
-        pipeline = self._learner_connector
-        if pipeline is not None:
-            if any(isinstance(c, EpisodesToNumpy) for c in pipeline.connectors):
-                pipeline.insert_after(EpisodesToNumpy, piece)
-            else:
-                pipeline.prepend(piece)
+        insert_after_numpy(self._learner_connector, piece)
 
     def get_state(self, components: Any = None, *, not_components: Any = None, **kwargs: Any) -> dict:
         state = super().get_state(components, not_components=not_components, **kwargs)

@@ -148,3 +148,14 @@ class MAPPOGeneralAdvantageEstimation(ConnectorV2):
             mbatch[Postprocessing.VALUE_TARGETS] = torch.as_tensor(targets, dtype=torch.float32, device=device)
             mbatch[Columns.VF_PREDS] = v_norm.detach()
         return batch
+
+
+def insert_after_numpy(pipeline: Any, piece: ConnectorV2) -> None:
+    """Put a piece that rewrites rewards (intrinsic rewards, bonuses) right after ``EpisodesToNumpy``,
+    so GAE and value targets see the changed rewards; first in the pipeline when that piece is absent."""
+    if pipeline is None:
+        return
+    if any(isinstance(c, EpisodesToNumpy) for c in pipeline.connectors):
+        pipeline.insert_after(EpisodesToNumpy, piece)
+    else:
+        pipeline.prepend(piece)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from diverse_marl.algorithms.mappo.connectors import EpisodesToNumpy
+from diverse_marl.algorithms.mappo.connectors import insert_after_numpy
 from diverse_marl.algorithms.mappo.learner import MAPPOTorchLearner
 from diverse_marl.algorithms.population_entropy.connector import PopulationEntropyConnector
 
@@ -13,9 +13,4 @@ class PopulationEntropyMAPPOLearner(MAPPOTorchLearner):
     def build(self) -> None:
         super().build()
         piece = PopulationEntropyConnector(coeff=self.config.population_entropy_coeff)
-        pipeline = self._learner_connector
-        if pipeline is not None:
-            if any(isinstance(c, EpisodesToNumpy) for c in pipeline.connectors):
-                pipeline.insert_after(EpisodesToNumpy, piece)
-            else:
-                pipeline.prepend(piece)
+        insert_after_numpy(self._learner_connector, piece)
