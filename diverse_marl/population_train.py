@@ -28,12 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from diverse_marl.config import ExperimentConfig, member_config, member_overrides
+from diverse_marl.envs.user_code import UserEnvError
 from diverse_marl.errors import ConfigError, MemberFailedError
 from diverse_marl.metrics import headline_return
 from diverse_marl.progress import Progress
 from diverse_marl.ray_setup import init_ray
 from diverse_marl.run_dir import RunDir, atomic_write_json, atomic_write_text
-from diverse_marl.training import TrainHooks, TrainResult, reached_stop, run_single
+from diverse_marl.training import RUN_DIR_HINT, TrainHooks, TrainResult, reached_stop, run_single
 
 # "SomeError: message" lines in a Ray error's text (root_cause picks the innermost)
 _CAUSE_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt)(\([^)]*\))?: \S")
@@ -192,7 +193,13 @@ def root_cause(error: BaseException) -> str:
     """The innermost ``SomeError: message`` line of a (Ray-wrapped, chained) error, for a one-line report."""
     lines = [ln.strip() for ln in str(error).splitlines()]
     causes = [ln for ln in lines if _CAUSE_LINE.match(ln) and not ln.startswith("ray.")]
-    return causes[-1] if causes else (lines[-1] if lines and lines[-1] else type(error).__name__)
+    cause = causes[-1] if causes else (lines[-1] if lines and lines[-1] else type(error).__name__)
+    # a user env's error already names the env, the phase and the exception; its advice on resuming
+    # is the member's, and the population's own message says how to resume the whole population
+    prefix = f"{UserEnvError.__module__}.{UserEnvError.__name__}: "
+    if cause.startswith(prefix):
+        cause = cause[len(prefix) :].split(f"; {RUN_DIR_HINT}", 1)[0]
+    return cause
 
 
 @contextlib.contextmanager

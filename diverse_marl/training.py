@@ -157,6 +157,9 @@ def run_single(
     raise failure from None  # after stop(): RLlib's shutdown logs would otherwise print it as "handled"
 
 
+RUN_DIR_HINT = "run dir "  # how a user env error's hint begins (a population member's report drops it)
+
+
 def user_env_failure(exc: BaseException | None, rd: RunDir, since: float) -> UserEnvError | None:
     """The error of a user's env behind ``exc`` (or reported by an env runner since ``since``), saying
     where the run's checkpoints are and how to continue; None if the failure is not the user's env."""
@@ -166,9 +169,9 @@ def user_env_failure(exc: BaseException | None, rd: RunDir, since: float) -> Use
         return None
     latest = rd.latest_checkpoint()
     kept = (
-        f"run dir {rd.path} keeps its checkpoints (latest: iteration {read_checkpoint_meta(latest)['iteration']})"
+        f"{RUN_DIR_HINT}{rd.path} keeps its checkpoints (latest: iteration {read_checkpoint_meta(latest)['iteration']})"
         if latest is not None
-        else f"run dir {rd.path} has no checkpoint yet"
+        else f"{RUN_DIR_HINT}{rd.path} has no checkpoint yet"
     )
     return found.with_hint(f"{kept}; after fixing the env, continue with: diverse-marl train --resume {rd.path}")
 

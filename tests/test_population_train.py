@@ -259,7 +259,9 @@ def test_a_crashing_member_is_one_line_naming_it_and_how_to_resume(tmp_path):
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("diverse-marl train: error: population members [1] failed"), proc.stderr[-2000:]
     assert f"diverse-marl train --resume {tmp_path / 'pop'}" in last
-    assert "member 1: RuntimeError: user env exploded;" in last  # the root cause, not Ray's wrapper
+    # the root cause, not Ray's wrapper: the user env's own error, without the member's resume advice
+    assert "member 1: env 'test_population_train:_BreaksAfterSomeSteps' raised in step(): " in last
+    assert "RuntimeError: user env exploded; full errors under" in last
     assert "Traceback" not in proc.stderr
     statuses = [m["status"] for m in json.loads((tmp_path / "pop" / "population.json").read_text())]
     assert statuses == ["finished", "unfinished"]

@@ -85,13 +85,13 @@ def test_batched_env_honours_seat_weights_like_the_single_env(n):
 
 
 def test_a_users_env_takes_seat_weights_through_the_wrapper():
-    env = make("examples.rendezvous_env:RendezvousEnv", reward_weights={"cafe": 1.0, "agent_1/cafe": 2.0})
+    env = make("examples.user_env.rendezvous_env:RendezvousEnv", reward_weights={"cafe": 1.0, "agent_1/cafe": 2.0})
     env.reset(seed=0)
     cafe = 0  # the example's action for the cafe (features: cafe, met_at_park, ...)
     _, rew, _, _, infos = env.step({"agent_0": cafe, "agent_1": cafe})
     assert infos["agent_0"]["reward_features"]["cafe"] == infos["agent_1"]["reward_features"]["cafe"] == 1.0
     assert rew == {"agent_0": 1.0, "agent_1": 3.0}
-    env = make("examples.rendezvous_env:RendezvousEnv", reward_weights={"agent_3/cafe": 1.0})
+    env = make("examples.user_env.rendezvous_env:RendezvousEnv", reward_weights={"agent_3/cafe": 1.0})
     env.reset(seed=0)
     with pytest.raises(ConfigError, match="unknown agent 'agent_3'.*agents: agent_0, agent_1"):
         env.step({"agent_0": cafe, "agent_1": cafe})

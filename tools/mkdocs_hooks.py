@@ -14,6 +14,7 @@ import re
 import shutil
 from pathlib import Path
 
+from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +52,7 @@ def lay_out_installed_tree(dest: Path = API_SOURCE) -> Path:
     return dest
 
 
+@event_priority(100)  # before mkdocstrings reads its handler's paths (it drops ones that do not exist yet)
 def on_config(config):
     lay_out_installed_tree()
     return config
