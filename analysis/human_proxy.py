@@ -57,6 +57,14 @@ def clone_config(
     }
 
 
+def _relative(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it (reports name no machine's paths)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def is_trained(config: dict[str, Any], run_dir: Path) -> bool:
     """Has ``run_dir`` a finished clone of exactly ``config``?"""
     report_path, config_path = run_dir / "bc_report.json", run_dir / "clone_config.json"
@@ -139,7 +147,7 @@ def build_report(
             clones.append(
                 {
                     "seed": seed,
-                    "run_dir": str(run_dir),
+                    "run_dir": _relative(run_dir),
                     "history": bc["history"],
                     "stuck_steps": bc["stuck_steps"],
                     "test_split": bc["test_split"],

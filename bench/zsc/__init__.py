@@ -23,7 +23,8 @@ evaluation      every agent x every evaluation partner x both seats: sparse and 
 
 Run dirs live under ``runs/zsc/<layout>/`` (git-ignored): a finished job is reused, an interrupted one
 resumes from its latest checkpoint (``diverse-marl train --resume``), so a killed bench continues where it
-stopped. One heavy job at a time on the machine (``/tmp/diverse-marl-heavy-job.lock``). Results
+stopped. One heavy job at a time on the machine (a lock file in the system's temp dir,
+``diverse-marl-heavy-job.lock``). Results
 (``bench/results/zsc/zero_shot_coordination.json`` with every cell, the scale, the plan and each stage's wall
 time and env steps; ``_bars.png``: IQM with 95% CIs per layout and partner kind; ``_heatmap.png``: agents x
 partners) are rewritten atomically after every layout. Budgets and their arithmetic: ``scale.py``.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from typing import Any
 import diverse_marl
 from diverse_marl.run_dir import RunDir, atomic_write_json
 
-DEFAULT_LOCK = Path("/tmp/diverse-marl-heavy-job.lock")
+DEFAULT_LOCK = Path(tempfile.gettempdir()) / "diverse-marl-heavy-job.lock"  # machine-wide: one heavy job
 
 
 class LockBusyError(RuntimeError):
