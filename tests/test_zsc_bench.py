@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from bench.zsc import evaluation, partners, scale
-from bench.zsc.jobs import LayoutState, LockBusyError, heavy_job_lock
+from bench.zsc.jobs import LayoutState, LockBusyError, checkpoint_at, heavy_job_lock
 from bench.zsc.stages import HSP_SEED, POOL_SEED_BASE, LayoutContext, base_config, biased_population
 from diverse_marl.algorithms.methods import hsp
 from diverse_marl.population_train import member_dir_name
@@ -87,6 +87,16 @@ def test_score_matrix_is_seeds_by_partner_seats_and_drops_partners_without_a_br_
 
 
 # ---- plan and lock ---------------------------------------------------------------------------------
+def test_the_equal_budget_hsp_row_is_its_last_checkpoint_not_past_the_other_agents_steps(tmp_path):
+    for iteration, steps in ((10, 1_280_000), (20, 2_560_000), (30, 3_840_000)):
+        c = tmp_path / "checkpoints" / f"iter_{iteration:06d}"
+        c.mkdir(parents=True)
+        (c / "meta.json").write_text(json.dumps({"iteration": iteration, "env_steps": steps}))
+    assert checkpoint_at(tmp_path, 3_000_000).name == "iter_000020"
+    assert checkpoint_at(tmp_path, 3_840_000).name == "iter_000030"
+    assert checkpoint_at(tmp_path, 1_000_000) is None
+
+
 def test_faithful_plan_fits_twelve_hours_and_meets_the_issue_floors():
     s = scale.FAITHFUL
     p = scale.plan(s, ["asymmetric_advantages", "coordination_ring", "counter_circuit"], 3)
@@ -156,7 +166,7 @@ def test_smoke_pipeline_end_to_end(tmp_path):
     assert stages["sp"]["env_steps"] >= 2 * 800
     assert len(layout["eval_selected"]) == scale.SMOKE.eval_partners_kept
     methods = {c["method"] for c in layout["cells"]}
-    assert {"SP", "FCP", "HSP"} <= methods
+    assert {"SP", "FCP", "HSP", "HSP@SP-steps"} <= methods
     kept = scale.SMOKE.eval_partners_kept
     partners_per_agent = 2 * kept + len(scale.SCRIPTED_ROLES)  # no H_proxy without human data
     assert len(layout["cells"]) == len(methods) * partners_per_agent * 2

@@ -13,7 +13,7 @@ from typing import Any
 
 from bench.harness import RESULTS_DIR, machine_info
 from bench.zsc import evaluation
-from bench.zsc.jobs import DEFAULT_LOCK, LayoutState, LockBusyError, heavy_job_lock
+from bench.zsc.jobs import DEFAULT_LOCK, LayoutState, LockBusyError, checkpoint_at, heavy_job_lock
 from bench.zsc.plots import bar_chart, heatmap
 from bench.zsc.scale import CONFOUNDS, SCALES, SINGLE_RUN_STEPS_PER_S, format_plan, plan
 from bench.zsc.stages import METHOD_STAGES, STAGES, LayoutContext, agent_dir, evaluation_partners, run_stage
@@ -26,6 +26,10 @@ EVALUATION = "evaluation"
 ALL_STAGES = (*STAGES, EVALUATION)
 DEFAULT_LAYOUTS = ("asymmetric_advantages", "coordination_ring", "counter_circuit")
 RESULT_NAME = "zero_shot_coordination"  # .json, _bars.png, _heatmap.png
+# HSP's adaptive agent at the other agents' budget (its checkpoint at scale.agent_steps): separates what HSP's
+# partners buy from what its 3x longer training buys (its shaping anneal is compressed to its own run, so
+# at this checkpoint it still trains on part of the shaped reward)
+HSP_EQUAL_BUDGET = "HSP@SP-steps"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -80,6 +84,8 @@ def agents_under_test(ctx: LayoutContext) -> dict[str, dict[int, Path]]:
         method: {s: agent_dir(ctx, stage, s) for s in ctx.seeds if ctx.state.job_done(agent_dir(ctx, stage, s).name)}
         for method, stage in METHOD_STAGES.items()
     }
+    equal = {s: c for s, d in agents["HSP"].items() if (c := checkpoint_at(d, ctx.scale.agent_steps))}
+    agents[HSP_EQUAL_BUDGET] = equal
     return {method: seeds for method, seeds in agents.items() if seeds}
 
 

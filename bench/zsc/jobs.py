@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import diverse_marl
-from diverse_marl.run_dir import RunDir, atomic_write_json
+from diverse_marl.run_dir import RunDir, atomic_write_json, read_checkpoint_meta
 
 DEFAULT_LOCK = Path(tempfile.gettempdir()) / "diverse-marl-heavy-job.lock"  # machine-wide: one heavy job
 
@@ -119,3 +119,12 @@ def run_job(state: LayoutState, stage: str, name: str, run_dir: Path, config: Ma
         raise
     state.mark_job(name, stage, time.time() - t0, True, env_steps_under(run_dir))
     return run_dir
+
+
+def checkpoint_at(run_dir: Path, env_steps: int) -> Path | None:
+    """The run's last checkpoint at or before ``env_steps`` (None if it has none that early)."""
+    found = None
+    for c in RunDir(run_dir).checkpoint_dirs():
+        if read_checkpoint_meta(c).get("env_steps", 0) <= env_steps:
+            found = c
+    return found

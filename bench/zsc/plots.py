@@ -15,7 +15,14 @@ import numpy as np  # noqa: E402
 
 from bench.zsc.evaluation import KINDS, SEATS  # noqa: E402
 
-COLORS = {"SP": "#999999", "FCP": "#4c72b0", "HSP": "#dd8452", "MEP": "#55a868", "BCP": "#8172b2"}
+COLORS = {
+    "SP": "#999999",
+    "FCP": "#4c72b0",
+    "HSP": "#dd8452",
+    "HSP@SP-steps": "#f0b27a",
+    "MEP": "#55a868",
+    "BCP": "#8172b2",
+}
 
 
 def save(fig: Any, path: Path) -> None:

@@ -130,7 +130,8 @@ SCALES = {s.name: s for s in (FAITHFUL, SMOKE)}
 SCRIPTED_ROLES = ("potter", "server", "all_rounder")
 CONFOUNDS = (
     "HSP's adaptive agent trains hsp_agent_steps (the issue's 10M floor), the other agents agent_steps: "
-    "at 2 cores and 12 hours both cannot be 10M for 3 seeds x 5 methods x 3 layouts",
+    "at 2 cores and 12 hours both cannot be 10M for 3 seeds x 5 methods x 3 layouts; the row HSP@SP-steps is "
+    "the same HSP agents at their checkpoint nearest (not past) agent_steps, the equal-budget comparison",
     "R_BR comes from a BR of br_steps env steps; where it is weak, scores cap at 1 (min(1, R / R_BR))",
 )
 
