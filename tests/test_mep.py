@@ -23,6 +23,7 @@ from diverse_marl.algorithms.population_entropy.bonus import (
     population_entropy,
     population_log_prob,
 )
+from diverse_marl.algorithms.population_entropy.config import PopulationEntropyMAPPOConfig
 from diverse_marl.config import load_config
 from diverse_marl.errors import ConfigError
 from diverse_marl.partners import PartnerSpec, rank_priorities
@@ -206,6 +207,14 @@ def test_partners_priority_is_checked():
 def test_bad_mep_configs_fail_with_one_clear_error(change, fragment):
     with pytest.raises(ConfigError, match=fragment):
         load_config({**TINY, "method": METHOD, **change})
+
+
+def test_population_entropy_config_takes_mappos_options_and_its_own():
+    with pytest.raises(ConfigError, match=r"unknown mappo_population_entropy option 'member'.*allowed:.*\bmembers\b"):
+        PopulationEntropyMAPPOConfig.from_options("stag_hunt", {"horizon": 5}, {"member": 2}, seed=0)
+    cfg = PopulationEntropyMAPPOConfig.from_options("stag_hunt", {"horizon": 5}, {"members": 3, "lr": 1e-3}, seed=0)
+    assert cfg.population_members == 3 and cfg.lr == 1e-3 and cfg.seed == 0
+    assert sorted(cfg.rl_module_spec.rl_module_specs) == ["member_00", "member_01", "member_02"]
 
 
 def test_stage_one_scales_the_per_member_figures_by_the_population():

@@ -98,6 +98,7 @@ class MAPPOConfig(PPOConfig):
     """PPOConfig with MAPPO's module, learner, loss options and defaults."""
 
     SCHEDULE_OPTIONS = ("lr", "entropy_coeff")  # RLlib takes [[env_step, value], ...] for these
+    ALGORITHM = "mappo"  # the algorithm's name in YAML configs and in "unknown option" messages
 
     def __init__(self, algo_class: type | None = None) -> None:
         super().__init__(algo_class=algo_class or MAPPO)
@@ -243,10 +244,11 @@ class MAPPOConfig(PPOConfig):
         num_env_runners: int = 0,
     ) -> MAPPOConfig:
         """Build a ready-to-``build_algo()`` config from flat diverse-marl options (resolved here,
-        so bad options fail before Ray starts)."""
-        unknown = [k for k in options if k not in OPTIONS]
+        so bad options fail before Ray starts); a subclass takes the options of its ``option_defaults``."""
+        allowed = cls.option_defaults()
+        unknown = [k for k in options if k not in allowed]
         if unknown:
-            raise ConfigError(f"unknown mappo option {unknown[0]!r}; allowed: {', '.join(sorted(OPTIONS))}")
+            raise ConfigError(f"unknown {cls.ALGORITHM} option {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
         return (
             cls()
             .environment(env, env_config=dict(env_config or {}))

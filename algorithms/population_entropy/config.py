@@ -83,6 +83,8 @@ class MemberMapper:
 class PopulationEntropyMAPPOConfig(MAPPOConfig):
     """MAPPOConfig training ``members`` policies side by side with the population-entropy bonus."""
 
+    ALGORITHM = "mappo_population_entropy"
+
     def __init__(self, algo_class: type | None = None) -> None:
         super().__init__(algo_class=algo_class)
         self.population_members = POPULATION_OPTIONS["members"][0]
@@ -108,31 +110,6 @@ class PopulationEntropyMAPPOConfig(MAPPOConfig):
     @staticmethod
     def option_docs() -> dict[str, str]:
         return {**MAPPOConfig.option_docs(), **{k: doc for k, (_, doc) in POPULATION_OPTIONS.items()}}
-
-    @classmethod
-    def from_options(
-        cls,
-        env: str,
-        env_config: dict[str, Any],
-        options: dict[str, Any],
-        seed: int,
-        num_env_runners: int = 0,
-    ) -> PopulationEntropyMAPPOConfig:
-        """As ``MAPPOConfig.from_options``, with the two population options."""
-        allowed = cls.option_defaults()
-        unknown = [k for k in options if k not in allowed]
-        if unknown:
-            raise ConfigError(
-                f"unknown mappo_population_entropy option {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}"
-            )
-        return (
-            cls()
-            .environment(env, env_config=dict(env_config or {}))
-            .training(**options)
-            .env_runners(num_env_runners=num_env_runners)
-            .debugging(seed=seed)
-            .resolve()
-        )
 
     def resolve(self) -> PopulationEntropyMAPPOConfig:
         """MAPPO's resolve, then one module per member (a copy of the shared policy's spec each)."""
