@@ -8,7 +8,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from pettingzoo.test import parallel_api_test, parallel_seed_test
+from pettingzoo.test import parallel_seed_test
 
 from diverse_marl.envs import make, reward_feature_names
 from diverse_marl.envs.batched import SyncBatchedEnv, derive_seed, make_batched
@@ -45,8 +45,7 @@ def _step(env, a0, a1):
 
 
 # ---- API, seeding ----------------------------------------------------------------------------
-def test_pettingzoo_parallel_api_and_seed_tests():
-    parallel_api_test(make("monster_hunt", horizon=30), num_cycles=100)
+def test_pettingzoo_parallel_seed_test():  # its parallel_api_test: the "api" rule in test_env_contract.py
     parallel_seed_test(lambda: MonsterHuntEnv(horizon=30))
 
 

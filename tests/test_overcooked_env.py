@@ -7,9 +7,9 @@ import json
 
 import numpy as np
 import pytest
-from pettingzoo.test import parallel_api_test
 
 from diverse_marl.envs import make
+from diverse_marl.envs.contract import check_env
 from diverse_marl.envs.overcooked import EVENT_NAMES, OvercookedBatchedEnv, OvercookedEnv
 from diverse_marl.envs.overcooked.events import EVENT_INDEX
 from diverse_marl.envs.overcooked.layouts import get_layout, layout_from_grid, list_layouts
@@ -55,10 +55,13 @@ def events_of(infos, agent="agent_0"):
 
 
 # ---- API ---------------------------------------------------------------------------------------------
+def test_lossless_obs_keeps_the_env_contract():  # featurized, the default: in test_env_contract.py
+    check_env("overcooked", {"layout": "cramped_room", "horizon": 60, "obs": "lossless"}, steps=150)
+
+
 @pytest.mark.parametrize("obs", ["featurized", "lossless"])
-def test_parallel_api(obs):
+def test_agents_and_spaces(obs):
     env = make("overcooked", layout="cramped_room", horizon=60, obs=obs)
-    parallel_api_test(env, num_cycles=150)
     assert env.possible_agents == list(AGENTS)
     assert env.action_space("agent_0").n == 6
     if obs == "featurized":

@@ -51,9 +51,3 @@ def test_stag_hunt_rules():
     with pytest.raises(ConfigError, match="illegal action 7 for agent_0"):
         env.reset()
         env.step({"agent_0": 7, "agent_1": 0})
-
-
-def test_stag_hunt_passes_parallel_api_test():
-    from pettingzoo.test import parallel_api_test
-
-    parallel_api_test(envs.make("stag_hunt"), num_cycles=30)

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
-from pettingzoo.test import parallel_api_test
 
 from diverse_marl.config import load_config
 from diverse_marl.envs import make, register, reward_feature_names
 from diverse_marl.envs.batched import SyncBatchedEnv, make_batched
+from diverse_marl.envs.contract import check_env
 from diverse_marl.envs.overcooked import EVENT_NAMES, OvercookedBatchedEnv, OvercookedEnv
 from diverse_marl.envs.reward import RewardWeightsWrapper
 from diverse_marl.errors import ConfigError
@@ -229,7 +229,7 @@ register("test_coin", CoinEnv, overwrite=True)
 def test_user_env_gets_weights_through_make_and_sync_batched():
     env = make("test_coin", reward_weights={"tails": 2.0, "right": -1.0})
     assert isinstance(env, RewardWeightsWrapper) and env.possible_agents == ["a", "b"]
-    parallel_api_test(env, num_cycles=10)
+    check_env(env, steps=10)
     env.reset(seed=3)
     seen = 0
     for _ in range(4):

@@ -9,11 +9,11 @@ import json
 from pathlib import Path
 
 import pytest
-from pettingzoo.test import parallel_api_test
 
 import diverse_marl
 from diverse_marl.cli import EXIT_USER_ERROR, main
 from diverse_marl.envs import make
+from diverse_marl.envs.contract import check_env
 from diverse_marl.envs.reward import RewardWeightsWrapper
 from diverse_marl.envs.user_code import UserEnvError, UserEnvGuard
 from diverse_marl.run_dir import RunDir
@@ -35,7 +35,7 @@ def test_every_factory_shape_gets_its_env_wrapped_with_the_weights(factory):
     env = make(factory, reward_weights={"one": 2.0, "zero": -1.0})
     assert isinstance(env, RewardWeightsWrapper) and isinstance(env.env, UserEnvGuard)
     assert not hasattr(env.unwrapped, "own_weights")
-    parallel_api_test(env, num_cycles=10)
+    check_env(env, steps=10)
     env.reset(seed=0)
     _, rewards, _, _, infos = env.step({"a": 1, "b": 0})
     assert rewards == {"a": 2.0, "b": -1.0}
