@@ -4,16 +4,12 @@ configs, the examples, and a real tiny 3-stage run on Overcooked SIGKILLed in st
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from cli_runs import resume_cli, train_until_then_kill
 
 import diverse_marl
 from diverse_marl.algorithms.methods import hsp
@@ -146,25 +142,7 @@ def test_hsp_three_stages_resume_after_sigkill(tmp_path):
     path.write_text(yaml.safe_dump({**TINY, "stop": {"iterations": 400}, "method": METHOD}))
     root = tmp_path / "hsp"
     adaptive = RunDir(root / "adaptive")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "diverse_marl", "train", str(path), "--run-dir", str(root), "--quiet"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        env={**os.environ, "CI": "true"},
-    )
-    try:
-        deadline = time.time() + 300
-        while time.time() < deadline and adaptive.latest_checkpoint() is None:
-            if proc.poll() is not None:
-                pytest.fail(f"training exited early: {proc.stderr.read().decode()[-3000:]}")
-            time.sleep(0.2)
-        assert adaptive.latest_checkpoint() is not None, "stage 3 made no checkpoint within 300 s"
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        proc.stderr.close()
-    time.sleep(2)
+    train_until_then_kill([str(path), "--run-dir", str(root)], adaptive.latest_checkpoint, 300, "stage 3 checkpoint")
     assert json.loads((root / "hsp.json").read_text())["best_run_dir"] is None
     partners = [root / "partners" / f"member_0{i}" for i in range(3)]
     ckpts = [RunDir(p).latest_checkpoint() for p in partners]
@@ -175,24 +153,7 @@ def test_hsp_three_stages_resume_after_sigkill(tmp_path):
     assert killed_at < 400
 
     target = killed_at + 2
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "diverse_marl",
-            "train",
-            "--resume",
-            str(root),
-            "--set",
-            f"stop.iterations={target}",
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "CI": "true"},
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
+    resume_cli(root, f"stop.iterations={target}")
     assert [RunDir(p).latest_checkpoint() for p in partners] == ckpts
     assert [(c / "meta.json").stat().st_mtime for c in ckpts] == mtimes
     assert [r["iteration"] for r in adaptive.read_metrics()] == list(range(1, target + 1))

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
+from cli_runs import resume_cli, train_until_then_kill
 from tiny_configs import TINY_PPO
 
 import diverse_marl
@@ -161,14 +160,6 @@ def test_population_resumes_after_sigkill(tmp_path):
     path.write_text(yaml.safe_dump(cfg))
     parent = tmp_path / "pop"
     first, second = RunDir(parent / "member_00"), RunDir(parent / "member_01")
-    env = {**os.environ, "CI": "true"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "diverse_marl", "train", str(path), "--run-dir", str(parent), "--quiet"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        start_new_session=True,
-    )
 
     def status() -> list[str]:
         try:
@@ -176,40 +167,20 @@ def test_population_resumes_after_sigkill(tmp_path):
         except (OSError, ValueError):
             return []
 
-    try:
-        deadline = time.time() + 300
-        while time.time() < deadline and not (status()[:1] == ["finished"] and second.latest_checkpoint()):
-            assert proc.poll() is None, "training exited early"
-            time.sleep(0.2)
-        assert status() == ["finished", "unfinished"] and second.latest_checkpoint(), "no progress within 300 s"
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    time.sleep(2)  # let Ray's orphaned workers notice their raylet is gone
+    train_until_then_kill(
+        [str(path), "--run-dir", str(parent)],
+        lambda: status()[:1] == ["finished"] and second.latest_checkpoint(),
+        300,
+        "finished member 0 and checkpointed member 1",
+    )
+    assert status() == ["finished", "unfinished"]
     first_rows = first.read_metrics()
     first_ckpt = first.latest_checkpoint()
     first_mtime = (first_ckpt / "meta.json").stat().st_mtime
     ckpt_iter = read_checkpoint_meta(second.latest_checkpoint())["iteration"]
     assert [r["iteration"] for r in first_rows] == [1, 2] and ckpt_iter < 300
     target = ckpt_iter + 2
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "diverse_marl",
-            "train",
-            "--resume",
-            str(parent),
-            "--set",
-            f"stop.iterations={target}",
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
+    out = resume_cli(parent, f"stop.iterations={target}")
     assert "population of 2 members" in out.stdout
     # member 0 was finished: not run again
     assert first.read_metrics() == first_rows and first.latest_checkpoint() == first_ckpt

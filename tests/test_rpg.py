@@ -5,16 +5,13 @@ given by import path."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from cli_runs import resume_cli, train_cli, train_until_then_kill
 
 import diverse_marl
 from diverse_marl.algorithms.methods import rpg
@@ -192,15 +189,6 @@ def test_load_policy_of_an_unfinished_rpg_dir_says_so(tmp_path):
 
 
 # ---- a real RPG run: members, evaluation, fine-tuning, report; SIGKILL and resume ----------------------------
-def _train_cli(args: list[str], env: dict | None = None, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "diverse_marl", "train", *args, "--quiet"],
-        env={**os.environ, "CI": "true", **(env or {})},
-        start_new_session=True,
-        **kwargs,
-    )
-
-
 def test_rpg_end_to_end_resumes_after_sigkill(tmp_path):
     """2 members (one sampled, one original) train; both are evaluated on the original reward; the
     better is fine-tuned. Killed mid-fine-tuning, --resume reuses the members and their evaluation
@@ -218,19 +206,7 @@ def test_rpg_end_to_end_resumes_after_sigkill(tmp_path):
     path.write_text(yaml.safe_dump({**TINY, "method": method}))
     root = tmp_path / "rpg"
     tuned = RunDir(root / "finetune" / "member_00")
-    proc = _train_cli([str(path), "--run-dir", str(root)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.time() + 240
-        while time.time() < deadline and tuned.latest_checkpoint() is None:
-            if proc.poll() is not None:
-                pytest.fail(f"training exited early: {proc.stderr.read().decode()[-3000:]}")
-            time.sleep(0.2)
-        assert tuned.latest_checkpoint() is not None, "fine-tuning made no checkpoint within 240 s"
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        proc.stderr.close()
-    time.sleep(2)  # let Ray's orphaned workers notice their raylet is gone
+    train_until_then_kill([str(path), "--run-dir", str(root)], tuned.latest_checkpoint, 240, "fine-tuning checkpoint")
     assert not (root / "report.md").exists() and json.loads((root / "rpg.json").read_text())["best_run_dir"] is None
     members = [root / "members" / f"member_0{i}" for i in range(2)]
     member_ckpts = [RunDir(m).latest_checkpoint() for m in members]
@@ -243,24 +219,7 @@ def test_rpg_end_to_end_resumes_after_sigkill(tmp_path):
     assert killed_at < 300
 
     target = killed_at + 2
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "diverse_marl",
-            "train",
-            "--resume",
-            str(root),
-            "--set",
-            f"method.finetune.iterations={target}",
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "CI": "true"},
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
+    out = resume_cli(root, f"method.finetune.iterations={target}")
     assert "best policy: " in out.stdout and str(root / "report.md") in out.stdout
 
     # members were not trained again; the fine-tuning run counted on from its checkpoint
@@ -329,7 +288,7 @@ def test_rpg_on_a_user_env_by_import_path(tmp_path):
     }
     path = tmp_path / "user.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    proc = _train_cli(
+    proc = train_cli(
         [str(path), "--run-dir", "rpg"],
         env={"PYTHONPATH": str(EXAMPLES / "user_env")},
         stdout=subprocess.PIPE,
@@ -370,7 +329,7 @@ def test_a_crashed_member_says_to_resume_the_rpg_run(tmp_path):
         )
     )
     root = tmp_path / "rpg"
-    proc = _train_cli(
+    proc = train_cli(
         [str(path), "--run-dir", str(root)],
         env={"PYTHONPATH": str(Path(__file__).parent)},
         stdout=subprocess.PIPE,

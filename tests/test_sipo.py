@@ -5,16 +5,12 @@ runners) that leave archives and policies and resume after a SIGKILL mid-iterati
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from cli_runs import resume_cli, train_until_then_kill
 
 import diverse_marl
 from diverse_marl.algorithms.diversity.archive import ARCHIVE_FILE, load_archive, save_archive
@@ -387,15 +383,6 @@ def test_examples_load(monkeypatch):
 
 
 # ---- real runs -----------------------------------------------------------------------------------------
-def _train_cli(args: list[str], **kwargs) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "diverse_marl", "train", *args, "--quiet"],
-        env={**os.environ, "CI": "true"},
-        start_new_session=True,
-        **kwargs,
-    )
-
-
 def _diversity_rows(run_dir: Path) -> list[dict]:
     return [
         {k.rsplit("/", 1)[1]: v for k, v in r.items() if k.startswith("learner/diversity/")}
@@ -425,20 +412,12 @@ def test_sipo_two_iterations_archive_policies_and_resume_after_sigkill(tmp_path)
     path.write_text(yaml.safe_dump({**TINY_MG, "stop": {"iterations": 8}, "method": method}))
     root = tmp_path / "sipo"
     second = RunDir(root / "iteration_01")
-    proc = _train_cli([str(path), "--run-dir", str(root)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.time() + 240
-        while time.time() < deadline and not (
-            second.latest_checkpoint() and read_checkpoint_meta(second.latest_checkpoint())["iteration"] >= 2
-        ):
-            if proc.poll() is not None:
-                pytest.fail(f"training exited early: {proc.stderr.read().decode()[-3000:]}")
-            time.sleep(0.05)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        proc.stderr.close()
-    time.sleep(2)
+    train_until_then_kill(
+        [str(path), "--run-dir", str(root)],
+        lambda: second.latest_checkpoint() and read_checkpoint_meta(second.latest_checkpoint())["iteration"] >= 2,
+        240,
+        "iteration_01 checkpoint at iteration 2",
+    )
     killed_at = read_checkpoint_meta(second.latest_checkpoint())["iteration"]
     assert 2 <= killed_at <= 6, "killed too late to test a resume mid-iteration"
     assert (root / "iteration_00" / ARCHIVE_FILE).is_file() and not (root / "iteration_01" / ARCHIVE_FILE).exists()
@@ -449,24 +428,7 @@ def test_sipo_two_iterations_archive_policies_and_resume_after_sigkill(tmp_path)
     assert saved["lambda_0"] > 0 and saved["distance_0"] < delta
 
     target = killed_at + 2
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "diverse_marl",
-            "train",
-            "--resume",
-            str(root),
-            "--set",
-            f"stop.iterations={target}",
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "CI": "true"},
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
+    resume_cli(root, f"stop.iterations={target}")
     rows = _diversity_rows(second.path)
     assert [r["iteration"] for r in rows] == list(range(1, target + 1))
     nxt = rows[killed_at]

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 import yaml
+from cli_runs import resume_cli, train_until_then_kill
 from tiny_configs import TINY_PPO
 
 import diverse_marl
@@ -114,45 +111,12 @@ def test_resume_after_sigkill_continues_from_checkpoint(tmp_path):
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(cfg))
     run_dir = tmp_path / "run"
-    env = {**os.environ, "CI": "true"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "diverse_marl", "train", str(path), "--run-dir", str(run_dir), "--quiet"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.time() + 240
-        while time.time() < deadline and RunDir(run_dir).latest_checkpoint() is None:
-            assert proc.poll() is None, "training exited before its first checkpoint"
-            time.sleep(0.2)
-        assert RunDir(run_dir).latest_checkpoint() is not None, "no checkpoint within 240 s"
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
     rd = RunDir(run_dir)
+    train_until_then_kill([str(path), "--run-dir", str(run_dir)], rd.latest_checkpoint, 240, "checkpoint")
     ckpt_iter = read_checkpoint_meta(rd.latest_checkpoint())["iteration"]
     assert ckpt_iter < 200
     target = ckpt_iter + 2
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "diverse_marl",
-            "train",
-            "--resume",
-            str(run_dir),
-            "--set",
-            f"stop.iterations={target}",
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
+    resume_cli(run_dir, f"stop.iterations={target}")
     rows = rd.read_metrics()
     assert [r["iteration"] for r in rows] == list(range(1, target + 1))
     assert rows[-1]["env_steps"] == target * 100  # counted on from the checkpoint, not from zero
