@@ -209,6 +209,39 @@ def per_agent_mean(stats: dict[str, float], name: str) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
+def seed_row(
+    out: Path, seed: int, deterministic: bool, stat: str, column: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One seed's comparison on the original reward: its best MAPPO restart against RPG's best measured
+    policy (returns, env steps, the per-agent mean of ``stat`` as ``mappo_<column>`` / ``rpg_<column>``),
+    and the RPG run's ``rpg.json``."""
+    mappo, restart_returns, restart_steps = best_restart(out, seed, deterministic)
+    rpg = final_eval(out / f"rpg_seed{seed}", deterministic)
+    result = json.loads((out / f"rpg_seed{seed}" / "rpg.json").read_text())
+    row = {
+        "seed": seed,
+        f"mappo_{column}": per_agent_mean(mappo["stats_mean"], stat),
+        "mappo_return": mappo["return_mean"],
+        "mappo_restart_returns": restart_returns,
+        "mappo_env_steps": restart_steps,
+        "rpg_env_steps": rpg_env_steps(out / f"rpg_seed{seed}"),
+        f"rpg_{column}": per_agent_mean(rpg["stats_mean"], stat),
+        "rpg_return": rpg["return_mean"],
+        "rpg_best_run_dir": result["best_run_dir"],
+    }
+    return row, result
+
+
+def add_budget_row(bench: Bench, rows: list[dict[str, Any]]) -> None:
+    """The baseline's env steps against RPG's over all seeds: the comparison is fair at 1.0."""
+    bench.add(
+        "env steps per seed: MAPPO restarts / RPG",
+        sum(r["mappo_env_steps"] for r in rows) / max(sum(r["rpg_env_steps"] for r in rows), 1),
+        "ratio",
+        note="the baseline's budget against RPG's (1.0: equal)",
+    )
+
+
 # ---------------------------------------------------------------------------------------
 # Stag Hunt
 # ---------------------------------------------------------------------------------------
@@ -228,21 +261,11 @@ def summarize_stag_hunt(out: Path, seeds: list[int], walls: dict[str, Any]) -> B
     bench = Bench("rpg_stag_hunt", results_dir=OUT)
     rows = []
     for seed in seeds:
-        mappo, restart_returns, restart_steps = best_restart(out, seed, deterministic=True)
-        rpg = final_eval(out / f"rpg_seed{seed}", deterministic=True)
-        result = json.loads((out / f"rpg_seed{seed}" / "rpg.json").read_text())
+        row, result = seed_row(out, seed, deterministic=True, stat="stag_stag_rate", column="stag_stag")
         original = next(s for s in result["samples"] if s["weights"] is None)
         rows.append(
             {
-                "seed": seed,
-                "mappo_stag_stag": per_agent_mean(mappo["stats_mean"], "stag_stag_rate"),
-                "mappo_return": mappo["return_mean"],
-                "mappo_restart_returns": restart_returns,
-                "mappo_env_steps": restart_steps,
-                "rpg_env_steps": rpg_env_steps(out / f"rpg_seed{seed}"),
-                "rpg_stag_stag": per_agent_mean(rpg["stats_mean"], "stag_stag_rate"),
-                "rpg_return": rpg["return_mean"],
-                "rpg_best_run_dir": result["best_run_dir"],
+                **row,
                 "rpg_best_is_finetuned": result.get("best_is_finetuned"),
                 "rpg_best_weights": result["samples"][result["best"]]["weights"],
                 "rpg_original_member_stag_stag": per_agent_mean(original["stats_before"], "stag_stag_rate"),
@@ -286,12 +309,7 @@ def summarize_stag_hunt(out: Path, seeds: list[int], walls: dict[str, Any]) -> B
             note=f"95% CI {fmt(summary[f'{key}_return'])}",
             per_seed=[r[f"{key}_return"] for r in rows],
         )
-    bench.add(
-        "env steps per seed: MAPPO restarts / RPG",
-        sum(r["mappo_env_steps"] for r in rows) / max(sum(r["rpg_env_steps"] for r in rows), 1),
-        "ratio",
-        note="the baseline's budget against RPG's (1.0: equal)",
-    )
+    add_budget_row(bench, rows)
     add_cost_rows(bench, walls, seeds)
     bench.meta.update(per_seed=rows, summary=summary, threshold=STAG_STAG_THRESHOLD, eval_episodes=EVAL_EPISODES)
     plot_stag_hunt(rows, OUT / "rpg_stag_hunt.png")
@@ -391,22 +409,8 @@ def summarize_monster_hunt(out: Path, seeds: list[int], walls: dict[str, Any]) -
     bench = Bench("rpg_monster_hunt", results_dir=OUT)
     rows, members = [], []
     for seed in seeds:
-        mappo, restart_returns, restart_steps = best_restart(out, seed, deterministic=False)
-        rpg = final_eval(out / f"rpg_seed{seed}", deterministic=False)
-        result = json.loads((out / f"rpg_seed{seed}" / "rpg.json").read_text())
-        rows.append(
-            {
-                "seed": seed,
-                "mappo_joint_hunts": per_agent_mean(mappo["stats_mean"], "joint_hunts"),
-                "mappo_return": mappo["return_mean"],
-                "mappo_restart_returns": restart_returns,
-                "mappo_env_steps": restart_steps,
-                "rpg_env_steps": rpg_env_steps(out / f"rpg_seed{seed}"),
-                "rpg_joint_hunts": per_agent_mean(rpg["stats_mean"], "joint_hunts"),
-                "rpg_return": rpg["return_mean"],
-                "rpg_best_run_dir": result["best_run_dir"],
-            }
-        )
+        row, result = seed_row(out, seed, deterministic=False, stat="joint_hunts", column="joint_hunts")
+        rows.append(row)
         for s in result["samples"]:
             members.append(
                 {
@@ -449,12 +453,7 @@ def summarize_monster_hunt(out: Path, seeds: list[int], walls: dict[str, Any]) -
             f"seeds of {n}",
             note=f"rate {fmt(summary[f'{key}_hunters'])}",
         )
-    bench.add(
-        "env steps per seed: MAPPO restarts / RPG",
-        sum(r["mappo_env_steps"] for r in rows) / max(sum(r["rpg_env_steps"] for r in rows), 1),
-        "ratio",
-        note="the baseline's budget against RPG's (1.0: equal)",
-    )
+    add_budget_row(bench, rows)
     kinds = sorted({m["strategy"] for m in members})
     bench.add(
         "distinct strategies among RPG members",
