@@ -37,6 +37,24 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar (also off when CI=true)")
 
 
+def _add_env_overrides(p: argparse.ArgumentParser) -> None:
+    """``--layout`` and ``--set env_config.KEY=VALUE``: the env settings of the commands that play runs."""
+    p.add_argument("--layout", help="shorthand for --set env_config.layout=NAME")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="env_config.KEY=VALUE",
+        help="override an env option, e.g. --set env_config.horizon=200 (repeatable)",
+    )
+
+
+def _env_overrides(args: argparse.Namespace) -> list[str]:
+    """The ``--set`` overrides, with ``--layout NAME`` as ``env_config.layout=NAME``."""
+    return list(args.overrides) + ([f"env_config.layout={args.layout}"] if args.layout else [])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="diverse-marl",
@@ -120,15 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
         "llm:CONFIG.yaml adds LLM players (the config's personas, or its one agent)",
     )
     p.add_argument("--episodes", type=int, default=10, help="episodes per pair (default: 10)")
-    p.add_argument("--layout", help="shorthand for --set env_config.layout=NAME")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="env_config.KEY=VALUE",
-        help="override an env option, e.g. --set env_config.horizon=200 (repeatable)",
-    )
+    _add_env_overrides(p)
     p.add_argument("--deterministic", action="store_true", help="greedy actions instead of sampling")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -174,15 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="more rollout seeds: report how stable the clusters are (adjusted Rand index)",
     )
     p.add_argument("--env", help="env to play in (default: the first run's); required for scripted members only")
-    p.add_argument("--layout", help="shorthand for --set env_config.layout=NAME")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="env_config.KEY=VALUE",
-        help="override an env option (repeatable)",
-    )
+    _add_env_overrides(p)
     p.add_argument("--copies", type=int, default=1, help="seeded copies of each scripted member (default: 1)")
     p.add_argument(
         "--descriptor",
@@ -290,11 +292,10 @@ def _llm_line(m: dict[str, Any]) -> str:
 def cmd_crossplay(args: argparse.Namespace) -> int:
     from diverse_marl.analysis.crossplay_report import crossplay_from_run_dirs  # torch, matplotlib: lazy
 
-    overrides = list(args.overrides) + ([f"env_config.layout={args.layout}"] if args.layout else [])
     result, paths = crossplay_from_run_dirs(
         args.run_dirs,
         episodes=args.episodes,
-        overrides=overrides,
+        overrides=_env_overrides(args),
         deterministic=args.deterministic,
         seed=args.seed,
         metric=args.metric,
@@ -324,7 +325,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             print(f"wrote {path}")
         return 0
     updates = {}
-    for text in list(args.overrides) + ([f"env_config.layout={args.layout}"] if args.layout else []):
+    for text in _env_overrides(args):
         keys, value = parse_override(text)
         if len(keys) != 2 or keys[0] != "env_config":
             raise DiverseMarlError(f"analyze --set takes env_config.KEY=VALUE, got {text!r}")
