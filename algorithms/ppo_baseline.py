@@ -15,7 +15,7 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from diverse_marl import envs
 from diverse_marl.algorithms.mappo.export import ACTIVATION_LAYERS, load_policy
 from diverse_marl.algorithms.safe_checkpoint import learner_module_states, write_safe_checkpoint
-from diverse_marl.errors import ConfigError
+from diverse_marl.errors import ConfigError, did_you_mean
 from diverse_marl.rllib_env import rllib_env_name
 from diverse_marl.space_codec import space_to_json
 
@@ -80,7 +80,10 @@ class SharedPPOConfig(PPOConfig):
     ) -> SharedPPOConfig:
         unknown = sorted(set(options) - set(_DEFAULTS))
         if unknown:
-            raise ConfigError(f"unknown ppo option {unknown[0]!r}; allowed: {', '.join(sorted(_DEFAULTS))}")
+            raise ConfigError(
+                f"unknown ppo option {unknown[0]!r}{did_you_mean(unknown[0], _DEFAULTS)}; "
+                f"allowed: {', '.join(sorted(_DEFAULTS))}"
+            )
         o = {**_DEFAULTS, **options}
         config = (
             cls()

@@ -106,6 +106,8 @@ def test_option_defaults_and_docs_cover_the_same_keys():
 def test_unknown_option_names_key_and_allowed_keys():
     with pytest.raises(ConfigError, match=r"unknown mappo option 'learning_rate'.*allowed:.*\blr\b"):
         MAPPOConfig.from_options(ENV, {}, {"learning_rate": 1e-3}, seed=0)
+    with pytest.raises(ConfigError, match=r"unknown mappo option 'entropy_coef' \(did you mean 'entropy_coeff'\?\)"):
+        MAPPOConfig.from_options(ENV, {}, {"entropy_coef": 0.01}, seed=0)
     with pytest.raises(ConfigError, match=r"policy_mapping 'everyone'.*shared, team, agent"):
         MAPPOConfig.from_options(ENV, {}, {"policy_mapping": "everyone"}, seed=0)
     with pytest.raises(ConfigError, match=r"'hidden_sizes' must be a non-empty list"):

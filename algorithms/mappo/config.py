@@ -63,7 +63,7 @@ from diverse_marl.algorithms.mappo.overlapped_sampling import OverlappedSampler,
 from diverse_marl.algorithms.mappo.runner_env import names_diverse_marl_env
 from diverse_marl.algorithms.mappo.sampler import VectorMultiAgentEnvRunner
 from diverse_marl.algorithms.safe_checkpoint import learner_module_states
-from diverse_marl.errors import ConfigError
+from diverse_marl.errors import ConfigError, did_you_mean
 from diverse_marl.partners import PartnerSpec
 
 
@@ -248,7 +248,10 @@ class MAPPOConfig(PPOConfig):
         allowed = cls.option_defaults()
         unknown = [k for k in options if k not in allowed]
         if unknown:
-            raise ConfigError(f"unknown {cls.ALGORITHM} option {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+            raise ConfigError(
+                f"unknown {cls.ALGORITHM} option {unknown[0]!r}{did_you_mean(unknown[0], allowed)}; "
+                f"allowed: {', '.join(sorted(allowed))}"
+            )
         return (
             cls()
             .environment(env, env_config=dict(env_config or {}))
@@ -290,7 +293,7 @@ def _runner_class(env: Any, adapter: MAPPOObservationAdapter, o: dict[str, Any])
 
 def _check_choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise ConfigError(f"unknown {key} {value!r}; allowed: {', '.join(allowed)}")
+        raise ConfigError(f"unknown {key} {value!r}{did_you_mean(value, allowed)}; allowed: {', '.join(allowed)}")
 
 
 def model_config_from_options(o: dict[str, Any]) -> dict[str, Any]:
