@@ -28,6 +28,7 @@ from diverse_marl.analysis import plots
 from diverse_marl.analysis.clustering import StrategyClusters, cluster_stability
 from diverse_marl.analysis.crossplay_report import write_crossplay
 from diverse_marl.analysis.descriptors import (
+    SHARE_PREFIX,
     DescriptorSet,
     FunctionDescriptor,
     default_descriptors,
@@ -46,7 +47,9 @@ from diverse_marl.metrics import SPARSE_RETURN, headline_return_key
 from diverse_marl.rollout import run_episode
 from diverse_marl.run_dir import RunDir, atomic_write_json
 
-DISTANCES = ("descriptors", "mmd", "wasserstein", "sliced_wasserstein", "crossplay")
+DISTANCES = tuple(DISTANCE_LABELS)  # what members can be clustered on (the report's names for them)
+# descriptors: every descriptor, z-scored; roles: who does what only (each agent's share of each job, in
+# share points: 0.5 apart = half of a job changed hands); the rest compare state distributions or cross-play
 
 DEFAULT_EPISODES = 8  # self-play rollouts per member
 DEFAULT_CROSSPLAY_EPISODES = 4  # episodes per cross-play cell
@@ -127,10 +130,17 @@ class PopulationAnalysis:
 
 
 def _distances(
-    kind: str, rollouts: PopulationRollouts, X: np.ndarray, xplay: CrossplayResult | None, random_state: int
+    kind: str,
+    rollouts: PopulationRollouts,
+    X: np.ndarray,
+    names: Sequence[str],
+    xplay: CrossplayResult | None,
+    random_state: int,
 ) -> np.ndarray:
     if kind == "descriptors":
         return descriptor_distances(X, "standardized")
+    if kind == "roles":
+        return descriptor_distances(X[:, role_columns(names)], "euclidean")
     if kind == "crossplay":
         if xplay is None:
             raise ConfigError("distance 'crossplay' needs the cross-play matrix; set crossplay_episodes >= 1")
@@ -192,8 +202,11 @@ def analyze_population(
             seats=crossplay_seats(first_agents(rollouts)),
             quiet=quiet,
         )
-    D = _distances(distance, rollouts, X, xplay, seed)
-    noise = descriptor_noise(rollouts, descriptor_set, X) if distance == "descriptors" else None
+    D = _distances(distance, rollouts, X, descriptor_names, xplay, seed)
+    noise = None
+    if distance in ("descriptors", "roles"):
+        columns = role_columns(descriptor_names) if distance == "roles" else None
+        noise = descriptor_noise(rollouts, descriptor_set, X, columns, standardized=distance == "descriptors")
     clusters = StrategyClusters(method, n_clusters=n_clusters, metric="precomputed", random_state=seed).fit(
         D, noise_scale=noise
     )
@@ -203,7 +216,8 @@ def analyze_population(
         for s in stability_seeds:
             again = collect_rollouts(members, env, env_config, episodes, int(s), deterministic, cache_dir, quiet)
             Xs = descriptor_set.fit_transform(again)
-            Ds = _distances(distance if distance != "crossplay" else "descriptors", again, Xs, xplay, int(s))
+            kind = distance if distance != "crossplay" else "descriptors"
+            Ds = _distances(kind, again, Xs, descriptor_set.get_feature_names_out(), xplay, int(s))
             labelings.append(
                 StrategyClusters(method, n_clusters=n_clusters, metric="precomputed", random_state=seed).fit_predict(Ds)
             )
@@ -250,23 +264,43 @@ def population_roles(rollouts: PopulationRollouts) -> dict[str, Any]:
     return {"role_shares": shares, "role_phrases": phrases}
 
 
-def descriptor_noise(rollouts: PopulationRollouts, descriptor_set: Any, X: np.ndarray) -> float | None:
-    """Rollout noise in standardized-descriptor distance: the median over members of the distance
-    between the descriptors of their even and odd episodes (None with fewer than 2 episodes).
+def role_columns(names: Sequence[str]) -> list[int]:
+    """The descriptor columns that say who does what (``agent_0/share:potting_onion``); ConfigError if none."""
+    cols = [i for i, n in enumerate(names) if f"/{SHARE_PREFIX}" in n]
+    if not cols:
+        raise ConfigError(
+            "distance 'roles' needs jobs the agents split unevenly (RoleShares columns); this population has "
+            "none: its env lists no ROLE_EVENTS and reports no per-agent events, or every member splits "
+            "every job evenly; use distance 'descriptors'"
+        )
+    return cols
 
-    Columns are scaled as in :func:`descriptor_distances` (z-scores over members); columns constant
-    over members carry no member differences and are left out. Two halves of n/2 episodes differ by
+
+def descriptor_noise(
+    rollouts: PopulationRollouts,
+    descriptor_set: Any,
+    X: np.ndarray,
+    columns: Sequence[int] | None = None,
+    standardized: bool = True,
+) -> float | None:
+    """Rollout noise in descriptor distance: the median over members of the distance between the
+    descriptors of their even and odd episodes (None with fewer than 2 episodes).
+
+    ``columns``: the descriptors the distance uses (default all); ``standardized``: scaled as in
+    :func:`descriptor_distances` (z-scores over members; columns constant over members carry no member
+    differences and are left out), else as they are (role shares). Two halves of n/2 episodes differ by
     about sqrt(2) times what two rollouts of n episodes of one strategy would, so this is generous.
     """
     if min(r.episodes for r in rollouts.values()) < 2:
         return None
+    cols = list(range(X.shape[1])) if columns is None else list(columns)
     halves = [{n: r.subset(slice(k, None, 2)) for n, r in rollouts.items()} for k in (0, 1)]
-    A, B = (np.asarray(descriptor_set.transform(h), dtype=np.float64) for h in halves)
-    sd = X.std(axis=0)
-    keep = sd > 0
+    A, B = (np.asarray(descriptor_set.transform(h), dtype=np.float64)[:, cols] for h in halves)
+    scale = X[:, cols].std(axis=0) if standardized else np.ones(len(cols))
+    keep = scale > 0
     if not keep.any():
         return None
-    return float(np.median(np.linalg.norm((A[:, keep] - B[:, keep]) / sd[keep], axis=1)))
+    return float(np.median(np.linalg.norm((A[:, keep] - B[:, keep]) / scale[keep], axis=1)))
 
 
 def first_agents(rollouts: PopulationRollouts) -> list[str]:

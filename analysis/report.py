@@ -204,6 +204,7 @@ DESCRIPTOR_LINE = "- {direction} `{name}`: {inside} vs {outside} in the other cl
 EVEN_SPLIT_TOLERANCE = 0.15  # shares within this of an even split are "shared"
 DISTANCE_LABELS = {
     "descriptors": "standardized descriptor",
+    "roles": "role-share (who does what)",
     "mmd": "state-distribution (RBF MMD)",
     "wasserstein": "state-distribution (Wasserstein)",
     "sliced_wasserstein": "state-distribution (sliced Wasserstein)",

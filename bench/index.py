@@ -247,7 +247,7 @@ BENCHES = [
         "Populations analysed with `diverse-marl analyze`: clusters, cross-play, descriptor plots, reports.",
         {
             "README.md": "what each folder holds, the command that made it and what it shows.",
-            "demo_rpg_overcooked/": "`make demo`'s RPG population in cramped_room: 2 strategies.",
+            "demo_overcooked_roles/": "`make demo`'s population in cramped_room: 3 strategies of who does what.",
             "overcooked_mappo_and_roles/": "a MAPPO cook and scripted potters, servers, all-rounders: 4 strategies.",
             "rpg_stag_hunt/": "RPG on Stag Hunt, greedy: stag hunters and hare hunters.",
             "rpg_stag_hunt_sampled/": "the same population with sampled actions: a third, mixed strategy.",

@@ -171,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--distance",
         default="descriptors",
-        help="what members are clustered on: descriptors, mmd, wasserstein, sliced_wasserstein, crossplay",
+        help="what members are clustered on: descriptors (all, z-scored), roles (who does what: each agent's "
+        "share of each job), mmd, wasserstein, sliced_wasserstein, crossplay",
     )
     p.add_argument("--method", default="hierarchical", help="hierarchical, kmeans or hdbscan")
     p.add_argument("--clusters", default="auto", help="number of clusters, or 'auto' (chosen by silhouette)")

@@ -128,14 +128,12 @@ TINY_DEMO = [
     "training.train_batch_size=400",
     "env_config.horizon=200",
     "evaluation.episodes=2",
-    "method.eval_episodes=2",
-    "method.finetune.iterations=1",
     "checkpoint_every=1",
-]  # the demo's own members: a potter/server pair and its mirror (seat-specific rewards), a balanced one, the original
+]  # the demo's own members: potters/servers and the mirror (seat-specific rewards), generalists (a shared policy)
 
 
 def test_demo_trains_a_population_and_analyses_it(ray_local, tmp_path, capsys):
-    """make demo's path at a tiny scale: RPG members with seat-specific rewards -> ranked population -> clusters,
+    """make demo's path at a tiny scale: members with seat-specific rewards or one shared policy -> clusters,
     cross-play, who-does-what descriptors, report."""
     from diverse_marl.demo import run_demo
     from diverse_marl.warm_start import source_policy_ids
@@ -145,16 +143,18 @@ def test_demo_trains_a_population_and_analyses_it(ray_local, tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert "strateg" in out and "sparse_return" in out and "report:" in out
+    assert "one policy for both cooks" in out and "agent_0/potting_onion=1.0" in out
     analysis = json.loads((run_dir / "analysis" / "analysis.json").read_text())
-    assert len(analysis["members"]) == 4 and analysis["headline"] == "sparse_return"
+    assert len(analysis["members"]) == 6 and analysis["headline"] == "sparse_return"
     assert set(analysis["labels"]) == set(analysis["members"])
-    assert np.shape(analysis["crossplay"]) == (4, 4)
-    # members on seat-specific incentives: one pays agent_0 for potting, its mirror pays agent_1
+    assert np.shape(analysis["crossplay"]) == (6, 6)
+    # two members per strategy: one pays agent_0 for potting, its mirror pays agent_1; the generalists share a policy
     population = diverse_marl.load_population(run_dir)
     weights = [m.metadata.get("reward_weights") or {} for m in population]
-    assert any("agent_0/potting_onion" in w for w in weights) and any("agent_1/potting_onion" in w for w in weights)
-    for member in population:  # one policy per cook
-        assert source_policy_ids(member.checkpoint) == ["agent_0", "agent_1"]
+    assert sum("agent_0/potting_onion" in w for w in weights) == 2
+    assert sum("agent_1/potting_onion" in w for w in weights) == 2
+    policies = sorted(tuple(source_policy_ids(m.checkpoint)) for m in population)
+    assert policies == [("agent_0", "agent_1")] * 4 + [("shared",)] * 2
     # descriptors by name: actions (no action indices) and, where the cooks split a job, role shares
     names = analysis["descriptor_names"]
     assert {"agent_0/action:stay", "agent_1/action:interact"} <= set(names)

@@ -10,7 +10,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from diverse_marl.analysis.descriptors import ActionDistribution, RoleShares, default_descriptors, role_shares
 from diverse_marl.analysis.members import build_population
-from diverse_marl.analysis.pipeline import analyze_population
+from diverse_marl.analysis.pipeline import analyze_population, role_columns
 from diverse_marl.analysis.report import describe_share, who_does_what
 from diverse_marl.config import load_config
 from diverse_marl.envs import make
@@ -182,3 +182,26 @@ def test_analysis_finds_the_teams_and_says_who_does_what(teams, tmp_path):
     # two potters (agent_0 of potter_server with agent_1 of server_potter) never deliver; the teams do
     assert V[names.index("potter_server#0"), names.index("server_potter#0")] == 0
     assert V[names.index("potter_server#0"), names.index("potter_server#1")] > 0
+
+
+def test_clustering_on_who_does_what_only(teams, tmp_path):
+    """distance='roles': the teams apart by role shares alone, in share points (potter_server vs its mirror:
+    every job changed hands), and the population's rollout noise measured on the same columns."""
+    population, rollouts = teams
+    result = analyze_population(
+        population, "overcooked", KITCHEN, episodes=4, crossplay_episodes=0, distance="roles", out=None
+    )
+    truth = [m.metadata["group"] for m in population]
+    assert result.clusters.n_clusters_ == 3 and adjusted_rand_score(truth, result.labels) == 1.0
+    names = result.names
+    D = np.asarray(result.distances)
+    assert D[names.index("potter_server#0"), names.index("server_potter#0")] > 1.0  # whole jobs swapped
+    assert D[names.index("potter_server#0"), names.index("potter_server#1")] < 0.5  # two copies of one team
+    assert result.clusters.noise_scale_ is not None and result.clusters.noise_scale_ < 0.5
+    cols = role_columns(result.descriptor_names)
+    assert cols and all("/share:" in result.descriptor_names[i] for i in cols)
+
+
+def test_roles_distance_without_role_columns_names_the_fix():
+    with pytest.raises(ConfigError, match="distance 'roles' needs jobs.*use distance 'descriptors'"):
+        role_columns(["agent_0/action:stay", "sparse_return"])
