@@ -54,7 +54,8 @@ def test_adapter_builds_joint_obs_instead_of_the_envs_own_state():
 
 
 def test_bad_critic_input_is_one_config_error_listing_the_choices():
-    with pytest.raises(ConfigError, match="unknown critic_input 'joint'; allowed: state, joint_obs, obs"):
+    expected = r"unknown critic_input 'joint' \(did you mean 'joint_obs'\?\); allowed: state, joint_obs, obs"
+    with pytest.raises(ConfigError, match=expected):
         MAPPOConfig.from_options(ENV, {}, {"critic_input": "joint"}, seed=0)
 
 
