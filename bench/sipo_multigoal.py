@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
         bench.meta["gifs"] = [
             str(
                 record_episode_gif(
-                    out / f"seed{seed}" / "sipo" / f"iteration_{k:02d}",
+                    Path(args.out) / f"seed{seed}" / "sipo" / f"iteration_{k:02d}",  # the runs, not the results
                     out / f"sipo_multigoal_seed{seed}_iteration_{k:02d}.gif",
                 ).relative_to(REPO_ROOT)
             )

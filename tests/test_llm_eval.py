@@ -25,7 +25,7 @@ HORIZON = 12
 def mappo_run(ray_local, tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     result = diverse_marl.train(
-        "examples/overcooked/mappo_cramped_room.yaml",  # one MAPPO run (examples/demo.yaml is an RPG population)
+        "examples/overcooked/mappo_cramped_room.yaml",  # one MAPPO run (examples/demo.yaml is a population)
         overrides=[
             "stop.iterations=1",
             "stop.env_steps=null",
