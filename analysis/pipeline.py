@@ -48,6 +48,8 @@ from diverse_marl.rollout import run_episode
 from diverse_marl.run_dir import RunDir, atomic_write_json
 
 DISTANCES = tuple(DISTANCE_LABELS)  # what members can be clustered on (the report's names for them)
+# the distances on descriptors: how descriptor_distances scales their columns (roles: shares as they are)
+DESCRIPTOR_METRIC = {"descriptors": "standardized", "roles": "euclidean"}
 # descriptors: every descriptor, z-scored; roles: who does what only (each agent's share of each job, in
 # share points: 0.5 apart = half of a job changed hands); the rest compare state distributions or cross-play
 
@@ -137,10 +139,8 @@ def _distances(
     xplay: CrossplayResult | None,
     random_state: int,
 ) -> np.ndarray:
-    if kind == "descriptors":
-        return descriptor_distances(X, "standardized")
-    if kind == "roles":
-        return descriptor_distances(X[:, role_columns(names)], "euclidean")
+    if kind in DESCRIPTOR_METRIC:
+        return descriptor_distances(X[:, descriptor_columns(kind, names)], DESCRIPTOR_METRIC[kind])
     if kind == "crossplay":
         if xplay is None:
             raise ConfigError("distance 'crossplay' needs the cross-play matrix; set crossplay_episodes >= 1")
@@ -204,9 +204,9 @@ def analyze_population(
         )
     D = _distances(distance, rollouts, X, descriptor_names, xplay, seed)
     noise = None
-    if distance in ("descriptors", "roles"):
-        columns = role_columns(descriptor_names) if distance == "roles" else None
-        noise = descriptor_noise(rollouts, descriptor_set, X, columns, standardized=distance == "descriptors")
+    if distance in DESCRIPTOR_METRIC:
+        columns = descriptor_columns(distance, descriptor_names)
+        noise = descriptor_noise(rollouts, descriptor_set, X, columns, DESCRIPTOR_METRIC[distance])
     clusters = StrategyClusters(method, n_clusters=n_clusters, metric="precomputed", random_state=seed).fit(
         D, noise_scale=noise
     )
@@ -264,6 +264,11 @@ def population_roles(rollouts: PopulationRollouts) -> dict[str, Any]:
     return {"role_shares": shares, "role_phrases": phrases}
 
 
+def descriptor_columns(kind: str, names: Sequence[str]) -> list[int]:
+    """The descriptor columns a distance on descriptors (``DESCRIPTOR_METRIC``) uses: all, or the role shares."""
+    return role_columns(names) if kind == "roles" else list(range(len(names)))
+
+
 def role_columns(names: Sequence[str]) -> list[int]:
     """The descriptor columns that say who does what (``agent_0/share:potting_onion``); ConfigError if none."""
     cols = [i for i, n in enumerate(names) if f"/{SHARE_PREFIX}" in n]
@@ -281,22 +286,23 @@ def descriptor_noise(
     descriptor_set: Any,
     X: np.ndarray,
     columns: Sequence[int] | None = None,
-    standardized: bool = True,
+    metric: str = "standardized",
 ) -> float | None:
     """Rollout noise in descriptor distance: the median over members of the distance between the
     descriptors of their even and odd episodes (None with fewer than 2 episodes).
 
-    ``columns``: the descriptors the distance uses (default all); ``standardized``: scaled as in
-    :func:`descriptor_distances` (z-scores over members; columns constant over members carry no member
-    differences and are left out), else as they are (role shares). Two halves of n/2 episodes differ by
-    about sqrt(2) times what two rollouts of n episodes of one strategy would, so this is generous.
+    ``columns``: the descriptors the distance uses (default all); ``metric``: their scaling in
+    :func:`descriptor_distances`, ``standardized`` (z-scores over members; columns constant over members
+    carry no member differences and are left out) or ``euclidean`` (as they are: role shares). Two halves of
+    n/2 episodes differ by about sqrt(2) times what two rollouts of n episodes of one strategy would, so this
+    is generous.
     """
     if min(r.episodes for r in rollouts.values()) < 2:
         return None
     cols = list(range(X.shape[1])) if columns is None else list(columns)
     halves = [{n: r.subset(slice(k, None, 2)) for n, r in rollouts.items()} for k in (0, 1)]
     A, B = (np.asarray(descriptor_set.transform(h), dtype=np.float64)[:, cols] for h in halves)
-    scale = X[:, cols].std(axis=0) if standardized else np.ones(len(cols))
+    scale = X[:, cols].std(axis=0) if metric == "standardized" else np.ones(len(cols))
     keep = scale > 0
     if not keep.any():
         return None
