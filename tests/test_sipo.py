@@ -111,7 +111,7 @@ def _state_chunk(states, rewards, *, id_=None, t_started=0, done=True):
 
 def _corner_terms(tmp_path, **settings):
     """SIPO terms against an archived policy that walks from the centre (0.5, 0.5) to the corner (0, 0),
-    whose episodes paid 1 (the return scale); the first batch (the distance scale) is a random walk."""
+    whose episodes paid 1 (the return scale), after a first batch of one random walk (returned)."""
     from diverse_marl.algorithms.diversity.terms import SIPOTerms
 
     path = np.linspace([0.5, 0.5], [0.0, 0.0], 6)
@@ -122,7 +122,7 @@ def _corner_terms(tmp_path, **settings):
     terms = SIPOTerms(parse_diversity(spec))
     rng = np.random.default_rng(0)
     walk = np.clip(0.5 + np.cumsum(rng.choice([-0.25, 0.0, 0.25], (40, 2)), axis=0), 0, 1)
-    terms([_state_chunk(walk, np.zeros(40), done=False)])  # measures the distance scale
+    terms([_state_chunk(walk, np.zeros(40), done=False)])
     return terms, walk
 
 
@@ -160,6 +160,51 @@ def test_sipo_never_makes_not_finishing_worth_more_than_finishing(tmp_path):
             assert abs(_episode(terms, states, 0.0)[1]) <= terms.budget + 1e-6
 
 
+def test_sipo_counts_where_a_terminated_episode_ends_for_the_rest_of_the_horizon(tmp_path):
+    """The absorbing state: an archived policy walked from the centre to corner (0, 0) and the episode ended
+    there (horizon 40). A new episode that reaches the *same* corner along a detour is close to it, one that
+    reaches another corner along the mirrored path is far: the goal an episode ends at decides, not the
+    path. Measured on the acted-in states alone (the terminal state dropped), the two look alike."""
+    from diverse_marl.algorithms.diversity.terms import SIPOTerms
+
+    horizon = 40
+    path = np.linspace([0.5, 0.5], [0.0, 0.0], 6)
+    archive = np.concatenate([path[:-1], np.repeat(path[-1:], horizon - 5, axis=0)])  # as collect_states writes it
+    save_archive(
+        tmp_path / "a.npz",
+        np.tile(archive, (4, 1)),
+        {"source": "diversity_state", "return_scale": 1.0, "horizon": horizon},
+    )
+    spec = parse_diversity(
+        {
+            "kind": "sipo",
+            "archives": [str(tmp_path / "a.npz")],
+            "state": "diversity_state",
+            "lambda_init": 1.0,
+            "lambda_lr": 0.0,
+        }
+    )
+    detour = np.array(
+        [[0.5, 0.5], [0.5, 0.75], [0.5, 1.0], [0.25, 1.0], [0.0, 1.0], [0.0, 0.75], [0.0, 0.5], [0.0, 0.25], [0.0, 0.0]]
+    )  # ends on the archived corner
+    other = path * [1.0, -1.0] + [0.0, 1.0]  # the mirrored walk, ends on corner (0, 1)
+
+    def episode(states):
+        terms = SIPOTerms(spec)
+        rewards = np.zeros(len(states) - 1)
+        rewards[-1] = 1.0
+        chunk = _state_chunk(states[:-1], rewards)  # its terminal info carries the last state
+        chunk.infos[-1] = {"diversity_state": np.asarray(states[-1], np.float32)}
+        out, stats = terms([chunk])
+        return float((out[0] - rewards).sum()), stats["distance_0"], terms
+
+    intr_detour, dist_detour, terms = episode(detour)
+    intr_other, dist_other, _ = episode(other)
+    assert dist_other > 2 * dist_detour and intr_other > 0 > intr_detour
+    acted_only = terms.distances(detour[:-1])[0].mean(), terms.distances(other[:-1])[0].mean()
+    assert abs(acted_only[0] - acted_only[1]) < 0.1 * max(acted_only)  # without it: within 10% of each other
+
+
 def test_sipo_pays_an_episode_the_same_whether_or_not_it_is_cut_into_chunks(tmp_path):
     """The per-episode payment telescopes over the episode's running mean, across chunk boundaries:
     two chunks of one episode (same id, the second starting at t=7) get the one-chunk payments."""
@@ -172,23 +217,27 @@ def test_sipo_pays_an_episode_the_same_whether_or_not_it_is_cut_into_chunks(tmp_
     assert "cut" not in terms.open and "whole" not in terms.open  # finished episodes leave no running sums
 
 
-def test_sipo_distance_scale_is_measured_on_the_first_batch_and_checkpointed(tmp_path):
+def test_sipo_distance_unit_comes_from_the_archive_not_from_the_first_batch(tmp_path):
+    """RBF distances are in bandwidth units already (unit 1); Wasserstein's unit is the archive's median
+    pairwise distance. Neither depends on where the new policy starts: a first batch sitting on the
+    archived states (which used to measure ~0 and turn every distance into +-cap) changes nothing."""
+    from diverse_marl.algorithms.diversity.distances import median_bandwidth
+
     terms, walk = _corner_terms(tmp_path, max_intrinsic=100.0)  # no state clipped
-    raw = terms.raw_distances(walk)[0].mean()
-    assert terms.scales == [pytest.approx(raw)]
+    assert terms.scales == [1.0]
+    on_archive = np.linspace([0.5, 0.5], [0.0, 0.0], 6)
+    _, stats = terms([_state_chunk(on_archive, np.zeros(6), done=False)])
+    assert abs(stats["distance_0"]) < 0.5 and stats["distance_scale_0"] == 1.0
     _, stats = terms([_state_chunk(walk, np.zeros(40), done=False)])
-    assert stats["distance_0"] == pytest.approx(1.0, abs=1e-6)  # the first batch again: one scale away
-    assert stats["distance_scale_0"] == pytest.approx(raw) and stats["budget"] == pytest.approx(0.1)
+    assert stats["distance_0"] == pytest.approx(terms.raw_distances(walk)[0].mean(), rel=1e-6)
     restored, _ = _corner_terms(tmp_path, lambda_lr=0.0)
     restored.set_state(json.loads(json.dumps(terms.get_state())))
-    assert restored.scales == terms.scales and np.array_equal(restored.dual.lambdas, terms.dual.lambdas)
+    assert np.array_equal(restored.dual.lambdas, terms.dual.lambdas)
     fixed, _ = _corner_terms(tmp_path, distance_scale=2.0, return_scale=3.0)
     assert fixed.scales == [2.0] and fixed.budget == pytest.approx(0.3)
-    # wasserstein: the first batch's mean distance to the nearest archived state (the critic is untrained then)
-    wd, walk = _corner_terms(tmp_path, distance="wasserstein")
-    path = np.linspace([0.5, 0.5], [0.0, 0.0], 6)
-    nearest = np.sqrt(((walk[:, None, :] - path[None]) ** 2).sum(-1)).min(axis=1).mean()
-    assert wd.scales == [pytest.approx(nearest, rel=1e-5)]
+    wd, _ = _corner_terms(tmp_path, distance="wasserstein")
+    archive = np.repeat(np.linspace([0.5, 0.5], [0.0, 0.0], 6), 20, axis=0)
+    assert wd.scales == [pytest.approx(median_bandwidth(archive))]
 
 
 def test_sipo_budget_grows_with_the_task_reward_the_policy_earns(tmp_path):
@@ -326,7 +375,7 @@ def test_batched_multi_goal_gives_the_diversity_state_of_every_copy():
         ({"distanse": "rbf"}, "unknown key diversity.distanse (did you mean 'distance'?)"),
         ({"distance": "l2"}, "unknown diversity.distance 'l2'; allowed: rbf, wasserstein"),
         ({"state": "pixels"}, "allowed: auto, diversity_state, state, obs"),
-        ({"delta": -1}, "diversity.delta must be >= 0"),
+        ({"delta": 0}, "diversity.delta must be > 0"),
         ({"archives": ["nope.npz"]}, "no archive file 'nope.npz'"),
         ({"kind": "rspo", "threshold": 1.5}, "threshold must be a likelihood ratio in"),
         ({"intrinsic_share": 0.5}, "intrinsic_share must be in (0, 0.5)"),
@@ -432,7 +481,7 @@ def test_sipo_two_iterations_archive_policies_and_resume_after_sigkill(tmp_path)
     rows = _diversity_rows(second.path)
     assert [r["iteration"] for r in rows] == list(range(1, target + 1))
     nxt = rows[killed_at]
-    assert nxt["lambda_0"] == pytest.approx(saved["lambda_0"] + lr * (delta - nxt["distance_0"]), rel=1e-6)
+    assert nxt["lambda_0"] == pytest.approx(saved["lambda_0"] + lr * (delta - nxt["distance_0"]) / delta, rel=1e-6)
     assert {"intrinsic_mean", "time_s"} <= set(nxt)
     assert (root / "iteration_01" / ARCHIVE_FILE).is_file()
 
@@ -469,6 +518,25 @@ def test_sipo_with_default_settings_keeps_finishing_on_a_terminal_goal_grid(tmp_
     assert 0 <= diversity["budget"] <= diversity["budget_max"] and meta["length_mean"] > 0
     assert meta["return_scale"] > 0.5  # iteration 0 learned to finish (return 1 per agent when it does)
     assert returns[1] > max(1.2 * random_return, 0.5 * returns[0]), (returns, random_return)
+    # the archive holds the horizon: each terminated episode completed with its goal state (10 episodes x
+    # 2 agents x 12 rows), then sampled down to archive_size
+    states, _ = load_archive(root / "iteration_00" / ARCHIVE_FILE)
+    assert meta["horizon"] == 12 and len(states) == 200 and meta["length_mean"] < 12
+
+
+def test_sipo_differs_only_from_earlier_iterations_that_scored(tmp_path):
+    """An iteration that never earned task reward is no strategy to keep away from (its wandering archive is
+    near everything); when none scored (a reward-free task), every earlier one counts."""
+    from diverse_marl.algorithms.methods.sipo import strategies
+
+    dirs = []
+    for k, ret in enumerate((1.0, 0.0, 2.0)):
+        dirs.append(tmp_path / f"it{k}")
+        save_archive(dirs[-1] / ARCHIVE_FILE, np.zeros((3, 2)), {"source": "diversity_state", "return_scale": ret})
+    archived = lambda d: load_archive(d / ARCHIVE_FILE)[1]["return_scale"]  # noqa: E731
+    assert strategies(dirs, archived) == [dirs[0], dirs[2]]
+    assert strategies(dirs[1:2], archived) == dirs[1:2]
+    assert strategies(dirs, lambda d: None) == dirs  # RSPO's reference_return: None when a run has no metrics
 
 
 @pytest.mark.parametrize("runner", ["rllib", "fast"])

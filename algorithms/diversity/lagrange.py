@@ -1,8 +1,10 @@
 """Lagrange multipliers of SIPO's constraints ``distance_j >= delta``, by projected dual ascent.
 
-The Lagrangian ``J(pi) + sum_j lambda_j (distance_j - delta)`` is maximized over the policy (the
-intrinsic reward ``sum_j lambda_j r_j(s)``) and minimized over ``lambda >= 0``: after each batch,
-``lambda_j <- clip(lambda_j + lambda_lr * (delta - distance_j), 0, lambda_max)``. A violated
+The constraint is written as its relative slack ``g_j = (distance_j - delta) / delta >= 0`` (so a
+multiplier of 1 weighs a full violation, ``distance_j = 0``, as one unit of the intrinsic budget,
+whatever ``delta``). The Lagrangian ``J(pi) + sum_j lambda_j g_j`` is maximized over the policy (the
+intrinsic return, ``terms.py``) and minimized over ``lambda >= 0``: after each batch,
+``lambda_j <- clip(lambda_j - lambda_lr * g_j, 0, lambda_max)``. A violated
 constraint (distance below delta) raises its multiplier, a satisfied one lowers it toward 0, so
 the policy goes back to the task reward once it is far enough from every earlier strategy.
 """
@@ -24,7 +26,8 @@ class DualAscent:
 
     def update(self, distances: Sequence[float]) -> np.ndarray:
         d = np.asarray(distances, dtype=np.float64)
-        self.lambdas = np.clip(self.lambdas + self.lr * (self.delta - d), 0.0, self.lambda_max)
+        slack = (d - self.delta) / self.delta
+        self.lambdas = np.clip(self.lambdas - self.lr * slack, 0.0, self.lambda_max)
         return self.lambdas
 
     def get_state(self) -> dict[str, Any]:

@@ -9,18 +9,20 @@ single run to stay away from archived strategies::
       archives: [runs/a/iteration_00/archive.npz]   # sipo: earlier policies' states
       references: [runs/a/iteration_00]             # rspo: earlier policies' run dirs
       state: auto                # auto | diversity_state | state | obs  (see states.py)
-      delta: 0.5                 # sipo: required distance from every archived policy, in distance_scale units
+      delta: 0.5                 # sipo: required mean distance from every archived policy, in distance_scale
+                                 # units (0.5: about one bandwidth, the archive's median pairwise distance, away)
       max_intrinsic: 2.0         # sipo: per-state cap on each r_j(s), in distance_scale units (far-off
-                                 # wandering pays no more than twice a random policy's distance);
+                                 # wandering pays no more than a state four deltas away);
                                  # rspo: cap on the novelty -log pi_j(a|s)
-      distance_scale: null       # sipo: null = measured per archive on the first batch (the new, untrained
-                                 # policy's mean distance from it); a number = absolute units
+      distance_scale: null       # sipo: null = the archive's own unit (rbf: 1, r_j is already in bandwidth
+                                 # units; wasserstein: the archive's median pairwise distance); a number = absolute
       intrinsic_share: 0.1       # the intrinsic return of one episode is within +-share * return_scale
                                  # (times the share of the earlier policies' task reward per step that the
                                  # current policy earns: ~0 until it can finish the task)
       return_scale: null         # null = measured: the earlier policies' mean |episode return| per agent
       lambda_lr: 0.2             # sipo: dual-ascent step of the multipliers
-      lambda_max: 1.0            # sipo: multipliers are clipped to [0, lambda_max]
+      lambda_max: 1.0            # sipo: multipliers are clipped to [0, lambda_max]; at 1 an episode that
+                                 # repeats an archived policy loses the whole budget
       lambda_init: 0.5           # sipo: repel from the start, before the policy settles on an old strategy
       bandwidth: null            # rbf: kernel bandwidth; null = median heuristic on the archive
       wd_hidden: 64, wd_lr: 0.001, wd_steps: 5, wd_gp: 10.0   # wasserstein critic
@@ -31,11 +33,11 @@ Why these scales (``terms.py`` has the math): the intrinsic term is *paid per ep
 ``intrinsic_share * return_scale``, so with a share below 1/2 it can never make not finishing an
 episode worth more than finishing it (a finished episode keeps more than half of its task return
 after any intrinsic penalty, an unfinished one gains less than that). ``delta`` and the cap are
-fractions of a distance measured in the run itself, so they carry over between envs whose state
-vectors have different scales. When they do not fit: a larger ``intrinsic_share`` (up to 0.5) buys
+in the archive's own distance unit (its median pairwise distance), so they carry over between envs
+whose state vectors have different scales. When they do not fit: a larger ``intrinsic_share`` (up to 0.5) buys
 diversity with task return (each iteration may give up at most ``2 * share`` of ``return_scale``); set
-``distance_scale`` when the new policy starts on top of an archived one (an untrained policy that
-already visits the archived states measures ~0 and every distance looks huge); set ``return_scale``
+``distance_scale`` when an archived policy's states are so spread (or so concentrated) that its
+median pairwise distance is no good unit for "a different strategy"; set ``return_scale``
 when the earlier policies never scored (it falls back to 1.0) or their returns mislead (e.g. large
 shaped rewards).
 
@@ -87,8 +89,8 @@ class DiversitySpec:
 
 
 _CHOICES = {"kind": KINDS, "distance": DISTANCES, "state": STATE_SOURCES}
-_NON_NEGATIVE = ("delta", "lambda_lr", "lambda_max", "lambda_init", "novelty_coef")
-_POSITIVE = ("max_intrinsic", "wd_hidden", "wd_lr", "wd_steps")
+_NON_NEGATIVE = ("lambda_lr", "lambda_max", "lambda_init", "novelty_coef")
+_POSITIVE = ("delta", "max_intrinsic", "wd_hidden", "wd_lr", "wd_steps")
 _OPTIONAL_POSITIVE = ("bandwidth", "distance_scale", "return_scale")
 MAX_SHARE = 0.5  # intrinsic_share below this: finishing always beats not finishing (module docstring)
 

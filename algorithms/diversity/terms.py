@@ -14,20 +14,32 @@ finishes keeps more than ``R - B > B`` and one that does not gains at most ``B``
 
 - :class:`SIPOTerms` (Fu et al., NeurIPS 2023): a *per-trajectory* constraint. Per archived policy j,
   ``u_j(s) = clip(r_j(s) / D_j, -max_intrinsic, max_intrinsic)`` with ``r_j`` from ``distances.py``
-  (RBF or Wasserstein) and ``D_j`` the distance scale: the mean ``r_j`` over the first batch, i.e.
-  how far an untrained policy's early states are from j (Wasserstein: their mean distance to the
-  nearest archived state, as the critic has barely trained then) (so ``delta`` = 0.5 asks for half a random
-  policy's distance, whatever the units of the env's state). The episode's intrinsic return is
-  ``B * clip(sum_j lambda_j (mean_t u_j(s_t) - delta), -1, 1)``: the Lagrangian term of the
-  episode's mean distance, length-independent, so neither a long nor a short episode is paid for
-  its length. It is paid densely as the telescoping increments of that quantity over the
-  episode's running mean (step t gets ``F(mean_{<=t}) - F(mean_{<t})``; the steps of an episode
-  add up to the episode's value exactly, across chunk boundaries). The multipliers take one
-  projected dual-ascent step per batch on ``mean u_j >= delta``. Each batch's ``B`` is scaled by the
-  share of the archived policies' task reward per step that the current policy earns (at most 1):
-  measured on the terminal multi-goal grid, a full budget from the first batch left 6 of 12 later
-  iterations never finishing (0 of 5 plain MAPPO runs): while the task reward is rare, advantage
-  normalization makes even a small intrinsic term the main learning signal.
+  (RBF or Wasserstein) and ``D_j`` the distance unit of j's archive: 1 for RBF, whose ``r_j`` is
+  already in units of the kernel bandwidth (a state one median pairwise distance from all of j's
+  states is at ~0.5), and the archive's median pairwise distance for Wasserstein (W1 has the
+  state's units). Both come from the archive alone, so they do not depend on where an untrained
+  policy happens to start (measured on the first batch instead, a new policy that starts on the
+  archived states measured ~0, the scale fell to its floor and every ``u_j`` became +-cap).
+  With the episode's mean ``m_j = mean_t u_j(s_t)`` and the constraint's relative slack
+  ``g_j = (m_j - delta) / delta``, the episode's intrinsic return is
+  ``B * clip(sum_j lambda_j g_j, -1, 1)``: an episode that repeats j (``m_j ~ 0``) loses
+  ``lambda_j B``, one twice ``delta`` away gains it. (Without the division by ``delta`` a repeat cost only
+  ``lambda_j delta B``: 0.05 of a goal reward of 1 at the defaults, and SIPO's iterations reached the
+  corners of the plain MAPPO restarts of their seeds in 4 of 5 seeds.) Length-independent, so
+  neither a long nor a short episode is paid for its length. An episode that *terminates* at step
+  ``T`` before the horizon ``H`` is completed as an absorbing state: its last state (the goal it
+  reached) enters the mean ``H - T`` more times, as in the archive (``archive.py``), so where an
+  episode ends weighs as much as if the agents stayed there. (Measured on the acted-in states only,
+  a new policy that walked to the *same* goal along a detour looked as far from the archive as one
+  that reached a different goal, and SIPO iterations learned detours.) It is paid densely as the telescoping
+  increments of that quantity over the episode's running mean (step t gets ``F(mean_{<=t}) -
+  F(mean_{<t})``; the steps of an episode add up to the episode's value exactly, across chunk
+  boundaries). The multipliers take one projected dual-ascent step per batch on ``g_j >= 0``. Each
+  batch's ``B`` is scaled by the share of the archived policies' task reward per step that the
+  current policy earns (at most 1): measured on the terminal multi-goal grid, a full budget from the
+  first batch left 6 of 12 later iterations never finishing (0 of 5 plain MAPPO runs): while the
+  task reward is rare, advantage normalization makes even a small intrinsic term the main learning
+  signal.
 - :class:`RSPOTerms` (Zhou et al., ICLR 2022, reward switching): a chunk that an earlier policy j
   would likely have produced is trained on a novelty reward instead of the task reward; other
   chunks keep the task reward. "Likely" is a likelihood-ratio test against the policy that acted:
@@ -48,10 +60,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 from ray.rllib.core.columns import Columns
 
-from diverse_marl.algorithms.diversity.archive import LENGTH_KEY, RETURN_KEY, load_archive
+from diverse_marl.algorithms.diversity.archive import HORIZON_KEY, LENGTH_KEY, RETURN_KEY, load_archive
 from diverse_marl.algorithms.diversity.distances import (
     WassersteinCritic,
     median_bandwidth,
@@ -65,7 +76,6 @@ from diverse_marl.algorithms.mappo.module import MASK_KEY, OBS_KEY
 from diverse_marl.loading import load_policy
 from diverse_marl.run_dir import RunDir
 
-MIN_DISTANCE_SCALE = 1e-3  # floor of a measured distance scale (a new policy sitting on the archive)
 FALLBACK_RETURN_SCALE = 1.0  # return_scale when the earlier policies never scored (documented in spec.py)
 MAX_OPEN_EPISODES = 100_000  # running sums kept for unfinished episodes (oldest dropped beyond this)
 AGENT_RETURN_PREFIX = "agent_episode_returns_mean/"  # per-agent returns in a run's metrics.csv
@@ -90,14 +100,18 @@ class SIPOTerms:
         lengths = [m[LENGTH_KEY] for _, m in loaded if m.get(LENGTH_KEY)]
         # the archived policies' task reward per agent step: what "finishing as well as they did" earns
         self.reference_rate = self.return_scale / float(np.mean(lengths)) if lengths else None
+        # H: the archives' horizon, or the longest episode seen (truncated episodes reveal it)
+        self.horizon = max([int(m.get(HORIZON_KEY) or 0) for _, m in loaded] + [1])
         self.dual = DualAscent(
             len(self.archives), delta=spec.delta, lr=spec.lambda_lr, lambda_max=spec.lambda_max, init=spec.lambda_init
         )
-        self.bandwidths = [spec.bandwidth or median_bandwidth(a, spec.seed) for a in self.archives]
-        self.self_distances = [rbf_self_distance(a, h) for a, h in zip(self.archives, self.bandwidths)]
-        self.scales: list[float] | None = None if spec.distance_scale is None else [spec.distance_scale] * len(loaded)
         self.critics = []
-        if spec.distance == "wasserstein":
+        if spec.distance == "rbf":
+            self.bandwidths = [spec.bandwidth or median_bandwidth(a, spec.seed) for a in self.archives]
+            self.self_distances = [rbf_self_distance(a, h) for a, h in zip(self.archives, self.bandwidths)]
+            units = [1.0] * len(self.archives)  # r_j is already in units of the bandwidth
+        else:
+            units = [median_bandwidth(a, spec.seed) for a in self.archives]  # W1 is in the state's units
             self.critics = [
                 WassersteinCritic(
                     a.shape[1],
@@ -110,6 +124,7 @@ class SIPOTerms:
                 )
                 for j, a in enumerate(self.archives)
             ]
+        self.scales = [spec.distance_scale or d for d in units]
         self.source: str | None = None
         # per unfinished episode (chunk id): (sum of u_j over its states so far, their count, paid so far)
         self.open: dict[str, tuple[np.ndarray, int, float]] = {}
@@ -128,18 +143,15 @@ class SIPOTerms:
 
     def distances(self, states: np.ndarray) -> np.ndarray:
         """(J, N) ``u_j(s)``: ``r_j(s)`` in units of the distance scale, clipped to ``+-max_intrinsic`` (the
-        per-state cap: a state far from j pays no more than one ``max_intrinsic`` scales away). The first call
-        measures the scales when the spec gives none."""
+        per-state cap: a state far from j pays no more than one ``max_intrinsic`` scales away)."""
         r = self.raw_distances(states)
-        if self.scales is None:
-            first = r.mean(axis=1) if not self.critics else [nearest_distance(states, a).mean() for a in self.archives]
-            self.scales = [max(float(x), MIN_DISTANCE_SCALE) for x in first]
         cap = self.spec.max_intrinsic
         return np.clip(r / np.asarray(self.scales)[:, None], -cap, cap)
 
     def episode_value(self, running_mean: np.ndarray, lambdas: np.ndarray, budget: float) -> np.ndarray:
-        """``F(m) = B * clip(sum_j lambda_j (m_j - delta), -1, 1)`` for (J, T) running means -> (T,)."""
-        return budget * np.clip(lambdas @ (running_mean - self.spec.delta), -1.0, 1.0)
+        """``F(m) = B * clip(sum_j lambda_j (m_j - delta) / delta, -1, 1)`` for (J, T) running means -> (T,)."""
+        slack = (running_mean - self.spec.delta) / self.spec.delta
+        return budget * np.clip(lambdas @ slack, -1.0, 1.0)
 
     def batch_budget(self, chunks: Sequence[Any]) -> float:
         """This batch's budget: ``B`` times the share of the archived policies' task reward per step that the
@@ -152,14 +164,21 @@ class SIPOTerms:
         rate = sum(float(np.abs(c.get_rewards()).sum()) for c in chunks) / max(steps, 1)
         return self.budget * min(1.0, rate / self.reference_rate)
 
-    def pay(self, chunk: Any, u: np.ndarray, lambdas: np.ndarray, budget: float) -> np.ndarray:
-        """The chunk's per-step intrinsic rewards: increments of ``F`` over its episode's running mean."""
+    def pay(
+        self, chunk: Any, u: np.ndarray, lambdas: np.ndarray, budget: float, u_end: np.ndarray | None
+    ) -> np.ndarray:
+        """The chunk's per-step intrinsic rewards: increments of ``F`` over its episode's running mean. ``u_end``:
+        (J,) distances of the state a terminated episode ended in, counted for the rest of the horizon."""
         key = str(chunk.id_)
         start = self.open.pop(key, None) if chunk.t_started > 0 else None
         total, count, paid = start if start is not None else (np.zeros(len(u)), 0, 0.0)
         sums = total[:, None] + np.cumsum(u, axis=1)
         counts = count + np.arange(1, u.shape[1] + 1)
         values = self.episode_value(sums / counts, lambdas, budget)
+        if u_end is not None:  # the absorbing state: the last step is paid the completed episode's value
+            rest = max(self.horizon - int(counts[-1]), 0)
+            completed = (sums[:, -1] + rest * u_end) / (counts[-1] + rest)
+            values[-1] = self.episode_value(completed[:, None], lambdas, budget)[0]
         payments = np.diff(np.concatenate([[paid], values]))
         if not chunk.is_done:
             if len(self.open) >= MAX_OPEN_EPISODES:
@@ -170,23 +189,31 @@ class SIPOTerms:
     def __call__(self, chunks: Sequence[Any]) -> tuple[list[np.ndarray], dict[str, float]]:
         if not self.archives or not chunks:
             return [c.get_rewards() for c in chunks], {}
-        states = []
+        self.horizon = max([self.horizon] + [c.t_started + len(c) for c in chunks])
+        states, weights = [], []  # per chunk: its acted-in states (+ the terminal one), their weight in the mean
         for c in chunks:
             obs, infos = c.get_observations(), c.get_infos()
             if self.source is None:
                 first = {k: v[0] for k, v in obs.items()} if isinstance(obs, dict) else obs[0]
                 self.source = resolve_source(self.spec.state, infos[0], first)
-            states.append(episode_states(self.source, obs, infos, len(c)))
+            steps = len(c) + int(c.is_terminated)
+            states.append(episode_states(self.source, obs, infos, steps))
+            w = np.ones(steps)
+            if c.is_terminated:
+                w[-1] = max(self.horizon - c.t_started - len(c), 0)
+            weights.append(w)
         u = self.distances(np.concatenate(states))
         lambdas = self.dual.lambdas.copy()
         ends = np.cumsum([len(s) for s in states])[:-1]
         out, bonus = [], []
         budget_now = self.batch_budget(chunks)
         for c, uc in zip(chunks, np.split(u, ends, axis=1)):
-            b = self.pay(c, uc, lambdas, budget_now)
+            end = uc[:, -1] if c.is_terminated else None
+            b = self.pay(c, uc[:, : len(c)], lambdas, budget_now, end)
             bonus.append(b)
             out.append((c.get_rewards() + b).astype(np.float32))
-        dist = u.mean(axis=1)
+        w = np.concatenate(weights)
+        dist = (u * w).sum(axis=1) / max(w.sum(), 1e-12)  # the batch's mean distance over the horizon
         self.dual.update(dist)
         stats = {"intrinsic_mean": float(np.concatenate(bonus).mean()), "budget": budget_now, "budget_max": self.budget}
         for j, (d, lam) in enumerate(zip(dist, self.dual.lambdas)):
@@ -199,27 +226,14 @@ class SIPOTerms:
         return {
             "dual": self.dual.get_state(),
             "critics": [c.get_state() for c in self.critics],
-            "scales": self.scales,
+            "horizon": self.horizon,
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.dual.set_state(state["dual"])
         for c, s in zip(self.critics, state.get("critics", [])):
             c.set_state(s)
-        if state.get("scales") is not None:
-            self.scales = [float(x) for x in state["scales"]]
-
-
-def nearest_distance(states: np.ndarray, archive: np.ndarray) -> np.ndarray:
-    """(N,) Euclidean distance of each state to its nearest archived state: the Wasserstein distance scale
-    (a lower bound on the per-state transport cost, in W1's units), stable where a critic fitted for a few
-    steps on the first batch is not."""
-    s, inverse = np.unique(np.asarray(states, np.float32), axis=0, return_inverse=True)
-    a = torch.from_numpy(np.unique(np.asarray(archive, np.float32), axis=0))
-    out = np.concatenate(
-        [torch.cdist(torch.from_numpy(s[i : i + 1024]), a).min(dim=1).values.numpy() for i in range(0, len(s), 1024)]
-    )
-    return out.astype(np.float64)[inverse.reshape(-1)]
+        self.horizon = max(self.horizon, int(state.get("horizon", 0)))
 
 
 def reference_return(run_dir: str) -> float | None:

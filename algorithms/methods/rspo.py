@@ -1,11 +1,12 @@
 """RSPO, reward-switching policy optimization (Zhou et al., ICLR 2022), as iterations of MAPPO runs.
 
 Iteration k trains on the task reward, except that an episode chunk an earlier iteration's policy
-would likely have produced is trained on a novelty reward ``-log pi_j(a|s)`` instead, pushing the
-policy off the earlier strategies' trajectories (``algorithms/diversity/terms.py``). "Likely" is a
-likelihood ratio against the policy that acted: the chunk's per-step geometric mean of
-``pi_j(a|s) / mu(a|s)`` above ``threshold`` (the paper's test on an earlier policy's trajectory
-likelihood; against ``mu`` instead of a fixed level so that it separates stochastic policies).
+that scored (``sipo.strategies``) would likely have produced is trained on a novelty reward
+``-log pi_j(a|s)`` instead, pushing the policy off the earlier strategies' trajectories
+(``algorithms/diversity/terms.py``). "Likely" is a likelihood ratio against the policy that acted:
+the chunk's per-step geometric mean of ``pi_j(a|s) / mu(a|s)`` above ``threshold`` (the paper's test
+on an earlier policy's trajectory likelihood; against ``mu`` instead of a fixed level so that it
+separates stochastic policies).
 The novelty is capped at ``max_intrinsic`` and paid within SIPO's per-episode budget
 (``intrinsic_share`` x the earlier runs' measured per-agent return, at most ``novelty_coef`` budgets
 an episode), so repeating an old strategy pays a fraction of what finishing a new one pays::
@@ -33,7 +34,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from diverse_marl.algorithms.methods.sipo import finish, run_iterations, split_block, start, validate
+from diverse_marl.algorithms.diversity.terms import reference_return
+from diverse_marl.algorithms.methods.sipo import finish, run_iterations, split_block, start, strategies, validate
 from diverse_marl.config import ExperimentConfig
 from diverse_marl.training import TrainResult
 
@@ -46,7 +48,9 @@ def run(cfg: ExperimentConfig, run_dir: str | os.PathLike, *, resume: bool = Fal
     root = start(cfg, run_dir)
 
     def block(k: int, earlier: list[Path]) -> dict[str, Any]:
-        return {"kind": "rspo", **terms, "references": [str(d) for d in earlier]} if k else {}
+        if k == 0:
+            return {}
+        return {"kind": "rspo", **terms, "references": [str(d) for d in strategies(earlier, reference_return)]}
 
     dirs = run_iterations(cfg, root, block, archive=False, resume=resume, quiet=quiet)
     return finish(cfg, root, dirs, quiet)

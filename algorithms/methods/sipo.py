@@ -1,9 +1,10 @@
 """SIPO, state-based iterative policy optimization (Fu et al., NeurIPS 2023): strategies one after another.
 
 Iteration k trains a policy to maximize the task reward subject to its state distribution being at
-least ``delta`` away from each earlier iteration's; the constraints enter as a per-episode intrinsic
-return weighted by Lagrange multipliers, bounded by a budget on the scale of the task return so
-that it never makes not finishing the task worth more than finishing it (``algorithms/diversity``:
+least ``delta`` away from each earlier iteration's that scored (:func:`strategies`); the constraints
+enter as a per-episode intrinsic return weighted by Lagrange multipliers, bounded by a budget on the
+scale of the task return so that it never makes not finishing the task worth more than finishing it
+(``algorithms/diversity``:
 the terms and why, the multipliers, the learner connector). Every other key of the block is a
 ``diversity:`` setting (``algorithms/diversity/spec.py``); the defaults are measured, not tuned per
 env, so a new env usually needs only::
@@ -13,10 +14,11 @@ env, so a new env usually needs only::
       iterations: 4              # K strategies
       distance: rbf              # rbf | wasserstein
       state: auto                # auto | diversity_state | state | obs
-      delta: 0.5                 # required distance from every earlier strategy, in units of the measured
-                                 # distance of the untrained policy's first batch (j is at 0 from itself)
+      delta: 0.5                 # required mean distance from every earlier strategy, in the archive's own
+                                 # unit (its median pairwise distance; j is at 0 from itself)
       max_intrinsic: 2.0         # per-state cap on each distance, same units
-      intrinsic_share: 0.1       # an episode's intrinsic return stays within +-0.1 x the task return scale
+      intrinsic_share: 0.1       # an episode's intrinsic return stays within +-0.1 x the task return scale:
+                                 # repeating an earlier strategy costs up to 0.1, differing earns up to 0.1
       lambda_init: 0.5
       lambda_lr: 0.2
       lambda_max: 1.0
@@ -48,9 +50,11 @@ from typing import Any
 
 from diverse_marl.algorithms.diversity.archive import (
     ARCHIVE_FILE,
+    HORIZON_KEY,
     LENGTH_KEY,
     RETURN_KEY,
     collect_states,
+    load_archive,
     save_archive,
 )
 from diverse_marl.algorithms.diversity.spec import parse_diversity
@@ -159,6 +163,7 @@ def run_iterations(
                         "source": sample.source,
                         RETURN_KEY: sample.return_scale,
                         LENGTH_KEY: sample.length_mean,
+                        HORIZON_KEY: sample.horizon,
                         "iteration": k,
                         "episodes": spec.archive_episodes,
                         "seed": cfg.seed + k,
@@ -232,10 +237,23 @@ def run(cfg: ExperimentConfig, run_dir: str | os.PathLike, *, resume: bool = Fal
     def block(k: int, earlier: list[Path]) -> dict[str, Any]:
         if k == 0:
             return {}
-        return {"kind": "sipo", **terms, "archives": [str(d / ARCHIVE_FILE) for d in earlier]}
+        scored = strategies(earlier, lambda d: load_archive(d / ARCHIVE_FILE)[1].get(RETURN_KEY))
+        return {"kind": "sipo", **terms, "archives": [str(d / ARCHIVE_FILE) for d in scored]}
 
     dirs = run_iterations(cfg, root, block, archive=True, resume=resume, quiet=quiet)
     return finish(cfg, root, dirs, quiet)
+
+
+def strategies(earlier: list[Path], task_return: Callable[[Path], float | None]) -> list[Path]:
+    """The earlier iterations a new one must differ from: those whose policy earned task reward
+    (``task_return(dir)`` > 0, measured when it finished). An iteration that never scored (on a sparse task:
+    it never found a goal) is not a strategy. SIPO: its archive is wherever it wandered, close to every
+    path a later policy takes to a goal, so the constraint would cost every later iteration its whole
+    budget whatever it did; RSPO: a near-uniform policy "explains" many chunks, which then lose their task
+    reward. On the terminal multi-goal grid, every RSPO iteration that failed where the MAPPO restart of
+    its seed finished came after such an iteration. If none scored (a reward-free task), all count."""
+    scored = [d for d in earlier if (task_return(d) or 0.0) > 0.0]
+    return scored or list(earlier)
 
 
 def report_markdown(name: str, result: dict[str, Any]) -> str:
