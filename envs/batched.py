@@ -37,7 +37,8 @@ class BatchedEnv(Protocol):
       observation / global state (valid where done), and ``infos["episode"]`` holds per-copy
       episode totals valid where done: ``"return/<agent>"``, ``"length"``, ``"original_return"``
       (team sum of the env's own rewards) and any scalar statistics (``"<agent>/<name>"``,
-      ``"sparse_return"``, ...), each an (N,) array.
+      ``"sparse_return"``, ...), each an (N,) array. Envs that report a ``diversity_state`` (SIPO)
+      also give ``infos["final_diversity_state"][agent]`` (N, D), the finished episode's last one.
     - ``infos["original_reward"][agent]`` (N,): the env's own reward of the step (equal to the
       reward unless ``reward_weights`` replaced it, see ``diverse_marl.envs.reward``).
     - Optional ``infos["alive"][agent]`` (N,) bool: whether the agent acts at the next step in
@@ -256,6 +257,10 @@ class SyncBatchedEnv:
         }
         if self._masks:
             infos["action_mask"], infos["final_action_mask"] = self._copy_masks(), final_mask
+        if done.any():
+            final_diversity = self._diversity_states([f or {} for f in final_env_infos])
+            if final_diversity:
+                infos["final_diversity_state"] = final_diversity
         return self._copy_obs(), rewards, terms, truncs, infos
 
     def state(self) -> dict[str, np.ndarray]:
@@ -269,13 +274,16 @@ class SyncBatchedEnv:
     def diversity_state(self) -> dict[str, np.ndarray]:
         """(N, D) per agent: each copy's latest ``infos[agent]["diversity_state"]`` (SIPO's state);
         {} when the env reports none (agents without one in a copy get zeros)."""
+        return self._diversity_states(self._last_env_infos)
+
+    def _diversity_states(self, env_infos: list[dict]) -> dict[str, np.ndarray]:
         found = [
             {
                 a: i[a][DIVERSITY_STATE_KEY]
                 for a in self.possible_agents
                 if isinstance(i.get(a), dict) and DIVERSITY_STATE_KEY in i[a]
             }
-            for i in self._last_env_infos
+            for i in env_infos
         ]
         template = next((v for f in found for v in f.values()), None)
         if template is None:

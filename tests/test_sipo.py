@@ -604,3 +604,27 @@ def test_multi_goal_renders_goals_and_both_agents():
     assert make("multi_goal").render() is None
     with pytest.raises(ConfigError, match="render_mode"):
         make("multi_goal", render_mode="human")
+
+
+def test_fast_runner_keeps_the_state_a_terminated_episode_ended_in(tmp_path, ray_local):
+    """SIPO's absorbing state reads the last ``diversity_state`` of a terminated chunk: in the vector runner
+    it must be the goal both agents stand on, not the next episode's start (the copy auto-resets in the
+    same step). 3 x 3 grid: start (0.5, 0.5); every goal is a corner, coordinates in {0, 1}."""
+    from diverse_marl.algorithms.mappo.sampler import VectorMultiAgentEnvRunner
+
+    save_archive(tmp_path / "a.npz", np.zeros((4, 2)), {"source": "diversity_state", "return_scale": 1.0})
+    data = {
+        **TINY_MG,
+        "env_config": {"size": 3, "horizon": 30, "end_at_goal": True, "diversity_state": "own"},
+        "diversity": {"kind": "sipo", "archives": [str(tmp_path / "a.npz")], "state": "diversity_state"},
+    }
+    runner = VectorMultiAgentEnvRunner(config=load_config(data).to_rllib())
+    try:
+        episodes = runner.sample(num_timesteps=1200, random_actions=True)
+    finally:
+        runner.stop()
+    ended = [sa for ep in episodes for sa in ep.agent_episodes.values() if sa.is_terminated and len(sa) > 0]
+    assert len(ended) >= 4  # random walks on a 3 x 3 grid meet on a corner within 30 steps often
+    for sa in ended:
+        last = np.asarray(sa.get_infos(-1)["diversity_state"])
+        assert set(np.round(last, 6).tolist()) <= {0.0, 1.0}, last  # a corner, not the centre

@@ -89,6 +89,7 @@ class Rollout:
     final_obs: dict = field(default_factory=dict)  # (t, agent) -> (N,...)
     final_state: dict = field(default_factory=dict)
     final_mask: dict = field(default_factory=dict)
+    final_diversity_state: dict = field(default_factory=dict)  # (t, agent) -> (N, D), where the env gives it
     metas: list = field(default_factory=list)  # copy -> metas of the episodes it ran, in order
     # agent -> [T+1 x (N, D)]: the env's diversity_state per observation, kept when SIPO asks (sampler)
     diversity_state: dict = field(default_factory=lambda: defaultdict(list))
@@ -230,6 +231,8 @@ class EpisodeAssembler:
             else:
                 meta.state_out.pop(a, None)  # random actions: no module ran
             infos = _infos(arr.diversity_state.get(a), i, obs_idx)
+            if ended_here and (last, a) in ro.final_diversity_state:  # the state it ended in, not the reset one
+                infos[-1] = {DIVERSITY_STATE_KEY: ro.final_diversity_state[(last, a)][i]}
             if trunc:  # the env's time limit (or the env for everyone) cut this agent's episode
                 infos[-1] = {**infos[-1], TIME_LIMIT_KEY: True}
             ep.agent_episodes[a] = SingleAgentEpisode(

@@ -395,6 +395,8 @@ class VectorMultiAgentEnvRunner(EnvRunner, Checkpointable):
                         ro.final_state[(t, a)] = final_states[a]
                     if a in self._cur_mask:
                         ro.final_mask[(t, a)] = np.asarray(infos["final_action_mask"][a], np.float32)
+                    if self._records_diversity_state and a in infos.get("final_diversity_state", {}):
+                        ro.final_diversity_state[(t, a)] = np.asarray(infos["final_diversity_state"][a], np.float32)
                 episodes_done += int(done.sum())
                 log_env_episode_info(self.metrics, infos.get("episode", {}), done, smoothing_window(self.config))
                 for i in np.nonzero(done)[0]:
