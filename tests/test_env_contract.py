@@ -8,6 +8,7 @@ the native batched form == N single envs. A few seconds per env.
 from __future__ import annotations
 
 import functools
+import itertools
 
 import numpy as np
 import pytest
@@ -45,6 +46,9 @@ class CountingEnv(ParallelEnv):
 
     metadata = {"name": "counting_v0"}
     FEATURES = ("match", "miss")
+    # "determinism": the first digit ignores the seed; counted, not drawn, so that two resets always differ
+    # (a draw repeated itself 1 time in 9 over the check's two comparisons, and the test failed then)
+    _unseeded_resets = itertools.count()
 
     def __init__(self, horizon: int = 6, broken: str | None = None, reward_scale: float = 1.0) -> None:
         self.possible_agents = ["a", "b"]
@@ -88,9 +92,11 @@ class CountingEnv(ParallelEnv):
             raise TypeError("reset() got an unexpected keyword argument 'options'")
         if seed is not None:
             self._rng = np.random.default_rng(seed)
-        rng = np.random.default_rng() if self.broken == "determinism" else self._rng
         self.agents = list(self.possible_agents)
-        self._t, self._digit = 0, int(rng.integers(3))
+        if self.broken == "determinism":  # ignores the seed: each reset, in any copy, starts one digit on
+            self._t, self._digit = 0, next(CountingEnv._unseeded_resets) % 3
+        else:
+            self._t, self._digit = 0, int(self._rng.integers(3))
         return self._obs(), {a: {} for a in self.agents}
 
     def step(self, actions):
@@ -122,8 +128,9 @@ def test_the_user_env_example_passes_by_import_path():
 def test_each_broken_rule_gives_one_line_naming_it(rule):
     with pytest.raises(EnvCheckError) as caught:
         check_env(CountingEnv, {"broken": rule})
-    # an unseeded reset also makes the batched copies differ from the singles; other breaks stay alone
-    assert set(caught.value.failures) == {rule} | ({"batched"} if rule == "determinism" else set())
+    # an unseeded reset may also make the batched copies differ from the singles; other breaks stay alone
+    allowed = {rule, "batched"} if rule == "determinism" else {rule}
+    assert rule in caught.value.failures and set(caught.value.failures) <= allowed
     message = str(caught.value)
     assert message.startswith("env CountingEnv breaks ")
     assert f"\n  {rule}: " in message
