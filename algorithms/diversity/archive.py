@@ -80,9 +80,9 @@ def collect_states(
     resolved = None
     finals: list[tuple[int, list[np.ndarray]]] = []  # per terminated episode: its length, its last states
 
-    def states_of(obs: dict, infos: dict) -> list[np.ndarray]:
+    def states_of(mobs: dict, infos: dict) -> list[np.ndarray]:
         nonlocal resolved
-        mobs, out = adapter(par_env, obs), []
+        out = []
         for a in mobs:
             resolved = resolved or resolve_source(source, infos.get(a), mobs[a])
             out.append(episode_states(resolved, {k: v[None] for k, v in mobs[a].items()}, [infos.get(a, {})], 1))
@@ -94,8 +94,8 @@ def collect_states(
         par_env_steps, terminated, truncated = 0, {}, {}
         while obs and par_env.agents:
             par_env_steps += 1
-            rows += states_of(obs, infos)
             mobs = adapter(par_env, obs)
+            rows += states_of(mobs, infos)
             actions = {a: int(policies[a](mobs[a])) for a in par_env.agents if a in mobs}
             obs, rewards, terminated, truncated, infos = par_env.step(actions)
             for a, r in rewards.items():  # the task's own reward where the env reports one (no shaping)
@@ -103,7 +103,7 @@ def collect_states(
                 task = info.get(SPARSE_REWARD_KEY, r) if isinstance(info, dict) else r
                 episode_return[a] = episode_return.get(a, 0.0) + float(task)
         if any(terminated.values()) and not any(truncated.values()) and obs:
-            finals.append((par_env_steps, states_of(obs, infos)))
+            finals.append((par_env_steps, states_of(adapter(par_env, obs), infos)))
         returns += [abs(r) for r in episode_return.values()]
         lengths.append(par_env_steps)
     horizon = max([env_horizon(par_env) or 0, *lengths])

@@ -165,18 +165,18 @@ class SIPOTerms:
         return self.budget * min(1.0, rate / self.reference_rate)
 
     def pay(
-        self, chunk: Any, u: np.ndarray, lambdas: np.ndarray, budget: float, u_end: np.ndarray | None
+        self, chunk: Any, u: np.ndarray, lambdas: np.ndarray, budget: float, end: tuple[np.ndarray, float] | None
     ) -> np.ndarray:
-        """The chunk's per-step intrinsic rewards: increments of ``F`` over its episode's running mean. ``u_end``:
-        (J,) distances of the state a terminated episode ended in, counted for the rest of the horizon."""
+        """The chunk's per-step intrinsic rewards: increments of ``F`` over its episode's running mean. ``end``:
+        a terminated episode's (J,) distances of the state it ended in and the steps of the horizon left."""
         key = str(chunk.id_)
         start = self.open.pop(key, None) if chunk.t_started > 0 else None
         total, count, paid = start if start is not None else (np.zeros(len(u)), 0, 0.0)
         sums = total[:, None] + np.cumsum(u, axis=1)
         counts = count + np.arange(1, u.shape[1] + 1)
         values = self.episode_value(sums / counts, lambdas, budget)
-        if u_end is not None:  # the absorbing state: the last step is paid the completed episode's value
-            rest = max(self.horizon - int(counts[-1]), 0)
+        if end is not None:  # the absorbing state: the last step is paid the completed episode's value
+            u_end, rest = end
             completed = (sums[:, -1] + rest * u_end) / (counts[-1] + rest)
             values[-1] = self.episode_value(completed[:, None], lambdas, budget)[0]
         payments = np.diff(np.concatenate([[paid], values]))
@@ -207,8 +207,8 @@ class SIPOTerms:
         ends = np.cumsum([len(s) for s in states])[:-1]
         out, bonus = [], []
         budget_now = self.batch_budget(chunks)
-        for c, uc in zip(chunks, np.split(u, ends, axis=1)):
-            end = uc[:, -1] if c.is_terminated else None
+        for c, uc, w in zip(chunks, np.split(u, ends, axis=1), weights):
+            end = (uc[:, -1], w[-1]) if c.is_terminated else None
             b = self.pay(c, uc[:, : len(c)], lambdas, budget_now, end)
             bonus.append(b)
             out.append((c.get_rewards() + b).astype(np.float32))
