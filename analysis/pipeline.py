@@ -202,24 +202,16 @@ def analyze_population(
             seats=crossplay_seats(first_agents(rollouts)),
             quiet=quiet,
         )
-    D = _distances(distance, rollouts, X, descriptor_names, xplay, seed)
-    noise = None
-    if distance in DESCRIPTOR_METRIC:
-        columns = descriptor_columns(distance, descriptor_names)
-        noise = descriptor_noise(rollouts, descriptor_set, X, columns, DESCRIPTOR_METRIC[distance])
-    clusters = StrategyClusters(method, n_clusters=n_clusters, metric="precomputed", random_state=seed).fit(
-        D, noise_scale=noise
-    )
+    D, clusters = cluster_rollouts(distance, rollouts, descriptor_set, X, xplay, seed, method, n_clusters)
     stability = None
     if stability_seeds:
         labelings = [clusters.labels_]
+        kind = distance if distance != "crossplay" else "descriptors"
         for s in stability_seeds:
             again = collect_rollouts(members, env, env_config, episodes, int(s), deterministic, cache_dir, quiet)
             Xs = descriptor_set.fit_transform(again)
-            kind = distance if distance != "crossplay" else "descriptors"
-            Ds = _distances(kind, again, Xs, descriptor_set.get_feature_names_out(), xplay, int(s))
             labelings.append(
-                StrategyClusters(method, n_clusters=n_clusters, metric="precomputed", random_state=seed).fit_predict(Ds)
+                cluster_rollouts(kind, again, descriptor_set, Xs, xplay, seed, method, n_clusters)[1].labels_
             )
         stability = cluster_stability(labelings)[0]
     first = next(iter(rollouts.values()))
@@ -246,6 +238,28 @@ def analyze_population(
     if out is not None:
         write_outputs(result, members, Path(out), gifs=gifs, seed=seed)
     return result
+
+
+def cluster_rollouts(
+    distance: str,
+    rollouts: PopulationRollouts,
+    descriptor_set: Any,
+    X: np.ndarray,
+    xplay: Any,
+    seed: int,
+    method: str,
+    n_clusters: int | str,
+) -> tuple[np.ndarray, StrategyClusters]:
+    """The members' (n, n) distances and their clustering, with the rollout noise of the descriptor
+    distances as the clustering's noise scale. The stability check re-clusters each further rollout
+    seed through here too, so every labeling it compares is made by the same rule."""
+    D = _distances(distance, rollouts, X, descriptor_set.get_feature_names_out(), xplay, seed)
+    noise = None
+    if distance in DESCRIPTOR_METRIC:
+        columns = descriptor_columns(distance, descriptor_set.get_feature_names_out())
+        noise = descriptor_noise(rollouts, descriptor_set, X, columns, DESCRIPTOR_METRIC[distance])
+    clusters = StrategyClusters(method, n_clusters=n_clusters, metric="precomputed", random_state=seed)
+    return D, clusters.fit(D, noise_scale=noise)
 
 
 def population_roles(rollouts: PopulationRollouts) -> dict[str, Any]:

@@ -298,3 +298,17 @@ def test_team_games_cross_play_team_against_team(tmp_path):
     assert any(n.startswith("hider_0/") for n in result.descriptor_names)
     points, ratios = pca_embed(result.descriptors)
     assert points.shape == (2, 2) and (tmp_path / "report.md").exists()
+
+
+def test_stability_reclusters_each_rollout_seed_by_the_same_rule():
+    """Three different roles, one copy each: every rollout seed must give the same partition. The further
+    seeds were once clustered without the rollout-noise scale (so by the 0.5 silhouette threshold, which
+    three members rarely reach) while the first used it: stability read 0 for an unchanged answer."""
+    from diverse_marl.analysis.pipeline import analyze_population
+
+    pop = build_population([ROLES + r for r in ("potter", "server", "all_rounder")], KITCHEN)
+    result = analyze_population(
+        pop, "overcooked", KITCHEN, episodes=4, crossplay_episodes=0, stability_seeds=(1,), gifs=False
+    )
+    assert result.clusters.n_clusters_ >= 2
+    assert result.stability == 1.0
