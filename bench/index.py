@@ -100,8 +100,8 @@ BENCHES = [
         "Training seconds until examples/overcooked/mappo_cramped_room.yaml reaches sparse 200, against the settings "
         "before, timed one after another on the same machine.",
         {
-            "time_to_target.json": "example (lr 1e-3, 16 kitchens) 73.6 s at 320k env steps; previous settings "
-            "103.3 s at 678k (1.40x); at load 1.2-2.1."
+            "time_to_target.json": "example (lr 1e-3, 16 kitchens) 54.5 s at 320k env steps (target 60 s); "
+            "previous settings 95.3 s at 678k (1.75x); other jobs paused, load 1.5-2.3."
         },
     ),
     Entry(
