@@ -10,7 +10,10 @@
 With ``n_clusters="auto"`` the number of clusters is the k in 2..max_clusters with the best mean
 silhouette (scikit-learn ``silhouette_score``). Given the rollout noise (``fit(D, noise_scale)``,
 as the analysis pipeline does), one cluster means no two members differ beyond it; otherwise the
-best-silhouette k stands even when singleton clusters (which silhouette scores 0) pull it low.
+best-silhouette k stands even when singleton clusters (which silhouette scores 0) pull it low, and
+n members are n clusters when the nearest two differ beyond the noise and by at least half the median
+pairwise distance (silhouette is undefined for k = n, so without this rule four members at four
+different goals read as two or three strategies).
 Without it, when no k reaches ``min_silhouette`` (0.5, from
 which Kaufman & Rousseeuw call structure "reasonable") the population is one cluster. Silhouettes
 of a structureless population can still reach 0.5 when it is small (tested: 12-30 Gaussian
@@ -33,6 +36,9 @@ LINKAGES = ("average", "complete", "single", "ward")
 MIN_SILHOUETTE = 0.5
 DEFAULT_MAX_CLUSTERS = 8
 KMEANS_INITS = 10
+# with the rollout noise known, n members are n strategies when even the nearest two are this far apart
+# relative to the median pair (silhouette cannot score k = n, so it alone would merge two of them)
+ALL_APART_FRACTION = 0.5
 
 
 def _relabel(labels: np.ndarray) -> np.ndarray:
@@ -155,9 +161,21 @@ class StrategyClusters:
             if score > best:
                 best_k, best = k, score
         structured = best >= self.min_silhouette or self.noise_scale_ is not None
-        if n == 2 and self.noise_scale_ is not None:  # no silhouette for two members: they differ beyond noise
-            return self._labels(D, 2)
+        if (
+            self.noise_scale_ is not None and n <= self.max_clusters and self._all_apart(D)
+        ):  # silhouette has no k = n: each its own
+            return np.arange(n, dtype=np.int64)
         return self._labels(D, best_k if structured else 1)
+
+    def _all_apart(self, D: np.ndarray) -> bool:
+        """Every member its own strategy: the nearest two differ beyond the rollout noise and by at least
+        ``ALL_APART_FRACTION`` of the median pairwise distance (no pair stands out as one strategy).
+        Two members beyond noise always are (no silhouette exists for two)."""
+        pairs = D[np.triu_indices(len(D), k=1)]
+        nearest = float(pairs.min())
+        if len(D) == 2:
+            return nearest > self.noise_scale_
+        return nearest > self.noise_scale_ and nearest >= ALL_APART_FRACTION * float(np.median(pairs))
 
     def _hdbscan(self, D: np.ndarray) -> np.ndarray:
         from sklearn.cluster import HDBSCAN  # scikit-learn: slow to import, loaded on first use

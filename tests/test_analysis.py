@@ -301,14 +301,28 @@ def test_team_games_cross_play_team_against_team(tmp_path):
 
 
 def test_stability_reclusters_each_rollout_seed_by_the_same_rule():
-    """Three different roles, one copy each: every rollout seed must give the same partition. The further
+    """Two roles, two seeded copies each: every rollout seed must give the same partition. The further
     seeds were once clustered without the rollout-noise scale (so by the 0.5 silhouette threshold, which
-    three members rarely reach) while the first used it: stability read 0 for an unchanged answer."""
+    four members rarely reach) while the first used it: stability read 0 for an unchanged answer."""
     from diverse_marl.analysis.pipeline import analyze_population
 
-    pop = build_population([ROLES + r for r in ("potter", "server", "all_rounder")], KITCHEN)
+    pop = build_population([ROLES + r for r in ("potter", "server")], KITCHEN, copies=2)
     result = analyze_population(
-        pop, "overcooked", KITCHEN, episodes=4, crossplay_episodes=0, stability_seeds=(1,), gifs=False
+        pop, "overcooked", KITCHEN, episodes=4, crossplay_episodes=0, stability_seeds=(1, 2), gifs=False
     )
-    assert result.clusters.n_clusters_ >= 2
+    assert result.clusters.labels_.tolist() == [0, 0, 1, 1]
     assert result.stability == 1.0
+
+
+def test_members_all_apart_beyond_noise_are_each_their_own_strategy():
+    """Four members at four goals (the multi-goal grid): silhouette cannot score k = 4, so the noise rule
+    must; with two of them close (one goal twice) the answer is three."""
+    corners = np.array([[0.0, 0.0], [0.0, 8.0], [8.0, 0.0], [8.0, 8.2]])
+    D = descriptor_distances(corners, "euclidean")
+    assert StrategyClusters(metric="precomputed").fit(D, noise_scale=1.0).n_clusters_ == 4
+    assert StrategyClusters(metric="precomputed").fit(D).n_clusters_ < 4  # without the noise: no k = n
+    twice = np.array([[0.0, 0.0], [0.0, 8.0], [8.0, 0.0], [0.3, 0.0]])
+    labels = StrategyClusters(metric="precomputed").fit(descriptor_distances(twice, "euclidean"), noise_scale=1.0)
+    assert labels.n_clusters_ == 3 and labels.labels_[0] == labels.labels_[3]
+    # within the noise, all four are one strategy
+    assert StrategyClusters(metric="precomputed").fit(D, noise_scale=20.0).n_clusters_ == 1
