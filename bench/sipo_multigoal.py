@@ -33,7 +33,6 @@ import argparse
 import json
 import os
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -86,24 +85,23 @@ def mappo_dirs(seed: int, out: Path) -> list[Path]:
     return [out / f"seed{seed}" / "mappo" / f"seed_{seed + i}" for i in range(GOALS)]
 
 
-def train_seed(seed: int, out: Path) -> dict[str, float]:
-    """Train (or continue) one seed's MAPPO runs, SIPO and RSPO; their wall times."""
-    times: dict[str, float] = {}
+def train_seed(seed: int, out: Path) -> None:
+    """Train (or continue) one seed's MAPPO runs, SIPO and RSPO."""
     for i, d in enumerate(mappo_dirs(seed, out)):
         cfg = load_config(_mappo_config(seed + i))
         if not reached_stop(cfg, d):
-            t0 = time.time()
             run_single(cfg, d, resume=RunDir(d).latest_checkpoint() is not None, quiet=True)
-            times[f"mappo_{i}"] = time.time() - t0
     for name in METHODS:
         root = out / f"seed{seed}" / name
         if not (root / "iteration_00").exists():  # identical to the first MAPPO run (same config and seed)
             shutil.copytree(mappo_dirs(seed, out)[0], root / "iteration_00")
         cfg = load_config(_method_config(name, seed))
-        t0 = time.time()
         get_method(cfg.method).run(cfg, root, resume=True, quiet=True)
-        times[name] = time.time() - t0
-    return times
+
+
+def training_seconds(dirs: list[Path]) -> float:
+    """Training wall time of runs, read from their metrics (so a summary of finished runs has it too)."""
+    return float(sum(max((r.get("time_s", 0.0) for r in RunDir(d).read_metrics()), default=0.0) for d in dirs))
 
 
 def finished(seed: int, out: Path) -> bool:
@@ -150,6 +148,7 @@ def summarize_seed(seed: int, out: Path, with_analysis: bool) -> dict[str, Any]:
         found = [goal_of(d) for d in dirs]
         result[f"{name}_goals"] = [g for g, _ in found]
         result[f"{name}_success"] = [round(s, 3) for _, s in found]
+        result[f"{name}_training_s"] = training_seconds(dirs if name == "mappo" else dirs[1:])
         if with_analysis:
             try:
                 result[f"{name}_analysis"] = analyze(dirs)
@@ -238,6 +237,12 @@ def add_method_rows(bench: Bench, results: list[dict[str, Any]]) -> dict[str, An
             "episodes reaching a goal",
             note=f"95% CI {fmt(s['task_success'])}",
         )
+        seconds = [r[f"{name}_training_s"] for r in results]
+        s["training_s"] = {"mean": float(np.mean(seconds)) if seconds else float("nan"), "values": seconds}
+        what = "its 4 runs" if name == "mappo" else "iterations 1-3"
+        bench.add(
+            f"{label}: training wall per seed ({what}, mean)", s["training_s"]["mean"], "s", higher_is_better=False
+        )
         if all(f"{name}_analysis" in r for r in results):
             for key, unit in (("strategies", "clusters"), ("mean_distance", "descriptor distance")):
                 s[key] = iqm([r[f"{name}_analysis"][key] for r in results])
@@ -267,11 +272,12 @@ def main(argv: list[str] | None = None) -> None:
     init_ray(RayConfig(num_cpus=2))
     results = []
     for seed in args.seeds:
-        wall = {} if args.summarize_only else train_seed(seed, out)
+        if not args.summarize_only:
+            train_seed(seed, out)
         if not finished(seed, out):
             print(f"seed {seed}: not finished, left out", flush=True)
             continue
-        results.append({**summarize_seed(seed, out, not args.no_analyze), "wall_s": wall})
+        results.append(summarize_seed(seed, out, not args.no_analyze))
         print(f"seed {seed}: {results[-1]}", flush=True)
     bench = Bench("sipo_multigoal")
     summary = add_method_rows(bench, results)
