@@ -23,13 +23,13 @@ import argparse
 import json
 import math
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from bench.harness import REPO_ROOT, bench_dir, machine_info
 from diverse_marl.metrics import EPISODE_RETURN_MEAN, LAYOUT_START_SPARSE_RETURN, SPARSE_RETURN, episode_key
+from diverse_marl.run_dir import atomic_write_text
 
 CLASSIC_LAYOUTS = [
     "cramped_room",
@@ -54,12 +54,7 @@ EVENTS = ("potting_onion", "pot_start", "soup_pickup_pot", "soup_delivery")
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def _val(x: Any) -> float:

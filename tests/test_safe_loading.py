@@ -302,6 +302,26 @@ def test_safe_files_are_written_atomically(mappo_ckpt):
     assert os.path.getsize(mappo_ckpt["path"] / "weights" / "00_shared.pt") > 0
 
 
+def test_atomic_open_keeps_the_old_file_on_error_and_follows_the_umask(tmp_path):
+    """Results, archives and caches go through atomic_open: a write that fails leaves the previous file
+    and no temp file; a finished one is readable by others as a plain open would make it (not 0600)."""
+    from diverse_marl.run_dir import atomic_open
+
+    path = tmp_path / "results.json"
+    path.write_text("old")
+    with pytest.raises(RuntimeError), atomic_open(path) as f:
+        f.write("half")
+        raise RuntimeError("crash mid-write")
+    assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
+    old_mask = os.umask(0o022)
+    try:
+        with atomic_open(path) as f:
+            f.write("new")
+    finally:
+        os.umask(old_mask)
+    assert path.read_text() == "new" and (path.stat().st_mode & 0o777) == 0o644
+
+
 # ---------------------------------------------------------------- checkpoints of older versions
 def test_legacy_checkpoints_are_upgraded_on_request_and_then_load(ray_local, tmp_path):
     """Older versions wrote only RLlib's pickles (+ MAPPO's JSON sidecar): rejected until upgraded."""

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -29,6 +28,7 @@ from diverse_marl import envs
 from diverse_marl.algorithms.diversity.states import episode_states, resolve_source
 from diverse_marl.errors import CheckpointError
 from diverse_marl.loading import load_policy
+from diverse_marl.run_dir import atomic_open
 
 ARCHIVE_FILE = "archive.npz"
 RETURN_KEY = "return_scale"  # archive metadata: the archived policy's mean |episode return| per agent
@@ -125,15 +125,8 @@ def collect_states(
 def save_archive(path: str | os.PathLike, states: np.ndarray, meta: dict[str, Any]) -> Path:
     """Write ``states`` and ``meta`` (JSON) to ``path`` atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, states=np.asarray(states, np.float32), meta=np.array(json.dumps(meta)))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as f:
+        np.savez(f, states=np.asarray(states, np.float32), meta=np.array(json.dumps(meta)))
     return path
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from diverse_marl.run_dir import atomic_open
 
 
 def cache_key(model: str, messages: Sequence[dict[str, str]], settings: dict[str, Any]) -> str:
@@ -56,16 +57,8 @@ class ResponseCache:
         return value if hit else None
 
     def put(self, key: str, value: dict[str, Any]) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:8]}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(value, f, ensure_ascii=False)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_open(self._path(key)) as f:
+            json.dump(value, f, ensure_ascii=False)
 
     def __len__(self) -> int:
         return sum(1 for _ in self.dir.glob("??/*.json"))
