@@ -338,7 +338,9 @@ def test_same_seed_same_numbers():
 
 def test_same_seed_same_numbers_in_processes_with_different_string_hashes():
     """RLlib iterates an episode's agent ids as a set; the train batch must not depend on that set's order,
-    which changes with PYTHONHASHSEED (0 and 2 order {"agent_0", "agent_1"} differently)."""
+    which changes with PYTHONHASHSEED (0 and 2 order {"agent_0", "agent_1"} differently). Nor may the
+    modules' initial weights: with one policy per agent, a set of policy ids once decided which module was
+    built first, so agent_0 and agent_1 swapped their initial weights between processes."""
     import os
     import subprocess
     import sys
@@ -347,21 +349,24 @@ def test_same_seed_same_numbers_in_processes_with_different_string_hashes():
         "import logging, ray, torch\n"
         "from diverse_marl.algorithms.mappo import MAPPOConfig\n"
         "ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)\n"
-        f"algo = MAPPOConfig.from_options({ENV!r}, {{}}, {TINY!r}, seed=3).build_algo()\n"
-        "algo.train()\n"
-        "w = algo.get_module('shared').state_dict()\n"
         "print('ORDER', list({'agent_0', 'agent_1'}))\n"
-        "print('SUM', repr(sum(float(torch.as_tensor(v).double().abs().sum()) for v in w.values())))\n"
-        "algo.stop()\n"
+        "def total(module):\n"
+        "    return sum(float(torch.as_tensor(v).double().abs().sum()) for v in module.state_dict().values())\n"
+        "for mapping in ('shared', 'agent'):\n"
+        f"    options = {{**{TINY!r}, 'policy_mapping': mapping}}\n"
+        f"    algo = MAPPOConfig.from_options({ENV!r}, {{}}, options, seed=3).build_algo()\n"
+        "    algo.train()\n"
+        "    print('SUM', mapping, [repr(total(algo.get_module(m))) for m in sorted(algo.config.policies)])\n"
+        "    algo.stop()\n"
     )
     outs = []
     for hash_seed in ("0", "2"):
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
         assert "SUM" in out.stdout, out.stderr[-2000:]
-        outs.append(dict(line.split(" ", 1) for line in out.stdout.splitlines() if line.startswith(("ORDER", "SUM"))))
-    assert outs[0]["ORDER"] != outs[1]["ORDER"]  # the two processes really order the agent ids differently
-    assert outs[0]["SUM"] == outs[1]["SUM"]  # and learn exactly the same weights
+        outs.append([line for line in out.stdout.splitlines() if line.startswith(("ORDER", "SUM"))])
+    assert outs[0][0] != outs[1][0]  # the two processes really order the agent ids differently
+    assert len(outs[0]) == 3 and outs[0][1:] == outs[1][1:]  # and learn exactly the same weights, both mappings
 
 
 def test_gae_bootstraps_at_chunk_cuts_but_not_at_episode_ends():

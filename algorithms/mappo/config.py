@@ -191,7 +191,7 @@ class MAPPOConfig(PPOConfig):
             except Exception:  # noqa: BLE001 - closing a probe env must never mask the real error
                 pass
         self.environment(register_mappo_env(env, o["critic_input"]), env_config=env_config)
-        self.multi_agent(policies=set(specs), policy_mapping_fn=PolicyMapper(o["policy_mapping"]))
+        self.multi_agent(policies=list(specs), policy_mapping_fn=PolicyMapper(o["policy_mapping"]))
         self.rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs=specs))
         if runner is not None:
             self.env_runners(env_runner_cls=runner)

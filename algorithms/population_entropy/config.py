@@ -137,7 +137,7 @@ class PopulationEntropyMAPPOConfig(MAPPOConfig):
             self._member_template = (spec, dict(self.mappo_export["policies"][SHARED_POLICY_ID]))
         spec, export = self._member_template
         ids = member_ids(n)
-        self.multi_agent(policies=set(ids), policy_mapping_fn=MemberMapper(n))
+        self.multi_agent(policies=list(ids), policy_mapping_fn=MemberMapper(n))
         self.rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs={m: copy.deepcopy(spec) for m in ids}))
         self.mappo_export = {
             **self.mappo_export,
