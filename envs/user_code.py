@@ -135,14 +135,21 @@ class UserEnvGuard(EnvProxy):
             raise _reported(user_env_error(self._name, "step", exc, self._package)) from None
 
 
-# ---- errors of env runner actors: a file per Ray job ---------------------------------------------
-def _report_path(job_id: str) -> Path:
-    return Path(tempfile.gettempdir()) / "diverse_marl" / f"user_env_error_{job_id}.json"
+# ---- errors of env runner actors: a file per Ray session and job ---------------------------------
+def _report_path(key: str) -> Path:
+    return Path(tempfile.gettempdir()) / "diverse_marl" / f"user_env_error_{key}.json"
+
+
+def _job_key(ray: Any) -> str:
+    """The Ray session and job: job ids restart at 01000000 in every local Ray instance, so by job id
+    alone two programs on one machine (a test and a long training) read each other's env errors."""
+    context = ray.get_runtime_context()
+    return f"{context.get_session_name()}_{context.get_job_id()}"
 
 
 def _remote_env_runner_job() -> str | None:
-    """The Ray job id when the env is stepped by a remote env runner (an actor whose runner has
-    ``worker_index > 0``; not the local runner of a driver or a Tune trial), else None."""
+    """The Ray session and job (:func:`_job_key`) when the env is stepped by a remote env runner (an actor
+    whose runner has ``worker_index > 0``; not the local runner of a driver or a Tune trial), else None."""
     ray = sys.modules.get("ray")  # never imported here: an env used without Ray stays without it
     if ray is None or not ray.is_initialized() or not ray.get_runtime_context().get_actor_id():
         return None
@@ -150,7 +157,7 @@ def _remote_env_runner_job() -> str | None:
     while frame is not None:  # the env runner that called reset/step, up the stack
         runner = frame.f_locals.get("self")
         if type(runner).__name__.endswith("EnvRunner") and getattr(runner, "worker_index", 0):
-            return ray.get_runtime_context().get_job_id()
+            return _job_key(ray)
         frame = frame.f_back
     return None
 
@@ -168,11 +175,11 @@ def _reported(error: UserEnvError) -> UserEnvError:
 
 
 def pop_reported_error(since: float = 0.0) -> UserEnvError | None:
-    """The user env error an env runner of this Ray job reported at or after ``since`` (then removed)."""
+    """The user env error an env runner of this Ray session and job reported at or after ``since`` (then removed)."""
     ray = sys.modules.get("ray")
     if ray is None or not ray.is_initialized():
         return None
-    path = _report_path(ray.get_runtime_context().get_job_id())
+    path = _report_path(_job_key(ray))
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):

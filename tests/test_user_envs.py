@@ -142,6 +142,27 @@ def test_cli_step_error_is_one_line_keeps_checkpoints_and_resumes(ray_local, tmp
     assert [r["iteration"] for r in RunDir(run).read_metrics()] == [1, 2, 3]
 
 
+def test_env_errors_of_another_ray_instance_are_not_this_runs(ray_local):
+    """Remote env runners leave their env's error in a file for the driver. Every local Ray instance
+    numbers its first job 01000000, so a file named by the job alone let a test's failing env stop a
+    training running beside it on the same machine (and the test then missed its own error)."""
+    import time
+
+    from diverse_marl.envs.user_code import _job_key, _report_path, pop_reported_error
+
+    report = {"env": "other", "phase": "step", "exception": "ZeroDivisionError: x", "time": time.time()}
+    other = _report_path(ray_local.get_runtime_context().get_job_id())  # another instance's job, same id
+    other.parent.mkdir(parents=True, exist_ok=True)
+    other.write_text(json.dumps(report))
+    try:
+        assert pop_reported_error() is None and other.exists()  # not this run's, and left for its owner
+        _report_path(_job_key(ray_local)).write_text(json.dumps({**report, "env": "mine"}))
+        found = pop_reported_error()
+        assert found is not None and "mine" in str(found)
+    finally:
+        other.unlink(missing_ok=True)
+
+
 def test_cli_construction_and_reset_errors(ray_local, tmp_path, capsys):
     assert _train_cli(tmp_path, "env_config.fail_in=construction", run_dir=tmp_path / "a") == EXIT_USER_ERROR
     lines = _stderr_lines(capsys)
