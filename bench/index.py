@@ -254,6 +254,13 @@ BENCHES = [
             "human_proxy/": "per layout (asymmetric_advantages, coordination_ring, counter_circuit, cramped_room): "
             "BC and H_proxy, seeds 0-1, held-out cross-entropy 26-33% below the marginal baseline; proxy+proxy "
             "deliveries within the human pairs' range in 2 of 8 clones (report.md, report.json; index.md).",
+            "zero_shot_coordination.json": "the table so far: asymmetric_advantages only (coordination_ring and "
+            "counter_circuit still training). BR-normalized IQM [95% CI], 3 seeds: independent biased partners "
+            "HSP 0.63 [0.62, 0.65], SP / FCP / MEP / BCP 0 (raw 0-5 of the BRs' ~180); H_proxy HSP 0.79, BCP 0.76, "
+            "SP 0.59, MEP 0.59, FCP 0.52; every cell, the scale and each stage's wall time and env steps.",
+            "zero_shot_coordination_bars.png": "BR-normalized IQM with 95% CIs per partner kind and method.",
+            "zero_shot_coordination_bars_raw.png": "the same, raw sparse return.",
+            "zero_shot_coordination_heatmap.png": "agents x evaluation partners, raw sparse return.",
         },
         also=("human_proxy",),
     ),
