@@ -179,6 +179,8 @@ def test_smoke_pipeline_end_to_end(tmp_path):
     agent_seeds = {c["seed"] for c in agent_configs}
     assert agent_configs and all(c.get("init_from") is None for c in agent_configs)
     for run_dir in layout["eval_selected"].values():
+        assert run_dir.startswith("<work>/")  # the results name no machine's paths
+        run_dir = run_dir.replace("<work>", str(tmp_path / "work"))
         cfg = yaml.safe_load((Path(run_dir) / "config.yaml").read_text())
         assert cfg.get("init_from") is None and cfg["seed"] >= partners.EVAL_SEED_BASE
         assert cfg["seed"] not in agent_seeds

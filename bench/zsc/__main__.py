@@ -20,7 +20,7 @@ from bench.zsc.stages import METHOD_STAGES, STAGES, LayoutContext, agent_dir, ev
 from diverse_marl.envs.overcooked.layouts import list_layouts
 from diverse_marl.errors import ConfigError
 from diverse_marl.metrics import SPARSE_RETURN
-from diverse_marl.run_dir import atomic_write_json
+from diverse_marl.run_dir import atomic_write_json, atomic_write_text
 
 EVALUATION = "evaluation"
 ALL_STAGES = (*STAGES, EVALUATION)
@@ -144,8 +144,9 @@ def evaluation_result(path: Path) -> dict[str, Any]:
 def write_results(args: argparse.Namespace, the_plan: dict, summaries: dict[str, Any], started: float) -> Path:
     args.results_dir.mkdir(parents=True, exist_ok=True)
     out = args.results_dir / f"{RESULT_NAME}.json"
-    atomic_write_json(
+    write_portable_json(
         out,
+        args,
         {
             "command": "python -m bench.zsc " + " ".join(sys.argv[1:]),
             "machine": machine_info(),
@@ -163,6 +164,16 @@ def write_results(args: argparse.Namespace, the_plan: dict, summaries: dict[str,
         bar_chart(evaluated, args.results_dir / f"{RESULT_NAME}_bars_raw.png", metric=SPARSE_RETURN)
         heatmap(evaluated, args.results_dir / f"{RESULT_NAME}_heatmap.png")
     return out
+
+
+def write_portable_json(path: Path, args: argparse.Namespace, data: dict[str, Any]) -> None:
+    """The results JSON with this machine's run and data dirs written as ``<work>`` and ``<data-dir>``
+    (partner sources, the command): results are shared, the paths they were trained in are not."""
+    text = json.dumps(data, indent=2, default=str) + "\n"
+    for path_text, name in ((str(args.work), "<work>"), (str(Path(args.data_dir).resolve()), "<data-dir>")):
+        text = text.replace(path_text, name)
+    text = text.replace(f"--data-dir {args.data_dir}", "--data-dir <data-dir>")
+    atomic_write_text(path, text)
 
 
 def run(args: argparse.Namespace) -> Path | None:
