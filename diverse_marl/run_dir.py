@@ -39,6 +39,17 @@ LEGACY_EVAL_FILE = "eval.json"  # the one evaluation file of runs evaluated befo
 _ITER_RE = re.compile(r"^iter_(\d+)$")
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it
+    os.umask(mask)
+    return mask
+
+
+# read once, at import: setting it to read it on every write would, for that moment, give files made by
+# other threads (the LLM cache writes from a thread pool) no umask at all
+_UMASK = _read_umask()
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO[Any]]:
     """Open a temp file beside ``path`` for writing; on a clean exit it is flushed, synced and renamed
@@ -48,7 +59,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO[Any]]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, 0o666 & ~_umask())
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
             f.flush()
@@ -57,12 +68,6 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO[Any]]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)  # the only way to read it is to set it
-    os.umask(mask)
-    return mask
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

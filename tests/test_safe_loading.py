@@ -313,12 +313,11 @@ def test_atomic_open_keeps_the_old_file_on_error_and_follows_the_umask(tmp_path)
         f.write("half")
         raise RuntimeError("crash mid-write")
     assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
-    old_mask = os.umask(0o022)
-    try:
-        with atomic_open(path) as f:
-            f.write("new")
-    finally:
-        os.umask(old_mask)
+    # the umask is read once, when run_dir is imported: a process started under umask 022 writes the file
+    code = f"from diverse_marl.run_dir import atomic_open\nwith atomic_open({str(path)!r}) as f:\n    f.write('new')\n"
+    under_022 = lambda: os.umask(0o022)  # noqa: E731
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, preexec_fn=under_022)
+    assert out.returncode == 0, out.stderr[-2000:]
     assert path.read_text() == "new" and (path.stat().st_mode & 0o777) == 0o644
 
 
