@@ -172,11 +172,9 @@ class StrategyClusters:
     def _all_apart(self, D: np.ndarray) -> bool:
         """Every member its own strategy: the nearest two differ beyond the rollout noise and by at least
         ``ALL_APART_FRACTION`` of the median pairwise distance (no pair stands out as one strategy).
-        Two members beyond noise always are (no silhouette exists for two)."""
+        Two members beyond noise always are: their one distance is its own median."""
         pairs = D[np.triu_indices(len(D), k=1)]
         nearest = float(pairs.min())
-        if len(D) == 2:
-            return nearest > self.noise_scale_
         return nearest > self.noise_scale_ and nearest >= ALL_APART_FRACTION * float(np.median(pairs))
 
     def _hdbscan(self, D: np.ndarray) -> np.ndarray:

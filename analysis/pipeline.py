@@ -253,10 +253,11 @@ def cluster_rollouts(
     """The members' (n, n) distances and their clustering, with the rollout noise of the descriptor
     distances as the clustering's noise scale. The stability check re-clusters each further rollout
     seed through here too, so every labeling it compares is made by the same rule."""
-    D = _distances(distance, rollouts, X, descriptor_set.get_feature_names_out(), xplay, seed)
+    names = descriptor_set.get_feature_names_out()
+    D = _distances(distance, rollouts, X, names, xplay, seed)
     noise = None
     if distance in DESCRIPTOR_METRIC:
-        columns = descriptor_columns(distance, descriptor_set.get_feature_names_out())
+        columns = descriptor_columns(distance, names)
         noise = descriptor_noise(rollouts, descriptor_set, X, columns, DESCRIPTOR_METRIC[distance])
     clusters = StrategyClusters(method, n_clusters=n_clusters, metric="precomputed", random_state=seed)
     return D, clusters.fit(D, noise_scale=noise)
